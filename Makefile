@@ -1,0 +1,52 @@
+# Quire developer entry points. `make up` and `make test` work on a fresh clone: they install
+# what is missing (npm packages, etcd) first. Node.js 24 comes from the `node` devDependency;
+# every recipe runs with node_modules/.bin first on PATH so that it, not the machine's Node, runs.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+
+NPM_STAMP := node_modules/.quire-install-stamp
+PACKAGE_FILES := package.json package-lock.json $(wildcard */package.json)
+DATA_DIR ?= .quire
+
+.PHONY: help up test deps etcd build gen lint test-unit test-integration bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+up: build ## Start a local cluster (etcd, coordinator, 3 data nodes, router) in ./.quire
+	node client/dist/cli/main.js dev --data-dir $(DATA_DIR)
+
+test: build lint test-unit test-integration ## Install what is missing, build, lint, run every CI test tier
+
+deps: $(NPM_STAMP) etcd ## Install npm packages and etcd if missing
+
+$(NPM_STAMP): $(PACKAGE_FILES)
+	npm ci --no-audit --no-fund
+	touch $@
+
+etcd:
+	@scripts/ensure-etcd.sh
+
+gen: $(NPM_STAMP) ## Generate TypeScript from proto/
+	npm run gen
+
+build: deps ## Generate code and compile every package
+	npm run build
+
+lint: build ## ESLint (boundaries, floating promises, cycles) and buf lint/breaking
+	eslint --max-warnings 0 .
+	cd proto && buf lint && scripts/buf-breaking.sh
+
+test-unit: build ## Unit tests (pure modules, milliseconds each)
+	vitest run --project unit
+
+test-integration: build ## Integration tests: real etcd and real processes on 127.0.0.1
+	vitest run --project integration
+
+bench: build ## Benchmarks against etcd in the same run; writes bench/results/
+	node bench/dist/main.js
+
+clean: ## Remove build outputs (keeps node_modules and .quire)
+	rm -rf */dist */tsconfig.tsbuildinfo proto/src/gen

@@ -1,0 +1,100 @@
+/**
+ * `quire dev`: a whole local cluster in the foreground (etcd, coordinators, data nodes, a
+ * router on 127.0.0.1), with progress while it starts, <dir>/cluster.json once it is ready,
+ * and a clean stop of everything on Ctrl-C. Restarting on the same directory keeps the data.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { ConfigError, parseOptions, formatOptionsHelp, waitForStopSignal, silentLogger, type Env } from '@quire/common';
+import { LocalCluster, localClusterDefaults } from '../dev/local-cluster.js';
+
+/** The options of `quire dev`. */
+export const devOptions = {
+  dataDir: { kind: 'string', flag: 'data-dir', env: 'QUIRE_DEV_DATA_DIR', default: '.quire', description: 'Directory of all cluster data and logs' },
+  nodes: { kind: 'integer', flag: 'nodes', env: 'QUIRE_DEV_NODES', default: localClusterDefaults.nodes, min: 1, max: 64, description: 'Data nodes' },
+  partitions: { kind: 'integer', flag: 'partitions', env: 'QUIRE_DEV_PARTITIONS', default: localClusterDefaults.partitions, min: 1, max: 4096, description: 'Partitions of the default keyspace (fixed when the cluster is first created)' },
+  replication: { kind: 'integer', flag: 'replication', env: 'QUIRE_DEV_REPLICATION', default: 1, min: 1, max: 1, description: 'Replicas per partition (this release stores one)' },
+  coordinators: { kind: 'integer', flag: 'coordinators', env: 'QUIRE_DEV_COORDINATORS', default: localClusterDefaults.coordinators, min: 1, max: 5, description: 'Coordinator processes (one is elected leader)' },
+  routerPort: { kind: 'integer', flag: 'router-port', env: 'QUIRE_DEV_ROUTER_PORT', default: 0, min: 0, max: 65535, description: 'Router port; 0 picks a free one (kept across restarts)' },
+  etcdBin: { kind: 'string', flag: 'etcd-bin', env: 'QUIRE_ETCD_BIN', default: 'etcd', description: 'The etcd server binary' },
+  logLevel: { kind: 'string', flag: 'log-level', env: 'QUIRE_LOG_LEVEL', default: 'info', choices: ['debug', 'info', 'warn', 'error'], description: 'Log level of the processes (logs go to <data-dir>/logs)' },
+} as const;
+
+/** --help of `quire dev`. */
+export function devHelp(): string {
+  return `Usage: quire dev [options]
+
+Start a local Quire cluster in the foreground: etcd, coordinators, data nodes and a router on
+127.0.0.1. When it is ready it writes <data-dir>/cluster.json and prints the router address.
+Ctrl-C stops every process. Running it again on the same directory keeps all data.
+
+Options:
+${formatOptionsHelp(devOptions)}
+`;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Runs `quire dev`; resolves after Ctrl-C stopped everything. */
+export async function runDev(argv: readonly string[], env: Env): Promise<void> {
+  const o = parseOptions(devOptions, argv, env);
+  const dataDir = resolve(o.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const lock = join(dataDir, 'dev.pid');
+  if (existsSync(lock)) {
+    const pid = Number(readFileSync(lock, 'utf8'));
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+      throw new ConfigError(`Another quire dev (pid ${pid}) is running on ${dataDir}; stop it first`);
+    }
+  }
+  writeFileSync(lock, String(process.pid));
+  const shown = relative(process.cwd(), dataDir) || '.';
+  const fresh = !existsSync(join(dataDir, 'etcd'));
+  process.stderr.write(`quire dev: ${fresh ? 'creating' : 'restarting'} a cluster in ${shown} (${o.nodes} data nodes, ${o.coordinators} coordinator(s))\n`);
+  const started = Date.now();
+  let cluster: LocalCluster;
+  try {
+    cluster = await LocalCluster.start({
+      dataDir,
+      nodes: o.nodes,
+      coordinators: o.coordinators,
+      partitions: o.partitions,
+      routerPort: o.routerPort,
+      etcdBin: o.etcdBin,
+      nodeLeaseTtlSeconds: localClusterDefaults.nodeLeaseTtlSeconds,
+      coordinatorLeaseTtlSeconds: localClusterDefaults.coordinatorLeaseTtlSeconds,
+      logLevel: o.logLevel,
+      env,
+      onProgress: (line) => process.stderr.write(`  ${line}\n`),
+      onUnexpectedExit: (p, exit) =>
+        process.stderr.write(`quire dev: ${p.id} exited unexpectedly (${exit.signal ?? `code ${exit.code}`}); its log is ${p.spec.logPath}\n`),
+    });
+  } catch (err) {
+    rmSync(lock, { force: true });
+    throw err;
+  }
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  process.stdout.write(
+    [
+      '',
+      `Quire is ready in ${seconds} s. Router: ${cluster.routerAddress}`,
+      `  Try:   npx quire put hello world && npx quire get hello`,
+      `  Elsewhere: export QUIRE_ROUTER=${cluster.routerAddress}`,
+      `  Cluster file: ${join(shown, 'cluster.json')}   Logs: ${join(shown, 'logs')}/`,
+      'Press Ctrl-C to stop.',
+      '',
+    ].join('\n'),
+  );
+  const signal = await waitForStopSignal(silentLogger);
+  process.stderr.write(`quire dev: ${signal}: stopping the cluster\n`);
+  await cluster.stop();
+  rmSync(lock, { force: true });
+  process.stderr.write('quire dev: stopped; data kept in ' + shown + '\n');
+}

@@ -1,0 +1,234 @@
+#!/usr/bin/env node
+/**
+ * The `quire` command: client commands (put, get, del, scan, status), the local cluster
+ * (dev), and the server processes (datanode, coordinator, router). Exit codes: 0 success,
+ * 1 failure, 2 key not found, 3 compare-and-set mismatch, 64 bad command line.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ConfigError, quireVersion } from '@quire/common';
+import { QuireClient } from '../client.js';
+import { ExitCode, formatStatus, jsonBytes, reportError } from './output.js';
+import { devHelp, runDev } from './dev.js';
+import { runServer, serverHelp, type ServerRole } from './processes.js';
+
+const usage = `Usage: quire <command> [options]
+
+Client commands (talk to a router):
+  put KEY VALUE       Write a key (VALUE "-" reads it from stdin); prints the new version
+  get KEY             Print a key's value (exit 2 when the key does not exist)
+  del KEY             Delete a key (exit 2 when it did not exist)
+  scan                List keys in order: [--prefix P] [--start S] [--end E] [--limit N] [--keys-only]
+  status              Nodes, coordinator leader and every partition's leader and epoch
+
+Local cluster:
+  dev                 Start etcd, coordinators, data nodes and a router in the foreground (see quire dev --help)
+
+Servers:
+  datanode            Run a data node (see quire datanode --help)
+  coordinator         Run a coordinator
+  router              Run a router
+
+Client options:
+  --router HOST:PORT  Router to use [env: QUIRE_ROUTER; default: the router in ./.quire/cluster.json, else 127.0.0.1:7000]
+  --keyspace NAME     Keyspace [default: default]
+  --expected-version N  put/del only if the key's version is N (0 = only if absent); exit 3 on mismatch
+  --timeout-ms N      Deadline of the operation [default: 10000]
+  --json              Machine-readable output (scan: one JSON object per line)
+  --help, --version
+
+Exit codes: 0 success, 1 failure, 2 key not found, 3 version mismatch, 64 bad command line.
+`;
+
+const clientOptions = {
+  router: { type: 'string' },
+  keyspace: { type: 'string' },
+  'expected-version': { type: 'string' },
+  'timeout-ms': { type: 'string' },
+  json: { type: 'boolean' },
+  prefix: { type: 'string' },
+  start: { type: 'string' },
+  end: { type: 'string' },
+  limit: { type: 'string' },
+  'keys-only': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+function integer(value: string | undefined, flag: string, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < min || !Number.isSafeInteger(Number(value))) {
+    throw new UsageError(`--${flag} must be an integer >= ${min}, got "${value}"`);
+  }
+  return Number(value);
+}
+
+/** Router address: --router, then $QUIRE_ROUTER, then ./.quire/cluster.json, then 127.0.0.1:7000. */
+function resolveRouter(flag: string | undefined): string {
+  if (flag !== undefined) return flag;
+  const fromEnv = process.env.QUIRE_ROUTER;
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  try {
+    const cluster = JSON.parse(readFileSync('.quire/cluster.json', 'utf8')) as { router?: unknown };
+    if (typeof cluster.router === 'string') return cluster.router;
+  } catch {
+    // No local cluster file: fall through to the default.
+  }
+  return '127.0.0.1:7000';
+}
+
+function readStdin(): Buffer {
+  return readFileSync(0);
+}
+
+async function runClientCommand(command: string, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: clientOptions, allowPositionals: true, strict: true });
+  if (values.help === true) {
+    process.stdout.write(usage);
+    return ExitCode.Ok;
+  }
+  const expect = (n: number, names: string): void => {
+    if (positionals.length !== n) throw new UsageError(`quire ${command} takes ${names}; got ${positionals.length} argument(s)`);
+  };
+  const json = values.json === true;
+  const keyspace = values.keyspace ?? '';
+  const expectedVersion = integer(values['expected-version'], 'expected-version', 0);
+  const requestTimeoutMs = integer(values['timeout-ms'], 'timeout-ms', 1) ?? 10_000;
+  const routerAddress = resolveRouter(values.router);
+  const validate = (): void => {
+    switch (command) {
+      case 'put':
+        return expect(2, 'KEY VALUE');
+      case 'get':
+      case 'del':
+        return expect(1, 'KEY');
+      case 'scan':
+      case 'status':
+        return expect(0, 'no arguments');
+    }
+  };
+  validate();
+  const client = new QuireClient({ router: routerAddress, keyspace, requestTimeoutMs, connectTimeoutMs: Math.min(2_000, requestTimeoutMs) });
+  try {
+    switch (command) {
+      case 'put': {
+        const [key = '', raw = ''] = positionals;
+        const value = raw === '-' ? readStdin() : Buffer.from(raw, 'utf8');
+        const r = await client.put(key, value, expectedVersion === undefined ? {} : { expectedVersion });
+        process.stdout.write(json ? `${JSON.stringify({ key, version: r.version })}\n` : `OK version ${r.version}\n`);
+        return ExitCode.Ok;
+      }
+      case 'get': {
+        const [key = ''] = positionals;
+        const r = await client.get(key);
+        if (json) {
+          process.stdout.write(`${JSON.stringify({ key, found: r.found, ...(r.found ? jsonBytes('value', r.value) : {}), version: r.version })}\n`);
+        } else if (r.found) {
+          process.stdout.write(Buffer.concat([r.value, Buffer.from('\n')]));
+        } else {
+          process.stderr.write(`quire: key "${key}" not found\n`);
+        }
+        return r.found ? ExitCode.Ok : ExitCode.NotFound;
+      }
+      case 'del': {
+        const [key = ''] = positionals;
+        const r = await client.delete(key, expectedVersion === undefined ? {} : { expectedVersion });
+        if (json) process.stdout.write(`${JSON.stringify({ key, found: r.found, version: r.version })}\n`);
+        else if (r.found) process.stdout.write(`OK deleted at version ${r.version}\n`);
+        else process.stderr.write(`quire: key "${key}" not found\n`);
+        return r.found ? ExitCode.Ok : ExitCode.NotFound;
+      }
+      case 'scan': {
+        const limit = integer(values.limit, 'limit', 0) ?? 0;
+        let count = 0;
+        for await (const e of client.scan({
+          ...(values.prefix === undefined ? {} : { prefix: values.prefix }),
+          ...(values.start === undefined ? {} : { start: values.start }),
+          ...(values.end === undefined ? {} : { end: values.end }),
+          limit,
+          keysOnly: values['keys-only'] === true,
+        })) {
+          count++;
+          if (json) {
+            process.stdout.write(`${JSON.stringify({ ...jsonBytes('key', e.key), ...(values['keys-only'] === true ? {} : jsonBytes('value', e.value)), version: e.version })}\n`);
+          } else {
+            process.stdout.write(values['keys-only'] === true ? Buffer.concat([e.key, Buffer.from('\n')]) : Buffer.concat([e.key, Buffer.from('\t'), e.value, Buffer.from('\n')]));
+          }
+        }
+        if (!json) process.stderr.write(`(${count} key${count === 1 ? '' : 's'})\n`);
+        return ExitCode.Ok;
+      }
+      case 'status': {
+        const s = await client.clusterStatus();
+        process.stdout.write(json ? `${JSON.stringify(s, null, 2)}\n` : `${formatStatus(s)}\n`);
+        return ExitCode.Ok;
+      }
+      default:
+        throw new UsageError(`Unknown command "${command}"`);
+    }
+  } finally {
+    client.close();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(usage);
+    return command === undefined ? ExitCode.Usage : ExitCode.Ok;
+  }
+  if (command === '--version' || command === 'version') {
+    process.stdout.write(`quire ${quireVersion}\n`);
+    return ExitCode.Ok;
+  }
+  try {
+    switch (command) {
+      case 'datanode':
+      case 'coordinator':
+      case 'router': {
+        if (rest.includes('--help') || rest.includes('-h')) {
+          process.stdout.write(await serverHelp(command as ServerRole));
+          return ExitCode.Ok;
+        }
+        await runServer(command as ServerRole, rest, process.env);
+        return ExitCode.Ok;
+      }
+      case 'dev':
+        if (rest.includes('--help') || rest.includes('-h')) {
+          process.stdout.write(devHelp());
+          return ExitCode.Ok;
+        }
+        await runDev(rest, process.env);
+        return ExitCode.Ok;
+      case 'put':
+      case 'get':
+      case 'del':
+      case 'scan':
+      case 'status':
+        return await runClientCommand(command, rest);
+      default:
+        throw new UsageError(`Unknown command "${command}"; run quire --help`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true) {
+      process.stderr.write(`quire: ${(err as Error).message}\n`);
+      return ExitCode.Usage;
+    }
+    return reportError(err);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Client commands leave gRPC channels that keep the loop alive for a moment; do not wait.
+    if (!['datanode', 'coordinator', 'router'].includes(process.argv[2] ?? '')) process.exit(code);
+  },
+  (err: unknown) => {
+    process.stderr.write(`quire: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(70);
+  },
+);

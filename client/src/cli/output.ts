@@ -1,0 +1,74 @@
+/**
+ * CLI output: exit codes, one-line errors, byte rendering and the status table. Human output
+ * goes to stdout, errors to stderr; --json prints machine-readable JSON (one object per line
+ * for scans).
+ */
+import type { ClusterStatusResponse } from '@quire/proto';
+import { isQuireError } from '@quire/common';
+
+/** Exit codes of the `quire` command. */
+export const ExitCode = {
+  Ok: 0,
+  /** The operation failed (server error, unreachable router, ambiguous outcome). */
+  Error: 1,
+  /** get/del: the key does not exist. */
+  NotFound: 2,
+  /** A compare-and-set found another version. */
+  ConditionFailed: 3,
+  /** Bad command line. */
+  Usage: 64,
+} as const;
+
+/** Renders bytes as a JSON-safe field: UTF-8 text when valid, else base64 under `<name>Base64`. */
+export function jsonBytes(name: string, bytes: Buffer): Record<string, string> {
+  const text = bytes.toString('utf8');
+  return Buffer.from(text, 'utf8').equals(bytes) ? { [name]: text } : { [`${name}Base64`]: bytes.toString('base64') };
+}
+
+/** Prints an error in one line and returns the exit code it maps to. */
+export function reportError(err: unknown): number {
+  if (isQuireError(err)) {
+    process.stderr.write(`quire: ${err.message} (${err.code})\n`);
+    return err.code === 'CONDITION_FAILED' ? ExitCode.ConditionFailed : ExitCode.Error;
+  }
+  process.stderr.write(`quire: ${err instanceof Error ? err.message : String(err)}\n`);
+  return ExitCode.Error;
+}
+
+function table(rows: readonly (readonly string[])[]): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd((widths[i] ?? 0) + 2))).join('').trimEnd()).join('\n');
+}
+
+/** Renders `quire status` for people. */
+export function formatStatus(s: ClusterStatusResponse): string {
+  const out: string[] = [];
+  const c = s.coordinator;
+  out.push(`Cluster ${s.clusterId || '(not bootstrapped)'}  map revision ${s.mapRevision}`);
+  out.push(c === undefined ? 'Coordinator leader: none elected' : `Coordinator leader: ${c.coordinatorId} at ${c.address} (term ${c.term})`);
+  out.push('');
+  out.push(
+    table([
+      ['NODE', 'ADDRESS', 'LIVE', 'REPLICAS', 'LEADERS', 'METRICS'],
+      ...s.nodes.map((n) => [n.nodeId, n.address || '-', n.live ? 'yes' : 'NO', String(n.replicaCount), String(n.leaderCount), n.metricsAddress || '-']),
+    ]),
+  );
+  for (const ks of s.keyspaces) {
+    const unassigned = ks.partitions.filter((p) => p.leader === '').length;
+    const down = ks.partitions.filter((p) => p.leader !== '' && !p.leaderLive).length;
+    out.push('');
+    out.push(
+      `Keyspace ${ks.keyspace}: hash, ${ks.partitionCount} partitions, replication ${ks.replicationFactor}` +
+        (unassigned > 0 ? `, ${unassigned} unassigned` : '') +
+        (down > 0 ? `, ${down} with their leader down` : ''),
+    );
+    out.push(
+      table([
+        ['PARTITION', 'LEADER', 'EPOCH', 'REPLICAS', 'LEADER LIVE'],
+        ...ks.partitions.map((p) => [String(p.partitionId), p.leader || '-', String(p.epoch), p.replicas.join(',') || '-', p.leader === '' ? '-' : p.leaderLive ? 'yes' : 'NO']),
+      ]),
+    );
+  }
+  return out.join('\n');
+}

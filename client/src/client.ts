@@ -1,0 +1,218 @@
+/**
+ * QuireClient: the TypeScript client library. Get, Put and Delete are multiplexed over one
+ * KV.Stream to the router (batched per event-loop turn, matched by id); Scan is a server
+ * stream consumed as an async iterator; Admin calls go to the router's proxy.
+ *
+ * Every failure is a typed QuireError (decoded from the router's ErrorInfo or classified from
+ * the transport), so callers branch on `err.code`. A write whose outcome is unknown fails with
+ * AMBIGUOUS_RESULT, never with a plain failure. The client does not retry: the router retries
+ * routing errors, and the caller decides about everything else.
+ */
+import { Metadata, type ServiceError } from '@grpc/grpc-js';
+import {
+  AdminClient,
+  KVClient,
+  type ClusterStatusResponse,
+  type DeleteRequest,
+  type GetRequest,
+  type Operation,
+  type OperationResult,
+  type PartitionMap,
+  type PutRequest,
+  type StreamRequest,
+  type StreamResponse,
+} from '@quire/proto';
+import {
+  InternalError,
+  MultiplexedStream,
+  clientCredentials,
+  fromErrorInfo,
+  fromGrpcError,
+  grpcClientOptions,
+  systemClock,
+  toErrorInfo,
+  type QuireError,
+} from '@quire/common';
+
+/** Keys and values: bytes, or strings (encoded as UTF-8). */
+export type Bytes = Uint8Array | string;
+
+/** Options of a QuireClient. */
+export interface QuireClientOptions {
+  /** host:port of a router. */
+  readonly router: string;
+  /** Keyspace used when an operation names none; defaults to "default". */
+  readonly keyspace?: string;
+  /** Deadline of each operation. Default 10 000 ms. */
+  readonly requestTimeoutMs?: number;
+  /** How long an operation waits for the router connection. Default 3 000 ms. */
+  readonly connectTimeoutMs?: number;
+  /** Most operations in flight on the stream. Default 16 384. */
+  readonly opsInFlightMax?: number;
+}
+
+/** The result of a get. */
+export interface GetResult {
+  readonly found: boolean;
+  /** The value; empty when not found. */
+  readonly value: Buffer;
+  /** The key's version (log index of its last write); 0 when not found. */
+  readonly version: number;
+}
+
+/** Per-operation options. */
+export interface OperationOptions {
+  readonly keyspace?: string;
+}
+
+/** Options of a conditional write. */
+export interface WriteOptions extends OperationOptions {
+  /** Apply only if the key's current version equals this (0 = only if absent). */
+  readonly expectedVersion?: number;
+}
+
+/** Options of a scan. */
+export interface ScanOptions extends OperationOptions {
+  readonly prefix?: Bytes;
+  /** Inclusive lower bound. */
+  readonly start?: Bytes;
+  /** Exclusive upper bound. */
+  readonly end?: Bytes;
+  /** Most keys to return; 0 or undefined = all. */
+  readonly limit?: number;
+  readonly keysOnly?: boolean;
+}
+
+/** One scanned key. */
+export interface ScanEntry {
+  readonly key: Buffer;
+  readonly value: Buffer;
+  readonly version: number;
+}
+
+const toBuffer = (b: Bytes | undefined): Buffer =>
+  b === undefined ? Buffer.alloc(0) : typeof b === 'string' ? Buffer.from(b, 'utf8') : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+
+/** A connection to a Quire cluster through one router. */
+export class QuireClient {
+  private readonly kv: KVClient;
+  private readonly admin: AdminClient;
+  private readonly mux: MultiplexedStream<Operation, OperationResult, StreamRequest, StreamResponse>;
+  private readonly keyspace: string;
+  private readonly requestTimeoutMs: number;
+
+  constructor(options: QuireClientOptions) {
+    this.keyspace = options.keyspace ?? '';
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    const kv = new KVClient(options.router, clientCredentials(), grpcClientOptions);
+    this.kv = kv;
+    // The admin client shares the KV client's channel.
+    this.admin = new AdminClient(options.router, clientCredentials(), { ...grpcClientOptions, channelOverride: kv.getChannel() });
+    this.mux = new MultiplexedStream(
+      {
+        waitForReady: (deadline, callback) => kv.waitForReady(deadline, callback),
+        openStream: () => kv.stream(),
+        connectivityState: () => kv.getChannel().getConnectivityState(false),
+      },
+      {
+        request: (operations) => ({ operations }),
+        results: (response) => response.results,
+        error: (id, error) => ({ id, result: { $case: 'error', value: toErrorInfo(error) } }),
+      },
+      {
+        peer: `router at ${options.router}`,
+        connectTimeoutMs: options.connectTimeoutMs ?? 3_000,
+        opsInFlightMax: options.opsInFlightMax ?? 16_384,
+        batchOpsMax: 1024,
+        deadlineCheckIntervalMs: 100,
+      },
+      systemClock,
+    );
+  }
+
+  private async run(op: Operation['op'], write: boolean): Promise<OperationResult['result']> {
+    const result = await this.mux.send({ op }, write, systemClock.monotonicMs() + this.requestTimeoutMs);
+    if (result.result?.$case === 'error') throw fromErrorInfo(result.result.value);
+    return result.result;
+  }
+
+  /** Reads a key. A missing key is not an error: `found` is false. */
+  async get(key: Bytes, options: OperationOptions = {}): Promise<GetResult> {
+    const request: GetRequest = { keyspace: options.keyspace ?? this.keyspace, key: toBuffer(key), consistency: 0 };
+    const r = await this.run({ $case: 'get', value: request }, false);
+    if (r?.$case !== 'get') throw new InternalError('The router answered a get with another result');
+    return r.value;
+  }
+
+  /** Writes a key; resolves with its new version once the write is durable. */
+  async put(key: Bytes, value: Bytes, options: WriteOptions = {}): Promise<{ version: number }> {
+    const request: PutRequest = {
+      keyspace: options.keyspace ?? this.keyspace,
+      key: toBuffer(key),
+      value: toBuffer(value),
+      expectedVersion: options.expectedVersion,
+    };
+    const r = await this.run({ $case: 'put', value: request }, true);
+    if (r?.$case !== 'put') throw new InternalError('The router answered a put with another result');
+    return r.value;
+  }
+
+  /** Deletes a key; `found` says whether it existed. */
+  async delete(key: Bytes, options: WriteOptions = {}): Promise<{ found: boolean; version: number }> {
+    const request: DeleteRequest = { keyspace: options.keyspace ?? this.keyspace, key: toBuffer(key), expectedVersion: options.expectedVersion };
+    const r = await this.run({ $case: 'delete', value: request }, true);
+    if (r?.$case !== 'delete') throw new InternalError('The router answered a delete with another result');
+    return r.value;
+  }
+
+  /** Streams the keys of a range in ascending order. */
+  async *scan(options: ScanOptions = {}): AsyncGenerator<ScanEntry> {
+    const call = this.kv.scan({
+      keyspace: options.keyspace ?? this.keyspace,
+      start: toBuffer(options.start),
+      end: toBuffer(options.end),
+      prefix: toBuffer(options.prefix),
+      limit: options.limit ?? 0,
+      consistency: 0,
+      keysOnly: options.keysOnly ?? false,
+    });
+    try {
+      for await (const chunk of call as AsyncIterable<{ items: ScanEntry[] }>) yield* chunk.items;
+    } catch (err) {
+      throw fromGrpcError(err, 'the router');
+    } finally {
+      call.cancel();
+    }
+  }
+
+  private async unaryAdmin<Res>(invoke: (metadata: Metadata, deadline: Date, cb: (err: ServiceError | null, res: Res) => void) => void): Promise<Res> {
+    try {
+      return await new Promise<Res>((resolve, reject) =>
+        invoke(new Metadata(), new Date(Date.now() + this.requestTimeoutMs), (err, res) => (err ? reject(err) : resolve(res))),
+      );
+    } catch (err) {
+      throw fromGrpcError(err, 'the router');
+    }
+  }
+
+  /** Returns the nodes, the coordinator leader and every keyspace's partitions. */
+  async clusterStatus(): Promise<ClusterStatusResponse> {
+    return this.unaryAdmin((md, deadline, cb) => this.admin.clusterStatus({}, md, { deadline }, cb));
+  }
+
+  /** Returns one keyspace's partition map. */
+  async partitionMap(keyspace = ''): Promise<PartitionMap> {
+    const res = await this.unaryAdmin<{ map: PartitionMap | undefined }>((md, deadline, cb) => this.admin.getPartitionMap({ keyspace }, md, { deadline }, cb));
+    if (res.map === undefined) throw new InternalError('GetPartitionMap returned no map');
+    return res.map;
+  }
+
+  /** Closes the connection; operations in flight fail. */
+  close(): void {
+    this.mux.close();
+    this.kv.close();
+  }
+}
+
+/** Re-exported so callers can classify errors without importing @quire/common. */
+export type { QuireError };

@@ -1,0 +1,67 @@
+/**
+ * Process lifecycle shared by every server process: crash handlers that log and exit (an
+ * assertion failure or an unexpected exception must stop the process, not leave it serving),
+ * and a wait for SIGINT/SIGTERM followed by a graceful stop. A second signal exits at once.
+ */
+import type { Logger } from '../log/logger.js';
+
+/** Exit code when a process stops because of a bug or a failed invariant. */
+export const exitCodeCrash = 70;
+
+/** Logs uncaught exceptions and unhandled rejections as fatal, then exits. */
+export function installCrashHandlers(log: Logger): void {
+  const crash = (kind: string) => (err: unknown) => {
+    log.error('Fatal error; exiting', {
+      kind,
+      err: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err),
+    });
+    process.exit(exitCodeCrash);
+  };
+  process.on('uncaughtException', crash('uncaughtException'));
+  process.on('unhandledRejection', crash('unhandledRejection'));
+}
+
+/** Options of waitForStopSignal. */
+export interface StopSignalOptions {
+  /**
+   * Also stop when the parent process goes away (checked twice a second). Set by `quire dev`,
+   * whose children run in their own process group so that Ctrl-C reaches only the
+   * supervisor, which then stops them in order.
+   */
+  readonly stopWithParent?: boolean;
+}
+
+/**
+ * Resolves with the reason (signal name, or "parent-exited") when the process should stop.
+ * A second SIGINT/SIGTERM exits at once.
+ */
+export async function waitForStopSignal(log: Logger, options: StopSignalOptions = {}): Promise<string> {
+  return new Promise((resolve) => {
+    let received = false;
+    const stop = (reason: string): void => {
+      if (received) {
+        log.warn('Second stop signal; exiting immediately', { reason });
+        process.exit(1);
+      }
+      received = true;
+      resolve(reason);
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    if (options.stopWithParent === true) {
+      const parent = process.ppid;
+      const timer = setInterval(() => {
+        if (process.ppid !== parent && !received) {
+          clearInterval(timer);
+          stop('parent-exited');
+        }
+      }, 500);
+      timer.unref();
+    }
+  });
+}
+
+/** Whether the environment asks a server to stop with its parent (see StopSignalOptions). */
+export function stopWithParentRequested(env: Readonly<Record<string, string | undefined>>): boolean {
+  return env.QUIRE_STOP_WITH_PARENT === '1';
+}

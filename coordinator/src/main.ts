@@ -1,0 +1,84 @@
+/**
+ * Entry point of `quire coordinator`: loads the metadata view, campaigns for leadership,
+ * serves Admin, and while elected runs the controller (bootstrap, placement). On
+ * SIGTERM/SIGINT it resigns (a standby takes over at once) and exits.
+ */
+import { AdminService, type CoordinatorLeaderRecord } from '@quire/proto';
+import {
+  MetadataView,
+  RpcMetrics,
+  bindGrpcServer,
+  createGrpcServer,
+  createLogger,
+  installCrashHandlers,
+  shutdownGrpcServer,
+  startMetrics,
+  systemClock,
+  systemRng,
+  stopWithParentRequested,
+  waitForStopSignal,
+  type Env,
+} from '@quire/common';
+import { FencedWriter, LeaderElection, MetadataWatcher, connectEtcd } from '@quire/metastore';
+import { loadCoordinatorConfig } from './config.js';
+import { CoordinatorController } from './controller.js';
+import { createAdminService } from './server/admin-service.js';
+
+/** Runs a coordinator until SIGINT/SIGTERM. */
+export async function runCoordinator(argv: readonly string[], env: Env): Promise<void> {
+  const config = loadCoordinatorConfig(argv, env);
+  const log = createLogger({ component: 'coordinator', level: config.logLevel, fields: { coordinatorId: config.coordinatorId } });
+  installCrashHandlers(log);
+  const [metricsHost = '127.0.0.1', metricsPort = '0'] = config.metricsListen.split(':');
+  const metrics = await startMetrics({ component: 'coordinator', instanceId: config.coordinatorId, host: metricsHost, port: Number(metricsPort) });
+
+  const etcd = connectEtcd({ endpoints: config.etcdEndpoints, dialTimeoutMs: 3_000, requestTimeoutMs: 5_000 });
+  const view = new MetadataView();
+  const watcher = new MetadataWatcher(etcd, view, log);
+  log.info('Loading cluster metadata from etcd', { etcd: config.etcdEndpoints });
+  await watcher.start();
+
+  let election: LeaderElection | undefined;
+  const controller = new CoordinatorController(
+    { nodesMin: config.nodesMin, defaultPartitions: config.defaultPartitions, reconcileIntervalMs: config.reconcileIntervalMs },
+    {
+      view,
+      watcher,
+      writer: new FencedWriter(etcd),
+      clock: systemClock,
+      rng: systemRng,
+      log,
+      meter: metrics.meter,
+      onFenced: () => election?.fenced(),
+    },
+  );
+
+  const server = createGrpcServer();
+  server.addService(
+    AdminService,
+    createAdminService(view, () => controller.isLeader, config.limits, new RpcMetrics(metrics.meter, 'coordinator', 'admin'), systemClock),
+  );
+  const bound = await bindGrpcServer(server, config.listen);
+  const address = config.advertise ?? bound;
+
+  const record: CoordinatorLeaderRecord = { coordinatorId: config.coordinatorId, address };
+  election = new LeaderElection(
+    etcd,
+    record,
+    config.leaseTtlSeconds,
+    { onElected: (term) => controller.onElected(term), onDeposed: () => controller.onDeposed() },
+    log,
+  );
+  election.start();
+  log.info('Coordinator ready', { address, metrics: metrics.address });
+
+  const signal = await waitForStopSignal(log, { stopWithParent: stopWithParentRequested(env) });
+  log.info('Stopping coordinator', { signal });
+  await election.close();
+  await controller.idle();
+  await shutdownGrpcServer(server, 1_000);
+  await watcher.close();
+  etcd.close();
+  await metrics.close();
+  log.info('Coordinator stopped');
+}

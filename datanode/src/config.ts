@@ -1,0 +1,98 @@
+/**
+ * Data node configuration: flags, then QUIRE_* environment variables, then defaults;
+ * validated once at start (relationships included) with an error that names the option.
+ */
+import {
+  ConfigError,
+  defaultLimits,
+  grpcMessageBytesMax,
+  logLevels,
+  parseOptions,
+  required,
+  type Env,
+  type Limits,
+  type LogLevel,
+} from '@quire/common';
+
+/** The options `quire datanode` accepts. */
+export const dataNodeOptions = {
+  nodeId: { kind: 'string', flag: 'node-id', env: 'QUIRE_NODE_ID', description: 'Stable node id (stored in the data directory on first start)' },
+  dataDir: { kind: 'string', flag: 'data-dir', env: 'QUIRE_DATA_DIR', description: 'Directory of the node identity and LMDB files' },
+  listen: { kind: 'string', flag: 'listen', env: 'QUIRE_LISTEN', default: '127.0.0.1:0', description: 'host:port of the internal gRPC service (port 0 picks one)' },
+  advertise: { kind: 'string', flag: 'advertise', env: 'QUIRE_ADVERTISE', description: 'host:port routers dial, when it differs from --listen' },
+  metricsListen: { kind: 'string', flag: 'metrics-listen', env: 'QUIRE_METRICS_LISTEN', default: '127.0.0.1:0', description: 'host:port of the Prometheus /metrics endpoint' },
+  etcd: { kind: 'list', flag: 'etcd', env: 'QUIRE_ETCD', default: ['127.0.0.1:2379'], description: 'etcd endpoints' },
+  leaseTtlSeconds: { kind: 'integer', flag: 'lease-ttl-seconds', env: 'QUIRE_LEASE_TTL_SECONDS', default: 10, min: 2, max: 300, description: 'TTL of the etcd lease that keeps the node registered' },
+  partitionsMax: { kind: 'integer', flag: 'partitions-max', env: 'QUIRE_PARTITIONS_MAX', default: 1024, min: 1, max: 16384, description: 'Most partition replicas this node can hold' },
+  writeQueueOpsMax: { kind: 'integer', flag: 'write-queue-ops-max', env: 'QUIRE_WRITE_QUEUE_OPS_MAX', default: 16384, min: 1, max: 1_000_000, description: 'Writes waiting for a commit before new ones get OVERLOADED' },
+  writeBatchOpsMax: { kind: 'integer', flag: 'write-batch-ops-max', env: 'QUIRE_WRITE_BATCH_OPS_MAX', default: 2048, min: 1, max: 100_000, description: 'Most writes in one fsynced transaction' },
+  streamOpsInFlightMax: { kind: 'integer', flag: 'stream-ops-in-flight-max', env: 'QUIRE_STREAM_OPS_IN_FLIGHT_MAX', default: 8192, min: 1, max: 1_000_000, description: 'Most unanswered operations per router stream' },
+  logRetainEntries: { kind: 'integer', flag: 'log-retain-entries', env: 'QUIRE_LOG_RETAIN_ENTRIES', default: 100_000, min: 1, max: 100_000_000, description: 'Newest log entries kept per partition' },
+  keyBytesMax: { kind: 'integer', flag: 'key-bytes-max', env: 'QUIRE_KEY_BYTES_MAX', default: defaultLimits.keyBytesMax, min: 1, max: 16384, description: 'Longest key accepted' },
+  valueBytesMax: { kind: 'integer', flag: 'value-bytes-max', env: 'QUIRE_VALUE_BYTES_MAX', default: defaultLimits.valueBytesMax, min: 0, max: 4 * 1024 * 1024, description: 'Longest value accepted' },
+  shutdownGraceMs: { kind: 'integer', flag: 'shutdown-grace-ms', env: 'QUIRE_SHUTDOWN_GRACE_MS', default: 5000, min: 0, max: 600_000, description: 'How long SIGTERM waits for in-flight requests' },
+  logLevel: { kind: 'string', flag: 'log-level', env: 'QUIRE_LOG_LEVEL', default: 'info', choices: logLevels, description: 'Log level' },
+} as const;
+
+/** Validated data node configuration. */
+export interface DataNodeConfig {
+  /** Undefined means "read it from the data directory". */
+  readonly nodeId: string | undefined;
+  readonly dataDir: string;
+  readonly listen: string;
+  readonly advertise: string | undefined;
+  readonly metricsListen: string;
+  readonly etcdEndpoints: readonly string[];
+  readonly leaseTtlSeconds: number;
+  readonly partitionsMax: number;
+  readonly writeQueueOpsMax: number;
+  readonly writeBatchOpsMax: number;
+  readonly streamOpsInFlightMax: number;
+  readonly logRetainEntries: number;
+  readonly limits: Limits;
+  readonly shutdownGraceMs: number;
+  readonly logLevel: LogLevel;
+}
+
+const nodeIdPattern = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/;
+
+/** Parses and validates the data node configuration. */
+export function loadDataNodeConfig(argv: readonly string[], env: Env): Readonly<DataNodeConfig> {
+  const o = parseOptions(dataNodeOptions, argv, env);
+  const config: DataNodeConfig = {
+    nodeId: o.nodeId,
+    dataDir: required(o.dataDir, dataNodeOptions.dataDir),
+    listen: o.listen,
+    advertise: o.advertise,
+    metricsListen: o.metricsListen,
+    etcdEndpoints: o.etcd,
+    leaseTtlSeconds: o.leaseTtlSeconds,
+    partitionsMax: o.partitionsMax,
+    writeQueueOpsMax: o.writeQueueOpsMax,
+    writeBatchOpsMax: o.writeBatchOpsMax,
+    streamOpsInFlightMax: o.streamOpsInFlightMax,
+    logRetainEntries: o.logRetainEntries,
+    limits: { ...defaultLimits, keyBytesMax: o.keyBytesMax, valueBytesMax: o.valueBytesMax },
+    shutdownGraceMs: o.shutdownGraceMs,
+    logLevel: o.logLevel as LogLevel,
+  };
+  validate(config);
+  return Object.freeze(config);
+}
+
+function validate(c: DataNodeConfig): void {
+  if (c.nodeId !== undefined && !nodeIdPattern.test(c.nodeId)) {
+    throw new ConfigError(`--node-id "${c.nodeId}" is invalid: use 1..63 characters of letters, digits, '.', '_' and '-'`);
+  }
+  if (c.etcdEndpoints.length === 0) throw new ConfigError('--etcd needs at least one endpoint');
+  if (c.writeBatchOpsMax > c.writeQueueOpsMax) {
+    throw new ConfigError(`--write-batch-ops-max (${c.writeBatchOpsMax}) must not exceed --write-queue-ops-max (${c.writeQueueOpsMax})`);
+  }
+  if (c.limits.keyBytesMax + c.limits.valueBytesMax + 1024 > grpcMessageBytesMax) {
+    throw new ConfigError(`--key-bytes-max plus --value-bytes-max must leave room in a ${grpcMessageBytesMax}-byte gRPC message`);
+  }
+  for (const [flag, address] of [['listen', c.listen], ['metrics-listen', c.metricsListen]] as const) {
+    if (!/^[^:]+:\d+$/.test(address)) throw new ConfigError(`--${flag} "${address}" must be host:port`);
+  }
+  if (c.advertise !== undefined && !/^[^:]+:\d+$/.test(c.advertise)) throw new ConfigError(`--advertise "${c.advertise}" must be host:port`);
+}

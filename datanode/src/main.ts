@@ -1,0 +1,131 @@
+/**
+ * Entry point of `quire datanode`: reads the configuration, opens storage, loads the
+ * cluster metadata from etcd, serves the internal DataNode service, registers in etcd under
+ * a lease, and on SIGTERM/SIGINT stops taking requests, lets every accepted write become
+ * durable, deregisters and exits.
+ */
+import { join } from 'node:path';
+import { DataNodeService } from '@quire/proto';
+import {
+  MetadataView,
+  bindGrpcServer,
+  createGrpcServer,
+  createLogger,
+  installCrashHandlers,
+  quireVersion,
+  startMetrics,
+  systemClock,
+  stopWithParentRequested,
+  waitForStopSignal,
+  type Env,
+  type Logger,
+} from '@quire/common';
+import { MetadataWatcher, NodeRegistrar, connectEtcd } from '@quire/metastore';
+import { loadDataNodeConfig } from './config.js';
+import { DataNode } from './node.js';
+import { loadIdentity, writeIdentity, type NodeIdentity } from './node-identity.js';
+import { createDataService } from './server/data-service.js';
+import { openLmdbEngine } from './storage/lmdb-engine.js';
+
+/** Keys per scan chunk sent to routers. */
+const scanChunkKeysMax = 512;
+/** Bytes per scan chunk sent to routers. */
+const scanChunkBytesMax = 1024 * 1024;
+
+/**
+ * Binds the data directory to the cluster the first time the cluster record is seen, and
+ * exits if the directory belongs to another cluster.
+ */
+function bindToCluster(dataDir: string, identity: NodeIdentity, view: MetadataView, log: Logger): () => void {
+  let current = identity;
+  return () => {
+    const clusterId = view.cluster?.clusterId;
+    if (clusterId === undefined || clusterId === current.clusterId) return;
+    if (current.clusterId !== '') {
+      log.error('This data directory belongs to another cluster; refusing to serve', {
+        storedClusterId: current.clusterId,
+        etcdClusterId: clusterId,
+        dataDir,
+      });
+      process.exit(1);
+    }
+    current = { ...current, clusterId };
+    writeIdentity(dataDir, current);
+    log.info('Joined cluster', { clusterId });
+  };
+}
+
+/** Runs a data node until SIGINT/SIGTERM. */
+export async function runDataNode(argv: readonly string[], env: Env): Promise<void> {
+  const config = loadDataNodeConfig(argv, env);
+  const identity = loadIdentity(config.dataDir, config.nodeId, systemClock.nowMs());
+  const nodeId = identity.nodeId;
+  const log = createLogger({ component: 'datanode', level: config.logLevel, fields: { nodeId } });
+  installCrashHandlers(log);
+
+  const engine = openLmdbEngine({ path: join(config.dataDir, 'lmdb'), partitionsMax: config.partitionsMax });
+  const [metricsHost = '127.0.0.1', metricsPort = '0'] = config.metricsListen.split(':');
+  const metrics = await startMetrics({ component: 'datanode', instanceId: nodeId, host: metricsHost, port: Number(metricsPort) });
+
+  const etcd = connectEtcd({ endpoints: config.etcdEndpoints, dialTimeoutMs: 3_000, requestTimeoutMs: 5_000 });
+  const view = new MetadataView();
+  const watcher = new MetadataWatcher(etcd, view, log);
+  log.info('Loading cluster metadata from etcd', { etcd: config.etcdEndpoints });
+  await watcher.start();
+  const bind = bindToCluster(config.dataDir, identity, view, log);
+  view.subscribe(bind);
+  bind();
+
+  const node = new DataNode(
+    {
+      nodeId,
+      limits: config.limits,
+      writeQueueOpsMax: config.writeQueueOpsMax,
+      writeBatchOpsMax: config.writeBatchOpsMax,
+      logRetainEntries: config.logRetainEntries,
+      scanChunkKeysMax,
+      scanChunkBytesMax,
+    },
+    {
+      engine,
+      view,
+      clock: systemClock,
+      log,
+      meter: metrics.meter,
+      schedule: setImmediate,
+      onFatal: (err) => {
+        log.error('A storage commit failed; stopping so no unsynced state is served', { err: String(err) });
+        process.exit(70);
+      },
+    },
+  );
+  node.openOwnedPartitions();
+  view.subscribe(() => node.openOwnedPartitions());
+
+  const server = createGrpcServer();
+  server.addService(DataNodeService, createDataService(node, { streamOpsInFlightMax: config.streamOpsInFlightMax, limits: config.limits }, log));
+  const bound = await bindGrpcServer(server, config.listen);
+  const address = config.advertise ?? bound;
+  const registrar = new NodeRegistrar(
+    etcd,
+    { nodeId, address, metricsAddress: metrics.address, startedAtMs: systemClock.nowMs(), version: quireVersion },
+    config.leaseTtlSeconds,
+    log,
+  );
+  await registrar.start();
+  log.info('Data node ready', { address, metrics: metrics.address, dataDir: config.dataDir, storedPartitions: engine.storedPartitions().length });
+
+  const signal = await waitForStopSignal(log, { stopWithParent: stopWithParentRequested(env) });
+  log.info('Stopping data node', { signal });
+  // Deregister first so the coordinator sees the node leave; then finish accepted writes.
+  await registrar.close();
+  await node.stop();
+  // Let the last results leave (they are flushed after the current turn), then close streams.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  server.forceShutdown();
+  await engine.close();
+  await watcher.close();
+  etcd.close();
+  await metrics.close();
+  log.info('Data node stopped');
+}

@@ -1,0 +1,264 @@
+/**
+ * DataNode: the request logic of one data node, independent of gRPC. It validates each
+ * operation (limits first, so a bad request changes nothing), checks that this node leads
+ * the partition at the request's epoch, serves reads from committed state and hands writes
+ * to the group committer, which acknowledges them only after their transaction is durable.
+ *
+ * Critical invariants:
+ *  - No write is acknowledged before the storage transaction that holds it has fsynced.
+ *  - A request for a partition this node does not lead (by its metadata view) is refused
+ *    with a routing error carrying the node's map revision, and changes nothing.
+ *  - Reads see only committed (durable) state, so a read never returns a value that a crash
+ *    could take back.
+ */
+import type { Meter } from '@opentelemetry/api';
+import type { DataNodeScanRequest, KeyValue, NodeOperation, OperationResult } from '@quire/proto';
+import {
+  InvalidArgumentError,
+  OverloadedError,
+  RpcMetrics,
+  ShuttingDownError,
+  batchSizeBuckets,
+  latencyBucketsMs,
+  resolveKeyspaceName,
+  scanRange,
+  toErrorInfo,
+  validateKey,
+  validateScanBound,
+  validateValue,
+  type Clock,
+  type Limits,
+  type Logger,
+  type MetadataView,
+  type QuireError,
+} from '@quire/common';
+import { checkOwnership } from './partition/ownership.js';
+import { GroupCommitter } from './partition/group-commit.js';
+import { PartitionReplica, type WriteRequest, type WriteResult } from './partition/replica.js';
+import type { StorageEngine } from './storage/engine.js';
+
+/** Settings the request logic needs. */
+export interface DataNodeSettings {
+  readonly nodeId: string;
+  readonly limits: Limits;
+  readonly writeQueueOpsMax: number;
+  readonly writeBatchOpsMax: number;
+  readonly logRetainEntries: number;
+  /** Keys per scan chunk. */
+  readonly scanChunkKeysMax: number;
+  /** Bytes per scan chunk. */
+  readonly scanChunkBytesMax: number;
+}
+
+/** Dependencies injected by main.ts. */
+export interface DataNodeDeps {
+  readonly engine: StorageEngine;
+  readonly view: MetadataView;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly meter: Meter;
+  /** Schedules a callback after the current turn (setImmediate). */
+  readonly schedule: (callback: () => void) => void;
+  /** Stops the process: a commit failed and memory is ahead of disk. */
+  readonly onFatal: (err: unknown) => void;
+}
+
+/** Where scan chunks go. Returns a promise when the consumer needs time (backpressure). */
+export type ScanSink = (items: KeyValue[]) => Promise<void> | undefined;
+
+/** The data node's request logic. */
+export class DataNode {
+  private readonly replicas = new Map<string, PartitionReplica>();
+  private readonly committer: GroupCommitter;
+  private readonly rpc: RpcMetrics;
+  private stopping = false;
+
+  constructor(
+    private readonly settings: DataNodeSettings,
+    private readonly deps: DataNodeDeps,
+  ) {
+    this.rpc = new RpcMetrics(deps.meter, 'datanode', 'kv');
+    const batchOps = deps.meter.createHistogram('quire_datanode_commit_batch_ops', {
+      description: 'Writes per fsynced storage transaction (group commit batch size)',
+      advice: { explicitBucketBoundaries: [...batchSizeBuckets] },
+    });
+    const commitMs = deps.meter.createHistogram('quire_datanode_commit_duration_ms', {
+      description: 'Latency of fsynced storage transactions, in milliseconds',
+      unit: 'ms',
+      advice: { explicitBucketBoundaries: [...latencyBucketsMs] },
+    });
+    const overloaded = deps.meter.createCounter('quire_datanode_write_queue_full', {
+      description: 'Writes refused with OVERLOADED because the write queue was full',
+    });
+    this.overloaded = () => overloaded.add(1);
+    this.committer = new GroupCommitter(
+      {
+        write: (body) => deps.engine.write(body),
+        schedule: deps.schedule,
+        monotonicMs: () => deps.clock.monotonicMs(),
+        onCommitted: (ops, ms) => {
+          batchOps.record(ops);
+          commitMs.record(ms);
+        },
+        onFatal: deps.onFatal,
+      },
+      { queueOpsMax: settings.writeQueueOpsMax, batchOpsMax: settings.writeBatchOpsMax },
+    );
+    deps.meter
+      .createObservableGauge('quire_datanode_write_queue_ops', { description: 'Writes waiting for a commit' })
+      .addCallback((r) => r.observe(this.committer.queuedOps));
+    deps.meter
+      .createObservableGauge('quire_datanode_partitions', { description: 'Partition replicas open on this node' })
+      .addCallback((r) => r.observe(this.replicas.size));
+  }
+
+  private readonly overloaded: () => void;
+
+  /** Executes one operation; `reply` is called exactly once, possibly later. */
+  execute(op: NodeOperation, reply: (result: OperationResult) => void): void {
+    const startedMs = this.deps.clock.monotonicMs();
+    const method = op.op?.$case ?? 'none';
+    const fail = (err: unknown): void => {
+      const error = toErrorInfo(err);
+      this.rpc.record(method, error.code, this.deps.clock.monotonicMs() - startedMs);
+      reply({ id: op.id, result: { $case: 'error', value: error } });
+    };
+    try {
+      if (this.stopping) throw new ShuttingDownError(`Data node ${this.settings.nodeId} is shutting down`);
+      switch (op.op?.$case) {
+        case 'get': {
+          const req = op.op.value;
+          const keyspace = resolveKeyspaceName(req.keyspace, this.settings.limits);
+          validateKey(req.key, this.settings.limits);
+          const replica = this.replicaFor(keyspace, op.partitionId, op.epoch);
+          const entry = replica.read(req.key);
+          this.rpc.record(method, 'OK', this.deps.clock.monotonicMs() - startedMs);
+          reply({
+            id: op.id,
+            result: {
+              $case: 'get',
+              value: entry === undefined ? { found: false, value: Buffer.alloc(0), version: 0 } : { found: true, value: entry.value, version: entry.version },
+            },
+          });
+          return;
+        }
+        case 'put': {
+          const req = op.op.value;
+          const keyspace = resolveKeyspaceName(req.keyspace, this.settings.limits);
+          validateKey(req.key, this.settings.limits);
+          validateValue(req.value, this.settings.limits);
+          const write: WriteRequest = { kind: 'put', key: req.key, value: req.value, expectedVersion: req.expectedVersion };
+          this.submitWrite(keyspace, op, write, (result) => {
+            if (!result.ok) return fail(result.error);
+            this.rpc.record(method, 'OK', this.deps.clock.monotonicMs() - startedMs);
+            reply({ id: op.id, result: { $case: 'put', value: { version: result.version } } });
+          });
+          return;
+        }
+        case 'delete': {
+          const req = op.op.value;
+          const keyspace = resolveKeyspaceName(req.keyspace, this.settings.limits);
+          validateKey(req.key, this.settings.limits);
+          const write: WriteRequest = { kind: 'delete', key: req.key, value: Buffer.alloc(0), expectedVersion: req.expectedVersion };
+          this.submitWrite(keyspace, op, write, (result) => {
+            if (!result.ok) return fail(result.error);
+            this.rpc.record(method, 'OK', this.deps.clock.monotonicMs() - startedMs);
+            reply({ id: op.id, result: { $case: 'delete', value: { found: result.found, version: result.version } } });
+          });
+          return;
+        }
+        case undefined:
+          throw new InvalidArgumentError('operation has no get, put or delete', { field: 'op' });
+      }
+    } catch (err) {
+      fail(err);
+    }
+  }
+
+  private submitWrite(keyspace: string, op: NodeOperation, request: WriteRequest, done: (result: WriteResult) => void): void {
+    const owner = checkOwnership(this.deps.view, this.settings.nodeId, keyspace, op.partitionId, op.epoch);
+    if (!owner.ok) throw owner.error;
+    const replica = this.openReplica(keyspace, op.partitionId);
+    const accepted = this.committer.submit({ replica, request, epoch: owner.entry.record.epoch, done });
+    if (!accepted) {
+      this.overloaded();
+      throw this.stopping
+        ? new ShuttingDownError(`Data node ${this.settings.nodeId} is shutting down`)
+        : new OverloadedError(`Data node ${this.settings.nodeId} has ${this.committer.queuedOps} writes waiting (the limit is ${this.settings.writeQueueOpsMax})`, {
+            retryAfterMs: 10,
+            limit: this.settings.writeQueueOpsMax,
+          });
+    }
+  }
+
+  private replicaFor(keyspace: string, partitionId: number, epoch: number): PartitionReplica {
+    const owner = checkOwnership(this.deps.view, this.settings.nodeId, keyspace, partitionId, epoch);
+    if (!owner.ok) throw owner.error;
+    return this.openReplica(keyspace, partitionId);
+  }
+
+  private openReplica(keyspace: string, partitionId: number): PartitionReplica {
+    const id = `${keyspace}/${partitionId}`;
+    let replica = this.replicas.get(id);
+    if (replica === undefined) {
+      const store = this.deps.engine.partition(keyspace, partitionId);
+      replica = new PartitionReplica(store, { logRetainEntriesMax: this.settings.logRetainEntries, logTruncateBatchMax: 1024 });
+      this.replicas.set(id, replica);
+      this.deps.log.info('Opened partition replica', { keyspace, partitionId, appliedIndex: replica.appliedIndex });
+    }
+    return replica;
+  }
+
+  /** Opens every partition the view says this node leads (so start-up cost is paid early). */
+  openOwnedPartitions(): void {
+    for (const name of this.deps.view.keyspaceNames()) {
+      const ks = this.deps.view.keyspace(name);
+      for (const entry of ks?.partitions ?? []) {
+        if (entry?.record.leader === this.settings.nodeId) this.openReplica(name, entry.record.partitionId);
+      }
+    }
+  }
+
+  /**
+   * Streams one partition's keys in [start, end) in chunks, re-checking ownership before each
+   * chunk. Each chunk reads a consistent snapshot; the scan as a whole is not one snapshot.
+   */
+  async scan(req: DataNodeScanRequest, sink: ScanSink, cancelled: () => boolean): Promise<void> {
+    const startedMs = this.deps.clock.monotonicMs();
+    try {
+      const keyspace = resolveKeyspaceName(req.keyspace, this.settings.limits);
+      validateScanBound(req.start, this.settings.limits, 'start');
+      validateScanBound(req.end, this.settings.limits, 'end');
+      const range = scanRange(req.start, req.end, Buffer.alloc(0));
+      let remaining = req.limit === 0 ? Number.POSITIVE_INFINITY : req.limit;
+      let start = range?.start;
+      while (start !== undefined && range !== undefined && remaining > 0 && !cancelled()) {
+        if (this.stopping) throw new ShuttingDownError(`Data node ${this.settings.nodeId} is shutting down`);
+        const replica = this.replicaFor(keyspace, req.partitionId, req.epoch);
+        const wanted = Math.min(remaining, this.settings.scanChunkKeysMax);
+        const chunk = replica.range({ start, end: range.end, limit: wanted, bytesMax: this.settings.scanChunkBytesMax, keysOnly: req.keysOnly });
+        if (chunk.length === 0) break;
+        remaining -= chunk.length;
+        let bytes = 0;
+        for (const e of chunk) bytes += e.key.length + e.value.length;
+        const pending = sink(chunk.map((e) => ({ key: e.key, value: e.value, version: e.version })));
+        if (pending !== undefined) await pending;
+        // A chunk cut by neither the key count nor the byte budget means the range is exhausted.
+        if (chunk.length < wanted && bytes < this.settings.scanChunkBytesMax) break;
+        // The next chunk starts at the successor of the last key in byte order.
+        start = Buffer.concat([(chunk[chunk.length - 1] as (typeof chunk)[number]).key, Buffer.from([0])]);
+      }
+      this.rpc.record('scan', 'OK', this.deps.clock.monotonicMs() - startedMs);
+    } catch (err) {
+      const code = (err as Partial<QuireError>).code ?? 'INTERNAL';
+      this.rpc.record('scan', code, this.deps.clock.monotonicMs() - startedMs);
+      throw err;
+    }
+  }
+
+  /** Refuses new requests and waits until every accepted write is durable. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.committer.stop();
+  }
+}

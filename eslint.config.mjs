@@ -1,0 +1,99 @@
+// ESLint enforces the boundaries of ../shared/STYLE.md:
+//  - no deep imports into another package (@quire/x/src/..., @quire/x/dist/...);
+//  - components never import each other; they talk through proto/ contracts;
+//  - etcd3 only inside metastore/, lmdb only inside datanode/src/storage/;
+//  - core folders stay free of I/O, timers, wall-clock time, randomness and process.env;
+//  - process.env only in entry points (main.ts, the CLI) and tests;
+//  - no floating promises, no import cycles, no `any`.
+import tseslint from 'typescript-eslint';
+import importX from 'eslint-plugin-import-x';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+
+const components = ['datanode', 'coordinator', 'router', 'client', 'operator'];
+const deepImports = { group: ['@quire/*/src/*', '@quire/*/dist/*', '@quire/*/src', '@quire/*/dist'], message: 'Import the package entry point (@quire/x), never its files.' };
+const etcdOnlyInMetastore = { name: 'etcd3', message: 'Only metastore/ talks to etcd; use @quire/metastore.' };
+const lmdbOnlyInStorage = { name: 'lmdb', message: 'Only datanode/src/storage/ uses LMDB; use the StorageEngine interface.' };
+
+/** no-restricted-imports for a component: other components, etcd3 and lmdb unless allowed. */
+function componentImports(self, { etcd = false, lmdb = false } = {}) {
+  const paths = [];
+  if (!etcd) paths.push(etcdOnlyInMetastore);
+  if (!lmdb) paths.push(lmdbOnlyInStorage);
+  return [
+    'error',
+    {
+      paths,
+      patterns: [
+        deepImports,
+        {
+          group: components.filter((c) => c !== self).map((c) => `@quire/${c}`),
+          message: `${self} must not import another component: talk through proto/ contracts.`,
+        },
+      ],
+    },
+  ];
+}
+
+// Core folders: deterministic state machines and planners (messages, ticks, time in; actions out).
+const coreFolders = [
+  'common/src/metadata/**',
+  'datanode/src/partition/**',
+  'coordinator/src/placement/**',
+  'coordinator/src/status/**',
+  'router/src/routing/**',
+];
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/node_modules/**', 'proto/src/gen/**', '**/*.config.*', 'e2e/results/**', 'bench/results/**'] },
+  {
+    files: ['**/*.ts'],
+    extends: [tseslint.configs.base],
+    plugins: { 'import-x': importX },
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    settings: { 'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] }, 'import-x/extensions': ['.ts', '.js'], 'import-x/resolver-next': [createTypeScriptImportResolver({ project: ['*/tsconfig.json'], noWarnOnMultipleProjects: true })] },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/await-thenable': 'error',
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
+      'import-x/no-cycle': 'error',
+      'import-x/no-self-import': 'error',
+      'no-restricted-imports': ['error', { paths: [etcdOnlyInMetastore, lmdbOnlyInStorage], patterns: [deepImports] }],
+      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read the environment only in main.ts and pass config down.' }],
+      'no-empty': ['error', { allowEmptyCatch: false }],
+      eqeqeq: ['error', 'always'],
+    },
+  },
+  // proto and common: no component, no etcd, no lmdb.
+  { files: ['proto/src/**/*.ts', 'common/src/**/*.ts'], rules: { 'no-restricted-imports': ['error', { paths: [etcdOnlyInMetastore, lmdbOnlyInStorage], patterns: [deepImports, { group: ['@quire/*', '!@quire/proto'], message: 'proto and common are foundations: they import no component.' }] }] } },
+  { files: ['metastore/src/**/*.ts'], rules: { 'no-restricted-imports': ['error', { paths: [lmdbOnlyInStorage], patterns: [deepImports, { group: components.map((c) => `@quire/${c}`), message: 'metastore is a foundation: it imports no component.' }] }] } },
+  { files: ['datanode/src/**/*.ts'], rules: { 'no-restricted-imports': componentImports('datanode') } },
+  { files: ['datanode/src/storage/**/*.ts'], rules: { 'no-restricted-imports': componentImports('datanode', { lmdb: true }) } },
+  { files: ['coordinator/src/**/*.ts'], rules: { 'no-restricted-imports': componentImports('coordinator') } },
+  { files: ['router/src/**/*.ts'], rules: { 'no-restricted-imports': componentImports('router') } },
+  {
+    files: ['client/src/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: [etcdOnlyInMetastore, lmdbOnlyInStorage, { name: '@quire/metastore', message: 'The client reaches the cluster through a router only.' }], patterns: [deepImports, { group: ['@quire/datanode', '@quire/coordinator', '@quire/router', '@quire/operator'], message: 'The client library never imports component source; the CLI starts components through their entry points in cli/processes.ts.' }] }] },
+  },
+  // The `quire` dispatcher starts server processes through the components' entry points.
+  { files: ['client/src/cli/processes.ts'], rules: { 'no-restricted-imports': ['error', { paths: [etcdOnlyInMetastore, lmdbOnlyInStorage], patterns: [deepImports] }] } },
+  // e2e and bench treat the system as a black box: client, proto, common (and etcd3 for peers/fault setup).
+  {
+    files: ['e2e/src/**/*.ts', 'bench/src/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: [lmdbOnlyInStorage], patterns: [deepImports, { group: ['@quire/datanode', '@quire/coordinator', '@quire/router', '@quire/operator', '@quire/metastore'], message: 'e2e and bench drive real processes: import only client, proto and common.' }] }] },
+  },
+  // Core folders: no I/O, timers, wall clock or randomness.
+  {
+    files: coreFolders,
+    rules: {
+      'no-restricted-imports': ['error', { paths: [etcdOnlyInMetastore, lmdbOnlyInStorage, 'node:fs', 'node:fs/promises', 'node:net', 'node:http', 'node:child_process', '@grpc/grpc-js'], patterns: [deepImports, { group: ['@quire/metastore', '@quire/datanode', '@quire/coordinator', '@quire/router', '@quire/client'], message: 'Core modules take their dependencies as parameters.' }] }],
+      'no-restricted-globals': ['error', { name: 'Date', message: 'Use the injected Clock.' }, { name: 'setTimeout', message: 'Use the injected Clock.' }, { name: 'setInterval', message: 'Use the injected Clock.' }, { name: 'setImmediate', message: 'Core code does not schedule.' }],
+      'no-restricted-properties': ['error', { object: 'Math', property: 'random', message: 'Use the injected Rng.' }, { object: 'process', property: 'env', message: 'Config comes in as a parameter.' }, { object: 'performance', property: 'now', message: 'Use the injected Clock.' }],
+    },
+  },
+  // Entry points and tests may read the environment.
+  { files: ['*/src/main.ts', 'client/src/cli/**/*.ts', '**/*.test.ts', 'e2e/src/**/*.ts', 'bench/src/**/*.ts'], rules: { 'no-restricted-properties': 'off' } },
+);

@@ -1,0 +1,76 @@
+/**
+ * Entry point of `quire router`: loads and watches the partition map in etcd, serves the
+ * public KV service and an Admin proxy, and forwards operations to data nodes over pooled,
+ * multiplexed streams. Stateless: everything it knows it can rebuild from etcd.
+ */
+import { AdminService, KVService } from '@quire/proto';
+import {
+  MetadataView,
+  bindGrpcServer,
+  createGrpcServer,
+  createLogger,
+  installCrashHandlers,
+  loadHashPartitioner,
+  shutdownGrpcServer,
+  startMetrics,
+  systemClock,
+  stopWithParentRequested,
+  waitForStopSignal,
+  type Env,
+} from '@quire/common';
+import { MetadataWatcher, connectEtcd } from '@quire/metastore';
+import { loadRouterConfig } from './config.js';
+import { NodePool } from './node-connection.js';
+import { Router } from './router.js';
+import { createAdminProxy } from './server/admin-proxy.js';
+import { createKvService } from './server/kv-service.js';
+
+/** Runs a router until SIGINT/SIGTERM. */
+export async function runRouter(argv: readonly string[], env: Env): Promise<void> {
+  const config = loadRouterConfig(argv, env);
+  const log = createLogger({ component: 'router', level: config.logLevel, fields: { routerId: config.routerId } });
+  installCrashHandlers(log);
+  const [metricsHost = '127.0.0.1', metricsPort = '0'] = config.metricsListen.split(':');
+  const metrics = await startMetrics({ component: 'router', instanceId: config.routerId, host: metricsHost, port: Number(metricsPort) });
+  const partitioner = await loadHashPartitioner();
+
+  const etcd = connectEtcd({ endpoints: config.etcdEndpoints, dialTimeoutMs: 3_000, requestTimeoutMs: 5_000 });
+  const view = new MetadataView();
+  const watcher = new MetadataWatcher(etcd, view, log);
+  log.info('Loading the partition map from etcd', { etcd: config.etcdEndpoints });
+  await watcher.start();
+  metrics.meter
+    .createObservableGauge('quire_router_map_revision', { description: 'The etcd revision of the partition map this router routes by' })
+    .addCallback((r) => r.observe(view.revision));
+
+  const pool = new NodePool(
+    { connectTimeoutMs: config.connectTimeoutMs, opsInFlightMax: config.nodeOpsInFlightMax, batchOpsMax: config.limits.streamBatchOpsMax },
+    systemClock,
+    log,
+  );
+  view.subscribe((v) => pool.retain(new Set([...v.nodes.values()].map((n) => n.address))));
+  const router = new Router(
+    { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs, staleMapWaitMs: config.staleMapWaitMs },
+    { map: watcher, partitioner, pool, clock: systemClock, log, meter: metrics.meter },
+  );
+
+  const server = createGrpcServer();
+  server.addService(
+    KVService,
+    createKvService(router, { limits: config.limits, streamOpsInFlightMax: config.clientOpsInFlightMax, scanChunkKeysMax: 256, scanChunkBytesMax: 256 * 1024 }, log),
+  );
+  const admin = createAdminProxy(view, 5_000);
+  server.addService(AdminService, admin);
+  const address = await bindGrpcServer(server, config.listen);
+  log.info('Router ready', { address, metrics: metrics.address, mapRevision: view.revision });
+
+  const signal = await waitForStopSignal(log, { stopWithParent: stopWithParentRequested(env) });
+  log.info('Stopping router', { signal });
+  await shutdownGrpcServer(server, 2_000);
+  pool.close();
+  admin.close();
+  await watcher.close();
+  etcd.close();
+  await metrics.close();
+  log.info('Router stopped');
+}

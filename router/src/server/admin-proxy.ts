@@ -1,0 +1,77 @@
+/**
+ * The Admin service as routers serve it: a proxy to the coordinator leader, whose address
+ * the router knows from its metadata view. A NOT_LEADER answer (an election just happened)
+ * is followed once to the hinted address. Errors pass through with their typed details.
+ */
+import { Metadata, type sendUnaryData, type ServerUnaryCall, type ServiceError } from '@grpc/grpc-js';
+import {
+  AdminClient,
+  type AdminServer,
+  type ClusterStatusRequest,
+  type ClusterStatusResponse,
+  type GetPartitionMapRequest,
+  type GetPartitionMapResponse,
+} from '@quire/proto';
+import {
+  CoordinatorUnavailableError,
+  clientCredentials,
+  fromGrpcError,
+  grpcClientOptions,
+  toGrpcStatus,
+  type MetadataView,
+  type QuireError,
+} from '@quire/common';
+
+/** Builds the Admin proxy. */
+export function createAdminProxy(view: MetadataView, deadlineMs: number): AdminServer & { close(): void } {
+  const clients = new Map<string, AdminClient>();
+  const clientFor = (address: string): AdminClient => {
+    let c = clients.get(address);
+    if (c === undefined) {
+      c = new AdminClient(address, clientCredentials(), grpcClientOptions);
+      clients.set(address, c);
+    }
+    return c;
+  };
+
+  type Invoke<Req, Res> = (client: AdminClient, request: Req, deadline: Date, callback: (err: ServiceError | null, res: Res) => void) => void;
+
+  async function forward<Req, Res>(request: Req, invoke: Invoke<Req, Res>): Promise<Res> {
+    let address = view.coordinatorLeader?.record.address;
+    for (let attempt = 0; ; attempt++) {
+      if (address === undefined || address === '') throw new CoordinatorUnavailableError('No coordinator leader is elected right now');
+      const target = address;
+      try {
+        return await new Promise<Res>((resolve, reject) => {
+          invoke(clientFor(target), request, new Date(Date.now() + deadlineMs), (err, res) => (err ? reject(err) : resolve(res)));
+        });
+      } catch (err) {
+        const e: QuireError = fromGrpcError(err, `coordinator at ${target}`);
+        if (attempt === 0 && e.code === 'NOT_LEADER' && e.details.leaderHint !== undefined && e.details.leaderHint !== target) {
+          address = e.details.leaderHint;
+          continue;
+        }
+        if (e.code === 'UNAVAILABLE') throw new CoordinatorUnavailableError(e.message, {}, { cause: e });
+        throw e;
+      }
+    }
+  }
+
+  function handler<Req, Res>(invoke: Invoke<Req, Res>) {
+    return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+      forward(call.request, invoke).then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(toGrpcStatus(err)),
+      );
+    };
+  }
+
+  return {
+    clusterStatus: handler<ClusterStatusRequest, ClusterStatusResponse>((c, req, deadline, cb) => c.clusterStatus(req, new Metadata(), { deadline }, cb)),
+    getPartitionMap: handler<GetPartitionMapRequest, GetPartitionMapResponse>((c, req, deadline, cb) => c.getPartitionMap(req, new Metadata(), { deadline }, cb)),
+    close() {
+      for (const c of clients.values()) c.close();
+      clients.clear();
+    },
+  };
+}
