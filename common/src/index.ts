@@ -17,6 +17,7 @@ export * from './metrics/metrics.js';
 export * from './grpc/channels.js';
 export * from './grpc/micro-batcher.js';
 export * from './grpc/multiplexed-stream.js';
+export * from './grpc/malformed.js';
 export * from './process/lifecycle.js';
 export * from './hashing/partitioner.js';
 export * from './metadata/keys.js';

@@ -10,6 +10,7 @@ import {
   bindGrpcServer,
   createGrpcServer,
   createLogger,
+  guardService,
   installCrashHandlers,
   shutdownGrpcServer,
   startMetrics,
@@ -55,8 +56,10 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
 
   const server = createGrpcServer();
   server.addService(
-    AdminService,
-    createAdminService(view, () => controller.isLeader, config.limits, new RpcMetrics(metrics.meter, 'coordinator', 'admin'), systemClock),
+    ...guardService(
+      AdminService,
+      createAdminService(view, () => controller.isLeader, config.limits, new RpcMetrics(metrics.meter, 'coordinator', 'admin'), systemClock),
+    ),
   );
   const bound = await bindGrpcServer(server, config.listen);
   const address = config.advertise ?? bound;

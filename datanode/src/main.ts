@@ -11,6 +11,7 @@ import {
   bindGrpcServer,
   createGrpcServer,
   createLogger,
+  guardService,
   installCrashHandlers,
   quireVersion,
   startMetrics,
@@ -103,7 +104,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
   view.subscribe(() => node.openOwnedPartitions());
 
   const server = createGrpcServer();
-  server.addService(DataNodeService, createDataService(node, { streamOpsInFlightMax: config.streamOpsInFlightMax, limits: config.limits }, log));
+  server.addService(...guardService(DataNodeService, createDataService(node, { streamOpsInFlightMax: config.streamOpsInFlightMax, limits: config.limits }, log)));
   const bound = await bindGrpcServer(server, config.listen);
   const address = config.advertise ?? bound;
   const registrar = new NodeRegistrar(

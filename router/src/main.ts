@@ -9,6 +9,7 @@ import {
   bindGrpcServer,
   createGrpcServer,
   createLogger,
+  guardService,
   installCrashHandlers,
   loadHashPartitioner,
   shutdownGrpcServer,
@@ -56,11 +57,13 @@ export async function runRouter(argv: readonly string[], env: Env): Promise<void
 
   const server = createGrpcServer();
   server.addService(
-    KVService,
-    createKvService(router, { limits: config.limits, streamOpsInFlightMax: config.clientOpsInFlightMax, scanChunkKeysMax: 256, scanChunkBytesMax: 256 * 1024 }, log),
+    ...guardService(
+      KVService,
+      createKvService(router, { limits: config.limits, streamOpsInFlightMax: config.clientOpsInFlightMax, scanChunkKeysMax: 256, scanChunkBytesMax: 256 * 1024 }, log),
+    ),
   );
   const admin = createAdminProxy(view, 5_000);
-  server.addService(AdminService, admin);
+  server.addService(...guardService(AdminService, admin));
   const address = await bindGrpcServer(server, config.listen);
   log.info('Router ready', { address, metrics: metrics.address, mapRevision: view.revision });
 

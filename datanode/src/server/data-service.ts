@@ -13,7 +13,7 @@ import type {
   DataNodeStreamResponse,
   OperationResult,
 } from '@quire/proto';
-import { MicroBatcher, OverloadedError, toErrorInfo, toGrpcStatus, type Limits, type Logger } from '@quire/common';
+import { MicroBatcher, OverloadedError, isMalformed, malformedError, toErrorInfo, toGrpcStatus, type Limits, type Logger } from '@quire/common';
 import type { DataNode } from '../node.js';
 
 /** Limits of the gRPC adapter. */
@@ -43,6 +43,10 @@ export function createDataService(node: DataNode, limits: DataServiceLimits, log
         if (ended) finishIfDone();
       };
       call.on('data', (req: DataNodeStreamRequest) => {
+        if (isMalformed(req)) {
+          call.emit('error', toGrpcStatus(malformedError(req)));
+          return;
+        }
         for (const op of req.operations) {
           if (inFlight >= limits.streamOpsInFlightMax) {
             const err = new OverloadedError(`More than ${limits.streamOpsInFlightMax} operations in flight on one stream`, {

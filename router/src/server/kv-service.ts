@@ -21,7 +21,7 @@ import type {
   StreamRequest,
   StreamResponse,
 } from '@quire/proto';
-import { MicroBatcher, OverloadedError, fromErrorInfo, toErrorInfo, toGrpcStatus, type Limits, type Logger } from '@quire/common';
+import { MicroBatcher, OverloadedError, fromErrorInfo, isMalformed, malformedError, toErrorInfo, toGrpcStatus, type Limits, type Logger } from '@quire/common';
 import type { Router } from '../router.js';
 
 /** Limits of the KV service. */
@@ -83,6 +83,10 @@ export function createKvService(router: Router, settings: KvServiceSettings, log
         if (ended) finishIfDone();
       };
       call.on('data', (req: StreamRequest) => {
+        if (isMalformed(req)) {
+          call.emit('error', toGrpcStatus(malformedError(req)));
+          return;
+        }
         for (const op of req.operations) {
           if (inFlight >= settings.streamOpsInFlightMax) {
             const err = new OverloadedError(`More than ${settings.streamOpsInFlightMax} operations in flight on one client stream`, {

@@ -1,0 +1,35 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestCluster, type TestCluster } from './harness/test-cluster.js';
+
+async function scrape(address: string): Promise<string> {
+  const res = await fetch(`http://${address}/metrics`);
+  expect(res.status).toBe(200);
+  return res.text();
+}
+
+describe('every process exposes Prometheus metrics on its /metrics port', () => {
+  let t: TestCluster;
+  beforeAll(async () => {
+    t = await startTestCluster('metrics', { nodes: 1, partitions: 4 });
+    for (let i = 0; i < 20; i++) await t.client.put(`m${i}`, 'x');
+    await t.client.get('m1');
+    await t.client.clusterStatus();
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it('reports request counts and latency histograms per RPC and group-commit batch sizes', async () => {
+    const router = await scrape(t.cluster.process('router-1').spec.metricsAddress ?? '');
+    expect(router).toMatch(/quire_router_kv_requests_total\{[^}]*method="put"[^}]*code="OK"[^}]*\} 2\d/);
+    expect(router).toMatch(/quire_router_kv_duration_ms_bucket\{[^}]*method="get"/);
+    expect(router).toMatch(/quire_router_map_revision \d+/);
+    const node = await scrape(t.cluster.process('node-1').spec.metricsAddress ?? '');
+    expect(node).toMatch(/quire_datanode_kv_requests_total\{[^}]*method="put"[^}]*\} 2\d/);
+    expect(node).toMatch(/quire_datanode_commit_batch_ops_count \d+/);
+    expect(node).toMatch(/quire_datanode_commit_duration_ms_bucket/);
+    const coordinator = await scrape(t.cluster.process('coordinator-1').spec.metricsAddress ?? '');
+    expect(coordinator).toMatch(/quire_coordinator_is_leader 1/);
+    expect(coordinator).toMatch(/quire_coordinator_partition_assignments_total 4/);
+  });
+});
