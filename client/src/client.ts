@@ -24,13 +24,13 @@ import {
 } from '@quire/proto';
 import {
   InternalError,
-  MultiplexedStream,
   clientCredentials,
+  createOperationStream,
   fromErrorInfo,
   fromGrpcError,
   grpcClientOptions,
   systemClock,
-  toErrorInfo,
+  type MultiplexedStream,
   type QuireError,
 } from '@quire/common';
 
@@ -108,17 +108,8 @@ export class QuireClient {
     this.kv = kv;
     // The admin client shares the KV client's channel.
     this.admin = new AdminClient(options.router, clientCredentials(), { ...grpcClientOptions, channelOverride: kv.getChannel() });
-    this.mux = new MultiplexedStream(
-      {
-        waitForReady: (deadline, callback) => kv.waitForReady(deadline, callback),
-        openStream: () => kv.stream(),
-        connectivityState: () => kv.getChannel().getConnectivityState(false),
-      },
-      {
-        request: (operations) => ({ operations }),
-        results: (response) => response.results,
-        error: (id, error) => ({ id, result: { $case: 'error', value: toErrorInfo(error) } }),
-      },
+    this.mux = createOperationStream(
+      kv,
       {
         peer: `router at ${options.router}`,
         connectTimeoutMs: options.connectTimeoutMs ?? 3_000,

@@ -2,20 +2,34 @@
  * Coordinator configuration: flags, then QUIRE_* environment variables, then defaults;
  * validated once at start.
  */
-import { ConfigError, defaultLimits, logLevels, parseOptions, required, type Env, type Limits, type LogLevel } from '@quire/common';
+import {
+  defaultLimits,
+  etcdOption,
+  leaseTtlOption,
+  logLevelOption,
+  metricsListenOption,
+  parseOptions,
+  required,
+  validateAddress,
+  validateAdvertise,
+  validateEtcdEndpoints,
+  type Env,
+  type Limits,
+  type LogLevel,
+} from '@quire/common';
 
 /** The options `quire coordinator` accepts. */
 export const coordinatorOptions = {
   coordinatorId: { kind: 'string', flag: 'coordinator-id', env: 'QUIRE_COORDINATOR_ID', description: 'Stable id of this coordinator process' },
   listen: { kind: 'string', flag: 'listen', env: 'QUIRE_LISTEN', default: '127.0.0.1:0', description: 'host:port of the Admin gRPC service (port 0 picks one)' },
   advertise: { kind: 'string', flag: 'advertise', env: 'QUIRE_ADVERTISE', description: 'host:port others dial, when it differs from --listen' },
-  metricsListen: { kind: 'string', flag: 'metrics-listen', env: 'QUIRE_METRICS_LISTEN', default: '127.0.0.1:0', description: 'host:port of the Prometheus /metrics endpoint' },
-  etcd: { kind: 'list', flag: 'etcd', env: 'QUIRE_ETCD', default: ['127.0.0.1:2379'], description: 'etcd endpoints' },
-  leaseTtlSeconds: { kind: 'integer', flag: 'lease-ttl-seconds', env: 'QUIRE_LEASE_TTL_SECONDS', default: 5, min: 2, max: 300, description: 'TTL of the leader lease; a crashed leader is replaced after about this long' },
+  metricsListen: metricsListenOption,
+  etcd: etcdOption,
+  leaseTtlSeconds: leaseTtlOption(5, 'TTL of the leader lease; a crashed leader is replaced after about this long'),
   nodesMin: { kind: 'integer', flag: 'nodes-min', env: 'QUIRE_NODES_MIN', default: 1, min: 1, max: 10_000, description: 'Live data nodes required before partitions are first assigned' },
   defaultPartitions: { kind: 'integer', flag: 'default-partitions', env: 'QUIRE_DEFAULT_PARTITIONS', default: 16, min: 1, max: 4096, description: 'Partition count of the default keyspace created at bootstrap' },
   reconcileIntervalMs: { kind: 'integer', flag: 'reconcile-interval-ms', env: 'QUIRE_RECONCILE_INTERVAL_MS', default: 2000, min: 100, max: 600_000, description: 'Interval of the periodic placement check' },
-  logLevel: { kind: 'string', flag: 'log-level', env: 'QUIRE_LOG_LEVEL', default: 'info', choices: logLevels, description: 'Log level' },
+  logLevel: logLevelOption,
 } as const;
 
 /** Validated coordinator configuration. */
@@ -49,12 +63,9 @@ export function loadCoordinatorConfig(argv: readonly string[], env: Env): Readon
     limits: defaultLimits,
     logLevel: o.logLevel as LogLevel,
   };
-  if (config.etcdEndpoints.length === 0) throw new ConfigError('--etcd needs at least one endpoint');
-  for (const [flag, address] of [['listen', config.listen], ['metrics-listen', config.metricsListen]] as const) {
-    if (!/^[^:]+:\d+$/.test(address)) throw new ConfigError(`--${flag} "${address}" must be host:port`);
-  }
-  if (config.advertise === undefined && /^(0\.0\.0\.0|\[::\]):/.test(config.listen)) {
-    throw new ConfigError('--advertise is required when --listen binds every interface');
-  }
+  validateEtcdEndpoints(config.etcdEndpoints);
+  validateAddress('listen', config.listen);
+  validateAddress('metrics-listen', config.metricsListen);
+  validateAdvertise(config.listen, config.advertise);
   return Object.freeze(config);
 }

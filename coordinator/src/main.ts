@@ -5,7 +5,6 @@
  */
 import { AdminService, type CoordinatorLeaderRecord } from '@quire/proto';
 import {
-  MetadataView,
   RpcMetrics,
   bindGrpcServer,
   createGrpcServer,
@@ -20,7 +19,7 @@ import {
   waitForStopSignal,
   type Env,
 } from '@quire/common';
-import { FencedWriter, LeaderElection, MetadataWatcher, connectEtcd } from '@quire/metastore';
+import { FencedWriter, LeaderElection, openMetadataClient } from '@quire/metastore';
 import { loadCoordinatorConfig } from './config.js';
 import { CoordinatorController } from './controller.js';
 import { createAdminService } from './server/admin-service.js';
@@ -30,14 +29,10 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
   const config = loadCoordinatorConfig(argv, env);
   const log = createLogger({ component: 'coordinator', level: config.logLevel, fields: { coordinatorId: config.coordinatorId } });
   installCrashHandlers(log);
-  const [metricsHost = '127.0.0.1', metricsPort = '0'] = config.metricsListen.split(':');
-  const metrics = await startMetrics({ component: 'coordinator', instanceId: config.coordinatorId, host: metricsHost, port: Number(metricsPort) });
+  const metrics = await startMetrics({ component: 'coordinator', instanceId: config.coordinatorId, listen: config.metricsListen });
 
-  const etcd = connectEtcd({ endpoints: config.etcdEndpoints, dialTimeoutMs: 3_000, requestTimeoutMs: 5_000 });
-  const view = new MetadataView();
-  const watcher = new MetadataWatcher(etcd, view, log);
-  log.info('Loading cluster metadata from etcd', { etcd: config.etcdEndpoints });
-  await watcher.start();
+  const metadata = await openMetadataClient(config.etcdEndpoints, log);
+  const { etcd, view, watcher } = metadata;
 
   let election: LeaderElection | undefined;
   const controller = new CoordinatorController(
@@ -80,8 +75,7 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
   await election.close();
   await controller.idle();
   await shutdownGrpcServer(server, 1_000);
-  await watcher.close();
-  etcd.close();
+  await metadata.close();
   await metrics.close();
   log.info('Coordinator stopped');
 }

@@ -5,10 +5,16 @@
 import {
   ConfigError,
   defaultLimits,
+  etcdOption,
   grpcMessageBytesMax,
-  logLevels,
+  leaseTtlOption,
+  logLevelOption,
+  metricsListenOption,
   parseOptions,
   required,
+  validateAddress,
+  validateAdvertise,
+  validateEtcdEndpoints,
   type Env,
   type Limits,
   type LogLevel,
@@ -20,9 +26,9 @@ export const dataNodeOptions = {
   dataDir: { kind: 'string', flag: 'data-dir', env: 'QUIRE_DATA_DIR', description: 'Directory of the node identity and LMDB files' },
   listen: { kind: 'string', flag: 'listen', env: 'QUIRE_LISTEN', default: '127.0.0.1:0', description: 'host:port of the internal gRPC service (port 0 picks one)' },
   advertise: { kind: 'string', flag: 'advertise', env: 'QUIRE_ADVERTISE', description: 'host:port routers dial, when it differs from --listen' },
-  metricsListen: { kind: 'string', flag: 'metrics-listen', env: 'QUIRE_METRICS_LISTEN', default: '127.0.0.1:0', description: 'host:port of the Prometheus /metrics endpoint' },
-  etcd: { kind: 'list', flag: 'etcd', env: 'QUIRE_ETCD', default: ['127.0.0.1:2379'], description: 'etcd endpoints' },
-  leaseTtlSeconds: { kind: 'integer', flag: 'lease-ttl-seconds', env: 'QUIRE_LEASE_TTL_SECONDS', default: 10, min: 2, max: 300, description: 'TTL of the etcd lease that keeps the node registered' },
+  metricsListen: metricsListenOption,
+  etcd: etcdOption,
+  leaseTtlSeconds: leaseTtlOption(10, 'TTL of the etcd lease that keeps the node registered'),
   partitionsMax: { kind: 'integer', flag: 'partitions-max', env: 'QUIRE_PARTITIONS_MAX', default: 1024, min: 1, max: 16384, description: 'Most partition replicas this node can hold' },
   writeQueueOpsMax: { kind: 'integer', flag: 'write-queue-ops-max', env: 'QUIRE_WRITE_QUEUE_OPS_MAX', default: 16384, min: 1, max: 1_000_000, description: 'Writes waiting for a commit before new ones get OVERLOADED' },
   writeBatchOpsMax: { kind: 'integer', flag: 'write-batch-ops-max', env: 'QUIRE_WRITE_BATCH_OPS_MAX', default: 2048, min: 1, max: 100_000, description: 'Most writes in one fsynced transaction' },
@@ -31,7 +37,7 @@ export const dataNodeOptions = {
   keyBytesMax: { kind: 'integer', flag: 'key-bytes-max', env: 'QUIRE_KEY_BYTES_MAX', default: defaultLimits.keyBytesMax, min: 1, max: 16384, description: 'Longest key accepted' },
   valueBytesMax: { kind: 'integer', flag: 'value-bytes-max', env: 'QUIRE_VALUE_BYTES_MAX', default: defaultLimits.valueBytesMax, min: 0, max: 4 * 1024 * 1024, description: 'Longest value accepted' },
   shutdownGraceMs: { kind: 'integer', flag: 'shutdown-grace-ms', env: 'QUIRE_SHUTDOWN_GRACE_MS', default: 5000, min: 0, max: 600_000, description: 'How long SIGTERM waits for in-flight requests' },
-  logLevel: { kind: 'string', flag: 'log-level', env: 'QUIRE_LOG_LEVEL', default: 'info', choices: logLevels, description: 'Log level' },
+  logLevel: logLevelOption,
 } as const;
 
 /** Validated data node configuration. */
@@ -84,15 +90,14 @@ function validate(c: DataNodeConfig): void {
   if (c.nodeId !== undefined && !nodeIdPattern.test(c.nodeId)) {
     throw new ConfigError(`--node-id "${c.nodeId}" is invalid: use 1..63 characters of letters, digits, '.', '_' and '-'`);
   }
-  if (c.etcdEndpoints.length === 0) throw new ConfigError('--etcd needs at least one endpoint');
+  validateEtcdEndpoints(c.etcdEndpoints);
   if (c.writeBatchOpsMax > c.writeQueueOpsMax) {
     throw new ConfigError(`--write-batch-ops-max (${c.writeBatchOpsMax}) must not exceed --write-queue-ops-max (${c.writeQueueOpsMax})`);
   }
   if (c.limits.keyBytesMax + c.limits.valueBytesMax + 1024 > grpcMessageBytesMax) {
     throw new ConfigError(`--key-bytes-max plus --value-bytes-max must leave room in a ${grpcMessageBytesMax}-byte gRPC message`);
   }
-  for (const [flag, address] of [['listen', c.listen], ['metrics-listen', c.metricsListen]] as const) {
-    if (!/^[^:]+:\d+$/.test(address)) throw new ConfigError(`--${flag} "${address}" must be host:port`);
-  }
-  if (c.advertise !== undefined && !/^[^:]+:\d+$/.test(c.advertise)) throw new ConfigError(`--advertise "${c.advertise}" must be host:port`);
+  validateAddress('listen', c.listen);
+  validateAddress('metrics-listen', c.metricsListen);
+  validateAdvertise(c.listen, c.advertise);
 }

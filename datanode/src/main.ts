@@ -7,7 +7,6 @@
 import { join } from 'node:path';
 import { DataNodeService } from '@quire/proto';
 import {
-  MetadataView,
   bindGrpcServer,
   createGrpcServer,
   createLogger,
@@ -20,8 +19,9 @@ import {
   waitForStopSignal,
   type Env,
   type Logger,
+  type MetadataView,
 } from '@quire/common';
-import { MetadataWatcher, NodeRegistrar, connectEtcd } from '@quire/metastore';
+import { NodeRegistrar, openMetadataClient } from '@quire/metastore';
 import { loadDataNodeConfig } from './config.js';
 import { DataNode } from './node.js';
 import { loadIdentity, writeIdentity, type NodeIdentity } from './node-identity.js';
@@ -65,14 +65,10 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
   installCrashHandlers(log);
 
   const engine = openLmdbEngine({ path: join(config.dataDir, 'lmdb'), partitionsMax: config.partitionsMax });
-  const [metricsHost = '127.0.0.1', metricsPort = '0'] = config.metricsListen.split(':');
-  const metrics = await startMetrics({ component: 'datanode', instanceId: nodeId, host: metricsHost, port: Number(metricsPort) });
+  const metrics = await startMetrics({ component: 'datanode', instanceId: nodeId, listen: config.metricsListen });
 
-  const etcd = connectEtcd({ endpoints: config.etcdEndpoints, dialTimeoutMs: 3_000, requestTimeoutMs: 5_000 });
-  const view = new MetadataView();
-  const watcher = new MetadataWatcher(etcd, view, log);
-  log.info('Loading cluster metadata from etcd', { etcd: config.etcdEndpoints });
-  await watcher.start();
+  const metadata = await openMetadataClient(config.etcdEndpoints, log);
+  const { etcd, view } = metadata;
   const bind = bindToCluster(config.dataDir, identity, view, log);
   view.subscribe(bind);
   bind();
@@ -125,8 +121,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
   await new Promise((resolve) => setTimeout(resolve, 50));
   server.forceShutdown();
   await engine.close();
-  await watcher.close();
-  etcd.close();
+  await metadata.close();
   await metrics.close();
   log.info('Data node stopped');
 }

@@ -63,8 +63,8 @@ export interface DataNodeDeps {
   readonly onFatal: (err: unknown) => void;
 }
 
-/** Where scan chunks go. Returns a promise when the consumer needs time (backpressure). */
-export type ScanSink = (items: KeyValue[]) => Promise<void> | undefined;
+/** Where scan chunks go; resolves when the consumer can take more (backpressure). */
+export type ScanSink = (items: KeyValue[]) => Promise<void>;
 
 /** The data node's request logic. */
 export class DataNode {
@@ -241,8 +241,7 @@ export class DataNode {
         remaining -= chunk.length;
         let bytes = 0;
         for (const e of chunk) bytes += e.key.length + e.value.length;
-        const pending = sink(chunk.map((e) => ({ key: e.key, value: e.value, version: e.version })));
-        if (pending !== undefined) await pending;
+        await sink(chunk.map((e) => ({ key: e.key, value: e.value, version: e.version })));
         // A chunk cut by neither the key count nor the byte budget means the range is exhausted.
         if (chunk.length < wanted && bytes < this.settings.scanChunkBytesMax) break;
         // The next chunk starts at the successor of the last key in byte order.

@@ -5,6 +5,8 @@
  */
 export * from './connect.js';
 export * from './metadata-watcher.js';
+export * from './metadata-client.js';
+export * from './retry.js';
 export * from './node-registrar.js';
 export * from './leader-election.js';
 export * from './fenced-writer.js';

@@ -11,6 +11,7 @@
 import type { IKeyValue, IWatchResponse, Watcher } from 'etcd3';
 import { metadataPrefix, type Logger, type MetadataEvent, type MetadataKv, type MetadataView } from '@quire/common';
 import { revisionOf, type EtcdClient } from './connect.js';
+import { retryUntilDone } from './retry.js';
 
 function toKv(kv: IKeyValue): MetadataKv {
   return {
@@ -42,20 +43,12 @@ export class MetadataWatcher {
 
   /** Loads the metadata (retrying until etcd answers) and starts watching. */
   async start(): Promise<void> {
-    let attempt = 0;
-    for (;;) {
-      if (this.closed) return;
-      try {
-        await this.refresh();
-        return;
-      } catch (err) {
-        attempt++;
-        if (attempt === 1 || attempt % 20 === 0) {
-          this.log.warn('Cannot read cluster metadata from etcd; retrying', { attempt, err: String(err) });
-        }
-        await new Promise((r) => setTimeout(r, this.retryDelayMs));
-      }
-    }
+    await retryUntilDone(() => this.refresh(), {
+      log: this.log,
+      what: 'read cluster metadata from etcd',
+      delayMs: this.retryDelayMs,
+      stopped: () => this.closed,
+    });
   }
 
   /**

@@ -10,6 +10,7 @@ import type { Lease } from 'etcd3';
 import { KnownNode, NodeRegistration } from '@quire/proto';
 import { knownNodeKey, nodeKey, type Logger } from '@quire/common';
 import type { EtcdClient } from './connect.js';
+import { retryUntilDone } from './retry.js';
 
 /** Keeps one node's lease-bound registration alive. */
 export class NodeRegistrar {
@@ -32,17 +33,12 @@ export class NodeRegistrar {
 
   /** Registers, retrying until etcd answers. */
   async start(): Promise<void> {
-    let attempt = 0;
-    while (!this.closed) {
-      try {
-        await this.registerOnce();
-        return;
-      } catch (err) {
-        attempt++;
-        if (attempt === 1 || attempt % 20 === 0) this.log.warn('Cannot register in etcd; retrying', { attempt, err: String(err) });
-        await new Promise((r) => setTimeout(r, this.retryDelayMs));
-      }
-    }
+    await retryUntilDone(() => this.registerOnce(), {
+      log: this.log,
+      what: 'register in etcd',
+      delayMs: this.retryDelayMs,
+      stopped: () => this.closed,
+    });
   }
 
   private async registerOnce(): Promise<void> {

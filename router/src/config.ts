@@ -2,14 +2,27 @@
  * Router configuration: flags, then QUIRE_* environment variables, then defaults; validated
  * once at start.
  */
-import { ConfigError, defaultLimits, grpcMessageBytesMax, logLevels, parseOptions, type Env, type Limits, type LogLevel } from '@quire/common';
+import {
+  ConfigError,
+  defaultLimits,
+  etcdOption,
+  grpcMessageBytesMax,
+  logLevelOption,
+  metricsListenOption,
+  parseOptions,
+  validateAddress,
+  validateEtcdEndpoints,
+  type Env,
+  type Limits,
+  type LogLevel,
+} from '@quire/common';
 
 /** The options `quire router` accepts. */
 export const routerOptions = {
   routerId: { kind: 'string', flag: 'router-id', env: 'QUIRE_ROUTER_ID', default: 'router-1', description: 'Id of this router process (logs and metrics)' },
   listen: { kind: 'string', flag: 'listen', env: 'QUIRE_LISTEN', default: '127.0.0.1:7000', description: 'host:port of the public KV and Admin gRPC services (port 0 picks one)' },
-  metricsListen: { kind: 'string', flag: 'metrics-listen', env: 'QUIRE_METRICS_LISTEN', default: '127.0.0.1:0', description: 'host:port of the Prometheus /metrics endpoint' },
-  etcd: { kind: 'list', flag: 'etcd', env: 'QUIRE_ETCD', default: ['127.0.0.1:2379'], description: 'etcd endpoints' },
+  metricsListen: metricsListenOption,
+  etcd: etcdOption,
   requestTimeoutMs: { kind: 'integer', flag: 'request-timeout-ms', env: 'QUIRE_REQUEST_TIMEOUT_MS', default: 10_000, min: 100, max: 600_000, description: 'Deadline of one operation inside the router' },
   connectTimeoutMs: { kind: 'integer', flag: 'connect-timeout-ms', env: 'QUIRE_CONNECT_TIMEOUT_MS', default: 1_000, min: 10, max: 60_000, description: 'How long an operation waits for a data node connection' },
   staleMapWaitMs: { kind: 'integer', flag: 'stale-map-wait-ms', env: 'QUIRE_STALE_MAP_WAIT_MS', default: 2_000, min: 10, max: 60_000, description: 'How long a retry waits for the partition map to catch up' },
@@ -17,7 +30,7 @@ export const routerOptions = {
   clientOpsInFlightMax: { kind: 'integer', flag: 'client-ops-in-flight-max', env: 'QUIRE_CLIENT_OPS_IN_FLIGHT_MAX', default: 8192, min: 1, max: 1_000_000, description: 'Most unanswered operations per client stream' },
   keyBytesMax: { kind: 'integer', flag: 'key-bytes-max', env: 'QUIRE_KEY_BYTES_MAX', default: defaultLimits.keyBytesMax, min: 1, max: 16384, description: 'Longest key accepted' },
   valueBytesMax: { kind: 'integer', flag: 'value-bytes-max', env: 'QUIRE_VALUE_BYTES_MAX', default: defaultLimits.valueBytesMax, min: 0, max: 4 * 1024 * 1024, description: 'Longest value accepted' },
-  logLevel: { kind: 'string', flag: 'log-level', env: 'QUIRE_LOG_LEVEL', default: 'info', choices: logLevels, description: 'Log level' },
+  logLevel: logLevelOption,
 } as const;
 
 /** Validated router configuration. */
@@ -51,10 +64,9 @@ export function loadRouterConfig(argv: readonly string[], env: Env): Readonly<Ro
     limits: { ...defaultLimits, keyBytesMax: o.keyBytesMax, valueBytesMax: o.valueBytesMax },
     logLevel: o.logLevel as LogLevel,
   };
-  if (config.etcdEndpoints.length === 0) throw new ConfigError('--etcd needs at least one endpoint');
-  for (const [flag, address] of [['listen', config.listen], ['metrics-listen', config.metricsListen]] as const) {
-    if (!/^[^:]+:\d+$/.test(address)) throw new ConfigError(`--${flag} "${address}" must be host:port`);
-  }
+  validateEtcdEndpoints(config.etcdEndpoints);
+  validateAddress('listen', config.listen);
+  validateAddress('metrics-listen', config.metricsListen);
   if (config.connectTimeoutMs >= config.requestTimeoutMs) {
     throw new ConfigError(`--connect-timeout-ms (${config.connectTimeoutMs}) must be below --request-timeout-ms (${config.requestTimeoutMs})`);
   }

@@ -5,7 +5,6 @@
  */
 import { AdminService, KVService } from '@quire/proto';
 import {
-  MetadataView,
   bindGrpcServer,
   createGrpcServer,
   createLogger,
@@ -19,7 +18,7 @@ import {
   waitForStopSignal,
   type Env,
 } from '@quire/common';
-import { MetadataWatcher, connectEtcd } from '@quire/metastore';
+import { openMetadataClient } from '@quire/metastore';
 import { loadRouterConfig } from './config.js';
 import { NodePool } from './node-connection.js';
 import { Router } from './router.js';
@@ -31,15 +30,11 @@ export async function runRouter(argv: readonly string[], env: Env): Promise<void
   const config = loadRouterConfig(argv, env);
   const log = createLogger({ component: 'router', level: config.logLevel, fields: { routerId: config.routerId } });
   installCrashHandlers(log);
-  const [metricsHost = '127.0.0.1', metricsPort = '0'] = config.metricsListen.split(':');
-  const metrics = await startMetrics({ component: 'router', instanceId: config.routerId, host: metricsHost, port: Number(metricsPort) });
+  const metrics = await startMetrics({ component: 'router', instanceId: config.routerId, listen: config.metricsListen });
   const partitioner = await loadHashPartitioner();
 
-  const etcd = connectEtcd({ endpoints: config.etcdEndpoints, dialTimeoutMs: 3_000, requestTimeoutMs: 5_000 });
-  const view = new MetadataView();
-  const watcher = new MetadataWatcher(etcd, view, log);
-  log.info('Loading the partition map from etcd', { etcd: config.etcdEndpoints });
-  await watcher.start();
+  const metadata = await openMetadataClient(config.etcdEndpoints, log);
+  const { view, watcher } = metadata;
   metrics.meter
     .createObservableGauge('quire_router_map_revision', { description: 'The etcd revision of the partition map this router routes by' })
     .addCallback((r) => r.observe(view.revision));
@@ -72,8 +67,7 @@ export async function runRouter(argv: readonly string[], env: Env): Promise<void
   await shutdownGrpcServer(server, 2_000);
   pool.close();
   admin.close();
-  await watcher.close();
-  etcd.close();
+  await metadata.close();
   await metrics.close();
   log.info('Router stopped');
 }

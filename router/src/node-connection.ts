@@ -5,7 +5,7 @@
  * address no registered node uses any more.
  */
 import { DataNodeClient, type DataNodeStreamRequest, type DataNodeStreamResponse, type NodeOperation, type OperationResult } from '@quire/proto';
-import { MultiplexedStream, clientCredentials, grpcClientOptions, toErrorInfo, type Clock, type Logger } from '@quire/common';
+import { clientCredentials, createOperationStream, grpcClientOptions, type Clock, type Logger, type MultiplexedStream } from '@quire/common';
 
 /** Limits of one node connection. */
 export interface NodeConnectionSettings {
@@ -30,17 +30,8 @@ export class NodeConnection {
   ) {
     const client = new DataNodeClient(address, clientCredentials(), grpcClientOptions);
     this.client = client;
-    this.stream = new MultiplexedStream(
-      {
-        waitForReady: (deadline, callback) => client.waitForReady(deadline, callback),
-        openStream: () => client.stream(),
-        connectivityState: () => client.getChannel().getConnectivityState(false),
-      },
-      {
-        request: (operations) => ({ operations }),
-        results: (response) => response.results,
-        error: (id, error) => ({ id, result: { $case: 'error', value: toErrorInfo(error) } }),
-      },
+    this.stream = createOperationStream(
+      client,
       { peer: `data node at ${address}`, deadlineCheckIntervalMs: 100, ...settings },
       clock,
       (inFlightLost, err) => log.warn('Stream to data node failed', { address, inFlightLost, err: String(err) }),

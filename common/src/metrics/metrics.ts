@@ -32,9 +32,8 @@ export interface MetricsOptions {
   readonly component: string;
   /** Instance id (node id, coordinator id, router id). */
   readonly instanceId: string;
-  readonly host: string;
-  /** 0 picks a free port. */
-  readonly port: number;
+  /** host:port to listen on; port 0 picks a free one. */
+  readonly listen: string;
 }
 
 /** Starts the Prometheus endpoint (GET /metrics) and returns its meter. */
@@ -52,9 +51,11 @@ export async function startMetrics(options: MetricsOptions): Promise<MetricsEndp
       res.end('Not found: metrics are at /metrics\n');
     }
   });
+  const host = options.listen.slice(0, options.listen.lastIndexOf(':'));
+  const port = Number(options.listen.slice(options.listen.lastIndexOf(':') + 1));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, options.host, () => {
+    server.listen(port, host, () => {
       server.off('error', reject);
       resolve();
     });
@@ -62,7 +63,7 @@ export async function startMetrics(options: MetricsOptions): Promise<MetricsEndp
   const bound = server.address() as AddressInfo;
   return {
     meter: provider.getMeter(`quire-${options.component}`),
-    address: `${options.host}:${bound.port}`,
+    address: `${host}:${bound.port}`,
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await provider.shutdown();

@@ -21,7 +21,7 @@ import type {
   StreamRequest,
   StreamResponse,
 } from '@quire/proto';
-import { MicroBatcher, OverloadedError, fromErrorInfo, isMalformed, malformedError, toErrorInfo, toGrpcStatus, type Limits, type Logger } from '@quire/common';
+import { fromErrorInfo, serveMultiplexedStream, toErrorInfo, toGrpcStatus, writeWithBackpressure, type Limits, type Logger } from '@quire/common';
 import type { Router } from '../router.js';
 
 /** Limits of the KV service. */
@@ -66,45 +66,15 @@ export function createKvService(router: Router, settings: KvServiceSettings, log
     ),
 
     stream(call: ServerDuplexStream<StreamRequest, StreamResponse>): void {
-      let inFlight = 0;
-      let ended = false;
-      const out = new MicroBatcher<OperationResult>((results) => {
-        if (!call.destroyed) call.write({ results });
-      }, settings.limits.streamBatchOpsMax);
-      const finishIfDone = (): void => {
-        if (ended && inFlight === 0) {
-          out.flushNow();
-          call.end();
-        }
-      };
-      const reply = (result: OperationResult): void => {
-        inFlight--;
-        out.push(result);
-        if (ended) finishIfDone();
-      };
-      call.on('data', (req: StreamRequest) => {
-        if (isMalformed(req)) {
-          call.emit('error', toGrpcStatus(malformedError(req)));
-          return;
-        }
-        for (const op of req.operations) {
-          if (inFlight >= settings.streamOpsInFlightMax) {
-            const err = new OverloadedError(`More than ${settings.streamOpsInFlightMax} operations in flight on one client stream`, {
-              retryAfterMs: 10,
-              limit: settings.streamOpsInFlightMax,
-            });
-            out.push({ id: op.id, result: { $case: 'error', value: toErrorInfo(err) } });
-            continue;
-          }
-          inFlight++;
-          void router.execute(op).then(reply);
-        }
+      serveMultiplexedStream(call, {
+        operations: (request) => request.operations,
+        response: (results) => ({ results }),
+        execute: (op, reply) => void router.execute(op).then(reply),
+        errorResult: (id, error) => ({ id, result: { $case: 'error', value: toErrorInfo(error) } }),
+        opsInFlightMax: settings.streamOpsInFlightMax,
+        batchOpsMax: settings.limits.streamBatchOpsMax,
+        onError: (err) => log.debug('Client stream failed', { err: String(err) }),
       });
-      call.on('end', () => {
-        ended = true;
-        finishIfDone();
-      });
-      call.on('error', (err) => log.debug('Client stream failed', { err: String(err) }));
     },
 
     scan(call: ServerWritableStream<ScanRequest, ScanResponse>): void {
@@ -115,17 +85,7 @@ export function createKvService(router: Router, settings: KvServiceSettings, log
           const batch = items;
           items = [];
           bytes = 0;
-          if (!call.write({ items: batch }) && !call.cancelled) {
-            await new Promise<void>((resolve) => {
-              const done = (): void => {
-                call.off('drain', done);
-                call.off('cancelled', done);
-                resolve();
-              };
-              call.on('drain', done);
-              call.on('cancelled', done);
-            });
-          }
+          await writeWithBackpressure(call, { items: batch });
         };
         for await (const kv of router.scan(call.request)) {
           if (call.cancelled) return;

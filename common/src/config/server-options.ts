@@ -1,0 +1,48 @@
+/**
+ * Options every server process shares (etcd endpoints, metrics endpoint, log level) and the
+ * checks of address-valued options, so the three components declare and validate them the
+ * same way.
+ */
+import { ConfigError, type IntegerOption, type ListOption, type StringOption } from './options.js';
+import { logLevels } from '../log/logger.js';
+
+/** --etcd: the etcd endpoints. */
+export const etcdOption = { kind: 'list', flag: 'etcd', env: 'QUIRE_ETCD', default: ['127.0.0.1:2379'], description: 'etcd endpoints' } as const satisfies ListOption;
+
+/** --metrics-listen: the Prometheus endpoint. */
+export const metricsListenOption = {
+  kind: 'string',
+  flag: 'metrics-listen',
+  env: 'QUIRE_METRICS_LISTEN',
+  default: '127.0.0.1:0',
+  description: 'host:port of the Prometheus /metrics endpoint',
+} as const satisfies StringOption;
+
+/** --log-level. */
+export const logLevelOption = { kind: 'string', flag: 'log-level', env: 'QUIRE_LOG_LEVEL', default: 'info', choices: logLevels, description: 'Log level' } as const satisfies StringOption;
+
+/** --lease-ttl-seconds with a component-specific default and meaning. */
+export function leaseTtlOption(defaultSeconds: number, description: string): IntegerOption & { readonly default: number } {
+  return { kind: 'integer', flag: 'lease-ttl-seconds', env: 'QUIRE_LEASE_TTL_SECONDS', default: defaultSeconds, min: 2, max: 300, description };
+}
+
+/** Throws unless `value` is host:port. */
+export function validateAddress(flag: string, value: string): void {
+  if (!/^[^:]+:\d+$/.test(value) || Number(value.slice(value.lastIndexOf(':') + 1)) > 65535) {
+    throw new ConfigError(`--${flag} "${value}" must be host:port`);
+  }
+}
+
+/** Throws unless there is at least one etcd endpoint. */
+export function validateEtcdEndpoints(endpoints: readonly string[]): void {
+  if (endpoints.length === 0) throw new ConfigError('--etcd needs at least one endpoint');
+}
+
+/** Throws when a server binds every interface but has no address to advertise. */
+export function validateAdvertise(listen: string, advertise: string | undefined): void {
+  if (advertise !== undefined) {
+    validateAddress('advertise', advertise);
+  } else if (/^(0\.0\.0\.0|\[::\]|::):/.test(listen)) {
+    throw new ConfigError('--advertise is required when --listen binds every interface (peers need an address they can dial)');
+  }
+}
