@@ -1,0 +1,46 @@
+/**
+ * Builders of etcd metadata records for unit tests of the components' cores. Import from
+ * tests only.
+ */
+import { KeyspaceRecord, KnownNode, NodeRegistration, PartitionRecord, PartitionScheme } from '@quire/proto';
+import { keyspaceKey, knownNodeKey, nodeKey, partitionKey } from '../metadata/keys.js';
+import { MetadataView, type MetadataKv } from '../metadata/metadata-view.js';
+
+/** A cluster description for a test view. */
+export interface ViewFixture {
+  /** Keyspaces and their partition counts. */
+  readonly keyspaces?: Readonly<Record<string, number>>;
+  /** Partition assignments: keyspace/partition → leader (replicas = [leader]). */
+  readonly partitions?: readonly { keyspace?: string; id: number; leader: string; epoch?: number }[];
+  /** Live nodes (registered), with address 127.0.0.1:<7100 + index>. */
+  readonly live?: readonly string[];
+  /** Nodes that registered once. */
+  readonly known?: readonly string[];
+  readonly revision?: number;
+}
+
+/** Builds a loaded MetadataView. */
+export function viewOf(f: ViewFixture): MetadataView {
+  let rev = 1;
+  const kvs: MetadataKv[] = [];
+  const add = (key: string, value: Uint8Array): void => {
+    rev++;
+    kvs.push({ key, value, createRevision: rev, modRevision: rev });
+  };
+  for (const [name, partitionCount] of Object.entries(f.keyspaces ?? { default: 16 })) {
+    add(keyspaceKey(name), KeyspaceRecord.encode({ name, scheme: PartitionScheme.PARTITION_SCHEME_HASH, partitionCount, replicationFactor: 1 }).finish());
+  }
+  for (const p of f.partitions ?? []) {
+    const keyspace = p.keyspace ?? 'default';
+    add(partitionKey(keyspace, p.id), PartitionRecord.encode({ keyspace, partitionId: p.id, replicas: [p.leader], leader: p.leader, epoch: p.epoch ?? 1 }).finish());
+  }
+  (f.live ?? []).forEach((nodeId, i) => {
+    add(nodeKey(nodeId), NodeRegistration.encode({ nodeId, address: `127.0.0.1:${7100 + i}`, metricsAddress: `127.0.0.1:${9100 + i}`, startedAtMs: 0, version: 'test' }).finish());
+  });
+  for (const nodeId of new Set([...(f.known ?? []), ...(f.live ?? [])])) {
+    add(knownNodeKey(nodeId), KnownNode.encode({ nodeId, firstSeenMs: 0 }).finish());
+  }
+  const view = new MetadataView();
+  view.reset(kvs, f.revision ?? rev);
+  return view;
+}

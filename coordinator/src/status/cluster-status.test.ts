@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { viewOf } from '../../../common/src/testing/metadata-fixtures.js';
+import { clusterStatusOf, partitionMapOf } from './cluster-status.js';
+
+describe('cluster status', () => {
+  const view = viewOf({
+    keyspaces: { default: 4 },
+    partitions: [
+      { id: 0, leader: 'n1' },
+      { id: 1, leader: 'n2' },
+      { id: 2, leader: 'n1', epoch: 3 },
+    ],
+    live: ['n1'],
+    known: ['n2', 'n3'],
+  });
+
+  it('counts replicas and leaders per node and marks which nodes are live, including known nodes that are down', () => {
+    const s = clusterStatusOf(view);
+    expect(s.mapRevision).toBe(view.revision);
+    expect(s.nodes.map((n) => [n.nodeId, n.live, n.replicaCount, n.leaderCount, n.address])).toEqual([
+      ['n1', true, 2, 2, '127.0.0.1:7100'],
+      ['n2', false, 1, 1, ''],
+      ['n3', false, 0, 0, ''],
+    ]);
+    expect(s.coordinator).toBeUndefined();
+  });
+
+  it('reports every partition with its leader, epoch and whether the leader is live; unassigned ones empty', () => {
+    const map = partitionMapOf(view, view.keyspace('default')!);
+    expect(map.partitionCount).toBe(4);
+    expect(map.partitions.map((p) => [p.partitionId, p.leader, p.epoch, p.leaderLive, p.replicas])).toEqual([
+      [0, 'n1', 1, true, ['n1']],
+      [1, 'n2', 1, false, ['n2']],
+      [2, 'n1', 3, true, ['n1']],
+      [3, '', 0, false, []],
+    ]);
+  });
+});

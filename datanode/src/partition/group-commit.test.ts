@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import { GroupCommitter, type GroupCommitterDeps, type PendingWrite } from './group-commit.js';
+import type { PartitionReplica, WriteRequest, WriteResult } from './replica.js';
+
+/** A replica stand-in that records what it applied; results carry a running index. */
+class RecordingReplica {
+  readonly applied: string[] = [];
+  finishes = 0;
+  private index = 0;
+  applyWrite(request: WriteRequest): WriteResult {
+    this.applied.push(request.key.toString());
+    return { ok: true, version: ++this.index, found: false };
+  }
+  finishWrites(): void {
+    this.finishes++;
+  }
+}
+
+function harness(limits = { queueOpsMax: 10, batchOpsMax: 4 }) {
+  const transactions: { size: number; resolve: () => void; reject: (err: Error) => void }[] = [];
+  const scheduled: (() => void)[] = [];
+  const committed: number[] = [];
+  const fatal: unknown[] = [];
+  const deps: GroupCommitterDeps = {
+    write<T>(body: () => T): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        const result = body();
+        transactions.push({ size: (result as unknown[]).length, resolve: () => resolve(result), reject });
+      });
+    },
+    schedule: (cb) => scheduled.push(cb),
+    monotonicMs: () => 0,
+    onCommitted: (ops) => committed.push(ops),
+    onFatal: (err) => fatal.push(err),
+  };
+  const committer = new GroupCommitter(deps, limits);
+  const replica = new RecordingReplica();
+  const results: [string, WriteResult][] = [];
+  const submit = (key: string): boolean =>
+    committer.submit({
+      replica: replica as unknown as PartitionReplica,
+      request: { kind: 'put', key: Buffer.from(key), value: Buffer.alloc(0), expectedVersion: undefined },
+      epoch: 1,
+      done: (r) => results.push([key, r]),
+    } satisfies PendingWrite);
+  const runScheduled = (): void => {
+    for (const cb of scheduled.splice(0)) cb();
+  };
+  const settle = async (): Promise<void> => {
+    await new Promise((r) => setImmediate(r));
+  };
+  return { committer, replica, results, submit, runScheduled, transactions, committed, fatal, settle };
+}
+
+describe('GroupCommitter', () => {
+  it('puts every write queued before the flush into one transaction and reports none before it is durable', async () => {
+    const h = harness();
+    h.submit('a');
+    h.submit('b');
+    h.submit('c');
+    h.runScheduled();
+    expect(h.transactions.map((t) => t.size)).toEqual([3]);
+    expect(h.replica.finishes).toBe(1);
+    await h.settle();
+    expect(h.results).toEqual([]);
+    h.transactions[0]?.resolve();
+    await h.settle();
+    expect(h.results.map(([k, r]) => [k, r.ok && r.version])).toEqual([['a', 1], ['b', 2], ['c', 3]]);
+    expect(h.committed).toEqual([3]);
+  });
+
+  it('queues writes that arrive during a commit and commits them together next', async () => {
+    const h = harness();
+    h.submit('a');
+    h.runScheduled();
+    h.submit('b');
+    h.submit('c');
+    h.runScheduled();
+    expect(h.transactions).toHaveLength(1);
+    h.transactions[0]?.resolve();
+    await h.settle();
+    expect(h.transactions.map((t) => t.size)).toEqual([1, 2]);
+  });
+
+  it('splits a queue longer than batchOpsMax over several transactions, in order', async () => {
+    const h = harness({ queueOpsMax: 10, batchOpsMax: 4 });
+    for (let i = 0; i < 6; i++) h.submit(`k${i}`);
+    h.runScheduled();
+    h.transactions[0]?.resolve();
+    await h.settle();
+    h.transactions[1]?.resolve();
+    await h.settle();
+    expect(h.transactions.map((t) => t.size)).toEqual([4, 2]);
+    expect(h.replica.applied).toEqual(['k0', 'k1', 'k2', 'k3', 'k4', 'k5']);
+  });
+
+  it('refuses writes beyond queueOpsMax without queueing them', () => {
+    const h = harness({ queueOpsMax: 2, batchOpsMax: 1 });
+    expect(h.submit('a')).toBe(true);
+    expect(h.submit('b')).toBe(true);
+    expect(h.submit('c')).toBe(false);
+    expect(h.committer.queuedOps).toBe(2);
+  });
+
+  it('stops and reports a failed transaction as fatal, never as success', async () => {
+    const h = harness();
+    h.submit('a');
+    h.runScheduled();
+    h.transactions[0]?.reject(new Error('EIO'));
+    await h.settle();
+    expect(h.fatal).toHaveLength(1);
+    expect(h.results).toEqual([]);
+    expect(h.submit('b')).toBe(false);
+  });
+
+  it('stop() refuses new writes and resolves once the queued ones are durable', async () => {
+    const h = harness();
+    h.submit('a');
+    h.runScheduled();
+    h.submit('b');
+    let stopped = false;
+    const stopping = h.committer.stop().then(() => (stopped = true));
+    expect(h.submit('c')).toBe(false);
+    h.transactions[0]?.resolve();
+    await h.settle();
+    expect(stopped).toBe(false);
+    h.transactions[1]?.resolve();
+    await stopping;
+    expect(h.results.map(([k]) => k)).toEqual(['a', 'b']);
+  });
+
+  it('rejects limits where a batch could exceed the queue', () => {
+    expect(() => harness({ queueOpsMax: 1, batchOpsMax: 2 })).toThrow('Invalid group commit limits');
+  });
+});
