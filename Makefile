@@ -10,7 +10,7 @@ NPM_STAMP := node_modules/.quire-install-stamp
 PACKAGE_FILES := package.json package-lock.json $(wildcard */package.json)
 DATA_DIR ?= .quire
 
-.PHONY: help up test deps etcd build gen lint test-unit test-integration bench clean
+.PHONY: help up test deps etcd chaos-tools build gen lint test-unit test-integration test-chaos chaos bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -18,7 +18,7 @@ help: ## List the targets
 up: build ## Start a local cluster (etcd, coordinator, 3 data nodes, router) in ./.quire
 	node client/dist/cli/main.js dev --data-dir $(DATA_DIR)
 
-test: build lint test-unit test-integration ## Install what is missing, build, lint, run every CI test tier
+test: build lint test-unit test-integration test-chaos ## Install what is missing, build, lint, run every CI test tier
 
 deps: $(NPM_STAMP) etcd ## Install npm packages and etcd if missing
 
@@ -28,6 +28,9 @@ $(NPM_STAMP): $(PACKAGE_FILES)
 
 etcd:
 	@scripts/ensure-etcd.sh
+
+chaos-tools: ## Install the fault-injection tools if missing (iproute2, iptables, faketime, fiu-utils)
+	@scripts/ensure-chaos-tools.sh
 
 gen: $(NPM_STAMP) ## Generate TypeScript from proto/
 	npm run gen
@@ -45,8 +48,15 @@ test-unit: build ## Unit tests (pure modules, milliseconds each)
 test-integration: build ## Integration tests: real etcd and real processes on 127.0.0.1
 	vitest run --project integration
 
-bench: build ## Benchmarks against etcd in the same run; writes bench/results/
-	node bench/dist/main.js
+test-chaos: build chaos-tools ## Chaos suite, short tier (~2 min): namespaces, nemeses, checked histories
+	QUIRE_CHAOS_TIER=short vitest run --project chaos
+
+chaos: build chaos-tools ## Chaos suite, long tier (~15 min); reports in e2e/results/
+	QUIRE_CHAOS_TIER=long vitest run --project chaos
+
+BENCH_ARGS ?=
+bench: build ## Benchmarks with etcd measured in the same run (~3 min); writes bench/results/
+	node bench/dist/main.js $(BENCH_ARGS)
 
 clean: ## Remove build outputs (keeps node_modules and .quire)
 	rm -rf */dist */tsconfig.tsbuildinfo proto/src/gen

@@ -1,8 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
-// Two tiers run by `make test`: unit (pure modules, in parallel) and integration (real etcd
-// and real component processes on 127.0.0.1, one file at a time because they load the
-// machine's two cores). Packages are imported from their built dist/, so build first.
+// Three tiers run by `make test`: unit (pure modules, in parallel), integration (real etcd and
+// real component processes on 127.0.0.1, one file at a time because they load the machine's
+// two cores) and chaos (the fault suite of e2e/src/chaos: processes in network namespaces,
+// nemeses, checked histories; QUIRE_CHAOS_TIER=short there, long in `make chaos`). Packages
+// are imported from their built dist/, so build first.
 export default defineConfig({
   test: {
     projects: [
@@ -10,7 +12,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['*/src/**/*.test.ts'],
-          exclude: ['**/*.int.test.ts', '**/node_modules/**', '**/dist/**'],
+          exclude: ['**/*.int.test.ts', '**/*.chaos.test.ts', '**/node_modules/**', '**/dist/**'],
           testTimeout: 10_000,
         },
       },
@@ -22,6 +24,16 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 180_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          name: 'chaos',
+          include: ['e2e/src/chaos/**/*.chaos.test.ts'],
+          exclude: ['**/node_modules/**', '**/dist/**'],
+          fileParallelism: false,
+          testTimeout: 1_800_000,
+          hookTimeout: 300_000,
         },
       },
     ],

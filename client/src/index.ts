@@ -6,3 +6,6 @@ export * from './client.js';
 export { LocalCluster, localClusterDefaults, type ClusterJson, type ClusterProcessInfo, type LocalClusterOptions } from './dev/local-cluster.js';
 export { ManagedProcess, type ProcessExit, type ProcessRole, type ProcessSpec } from './dev/managed-process.js';
 export { freePort, isPortFree } from './dev/ports.js';
+export { etcdServerArgs, waitForEtcdHealthy, type EtcdMember, type EtcdServerOptions } from './dev/etcd-server.js';
+export { coordinatorArgs, dataNodeArgs, routerArgs, quireCliPath, type ServerArgs } from './dev/process-args.js';
+export { waitForClusterReady, type ReadinessOptions } from './dev/readiness.js';

@@ -13,6 +13,8 @@ export * from './errors/quire-error.js';
 export * from './errors/grpc-status.js';
 export * from './config/options.js';
 export * from './config/server-options.js';
+export * from './failpoint/failpoints.js';
+export * from './failpoint/debug-service.js';
 export * from './log/logger.js';
 export * from './metrics/metrics.js';
 export * from './grpc/channels.js';

@@ -5,6 +5,8 @@
 import {
   defaultLimits,
   etcdOption,
+  failpointsAdminOption,
+  failpointsOption,
   leaseTtlOption,
   logLevelOption,
   metricsListenOption,
@@ -13,6 +15,7 @@ import {
   validateAddress,
   validateAdvertise,
   validateEtcdEndpoints,
+  validateFailpoints,
   type Env,
   type Limits,
   type LogLevel,
@@ -30,6 +33,8 @@ export const coordinatorOptions = {
   defaultPartitions: { kind: 'integer', flag: 'default-partitions', env: 'QUIRE_DEFAULT_PARTITIONS', default: 16, min: 1, max: 4096, description: 'Partition count of the default keyspace created at bootstrap' },
   reconcileIntervalMs: { kind: 'integer', flag: 'reconcile-interval-ms', env: 'QUIRE_RECONCILE_INTERVAL_MS', default: 2000, min: 100, max: 600_000, description: 'Interval of the periodic placement check' },
   logLevel: logLevelOption,
+  failpoints: failpointsOption,
+  failpointsAdmin: failpointsAdminOption,
 } as const;
 
 /** Validated coordinator configuration. */
@@ -45,6 +50,10 @@ export interface CoordinatorConfig {
   readonly reconcileIntervalMs: number;
   readonly limits: Limits;
   readonly logLevel: LogLevel;
+  /** Failpoints armed at start ('' for none); tests and chaos runs only. */
+  readonly failpoints: string;
+  /** Whether the Debug service (runtime arming of failpoints) is served. */
+  readonly failpointsAdmin: boolean;
 }
 
 /** Parses and validates the coordinator configuration. */
@@ -62,10 +71,13 @@ export function loadCoordinatorConfig(argv: readonly string[], env: Env): Readon
     reconcileIntervalMs: o.reconcileIntervalMs,
     limits: defaultLimits,
     logLevel: o.logLevel as LogLevel,
+    failpoints: o.failpoints ?? '',
+    failpointsAdmin: o.failpointsAdmin,
   };
   validateEtcdEndpoints(config.etcdEndpoints);
   validateAddress('listen', config.listen);
   validateAddress('metrics-listen', config.metricsListen);
   validateAdvertise(config.listen, config.advertise);
+  validateFailpoints('coordinator', config.failpoints);
   return Object.freeze(config);
 }

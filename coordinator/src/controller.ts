@@ -16,6 +16,7 @@ import {
   keyspaceKey,
   partitionKey,
   type Clock,
+  type Failpoints,
   type Logger,
   type MetadataView,
   type Rng,
@@ -45,6 +46,8 @@ export interface ControllerDeps {
   readonly meter: Meter;
   /** Called when a fenced write shows another leader holds the term. */
   readonly onFenced: () => void;
+  /** The process's failpoints (coordinator.placement.beforePublish). */
+  readonly failpoints: Failpoints;
 }
 
 /** Reconciles cluster metadata while this coordinator leads. */
@@ -143,6 +146,12 @@ export class CoordinatorController {
       }
     }
     if (changes.length === 0) return;
+    if (assigned.length > 0) {
+      await this.deps.failpoints.hitAsync('coordinator.placement.beforePublish');
+      // A failpoint may have slept: stop if deposed meanwhile. A view that moved is caught by
+      // the fenced write, which compares the revisions the plan was made from.
+      if (this.term !== term) return;
+    }
     const result = await this.deps.writer.apply(term, changes);
     if (!result.applied) {
       if (result.reason === 'term') {

@@ -3,10 +3,12 @@
  * serves Admin, and while elected runs the controller (bootstrap, placement). On
  * SIGTERM/SIGINT it resigns (a standby takes over at once) and exits.
  */
-import { AdminService, type CoordinatorLeaderRecord } from '@quire/proto';
+import { AdminService, DebugService, type CoordinatorLeaderRecord } from '@quire/proto';
 import {
+  Failpoints,
   RpcMetrics,
   bindGrpcServer,
+  createDebugService,
   createGrpcServer,
   createLogger,
   guardService,
@@ -29,6 +31,8 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
   const config = loadCoordinatorConfig(argv, env);
   const log = createLogger({ component: 'coordinator', level: config.logLevel, fields: { coordinatorId: config.coordinatorId } });
   installCrashHandlers(log);
+  const failpoints = new Failpoints({ component: 'coordinator', rng: systemRng, clock: systemClock, crash: () => process.kill(process.pid, 'SIGKILL'), log });
+  if (config.failpoints !== '') failpoints.set(config.failpoints);
   const metrics = await startMetrics({ component: 'coordinator', instanceId: config.coordinatorId, listen: config.metricsListen });
 
   const metadata = await openMetadataClient(config.etcdEndpoints, log);
@@ -46,6 +50,7 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
       log,
       meter: metrics.meter,
       onFenced: () => election?.fenced(),
+      failpoints,
     },
   );
 
@@ -56,6 +61,11 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
       createAdminService(view, () => controller.isLeader, config.limits, new RpcMetrics(metrics.meter, 'coordinator', 'admin'), systemClock),
     ),
   );
+  if (config.failpointsAdmin) {
+    // Without --failpoints-admin the service does not exist: calls are UNIMPLEMENTED.
+    server.addService(...guardService(DebugService, createDebugService(failpoints)));
+    log.warn('Serving the Debug service: failpoints can be armed remotely');
+  }
   const bound = await bindGrpcServer(server, config.listen);
   const address = config.advertise ?? bound;
 

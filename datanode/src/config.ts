@@ -6,6 +6,8 @@ import {
   ConfigError,
   defaultLimits,
   etcdOption,
+  failpointsAdminOption,
+  failpointsOption,
   grpcMessageBytesMax,
   leaseTtlOption,
   logLevelOption,
@@ -15,6 +17,7 @@ import {
   validateAddress,
   validateAdvertise,
   validateEtcdEndpoints,
+  validateFailpoints,
   type Env,
   type Limits,
   type LogLevel,
@@ -38,6 +41,8 @@ export const dataNodeOptions = {
   valueBytesMax: { kind: 'integer', flag: 'value-bytes-max', env: 'QUIRE_VALUE_BYTES_MAX', default: defaultLimits.valueBytesMax, min: 0, max: 4 * 1024 * 1024, description: 'Longest value accepted' },
   shutdownGraceMs: { kind: 'integer', flag: 'shutdown-grace-ms', env: 'QUIRE_SHUTDOWN_GRACE_MS', default: 5000, min: 0, max: 600_000, description: 'How long SIGTERM waits for in-flight requests' },
   logLevel: logLevelOption,
+  failpoints: failpointsOption,
+  failpointsAdmin: failpointsAdminOption,
 } as const;
 
 /** Validated data node configuration. */
@@ -58,6 +63,10 @@ export interface DataNodeConfig {
   readonly limits: Limits;
   readonly shutdownGraceMs: number;
   readonly logLevel: LogLevel;
+  /** Failpoints armed at start ('' for none); tests and chaos runs only. */
+  readonly failpoints: string;
+  /** Whether the Debug service (runtime arming of failpoints) is served. */
+  readonly failpointsAdmin: boolean;
 }
 
 const nodeIdPattern = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/;
@@ -81,6 +90,8 @@ export function loadDataNodeConfig(argv: readonly string[], env: Env): Readonly<
     limits: { ...defaultLimits, keyBytesMax: o.keyBytesMax, valueBytesMax: o.valueBytesMax },
     shutdownGraceMs: o.shutdownGraceMs,
     logLevel: o.logLevel as LogLevel,
+    failpoints: o.failpoints ?? '',
+    failpointsAdmin: o.failpointsAdmin,
   };
   validate(config);
   return Object.freeze(config);
@@ -100,4 +111,5 @@ function validate(c: DataNodeConfig): void {
   validateAddress('listen', c.listen);
   validateAddress('metrics-listen', c.metricsListen);
   validateAdvertise(c.listen, c.advertise);
+  validateFailpoints('datanode', c.failpoints);
 }

@@ -5,9 +5,11 @@
  * durable, deregisters and exits.
  */
 import { join } from 'node:path';
-import { DataNodeService } from '@quire/proto';
+import { DataNodeService, DebugService } from '@quire/proto';
 import {
+  Failpoints,
   bindGrpcServer,
+  createDebugService,
   createGrpcServer,
   createLogger,
   guardService,
@@ -15,6 +17,7 @@ import {
   quireVersion,
   startMetrics,
   systemClock,
+  systemRng,
   stopWithParentRequested,
   waitForStopSignal,
   type Env,
@@ -63,8 +66,10 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
   const nodeId = identity.nodeId;
   const log = createLogger({ component: 'datanode', level: config.logLevel, fields: { nodeId } });
   installCrashHandlers(log);
+  const failpoints = new Failpoints({ component: 'datanode', rng: systemRng, clock: systemClock, crash: () => process.kill(process.pid, 'SIGKILL'), log });
+  if (config.failpoints !== '') failpoints.set(config.failpoints);
 
-  const engine = openLmdbEngine({ path: join(config.dataDir, 'lmdb'), partitionsMax: config.partitionsMax });
+  const engine = openLmdbEngine({ path: join(config.dataDir, 'lmdb'), partitionsMax: config.partitionsMax, skipFsync: failpoints.isOn('datanode.storage.skipFsync') });
   const metrics = await startMetrics({ component: 'datanode', instanceId: nodeId, listen: config.metricsListen });
 
   const metadata = await openMetadataClient(config.etcdEndpoints, log);
@@ -94,6 +99,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
         log.error('A storage commit failed; stopping so no unsynced state is served', { err: String(err) });
         process.exit(70);
       },
+      failpoints,
     },
   );
   node.openOwnedPartitions();
@@ -101,6 +107,11 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
 
   const server = createGrpcServer();
   server.addService(...guardService(DataNodeService, createDataService(node, { streamOpsInFlightMax: config.streamOpsInFlightMax, limits: config.limits }, log)));
+  if (config.failpointsAdmin) {
+    // Without --failpoints-admin the service does not exist: calls are UNIMPLEMENTED.
+    server.addService(...guardService(DebugService, createDebugService(failpoints)));
+    log.warn('Serving the Debug service: failpoints can be armed remotely');
+  }
   const bound = await bindGrpcServer(server, config.listen);
   const address = config.advertise ?? bound;
   const registrar = new NodeRegistrar(

@@ -5,7 +5,9 @@
  * to the group committer, which acknowledges them only after their transaction is durable.
  *
  * Critical invariants:
- *  - No write is acknowledged before the storage transaction that holds it has fsynced.
+ *  - No write is acknowledged before the storage transaction that holds it has fsynced
+ *    (the datanode.groupCommit.ackBeforeDurable failpoint breaks this on purpose, for tests
+ *    that prove the checkers notice).
  *  - A request for a partition this node does not lead (by its metadata view) is refused
  *    with a routing error carrying the node's map revision, and changes nothing.
  *  - Reads see only committed (durable) state, so a read never returns a value that a crash
@@ -27,6 +29,8 @@ import {
   validateScanBound,
   validateValue,
   type Clock,
+  type FailpointName,
+  type Failpoints,
   type Limits,
   type Logger,
   type MetadataView,
@@ -61,6 +65,13 @@ export interface DataNodeDeps {
   readonly schedule: (callback: () => void) => void;
   /** Stops the process: a commit failed and memory is ahead of disk. */
   readonly onFatal: (err: unknown) => void;
+  /** The process's failpoints (Failpoints.disabled() when there are none). */
+  readonly failpoints: Failpoints;
+}
+
+/** An async failpoint as a group-commit gate: undefined (stay synchronous) unless armed. */
+function gateOf(failpoints: Failpoints, name: FailpointName): Promise<void> | undefined {
+  return failpoints.isArmed(name) ? failpoints.hitAsync(name) : undefined;
 }
 
 /** Where scan chunks go; resolves when the consumer can take more (backpressure). */
@@ -101,6 +112,11 @@ export class DataNode {
           commitMs.record(ms);
         },
         onFatal: deps.onFatal,
+        failpoints: {
+          beforeCommit: () => gateOf(deps.failpoints, 'datanode.groupCommit.beforeCommit'),
+          afterCommit: () => gateOf(deps.failpoints, 'datanode.groupCommit.afterCommit'),
+          ackBeforeDurable: () => deps.failpoints.isOn('datanode.groupCommit.ackBeforeDurable'),
+        },
       },
       { queueOpsMax: settings.writeQueueOpsMax, batchOpsMax: settings.writeBatchOpsMax },
     );

@@ -8,3 +8,4 @@ export * from './gen/quire/v1/kv.js';
 export * from './gen/quire/v1/admin.js';
 export * from './gen/quire/v1/internal/metadata.js';
 export * from './gen/quire/v1/internal/datanode.js';
+export * from './gen/quire/v1/internal/debug.js';

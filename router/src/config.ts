@@ -6,12 +6,15 @@ import {
   ConfigError,
   defaultLimits,
   etcdOption,
+  failpointsAdminOption,
+  failpointsOption,
   grpcMessageBytesMax,
   logLevelOption,
   metricsListenOption,
   parseOptions,
   validateAddress,
   validateEtcdEndpoints,
+  validateFailpoints,
   type Env,
   type Limits,
   type LogLevel,
@@ -31,6 +34,8 @@ export const routerOptions = {
   keyBytesMax: { kind: 'integer', flag: 'key-bytes-max', env: 'QUIRE_KEY_BYTES_MAX', default: defaultLimits.keyBytesMax, min: 1, max: 16384, description: 'Longest key accepted' },
   valueBytesMax: { kind: 'integer', flag: 'value-bytes-max', env: 'QUIRE_VALUE_BYTES_MAX', default: defaultLimits.valueBytesMax, min: 0, max: 4 * 1024 * 1024, description: 'Longest value accepted' },
   logLevel: logLevelOption,
+  failpoints: failpointsOption,
+  failpointsAdmin: failpointsAdminOption,
 } as const;
 
 /** Validated router configuration. */
@@ -46,6 +51,10 @@ export interface RouterConfig {
   readonly clientOpsInFlightMax: number;
   readonly limits: Limits;
   readonly logLevel: LogLevel;
+  /** Failpoints armed at start ('' for none); tests and chaos runs only. */
+  readonly failpoints: string;
+  /** Whether the Debug service (runtime arming of failpoints) is served. */
+  readonly failpointsAdmin: boolean;
 }
 
 /** Parses and validates the router configuration. */
@@ -63,10 +72,13 @@ export function loadRouterConfig(argv: readonly string[], env: Env): Readonly<Ro
     clientOpsInFlightMax: o.clientOpsInFlightMax,
     limits: { ...defaultLimits, keyBytesMax: o.keyBytesMax, valueBytesMax: o.valueBytesMax },
     logLevel: o.logLevel as LogLevel,
+    failpoints: o.failpoints ?? '',
+    failpointsAdmin: o.failpointsAdmin,
   };
   validateEtcdEndpoints(config.etcdEndpoints);
   validateAddress('listen', config.listen);
   validateAddress('metrics-listen', config.metricsListen);
+  validateFailpoints('router', config.failpoints);
   if (config.connectTimeoutMs >= config.requestTimeoutMs) {
     throw new ConfigError(`--connect-timeout-ms (${config.connectTimeoutMs}) must be below --request-timeout-ms (${config.requestTimeoutMs})`);
   }

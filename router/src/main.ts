@@ -3,9 +3,11 @@
  * public KV service and an Admin proxy, and forwards operations to data nodes over pooled,
  * multiplexed streams. Stateless: everything it knows it can rebuild from etcd.
  */
-import { AdminService, KVService } from '@quire/proto';
+import { AdminService, DebugService, KVService } from '@quire/proto';
 import {
+  Failpoints,
   bindGrpcServer,
+  createDebugService,
   createGrpcServer,
   createLogger,
   guardService,
@@ -14,6 +16,7 @@ import {
   shutdownGrpcServer,
   startMetrics,
   systemClock,
+  systemRng,
   stopWithParentRequested,
   waitForStopSignal,
   type Env,
@@ -30,6 +33,8 @@ export async function runRouter(argv: readonly string[], env: Env): Promise<void
   const config = loadRouterConfig(argv, env);
   const log = createLogger({ component: 'router', level: config.logLevel, fields: { routerId: config.routerId } });
   installCrashHandlers(log);
+  const failpoints = new Failpoints({ component: 'router', rng: systemRng, clock: systemClock, crash: () => process.kill(process.pid, 'SIGKILL'), log });
+  if (config.failpoints !== '') failpoints.set(config.failpoints);
   const metrics = await startMetrics({ component: 'router', instanceId: config.routerId, listen: config.metricsListen });
   const partitioner = await loadHashPartitioner();
 
@@ -47,7 +52,7 @@ export async function runRouter(argv: readonly string[], env: Env): Promise<void
   view.subscribe((v) => pool.retain(new Set([...v.nodes.values()].map((n) => n.address))));
   const router = new Router(
     { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs, staleMapWaitMs: config.staleMapWaitMs },
-    { map: watcher, partitioner, pool, clock: systemClock, log, meter: metrics.meter },
+    { map: watcher, partitioner, pool, clock: systemClock, log, meter: metrics.meter, failpoints },
   );
 
   const server = createGrpcServer();
@@ -59,6 +64,11 @@ export async function runRouter(argv: readonly string[], env: Env): Promise<void
   );
   const admin = createAdminProxy(view, 5_000);
   server.addService(...guardService(AdminService, admin));
+  if (config.failpointsAdmin) {
+    // Without --failpoints-admin the service does not exist: calls are UNIMPLEMENTED.
+    server.addService(...guardService(DebugService, createDebugService(failpoints)));
+    log.warn('Serving the Debug service: failpoints can be armed remotely');
+  }
   const address = await bindGrpcServer(server, config.listen);
   log.info('Router ready', { address, metrics: metrics.address, mapRevision: view.revision });
 

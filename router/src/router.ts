@@ -23,6 +23,7 @@ import {
   validateScanBound,
   validateValue,
   type Clock,
+  type Failpoints,
   type HashPartitioner,
   type Limits,
   type Logger,
@@ -56,6 +57,8 @@ export interface RouterDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly meter: Meter;
+  /** The process's failpoints (router.forward.beforeSend). */
+  readonly failpoints: Failpoints;
 }
 
 const routingCodes = new Set(['WRONG_PARTITION', 'STALE_EPOCH', 'NOT_LEADER']);
@@ -104,6 +107,8 @@ export class Router {
     for (let attempt = 0; ; attempt++) {
       const view = this.deps.map.view;
       const route = routeKey(view, this.deps.partitioner, keyspace, body.value.key);
+      // Checked first so an unarmed failpoint costs no await on the hot path.
+      if (this.deps.failpoints.isArmed('router.forward.beforeSend')) await this.deps.failpoints.hitAsync('router.forward.beforeSend');
       const result = await this.deps.pool
         .get(route.address)
         .send({ partitionId: route.partitionId, epoch: route.epoch, mapRevision: route.mapRevision, op: body }, write, deadlineMs);

@@ -5,6 +5,7 @@
  * 1 failure, 2 key not found, 3 compare-and-set mismatch, 64 bad command line.
  */
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, quireVersion } from '@quire/common';
 import { QuireClient } from '../client.js';
@@ -20,6 +21,10 @@ Client commands (talk to a router):
   del KEY             Delete a key (exit 2 when it did not exist)
   scan                List keys in order: [--prefix P] [--start S] [--end E] [--limit N] [--keys-only]
   status              Nodes, coordinator leader and every partition's leader and epoch
+
+Histories:
+  check               Check a recorded history (JSON lines) against a model: register, set, bank, list-append
+                      (see quire check --help; exit 0 valid, 1 violation, 3 undecided)
 
 Local cluster:
   dev                 Start etcd, coordinators, data nodes and a router in the foreground (see quire dev --help)
@@ -174,6 +179,21 @@ async function runClientCommand(command: string, args: string[]): Promise<number
   }
 }
 
+/** `quire check`: the history checkers of @quire/history, reading files and stdin. */
+async function runHistoryCheck(argv: readonly string[]): Promise<number> {
+  const { runCheck } = await import('@quire/history');
+  return runCheck(argv, {
+    stdout: (text) => void process.stdout.write(text),
+    stderr: (text) => void process.stderr.write(text),
+    readFile: (path) => readFile(path, 'utf8'),
+    readStdin: async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    },
+  });
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
@@ -203,6 +223,8 @@ async function main(argv: string[]): Promise<number> {
         }
         await runDev(rest, process.env);
         return ExitCode.Ok;
+      case 'check':
+        return await runHistoryCheck(rest);
       case 'put':
       case 'get':
       case 'del':
@@ -221,11 +243,18 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A reader that stops early (`quire check … | head`) closes the pipe: that is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
     // Client commands leave gRPC channels that keep the loop alive for a moment; do not wait.
-    if (!['datanode', 'coordinator', 'router'].includes(process.argv[2] ?? '')) process.exit(code);
+    // `check` may print a lot: let stdout drain instead of exiting at once.
+    if (!['datanode', 'coordinator', 'router', 'check'].includes(process.argv[2] ?? '')) process.exit(code);
   },
   (err: unknown) => {
     process.stderr.write(`quire: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

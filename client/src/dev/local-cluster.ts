@@ -9,9 +9,9 @@
  */
 import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { loadHashPartitioner } from '@quire/common';
-import { QuireClient } from '../client.js';
+import { waitForClusterReady } from './readiness.js';
+import { coordinatorArgs, dataNodeArgs, routerArgs } from './process-args.js';
+import { etcdServerArgs, waitForEtcdHealthy } from './etcd-server.js';
 import { ManagedProcess, type ProcessExit, type ProcessRole, type ProcessSpec } from './managed-process.js';
 import { PortBook } from './ports.js';
 
@@ -73,11 +73,6 @@ export const localClusterDefaults = {
   logLevel: 'info',
 } as const;
 
-/** The `quire` CLI entry point, which runs every component. */
-const cliPath = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** A running local cluster. */
 export class LocalCluster {
   private readonly processes: ManagedProcess[] = [];
@@ -115,68 +110,29 @@ export class LocalCluster {
       logPath: join(logDir, `${id}.log`),
     });
 
-    const etcdUrlPeer = `http://127.0.0.1:${etcdPeer}`;
     cluster.add(
-      spec('etcd', 'etcd', options.etcdBin, [
-        '--name', 'quire-dev',
-        '--data-dir', join(dataDir, 'etcd'),
-        '--listen-client-urls', `http://${etcdEndpoint}`,
-        '--advertise-client-urls', `http://${etcdEndpoint}`,
-        '--listen-peer-urls', etcdUrlPeer,
-        '--initial-advertise-peer-urls', etcdUrlPeer,
-        '--initial-cluster', `quire-dev=${etcdUrlPeer}`,
-        '--initial-cluster-state', 'new',
-        '--auto-compaction-mode', 'revision',
-        '--auto-compaction-retention', '10000',
-        '--quota-backend-bytes', String(2 * 1024 * 1024 * 1024),
-      ], etcdEndpoint),
+      spec('etcd', 'etcd', options.etcdBin, etcdServerArgs({
+        member: { name: 'quire-dev', client: etcdEndpoint, peer: `127.0.0.1:${etcdPeer}` },
+        dataDir: join(dataDir, 'etcd'),
+      }), etcdEndpoint),
     );
+    const common = { etcd: [etcdEndpoint], logLevel: options.logLevel };
     for (let i = 1; i <= options.coordinators; i++) {
       const id = `coordinator-${i}`;
-      const port = await ports.port(id);
-      const metrics = await ports.port(`${id}-metrics`);
-      cluster.add(
-        spec('coordinator', id, node, [
-          cliPath, 'coordinator',
-          '--coordinator-id', id,
-          '--listen', `127.0.0.1:${port}`,
-          '--metrics-listen', `127.0.0.1:${metrics}`,
-          '--etcd', etcdEndpoint,
-          '--nodes-min', String(options.nodes),
-          '--default-partitions', String(options.partitions),
-          '--lease-ttl-seconds', String(options.coordinatorLeaseTtlSeconds),
-          '--log-level', options.logLevel,
-        ], `127.0.0.1:${port}`, `127.0.0.1:${metrics}`),
-      );
+      const listen = `127.0.0.1:${await ports.port(id)}`;
+      const metricsListen = `127.0.0.1:${await ports.port(`${id}-metrics`)}`;
+      const args = coordinatorArgs({ ...common, id, listen, metricsListen, nodesMin: options.nodes, partitions: options.partitions, leaseTtlSeconds: options.coordinatorLeaseTtlSeconds });
+      cluster.add(spec('coordinator', id, node, args, listen, metricsListen));
     }
     for (let i = 1; i <= options.nodes; i++) {
       const id = `node-${i}`;
-      const port = await ports.port(id);
-      const metrics = await ports.port(`${id}-metrics`);
-      cluster.add(
-        spec('datanode', id, node, [
-          cliPath, 'datanode',
-          '--node-id', id,
-          '--data-dir', join(dataDir, id),
-          '--listen', `127.0.0.1:${port}`,
-          '--metrics-listen', `127.0.0.1:${metrics}`,
-          '--etcd', etcdEndpoint,
-          '--lease-ttl-seconds', String(options.nodeLeaseTtlSeconds),
-          '--log-level', options.logLevel,
-        ], `127.0.0.1:${port}`, `127.0.0.1:${metrics}`),
-      );
+      const listen = `127.0.0.1:${await ports.port(id)}`;
+      const metricsListen = `127.0.0.1:${await ports.port(`${id}-metrics`)}`;
+      const args = dataNodeArgs({ ...common, id, listen, metricsListen, dataDir: join(dataDir, id), leaseTtlSeconds: options.nodeLeaseTtlSeconds });
+      cluster.add(spec('datanode', id, node, args, listen, metricsListen));
     }
-    const routerMetrics = await ports.port('router-metrics');
-    cluster.add(
-      spec('router', 'router-1', node, [
-        cliPath, 'router',
-        '--router-id', 'router-1',
-        '--listen', cluster.routerAddress,
-        '--metrics-listen', `127.0.0.1:${routerMetrics}`,
-        '--etcd', etcdEndpoint,
-        '--log-level', options.logLevel,
-      ], cluster.routerAddress, `127.0.0.1:${routerMetrics}`),
-    );
+    const routerMetrics = `127.0.0.1:${await ports.port('router-metrics')}`;
+    cluster.add(spec('router', 'router-1', node, routerArgs({ ...common, id: 'router-1', listen: cluster.routerAddress, metricsListen: routerMetrics }), cluster.routerAddress, routerMetrics));
     ports.save();
 
     try {
@@ -220,19 +176,7 @@ export class LocalCluster {
 
   /** Polls etcd's /health until it reports healthy. */
   async waitForEtcd(timeoutMs: number): Promise<void> {
-    const etcd = this.process('etcd');
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (!etcd.running) throw new Error(`etcd exited while starting; its log ends with:\n${etcd.logTail()}`);
-      try {
-        const res = await fetch(`http://${this.etcdEndpoint}/health`, { signal: AbortSignal.timeout(1_000) });
-        if (res.ok && ((await res.json()) as { health?: string }).health === 'true') return;
-      } catch {
-        // Not up yet.
-      }
-      await sleep(100);
-    }
-    throw new Error(`etcd did not become healthy within ${timeoutMs} ms; see ${etcd.spec.logPath}`);
+    await waitForEtcdHealthy(this.etcdEndpoint, this.process('etcd'), timeoutMs);
   }
 
   /**
@@ -240,54 +184,7 @@ export class LocalCluster {
    * leader, and a routed read reaches every partition through the router.
    */
   async waitReady(timeoutMs: number, progress: (message: string) => void = () => undefined): Promise<void> {
-    const client = new QuireClient({ router: this.routerAddress, requestTimeoutMs: 5_000, connectTimeoutMs: 1_000 });
-    const deadline = Date.now() + timeoutMs;
-    let last = '';
-    try {
-      for (;;) {
-        for (const p of this.processes) {
-          if (!p.running && p.spec.role !== 'etcd') {
-            // A process that stopped during start-up will not come back by itself.
-            throw new Error(`${p.id} exited while the cluster was starting; its log ends with:\n${p.logTail()}`);
-          }
-        }
-        let status = '';
-        try {
-          const s = await client.clusterStatus();
-          const live = s.nodes.filter((n) => n.live).length;
-          const partitions = s.keyspaces.flatMap((k) => k.partitions);
-          const ready = partitions.filter((p) => p.leaderLive).length;
-          status = `data nodes live ${live}/${this.options.nodes}, partitions with a live leader ${ready}/${partitions.length}`;
-          if (live >= this.options.nodes && partitions.length > 0 && ready === partitions.length) {
-            await this.probeAllPartitions(client, s.keyspaces.map((k) => ({ name: k.keyspace, partitions: k.partitionCount })));
-            progress(`Cluster ready: ${status}`);
-            return;
-          }
-        } catch (err) {
-          status = `waiting for the router and coordinator (${(err as Error).message})`;
-        }
-        if (status !== last) progress(status);
-        last = status;
-        if (Date.now() > deadline) throw new Error(`The cluster was not ready within ${timeoutMs} ms: ${status}; logs are in ${join(this.dataDir, 'logs')}`);
-        await sleep(200);
-      }
-    } finally {
-      client.close();
-    }
-  }
-
-  /** Reads one key routed to each partition, proving router → data node paths work. */
-  private async probeAllPartitions(client: QuireClient, keyspaces: readonly { name: string; partitions: number }[]): Promise<void> {
-    const partitioner = await loadHashPartitioner();
-    for (const ks of keyspaces) {
-      const covered = new Map<number, string>();
-      for (let i = 0; covered.size < ks.partitions && i < ks.partitions * 1000; i++) {
-        const key = `quire-probe-${i}`;
-        const p = partitioner.partitionOf(Buffer.from(key), ks.partitions);
-        if (!covered.has(p)) covered.set(p, key);
-      }
-      await Promise.all([...covered.values()].map((key) => client.get(key, { keyspace: ks.name })));
-    }
+    await waitForClusterReady({ router: this.routerAddress, nodes: this.options.nodes, processes: this.processes, timeoutMs, progress, logDir: join(this.dataDir, 'logs') });
   }
 
   /** The cluster.json contents for the running processes. */

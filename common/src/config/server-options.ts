@@ -1,10 +1,11 @@
 /**
- * Options every server process shares (etcd endpoints, metrics endpoint, log level) and the
- * checks of address-valued options, so the three components declare and validate them the
- * same way.
+ * Options every server process shares (etcd endpoints, metrics endpoint, log level,
+ * failpoints) and the checks of address-valued options, so the three components declare and
+ * validate them the same way.
  */
-import { ConfigError, type IntegerOption, type ListOption, type StringOption } from './options.js';
+import { ConfigError, type BooleanOption, type IntegerOption, type ListOption, type StringOption } from './options.js';
 import { logLevels } from '../log/logger.js';
+import { parseFailpointSpec, type FailpointComponent } from '../failpoint/failpoints.js';
 
 /** --etcd: the etcd endpoints. */
 export const etcdOption = { kind: 'list', flag: 'etcd', env: 'QUIRE_ETCD', default: ['127.0.0.1:2379'], description: 'etcd endpoints' } as const satisfies ListOption;
@@ -20,6 +21,32 @@ export const metricsListenOption = {
 
 /** --log-level. */
 export const logLevelOption = { kind: 'string', flag: 'log-level', env: 'QUIRE_LOG_LEVEL', default: 'info', choices: logLevels, description: 'Log level' } as const satisfies StringOption;
+
+/** --failpoints: failpoints armed at start (tests and chaos runs; docs/testing.md). */
+export const failpointsOption = {
+  kind: 'string',
+  flag: 'failpoints',
+  env: 'QUIRE_FAILPOINTS',
+  description: 'Failpoints to arm at start, for tests and chaos runs only: name=[P%][N*]action;... (docs/testing.md)',
+} as const satisfies StringOption;
+
+/** --failpoints-admin: serve the Debug service that arms failpoints at runtime. */
+export const failpointsAdminOption = {
+  kind: 'boolean',
+  flag: 'failpoints-admin',
+  env: 'QUIRE_FAILPOINTS_ADMIN',
+  default: false,
+  description: 'Serve the internal Debug service that arms failpoints at runtime (tests and chaos runs only; never in production)',
+} as const satisfies BooleanOption;
+
+/** Throws a ConfigError naming --failpoints unless `spec` parses for `component`. */
+export function validateFailpoints(component: FailpointComponent, spec: string): void {
+  try {
+    parseFailpointSpec(spec, component);
+  } catch (err) {
+    throw new ConfigError(`--failpoints (or $${failpointsOption.env}) is invalid: ${(err as Error).message}`);
+  }
+}
 
 /** --lease-ttl-seconds with a component-specific default and meaning. */
 export function leaseTtlOption(defaultSeconds: number, description: string): IntegerOption & { readonly default: number } {

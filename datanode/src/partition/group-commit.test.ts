@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { GroupCommitter, type GroupCommitterDeps, type PendingWrite } from './group-commit.js';
+import { OverloadedError } from '@quire/common';
+import { GroupCommitter, type GroupCommitFailpoints, type GroupCommitterDeps, type PendingWrite } from './group-commit.js';
 import type { PartitionReplica, WriteRequest, WriteResult } from './replica.js';
 
 /** A replica stand-in that records what it applied; results carry a running index. */
@@ -16,7 +17,7 @@ class RecordingReplica {
   }
 }
 
-function harness(limits = { queueOpsMax: 10, batchOpsMax: 4 }) {
+function harness(limits = { queueOpsMax: 10, batchOpsMax: 4 }, failpoints?: GroupCommitFailpoints) {
   const transactions: { size: number; resolve: () => void; reject: (err: Error) => void }[] = [];
   const scheduled: (() => void)[] = [];
   const committed: number[] = [];
@@ -32,6 +33,7 @@ function harness(limits = { queueOpsMax: 10, batchOpsMax: 4 }) {
     monotonicMs: () => 0,
     onCommitted: (ops) => committed.push(ops),
     onFatal: (err) => fatal.push(err),
+    ...(failpoints === undefined ? {} : { failpoints }),
   };
   const committer = new GroupCommitter(deps, limits);
   const replica = new RecordingReplica();
@@ -131,5 +133,106 @@ describe('GroupCommitter', () => {
 
   it('rejects limits where a batch could exceed the queue', () => {
     expect(() => harness({ queueOpsMax: 1, batchOpsMax: 2 })).toThrow('Invalid group commit limits');
+  });
+
+  describe('failpoints', () => {
+    /** A promise the test settles by hand. */
+    function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } {
+      let resolve!: () => void;
+      let reject!: (err: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      return { promise, resolve, reject };
+    }
+    const none: GroupCommitFailpoints = { beforeCommit: () => undefined, afterCommit: () => undefined, ackBeforeDurable: () => false };
+
+    it('ackBeforeDurable reports every write while its transaction is still uncommitted, and only once', async () => {
+      const h = harness(undefined, { ...none, ackBeforeDurable: () => true });
+      h.submit('a');
+      h.submit('b');
+      h.runScheduled();
+      // The transaction body ran but its commit (fsync) has not resolved: results are out already.
+      expect(h.transactions).toHaveLength(1);
+      expect(h.results.map(([k, r]) => [k, r.ok && r.version])).toEqual([['a', 1], ['b', 2]]);
+      h.transactions[0]?.resolve();
+      await h.settle();
+      expect(h.results).toHaveLength(2);
+      expect(h.committed).toEqual([2]);
+      // The committer goes on with the next batch.
+      h.submit('c');
+      h.runScheduled();
+      expect(h.transactions).toHaveLength(2);
+    });
+
+    it('without ackBeforeDurable nothing is reported before the commit resolves (the contrast)', async () => {
+      const h = harness(undefined, none);
+      h.submit('a');
+      h.runScheduled();
+      await h.settle();
+      expect(h.results).toEqual([]);
+      h.transactions[0]?.resolve();
+      await h.settle();
+      expect(h.results).toHaveLength(1);
+    });
+
+    it('beforeCommit holds the batch until it resolves', async () => {
+      const gate = deferred();
+      const h = harness(undefined, { ...none, beforeCommit: () => gate.promise });
+      h.submit('a');
+      h.runScheduled();
+      h.submit('b');
+      await h.settle();
+      expect(h.transactions).toEqual([]);
+      gate.resolve();
+      await h.settle();
+      expect(h.transactions.map((t) => t.size)).toEqual([1]);
+    });
+
+    it('beforeCommit rejecting with a QuireError answers the batch with it and writes none of it', async () => {
+      let calls = 0;
+      const h = harness(undefined, {
+        ...none,
+        beforeCommit: () => (++calls === 1 ? Promise.reject(new OverloadedError('Failpoint injected OVERLOADED')) : undefined),
+      });
+      h.submit('a');
+      h.submit('b');
+      h.runScheduled();
+      await h.settle();
+      expect(h.transactions).toEqual([]);
+      expect(h.replica.applied).toEqual([]);
+      expect(h.results.map(([k, r]) => [k, r.ok ? 'ok' : r.error.code])).toEqual([['a', 'OVERLOADED'], ['b', 'OVERLOADED']]);
+      expect(h.fatal).toEqual([]);
+      // The next batch commits normally.
+      h.submit('c');
+      h.runScheduled();
+      expect(h.transactions.map((t) => t.size)).toEqual([1]);
+    });
+
+    it('afterCommit holds the answers of a durable batch; rejecting answers them with the error', async () => {
+      const gate = deferred();
+      const h = harness(undefined, { ...none, afterCommit: () => gate.promise });
+      h.submit('a');
+      h.runScheduled();
+      h.transactions[0]?.resolve();
+      await h.settle();
+      expect(h.committed).toEqual([1]);
+      expect(h.results).toEqual([]);
+      gate.reject(new OverloadedError('Failpoint injected OVERLOADED'));
+      await h.settle();
+      expect(h.replica.applied).toEqual(['a']);
+      expect(h.results.map(([k, r]) => [k, r.ok ? 'ok' : r.error.code])).toEqual([['a', 'OVERLOADED']]);
+    });
+
+    it('a hook rejecting with something other than a QuireError is fatal', async () => {
+      const h = harness(undefined, { ...none, beforeCommit: () => Promise.reject(new Error('bug')) });
+      h.submit('a');
+      h.runScheduled();
+      await h.settle();
+      expect(h.fatal).toHaveLength(1);
+      expect(h.results).toEqual([]);
+      expect(h.submit('b')).toBe(false);
+    });
   });
 });

@@ -37,6 +37,11 @@ export interface LmdbEngineOptions {
   readonly path: string;
   /** Most partitions this node can hold (each uses two named databases). */
   readonly partitionsMax: number;
+  /**
+   * Commit without fsync. BREAKS DURABILITY: set only by the `datanode.storage.skipFsync`
+   * failpoint, so tests can prove the chaos checkers catch acknowledged writes lost on power loss.
+   */
+  readonly skipFsync?: boolean;
 }
 
 type BinaryDb = Database<Buffer, Buffer>;
@@ -191,6 +196,7 @@ export function openLmdbEngine(options: LmdbEngineOptions): StorageEngine {
     maxDbs: options.partitionsMax * 2 + 4,
     // Resolve writes only after the commit is fsynced (see the module comment).
     overlappingSync: false,
+    ...(options.skipFsync === true ? { noSync: true } : {}),
     compression: false,
     keyEncoding: 'binary',
     encoding: 'binary',

@@ -1,0 +1,225 @@
+#!/usr/bin/env node
+/**
+ * `make bench`: durable put and get throughput and latency of Quire through its router, with
+ * etcd (one member, Debian's etcd-server) doing the same operations in the same run as the
+ * peer. Phases alternate between the two systems round by round so that drift in the shared
+ * machine's load affects both; the report quotes per-round medians and the median of the
+ * per-round Quire/etcd ratios. Prints progress, a Markdown table for docs/benchmarks.md, and
+ * writes the raw figures as JSON under bench/results/.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalCluster, ManagedProcess, etcdServerArgs, freePort, waitForEtcdHealthy } from '@quire/client';
+import { ConfigError, seededRng } from '@quire/common';
+import { loadBenchConfig, type BenchConfig } from './config.js';
+import { runLoad, type LoadResult } from './load.js';
+import { median, quantile } from './stats.js';
+import { etcdTarget, quireTarget, type KvTarget } from './targets.js';
+
+type Operation = 'put' | 'get';
+
+interface PhaseFigures {
+  readonly system: string;
+  readonly operation: Operation;
+  readonly round: number;
+  readonly opsPerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly ops: number;
+  readonly errors: number;
+  readonly firstError: string | undefined;
+}
+
+const say = (line: string): void => void process.stderr.write(`${line}\n`);
+
+/** 16-byte keys: "bench-" and ten digits. */
+const keyOf = (n: number): Buffer => Buffer.from(`bench-${String(n).padStart(10, '0')}`);
+
+async function startPeerEtcd(config: BenchConfig, dir: string): Promise<{ process: ManagedProcess; endpoint: string }> {
+  const client = `127.0.0.1:${await freePort()}`;
+  const peer = `127.0.0.1:${await freePort()}`;
+  const etcd = new ManagedProcess({
+    role: 'etcd',
+    id: 'peer-etcd',
+    command: config.etcdBin,
+    args: etcdServerArgs({ member: { name: 'bench-peer', client, peer }, dataDir: join(dir, 'data') }),
+    env: process.env,
+    address: client,
+    metricsAddress: undefined,
+    logPath: join(dir, 'etcd.log'),
+  });
+  mkdirSync(dir, { recursive: true });
+  etcd.start();
+  await waitForEtcdHealthy(client, etcd, 30_000);
+  return { process: etcd, endpoint: client };
+}
+
+async function load(target: KvTarget, config: BenchConfig, value: Buffer): Promise<void> {
+  let done = 0;
+  const started = Date.now();
+  // Writes every key once, in order, through `inFlight` workers.
+  await Promise.all(
+    Array.from({ length: config.inFlight }, async () => {
+      for (;;) {
+        const n = done++;
+        if (n >= config.keys) return;
+        await target.put(keyOf(n), value);
+        if (n > 0 && n % 5_000 === 0) say(`  ${target.name}: loaded ${n}/${config.keys} keys (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+      }
+    }),
+  );
+  say(`  ${target.name}: loaded ${config.keys} keys in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+async function phase(target: KvTarget, operation: Operation, round: number, config: BenchConfig, value: Buffer): Promise<PhaseFigures> {
+  // Seeded key choice, so runs and systems are comparable.
+  const rng = seededRng(round * 7919 + (operation === 'put' ? 1 : 2));
+  const next = (): number => rng.below(config.keys);
+  const result: LoadResult = await runLoad({
+    inFlight: config.inFlight,
+    warmupMs: config.warmupSeconds * 1_000,
+    durationMs: config.durationSeconds * 1_000,
+    op: operation === 'put' ? () => target.put(keyOf(next()), value) : () => target.get(keyOf(next())),
+    onProgress: (ops, elapsedMs) => say(`    ${target.name} ${operation}: ${ops} ops in ${(elapsedMs / 1000).toFixed(0)} s`),
+    progressIntervalMs: 5_000,
+  });
+  const figures: PhaseFigures = {
+    system: target.name,
+    operation,
+    round,
+    opsPerSecond: result.ops / (result.elapsedMs / 1_000),
+    p50Ms: quantile(result.latenciesUs, 0.5) / 1_000,
+    p99Ms: quantile(result.latenciesUs, 0.99) / 1_000,
+    ops: result.ops,
+    errors: result.errors,
+    firstError: result.firstError,
+  };
+  say(
+    `  round ${round} ${target.name} ${operation}: ${figures.opsPerSecond.toFixed(0)} ops/s, p50 ${figures.p50Ms.toFixed(2)} ms, p99 ${figures.p99Ms.toFixed(2)} ms` +
+      (figures.errors > 0 ? `, ${figures.errors} errors (first: ${figures.firstError ?? ''})` : ''),
+  );
+  return figures;
+}
+
+function versionOf(command: string, args: string[]): string {
+  try {
+    return execFileSync(command, args, { encoding: 'utf8' }).split('\n')[0]?.trim() ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+interface Summary {
+  readonly operation: Operation;
+  readonly quire: { opsPerSecond: number; p50Ms: number; p99Ms: number };
+  readonly etcd: { opsPerSecond: number; p50Ms: number; p99Ms: number };
+  /** Median over rounds of (Quire ops/s ÷ etcd ops/s) measured in the same round. */
+  readonly throughputRatio: number;
+}
+
+function summarize(phases: readonly PhaseFigures[], operation: Operation): Summary {
+  const of = (system: string): PhaseFigures[] => phases.filter((p) => p.system === system && p.operation === operation);
+  const figures = (list: PhaseFigures[]): Summary['quire'] => ({
+    opsPerSecond: median(list.map((p) => p.opsPerSecond)),
+    p50Ms: median(list.map((p) => p.p50Ms)),
+    p99Ms: median(list.map((p) => p.p99Ms)),
+  });
+  const quire = of('quire');
+  const etcd = of('etcd');
+  const ratios = quire.map((q) => q.opsPerSecond / (etcd.find((e) => e.round === q.round)?.opsPerSecond ?? Number.NaN));
+  return { operation, quire: figures(quire), etcd: figures(etcd), throughputRatio: median(ratios) };
+}
+
+function table(summaries: readonly Summary[], config: BenchConfig): string {
+  const f0 = (n: number): string => n.toFixed(0);
+  const f2 = (n: number): string => n.toFixed(2);
+  const lines = [
+    `| operation (${config.inFlight} in flight) | Quire ops/s | Quire p50 / p99 ms | etcd ops/s | etcd p50 / p99 ms | Quire/etcd throughput |`,
+    '|---|---:|---:|---:|---:|---:|',
+    ...summaries.map(
+      (s) =>
+        `| ${s.operation === 'put' ? 'durable put' : 'get'} | ${f0(s.quire.opsPerSecond)} | ${f2(s.quire.p50Ms)} / ${f2(s.quire.p99Ms)} | ${f0(s.etcd.opsPerSecond)} | ${f2(s.etcd.p50Ms)} / ${f2(s.etcd.p99Ms)} | ${f2(s.throughputRatio)}× |`,
+    ),
+  ];
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const config = loadBenchConfig(process.argv.slice(2), process.env);
+  const dir = mkdtempSync(join(tmpdir(), 'quire-bench-'));
+  const value = Buffer.alloc(config.valueBytes, 'v');
+  let cluster: LocalCluster | undefined;
+  let peer: ManagedProcess | undefined;
+  const targets: KvTarget[] = [];
+  try {
+    say(`quire bench: ${config.rounds} round(s) × (put, get) × (Quire, etcd), ${config.durationSeconds} s each after ${config.warmupSeconds} s warm-up; data in ${dir}`);
+    say(`Starting Quire (${config.nodes} data nodes)`);
+    cluster = await LocalCluster.start({
+      dataDir: join(dir, 'quire'),
+      nodes: config.nodes,
+      coordinators: 1,
+      partitions: 16,
+      routerPort: 0,
+      etcdBin: config.etcdBin,
+      nodeLeaseTtlSeconds: 5,
+      coordinatorLeaseTtlSeconds: 5,
+      logLevel: 'info',
+      env: process.env,
+      onProgress: (m) => say(`  ${m}`),
+    });
+    say('Starting the peer etcd (one member)');
+    const etcd = await startPeerEtcd(config, join(dir, 'peer-etcd'));
+    peer = etcd.process;
+    const quire = quireTarget(cluster.routerAddress);
+    const etcdPeer = etcdTarget(etcd.endpoint);
+    targets.push(quire, etcdPeer);
+
+    say(`Loading ${config.keys} keys (${config.valueBytes}-byte values) into each system`);
+    await load(quire, config, value);
+    await load(etcdPeer, config, value);
+
+    const phases: PhaseFigures[] = [];
+    for (let round = 1; round <= config.rounds; round++) {
+      say(`Round ${round}/${config.rounds}`);
+      // Alternate which system goes first so slow drift in the machine's load hits both.
+      const order = round % 2 === 1 ? [quire, etcdPeer] : [etcdPeer, quire];
+      for (const operation of ['put', 'get'] as const) {
+        for (const target of order) phases.push(await phase(target, operation, round, config, value));
+      }
+    }
+
+    const summaries = [summarize(phases, 'put'), summarize(phases, 'get')];
+    const errors = phases.reduce((n, p) => n + p.errors, 0);
+    const environment = {
+      date: new Date().toISOString(),
+      node: process.version,
+      etcd: versionOf(config.etcdBin, ['--version']),
+      cpus: cpus().length,
+      commit: versionOf('git', ['rev-parse', '--short', 'HEAD']),
+    };
+    mkdirSync(config.out, { recursive: true });
+    const outFile = join(config.out, `kv-${environment.date.replace(/[:.]/g, '-')}.json`);
+    writeFileSync(outFile, `${JSON.stringify({ config, environment, summaries, phases }, null, 2)}\n`);
+
+    const command = `make bench  # node bench/dist/main.js --rounds ${config.rounds} --duration-seconds ${config.durationSeconds} --in-flight ${config.inFlight} --keys ${config.keys} --value-bytes ${config.valueBytes} --nodes ${config.nodes}`;
+    process.stdout.write(
+      `\n${command}\n${environment.date}, commit ${environment.commit}, Node ${environment.node}, ${environment.etcd}, ${environment.cpus} CPUs; ` +
+        `medians of ${config.rounds} rounds of ${config.durationSeconds} s; 16-byte keys, ${config.valueBytes}-byte values, ${config.keys} keys; ` +
+        `Quire: ${config.nodes} data nodes, 16 partitions, fsync before every acknowledgement; etcd: one member\n\n${table(summaries, config)}\n\n` +
+        `Errors: ${errors}. Raw figures: ${outFile}\n`,
+    );
+    if (errors > 0) process.exitCode = 1;
+  } finally {
+    for (const t of targets) t.close();
+    await peer?.stop(10_000);
+    await cluster?.stop();
+    if (!config.keepData) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  say(err instanceof ConfigError ? `quire bench: ${err.message}` : `quire bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  process.exit(err instanceof ConfigError ? 64 : 1);
+});

@@ -1,0 +1,62 @@
+/**
+ * Command lines of Quire's server processes, in one place for every launcher: `quire dev`
+ * (LocalCluster), the benchmarks and the chaos harness, which places the same processes in
+ * network namespaces. Each function returns the arguments after the Node.js binary.
+ */
+import { fileURLToPath } from 'node:url';
+
+/** The `quire` CLI entry point, which runs every component. */
+export const quireCliPath = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+/** Settings every server process takes. */
+export interface ServerArgs {
+  readonly id: string;
+  /** host:port of its gRPC service. */
+  readonly listen: string;
+  /** host:port of its Prometheus /metrics endpoint. */
+  readonly metricsListen: string;
+  /** etcd client endpoints (host:port). */
+  readonly etcd: readonly string[];
+  readonly logLevel: string;
+}
+
+/** Arguments of `quire coordinator`. */
+export function coordinatorArgs(a: ServerArgs & { readonly nodesMin: number; readonly partitions: number; readonly leaseTtlSeconds: number }): string[] {
+  return [
+    quireCliPath, 'coordinator',
+    '--coordinator-id', a.id,
+    '--listen', a.listen,
+    '--metrics-listen', a.metricsListen,
+    '--etcd', a.etcd.join(','),
+    '--nodes-min', String(a.nodesMin),
+    '--default-partitions', String(a.partitions),
+    '--lease-ttl-seconds', String(a.leaseTtlSeconds),
+    '--log-level', a.logLevel,
+  ];
+}
+
+/** Arguments of `quire datanode`. */
+export function dataNodeArgs(a: ServerArgs & { readonly dataDir: string; readonly leaseTtlSeconds: number }): string[] {
+  return [
+    quireCliPath, 'datanode',
+    '--node-id', a.id,
+    '--data-dir', a.dataDir,
+    '--listen', a.listen,
+    '--metrics-listen', a.metricsListen,
+    '--etcd', a.etcd.join(','),
+    '--lease-ttl-seconds', String(a.leaseTtlSeconds),
+    '--log-level', a.logLevel,
+  ];
+}
+
+/** Arguments of `quire router`. */
+export function routerArgs(a: ServerArgs): string[] {
+  return [
+    quireCliPath, 'router',
+    '--router-id', a.id,
+    '--listen', a.listen,
+    '--metrics-listen', a.metricsListen,
+    '--etcd', a.etcd.join(','),
+    '--log-level', a.logLevel,
+  ];
+}

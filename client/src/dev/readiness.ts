@@ -1,0 +1,80 @@
+/**
+ * When is a cluster ready? Every data node is live, every partition of every keyspace has a
+ * live leader, and a read routed to each partition through the router succeeds. Shared by
+ * `quire dev`, the benchmarks and the chaos harness.
+ */
+import { loadHashPartitioner } from '@quire/common';
+import { QuireClient } from '../client.js';
+import { type ManagedProcess } from './managed-process.js';
+
+/** What waitForClusterReady watches. */
+export interface ReadinessOptions {
+  /** host:port of a router. */
+  readonly router: string;
+  /** Data nodes that must be live. */
+  readonly nodes: number;
+  /** The cluster's processes: one that exits while starting fails the wait at once. */
+  readonly processes: readonly ManagedProcess[];
+  readonly timeoutMs: number;
+  /** Progress lines, one per change of state. */
+  readonly progress?: (message: string) => void;
+  /** Where the logs are, for the timeout message. */
+  readonly logDir?: string;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves once the cluster serves every partition; rejects on timeout or a dead process. */
+export async function waitForClusterReady(options: ReadinessOptions): Promise<void> {
+  const progress = options.progress ?? (() => undefined);
+  const client = new QuireClient({ router: options.router, requestTimeoutMs: 5_000, connectTimeoutMs: 1_000 });
+  const deadline = Date.now() + options.timeoutMs;
+  let last = '';
+  try {
+    for (;;) {
+      for (const p of options.processes) {
+        if (!p.running && p.spec.role !== 'etcd') {
+          // A process that stopped during start-up will not come back by itself.
+          throw new Error(`${p.id} exited while the cluster was starting; its log ends with:\n${p.logTail()}`);
+        }
+      }
+      let status = '';
+      try {
+        const s = await client.clusterStatus();
+        const live = s.nodes.filter((n) => n.live).length;
+        const partitions = s.keyspaces.flatMap((k) => k.partitions);
+        const ready = partitions.filter((p) => p.leaderLive).length;
+        status = `data nodes live ${live}/${options.nodes}, partitions with a live leader ${ready}/${partitions.length}`;
+        if (live >= options.nodes && partitions.length > 0 && ready === partitions.length) {
+          await probeAllPartitions(client, s.keyspaces.map((k) => ({ name: k.keyspace, partitions: k.partitionCount })));
+          progress(`Cluster ready: ${status}`);
+          return;
+        }
+      } catch (err) {
+        status = `waiting for the router and coordinator (${(err as Error).message})`;
+      }
+      if (status !== last) progress(status);
+      last = status;
+      if (Date.now() > deadline) {
+        throw new Error(`The cluster was not ready within ${options.timeoutMs} ms: ${status}${options.logDir === undefined ? '' : `; logs are in ${options.logDir}`}`);
+      }
+      await sleep(200);
+    }
+  } finally {
+    client.close();
+  }
+}
+
+/** Reads one key routed to each partition, proving router → data node paths work. */
+async function probeAllPartitions(client: QuireClient, keyspaces: readonly { name: string; partitions: number }[]): Promise<void> {
+  const partitioner = await loadHashPartitioner();
+  for (const ks of keyspaces) {
+    const covered = new Map<number, string>();
+    for (let i = 0; covered.size < ks.partitions && i < ks.partitions * 1000; i++) {
+      const key = `quire-probe-${i}`;
+      const p = partitioner.partitionOf(Buffer.from(key), ks.partitions);
+      if (!covered.has(p)) covered.set(p, key);
+    }
+    await Promise.all([...covered.values()].map((key) => client.get(key, { keyspace: ks.name })));
+  }
+}

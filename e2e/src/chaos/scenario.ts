@@ -1,0 +1,191 @@
+/**
+ * One chaos scenario, end to end: start the cluster under test, run a workload that records
+ * its history, run a nemesis on a schedule while it does, heal, let the cluster recover, take
+ * final reads, check the history with the model's checker (@quire/history), and write the
+ * report (verdict lines, history, nemesis log, timeline for a failure). Every scenario of the
+ * suite is this function with different options.
+ */
+import { cpSync } from 'node:fs';
+import { join } from 'node:path';
+import { type QuireClient } from '@quire/client';
+import { loadHashPartitioner, seededRng, type Rng } from '@quire/common';
+import { checkRegister, checkSet, formatResult, parseHistory } from '@quire/history';
+import { ChaosCluster, type ChaosClusterOptions } from '../harness/chaos-cluster.js';
+import { cycle, NemesisLog, type Nemesis } from '../nemesis/nemesis.js';
+import { writeRunReport, type CheckOutcome, type RunReport } from '../report/report.js';
+import { HistoryRecorder, RunClock, type RecordedEvent } from '../workloads/recorder.js';
+import { registerWorkload } from '../workloads/register.js';
+import { startWorkload, type RunFigures, type Workload } from '../workloads/runner.js';
+import { readSet, setWorkload, setElementKey } from '../workloads/set.js';
+import { type ChaosTier } from './tier.js';
+
+/** What a nemesis factory gets. */
+export interface NemesisContext {
+  readonly cluster: ChaosCluster;
+  readonly log: NemesisLog;
+  readonly rng: Rng;
+  readonly client: QuireClient;
+}
+
+/** A scenario. */
+export interface ScenarioSpec {
+  readonly name: string;
+  readonly tier: ChaosTier;
+  readonly cluster: Omit<ChaosClusterOptions, 'name' | 'onProgress'>;
+  readonly workload: 'register' | 'set';
+  /** Builds the nemesis; none for a baseline run. */
+  readonly nemesis?: (context: NemesisContext) => Nemesis;
+  /** Nemesis names that must inject at least one fault, or the run fails. */
+  readonly plannedFaults: readonly string[];
+  readonly seed: number;
+}
+
+/** What a scenario measured and decided. */
+export interface ScenarioResult {
+  readonly report: RunReport;
+  readonly checks: readonly CheckOutcome[];
+  readonly workload: RunFigures;
+  /** Acknowledged writes missing from the final read (set workload). */
+  readonly lostAcknowledged: number | undefined;
+}
+
+const say = (line: string): void => void process.stderr.write(`[chaos] ${line}\n`);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Recovery time of each kill or power loss of a data node: from the fault to the completion of
+ * the first ok write, invoked after the fault, to a partition that node led (the definition in
+ * the test plan). Partitions do not move in this release, so the map at the start applies.
+ */
+async function recoveryTimes(client: QuireClient, recorder: HistoryRecorder, log: NemesisLog, storeKeyOf: (f: string, key: string | number | null, value: unknown) => string | undefined): Promise<number[]> {
+  const map = await client.partitionMap();
+  const partitioner = await loadHashPartitioner();
+  const ledBy = new Map<string, Set<number>>();
+  for (const p of map.partitions) {
+    const set = ledBy.get(p.leader) ?? new Set<number>();
+    set.add(p.partitionId);
+    ledBy.set(p.leader, set);
+  }
+  // Ok writes with their partition, in completion order.
+  const writes: { partition: number; invokeNs: number; completeNs: number }[] = [];
+  const open = new Map<number, { f: string; key: string | number | null; value: unknown; time: number }>();
+  for (const e of recorder.events) {
+    if (e.type === 'invoke') {
+      open.set(e.process, { f: e.f, key: e.key, value: e.value, time: e.time });
+      continue;
+    }
+    const inv = open.get(e.process);
+    open.delete(e.process);
+    if (inv === undefined || e.type !== 'ok' || inv.f === 'read') continue;
+    const storeKey = storeKeyOf(inv.f, inv.key, inv.value);
+    if (storeKey === undefined) continue;
+    writes.push({ partition: partitioner.partitionOf(Buffer.from(storeKey), map.partitionCount), invokeNs: inv.time, completeNs: e.time });
+  }
+  const out: number[] = [];
+  for (const fault of log.injected()) {
+    if (fault.nemesis !== 'kill' && fault.nemesis !== 'power-loss') continue;
+    const partitions = new Set(fault.targets.flatMap((t) => [...(ledBy.get(t) ?? [])]));
+    if (partitions.size === 0) continue;
+    const first = writes.filter((w) => w.invokeNs >= fault.time && partitions.has(w.partition)).reduce((m, w) => Math.min(m, w.completeNs), Infinity);
+    if (Number.isFinite(first)) out.push((first - fault.time) / 1e6);
+  }
+  return out;
+}
+
+/** Draws the adds of the given set elements and every read. */
+const focusOnElements =
+  (elements: ReadonlySet<number>) =>
+  (e: RecordedEvent): boolean =>
+    e.f === 'read' || (typeof e.value === 'number' && elements.has(e.value));
+
+const percentile = (values: readonly number[], q: number): number => {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? Number.NaN;
+};
+
+/** Runs a scenario and returns its report; the cluster is always stopped. */
+export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
+  const rng = seededRng(spec.seed);
+  say(`${spec.name}: seed ${spec.seed}, tier ${spec.tier.name}, workload ${spec.workload} for ${spec.tier.workloadMs} ms`);
+  const cluster = await ChaosCluster.start({ ...spec.cluster, name: spec.name, onProgress: (m) => say(`${spec.name}: ${m}`) });
+  let passed = false;
+  try {
+    const clients = cluster.routerAddresses.map((_, i) => cluster.client(i, 5_000));
+    const clientFor = (process: number): QuireClient => clients[process % clients.length] ?? clients[0]!;
+    const control = cluster.client(0, 5_000);
+    const clock = new RunClock();
+    const recorder = new HistoryRecorder(clock);
+    const log = new NemesisLog(clock);
+    const prefix = `${spec.name}-${spec.seed}`;
+    const workload: Workload =
+      spec.workload === 'register'
+        ? registerWorkload({ prefix, activeKeys: 4, opsPerKeyMax: 150, valuesMax: 5, rng, clientFor })
+        : setWorkload({ prefix, clientFor });
+    const storeKeyOf = (f: string, key: string | number | null, value: unknown): string | undefined =>
+      spec.workload === 'register' ? (key === null ? undefined : `${prefix}/${key}`) : f === 'add' && typeof value === 'number' ? setElementKey(prefix, value) : undefined;
+
+    const running = startWorkload(workload, recorder, spec.tier.concurrency);
+    const abort = new AbortController();
+    const nemesis = spec.nemesis?.({ cluster, log, rng, client: control });
+    const faults = nemesis === undefined ? Promise.resolve() : cycle(nemesis, { faultMs: spec.tier.faultMs, quietMs: spec.tier.quietMs, signal: abort.signal });
+    const t0 = Date.now();
+    while (Date.now() - t0 < spec.tier.workloadMs) {
+      await sleep(Math.min(5_000, spec.tier.workloadMs - (Date.now() - t0)));
+      say(`${spec.name}: ${((Date.now() - t0) / 1000).toFixed(0)} s, ok ${recorder.counts.ok}, fail ${recorder.counts.fail}, info ${recorder.counts.info}, faults ${log.injected().length}`);
+    }
+    abort.abort();
+    await faults;
+    say(`${spec.name}: healed; waiting for the cluster to serve every partition`);
+    await cluster.waitReady(60_000);
+    // Keep the workload going briefly after the heal, so recovery shows in the history.
+    await sleep(2_000);
+    const figures = await running.stop();
+
+    const checks: CheckOutcome[] = [];
+    let lostAcknowledged: number | undefined;
+    if (spec.workload === 'register') {
+      const result = checkRegister(parseHistory(recorder.toJsonl()));
+      const failing = result.evidence.violations[0]?.key ?? result.evidence.unknownKeys[0]?.key;
+      checks.push({
+        name: 'linearizable',
+        valid: result.valid,
+        figures: { keys: result.figures.keys, violations: result.figures.violations, unknowns: result.figures.unknowns },
+        text: formatResult(result),
+        ...(failing === undefined ? {} : { failingKey: failing }),
+      });
+    } else {
+      await readSet(control, recorder, prefix, 1_000_000);
+      const result = checkSet(parseHistory(recorder.toJsonl()));
+      lostAcknowledged = result.figures.lost;
+      checks.push({
+        name: 'set',
+        valid: result.valid,
+        figures: {
+          'acknowledged writes': result.figures.acknowledged,
+          'acknowledged writes lost': result.figures.lost,
+          stale: result.figures.stale,
+          duplicated: result.figures.duplicated,
+          unexpected: result.figures.unexpected,
+          unknowns: result.figures.unknowns,
+        },
+        text: formatResult(result),
+        failingKey: null,
+        focus: focusOnElements(new Set([...result.evidence.lost, ...result.evidence.stale, ...result.evidence.unexpected].map((e) => e.element))),
+      });
+    }
+    const recovery = await recoveryTimes(control, recorder, log, storeKeyOf);
+    const extra: Record<string, string> = {};
+    if (recovery.length > 0) {
+      extra['recovery p50/max'] = `${(percentile(recovery, 0.5) / 1000).toFixed(2)}/${(Math.max(...recovery) / 1000).toFixed(2)} s over ${recovery.length} faults`;
+    }
+    for (const c of clients) c.close();
+    control.close();
+    const report = writeRunReport({ run: spec.name, recorder, nemesis: log, processes: cluster.records(), workload: figures, plannedFaults: spec.plannedFaults, checks, figures: extra });
+    passed = report.passed;
+    if (!passed) cpSync(join(cluster.dir, 'logs'), join(report.dir, 'logs'), { recursive: true });
+    return { report, checks, workload: figures, lostAcknowledged };
+  } finally {
+    await cluster.stop();
+    say(`${spec.name}: cluster stopped${passed ? '' : '; process logs copied into the report directory'}`);
+  }
+}

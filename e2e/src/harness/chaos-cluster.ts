@@ -1,0 +1,310 @@
+/**
+ * The cluster under test for chaos runs: etcd, coordinators, data nodes and routers as real
+ * processes, each — when `namespaces` is on — in its own network namespace on one bridge
+ * (network.ts), with its data directory (optionally a loop-mounted image, loop-disk.ts), its
+ * log and its pid recorded. Without namespaces the same processes run on 127.0.0.1 ports.
+ *
+ * Clock faults: with `clock` on, every Quire process starts under libfaketime reading its
+ * offset from its own file (FAKETIME_TIMESTAMP_FILE, re-read on every call), so a nemesis can
+ * shift one process's wall clock at run time. Monotonic time is left alone, as in the plan.
+ *
+ * stop() tears everything down — processes, mounts, namespaces — and is idempotent. It also
+ * runs (synchronously, best effort) when the test process exits or is interrupted, and the
+ * next run removes what a killed run left behind.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  ManagedProcess,
+  QuireClient,
+  coordinatorArgs,
+  dataNodeArgs,
+  etcdServerArgs,
+  freePort,
+  routerArgs,
+  waitForClusterReady,
+  waitForEtcdHealthy,
+  type ProcessRole,
+} from '@quire/client';
+import { LoopDisk, removeStaleMounts } from './loop-disk.js';
+import { Network, type Host } from './network.js';
+
+/** Options of a chaos cluster. */
+export interface ChaosClusterOptions {
+  /** Names the run's directory. */
+  readonly name: string;
+  /** Each process in its own network namespace (needed for network faults). */
+  readonly namespaces: boolean;
+  readonly nodes: number;
+  readonly coordinators: number;
+  readonly routers: number;
+  readonly partitions: number;
+  /** Give each data node a loop-mounted ext4 image of this size (needed for power loss, ENOSPC). */
+  readonly diskBytes?: number;
+  /** Start every Quire process under libfaketime with a per-process offset file. */
+  readonly clock?: boolean;
+  readonly nodeLeaseTtlSeconds?: number;
+  readonly coordinatorLeaseTtlSeconds?: number;
+  readonly logLevel?: string;
+  /** Extra environment per role (e.g. QUIRE_FAILPOINTS for the data nodes). */
+  readonly env?: Partial<Record<ProcessRole, Readonly<Record<string, string>>>>;
+  /** Extra flags per role. */
+  readonly extraArgs?: Partial<Record<ProcessRole, readonly string[]>>;
+  readonly onProgress?: (message: string) => void;
+}
+
+/** One process of the cluster and what the nemeses need to know about it. */
+export interface ChaosProcess {
+  readonly id: string;
+  readonly role: ProcessRole;
+  /** Its network namespace, when namespaces are on. */
+  readonly host: Host | undefined;
+  /** host:port it serves on. */
+  readonly address: string;
+  readonly managed: ManagedProcess;
+  /** Its data directory (etcd and data nodes). */
+  readonly dataDir: string | undefined;
+  /** Its loop-mounted disk, when the cluster has them. */
+  readonly disk: LoopDisk | undefined;
+  /** Its libfaketime offset file, when clock faults are on. */
+  readonly clockFile: string | undefined;
+}
+
+/** What a report records about each process. */
+export interface ProcessRecord {
+  readonly id: string;
+  readonly role: ProcessRole;
+  readonly pid: number | undefined;
+  readonly address: string;
+  readonly namespace: string | undefined;
+  readonly dataDir: string | undefined;
+  readonly log: string;
+}
+
+const fakeTimeLibrary = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
+/** Fixed ports inside namespaces: every host has its own address. */
+const namespacePorts = { etcdClient: 2379, etcdPeer: 2380, service: 7000, metrics: 9100 } as const;
+/** Host octets: data nodes 1.., etcd 21, coordinators 31.., routers 41... */
+const octets = { datanode: 1, etcd: 21, coordinator: 31, router: 41 } as const;
+
+/** The running cluster under test. */
+export class ChaosCluster {
+  private readonly members: ChaosProcess[] = [];
+  private stopped = false;
+  private readonly exitHandler = (): void => this.stopSync();
+  private readonly signalHandler = (signal: NodeJS.Signals): void => {
+    this.stopSync();
+    // Re-raise with the default action so the process still ends as interrupted.
+    process.kill(process.pid, signal);
+  };
+
+  private constructor(
+    readonly options: ChaosClusterOptions,
+    /** The run's directory: data, logs, disk images, clock files. */
+    readonly dir: string,
+    readonly network: Network | undefined,
+  ) {}
+
+  /** Starts every process and resolves once the cluster serves every partition. */
+  static async start(options: ChaosClusterOptions): Promise<ChaosCluster> {
+    if (options.namespaces || options.diskBytes !== undefined) {
+      if (process.getuid?.() !== 0) throw new Error('Network namespaces and loop disks need root; run the chaos tests as root');
+      await removeStaleMounts();
+    }
+    if (options.clock === true && !existsSync(fakeTimeLibrary)) {
+      throw new Error(`Clock faults need libfaketime (${fakeTimeLibrary}); run scripts/ensure-chaos-tools.sh`);
+    }
+    const dir = mkdtempSync(join(tmpdir(), `quire-chaos-${process.pid}-${options.name}-`));
+    mkdirSync(join(dir, 'logs'), { recursive: true });
+    const network = options.namespaces ? await Network.create() : undefined;
+    const cluster = new ChaosCluster(options, dir, network);
+    process.once('exit', cluster.exitHandler);
+    process.once('SIGINT', cluster.signalHandler);
+    process.once('SIGTERM', cluster.signalHandler);
+    try {
+      await cluster.launch();
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+    return cluster;
+  }
+
+  private progress(message: string): void {
+    this.options.onProgress?.(message);
+  }
+
+  /** Places a process: its host (namespace) and address. */
+  private async place(name: string, octet: number, port: keyof typeof namespacePorts): Promise<{ host: Host | undefined; address: (p?: keyof typeof namespacePorts) => Promise<string> }> {
+    if (this.network !== undefined) {
+      const host = await this.network.addHost(name, octet);
+      return { host, address: async (p = port) => `${host.ip}:${namespacePorts[p]}` };
+    }
+    return { host: undefined, address: async () => `127.0.0.1:${await freePort()}` };
+  }
+
+  private add(role: ProcessRole, id: string, host: Host | undefined, command: string, args: readonly string[], address: string, dataDir: string | undefined, disk: LoopDisk | undefined, metricsAddress: string | undefined): ChaosProcess {
+    const env: NodeJS.ProcessEnv = {
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUIRE_') && k !== 'LD_PRELOAD')),
+      QUIRE_STOP_WITH_PARENT: '1',
+      ...this.options.env?.[role],
+    };
+    let clockFile: string | undefined;
+    if (this.options.clock === true && role !== 'etcd') {
+      clockFile = join(this.dir, 'clock', id);
+      mkdirSync(join(this.dir, 'clock'), { recursive: true });
+      writeFileSync(clockFile, '+0\n');
+      Object.assign(env, { LD_PRELOAD: fakeTimeLibrary, FAKETIME_TIMESTAMP_FILE: clockFile, FAKETIME_NO_CACHE: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' });
+    }
+    const extra = role === 'etcd' ? [] : (this.options.extraArgs?.[role] ?? []);
+    const full = [...args, ...extra];
+    // `ip netns exec` execs the command, so the pid we hold is the server's own pid.
+    const [cmd, cmdArgs] = host === undefined ? [command, full] : ['ip', ['netns', 'exec', host.namespace, command, ...full]];
+    const managed = new ManagedProcess({ role, id, command: cmd, args: cmdArgs, env, address, metricsAddress, logPath: join(this.dir, 'logs', `${id}.log`) });
+    const member: ChaosProcess = { id, role, host, address, managed, dataDir, disk, clockFile };
+    this.members.push(member);
+    return member;
+  }
+
+  private async launch(): Promise<void> {
+    const o = this.options;
+    const node = process.execPath;
+    const logLevel = o.logLevel ?? 'info';
+
+    const etcdPlace = await this.place('etcd1', octets.etcd, 'etcdClient');
+    const etcdClient = await etcdPlace.address('etcdClient');
+    const etcdPeer = await etcdPlace.address('etcdPeer');
+    const etcdData = join(this.dir, 'etcd1');
+    const etcd = this.add('etcd', 'etcd1', etcdPlace.host, 'etcd', etcdServerArgs({ member: { name: 'etcd1', client: etcdClient, peer: etcdPeer }, dataDir: etcdData }), etcdClient, etcdData, undefined, undefined);
+    etcd.managed.start();
+    this.progress(`Starting etcd on ${etcdClient}`);
+    await waitForEtcdHealthy(etcdClient, etcd.managed, 30_000);
+
+    const common = { etcd: [etcdClient], logLevel };
+    for (let i = 1; i <= o.coordinators; i++) {
+      const id = `coordinator-${i}`;
+      const place = await this.place(`c${i}`, octets.coordinator + i - 1, 'service');
+      const listen = await place.address('service');
+      const metricsListen = await place.address('metrics');
+      const args = coordinatorArgs({ ...common, id, listen, metricsListen, nodesMin: o.nodes, partitions: o.partitions, leaseTtlSeconds: o.coordinatorLeaseTtlSeconds ?? 3 });
+      this.add('coordinator', id, place.host, node, args, listen, undefined, undefined, metricsListen);
+    }
+    for (let i = 1; i <= o.nodes; i++) {
+      const id = `node-${i}`;
+      const place = await this.place(`n${i}`, octets.datanode + i - 1, 'service');
+      const listen = await place.address('service');
+      const metricsListen = await place.address('metrics');
+      const dataDir = join(this.dir, id);
+      const disk = o.diskBytes === undefined ? undefined : await LoopDisk.create(id, join(this.dir, 'images', id), dataDir, o.diskBytes);
+      const args = dataNodeArgs({ ...common, id, listen, metricsListen, dataDir, leaseTtlSeconds: o.nodeLeaseTtlSeconds ?? 3 });
+      this.add('datanode', id, place.host, node, args, listen, dataDir, disk, metricsListen);
+    }
+    for (let i = 1; i <= o.routers; i++) {
+      const id = `router-${i}`;
+      const place = await this.place(`r${i}`, octets.router + i - 1, 'service');
+      const listen = await place.address('service');
+      const metricsListen = await place.address('metrics');
+      this.add('router', id, place.host, node, routerArgs({ ...common, id, listen, metricsListen }), listen, undefined, undefined, metricsListen);
+    }
+    for (const m of this.members) if (m.role !== 'etcd') m.managed.start();
+    this.progress(`Started ${o.coordinators} coordinator(s), ${o.nodes} data node(s), ${o.routers} router(s)${this.network === undefined ? '' : ` in network namespaces on 10.77.${this.network.subnet}.0/24`}`);
+    await this.waitReady(120_000);
+  }
+
+  /** Resolves once every data node is live and every partition is served. */
+  async waitReady(timeoutMs: number): Promise<void> {
+    await waitForClusterReady({
+      router: this.routerAddresses[0] ?? '',
+      nodes: this.options.nodes,
+      processes: this.members.map((m) => m.managed),
+      timeoutMs,
+      progress: (m) => this.progress(m),
+      logDir: join(this.dir, 'logs'),
+    });
+  }
+
+  /** Every process. */
+  get processes(): readonly ChaosProcess[] {
+    return this.members;
+  }
+
+  /** The processes of one role. */
+  byRole(role: ProcessRole): ChaosProcess[] {
+    return this.members.filter((m) => m.role === role);
+  }
+
+  /** The process with this id. */
+  process(id: string): ChaosProcess {
+    const m = this.members.find((x) => x.id === id);
+    if (m === undefined) throw new Error(`No process ${id} in this cluster; there are ${this.members.map((x) => x.id).join(', ')}`);
+    return m;
+  }
+
+  /** Router addresses (host:port). */
+  get routerAddresses(): string[] {
+    return this.byRole('router').map((r) => r.address);
+  }
+
+  /** A client of router `index` (0-based). */
+  client(index = 0, requestTimeoutMs = 5_000): QuireClient {
+    const router = this.routerAddresses[index];
+    if (router === undefined) throw new Error(`No router ${index}`);
+    return new QuireClient({ router, requestTimeoutMs, connectTimeoutMs: 1_000 });
+  }
+
+  /** Pids, addresses, namespaces, data directories and logs, for the report. */
+  records(): ProcessRecord[] {
+    return this.members.map((m) => ({
+      id: m.id,
+      role: m.role,
+      pid: m.managed.pid,
+      address: m.address,
+      namespace: m.host?.namespace,
+      dataDir: m.dataDir,
+      log: m.managed.spec.logPath,
+    }));
+  }
+
+  /** Stops every process, unmounts the disks and removes the namespaces; keeps the logs when `keepDir`. */
+  async stop(options: { readonly keepDir?: boolean } = {}): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    process.off('exit', this.exitHandler);
+    process.off('SIGINT', this.signalHandler);
+    process.off('SIGTERM', this.signalHandler);
+    const order: ProcessRole[] = ['router', 'datanode', 'coordinator', 'etcd'];
+    for (const role of order) await Promise.all(this.byRole(role).map((m) => m.managed.stop(5_000)));
+    for (const m of this.members) await m.disk?.destroy();
+    await this.network?.destroy();
+    if (options.keepDir !== true) rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Best-effort synchronous teardown for process exit and interrupts. */
+  private stopSync(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const m of this.members) {
+      const pid = m.managed.pid;
+      if (pid === undefined) continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    const quiet = (cmd: string, args: string[]): void => {
+      try {
+        execFileSync(cmd, args, { stdio: 'ignore', timeout: 10_000 });
+      } catch {
+        // Best effort: the next run's stale cleanup finishes the job.
+      }
+    };
+    for (const m of this.members) if (m.disk !== undefined) quiet('umount', ['-l', m.disk.mountPoint]);
+    if (this.network !== undefined) {
+      for (const h of this.network.all) quiet('ip', ['netns', 'del', h.namespace]);
+      quiet('ip', ['netns', 'del', this.network.switchNamespace]);
+    }
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * Process faults (§6.5 of the test plan): kill -9 and restart, pause with SIGSTOP and resume
+ * with SIGCONT, and power loss — kill -9, then keep only what the node's loop-mounted disk had
+ * received (loop-disk.ts), then restart on that copy.
+ */
+import { type QuireClient } from '@quire/client';
+import { type Rng } from '@quire/common';
+import { type ChaosCluster, type ChaosProcess } from '../harness/chaos-cluster.js';
+import { type Nemesis, type NemesisLog } from './nemesis.js';
+import { selectTargets, type TargetSelector } from './targets.js';
+
+/** What a process nemesis needs. */
+export interface ProcessNemesisDeps {
+  readonly cluster: ChaosCluster;
+  readonly log: NemesisLog;
+  readonly rng: Rng;
+  /** For selectors that read the cluster status (leader-of). */
+  readonly client?: QuireClient;
+}
+
+abstract class ProcessNemesis implements Nemesis {
+  abstract readonly name: string;
+  protected affected: ChaosProcess[] = [];
+
+  constructor(
+    protected readonly deps: ProcessNemesisDeps,
+    protected readonly selector: TargetSelector,
+  ) {}
+
+  protected abstract inject(p: ChaosProcess): Promise<Record<string, unknown>>;
+  protected abstract recover(p: ChaosProcess): Promise<void>;
+
+  async start(): Promise<void> {
+    if (this.affected.length > 0) return;
+    let targets: ChaosProcess[];
+    try {
+      targets = await selectTargets(this.deps.cluster, this.selector, this.deps.rng, this.deps.client);
+    } catch (err) {
+      this.deps.log.record(this.name, 'start', [], false, { error: (err as Error).message });
+      return;
+    }
+    for (const p of targets) {
+      try {
+        const details = await this.inject(p);
+        this.affected.push(p);
+        this.deps.log.record(this.name, 'start', [p.id], true, details);
+      } catch (err) {
+        this.deps.log.record(this.name, 'start', [p.id], false, { error: (err as Error).message });
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    const list = this.affected;
+    this.affected = [];
+    for (const p of list) {
+      try {
+        await this.recover(p);
+        this.deps.log.record(this.name, 'stop', [p.id], true, { pid: p.managed.pid });
+      } catch (err) {
+        this.deps.log.record(this.name, 'stop', [p.id], false, { error: (err as Error).message });
+      }
+    }
+  }
+
+  async heal(): Promise<void> {
+    if (this.affected.length > 0) await this.stop();
+  }
+}
+
+/** kill -9, and on stop() restart with the same arguments and data. */
+export class KillNemesis extends ProcessNemesis {
+  readonly name = 'kill';
+
+  protected async inject(p: ChaosProcess): Promise<Record<string, unknown>> {
+    const pid = p.managed.pid;
+    if (pid === undefined) throw new Error(`${p.id} is not running`);
+    p.managed.kill('SIGKILL');
+    await p.managed.exited;
+    return { signal: 'SIGKILL', pid };
+  }
+
+  protected async recover(p: ChaosProcess): Promise<void> {
+    if (!p.managed.running) p.managed.start();
+  }
+}
+
+/** SIGSTOP, and on stop() SIGCONT. */
+export class PauseNemesis extends ProcessNemesis {
+  readonly name = 'pause';
+
+  protected async inject(p: ChaosProcess): Promise<Record<string, unknown>> {
+    const pid = p.managed.pid;
+    if (pid === undefined) throw new Error(`${p.id} is not running`);
+    p.managed.kill('SIGSTOP');
+    return { signal: 'SIGSTOP', pid };
+  }
+
+  protected async recover(p: ChaosProcess): Promise<void> {
+    p.managed.kill('SIGCONT');
+  }
+}
+
+/** kill -9, then replace the node's disk with a crash copy (only what reached the device), then restart. */
+export class PowerLossNemesis extends ProcessNemesis {
+  readonly name = 'power-loss';
+
+  protected async inject(p: ChaosProcess): Promise<Record<string, unknown>> {
+    if (p.disk === undefined) throw new Error(`${p.id} has no loop disk; start the cluster with diskBytes`);
+    const pid = p.managed.pid;
+    if (pid === undefined) throw new Error(`${p.id} is not running`);
+    p.managed.kill('SIGKILL');
+    await p.managed.exited;
+    const { crashImage } = await p.disk.powerLoss();
+    return { signal: 'SIGKILL', pid, crashImage };
+  }
+
+  protected async recover(p: ChaosProcess): Promise<void> {
+    if (!p.managed.running) p.managed.start();
+  }
+}

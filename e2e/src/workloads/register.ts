@@ -1,0 +1,98 @@
+/**
+ * The register workload (Jepsen's linearizable register on independent keys): reads, writes
+ * and compare-and-set of small values on a few keys at a time, so operations on a key overlap
+ * and the linearizability checker has real work. Each key takes at most `opsPerKeyMax`
+ * operations, then a fresh key replaces it, which keeps every per-key search small.
+ *
+ * Quire's compare-and-set is on the version, so `cas [expected, new]` reads the key and, if
+ * its value is `expected`, puts `new` with the read version as the expected version: it takes
+ * effect at the put's linearization point, when the value was still `expected`. A read that
+ * shows another value, or a version conflict, is a `fail` — the cas definitely did not apply.
+ */
+import { type QuireClient } from '@quire/client';
+import { isQuireError, type Rng } from '@quire/common';
+import { errorLabel, writeErrorType } from './outcome.js';
+import { type OperationOutcome, type Workload } from './runner.js';
+
+/** Options of the register workload. */
+export interface RegisterWorkloadOptions {
+  /** Distinct key prefix for this run (keys are `${prefix}/${n}`). */
+  readonly prefix: string;
+  /** Keys in use at once. */
+  readonly activeKeys: number;
+  /** Operations on one key before it is retired. */
+  readonly opsPerKeyMax: number;
+  /** Values are drawn from 0..valuesMax-1 (as strings). */
+  readonly valuesMax: number;
+  readonly rng: Rng;
+  /** A client per logical process (e.g. spread over routers). */
+  readonly clientFor: (process: number) => QuireClient;
+}
+
+/** Creates the register workload. */
+export function registerWorkload(o: RegisterWorkloadOptions): Workload {
+  const active = Array.from({ length: o.activeKeys }, (_, i) => i);
+  const used = new Map<number, number>();
+  let nextKey = o.activeKeys;
+  const pickKey = (): number => {
+    const slot = o.rng.below(active.length);
+    const key = active[slot] ?? 0;
+    const n = (used.get(key) ?? 0) + 1;
+    used.set(key, n);
+    if (n >= o.opsPerKeyMax) active[slot] = nextKey++;
+    return key;
+  };
+  const storeKey = (key: number): string => `${o.prefix}/${key}`;
+  const value = (): string => String(o.rng.below(o.valuesMax));
+
+  const read = async (client: QuireClient, key: number): Promise<OperationOutcome> => {
+    try {
+      const r = await client.get(storeKey(key));
+      return { type: 'ok', value: r.found ? r.value.toString() : null };
+    } catch (err) {
+      return { type: 'fail', value: null, error: errorLabel(err) };
+    }
+  };
+  const write = async (client: QuireClient, key: number, v: string): Promise<OperationOutcome> => {
+    try {
+      await client.put(storeKey(key), v);
+      return { type: 'ok', value: v };
+    } catch (err) {
+      return { type: writeErrorType(err), value: v, error: errorLabel(err) };
+    }
+  };
+  const cas = async (client: QuireClient, key: number, expected: string, next: string): Promise<OperationOutcome> => {
+    const pair = [expected, next];
+    let version: number;
+    try {
+      const r = await client.get(storeKey(key));
+      if (!r.found || r.value.toString() !== expected) return { type: 'fail', value: pair };
+      version = r.version;
+    } catch (err) {
+      return { type: 'fail', value: pair, error: errorLabel(err) };
+    }
+    try {
+      await client.put(storeKey(key), next, { expectedVersion: version });
+      return { type: 'ok', value: pair };
+    } catch (err) {
+      if (isQuireError(err, 'CONDITION_FAILED')) return { type: 'fail', value: pair };
+      return { type: writeErrorType(err), value: pair, error: errorLabel(err) };
+    }
+  };
+
+  return {
+    name: 'register',
+    next(process) {
+      const client = o.clientFor(process);
+      const key = pickKey();
+      const dice = o.rng.next();
+      if (dice < 0.5) return { f: 'read', key, value: null, run: () => read(client, key) };
+      if (dice < 0.75) {
+        const v = value();
+        return { f: 'write', key, value: v, run: () => write(client, key, v) };
+      }
+      const pair: [string, string] = [value(), value()];
+      return { f: 'cas', key, value: pair, run: () => cas(client, key, pair[0], pair[1]) };
+    },
+  };
+}
