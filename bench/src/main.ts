@@ -197,7 +197,7 @@ async function main(): Promise<void> {
       node: process.version,
       etcd: versionOf(config.etcdBin, ['--version']),
       cpus: cpus().length,
-      commit: versionOf('git', ['rev-parse', '--short', 'HEAD']),
+      commit: `${versionOf('git', ['rev-parse', '--short', 'HEAD'])}${versionOf('git', ['status', '--porcelain', '--untracked-files=no']) === '' ? '' : '+uncommitted changes'}`,
     };
     mkdirSync(config.out, { recursive: true });
     const outFile = join(config.out, `kv-${environment.date.replace(/[:.]/g, '-')}.json`);

@@ -127,7 +127,17 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
   log.info('Stopping data node', { signal });
   // Deregister first so the coordinator sees the node leave; then finish accepted writes.
   await registrar.close();
-  await node.stop();
+  // Accepted writes get up to --shutdown-grace-ms to become durable and be answered; after
+  // that the streams close and their callers see AMBIGUOUS_RESULT (never a false failure).
+  let graceTimer: NodeJS.Timeout | undefined;
+  const drained = await Promise.race([
+    node.stop().then(() => true),
+    new Promise<boolean>((resolve) => {
+      graceTimer = setTimeout(() => resolve(false), config.shutdownGraceMs);
+    }),
+  ]);
+  clearTimeout(graceTimer);
+  if (!drained) log.warn('Shutdown grace ran out with writes still in flight', { shutdownGraceMs: config.shutdownGraceMs });
   // Let the last results leave (they are flushed after the current turn), then close streams.
   await new Promise((resolve) => setTimeout(resolve, 50));
   server.forceShutdown();

@@ -1,5 +1,6 @@
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
+import { AssertionError } from '../assert.js';
 import { errorClasses, isQuireError, type QuireErrorCode } from './quire-error.js';
 import { fromErrorInfo, fromGrpcError, grpcStatusByCode, toErrorInfo, toGrpcStatus, toQuireError } from './grpc-status.js';
 
@@ -99,5 +100,21 @@ describe('isQuireError', () => {
     expect(isQuireError(new Error('x'))).toBe(false);
     expect(isQuireError(Object.assign(new Error('x'), { code: 'ENOENT' }))).toBe(false);
     expect(isQuireError({ code: 'NOT_LEADER', retry: 'none' })).toBe(false);
+  });
+});
+
+describe('a failed assertion reaching the error mapping', () => {
+  it('is rethrown outside the request handler so the process crashes, not answered', async () => {
+    const rethrown = new Promise<unknown>((resolve) => {
+      const listeners = process.listeners('uncaughtException');
+      process.removeAllListeners('uncaughtException');
+      process.once('uncaughtException', (err) => {
+        for (const l of listeners) process.on('uncaughtException', l);
+        resolve(err);
+      });
+    });
+    const bug = new AssertionError('invariant broken');
+    expect(toErrorInfo(bug).code).toBe('INTERNAL');
+    expect(await rethrown).toBe(bug);
   });
 });

@@ -10,6 +10,7 @@
  */
 import { Metadata, status, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import { ErrorInfo } from '@quire/proto';
+import { AssertionError } from '../assert.js';
 import {
   AmbiguousResultError,
   DeadlineExceededError,
@@ -52,6 +53,14 @@ export const errorInfoMetadataKey = 'quire-error-bin';
 /** Converts any thrown value to a QuireError (non-Quire errors become INTERNAL). */
 export function toQuireError(err: unknown): QuireError {
   if (isQuireError(err)) return err;
+  if (err instanceof AssertionError) {
+    // A failed assertion is a bug, never an answer: request handlers catch everything to map
+    // it here, so rethrow it outside their try/catch, where the crash handler exits the
+    // process (the supervisor restarts it) before it can serve from a state it does not understand.
+    process.nextTick(() => {
+      throw err;
+    });
+  }
   const message = err instanceof Error ? err.message : String(err);
   return new InternalError(`Internal error: ${message}`, {}, { cause: err });
 }

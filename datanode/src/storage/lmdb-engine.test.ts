@@ -35,6 +35,23 @@ describe('the LMDB engine', () => {
     expect(p.version(Buffer.from('a'))).toBe(0);
   });
 
+  it('writes nothing from a transaction body that throws, even after a restart', async () => {
+    const p = engine.partition('default', 0);
+    await expect(
+      engine.write(() => {
+        p.putValue(Buffer.from('half'), 1, Buffer.from('batch'));
+        throw new Error('body failed after its first write');
+      }),
+    ).rejects.toThrow('body failed after its first write');
+    expect(p.get(Buffer.from('half'))).toBeUndefined();
+    await engine.write(() => p.putValue(Buffer.from('next'), 2, Buffer.from('ok')));
+    await engine.close();
+    engine = open();
+    const reopened = engine.partition('default', 0);
+    expect(reopened.get(Buffer.from('half'))).toBeUndefined();
+    expect(reopened.version(Buffer.from('next'))).toBe(2);
+  });
+
   it('sees the current transaction\'s own writes inside write()', async () => {
     const p = engine.partition('default', 0);
     const seen = await engine.write(() => {

@@ -230,7 +230,11 @@ export function openLmdbEngine(options: LmdbEngineOptions): StorageEngine {
     },
 
     async write<T>(body: () => T): Promise<T> {
-      return root.transaction(body);
+      // The body runs in a child transaction: lmdb-js commits whatever a top-level
+      // asynchronous transaction's callback wrote even when the callback throws, which would
+      // persist half a batch (say, log entries without their applied index). A child
+      // transaction is aborted when its callback throws, so a failed body writes nothing.
+      return root.transaction(() => root.childTransaction(body));
     },
 
     async close(): Promise<void> {
