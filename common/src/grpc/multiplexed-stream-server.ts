@@ -26,6 +26,10 @@ export interface MultiplexedServerOptions<Op extends { id: number }, Result, Req
   readonly opsInFlightMax: number;
   /** Most results per response message. */
   readonly batchOpsMax: number;
+  /** Payload bytes of a result (read values), for the byte bound on response messages. */
+  resultBytes(result: Result): number;
+  /** Most payload bytes per response message. */
+  readonly batchBytesMax: number;
   /** Called when the peer's side of the stream fails. */
   onError(err: unknown): void;
 }
@@ -37,9 +41,14 @@ export function serveMultiplexedStream<Op extends { id: number }, Result, Req, R
 ): void {
   let inFlight = 0;
   let ended = false;
-  const out = new MicroBatcher<Result>((results) => {
-    if (!call.destroyed) call.write(options.response(results));
-  }, options.batchOpsMax);
+  const out = new MicroBatcher<Result>(
+    (results) => {
+      if (!call.destroyed) call.write(options.response(results));
+    },
+    options.batchOpsMax,
+    setImmediate,
+    { bytesOf: (r) => options.resultBytes(r), bytesMax: options.batchBytesMax },
+  );
   const finishIfDone = (): void => {
     if (ended && inFlight === 0) {
       out.flushNow();

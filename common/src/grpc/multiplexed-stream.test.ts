@@ -71,6 +71,7 @@ function setup(opsInFlightMax = 100) {
       request: (ops) => ({ ops }),
       results: (res) => res.results,
       error: (id, error: QuireError) => ({ id, error: error.code }),
+      payloadBytes: () => 1,
     },
     { peer: 'test peer', connectTimeoutMs: 1000, opsInFlightMax, batchOpsMax: 64, deadlineCheckIntervalMs: 10 },
     clock,
@@ -92,6 +93,26 @@ describe('MicroBatcher', () => {
     b.push(4);
     for (const cb of scheduled.splice(0)) cb();
     expect(batches).toEqual([[1, 2, 3], [4]]);
+  });
+
+  it('cuts a batch before it would pass bytesMax, and sends an item larger than bytesMax alone', () => {
+    const batches: number[][] = [];
+    const scheduled: (() => void)[] = [];
+    // Items are their own size in bytes.
+    const b = new MicroBatcher<number>((items) => batches.push(items), 100, (cb) => scheduled.push(cb), { bytesOf: (n) => n, bytesMax: 10 });
+    b.push(4);
+    b.push(5);
+    expect(batches).toEqual([]);
+    b.push(3); // 4 + 5 + 3 > 10: [4, 5] leaves first
+    expect(batches).toEqual([[4, 5]]);
+    b.push(7); // 3 + 7 = 10: flushed at the bound
+    expect(batches).toEqual([[4, 5], [3, 7]]);
+    b.push(25); // alone, larger than the bound
+    expect(batches).toEqual([[4, 5], [3, 7], [25]]);
+    b.push(1);
+    for (const cb of scheduled.splice(0)) cb();
+    expect(batches).toEqual([[4, 5], [3, 7], [25], [1]]);
+    for (const batch of batches.slice(0, 2)) expect(batch.reduce((a, n) => a + n, 0)).toBeLessThanOrEqual(10);
   });
 });
 

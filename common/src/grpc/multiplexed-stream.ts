@@ -13,6 +13,7 @@
 import { connectivityState, type ClientDuplexStream } from '@grpc/grpc-js';
 import type { Clock, TimerHandle } from '../clock.js';
 import { AmbiguousResultError, DeadlineExceededError, OverloadedError, UnavailableError, type QuireError } from '../errors/quire-error.js';
+import { defaultLimits } from '../limits.js';
 import { MicroBatcher } from './micro-batcher.js';
 
 /** The gRPC client side a MultiplexedStream drives. */
@@ -33,6 +34,8 @@ export interface MultiplexedCodec<Op extends { id: number }, Result extends { id
   results(response: Res): readonly Result[];
   /** Builds the result reporting `error` for operation `id`. */
   error(id: number, error: QuireError): Result;
+  /** Payload bytes of an operation (key and value), for the byte bound on messages. */
+  payloadBytes(op: Op): number;
 }
 
 /** Limits of one multiplexed stream. */
@@ -45,6 +48,8 @@ export interface MultiplexedStreamSettings {
   readonly opsInFlightMax: number;
   /** Most operations per message. */
   readonly batchOpsMax: number;
+  /** Most payload bytes per message (default: the stream batch limit, 4 MiB). */
+  readonly batchBytesMax?: number;
   /** How often deadlines are checked. */
   readonly deadlineCheckIntervalMs: number;
 }
@@ -74,7 +79,10 @@ export class MultiplexedStream<Op extends { id: number }, Result extends { id: n
     private readonly clock: Clock,
     private readonly onStreamFailed: (inFlightLost: number, err: unknown) => void = () => undefined,
   ) {
-    this.batcher = new MicroBatcher((ops) => this.write(ops), settings.batchOpsMax);
+    this.batcher = new MicroBatcher((ops) => this.write(ops), settings.batchOpsMax, setImmediate, {
+      bytesOf: (op) => codec.payloadBytes(op),
+      bytesMax: settings.batchBytesMax ?? defaultLimits.streamBatchBytesMax,
+    });
     this.sweep = clock.every(settings.deadlineCheckIntervalMs, () => this.expire());
   }
 

@@ -16,8 +16,24 @@ export interface OperationStreamClient<Op, Req extends { operations: Op[] }, Res
   getChannel(): { getConnectivityState(tryToConnect: boolean): connectivityState };
 }
 
+/** The shape of KV and data node operations: a oneof of get, put and delete requests. */
+interface KeyValueOperation {
+  readonly op?: { readonly value: { readonly key: Uint8Array; readonly value?: Uint8Array } } | undefined;
+}
+
+/** Payload bytes of an operation: its key and value. */
+export function operationPayloadBytes(op: KeyValueOperation): number {
+  const request = op.op?.value;
+  return request === undefined ? 0 : request.key.length + (request.value?.length ?? 0);
+}
+
+/** Payload bytes of a result: a read value (other results are a few bytes). */
+export function operationResultBytes(result: OperationResult): number {
+  return result.result?.$case === 'get' ? result.result.value.value.length : 0;
+}
+
 /** Creates the multiplexed operation stream of a KV or DataNode client. */
-export function createOperationStream<Op extends { id: number }, Req extends { operations: Op[] }, Res extends { results: OperationResult[] }>(
+export function createOperationStream<Op extends { id: number } & KeyValueOperation, Req extends { operations: Op[] }, Res extends { results: OperationResult[] }>(
   client: OperationStreamClient<Op, Req, Res>,
   settings: MultiplexedStreamSettings,
   clock: Clock,
@@ -33,6 +49,7 @@ export function createOperationStream<Op extends { id: number }, Req extends { o
       request: (operations) => ({ operations }) as Req,
       results: (response) => response.results,
       error: (id, error) => ({ id, result: { $case: 'error', value: toErrorInfo(error) } }),
+      payloadBytes: operationPayloadBytes,
     },
     settings,
     clock,

@@ -12,7 +12,7 @@ import type {
   DataNodeStreamRequest,
   DataNodeStreamResponse,
 } from '@quire/proto';
-import { serveMultiplexedStream, toErrorInfo, toGrpcStatus, writeWithBackpressure, type Limits, type Logger } from '@quire/common';
+import { operationResultBytes, serveMultiplexedStream, toErrorInfo, toGrpcStatus, writeWithBackpressure, type Limits, type Logger } from '@quire/common';
 import type { DataNode } from '../node.js';
 
 /** Limits of the gRPC adapter. */
@@ -29,9 +29,11 @@ export function createDataService(node: DataNode, limits: DataServiceLimits, log
         operations: (request) => request.operations,
         response: (results) => ({ results }),
         execute: (op, reply) => node.execute(op, reply),
-        errorResult: (id, error) => ({ id, result: { $case: 'error', value: toErrorInfo(error) } }),
+        errorResult: (id, error) => ({ id, result: { $case: 'error' as const, value: toErrorInfo(error) } }),
         opsInFlightMax: limits.streamOpsInFlightMax,
         batchOpsMax: limits.limits.streamBatchOpsMax,
+        resultBytes: operationResultBytes,
+        batchBytesMax: limits.limits.streamBatchBytesMax,
         onError: (err) => log.debug('Router stream failed', { err: String(err) }),
       });
     },

@@ -21,7 +21,7 @@ import type {
   StreamRequest,
   StreamResponse,
 } from '@quire/proto';
-import { fromErrorInfo, serveMultiplexedStream, toErrorInfo, toGrpcStatus, writeWithBackpressure, type Limits, type Logger } from '@quire/common';
+import { fromErrorInfo, operationResultBytes, serveMultiplexedStream, toErrorInfo, toGrpcStatus, writeWithBackpressure, type Limits, type Logger } from '@quire/common';
 import type { Router } from '../router.js';
 
 /** Limits of the KV service. */
@@ -70,9 +70,11 @@ export function createKvService(router: Router, settings: KvServiceSettings, log
         operations: (request) => request.operations,
         response: (results) => ({ results }),
         execute: (op, reply) => void router.execute(op).then(reply),
-        errorResult: (id, error) => ({ id, result: { $case: 'error', value: toErrorInfo(error) } }),
+        errorResult: (id, error) => ({ id, result: { $case: 'error' as const, value: toErrorInfo(error) } }),
         opsInFlightMax: settings.streamOpsInFlightMax,
         batchOpsMax: settings.limits.streamBatchOpsMax,
+        resultBytes: operationResultBytes,
+        batchBytesMax: settings.limits.streamBatchBytesMax,
         onError: (err) => log.debug('Client stream failed', { err: String(err) }),
       });
     },
