@@ -11,9 +11,10 @@ import { type QuireClient } from '@quire/client';
 import { loadHashPartitioner, seededRng, type Rng } from '@quire/common';
 import { checkRegister, checkSet, formatResult, parseHistory } from '@quire/history';
 import { ChaosCluster, type ChaosClusterOptions } from '../harness/chaos-cluster.js';
-import { cycle, NemesisLog, type Nemesis } from '../nemesis/nemesis.js';
+import { cycle, NemesisLog, type FaultEvent, type Nemesis } from '../nemesis/nemesis.js';
 import { writeRunReport, type CheckOutcome, type RunReport } from '../report/report.js';
 import { HistoryRecorder, RunClock, type RecordedEvent } from '../workloads/recorder.js';
+import { monotonicWorkload } from '../workloads/monotonic.js';
 import { registerWorkload } from '../workloads/register.js';
 import { startWorkload, type RunFigures, type Workload } from '../workloads/runner.js';
 import { readSet, setWorkload, setElementKey } from '../workloads/set.js';
@@ -32,7 +33,8 @@ export interface ScenarioSpec {
   readonly name: string;
   readonly tier: ChaosTier;
   readonly cluster: Omit<ChaosClusterOptions, 'name' | 'onProgress'>;
-  readonly workload: 'register' | 'set';
+  /** register and monotonic are judged by linearizability per key, set by the set checker. */
+  readonly workload: 'register' | 'monotonic' | 'set';
   /** Builds the nemesis; none for a baseline run. */
   readonly nemesis?: (context: NemesisContext) => Nemesis;
   /** Nemesis names that must inject at least one fault, or the run fails. */
@@ -47,6 +49,8 @@ export interface ScenarioResult {
   readonly workload: RunFigures;
   /** Acknowledged writes missing from the final read (set workload). */
   readonly lostAcknowledged: number | undefined;
+  /** Every nemesis action, to check a fault had the effect it was meant to have. */
+  readonly faults: readonly FaultEvent[];
 }
 
 const say = (line: string): void => void process.stderr.write(`[chaos] ${line}\n`);
@@ -117,12 +121,15 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     const recorder = new HistoryRecorder(clock);
     const log = new NemesisLog(clock);
     const prefix = `${spec.name}-${spec.seed}`;
-    const workload: Workload =
-      spec.workload === 'register'
-        ? registerWorkload({ prefix, activeKeys: 4, opsPerKeyMax: 150, valuesMax: 5, rng, clientFor })
-        : setWorkload({ prefix, clientFor });
+    const workloads: Record<ScenarioSpec['workload'], () => Workload> = {
+      register: () => registerWorkload({ prefix, activeKeys: 4, opsPerKeyMax: 150, valuesMax: 5, rng, clientFor }),
+      monotonic: () => monotonicWorkload({ prefix, counters: 4, opsPerKeyMax: 150, rng, clientFor }),
+      set: () => setWorkload({ prefix, clientFor }),
+    };
+    const workload = workloads[spec.workload]();
+    const linearizable = spec.workload !== 'set';
     const storeKeyOf = (f: string, key: string | number | null, value: unknown): string | undefined =>
-      spec.workload === 'register' ? (key === null ? undefined : `${prefix}/${key}`) : f === 'add' && typeof value === 'number' ? setElementKey(prefix, value) : undefined;
+      linearizable ? (key === null ? undefined : `${prefix}/${key}`) : f === 'add' && typeof value === 'number' ? setElementKey(prefix, value) : undefined;
 
     const running = startWorkload(workload, recorder, spec.tier.concurrency);
     const abort = new AbortController();
@@ -143,7 +150,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
 
     const checks: CheckOutcome[] = [];
     let lostAcknowledged: number | undefined;
-    if (spec.workload === 'register') {
+    if (linearizable) {
       const result = checkRegister(parseHistory(recorder.toJsonl()));
       const failing = result.evidence.violations[0]?.key ?? result.evidence.unknownKeys[0]?.key;
       checks.push({
@@ -183,7 +190,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     const report = writeRunReport({ run: spec.name, recorder, nemesis: log, processes: cluster.records(), workload: figures, plannedFaults: spec.plannedFaults, checks, figures: extra });
     passed = report.passed;
     if (!passed) cpSync(join(cluster.dir, 'logs'), join(report.dir, 'logs'), { recursive: true });
-    return { report, checks, workload: figures, lostAcknowledged };
+    return { report, checks, workload: figures, lostAcknowledged, faults: log.events };
   } finally {
     await cluster.stop();
     say(`${spec.name}: cluster stopped${passed ? '' : '; process logs copied into the report directory'}`);

@@ -28,6 +28,9 @@ import {
   waitForEtcdHealthy,
   type ProcessRole,
 } from '@quire/client';
+import { seededRng } from '@quire/common';
+import { FaultProxy } from '../nemesis/tcp-proxy.js';
+import { thawFreezerGroups } from './freezer.js';
 import { LoopDisk, removeStaleMounts } from './loop-disk.js';
 import { Network, type Host } from './network.js';
 
@@ -45,6 +48,16 @@ export interface ChaosClusterOptions {
   readonly diskBytes?: number;
   /** Start every Quire process under libfaketime with a per-process offset file. */
   readonly clock?: boolean;
+  /** Start data nodes with libfiu's POSIX preload, so fsync/fdatasync can be made to fail at run time. */
+  readonly fiu?: boolean;
+  /**
+   * Put a TCP fault proxy (in this process) in front of every data node and make the node
+   * advertise it, so all router → data node traffic crosses a link a nemesis can delay, stall,
+   * reset or blackhole.
+   */
+  readonly proxies?: boolean;
+  /** Seed of the proxies' jitter. */
+  readonly seed?: number;
   readonly nodeLeaseTtlSeconds?: number;
   readonly coordinatorLeaseTtlSeconds?: number;
   readonly logLevel?: string;
@@ -70,6 +83,10 @@ export interface ChaosProcess {
   readonly disk: LoopDisk | undefined;
   /** Its libfaketime offset file, when clock faults are on. */
   readonly clockFile: string | undefined;
+  /** The FIFO prefix for `fiu-ctrl -f`, when started under libfiu. */
+  readonly fiuControl: string | undefined;
+  /** The fault proxy in front of it (data nodes, with `proxies`). */
+  readonly proxy: FaultProxy | undefined;
 }
 
 /** What a report records about each process. */
@@ -84,6 +101,8 @@ export interface ProcessRecord {
 }
 
 const fakeTimeLibrary = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
+/** libfiu's preload libraries (Debian fiu-utils): the control FIFO and the POSIX wrappers. */
+const fiuLibraries = ['/usr/lib/fiu/fiu_run_preload.so', '/usr/lib/fiu/fiu_posix_preload.so'];
 /** Fixed ports inside namespaces: every host has its own address. */
 const namespacePorts = { etcdClient: 2379, etcdPeer: 2380, service: 7000, metrics: 9100 } as const;
 /** Host octets: data nodes 1.., etcd 21, coordinators 31.., routers 41... */
@@ -92,6 +111,7 @@ const octets = { datanode: 1, etcd: 21, coordinator: 31, router: 41 } as const;
 /** The running cluster under test. */
 export class ChaosCluster {
   private readonly members: ChaosProcess[] = [];
+  private readonly proxies: FaultProxy[] = [];
   private stopped = false;
   private readonly exitHandler = (): void => this.stopSync();
   private readonly signalHandler = (signal: NodeJS.Signals): void => {
@@ -112,9 +132,13 @@ export class ChaosCluster {
     if (options.namespaces || options.diskBytes !== undefined) {
       if (process.getuid?.() !== 0) throw new Error('Network namespaces and loop disks need root; run the chaos tests as root');
       await removeStaleMounts();
+      thawFreezerGroups();
     }
     if (options.clock === true && !existsSync(fakeTimeLibrary)) {
       throw new Error(`Clock faults need libfaketime (${fakeTimeLibrary}); run scripts/ensure-chaos-tools.sh`);
+    }
+    if (options.fiu === true && !fiuLibraries.every((l) => existsSync(l))) {
+      throw new Error(`fsync faults need libfiu (${fiuLibraries.join(', ')}); run scripts/ensure-chaos-tools.sh`);
     }
     const dir = mkdtempSync(join(tmpdir(), `quire-chaos-${process.pid}-${options.name}-`));
     mkdirSync(join(dir, 'logs'), { recursive: true });
@@ -145,25 +169,36 @@ export class ChaosCluster {
     return { host: undefined, address: async () => `127.0.0.1:${await freePort()}` };
   }
 
-  private add(role: ProcessRole, id: string, host: Host | undefined, command: string, args: readonly string[], address: string, dataDir: string | undefined, disk: LoopDisk | undefined, metricsAddress: string | undefined): ChaosProcess {
+  private add(role: ProcessRole, id: string, host: Host | undefined, command: string, args: readonly string[], address: string, dataDir: string | undefined, disk: LoopDisk | undefined, metricsAddress: string | undefined, proxy?: FaultProxy): ChaosProcess {
     const env: NodeJS.ProcessEnv = {
       ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUIRE_') && k !== 'LD_PRELOAD')),
       QUIRE_STOP_WITH_PARENT: '1',
       ...this.options.env?.[role],
     };
+    const preload: string[] = [];
     let clockFile: string | undefined;
     if (this.options.clock === true && role !== 'etcd') {
       clockFile = join(this.dir, 'clock', id);
       mkdirSync(join(this.dir, 'clock'), { recursive: true });
       writeFileSync(clockFile, '+0\n');
-      Object.assign(env, { LD_PRELOAD: fakeTimeLibrary, FAKETIME_TIMESTAMP_FILE: clockFile, FAKETIME_NO_CACHE: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' });
+      preload.push(fakeTimeLibrary);
+      Object.assign(env, { FAKETIME_TIMESTAMP_FILE: clockFile, FAKETIME_NO_CACHE: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' });
     }
+    let fiuControl: string | undefined;
+    if (this.options.fiu === true && role === 'datanode') {
+      // What fiu-run does, without replacing LD_PRELOAD: the control FIFO is <prefix>-<pid>.
+      fiuControl = join(this.dir, 'fiu', id);
+      mkdirSync(join(this.dir, 'fiu'), { recursive: true });
+      preload.push(...fiuLibraries);
+      Object.assign(env, { FIU_CTRL_FIFO: fiuControl, FIU_ENABLE: '' });
+    }
+    if (preload.length > 0) env.LD_PRELOAD = preload.join(' ');
     const extra = role === 'etcd' ? [] : (this.options.extraArgs?.[role] ?? []);
     const full = [...args, ...extra];
     // `ip netns exec` execs the command, so the pid we hold is the server's own pid.
     const [cmd, cmdArgs] = host === undefined ? [command, full] : ['ip', ['netns', 'exec', host.namespace, command, ...full]];
     const managed = new ManagedProcess({ role, id, command: cmd, args: cmdArgs, env, address, metricsAddress, logPath: join(this.dir, 'logs', `${id}.log`) });
-    const member: ChaosProcess = { id, role, host, address, managed, dataDir, disk, clockFile };
+    const member: ChaosProcess = { id, role, host, address, managed, dataDir, disk, clockFile, fiuControl, proxy };
     this.members.push(member);
     return member;
   }
@@ -199,7 +234,21 @@ export class ChaosCluster {
       const dataDir = join(this.dir, id);
       const disk = o.diskBytes === undefined ? undefined : await LoopDisk.create(id, join(this.dir, 'images', id), dataDir, o.diskBytes);
       const args = dataNodeArgs({ ...common, id, listen, metricsListen, dataDir, leaseTtlSeconds: o.nodeLeaseTtlSeconds ?? 3 });
-      this.add('datanode', id, place.host, node, args, listen, dataDir, disk, metricsListen);
+      let proxy: FaultProxy | undefined;
+      if (o.proxies === true) {
+        const [targetHost = '', targetPort = '0'] = listen.split(':');
+        proxy = await FaultProxy.start({
+          name: `router->${id}`,
+          listenHost: this.network?.driverIp ?? '127.0.0.1',
+          listenPort: 0,
+          targetHost,
+          targetPort: Number(targetPort),
+          rng: seededRng((o.seed ?? 1) * 31 + i),
+        });
+        this.proxies.push(proxy);
+        args.push('--advertise', `${this.network?.driverIp ?? '127.0.0.1'}:${proxy.port}`);
+      }
+      this.add('datanode', id, place.host, node, args, listen, dataDir, disk, metricsListen, proxy);
     }
     for (let i = 1; i <= o.routers; i++) {
       const id = `router-${i}`;
@@ -274,8 +323,10 @@ export class ChaosCluster {
     process.off('exit', this.exitHandler);
     process.off('SIGINT', this.signalHandler);
     process.off('SIGTERM', this.signalHandler);
+    thawFreezerGroups(process.pid);
     const order: ProcessRole[] = ['router', 'datanode', 'coordinator', 'etcd'];
     for (const role of order) await Promise.all(this.byRole(role).map((m) => m.managed.stop(5_000)));
+    for (const p of this.proxies) await p.close();
     for (const m of this.members) await m.disk?.destroy();
     await this.network?.destroy();
     if (options.keepDir !== true) rmSync(this.dir, { recursive: true, force: true });
@@ -285,6 +336,7 @@ export class ChaosCluster {
   private stopSync(): void {
     if (this.stopped) return;
     this.stopped = true;
+    thawFreezerGroups(process.pid);
     for (const m of this.members) {
       const pid = m.managed.pid;
       if (pid === undefined) continue;

@@ -33,7 +33,8 @@ export class LoopDisk {
     mkdirSync(mountPoint, { recursive: true });
     const disk = new LoopDisk(name, mountPoint, imageDir);
     await run('truncate', ['-s', String(sizeBytes), disk.image]);
-    await run('mkfs.ext4', ['-q', '-F', disk.image]);
+    // -m 0: no blocks reserved for root (the servers run as root), so a full disk is full.
+    await run('mkfs.ext4', ['-q', '-F', '-m', '0', disk.image]);
     await disk.mount();
     return disk;
   }

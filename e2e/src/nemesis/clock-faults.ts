@@ -65,3 +65,57 @@ export class ClockBumpNemesis implements Nemesis {
     if (this.bumped.length > 0) await this.stop();
   }
 }
+
+/**
+ * Strobes the wall clock of the selected processes (Jepsen's clock strobe): while the fault
+ * lasts, their offset flips between 0 and `deltaMs` every `periodMs`, so time runs back and
+ * forth; stop() and heal() reset it to 0.
+ */
+export class ClockStrobeNemesis implements Nemesis {
+  readonly name = 'clock-strobe';
+  private strobed: string[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly deps: { readonly cluster: ChaosCluster; readonly log: NemesisLog; readonly rng: Rng },
+    private readonly selector: TargetSelector,
+    private readonly settings: { readonly deltaMs: number; readonly periodMs: number },
+  ) {}
+
+  private set(id: string, offsetMs: number): void {
+    const file = this.deps.cluster.process(id).clockFile;
+    if (file === undefined) throw new Error(`${id} was not started under libfaketime; start the cluster with clock: true`);
+    writeFileSync(file, `${faketimeOffset(offsetMs)}\n`);
+  }
+
+  async start(): Promise<void> {
+    if (this.timer !== undefined) return;
+    try {
+      const targets = await selectTargets(this.deps.cluster, this.selector, this.deps.rng);
+      this.strobed = targets.map((p) => p.id);
+      let shifted = false;
+      const flip = (): void => {
+        shifted = !shifted;
+        for (const id of this.strobed) this.set(id, shifted ? this.settings.deltaMs : 0);
+      };
+      flip();
+      this.timer = setInterval(flip, this.settings.periodMs);
+      this.deps.log.record(this.name, 'start', this.strobed, true, { ...this.settings });
+    } catch (err) {
+      this.deps.log.record(this.name, 'start', this.strobed, false, { error: (err as Error).message });
+    }
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    const reset = this.strobed;
+    this.strobed = [];
+    for (const id of reset) this.set(id, 0);
+    this.deps.log.record(this.name, 'stop', reset, true, { offsetMs: 0 });
+  }
+
+  async heal(): Promise<void> {
+    if (this.timer !== undefined || this.strobed.length > 0) await this.stop();
+  }
+}

@@ -1,6 +1,7 @@
 /**
- * Disk-full faults (§6.7 of the test plan): fill a data node's loop-mounted filesystem with a
- * preallocated filler file so its next writes get ENOSPC; stop() and heal() delete the filler.
+ * Disk faults (§6.7 of the test plan). Disk full: fill a data node's loop-mounted filesystem
+ * with a preallocated filler file so its next writes get ENOSPC; stop() deletes the filler and
+ * restarts the node if the failed commit stopped it. fsync errors: below.
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -49,11 +50,76 @@ export class DiskFullNemesis implements Nemesis {
   async stop(): Promise<void> {
     const list = this.filled;
     this.filled = [];
-    for (const id of list) rmSync(join(this.mountPoint(id), fillerName), { force: true });
-    this.deps.log.record(this.name, 'stop', list, true);
+    const restarted: string[] = [];
+    for (const id of list) {
+      rmSync(join(this.mountPoint(id), fillerName), { force: true });
+      const p = this.deps.cluster.process(id);
+      if (!p.managed.running) {
+        p.managed.start();
+        restarted.push(id);
+      }
+    }
+    this.deps.log.record(this.name, 'stop', list, true, { restartedAfterCrash: restarted });
   }
 
   async heal(): Promise<void> {
     if (this.filled.length > 0) await this.stop();
+  }
+}
+
+/**
+ * fsync errors (§6.7 of the test plan): data nodes started with libfiu (`fiu: true`) get EIO
+ * from every fsync and fdatasync while the fault lasts (`fiu-ctrl` over the node's control
+ * FIFO). A data node must stop on a failed commit rather than retry or serve unsynced state
+ * (PostgreSQL's fsyncgate lesson), so stop() disables the failure and restarts a node that
+ * exited; the log records whether it did.
+ */
+export class FsyncErrorNemesis implements Nemesis {
+  readonly name = 'fsync-error';
+  private failing: { id: string; pid: number }[] = [];
+
+  constructor(
+    private readonly deps: { readonly cluster: ChaosCluster; readonly log: NemesisLog; readonly rng: Rng },
+    private readonly selector: TargetSelector,
+  ) {}
+
+  private async control(id: string, pid: number, command: 'enable' | 'disable'): Promise<void> {
+    const prefix = this.deps.cluster.process(id).fiuControl;
+    if (prefix === undefined) throw new Error(`${id} was not started under libfiu; start the cluster with fiu: true`);
+    for (const point of ['posix/io/sync/fdatasync', 'posix/io/sync/fsync']) {
+      await run('fiu-ctrl', ['-f', prefix, '-c', `${command} name=${point}`, String(pid)]);
+    }
+  }
+
+  async start(): Promise<void> {
+    const targets = await selectTargets(this.deps.cluster, this.selector, this.deps.rng);
+    for (const p of targets) {
+      const pid = p.managed.pid;
+      try {
+        if (pid === undefined) throw new Error(`${p.id} is not running`);
+        await this.control(p.id, pid, 'enable');
+        this.failing.push({ id: p.id, pid });
+        this.deps.log.record(this.name, 'start', [p.id], true, { pid, points: ['posix/io/sync/fdatasync', 'posix/io/sync/fsync'] });
+      } catch (err) {
+        this.deps.log.record(this.name, 'start', [p.id], false, { error: (err as Error).message });
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    const list = this.failing;
+    this.failing = [];
+    for (const { id, pid } of list) {
+      const p = this.deps.cluster.process(id);
+      // The FIFO belongs to the pid: a node that already exited needs no disabling.
+      const exited = p.managed.pid !== pid;
+      if (!exited) await this.control(id, pid, 'disable').catch(() => undefined);
+      if (!p.managed.running) p.managed.start();
+      this.deps.log.record(this.name, 'stop', [id], true, { crashedOnFsyncError: exited || !p.managed.running, pid: p.managed.pid });
+    }
+  }
+
+  async heal(): Promise<void> {
+    if (this.failing.length > 0) await this.stop();
   }
 }

@@ -35,7 +35,7 @@ export class PartitionNemesis implements Nemesis {
   constructor(
     private readonly deps: NetworkNemesisDeps,
     readonly mode: PartitionMode,
-    /** Process ids the grudge is drawn over (default: every data node and coordinator). */
+    /** Process ids the grudge is drawn over (default: every server process — data nodes, coordinators, routers, etcd). */
     private readonly participants?: readonly string[],
   ) {
     this.name = `partition-${mode}`;
@@ -43,7 +43,7 @@ export class PartitionNemesis implements Nemesis {
 
   private async grudge(): Promise<Grudge> {
     const { cluster, rng } = this.deps;
-    const nodes = this.participants ?? [...cluster.byRole('datanode'), ...cluster.byRole('coordinator')].map((p) => p.id);
+    const nodes = this.participants ?? cluster.processes.map((p) => p.id);
     switch (this.mode) {
       case 'one':
         return isolateOne(nodes, rng);

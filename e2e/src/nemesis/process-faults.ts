@@ -3,9 +3,12 @@
  * with SIGCONT, and power loss — kill -9, then keep only what the node's loop-mounted disk had
  * received (loop-disk.ts), then restart on that copy.
  */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { type QuireClient } from '@quire/client';
 import { type Rng } from '@quire/common';
 import { type ChaosCluster, type ChaosProcess } from '../harness/chaos-cluster.js';
+import { freezerRoot, thawGroup } from '../harness/freezer.js';
 import { type Nemesis, type NemesisLog } from './nemesis.js';
 import { selectTargets, type TargetSelector } from './targets.js';
 
@@ -98,6 +101,34 @@ export class PauseNemesis extends ProcessNemesis {
 
   protected async recover(p: ChaosProcess): Promise<void> {
     p.managed.kill('SIGCONT');
+  }
+}
+
+/**
+ * Freezes the process with the cgroup v1 freezer (every thread at once, invisible to the
+ * process: no SIGSTOP/SIGCONT it could observe), and on stop() thaws it and moves it back.
+ */
+export class FreezeNemesis extends ProcessNemesis {
+  readonly name = 'freeze';
+
+  private group(p: ChaosProcess): string {
+    return join(freezerRoot, `quire-chaos-${process.pid}-${p.id}`);
+  }
+
+  protected async inject(p: ChaosProcess): Promise<Record<string, unknown>> {
+    const pid = p.managed.pid;
+    if (pid === undefined) throw new Error(`${p.id} is not running`);
+    if (!existsSync(freezerRoot)) throw new Error(`No cgroup v1 freezer at ${freezerRoot}`);
+    const group = this.group(p);
+    mkdirSync(group, { recursive: true });
+    writeFileSync(join(group, 'cgroup.procs'), String(pid));
+    writeFileSync(join(group, 'freezer.state'), 'FROZEN');
+    return { cgroup: group, pid };
+  }
+
+  protected async recover(p: ChaosProcess): Promise<void> {
+    const group = this.group(p);
+    if (existsSync(group)) thawGroup(group);
   }
 }
 

@@ -12,6 +12,7 @@
 import { type QuireClient } from '@quire/client';
 import { isQuireError, type Rng } from '@quire/common';
 import { errorLabel, writeErrorType } from './outcome.js';
+import { keyRotation } from './key-rotation.js';
 import { type OperationOutcome, type Workload } from './runner.js';
 
 /** Options of the register workload. */
@@ -29,19 +30,34 @@ export interface RegisterWorkloadOptions {
   readonly clientFor: (process: number) => QuireClient;
 }
 
+/**
+ * Compare-and-set of a register's value: reads the key and, if its value is `expected` (null:
+ * absent), puts `next` with the read version as the expected version (0: only if absent). A
+ * read that shows another value, or a version conflict, is a definite `fail`.
+ */
+export async function casRegister(client: QuireClient, storeKey: string, expected: string | null, next: string): Promise<OperationOutcome> {
+  const pair = [expected, next];
+  let version: number;
+  try {
+    const r = await client.get(storeKey);
+    const current = r.found ? r.value.toString() : null;
+    if (current !== expected) return { type: 'fail', value: pair };
+    version = r.found ? r.version : 0;
+  } catch (err) {
+    return { type: 'fail', value: pair, error: errorLabel(err) };
+  }
+  try {
+    await client.put(storeKey, next, { expectedVersion: version });
+    return { type: 'ok', value: pair };
+  } catch (err) {
+    if (isQuireError(err, 'CONDITION_FAILED')) return { type: 'fail', value: pair };
+    return { type: writeErrorType(err), value: pair, error: errorLabel(err) };
+  }
+}
+
 /** Creates the register workload. */
 export function registerWorkload(o: RegisterWorkloadOptions): Workload {
-  const active = Array.from({ length: o.activeKeys }, (_, i) => i);
-  const used = new Map<number, number>();
-  let nextKey = o.activeKeys;
-  const pickKey = (): number => {
-    const slot = o.rng.below(active.length);
-    const key = active[slot] ?? 0;
-    const n = (used.get(key) ?? 0) + 1;
-    used.set(key, n);
-    if (n >= o.opsPerKeyMax) active[slot] = nextKey++;
-    return key;
-  };
+  const pickKey = keyRotation(o.activeKeys, o.opsPerKeyMax, o.rng);
   const storeKey = (key: number): string => `${o.prefix}/${key}`;
   const value = (): string => String(o.rng.below(o.valuesMax));
 
@@ -61,24 +77,7 @@ export function registerWorkload(o: RegisterWorkloadOptions): Workload {
       return { type: writeErrorType(err), value: v, error: errorLabel(err) };
     }
   };
-  const cas = async (client: QuireClient, key: number, expected: string, next: string): Promise<OperationOutcome> => {
-    const pair = [expected, next];
-    let version: number;
-    try {
-      const r = await client.get(storeKey(key));
-      if (!r.found || r.value.toString() !== expected) return { type: 'fail', value: pair };
-      version = r.version;
-    } catch (err) {
-      return { type: 'fail', value: pair, error: errorLabel(err) };
-    }
-    try {
-      await client.put(storeKey(key), next, { expectedVersion: version });
-      return { type: 'ok', value: pair };
-    } catch (err) {
-      if (isQuireError(err, 'CONDITION_FAILED')) return { type: 'fail', value: pair };
-      return { type: writeErrorType(err), value: pair, error: errorLabel(err) };
-    }
-  };
+  const cas = (client: QuireClient, key: number, expected: string, next: string): Promise<OperationOutcome> => casRegister(client, storeKey(key), expected, next);
 
   return {
     name: 'register',
