@@ -53,6 +53,9 @@ export interface ScenarioResult {
   readonly faults: readonly FaultEvent[];
 }
 
+/** How long the cluster may take to serve every partition again after the heal. */
+const recoveryWaitMs = 60_000;
+
 const say = (line: string): void => void process.stderr.write(`[chaos] ${line}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -143,12 +146,21 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     abort.abort();
     await faults;
     say(`${spec.name}: healed; waiting for the cluster to serve every partition`);
-    await cluster.waitReady(60_000);
+    const checks: CheckOutcome[] = [];
+    let recovered = true;
+    try {
+      await cluster.waitReady(recoveryWaitMs);
+    } catch (err) {
+      // A cluster that does not come back after the heal is a failed run with a report, not a
+      // bare timeout: the history and the process logs are what explain it.
+      recovered = false;
+      const processes = cluster.processes.map((p) => `${p.id} ${p.managed.running ? `running (pid ${p.managed.pid})` : 'not running'}`).join(', ');
+      checks.push({ name: 'recovery', valid: false, figures: {}, text: `The cluster did not serve every partition within ${recoveryWaitMs} ms of the heal: ${(err as Error).message}\nProcesses: ${processes}` });
+    }
     // Keep the workload going briefly after the heal, so recovery shows in the history.
     await sleep(2_000);
     const figures = await running.stop();
 
-    const checks: CheckOutcome[] = [];
     let lostAcknowledged: number | undefined;
     if (linearizable) {
       const result = checkRegister(parseHistory(recorder.toJsonl()));
@@ -160,7 +172,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
         text: formatResult(result),
         ...(failing === undefined ? {} : { failingKey: failing }),
       });
-    } else {
+    } else if (recovered) {
       await readSet(control, recorder, prefix, 1_000_000);
       const result = checkSet(parseHistory(recorder.toJsonl()));
       lostAcknowledged = result.figures.lost;

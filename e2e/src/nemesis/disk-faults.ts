@@ -7,11 +7,29 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Rng } from '@quire/common';
 import { run } from '../harness/exec.js';
-import { type ChaosCluster } from '../harness/chaos-cluster.js';
+import { type ChaosCluster, type ChaosProcess } from '../harness/chaos-cluster.js';
 import { type Nemesis, type NemesisLog } from './nemesis.js';
 import { selectTargets, type TargetSelector } from './targets.js';
 
 const fillerName = 'quire-chaos-filler';
+/** libfiu's failure points of fsync and fdatasync (one wildcard). */
+const fsyncPoints = 'posix/io/sync/*';
+/** How long a fiu-ctrl command may wait for the node to read it. */
+const fiuControlTimeoutMs = 2_000;
+
+/** How long a node that hit the fault may take to finish exiting before stop() decides it lives. */
+const exitSettleMs = 1_000;
+
+/**
+ * Waits until `p` has exited or exitSettleMs passed: a node whose commit just failed is
+ * exiting, and restarting must wait for that, or the restart is skipped and the node stays down.
+ */
+async function settle(p: ChaosProcess): Promise<void> {
+  if (!p.managed.running) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.managed.exited, new Promise<void>((resolve) => (timer = setTimeout(resolve, exitSettleMs)))]);
+  clearTimeout(timer);
+}
 
 /** Fills the selected data nodes' disks. */
 export class DiskFullNemesis implements Nemesis {
@@ -54,6 +72,7 @@ export class DiskFullNemesis implements Nemesis {
     for (const id of list) {
       rmSync(join(this.mountPoint(id), fillerName), { force: true });
       const p = this.deps.cluster.process(id);
+      await settle(p);
       if (!p.managed.running) {
         p.managed.start();
         restarted.push(id);
@@ -76,6 +95,7 @@ export class DiskFullNemesis implements Nemesis {
  */
 export class FsyncErrorNemesis implements Nemesis {
   readonly name = 'fsync-error';
+  /** Processes this nemesis touched (even when the command failed), with the pid it targeted. */
   private failing: { id: string; pid: number }[] = [];
 
   constructor(
@@ -83,25 +103,33 @@ export class FsyncErrorNemesis implements Nemesis {
     private readonly selector: TargetSelector,
   ) {}
 
+  /**
+   * Sends one fiu-ctrl command. One wildcard command covers fsync and fdatasync at once: the
+   * node may die on the very next commit, and a second command would then block on a FIFO
+   * nobody reads. The short timeout covers a node that died before it read the command.
+   */
   private async control(id: string, pid: number, command: 'enable' | 'disable'): Promise<void> {
     const prefix = this.deps.cluster.process(id).fiuControl;
     if (prefix === undefined) throw new Error(`${id} was not started under libfiu; start the cluster with fiu: true`);
-    for (const point of ['posix/io/sync/fdatasync', 'posix/io/sync/fsync']) {
-      await run('fiu-ctrl', ['-f', prefix, '-c', `${command} name=${point}`, String(pid)]);
-    }
+    await run('fiu-ctrl', ['-f', prefix, '-c', `${command} name=${fsyncPoints}`, String(pid)], { timeoutMs: fiuControlTimeoutMs });
   }
 
   async start(): Promise<void> {
     const targets = await selectTargets(this.deps.cluster, this.selector, this.deps.rng);
     for (const p of targets) {
       const pid = p.managed.pid;
+      if (pid === undefined) {
+        this.deps.log.record(this.name, 'start', [p.id], false, { error: `${p.id} is not running` });
+        continue;
+      }
+      this.failing.push({ id: p.id, pid });
       try {
-        if (pid === undefined) throw new Error(`${p.id} is not running`);
         await this.control(p.id, pid, 'enable');
-        this.failing.push({ id: p.id, pid });
-        this.deps.log.record(this.name, 'start', [p.id], true, { pid, points: ['posix/io/sync/fdatasync', 'posix/io/sync/fsync'] });
+        this.deps.log.record(this.name, 'start', [p.id], true, { pid, points: fsyncPoints });
       } catch (err) {
-        this.deps.log.record(this.name, 'start', [p.id], false, { error: (err as Error).message });
+        // The command can only fail to be read when the node is gone — killed by the fault itself.
+        const diedOfIt = p.managed.pid !== pid;
+        this.deps.log.record(this.name, 'start', [p.id], diedOfIt, diedOfIt ? { pid, points: fsyncPoints, exitedBeforeAcknowledging: true } : { error: (err as Error).message });
       }
     }
   }
@@ -112,10 +140,11 @@ export class FsyncErrorNemesis implements Nemesis {
     for (const { id, pid } of list) {
       const p = this.deps.cluster.process(id);
       // The FIFO belongs to the pid: a node that already exited needs no disabling.
-      const exited = p.managed.pid !== pid;
-      if (!exited) await this.control(id, pid, 'disable').catch(() => undefined);
+      if (p.managed.pid === pid) await this.control(id, pid, 'disable').catch(() => undefined);
+      await settle(p);
+      const crashed = p.managed.pid !== pid;
       if (!p.managed.running) p.managed.start();
-      this.deps.log.record(this.name, 'stop', [id], true, { crashedOnFsyncError: exited || !p.managed.running, pid: p.managed.pid });
+      this.deps.log.record(this.name, 'stop', [id], true, { crashedOnFsyncError: crashed, pid: p.managed.pid });
     }
   }
 
