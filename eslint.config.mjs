@@ -38,8 +38,10 @@ function componentImports(self, { etcd = false, lmdb = false } = {}) {
 const coreFolders = [
   'common/src/metadata/**',
   'datanode/src/partition/**',
+  'datanode/src/replication/**',
   'coordinator/src/placement/**',
   'coordinator/src/status/**',
+  'coordinator/src/failover/**',
   'router/src/routing/**',
   'history/src/**',
 ];

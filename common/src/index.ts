@@ -28,3 +28,4 @@ export * from './process/lifecycle.js';
 export * from './hashing/partitioner.js';
 export * from './metadata/keys.js';
 export * from './metadata/metadata-view.js';
+export * from './metadata/records.js';

@@ -9,10 +9,11 @@
  * only after the view has caught up with the previous one's writes.
  */
 import type { Meter } from '@opentelemetry/api';
-import { ClusterRecord, KeyspaceRecord, PartitionRecord, PartitionScheme } from '@quire/proto';
+import { AckPolicy, ClusterRecord, KeyspaceRecord, PartitionRecord, PartitionScheme } from '@quire/proto';
 import {
   clusterKey,
   defaultKeyspace,
+  defaultMinIsr,
   keyspaceKey,
   partitionKey,
   type Clock,
@@ -123,11 +124,14 @@ export class CoordinatorController {
     const assigned: PartitionRecord[] = [];
     if (view.cluster === undefined) {
       const cluster: ClusterRecord = { clusterId: this.deps.rng.id(16), createdAtMs: this.deps.clock.nowMs() };
+      const replicationFactor = 1;
       const keyspace: KeyspaceRecord = {
         name: defaultKeyspace,
         scheme: PartitionScheme.PARTITION_SCHEME_HASH,
         partitionCount: this.settings.defaultPartitions,
-        replicationFactor: 1,
+        replicationFactor,
+        ackPolicy: AckPolicy.ACK_POLICY_SYNC,
+        minIsr: defaultMinIsr(replicationFactor),
       };
       changes.push({ key: clusterKey, value: ClusterRecord.encode(cluster).finish(), expectedModRevision: 0 });
       if (view.keyspace(defaultKeyspace) === undefined) {

@@ -1,7 +1,20 @@
 /**
  * @quire/coordinator: the coordinator. The `quire coordinator` command runs runCoordinator;
- * the placement planner is exported for the deterministic simulator.
+ * the placement and failover planners are exported for the deterministic simulator.
  */
 export { runCoordinator } from './main.js';
 export { coordinatorOptions } from './config.js';
 export { planPlacement, type PlacementPlan, type PlacementSettings } from './placement/planner.js';
+export {
+  compareLogEnds,
+  failoverCandidates,
+  planAlterIsr,
+  planFailover,
+  type AlterIsrPlan,
+  type AlterIsrRequest,
+  type AlterIsrResult,
+  type FailoverDecision,
+  type FailoverInput,
+  type LeaderlessReason,
+  type LogEnd,
+} from './failover/index.js';

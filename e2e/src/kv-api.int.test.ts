@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AckPolicy } from '@quire/proto';
 import { isQuireError } from '@quire/common';
 import { startTestCluster, type TestCluster } from './harness/test-cluster.js';
 
@@ -91,6 +92,9 @@ describe('KV API through the router on a 3-node cluster', () => {
     expect(map.keyspace).toBe('default');
     expect(map.partitionCount).toBe(16);
     expect(map.partitions).toHaveLength(16);
+    // Bootstrap: SYNC with min_isr 1 (one replica), and each partition's ISR is its leader alone.
+    expect([map.ackPolicy, map.minIsr]).toEqual([AckPolicy.ACK_POLICY_SYNC, 1]);
+    for (const p of map.partitions) expect(p.isr).toEqual([p.leader]);
     const status = await t.client.clusterStatus();
     expect(status.nodes.filter((n) => n.live)).toHaveLength(3);
     const leaders = status.nodes.map((n) => n.leaderCount).sort();

@@ -3,8 +3,20 @@
  * goes to stdout, errors to stderr; --json prints machine-readable JSON (one object per line
  * for scans).
  */
-import type { ClusterStatusResponse } from '@quire/proto';
+import { AckPolicy, type ClusterStatusResponse } from '@quire/proto';
 import { isQuireError } from '@quire/common';
+
+/** The ack policy as users write it: sync (also for records from before ack policies), semi-sync, async. */
+function ackPolicyName(policy: AckPolicy): string {
+  switch (policy) {
+    case AckPolicy.ACK_POLICY_SEMI_SYNC:
+      return 'semi-sync';
+    case AckPolicy.ACK_POLICY_ASYNC:
+      return 'async';
+    default:
+      return 'sync';
+  }
+}
 
 /** Exit codes of the `quire` command. */
 export const ExitCode = {
@@ -59,14 +71,14 @@ export function formatStatus(s: ClusterStatusResponse): string {
     const down = ks.partitions.filter((p) => p.leader !== '' && !p.leaderLive).length;
     out.push('');
     out.push(
-      `Keyspace ${ks.keyspace}: hash, ${ks.partitionCount} partitions, replication ${ks.replicationFactor}` +
+      `Keyspace ${ks.keyspace}: hash, ${ks.partitionCount} partitions, replication ${ks.replicationFactor}, ack ${ackPolicyName(ks.ackPolicy)}, min ISR ${ks.minIsr}` +
         (unassigned > 0 ? `, ${unassigned} unassigned` : '') +
         (down > 0 ? `, ${down} with their leader down` : ''),
     );
     out.push(
       table([
-        ['PARTITION', 'LEADER', 'EPOCH', 'REPLICAS', 'LEADER LIVE'],
-        ...ks.partitions.map((p) => [String(p.partitionId), p.leader || '-', String(p.epoch), p.replicas.join(',') || '-', p.leader === '' ? '-' : p.leaderLive ? 'yes' : 'NO']),
+        ['PARTITION', 'LEADER', 'EPOCH', 'REPLICAS', 'ISR', 'LEADER LIVE'],
+        ...ks.partitions.map((p) => [String(p.partitionId), p.leader || '-', String(p.epoch), p.replicas.join(',') || '-', p.isr.join(',') || '-', p.leader === '' ? '-' : p.leaderLive ? 'yes' : 'NO']),
       ]),
     );
   }

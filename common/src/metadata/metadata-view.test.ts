@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  AckPolicy,
   ClusterRecord,
   CoordinatorLeaderRecord,
   KeyspaceRecord,
@@ -13,9 +14,13 @@ import { MetadataView, type MetadataKv } from './metadata-view.js';
 
 const kv = (key: string, value: Uint8Array, modRevision: number, createRevision = modRevision): MetadataKv => ({ key, value, createRevision, modRevision });
 const keyspace = (name: string, partitionCount: number, rev: number): MetadataKv =>
-  kv(keyspaceKey(name), KeyspaceRecord.encode({ name, scheme: PartitionScheme.PARTITION_SCHEME_HASH, partitionCount, replicationFactor: 1 }).finish(), rev);
+  kv(
+    keyspaceKey(name),
+    KeyspaceRecord.encode({ name, scheme: PartitionScheme.PARTITION_SCHEME_HASH, partitionCount, replicationFactor: 1, ackPolicy: AckPolicy.ACK_POLICY_SYNC, minIsr: 1 }).finish(),
+    rev,
+  );
 const partition = (ks: string, id: number, leader: string, rev: number): MetadataKv =>
-  kv(partitionKey(ks, id), PartitionRecord.encode({ keyspace: ks, partitionId: id, replicas: [leader], leader, epoch: 1 }).finish(), rev);
+  kv(partitionKey(ks, id), PartitionRecord.encode({ keyspace: ks, partitionId: id, replicas: [leader], leader, epoch: 1, isr: [leader] }).finish(), rev);
 const node = (id: string, rev: number): MetadataKv =>
   kv(nodeKey(id), NodeRegistration.encode({ nodeId: id, address: `127.0.0.1:${rev}`, metricsAddress: '', startedAtMs: 0, version: 'v' }).finish(), rev);
 
@@ -104,6 +109,30 @@ describe('MetadataView', () => {
     expect(view.cluster?.clusterId).toBe('c1');
     expect(view.knownNodes.get('n1')?.firstSeenMs).toBe(5);
     expect(view.coordinatorLeader).toEqual({ record: { coordinatorId: 'c-1', address: 'a:1' }, term: 7 });
+  });
+
+  it('exposes each partition record with its ISR and each keyspace with its ack policy and min_isr', () => {
+    const view = new MetadataView();
+    const record = { keyspace: 'k', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n2', epoch: 4, isr: ['n1', 'n2'] };
+    const ks = { name: 'k', scheme: PartitionScheme.PARTITION_SCHEME_HASH, partitionCount: 1, replicationFactor: 3, ackPolicy: AckPolicy.ACK_POLICY_SEMI_SYNC, minIsr: 3 };
+    view.reset([kv(keyspaceKey('k'), KeyspaceRecord.encode(ks).finish(), 2), kv(partitionKey('k', 0), PartitionRecord.encode(record).finish(), 3)], 3);
+    expect(view.keyspace('k')?.record).toEqual(ks);
+    expect(view.keyspace('k')?.partitions[0]?.record).toEqual(record);
+  });
+
+  it.each([
+    [1, 1],
+    [2, 2],
+    [3, 2],
+  ])('reads records from before replication (replication factor %i) as SYNC, min_isr %i and ISR = [leader]', (replicationFactor, minIsr) => {
+    const view = new MetadataView();
+    const legacyKeyspace = KeyspaceRecord.encode({ name: 'k', scheme: PartitionScheme.PARTITION_SCHEME_HASH, partitionCount: 1, replicationFactor, ackPolicy: AckPolicy.ACK_POLICY_UNSPECIFIED, minIsr: 0 }).finish();
+    const legacyPartition = PartitionRecord.encode({ keyspace: 'k', partitionId: 0, replicas: ['n1'], leader: 'n1', epoch: 1, isr: [] }).finish();
+    view.reset([kv(keyspaceKey('k'), legacyKeyspace, 2), kv(partitionKey('k', 0), legacyPartition, 3)], 3);
+    const ks = view.keyspace('k');
+    expect(ks?.record.ackPolicy).toBe(AckPolicy.ACK_POLICY_SYNC);
+    expect(ks?.record.minIsr).toBe(minIsr);
+    expect(ks?.partitions[0]?.record.isr).toEqual(['n1']);
   });
 
   it('counts and skips records it cannot decode instead of applying half of them', () => {

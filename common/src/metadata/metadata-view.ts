@@ -9,6 +9,9 @@
  *    replay them).
  *  - A partition record is visible only while its keyspace record exists.
  *  - Records that fail to decode are counted in `undecodable`, never half-applied.
+ *  - Keyspace and partition records are upgraded as they are decoded (records.ts): a record
+ *    written before the replication fields existed reads as ack policy SYNC, the default
+ *    min_isr and ISR = [leader], so readers never see the zero values those fields predate.
  */
 import {
   ClusterRecord,
@@ -19,6 +22,7 @@ import {
   PartitionRecord,
 } from '@quire/proto';
 import { parseKey } from './keys.js';
+import { upgradeKeyspaceRecord, upgradePartitionRecord } from './records.js';
 
 /** One key-value pair as etcd returns it. */
 export interface MetadataKv {
@@ -35,6 +39,7 @@ export type MetadataEvent =
 
 /** A partition record plus the etcd revision it was last changed at. */
 export interface PartitionEntry {
+  /** The record; `record.isr` is non-empty whenever it has a leader (records from before the ISR read as [leader]). */
   readonly record: PartitionRecord;
   readonly modRevision: number;
 }
@@ -166,7 +171,7 @@ export class MetadataView {
           this.leader = { record: CoordinatorLeaderRecord.decode(kv.value), term: kv.createRevision };
           break;
         case 'keyspace':
-          this.keyspaceRecords.set(parsed.keyspace, { record: KeyspaceRecord.decode(kv.value), modRevision: kv.modRevision });
+          this.keyspaceRecords.set(parsed.keyspace, { record: upgradeKeyspaceRecord(KeyspaceRecord.decode(kv.value)), modRevision: kv.modRevision });
           break;
         case 'partition': {
           let parts = this.partitionRecords.get(parsed.keyspace);
@@ -174,7 +179,7 @@ export class MetadataView {
             parts = new Map();
             this.partitionRecords.set(parsed.keyspace, parts);
           }
-          parts.set(parsed.partitionId, { record: PartitionRecord.decode(kv.value), modRevision: kv.modRevision });
+          parts.set(parsed.partitionId, { record: upgradePartitionRecord(PartitionRecord.decode(kv.value)), modRevision: kv.modRevision });
           break;
         }
         case 'node':

@@ -2,7 +2,7 @@
  * Builders of etcd metadata records for unit tests of the components' cores. Import from
  * tests only.
  */
-import { KeyspaceRecord, KnownNode, NodeRegistration, PartitionRecord, PartitionScheme } from '@quire/proto';
+import { AckPolicy, KeyspaceRecord, KnownNode, NodeRegistration, PartitionRecord, PartitionScheme } from '@quire/proto';
 import { keyspaceKey, knownNodeKey, nodeKey, partitionKey } from '../metadata/keys.js';
 import { MetadataView, type MetadataKv } from '../metadata/metadata-view.js';
 
@@ -10,8 +10,8 @@ import { MetadataView, type MetadataKv } from '../metadata/metadata-view.js';
 export interface ViewFixture {
   /** Keyspaces and their partition counts. */
   readonly keyspaces?: Readonly<Record<string, number>>;
-  /** Partition assignments: keyspace/partition → leader (replicas = [leader]). */
-  readonly partitions?: readonly { keyspace?: string; id: number; leader: string; epoch?: number }[];
+  /** Partition assignments: keyspace/partition → leader (replicas and ISR default to [leader]). */
+  readonly partitions?: readonly { keyspace?: string; id: number; leader: string; epoch?: number; replicas?: readonly string[]; isr?: readonly string[] }[];
   /** Live nodes (registered), with address 127.0.0.1:<7100 + index>. */
   readonly live?: readonly string[];
   /** Nodes that registered once. */
@@ -28,11 +28,16 @@ export function viewOf(f: ViewFixture): MetadataView {
     kvs.push({ key, value, createRevision: rev, modRevision: rev });
   };
   for (const [name, partitionCount] of Object.entries(f.keyspaces ?? { default: 16 })) {
-    add(keyspaceKey(name), KeyspaceRecord.encode({ name, scheme: PartitionScheme.PARTITION_SCHEME_HASH, partitionCount, replicationFactor: 1 }).finish());
+    add(
+      keyspaceKey(name),
+      KeyspaceRecord.encode({ name, scheme: PartitionScheme.PARTITION_SCHEME_HASH, partitionCount, replicationFactor: 1, ackPolicy: AckPolicy.ACK_POLICY_SYNC, minIsr: 1 }).finish(),
+    );
   }
   for (const p of f.partitions ?? []) {
     const keyspace = p.keyspace ?? 'default';
-    add(partitionKey(keyspace, p.id), PartitionRecord.encode({ keyspace, partitionId: p.id, replicas: [p.leader], leader: p.leader, epoch: p.epoch ?? 1 }).finish());
+    const replicas = [...(p.replicas ?? [p.leader])];
+    const isr = [...(p.isr ?? [p.leader])];
+    add(partitionKey(keyspace, p.id), PartitionRecord.encode({ keyspace, partitionId: p.id, replicas, leader: p.leader, epoch: p.epoch ?? 1, isr }).finish());
   }
   (f.live ?? []).forEach((nodeId, i) => {
     add(nodeKey(nodeId), NodeRegistration.encode({ nodeId, address: `127.0.0.1:${7100 + i}`, metricsAddress: `127.0.0.1:${9100 + i}`, startedAtMs: 0, version: 'test' }).finish());

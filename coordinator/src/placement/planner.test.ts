@@ -14,11 +14,11 @@ describe('planPlacement', () => {
     expect(plan).toEqual({ assignments: [], unassigned: 16, waitingFor: '2 of 3 data nodes are live' });
   });
 
-  it('spreads 16 partitions over 3 nodes 6/5/5, deterministically by node id, leader = only replica at epoch 1', () => {
+  it('spreads 16 partitions over 3 nodes 6/5/5, deterministically by node id, leader = only replica = ISR at epoch 1', () => {
     const view = viewOf({ live: ['n3', 'n1', 'n2'] });
     const plan = planPlacement(view, { nodesMin: 3 });
     expect(counts(plan)).toEqual({ n1: 6, n2: 5, n3: 5 });
-    expect(plan.assignments[0]?.record).toEqual({ keyspace: 'default', partitionId: 0, replicas: ['n1'], leader: 'n1', epoch: 1 });
+    expect(plan.assignments[0]?.record).toEqual({ keyspace: 'default', partitionId: 0, replicas: ['n1'], leader: 'n1', epoch: 1, isr: ['n1'] });
     expect(plan.assignments.map((a) => a.record.leader).slice(0, 4)).toEqual(['n1', 'n2', 'n3', 'n1']);
     expect(planPlacement(view, { nodesMin: 3 })).toEqual(plan);
     expect(plan.unassigned).toBe(0);

@@ -5,7 +5,7 @@
  *
  * Rules (partitioned store, no replication yet):
  *  - An unassigned partition goes to the live node holding the fewest partitions (ties by
- *    node id), one replica, which leads it at epoch 1.
+ *    node id), one replica, which leads it at epoch 1 and is its whole ISR.
  *  - Nothing is assigned until at least `nodesMin` nodes are live, so a cluster bootstrapping
  *    its nodes one by one does not pile every partition onto the first.
  *  - An assigned partition never moves: its data lives only on its node, so a down node's
@@ -72,7 +72,7 @@ export function planPlacement(view: MetadataView, settings: PlacementSettings): 
     }
     if (best === undefined) break;
     load.set(best, bestLoad + 1);
-    assignments.push({ record: { keyspace, partitionId, replicas: [best], leader: best, epoch: 1 } });
+    assignments.push({ record: { keyspace, partitionId, replicas: [best], leader: best, epoch: 1, isr: [best] } });
   }
   return { assignments, unassigned: missing.length - assignments.length, waitingFor: undefined };
 }

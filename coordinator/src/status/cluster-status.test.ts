@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { AckPolicy } from '@quire/proto';
 import { viewOf } from '../../../common/src/testing/metadata-fixtures.js';
 import { clusterStatusOf, partitionMapOf } from './cluster-status.js';
 
@@ -8,7 +9,7 @@ describe('cluster status', () => {
     partitions: [
       { id: 0, leader: 'n1' },
       { id: 1, leader: 'n2' },
-      { id: 2, leader: 'n1', epoch: 3 },
+      { id: 2, leader: 'n1', epoch: 3, replicas: ['n1', 'n2'], isr: ['n1'] },
     ],
     live: ['n1'],
     known: ['n2', 'n3'],
@@ -19,20 +20,25 @@ describe('cluster status', () => {
     expect(s.mapRevision).toBe(view.revision);
     expect(s.nodes.map((n) => [n.nodeId, n.live, n.replicaCount, n.leaderCount, n.address])).toEqual([
       ['n1', true, 2, 2, '127.0.0.1:7100'],
-      ['n2', false, 1, 1, ''],
+      ['n2', false, 2, 1, ''],
       ['n3', false, 0, 0, ''],
     ]);
     expect(s.coordinator).toBeUndefined();
   });
 
-  it('reports every partition with its leader, epoch and whether the leader is live; unassigned ones empty', () => {
+  it('reports every partition with its leader, epoch, ISR and whether the leader is live; unassigned ones empty', () => {
     const map = partitionMapOf(view, view.keyspace('default')!);
     expect(map.partitionCount).toBe(4);
-    expect(map.partitions.map((p) => [p.partitionId, p.leader, p.epoch, p.leaderLive, p.replicas])).toEqual([
-      [0, 'n1', 1, true, ['n1']],
-      [1, 'n2', 1, false, ['n2']],
-      [2, 'n1', 3, true, ['n1']],
-      [3, '', 0, false, []],
+    expect(map.partitions.map((p) => [p.partitionId, p.leader, p.epoch, p.leaderLive, p.replicas, p.isr])).toEqual([
+      [0, 'n1', 1, true, ['n1'], ['n1']],
+      [1, 'n2', 1, false, ['n2'], ['n2']],
+      [2, 'n1', 3, true, ['n1', 'n2'], ['n1']],
+      [3, '', 0, false, [], []],
     ]);
+  });
+
+  it("reports the keyspace's ack policy and min_isr", () => {
+    const map = partitionMapOf(view, view.keyspace('default')!);
+    expect([map.ackPolicy, map.minIsr]).toEqual([AckPolicy.ACK_POLICY_SYNC, 1]);
   });
 });

@@ -16,6 +16,8 @@ export function partitionMapOf(view: MetadataView, keyspace: KeyspaceEntry): Par
     scheme: keyspace.record.scheme,
     partitionCount: keyspace.record.partitionCount,
     replicationFactor: keyspace.record.replicationFactor,
+    ackPolicy: keyspace.record.ackPolicy,
+    minIsr: keyspace.record.minIsr,
     revision: view.revision,
     partitions: keyspace.partitions.map((entry, partitionId) => ({
       partitionId,
@@ -23,6 +25,7 @@ export function partitionMapOf(view: MetadataView, keyspace: KeyspaceEntry): Par
       leader: entry?.record.leader ?? '',
       epoch: entry?.record.epoch ?? 0,
       leaderLive: entry !== undefined && view.nodes.has(entry.record.leader),
+      isr: entry?.record.isr ?? [],
     })),
   };
 }

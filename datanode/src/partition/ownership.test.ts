@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KeyspaceRecord, PartitionRecord, PartitionScheme } from '@quire/proto';
+import { AckPolicy, KeyspaceRecord, PartitionRecord, PartitionScheme } from '@quire/proto';
 import { MetadataView, keyspaceKey, partitionKey } from '@quire/common';
 import { checkOwnership } from './ownership.js';
 
@@ -7,10 +7,10 @@ function view(partitions: { id: number; leader: string; replicas?: string[]; epo
   const v = new MetadataView();
   v.reset(
     [
-      { key: keyspaceKey('default'), value: KeyspaceRecord.encode({ name: 'default', scheme: PartitionScheme.PARTITION_SCHEME_HASH, partitionCount: 4, replicationFactor: 1 }).finish(), createRevision: 2, modRevision: 2 },
+      { key: keyspaceKey('default'), value: KeyspaceRecord.encode({ name: 'default', scheme: PartitionScheme.PARTITION_SCHEME_HASH, partitionCount: 4, replicationFactor: 1, ackPolicy: AckPolicy.ACK_POLICY_SYNC, minIsr: 1 }).finish(), createRevision: 2, modRevision: 2 },
       ...partitions.map((p, i) => ({
         key: partitionKey('default', p.id),
-        value: PartitionRecord.encode({ keyspace: 'default', partitionId: p.id, replicas: p.replicas ?? [p.leader], leader: p.leader, epoch: p.epoch ?? 1 }).finish(),
+        value: PartitionRecord.encode({ keyspace: 'default', partitionId: p.id, replicas: p.replicas ?? [p.leader], leader: p.leader, epoch: p.epoch ?? 1, isr: [p.leader] }).finish(),
         createRevision: 3 + i,
         modRevision: 3 + i,
       })),

@@ -1,0 +1,182 @@
+/**
+ * PendingView: the leader's overlay of log entries appended but not yet applied to data (RFC
+ * 0001 "Write path on the leader", step 2). Compare-and-set conditions and new versions are
+ * evaluated against data overlaid with these entries, newest first, so two conditional writes
+ * to one key in one pipeline cannot both pass. Reads never use it: data holds acknowledged
+ * entries only.
+ *
+ * Critical invariants:
+ *  - Entries are added at consecutive indexes from appliedIndex + 1 (a failed condition or a
+ *    delete of an absent key takes no index, so it is never added); every index in
+ *    (appliedIndex, lastIndex] is held, and nothing else.
+ *  - For each key the entries are kept in index order; the newest decides the key's pending
+ *    version and value.
+ *  - Bounded: at most pendingEntriesMax entries and pendingBytesMax key + value bytes. A full
+ *    view refuses the write with OVERLOADED before it gets an index; an entry larger than
+ *    pendingBytesMax on its own is accepted only into an empty view, so no write starves.
+ *  - applyUpTo only moves forward and never past the last added index.
+ *
+ * Keys are looked up by their latin1 string form (one character per byte, exact for any byte
+ * string, and no hashing needed for 4096-byte keys). The view keeps references to the key and
+ * value buffers it is given: callers must not modify them afterwards.
+ */
+import { assert, OverloadedError } from '@quire/common';
+import type { StoredEntry } from '../storage/engine.js';
+
+/** Limits of the view. */
+export interface PendingViewLimits {
+  /** Most entries appended but not yet applied. */
+  readonly pendingEntriesMax: number;
+  /** Most key + value bytes of those entries. */
+  readonly pendingBytesMax: number;
+  /** Suggested client back-off in the OVERLOADED answer. */
+  readonly retryAfterMs: number;
+}
+
+/** One pending write. */
+interface PendingEntry {
+  readonly index: number;
+  readonly kind: 'put' | 'delete';
+  readonly key: Buffer;
+  readonly value: Buffer;
+}
+
+/** A FIFO with amortised O(1) removal from the front. */
+interface Fifo<T> {
+  items: T[];
+  head: number;
+}
+
+/** The leader's appended-but-not-applied entries of one partition. */
+export class PendingView {
+  private readonly byKey = new Map<string, Fifo<PendingEntry>>();
+  private readonly order: Fifo<PendingEntry> = { items: [], head: 0 };
+  private applied: number;
+  private last: number;
+  private bytes = 0;
+
+  constructor(
+    private readonly limits: PendingViewLimits,
+    appliedIndex: number,
+  ) {
+    assert(Number.isSafeInteger(limits.pendingEntriesMax) && limits.pendingEntriesMax >= 1, `pendingEntriesMax ${limits.pendingEntriesMax} is not a positive integer`);
+    assert(Number.isSafeInteger(limits.pendingBytesMax) && limits.pendingBytesMax >= 1, `pendingBytesMax ${limits.pendingBytesMax} is not a positive integer`);
+    assert(Number.isSafeInteger(appliedIndex) && appliedIndex >= 0, `Applied index ${appliedIndex} is not a non-negative integer`);
+    this.applied = appliedIndex;
+    this.last = appliedIndex;
+  }
+
+  /** Entries held. */
+  get size(): number {
+    return this.order.items.length - this.order.head;
+  }
+
+  /** Key + value bytes held. */
+  get sizeBytes(): number {
+    return this.bytes;
+  }
+
+  /** The index of the newest entry added (appliedIndex when empty). */
+  get lastIndex(): number {
+    return this.last;
+  }
+
+  /** Entries up to this index have been applied and left the view. */
+  get appliedIndex(): number {
+    return this.applied;
+  }
+
+  /**
+   * Returns an OVERLOADED error if a write of `key` and `value` would not fit now. Check before
+   * giving the write an index; add() refuses the same way.
+   */
+  checkCapacity(key: Buffer, value: Buffer): OverloadedError | undefined {
+    const entryBytes = key.length + value.length;
+    const entriesFull = this.size >= this.limits.pendingEntriesMax;
+    const bytesFull = this.size > 0 && this.bytes + entryBytes > this.limits.pendingBytesMax;
+    if (!entriesFull && !bytesFull) return undefined;
+    return new OverloadedError(
+      entriesFull
+        ? `${this.size} writes are waiting to be acknowledged, the most allowed (pendingEntriesMax)`
+        : `${this.bytes} bytes of writes are waiting to be acknowledged; ${entryBytes} more would exceed pendingBytesMax ${this.limits.pendingBytesMax}`,
+      entriesFull
+        ? { limit: this.limits.pendingEntriesMax, actual: this.size, retryAfterMs: this.limits.retryAfterMs }
+        : { limit: this.limits.pendingBytesMax, actual: this.bytes + entryBytes, retryAfterMs: this.limits.retryAfterMs },
+    );
+  }
+
+  /**
+   * Adds the entry appended at `index` (lastIndex + 1). Returns an OVERLOADED error, and adds
+   * nothing, when the view is full.
+   */
+  add(index: number, key: Buffer, kind: 'put' | 'delete', value: Buffer): OverloadedError | undefined {
+    assert(index === this.last + 1, `Pending entry at ${index} does not follow ${this.last}`);
+    assert(kind === 'put' || value.length === 0, 'A delete carries no value');
+    const full = this.checkCapacity(key, value);
+    if (full !== undefined) return full;
+    const entry: PendingEntry = { index, kind, key, value };
+    const name = key.toString('latin1');
+    let queue = this.byKey.get(name);
+    if (queue === undefined) {
+      queue = { items: [], head: 0 };
+      this.byKey.set(name, queue);
+    }
+    queue.items.push(entry);
+    this.order.items.push(entry);
+    this.bytes += key.length + value.length;
+    this.last = index;
+    return undefined;
+  }
+
+  /** Returns the key's version in the pending view: its newest pending write's index, 0 if that deleted it, else `committedVersion`. */
+  versionOf(key: Buffer, committedVersion: number): number {
+    const newest = this.newest(key);
+    if (newest === undefined) return committedVersion;
+    return newest.kind === 'put' ? newest.index : 0;
+  }
+
+  /** Returns the key's entry in the pending view: its newest pending write, else `committed` (the data's). */
+  valueOf(key: Buffer, committed: StoredEntry | undefined): StoredEntry | undefined {
+    const newest = this.newest(key);
+    if (newest === undefined) return committed;
+    return newest.kind === 'put' ? { key: newest.key, value: newest.value, version: newest.index } : undefined;
+  }
+
+  /** Forgets the entries up to `index`, now applied to data. */
+  applyUpTo(index: number): void {
+    assert(Number.isSafeInteger(index) && index >= this.applied && index <= this.last, `Cannot apply up to ${index}: applied ${this.applied}, last ${this.last}`);
+    while (this.size > 0) {
+      const entry = this.order.items[this.order.head] as PendingEntry;
+      if (entry.index > index) break;
+      shift(this.order);
+      const name = entry.key.toString('latin1');
+      const queue = this.byKey.get(name);
+      assert(queue !== undefined && queue.items[queue.head] === entry, `Pending entry ${entry.index} is not the oldest of its key`);
+      shift(queue);
+      if (queue.head === queue.items.length) this.byKey.delete(name);
+      this.bytes -= entry.key.length + entry.value.length;
+    }
+    this.applied = index;
+    assert(this.size === this.last - this.applied, `Pending view holds ${this.size} entries for (${this.applied}, ${this.last}]`);
+  }
+
+  private newest(key: Buffer): PendingEntry | undefined {
+    const queue = this.byKey.get(key.toString('latin1'));
+    return queue?.items.at(-1);
+  }
+}
+
+/** A FIFO's array is compacted once at least this many items at its front are consumed (and at least half). */
+const fifoCompactItemsMin = 1024;
+
+/** Removes the front item, compacting the array once most of it is consumed. */
+function shift<T>(fifo: Fifo<T>): void {
+  fifo.head++;
+  if (fifo.head === fifo.items.length) {
+    fifo.items = [];
+    fifo.head = 0;
+  } else if (fifo.head >= fifoCompactItemsMin && fifo.head * 2 >= fifo.items.length) {
+    fifo.items = fifo.items.slice(fifo.head);
+    fifo.head = 0;
+  }
+}
