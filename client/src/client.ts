@@ -29,7 +29,9 @@ import {
   fromErrorInfo,
   fromGrpcError,
   grpcClientOptions,
+  isQuireError,
   systemClock,
+  withIdleTimeout,
   type MultiplexedStream,
   type QuireError,
 } from '@quire/common';
@@ -168,9 +170,11 @@ export class QuireClient {
       keysOnly: options.keysOnly ?? false,
     });
     try {
-      for await (const chunk of call as AsyncIterable<{ items: ScanEntry[] }>) yield* chunk.items;
+      // A scan may run long, but a router that sends nothing for a request timeout is stalled.
+      const chunks = withIdleTimeout(call as AsyncIterable<{ items: ScanEntry[] }>, { idleMs: this.requestTimeoutMs, clock: systemClock, what: 'the router', cancel: () => call.cancel() });
+      for await (const chunk of chunks) yield* chunk.items;
     } catch (err) {
-      throw fromGrpcError(err, 'the router');
+      throw isQuireError(err) ? err : fromGrpcError(err, 'the router');
     } finally {
       call.cancel();
     }

@@ -29,3 +29,4 @@ export * from './hashing/partitioner.js';
 export * from './metadata/keys.js';
 export * from './metadata/metadata-view.js';
 export * from './metadata/records.js';
+export * from './grpc/idle-timeout.js';

@@ -24,6 +24,8 @@ describe('every process exposes Prometheus metrics on its /metrics port', () => 
     expect(router).toMatch(/quire_router_kv_requests_total\{[^}]*method="put"[^}]*code="OK"[^}]*\} 2\d/);
     expect(router).toMatch(/quire_router_kv_duration_ms_bucket\{[^}]*method="get"/);
     expect(router).toMatch(/quire_router_map_revision \d+/);
+    // The Admin proxy too (clusterStatus was called once through this router, plus readiness polls).
+    expect(router).toMatch(/quire_router_admin_requests_total\{[^}]*method="ClusterStatus"[^}]*code="OK"[^}]*\} [1-9]/);
     const node = await scrape(t.cluster.process('node-1').spec.metricsAddress ?? '');
     expect(node).toMatch(/quire_datanode_kv_requests_total\{[^}]*method="put"[^}]*\} 2\d/);
     expect(node).toMatch(/quire_datanode_commit_batch_ops_count \d+/);

@@ -62,7 +62,7 @@ export async function runRouter(argv: readonly string[], env: Env): Promise<void
       createKvService(router, { limits: config.limits, streamOpsInFlightMax: config.clientOpsInFlightMax, scanChunkKeysMax: 256, scanChunkBytesMax: 256 * 1024 }, log),
     ),
   );
-  const admin = createAdminProxy(view, 5_000);
+  const admin = createAdminProxy(view, 5_000, { meter: metrics.meter, clock: systemClock });
   server.addService(...guardService(AdminService, admin));
   if (config.failpointsAdmin) {
     // Without --failpoints-admin the service does not exist: calls are UNIMPLEMENTED.

@@ -22,6 +22,7 @@ import {
   validateKey,
   validateScanBound,
   validateValue,
+  withIdleTimeout,
   type Clock,
   type Failpoints,
   type HashPartitioner,
@@ -182,7 +183,14 @@ export class Router {
         keysOnly,
       });
       try {
-        for await (const chunk of call as AsyncIterable<{ items: KeyValue[] }>) {
+        // A node that sends nothing for a request timeout is stalled; the scan fails rather than hangs.
+        const chunks = withIdleTimeout(call as AsyncIterable<{ items: KeyValue[] }>, {
+          idleMs: this.settings.requestTimeoutMs,
+          clock: this.deps.clock,
+          what: `data node ${route.nodeId} at ${route.address}`,
+          cancel: () => call.cancel(),
+        });
+        for await (const chunk of chunks) {
           for (const kv of chunk.items) {
             from = Buffer.concat([kv.key, Buffer.from([0])]);
             if (limit !== 0) remaining--;
@@ -191,7 +199,7 @@ export class Router {
         }
         return;
       } catch (err) {
-        const e = fromGrpcError(err, `data node ${route.nodeId} at ${route.address}`);
+        const e = isQuireError(err) ? err : fromGrpcError(err, `data node ${route.nodeId} at ${route.address}`);
         if (attempt > 0 || e.retry !== 'refresh-route') throw e;
         this.staleRetries.add(1);
         await this.catchUp(e.details.mapRevision ?? 0);

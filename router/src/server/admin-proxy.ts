@@ -3,6 +3,7 @@
  * the router knows from its metadata view. A NOT_LEADER answer (an election just happened)
  * is followed once to the hinted address. Errors pass through with their typed details.
  */
+import type { Meter } from '@opentelemetry/api';
 import { Metadata, type sendUnaryData, type ServerUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import {
   AdminClient,
@@ -14,16 +15,20 @@ import {
 } from '@quire/proto';
 import {
   CoordinatorUnavailableError,
+  RpcMetrics,
   clientCredentials,
   fromGrpcError,
   grpcClientOptions,
   toGrpcStatus,
+  toQuireError,
+  type Clock,
   type MetadataView,
   type QuireError,
 } from '@quire/common';
 
-/** Builds the Admin proxy. */
-export function createAdminProxy(view: MetadataView, deadlineMs: number): AdminServer & { close(): void } {
+/** Builds the Admin proxy; every call is counted and timed in `quire_router_admin_*` by method and result code. */
+export function createAdminProxy(view: MetadataView, deadlineMs: number, deps: { readonly meter: Meter; readonly clock: Clock }): AdminServer & { close(): void } {
+  const rpc = new RpcMetrics(deps.meter, 'router', 'admin');
   const clients = new Map<string, AdminClient>();
   const clientFor = (address: string): AdminClient => {
     let c = clients.get(address);
@@ -57,18 +62,25 @@ export function createAdminProxy(view: MetadataView, deadlineMs: number): AdminS
     }
   }
 
-  function handler<Req, Res>(invoke: Invoke<Req, Res>) {
+  function handler<Req, Res>(method: string, invoke: Invoke<Req, Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+      const startedMs = deps.clock.monotonicMs();
       forward(call.request, invoke).then(
-        (res) => callback(null, res),
-        (err: unknown) => callback(toGrpcStatus(err)),
+        (res) => {
+          rpc.record(method, 'OK', deps.clock.monotonicMs() - startedMs);
+          callback(null, res);
+        },
+        (err: unknown) => {
+          rpc.record(method, toQuireError(err).code, deps.clock.monotonicMs() - startedMs);
+          callback(toGrpcStatus(err));
+        },
       );
     };
   }
 
   return {
-    clusterStatus: handler<ClusterStatusRequest, ClusterStatusResponse>((c, req, deadline, cb) => c.clusterStatus(req, new Metadata(), { deadline }, cb)),
-    getPartitionMap: handler<GetPartitionMapRequest, GetPartitionMapResponse>((c, req, deadline, cb) => c.getPartitionMap(req, new Metadata(), { deadline }, cb)),
+    clusterStatus: handler<ClusterStatusRequest, ClusterStatusResponse>('ClusterStatus', (c, req, deadline, cb) => c.clusterStatus(req, new Metadata(), { deadline }, cb)),
+    getPartitionMap: handler<GetPartitionMapRequest, GetPartitionMapResponse>('GetPartitionMap', (c, req, deadline, cb) => c.getPartitionMap(req, new Metadata(), { deadline }, cb)),
     close() {
       for (const c of clients.values()) c.close();
       clients.clear();
