@@ -144,6 +144,7 @@ export class QuireClient {
       key: toBuffer(key),
       value: toBuffer(value),
       expectedVersion: options.expectedVersion,
+      requestId: Buffer.alloc(0),
     };
     const r = await this.run({ $case: 'put', value: request }, true);
     if (r?.$case !== 'put') throw new InternalError('The router answered a put with another result');
@@ -152,7 +153,12 @@ export class QuireClient {
 
   /** Deletes a key; `found` says whether it existed. */
   async delete(key: Bytes, options: WriteOptions = {}): Promise<{ found: boolean; version: number }> {
-    const request: DeleteRequest = { keyspace: options.keyspace ?? this.keyspace, key: toBuffer(key), expectedVersion: options.expectedVersion };
+    const request: DeleteRequest = {
+      keyspace: options.keyspace ?? this.keyspace,
+      key: toBuffer(key),
+      expectedVersion: options.expectedVersion,
+      requestId: Buffer.alloc(0),
+    };
     const r = await this.run({ $case: 'delete', value: request }, true);
     if (r?.$case !== 'delete') throw new InternalError('The router answered a delete with another result');
     return r.value;

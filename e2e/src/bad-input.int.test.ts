@@ -53,7 +53,7 @@ describe('bad input is refused with a precise error and changes nothing', () => 
 
   for (const c of cases) {
     it(`answers ${c.name} with ${status[c.grpc]}/${c.code} naming the field and limit (unary RPC)`, async () => {
-      const req = { keyspace: c.request.keyspace ?? '', key: c.request.key, value: c.request.value ?? Buffer.alloc(0), consistency: 0 };
+      const req = { keyspace: c.request.keyspace ?? '', key: c.request.key, value: c.request.value ?? Buffer.alloc(0), consistency: 0, requestId: Buffer.alloc(0) };
       const err = await unary<typeof req, unknown>(
         (r, md, cb) => (c.op === 'put' ? kv.put(r, md, cb) : c.op === 'get' ? kv.get(r, md, cb) : kv.delete(r, md, cb)),
         req,
@@ -115,9 +115,9 @@ describe('bad input is refused with a precise error and changes nothing', () => 
 
   it('answers a stale compare-and-set with FAILED_PRECONDITION carrying the current version', async () => {
     const current = (await t.client.get('k7')).version;
-    const err = await unary<{ keyspace: string; key: Buffer; value: Buffer; expectedVersion: number }, unknown>(
+    const err = await unary<{ keyspace: string; key: Buffer; value: Buffer; expectedVersion: number; requestId: Buffer }, unknown>(
       (r, md, cb) => kv.put(r, md, cb),
-      { keyspace: '', key: Buffer.from('k7'), value: Buffer.from('changed'), expectedVersion: current + 100 },
+      { keyspace: '', key: Buffer.from('k7'), value: Buffer.from('changed'), expectedVersion: current + 100, requestId: Buffer.alloc(0) },
     );
     expect(err.code).toBe(status.FAILED_PRECONDITION);
     const typed = fromGrpcError(err, 'router');
@@ -157,7 +157,7 @@ describe('bad input is refused with a precise error and changes nothing', () => 
         partitionId,
         epoch,
         mapRevision: 0,
-        op: { $case: 'put' as const, value: { keyspace: '', key, value: Buffer.from('x'), expectedVersion: undefined } },
+        op: { $case: 'put' as const, value: { keyspace: '', key, value: Buffer.from('x'), expectedVersion: undefined, requestId: Buffer.alloc(0) } },
       });
       const [wrong, stale, tooLong] = await send([
         put(foreign.partitionId, foreign.epoch, Buffer.from('k1')),

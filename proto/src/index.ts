@@ -9,3 +9,5 @@ export * from './gen/quire/v1/admin.js';
 export * from './gen/quire/v1/internal/metadata.js';
 export * from './gen/quire/v1/internal/datanode.js';
 export * from './gen/quire/v1/internal/debug.js';
+export * from './gen/quire/v1/internal/replication.js';
+export * from './gen/quire/v1/internal/coordination.js';

@@ -11,6 +11,21 @@
  * lmdb-js does not roll back a transaction callback that throws (its earlier writes still
  * commit), so `write()` bodies validate before they write, and a throw inside one is an
  * assertion failure that stops the process.
+ *
+ * Replication primitives (RFC 0001; the node does not call them yet):
+ *  - The log may run ahead of the applied index. Its shape (engine.ts) is checked on open from
+ *    the first and last log keys and the sub-database's entry count (mdb_stat, O(1)), and kept
+ *    by appendLog, setApplied and both truncations, which assert it.
+ *  - The epoch history is opaque bytes in `meta` under `epoch-history/<keyspace>/<id>`.
+ *  - A snapshot reader is an lmdb-js read transaction (`useReadTransaction`) held open between
+ *    chunks; each read is one synchronous range read on it whose cursor is closed before the
+ *    chunk is returned, so no cursor outlives a call. At most `snapshotReadersMax` are open.
+ *    Chunks come in key byte order (the wire order of replication.proto's SnapshotChunk): an
+ *    overflow group of long keys is sorted in memory, as range() does.
+ *  - A snapshot install spans several write transactions: `snapshot-install/<keyspace>/<id>`
+ *    in `meta` marks it pending from beginSnapshotInstall until finishSnapshotInstall, so a
+ *    restart in between finds the partial data marked rather than serving it. An install cut
+ *    off by a restart is not resumed: only beginSnapshotInstall (which clears it) continues.
  */
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { assert, compareBytes } from '@quire/common';
@@ -27,9 +42,23 @@ import {
   storedVersion,
   type AppliedState,
 } from './codec.js';
-import type { PartitionStore, RangeQuery, StorageEngine, StoredEntry, StoredPartition } from './engine.js';
+import type {
+  IndexedLogEntry,
+  PartitionStore,
+  RangeQuery,
+  SnapshotReader,
+  StorageEngine,
+  StoredEntry,
+  StoredPartition,
+} from './engine.js';
 
 const appliedPrefix = 'applied/';
+const epochHistoryPrefix = 'epoch-history/';
+const installPrefix = 'snapshot-install/';
+/** The value under an install key: the key's presence is the mark. */
+const installMark = Buffer.from([1]);
+/** Open snapshot readers when LmdbEngineOptions.snapshotReadersMax is not given. */
+const snapshotReadersMaxDefault = 4;
 
 /** Options for the LMDB engine. */
 export interface LmdbEngineOptions {
@@ -42,34 +71,92 @@ export interface LmdbEngineOptions {
    * failpoint, so tests can prove the chaos checkers catch acknowledged writes lost on power loss.
    */
   readonly skipFsync?: boolean;
+  /**
+   * Most snapshot readers open at once (default 4). Each holds an LMDB read transaction, which
+   * takes one of LMDB's reader slots and keeps the pages of its view from being reused.
+   */
+  readonly snapshotReadersMax?: number;
 }
 
 type BinaryDb = Database<Buffer, Buffer>;
+type MetaDb = Database<Buffer, string>;
+type ReadTransaction = ReturnType<RootDatabase['useReadTransaction']>;
+
+/** What the engine shares with its stores: the write body in progress and the open readers. */
+interface EngineScope {
+  /** True while a write() body runs, so mutators can assert they are inside one. */
+  bodyRunning: boolean;
+  readonly openReaders: Set<LmdbSnapshotReader>;
+  readonly snapshotReadersMax: number;
+}
+
+/** Database handles and meta keys of one partition. */
+interface PartitionDbs {
+  readonly root: RootDatabase;
+  readonly data: BinaryDb;
+  readonly log: BinaryDb;
+  readonly meta: MetaDb;
+  readonly appliedKey: string;
+  readonly epochHistoryKey: string;
+  readonly installKey: string;
+}
+
+/** A snapshot install in progress. */
+interface PendingInstall {
+  /** The snapshot's state, named by its first chunk. */
+  readonly state: AppliedState | undefined;
+  /** The last key loaded; the next must be greater. */
+  readonly lastKey: Buffer | undefined;
+  /** Found pending at open: what was loaded is unknown, so only beginSnapshotInstall may follow. */
+  readonly restartRequired: boolean;
+}
 
 class LmdbPartitionStore implements PartitionStore {
+  private readonly data: BinaryDb;
+  private readonly log: BinaryDb;
+  private readonly meta: MetaDb;
   private appliedState: AppliedState;
   private firstIndex: number;
+  /** The last log index, or the applied index when the log is empty (engine.ts). */
+  private lastIndex: number;
+  /** Set while a snapshot install is pending (engine.ts). */
+  private install: PendingInstall | undefined;
 
   constructor(
     readonly keyspace: string,
     readonly partitionId: number,
-    private readonly data: BinaryDb,
-    private readonly log: BinaryDb,
-    private readonly meta: Database<Buffer, string>,
-    private readonly appliedKey: string,
+    private readonly dbs: PartitionDbs,
+    private readonly scope: EngineScope,
   ) {
-    const raw = meta.get(appliedKey);
+    this.data = dbs.data;
+    this.log = dbs.log;
+    this.meta = dbs.meta;
+    const raw = this.meta.get(dbs.appliedKey);
     this.appliedState = raw === undefined ? { appliedIndex: 0, epoch: 0 } : decodeAppliedState(raw);
+    const mark = this.meta.get(dbs.installKey);
+    assert(mark === undefined || mark.equals(installMark), `Partition ${keyspace}/${partitionId}: install mark of ${mark?.length} bytes`);
+    // What this process loaded before the restart is unknown, so the install must start over.
+    this.install = mark === undefined ? undefined : { state: undefined, lastKey: undefined, restartRequired: true };
+    const applied = this.appliedState.appliedIndex;
     let first: number | undefined;
-    let last = 0;
-    for (const key of log.getKeys({ limit: 1 })) first = logIndexOf(key);
-    for (const key of log.getKeys({ limit: 1, reverse: true })) last = logIndexOf(key);
-    // Data, log entry and applied index commit together, so the log can never run ahead.
-    assert(
-      last <= this.appliedState.appliedIndex,
-      `Partition ${keyspace}/${partitionId}: log ends at ${last} beyond applied index ${this.appliedState.appliedIndex}`,
-    );
-    this.firstIndex = first ?? this.appliedState.appliedIndex + 1;
+    let last: number | undefined;
+    for (const key of this.log.getKeys({ limit: 1 })) first = logIndexOf(key);
+    for (const key of this.log.getKeys({ limit: 1, reverse: true })) last = logIndexOf(key);
+    if (first === undefined || last === undefined) {
+      this.firstIndex = applied + 1;
+      this.lastIndex = applied;
+      return;
+    }
+    // With deferred apply the log runs ahead of the applied index, so what holds is the shape
+    // in engine.ts: one gap-free run that reaches from at most applied + 1 to at least applied.
+    const name = `Partition ${keyspace}/${partitionId}`;
+    assert(this.install === undefined, `${name}: log ${first}..${last} present while a snapshot install is pending`);
+    const count = entryCount(this.log);
+    assert(first >= 1 && count === last - first + 1, `${name}: log ${first}..${last} holds ${count} entries, so it has gaps`);
+    assert(first <= applied + 1, `${name}: log starts at ${first}, leaving a gap after applied index ${applied}`);
+    assert(last >= applied, `${name}: log ends at ${last}, below applied index ${applied}`);
+    this.firstIndex = first;
+    this.lastIndex = last;
   }
 
   get(key: Buffer): StoredEntry | undefined {
@@ -137,25 +224,74 @@ class LmdbPartitionStore implements PartitionStore {
     return this.firstIndex;
   }
 
+  lastLogIndex(): number {
+    return this.lastIndex;
+  }
+
+  logEntries(fromIndex: number, toIndexInclusive: number, bytesMax: number): IndexedLogEntry[] {
+    assert(Number.isSafeInteger(fromIndex) && fromIndex >= 1, `Log read from ${fromIndex}`);
+    assert(Number.isSafeInteger(toIndexInclusive) && toIndexInclusive >= fromIndex - 1, `Log read of ${fromIndex}..${toIndexInclusive}`);
+    assert(bytesMax >= 1, 'Log read byte budget must be positive');
+    assert(
+      fromIndex >= this.firstIndex,
+      `Log read from ${fromIndex} below the log start ${this.firstIndex}: those entries are gone, send a snapshot`,
+    );
+    const out: IndexedLogEntry[] = [];
+    if (toIndexInclusive < fromIndex) return out;
+    let bytes = 0;
+    for (const { key, value } of this.log.getRange({ start: logKey(fromIndex), end: logKey(toIndexInclusive + 1) })) {
+      const index = logIndexOf(key);
+      // Pairs with the gap check on open: what is read back is one consecutive run too.
+      assert(index === fromIndex + out.length, `Log gap: read entry ${index} where ${fromIndex + out.length} was due`);
+      out.push({ index, entry: value });
+      bytes += value.length;
+      if (bytes >= bytesMax) break;
+    }
+    return out;
+  }
+
   putValue(key: Buffer, version: number, value: Buffer): void {
+    this.assertNoInstall('putValue');
     this.data.putSync(storedKey(key), encodeStoredValue(key, version, value));
   }
 
   deleteValue(key: Buffer): void {
+    this.assertNoInstall('deleteValue');
     this.data.removeSync(storedKey(key));
   }
 
   appendLog(index: number, entry: Buffer): void {
+    this.assertNoInstall('appendLog');
+    // The applied index no longer pins the log end at open, so an append over an existing entry
+    // would go unnoticed there: refuse it here.
+    assert(index === this.lastIndex + 1, `Log append at ${index}, but the log ends at ${this.lastIndex}`);
     this.log.putSync(logKey(index), entry);
+    this.lastIndex = index;
   }
 
   setApplied(state: AppliedState): void {
+    this.assertNoInstall('setApplied');
     assert(state.appliedIndex >= this.appliedState.appliedIndex, 'Applied index must not go backwards');
-    this.meta.putSync(this.appliedKey, encodeAppliedState(state));
+    const logEmpty = this.firstIndex > this.lastIndex;
+    assert(
+      logEmpty || state.appliedIndex <= this.lastIndex,
+      `Applied index ${state.appliedIndex} beyond the log end ${this.lastIndex}: only logged entries can be applied`,
+    );
+    this.meta.putSync(this.dbs.appliedKey, encodeAppliedState(state));
     this.appliedState = state;
+    if (logEmpty) {
+      this.firstIndex = state.appliedIndex + 1;
+      this.lastIndex = state.appliedIndex;
+    }
   }
 
   truncateLogBefore(index: number, entriesMax: number): number {
+    this.assertNoInstall('truncateLogBefore');
+    // An entry leaves the log only once the data reflects it; later entries are still to apply.
+    assert(
+      index <= this.appliedState.appliedIndex + 1,
+      `Log truncation below ${index} would drop entries after applied index ${this.appliedState.appliedIndex}`,
+    );
     let removed = 0;
     const end = logKey(index);
     for (const key of this.log.getKeys({ start: logKey(this.firstIndex), end, limit: entriesMax })) {
@@ -169,9 +305,276 @@ class LmdbPartitionStore implements PartitionStore {
     return removed;
   }
 
+  truncateLogAfter(index: number): number {
+    this.assertInBody('truncateLogAfter');
+    this.assertNoInstall('truncateLogAfter');
+    assert(Number.isSafeInteger(index), `Log truncation after ${index}`);
+    const applied = this.appliedState.appliedIndex;
+    assert(index >= applied, `Log truncation after ${index} would drop entries up to applied index ${applied} (RFC invariant 6)`);
+    if (index >= this.lastIndex) return 0;
+    // Newest first, so the log is one gap-free run after every single deletion. The suffix is
+    // what a follower accepted but its leader never matched, bounded by what it was sent.
+    let removed = 0;
+    for (let i = this.lastIndex; i > index; i--) {
+      assert(this.log.removeSync(logKey(i)), `Log entry ${i} missing below the log end ${this.lastIndex}`);
+      removed++;
+    }
+    this.lastIndex = index;
+    // first ≤ applied + 1 ≤ index + 1, so the log is empty only when index = applied.
+    if (this.firstIndex > index) this.firstIndex = index + 1;
+    return removed;
+  }
+
   logEntry(index: number): Buffer | undefined {
     return this.log.get(logKey(index));
   }
+
+  epochHistory(): Buffer | undefined {
+    return this.meta.get(this.dbs.epochHistoryKey);
+  }
+
+  setEpochHistory(encoded: Buffer): void {
+    this.assertInBody('setEpochHistory');
+    // Empty would read back as a history; epoch-history.ts never encodes fewer than 21 bytes.
+    assert(encoded.length > 0, 'Epoch history must not be empty');
+    this.meta.putSync(this.dbs.epochHistoryKey, encoded);
+  }
+
+  snapshotReader(): SnapshotReader {
+    this.assertNoInstall('snapshotReader');
+    assert(
+      this.scope.openReaders.size < this.scope.snapshotReadersMax,
+      `More than ${this.scope.snapshotReadersMax} snapshot readers open at once`,
+    );
+    const reader = new LmdbSnapshotReader(this.dbs, (closed) => this.scope.openReaders.delete(closed));
+    this.scope.openReaders.add(reader);
+    return reader;
+  }
+
+  beginSnapshotInstall(): void {
+    this.assertInBody('beginSnapshotInstall');
+    // clearSync empties a sub-database inside the current (child) transaction, so this is
+    // undone with the rest of a body that throws (lmdb-engine-replication.test.ts).
+    this.data.clearSync();
+    this.log.clearSync();
+    this.meta.removeSync(this.dbs.epochHistoryKey);
+    this.meta.putSync(this.dbs.installKey, installMark);
+    // Written so that storedPartitions() lists a partition whose first install is pending.
+    this.meta.putSync(this.dbs.appliedKey, encodeAppliedState(this.appliedState));
+    this.install = { state: undefined, lastKey: undefined, restartRequired: false };
+    this.firstIndex = this.appliedState.appliedIndex + 1;
+    this.lastIndex = this.appliedState.appliedIndex;
+  }
+
+  installSnapshot(state: AppliedState, entries: Iterable<StoredEntry>): void {
+    this.assertInBody('installSnapshot');
+    const install = this.pendingInstall('installSnapshot');
+    checkAppliedState(state);
+    assert(
+      install.state === undefined || sameState(install.state, state),
+      `Snapshot chunk at ${state.appliedIndex}/${state.epoch} in an install of ${install.state?.appliedIndex}/${install.state?.epoch}`,
+    );
+    // Validate the whole chunk before writing any of it.
+    const chunk: StoredEntry[] = [];
+    let previous = install.lastKey;
+    for (const entry of entries) {
+      assert(entry.key.length >= 1 && entry.key.length <= 0xffff, `Snapshot key of ${entry.key.length} bytes`);
+      assert(
+        Number.isSafeInteger(entry.version) && entry.version >= 1 && entry.version <= state.appliedIndex,
+        `Snapshot entry version ${entry.version} outside 1..${state.appliedIndex}`,
+      );
+      // Key order makes almost every put an append at the B-tree's right edge, so pages fill
+      // up and little goes to LMDB's free list (only an overflow group's hashes break it).
+      assert(previous === undefined || compareBytes(entry.key, previous) > 0, 'Snapshot entries out of ascending key order');
+      chunk.push(entry);
+      previous = entry.key;
+    }
+    for (const entry of chunk) this.data.putSync(storedKey(entry.key), encodeStoredValue(entry.key, entry.version, entry.value));
+    this.install = { state, lastKey: previous === undefined ? undefined : Buffer.from(previous), restartRequired: false };
+  }
+
+  finishSnapshotInstall(state: AppliedState): void {
+    this.assertInBody('finishSnapshotInstall');
+    const install = this.pendingInstall('finishSnapshotInstall');
+    checkAppliedState(state);
+    if (install.state === undefined) {
+      let empty = true;
+      for (const _ of this.data.getKeys({ limit: 1 })) empty = false;
+      assert(empty, 'Snapshot install finished with data but without a chunk naming its state');
+    } else {
+      assert(sameState(install.state, state), `Snapshot install of ${install.state.appliedIndex} finished as ${state.appliedIndex}`);
+    }
+    assert(this.firstIndex > this.lastIndex, 'Log entries appeared during a snapshot install');
+    // Not setApplied: the applied index may go down when a replica is re-seeded (RFC invariant 6).
+    this.meta.putSync(this.dbs.appliedKey, encodeAppliedState(state));
+    this.meta.removeSync(this.dbs.installKey);
+    this.appliedState = state;
+    this.install = undefined;
+    this.firstIndex = state.appliedIndex + 1;
+    this.lastIndex = state.appliedIndex;
+  }
+
+  snapshotInstallPending(): boolean {
+    return this.install !== undefined;
+  }
+
+  private pendingInstall(method: string): PendingInstall {
+    const install = this.install;
+    const name = `${this.keyspace}/${this.partitionId}`;
+    assert(install !== undefined, `PartitionStore.${method} on ${name} without beginSnapshotInstall`);
+    assert(!install.restartRequired, `PartitionStore.${method} on ${name}: an install cut off by a restart must begin again`);
+    return install;
+  }
+
+  private assertInBody(method: string): void {
+    assert(this.scope.bodyRunning, `PartitionStore.${method} called outside a write() body`);
+  }
+
+  private assertNoInstall(method: string): void {
+    assert(
+      this.install === undefined,
+      `PartitionStore.${method} on ${this.keyspace}/${this.partitionId} while a snapshot install is pending`,
+    );
+  }
+}
+
+/**
+ * A snapshot reader over one lmdb-js read transaction. The applied state is read through that
+ * transaction too, so it describes exactly the data the chunks return.
+ */
+class LmdbSnapshotReader implements SnapshotReader {
+  readonly appliedIndex: number;
+  readonly epoch: number;
+  private transaction: ReadTransaction | undefined;
+
+  constructor(
+    private readonly dbs: PartitionDbs,
+    private readonly onClose: (reader: LmdbSnapshotReader) => void,
+  ) {
+    const transaction = dbs.root.useReadTransaction();
+    try {
+      assert(readMetaIn(dbs.meta, dbs.installKey, transaction) === undefined, 'Snapshot of a partition whose install is pending');
+      const raw = readMetaIn(dbs.meta, dbs.appliedKey, transaction);
+      const state = raw === undefined ? { appliedIndex: 0, epoch: 0 } : decodeAppliedState(raw);
+      this.appliedIndex = state.appliedIndex;
+      this.epoch = state.epoch;
+    } catch (error) {
+      transaction.done();
+      throw error;
+    }
+    this.transaction = transaction;
+  }
+
+  *chunks(bytesMax: number): Iterable<StoredEntry[]> {
+    assert(bytesMax >= 1, 'Snapshot chunk byte budget must be positive');
+    // Entries read and put in key order but not yet returned (from index `head` on): reads stop
+    // only between overflow groups, so a group is sorted whole and may spill into later chunks.
+    let ready: StoredEntry[] = [];
+    let head = 0;
+    let readyBytes = 0;
+    let start: Buffer | undefined;
+    let exhausted = false;
+    let previous: Buffer | undefined;
+    for (;;) {
+      const transaction = this.transaction;
+      assert(transaction !== undefined, 'Snapshot reader used after close()');
+      if (!exhausted && readyBytes < bytesMax) {
+        ready = ready.slice(head);
+        head = 0;
+        let group: StoredEntry[] = [];
+        let groupPrefix: Buffer | undefined;
+        const take = (entry: StoredEntry): void => {
+          ready.push(entry);
+          readyBytes += entry.key.length + entry.value.length;
+        };
+        const flushGroup = (): void => {
+          group.sort((a, b) => compareBytes(a.key, b.key));
+          group.forEach(take);
+          group = [];
+          groupPrefix = undefined;
+        };
+        exhausted = true;
+        // One synchronous range read: its cursor is closed (by break or by the end of the
+        // range) before anything is yielded, so only the transaction waits between chunks.
+        for (const { key: stored, value: raw } of this.dbs.data.getRange(start === undefined ? { transaction } : { transaction, start })) {
+          const v = decodeStoredValue(raw);
+          // Pairs with installSnapshot's checks: what a snapshot carries is checked as it is read.
+          assert((v.fullKey !== undefined) === isOverflowStoredKey(stored), 'Stored key form does not match its value');
+          assert(v.version >= 1 && v.version <= this.appliedIndex, `Stored version ${v.version} outside 1..${this.appliedIndex}`);
+          const entry: StoredEntry = { key: v.fullKey ?? Buffer.from(stored), value: v.value, version: v.version };
+          if (isOverflowStoredKey(stored)) {
+            const prefix = stored.subarray(0, directKeyBytesMax);
+            if (groupPrefix !== undefined && !groupPrefix.equals(prefix)) {
+              flushGroup();
+              // Stop between groups; `start` is still this entry, so the next read takes it again.
+              if (readyBytes >= bytesMax) {
+                exhausted = false;
+                break;
+              }
+            }
+            groupPrefix ??= Buffer.from(prefix);
+            group.push(entry);
+          } else {
+            if (group.length > 0) flushGroup();
+            take(entry);
+          }
+          start = Buffer.concat([stored, Buffer.alloc(1)]); // the smallest stored key after this one
+          if (group.length === 0 && readyBytes >= bytesMax) {
+            exhausted = false;
+            break;
+          }
+        }
+        if (group.length > 0) flushGroup();
+      }
+      if (head === ready.length) return;
+      const chunk: StoredEntry[] = [];
+      let bytes = 0;
+      while (head < ready.length && bytes < bytesMax) {
+        const entry = ready[head++] as StoredEntry;
+        assert(previous === undefined || compareBytes(entry.key, previous) > 0, 'Snapshot read out of ascending key order');
+        previous = entry.key;
+        bytes += entry.key.length + entry.value.length;
+        chunk.push(entry);
+      }
+      readyBytes -= bytes;
+      yield chunk;
+    }
+  }
+
+  close(): void {
+    if (this.transaction === undefined) return;
+    this.transaction.done();
+    this.transaction = undefined;
+    this.onClose(this);
+  }
+}
+
+/**
+ * Reads one meta value through `transaction`. lmdb-js's get() ignores an explicit read
+ * transaction while a write transaction is active (read.js: `env.writeTxn || options.transaction`);
+ * getRange() honours it, so a snapshot's applied state is read with a range of one key.
+ */
+function readMetaIn(meta: MetaDb, key: string, transaction: ReadTransaction): Buffer | undefined {
+  for (const entry of meta.getRange({ start: key, limit: 1, transaction })) return entry.key === key ? entry.value : undefined;
+  return undefined;
+}
+
+/** The number of entries in a sub-database (mdb_stat: O(1)), in the current transaction. */
+function entryCount(db: BinaryDb): number {
+  const stats: { entryCount?: unknown } = db.getStats();
+  assert(typeof stats.entryCount === 'number', 'lmdb-js getStats() has no entryCount');
+  return stats.entryCount;
+}
+
+function checkAppliedState(state: AppliedState): void {
+  assert(
+    Number.isSafeInteger(state.appliedIndex) && state.appliedIndex >= 0 && Number.isSafeInteger(state.epoch) && state.epoch >= 0,
+    `Applied state ${state.appliedIndex}/${state.epoch}`,
+  );
+}
+
+function sameState(a: AppliedState, b: AppliedState): boolean {
+  return a.appliedIndex === b.appliedIndex && a.epoch === b.epoch;
 }
 
 /** The smallest stored key that is >= the stored form of every real key below `end`. */
@@ -203,6 +606,12 @@ export function openLmdbEngine(options: LmdbEngineOptions): StorageEngine {
   });
   const meta = root.openDB<Buffer, string>('meta', { keyEncoding: 'ordered-binary', encoding: 'binary' });
   const stores = new Map<string, LmdbPartitionStore>();
+  const scope: EngineScope = {
+    bodyRunning: false,
+    openReaders: new Set(),
+    snapshotReadersMax: options.snapshotReadersMax ?? snapshotReadersMaxDefault,
+  };
+  assert(scope.snapshotReadersMax >= 1, 'snapshotReadersMax must be positive');
 
   return {
     partition(keyspace: string, partitionId: number): PartitionStore {
@@ -212,7 +621,15 @@ export function openLmdbEngine(options: LmdbEngineOptions): StorageEngine {
         assert(stores.size < options.partitionsMax, `More than ${options.partitionsMax} partitions on one node`);
         const data = root.openDB<Buffer, Buffer>(`d/${id}`, { keyEncoding: 'binary', encoding: 'binary' });
         const log = root.openDB<Buffer, Buffer>(`l/${id}`, { keyEncoding: 'binary', encoding: 'binary' });
-        store = new LmdbPartitionStore(keyspace, partitionId, data, log, meta, `${appliedPrefix}${id}`);
+        store = new LmdbPartitionStore(keyspace, partitionId, {
+          root,
+          data,
+          log,
+          meta,
+          appliedKey: `${appliedPrefix}${id}`,
+          epochHistoryKey: `${epochHistoryPrefix}${id}`,
+          installKey: `${installPrefix}${id}`,
+        }, scope);
         stores.set(id, store);
       }
       return store;
@@ -234,10 +651,22 @@ export function openLmdbEngine(options: LmdbEngineOptions): StorageEngine {
       // asynchronous transaction's callback wrote even when the callback throws, which would
       // persist half a batch (say, log entries without their applied index). A child
       // transaction is aborted when its callback throws, so a failed body writes nothing.
-      return root.transaction(() => root.childTransaction(body));
+      return root.transaction(() =>
+        root.childTransaction(() => {
+          scope.bodyRunning = true;
+          try {
+            return body();
+          } finally {
+            scope.bodyRunning = false;
+          }
+        }),
+      );
     },
 
     async close(): Promise<void> {
+      // A read transaction must end before its environment closes; a reader still open now
+      // (a snapshot stream cut off by shutdown) fails its next chunk instead.
+      for (const reader of [...scope.openReaders]) reader.close();
       await root.close();
     },
   };
