@@ -36,6 +36,8 @@ export const dataNodeOptions = {
   writeQueueOpsMax: { kind: 'integer', flag: 'write-queue-ops-max', env: 'QUIRE_WRITE_QUEUE_OPS_MAX', default: 16384, min: 1, max: 1_000_000, description: 'Writes waiting for a commit before new ones get OVERLOADED' },
   writeBatchOpsMax: { kind: 'integer', flag: 'write-batch-ops-max', env: 'QUIRE_WRITE_BATCH_OPS_MAX', default: 2048, min: 1, max: 100_000, description: 'Most writes in one fsynced transaction' },
   streamOpsInFlightMax: { kind: 'integer', flag: 'stream-ops-in-flight-max', env: 'QUIRE_STREAM_OPS_IN_FLIGHT_MAX', default: 8192, min: 1, max: 1_000_000, description: 'Most unanswered operations per router stream' },
+  pendingEntriesMax: { kind: 'integer', flag: 'pending-entries-max', env: 'QUIRE_PENDING_ENTRIES_MAX', default: 65_536, min: 1, max: 10_000_000, description: 'Most appended but not yet applied writes per partition before new ones get OVERLOADED' },
+  pendingBytesMax: { kind: 'integer', flag: 'pending-bytes-max', env: 'QUIRE_PENDING_BYTES_MAX', default: 256 * 1024 * 1024, min: 1024, max: 16 * 1024 * 1024 * 1024, description: 'Most key and value bytes of appended but not yet applied writes per partition' },
   logRetainEntries: { kind: 'integer', flag: 'log-retain-entries', env: 'QUIRE_LOG_RETAIN_ENTRIES', default: 100_000, min: 1, max: 100_000_000, description: 'Newest log entries kept per partition' },
   keyBytesMax: { kind: 'integer', flag: 'key-bytes-max', env: 'QUIRE_KEY_BYTES_MAX', default: defaultLimits.keyBytesMax, min: 1, max: 16384, description: 'Longest key accepted' },
   valueBytesMax: { kind: 'integer', flag: 'value-bytes-max', env: 'QUIRE_VALUE_BYTES_MAX', default: defaultLimits.valueBytesMax, min: 0, max: 4 * 1024 * 1024, description: 'Longest value accepted' },
@@ -60,6 +62,8 @@ export interface DataNodeConfig {
   readonly writeBatchOpsMax: number;
   readonly streamOpsInFlightMax: number;
   readonly logRetainEntries: number;
+  readonly pendingEntriesMax: number;
+  readonly pendingBytesMax: number;
   readonly limits: Limits;
   readonly shutdownGraceMs: number;
   readonly logLevel: LogLevel;
@@ -87,6 +91,8 @@ export function loadDataNodeConfig(argv: readonly string[], env: Env): Readonly<
     writeBatchOpsMax: o.writeBatchOpsMax,
     streamOpsInFlightMax: o.streamOpsInFlightMax,
     logRetainEntries: o.logRetainEntries,
+    pendingEntriesMax: o.pendingEntriesMax,
+    pendingBytesMax: o.pendingBytesMax,
     limits: { ...defaultLimits, keyBytesMax: o.keyBytesMax, valueBytesMax: o.valueBytesMax },
     shutdownGraceMs: o.shutdownGraceMs,
     logLevel: o.logLevel as LogLevel,
@@ -102,6 +108,9 @@ function validate(c: DataNodeConfig): void {
     throw new ConfigError(`--node-id "${c.nodeId}" is invalid: use 1..63 characters of letters, digits, '.', '_' and '-'`);
   }
   validateEtcdEndpoints(c.etcdEndpoints);
+  if (c.writeBatchOpsMax > c.pendingEntriesMax) {
+    throw new ConfigError(`--write-batch-ops-max (${c.writeBatchOpsMax}) must not exceed --pending-entries-max (${c.pendingEntriesMax}): one batch must fit in the pending view`);
+  }
   if (c.writeBatchOpsMax > c.writeQueueOpsMax) {
     throw new ConfigError(`--write-batch-ops-max (${c.writeBatchOpsMax}) must not exceed --write-queue-ops-max (${c.writeQueueOpsMax})`);
   }

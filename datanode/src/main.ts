@@ -85,6 +85,8 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
       writeQueueOpsMax: config.writeQueueOpsMax,
       writeBatchOpsMax: config.writeBatchOpsMax,
       logRetainEntries: config.logRetainEntries,
+      pendingEntriesMax: config.pendingEntriesMax,
+      pendingBytesMax: config.pendingBytesMax,
       scanChunkKeysMax,
       scanChunkBytesMax,
     },

@@ -48,6 +48,10 @@ export interface DataNodeSettings {
   readonly writeQueueOpsMax: number;
   readonly writeBatchOpsMax: number;
   readonly logRetainEntries: number;
+  /** Most appended but unapplied writes per partition (the pending view). */
+  readonly pendingEntriesMax: number;
+  /** Most key and value bytes of those writes. */
+  readonly pendingBytesMax: number;
   /** Keys per scan chunk. */
   readonly scanChunkKeysMax: number;
   /** Bytes per scan chunk. */
@@ -73,6 +77,9 @@ export interface DataNodeDeps {
 function gateOf(failpoints: Failpoints, name: FailpointName): Promise<void> | undefined {
   return failpoints.isArmed(name) ? failpoints.hitAsync(name) : undefined;
 }
+
+/** Old log entries deleted per transaction at most, to spread the cost of retention. */
+const logTruncateBatchMax = 1024;
 
 /** Where scan chunks go; resolves when the consumer can take more (backpressure). */
 export type ScanSink = (items: KeyValue[]) => Promise<void>;
@@ -218,9 +225,16 @@ export class DataNode {
     let replica = this.replicas.get(id);
     if (replica === undefined) {
       const store = this.deps.engine.partition(keyspace, partitionId);
-      replica = new PartitionReplica(store, { logRetainEntriesMax: this.settings.logRetainEntries, logTruncateBatchMax: 1024 });
+      replica = new PartitionReplica(store, {
+        logRetainEntriesMax: this.settings.logRetainEntries,
+        logTruncateBatchMax: logTruncateBatchMax,
+        applyEntriesMax: this.settings.writeBatchOpsMax * 2,
+        pending: { pendingEntriesMax: this.settings.pendingEntriesMax, pendingBytesMax: this.settings.pendingBytesMax, retryAfterMs: 10 },
+      });
       this.replicas.set(id, replica);
-      this.deps.log.info('Opened partition replica', { keyspace, partitionId, appliedIndex: replica.appliedIndex });
+      this.deps.log.info('Opened partition replica', { keyspace, partitionId, appliedIndex: replica.appliedIndex, logEndIndex: replica.logEndIndex });
+      // Entries appended before a restart but not yet applied are applied now.
+      this.committer.applyNeeded(replica);
     }
     return replica;
   }

@@ -1,16 +1,33 @@
 import { describe, expect, it } from 'vitest';
 import { OverloadedError } from '@quire/common';
-import { GroupCommitter, type GroupCommitFailpoints, type GroupCommitterDeps, type PendingWrite } from './group-commit.js';
-import type { PartitionReplica, WriteRequest, WriteResult } from './replica.js';
+import { GroupCommitter, type CommitReplica, type GroupCommitFailpoints, type GroupCommitterDeps, type PendingWrite } from './group-commit.js';
+import type { AppendOutcome, WriteRequest, WriteResult } from './replica.js';
 
-/** A replica stand-in that records what it applied; results carry a running index. */
-class RecordingReplica {
-  readonly applied: string[] = [];
+/**
+ * A replica stand-in with one replica's semantics: appends get a running index, a durable log
+ * is acknowledged, and applyAcknowledged applies everything acknowledged.
+ */
+class RecordingReplica implements CommitReplica {
+  readonly appended: string[] = [];
   finishes = 0;
-  private index = 0;
-  applyWrite(request: WriteRequest): WriteResult {
-    this.applied.push(request.key.toString());
-    return { ok: true, version: ++this.index, found: false };
+  appliedIndex = 0;
+  private logEnd = 0;
+  private acknowledged = 0;
+  appendWrite(request: WriteRequest): AppendOutcome {
+    this.appended.push(request.key.toString());
+    this.logEnd++;
+    return { result: { ok: true, version: this.logEnd, found: false }, answerAfterIndex: this.logEnd };
+  }
+  logDurable(): void {
+    this.acknowledged = this.logEnd;
+  }
+  get needsApply(): boolean {
+    return this.acknowledged > this.appliedIndex;
+  }
+  applyAcknowledged(): number {
+    const n = this.acknowledged - this.appliedIndex;
+    this.appliedIndex = this.acknowledged;
+    return n;
   }
   finishWrites(): void {
     this.finishes++;
@@ -26,7 +43,7 @@ function harness(limits = { queueOpsMax: 10, batchOpsMax: 4 }, failpoints?: Grou
     write<T>(body: () => T): Promise<T> {
       return new Promise<T>((resolve, reject) => {
         const result = body();
-        transactions.push({ size: (result as unknown[]).length, resolve: () => resolve(result), reject });
+        transactions.push({ size: (result as { outcomes: unknown[] }).outcomes.length, resolve: () => resolve(result), reject });
       });
     },
     schedule: (cb) => scheduled.push(cb),
@@ -40,7 +57,7 @@ function harness(limits = { queueOpsMax: 10, batchOpsMax: 4 }, failpoints?: Grou
   const results: [string, WriteResult][] = [];
   const submit = (key: string): boolean =>
     committer.submit({
-      replica: replica as unknown as PartitionReplica,
+      replica,
       request: { kind: 'put', key: Buffer.from(key), value: Buffer.alloc(0), expectedVersion: undefined },
       epoch: 1,
       done: (r) => results.push([key, r]),
@@ -55,7 +72,7 @@ function harness(limits = { queueOpsMax: 10, batchOpsMax: 4 }, failpoints?: Grou
 }
 
 describe('GroupCommitter', () => {
-  it('puts every write queued before the flush into one transaction and reports none before it is durable', async () => {
+  it('appends every write queued before the flush in one transaction and answers none before it is durable and applied', async () => {
     const h = harness();
     h.submit('a');
     h.submit('b');
@@ -66,6 +83,12 @@ describe('GroupCommitter', () => {
     await h.settle();
     expect(h.results).toEqual([]);
     h.transactions[0]?.resolve();
+    await h.settle();
+    // Durable and acknowledged, not yet applied: a second transaction applies them.
+    expect(h.results).toEqual([]);
+    expect(h.transactions.map((t) => t.size)).toEqual([3, 0]);
+    expect(h.replica.appliedIndex).toBe(3);
+    h.transactions[1]?.resolve();
     await h.settle();
     expect(h.results.map(([k, r]) => [k, r.ok && r.version])).toEqual([['a', 1], ['b', 2], ['c', 3]]);
     expect(h.committed).toEqual([3]);
@@ -92,8 +115,10 @@ describe('GroupCommitter', () => {
     await h.settle();
     h.transactions[1]?.resolve();
     await h.settle();
-    expect(h.transactions.map((t) => t.size)).toEqual([4, 2]);
-    expect(h.replica.applied).toEqual(['k0', 'k1', 'k2', 'k3', 'k4', 'k5']);
+    // The second transaction also applied the first batch; a third applies the second.
+    expect(h.transactions.map((t) => t.size)).toEqual([4, 2, 0]);
+    expect(h.replica.appended).toEqual(['k0', 'k1', 'k2', 'k3', 'k4', 'k5']);
+    expect(h.results.map(([k]) => k)).toEqual(['k0', 'k1', 'k2', 'k3']);
   });
 
   it('refuses writes beyond queueOpsMax without queueing them', () => {
@@ -115,7 +140,7 @@ describe('GroupCommitter', () => {
     expect(h.submit('b')).toBe(false);
   });
 
-  it('stop() refuses new writes and resolves once the queued ones are durable', async () => {
+  it('stop() refuses new writes and resolves once the queued ones are durable, applied and answered', async () => {
     const h = harness();
     h.submit('a');
     h.runScheduled();
@@ -127,8 +152,24 @@ describe('GroupCommitter', () => {
     await h.settle();
     expect(stopped).toBe(false);
     h.transactions[1]?.resolve();
+    await h.settle();
+    expect(stopped).toBe(false);
+    h.transactions[2]?.resolve();
     await stopping;
     expect(h.results.map(([k]) => k)).toEqual(['a', 'b']);
+  });
+
+  it('applies entries acknowledged before a restart when asked, without any new write', async () => {
+    const h = harness();
+    h.replica.appendWrite({ kind: 'put', key: Buffer.from('old'), value: Buffer.alloc(0), expectedVersion: undefined });
+    h.replica.logDurable();
+    h.committer.applyNeeded(h.replica);
+    h.runScheduled();
+    expect(h.transactions.map((t) => t.size)).toEqual([0]);
+    expect(h.replica.appliedIndex).toBe(1);
+    h.transactions[0]?.resolve();
+    await h.settle();
+    expect(h.transactions).toHaveLength(1);
   });
 
   it('rejects limits where a batch could exceed the queue', () => {
@@ -160,19 +201,24 @@ describe('GroupCommitter', () => {
       await h.settle();
       expect(h.results).toHaveLength(2);
       expect(h.committed).toEqual([2]);
-      // The committer goes on with the next batch.
+      // The committer goes on: it applies the batch, then takes the next one.
       h.submit('c');
-      h.runScheduled();
-      expect(h.transactions).toHaveLength(2);
+      h.transactions[1]?.resolve();
+      await h.settle();
+      expect(h.transactions.map((t) => t.size)).toEqual([2, 0, 1]);
+      expect(h.results).toHaveLength(3);
     });
 
-    it('without ackBeforeDurable nothing is reported before the commit resolves (the contrast)', async () => {
+    it('without ackBeforeDurable nothing is reported before the commit resolves and the write is applied (the contrast)', async () => {
       const h = harness(undefined, none);
       h.submit('a');
       h.runScheduled();
       await h.settle();
       expect(h.results).toEqual([]);
       h.transactions[0]?.resolve();
+      await h.settle();
+      expect(h.results).toEqual([]);
+      h.transactions[1]?.resolve();
       await h.settle();
       expect(h.results).toHaveLength(1);
     });
@@ -201,7 +247,7 @@ describe('GroupCommitter', () => {
       h.runScheduled();
       await h.settle();
       expect(h.transactions).toEqual([]);
-      expect(h.replica.applied).toEqual([]);
+      expect(h.replica.appended).toEqual([]);
       expect(h.results.map(([k, r]) => [k, r.ok ? 'ok' : r.error.code])).toEqual([['a', 'OVERLOADED'], ['b', 'OVERLOADED']]);
       expect(h.fatal).toEqual([]);
       // The next batch commits normally.
@@ -221,7 +267,7 @@ describe('GroupCommitter', () => {
       expect(h.results).toEqual([]);
       gate.reject(new OverloadedError('Failpoint injected OVERLOADED'));
       await h.settle();
-      expect(h.replica.applied).toEqual(['a']);
+      expect(h.replica.appended).toEqual(['a']);
       expect(h.results.map(([k, r]) => [k, r.ok ? 'ok' : r.error.code])).toEqual([['a', 'OVERLOADED']]);
     });
 

@@ -1,26 +1,39 @@
 /**
  * GroupCommitter turns many concurrent writes into few durable storage transactions: writes
  * queue while a transaction is committing and the whole queue (up to batchOpsMax) goes into
- * the next one, so one fsync covers many requests. No write is reported before the
- * transaction holding it is durable.
+ * the next one, so one fsync covers many requests. Each transaction also applies the entries
+ * acknowledged since the previous one (RFC 0001: data holds acknowledged writes only), and a
+ * write is answered once its replica has applied everything the answer depends on — so two
+ * transactions stand between a write and its answer, and under load each transaction carries
+ * both the appends of one batch and the applies of the one before.
  *
  * It schedules through an injected function and owns no timers, so a simulator can drive it.
  * Failpoints (tests and chaos runs) reach it only as decisions through `deps.failpoints`.
  *
  * Invariants: at most one storage transaction is in flight; the queue never exceeds
- * queueOpsMax (submit refuses instead); results are delivered in submission order per batch;
- * each write is reported exactly once. The one exception to "no write is reported before its
- * transaction is durable" is the ackBeforeDurable failpoint, which exists to break it.
+ * queueOpsMax (submit refuses instead); answers leave in submission order per replica; each
+ * write is answered exactly once, never before its entry is durable and applied. The one
+ * exception is the ackBeforeDurable failpoint, which exists to break it.
  */
 import { assert, isQuireError, type QuireError } from '@quire/common';
-import type { PartitionReplica, WriteRequest, WriteResult } from './replica.js';
+import type { AppendOutcome, PartitionReplica, WriteRequest, WriteResult } from './replica.js';
 
 /** A write waiting for its transaction. */
 export interface PendingWrite {
-  readonly replica: PartitionReplica;
+  readonly replica: CommitReplica;
   readonly request: WriteRequest;
   readonly epoch: number;
-  /** Called once, after the transaction is durable (or never, if the process stops). */
+  /** Called once, after the write is durable and applied (or never, if the process stops). */
+  readonly done: (result: WriteResult) => void;
+}
+
+/** The parts of a partition replica the committer drives (PartitionReplica; a stub in tests). */
+export type CommitReplica = Pick<PartitionReplica, 'appendWrite' | 'applyAcknowledged' | 'finishWrites' | 'logDurable' | 'appliedIndex' | 'needsApply'>;
+
+/** A result waiting for its replica's applied index. */
+interface Waiter {
+  readonly answerAfterIndex: number;
+  readonly result: WriteResult;
   readonly done: (result: WriteResult) => void;
 }
 
@@ -75,6 +88,10 @@ export interface GroupCommitterLimits {
 /** Batches writes into durable transactions. */
 export class GroupCommitter {
   private queue: PendingWrite[] = [];
+  /** Replicas with acknowledged entries to apply. */
+  private readonly toApply = new Set<CommitReplica>();
+  /** Per replica, answers waiting for its applied index, in submission order. */
+  private readonly waiting = new Map<CommitReplica, Waiter[]>();
   private inFlight = false;
   private scheduled = false;
   private stopped = false;
@@ -92,20 +109,31 @@ export class GroupCommitter {
     return this.queue.length;
   }
 
-  /** Queues a write; returns false (and queues nothing) when the queue is full or stopped. */
-  submit(write: PendingWrite): boolean {
-    if (this.stopped || this.queue.length >= this.limits.queueOpsMax) return false;
-    this.queue.push(write);
+  /** Asks for a transaction that applies `replica`'s acknowledged entries (e.g. after a restart). */
+  applyNeeded(replica: CommitReplica): void {
+    if (this.stopped || !replica.needsApply) return;
+    this.toApply.add(replica);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
     if (!this.inFlight && !this.scheduled) {
       this.scheduled = true;
       this.deps.schedule(() => this.flush());
     }
+  }
+
+  /** Queues a write; returns false (and queues nothing) when the queue is full or stopped. */
+  submit(write: PendingWrite): boolean {
+    if (this.stopped || this.queue.length >= this.limits.queueOpsMax) return false;
+    this.queue.push(write);
+    this.scheduleFlush();
     return true;
   }
 
   private flush(): void {
     this.scheduled = false;
-    if (this.inFlight || this.queue.length === 0) {
+    if (this.inFlight || (this.queue.length === 0 && this.toApply.size === 0)) {
       this.notifyIdle();
       return;
     }
@@ -123,43 +151,88 @@ export class GroupCommitter {
     }
   }
 
-  /** Writes `batch` in one storage transaction and reports it once durable. */
+  /**
+   * Writes `batch` — and the applies of acknowledged entries — in one storage transaction; once
+   * it is durable, marks the appended logs durable and answers what the replicas have applied.
+   */
   private commit(batch: readonly PendingWrite[]): void {
     assert(this.inFlight, 'A batch is committed only while marked in flight');
     const startedMs = this.deps.monotonicMs();
     const ackBeforeDurable = this.deps.failpoints?.ackBeforeDurable() ?? false;
+    const applying = [...this.toApply];
+    this.toApply.clear();
     this.deps
       .write(() => {
-        const results: WriteResult[] = new Array<WriteResult>(batch.length);
-        const touched = new Set<PartitionReplica>();
+        const touched = new Set<CommitReplica>(applying);
+        for (const replica of applying) replica.applyAcknowledged();
+        const outcomes: AppendOutcome[] = new Array<AppendOutcome>(batch.length);
         for (let i = 0; i < batch.length; i++) {
           const w = batch[i] as PendingWrite;
-          results[i] = w.replica.applyWrite(w.request, w.epoch);
+          outcomes[i] = w.replica.appendWrite(w.request, w.epoch);
           touched.add(w.replica);
           // Deliberately unsafe (failpoint): answered before the transaction is durable.
-          if (ackBeforeDurable) w.done(results[i] as WriteResult);
+          if (ackBeforeDurable) w.done((outcomes[i] as AppendOutcome).result);
         }
         for (const replica of touched) replica.finishWrites();
-        return results;
+        return { outcomes, touched };
       })
       .then(
-        (results) => {
-          this.deps.onCommitted(batch.length, this.deps.monotonicMs() - startedMs);
+        ({ outcomes, touched }) => {
+          // Apply-only transactions carry no writes: they do not count as batches.
+          if (batch.length > 0) this.deps.onCommitted(batch.length, this.deps.monotonicMs() - startedMs);
+          const appended = new Set(batch.map((w) => w.replica));
+          for (const replica of appended) replica.logDurable();
           // Writes answered early are never answered again, not even with an injected error.
-          const finish = ackBeforeDurable ? () => this.next() : () => this.report(batch, results);
+          const finish = (): void => {
+            if (!ackBeforeDurable) this.await(batch, outcomes);
+            this.settle(touched);
+          };
           const gate = this.deps.failpoints?.afterCommit();
           if (gate === undefined) {
             finish();
           } else {
-            gate.then(finish, (err: unknown) => (ackBeforeDurable && isQuireError(err) ? this.next() : this.refuse(batch, err)));
+            gate.then(finish, (err: unknown) => {
+              if (ackBeforeDurable && isQuireError(err)) {
+                this.settle(touched);
+              } else if (isQuireError(err)) {
+                for (const w of batch) w.done({ ok: false, error: err });
+                this.settle(touched);
+              } else {
+                this.fatal(err);
+              }
+            });
           }
         },
         (err: unknown) => this.fatal(err),
       );
   }
 
-  private report(batch: readonly PendingWrite[], results: readonly WriteResult[]): void {
-    for (let i = 0; i < batch.length; i++) (batch[i] as PendingWrite).done(results[i] as WriteResult);
+  /** Queues the answers of a durable batch behind their replicas' applied indexes. */
+  private await(batch: readonly PendingWrite[], outcomes: readonly AppendOutcome[]): void {
+    for (let i = 0; i < batch.length; i++) {
+      const w = batch[i] as PendingWrite;
+      const outcome = outcomes[i] as AppendOutcome;
+      let list = this.waiting.get(w.replica);
+      if (list === undefined) {
+        list = [];
+        this.waiting.set(w.replica, list);
+      }
+      list.push({ answerAfterIndex: outcome.answerAfterIndex, result: outcome.result, done: w.done });
+    }
+  }
+
+  /** Answers what the touched replicas have applied, queues their next applies, and goes on. */
+  private settle(touched: ReadonlySet<CommitReplica>): void {
+    for (const [replica, list] of this.waiting) {
+      let answered = 0;
+      while (answered < list.length && (list[answered] as Waiter).answerAfterIndex <= replica.appliedIndex) answered++;
+      if (answered === 0) continue;
+      const ready = list.splice(0, answered);
+      if (list.length === 0) this.waiting.delete(replica);
+      for (const w of ready) w.done(w.result);
+    }
+    for (const replica of touched) if (replica.needsApply) this.toApply.add(replica);
+    for (const replica of this.waiting.keys()) if (replica.needsApply) this.toApply.add(replica);
     this.next();
   }
 
@@ -185,16 +258,16 @@ export class GroupCommitter {
   }
 
   private notifyIdle(): void {
-    if (this.inFlight || this.queue.length > 0) return;
+    if (this.inFlight || this.queue.length > 0 || this.toApply.size > 0 || this.waiting.size > 0) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();
   }
 
-  /** Refuses new writes and resolves once every queued write is durable. */
+  /** Refuses new writes and resolves once every queued write is durable, applied and answered. */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (!this.inFlight && this.queue.length === 0) return;
+    if (!this.inFlight && this.queue.length === 0 && this.toApply.size === 0 && this.waiting.size === 0) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 }

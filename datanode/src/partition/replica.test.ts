@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openLmdbEngine } from '../storage/lmdb-engine.js';
 import { LogEntryKind, decodeLogEntry } from '../storage/codec.js';
 import type { StorageEngine } from '../storage/engine.js';
-import { PartitionReplica, type WriteRequest, type WriteResult } from './replica.js';
+import { PartitionReplica, type AppendOutcome, type WriteRequest, type WriteResult } from './replica.js';
 
 let dir: string;
 let engine: StorageEngine;
@@ -21,16 +21,37 @@ afterEach(async () => {
 const put = (key: string, value: string, expectedVersion?: number): WriteRequest => ({ kind: 'put', key: Buffer.from(key), value: Buffer.from(value), expectedVersion });
 const del = (key: string, expectedVersion?: number): WriteRequest => ({ kind: 'delete', key: Buffer.from(key), value: Buffer.alloc(0), expectedVersion });
 
-function replica(retain = 1000): PartitionReplica {
-  return new PartitionReplica(engine.partition('default', 0), { logRetainEntriesMax: retain, logTruncateBatchMax: 1000 });
+const pendingLimits = { pendingEntriesMax: 1000, pendingBytesMax: 1 << 20, retryAfterMs: 10 };
+
+function replica(retain = 1000, pending = pendingLimits): PartitionReplica {
+  return new PartitionReplica(engine.partition('default', 0), { logRetainEntriesMax: retain, logTruncateBatchMax: 1000, applyEntriesMax: 1000, pending });
 }
 
-async function apply(r: PartitionReplica, ...requests: WriteRequest[]): Promise<WriteResult[]> {
+/** Appends in one transaction; returns the outcomes (nothing applied yet). */
+async function append(r: PartitionReplica, ...requests: WriteRequest[]): Promise<AppendOutcome[]> {
   return engine.write(() => {
-    const results = requests.map((req) => r.applyWrite(req, 1));
+    const outcomes = requests.map((req) => r.appendWrite(req, 1));
     r.finishWrites();
-    return results;
+    return outcomes;
   });
+}
+
+/** Applies what is acknowledged in one transaction. */
+async function applyAcknowledged(r: PartitionReplica): Promise<number> {
+  return engine.write(() => {
+    const n = r.applyAcknowledged();
+    r.finishWrites();
+    return n;
+  });
+}
+
+/** The whole write path: append, durable (hence acknowledged with one replica), apply. */
+async function apply(r: PartitionReplica, ...requests: WriteRequest[]): Promise<WriteResult[]> {
+  const outcomes = await append(r, ...requests);
+  r.logDurable();
+  await applyAcknowledged(r);
+  for (const o of outcomes) expect(o.answerAfterIndex).toBeLessThanOrEqual(r.appliedIndex);
+  return outcomes.map((o) => o.result);
 }
 
 describe('PartitionReplica', () => {
@@ -87,6 +108,63 @@ describe('PartitionReplica', () => {
       expect.objectContaining({ ok: false }),
       { ok: true, version: 2, found: true },
     ]);
+  });
+
+  it('writes data only once the entry is acknowledged and applied: reads never see an appended write before', async () => {
+    const r = replica();
+    const [outcome] = await append(r, put('k', 'v'));
+    expect(outcome?.result).toEqual({ ok: true, version: 1, found: false });
+    expect(r.logEndIndex).toBe(1);
+    expect(r.read(Buffer.from('k'))).toBeUndefined();
+    expect(await applyAcknowledged(r)).toBe(0); // durable is not yet known: nothing acknowledged
+    r.logDurable();
+    expect(r.needsApply).toBe(true);
+    expect(await applyAcknowledged(r)).toBe(1);
+    expect(r.read(Buffer.from('k'))).toEqual({ key: Buffer.from('k'), value: Buffer.from('v'), version: 1 });
+    expect(engine.partition('default', 0).applied()).toEqual({ appliedIndex: 1, epoch: 1 });
+  });
+
+  it('checks conditions against appended but unapplied writes, and answers refusals only after what they saw is applied', async () => {
+    const r = replica();
+    await append(r, put('k', 'a'));
+    const [refused, accepted, noop] = await append(r, put('k', 'x', 0), put('k', 'b', 1), del('missing'));
+    expect(refused?.result.ok).toBe(false);
+    expect(refused?.result.ok === false && refused.result.error.details.currentVersion).toBe(1);
+    expect(refused?.answerAfterIndex).toBe(1);
+    expect(accepted).toEqual({ result: { ok: true, version: 2, found: true }, answerAfterIndex: 2 });
+    expect(noop).toEqual({ result: { ok: true, version: 0, found: false }, answerAfterIndex: 2 });
+  });
+
+  it('reloads appended but unapplied entries after a restart, so conditions still see them and they get applied', async () => {
+    const r = replica();
+    await apply(r, put('a', '1'));
+    await append(r, put('a', '2'), del('a'));
+    const reopened = replica();
+    expect(reopened.appliedIndex).toBe(1);
+    expect(reopened.logEndIndex).toBe(3);
+    expect(reopened.needsApply).toBe(true); // one replica: a durable entry is acknowledged
+    const [cas] = await append(reopened, put('a', 'x', 1));
+    expect(cas?.result.ok).toBe(false); // 'a' is deleted in the pending view
+    await applyAcknowledged(reopened);
+    expect(reopened.read(Buffer.from('a'))).toBeUndefined();
+    expect(reopened.appliedIndex).toBe(3);
+  });
+
+  it('refuses a write with OVERLOADED when the pending view is full, taking no index', async () => {
+    const r = replica(1000, { pendingEntriesMax: 2, pendingBytesMax: 1 << 20, retryAfterMs: 10 });
+    const outcomes = await append(r, put('a', '1'), put('b', '2'), put('c', '3'));
+    expect(outcomes.map((o) => o.result.ok)).toEqual([true, true, false]);
+    expect(outcomes[2]?.result.ok === false && outcomes[2].result.error.code).toBe('OVERLOADED');
+    expect(r.logEndIndex).toBe(2);
+  });
+
+  it('applies at most applyEntriesMax entries per transaction', async () => {
+    const r = new PartitionReplica(engine.partition('default', 0), { logRetainEntriesMax: 1000, logTruncateBatchMax: 1000, applyEntriesMax: 2, pending: pendingLimits });
+    await append(r, put('a', '1'), put('b', '2'), put('c', '3'));
+    r.logDurable();
+    expect(await applyAcknowledged(r)).toBe(2);
+    expect(await applyAcknowledged(r)).toBe(1);
+    expect(r.needsApply).toBe(false);
   });
 
   it('keeps only the newest log entries beyond the retention', async () => {
