@@ -266,16 +266,11 @@ export class DataNode {
         if (this.stopping) throw new ShuttingDownError(`Data node ${this.settings.nodeId} is shutting down`);
         const replica = this.replicaFor(keyspace, req.partitionId, req.epoch);
         const wanted = Math.min(remaining, this.settings.scanChunkKeysMax);
-        const chunk = replica.range({ start, end: range.end, limit: wanted, bytesMax: this.settings.scanChunkBytesMax, keysOnly: req.keysOnly });
-        if (chunk.length === 0) break;
-        remaining -= chunk.length;
-        let bytes = 0;
-        for (const e of chunk) bytes += e.key.length + e.value.length;
-        await sink(chunk.map((e) => ({ key: e.key, value: e.value, version: e.version })));
-        // A chunk cut by neither the key count nor the byte budget means the range is exhausted.
-        if (chunk.length < wanted && bytes < this.settings.scanChunkBytesMax) break;
-        // The next chunk starts at the successor of the last key in byte order.
-        start = Buffer.concat([(chunk[chunk.length - 1] as (typeof chunk)[number]).key, Buffer.from([0])]);
+        const { entries, next } = replica.range({ start, end: range.end, limit: wanted, bytesMax: this.settings.scanChunkBytesMax, keysOnly: req.keysOnly });
+        remaining -= entries.length;
+        if (entries.length > 0) await sink(entries.map((e) => ({ key: e.key, value: e.value, version: e.version })));
+        // The replica says where the next chunk starts; undefined means the range is exhausted.
+        start = next;
       }
       this.rpc.record('scan', 'OK', this.deps.clock.monotonicMs() - startedMs);
     } catch (err) {

@@ -12,22 +12,26 @@ class RecordingReplica implements CommitReplica {
   finishes = 0;
   appliedIndex = 0;
   private logEnd = 0;
-  private acknowledged = 0;
+  acknowledgedIndex = 0;
   appendWrite(request: WriteRequest): AppendOutcome {
     this.appended.push(request.key.toString());
     this.logEnd++;
     return { result: { ok: true, version: this.logEnd, found: false }, answerAfterIndex: this.logEnd };
   }
   logDurable(): void {
-    this.acknowledged = this.logEnd;
+    this.acknowledgedIndex = this.logEnd;
   }
   get needsApply(): boolean {
-    return this.acknowledged > this.appliedIndex;
+    return this.acknowledgedIndex > this.applying;
   }
+  private applying = 0;
   applyAcknowledged(): number {
-    const n = this.acknowledged - this.appliedIndex;
-    this.appliedIndex = this.acknowledged;
+    const n = this.acknowledgedIndex - this.applying;
+    this.applying = this.acknowledgedIndex;
     return n;
+  }
+  appliedDurable(): void {
+    this.appliedIndex = this.applying;
   }
   finishWrites(): void {
     this.finishes++;
@@ -72,7 +76,7 @@ function harness(limits = { queueOpsMax: 10, batchOpsMax: 4 }, failpoints?: Grou
 }
 
 describe('GroupCommitter', () => {
-  it('appends every write queued before the flush in one transaction and answers none before it is durable and applied', async () => {
+  it('appends every write queued before the flush in one transaction, answers them once durable (acknowledged), then applies them', async () => {
     const h = harness();
     h.submit('a');
     h.submit('b');
@@ -84,14 +88,14 @@ describe('GroupCommitter', () => {
     expect(h.results).toEqual([]);
     h.transactions[0]?.resolve();
     await h.settle();
-    // Durable and acknowledged, not yet applied: a second transaction applies them.
-    expect(h.results).toEqual([]);
-    expect(h.transactions.map((t) => t.size)).toEqual([3, 0]);
-    expect(h.replica.appliedIndex).toBe(3);
-    h.transactions[1]?.resolve();
-    await h.settle();
     expect(h.results.map(([k, r]) => [k, r.ok && r.version])).toEqual([['a', 1], ['b', 2], ['c', 3]]);
     expect(h.committed).toEqual([3]);
+    // Acknowledged, so applied by a second transaction, off the answer path; applied counts once it commits.
+    expect(h.transactions.map((t) => t.size)).toEqual([3, 0]);
+    expect(h.replica.appliedIndex).toBe(0);
+    h.transactions[1]?.resolve();
+    await h.settle();
+    expect(h.replica.appliedIndex).toBe(3);
   });
 
   it('queues writes that arrive during a commit and commits them together next', async () => {
@@ -118,7 +122,7 @@ describe('GroupCommitter', () => {
     // The second transaction also applied the first batch; a third applies the second.
     expect(h.transactions.map((t) => t.size)).toEqual([4, 2, 0]);
     expect(h.replica.appended).toEqual(['k0', 'k1', 'k2', 'k3', 'k4', 'k5']);
-    expect(h.results.map(([k]) => k)).toEqual(['k0', 'k1', 'k2', 'k3']);
+    expect(h.results.map(([k]) => k)).toEqual(['k0', 'k1', 'k2', 'k3', 'k4', 'k5']);
   });
 
   it('refuses writes beyond queueOpsMax without queueing them', () => {
@@ -140,7 +144,7 @@ describe('GroupCommitter', () => {
     expect(h.submit('b')).toBe(false);
   });
 
-  it('stop() refuses new writes and resolves once the queued ones are durable, applied and answered', async () => {
+  it('stop() refuses new writes and resolves once the queued ones are durable, answered and applied', async () => {
     const h = harness();
     h.submit('a');
     h.runScheduled();
@@ -166,9 +170,10 @@ describe('GroupCommitter', () => {
     h.committer.applyNeeded(h.replica);
     h.runScheduled();
     expect(h.transactions.map((t) => t.size)).toEqual([0]);
-    expect(h.replica.appliedIndex).toBe(1);
+    expect(h.replica.appliedIndex).toBe(0);
     h.transactions[0]?.resolve();
     await h.settle();
+    expect(h.replica.appliedIndex).toBe(1);
     expect(h.transactions).toHaveLength(1);
   });
 
@@ -209,16 +214,13 @@ describe('GroupCommitter', () => {
       expect(h.results).toHaveLength(3);
     });
 
-    it('without ackBeforeDurable nothing is reported before the commit resolves and the write is applied (the contrast)', async () => {
+    it('without ackBeforeDurable nothing is reported before the commit resolves (the contrast)', async () => {
       const h = harness(undefined, none);
       h.submit('a');
       h.runScheduled();
       await h.settle();
       expect(h.results).toEqual([]);
       h.transactions[0]?.resolve();
-      await h.settle();
-      expect(h.results).toEqual([]);
-      h.transactions[1]?.resolve();
       await h.settle();
       expect(h.results).toHaveLength(1);
     });

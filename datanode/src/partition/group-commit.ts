@@ -1,18 +1,18 @@
 /**
  * GroupCommitter turns many concurrent writes into few durable storage transactions: writes
  * queue while a transaction is committing and the whole queue (up to batchOpsMax) goes into
- * the next one, so one fsync covers many requests. Each transaction also applies the entries
- * acknowledged since the previous one (RFC 0001: data holds acknowledged writes only), and a
- * write is answered once its replica has applied everything the answer depends on — so two
- * transactions stand between a write and its answer, and under load each transaction carries
- * both the appends of one batch and the applies of the one before.
+ * the next one, so one fsync covers many requests. A write is answered once everything its
+ * answer depends on is acknowledged (with one replica: durable); each transaction also applies
+ * the entries acknowledged since the previous one (RFC 0001: data holds acknowledged writes
+ * only; reads overlay the acknowledged, unapplied ones), so under load a transaction carries
+ * both the appends of one batch and the applies of the one before, off the answer path.
  *
  * It schedules through an injected function and owns no timers, so a simulator can drive it.
  * Failpoints (tests and chaos runs) reach it only as decisions through `deps.failpoints`.
  *
  * Invariants: at most one storage transaction is in flight; the queue never exceeds
  * queueOpsMax (submit refuses instead); answers leave in submission order per replica; each
- * write is answered exactly once, never before its entry is durable and applied. The one
+ * write is answered exactly once, never before its entry is durable and acknowledged. The one
  * exception is the ackBeforeDurable failpoint, which exists to break it.
  */
 import { assert, isQuireError, type QuireError } from '@quire/common';
@@ -23,14 +23,14 @@ export interface PendingWrite {
   readonly replica: CommitReplica;
   readonly request: WriteRequest;
   readonly epoch: number;
-  /** Called once, after the write is durable and applied (or never, if the process stops). */
+  /** Called once, after the write is durable and acknowledged (or never, if the process stops). */
   readonly done: (result: WriteResult) => void;
 }
 
 /** The parts of a partition replica the committer drives (PartitionReplica; a stub in tests). */
-export type CommitReplica = Pick<PartitionReplica, 'appendWrite' | 'applyAcknowledged' | 'finishWrites' | 'logDurable' | 'appliedIndex' | 'needsApply'>;
+export type CommitReplica = Pick<PartitionReplica, 'appendWrite' | 'applyAcknowledged' | 'appliedDurable' | 'finishWrites' | 'logDurable' | 'acknowledgedIndex' | 'needsApply'>;
 
-/** A result waiting for its replica's applied index. */
+/** A result waiting for its replica's acknowledged index. */
 interface Waiter {
   readonly answerAfterIndex: number;
   readonly result: WriteResult;
@@ -180,6 +180,7 @@ export class GroupCommitter {
         ({ outcomes, touched }) => {
           // Apply-only transactions carry no writes: they do not count as batches.
           if (batch.length > 0) this.deps.onCommitted(batch.length, this.deps.monotonicMs() - startedMs);
+          for (const replica of applying) replica.appliedDurable();
           const appended = new Set(batch.map((w) => w.replica));
           for (const replica of appended) replica.logDurable();
           // Writes answered early are never answered again, not even with an injected error.
@@ -207,7 +208,7 @@ export class GroupCommitter {
       );
   }
 
-  /** Queues the answers of a durable batch behind their replicas' applied indexes. */
+  /** Queues the answers of a durable batch behind their replicas' acknowledged indexes. */
   private await(batch: readonly PendingWrite[], outcomes: readonly AppendOutcome[]): void {
     for (let i = 0; i < batch.length; i++) {
       const w = batch[i] as PendingWrite;
@@ -225,14 +226,13 @@ export class GroupCommitter {
   private settle(touched: ReadonlySet<CommitReplica>): void {
     for (const [replica, list] of this.waiting) {
       let answered = 0;
-      while (answered < list.length && (list[answered] as Waiter).answerAfterIndex <= replica.appliedIndex) answered++;
+      while (answered < list.length && (list[answered] as Waiter).answerAfterIndex <= replica.acknowledgedIndex) answered++;
       if (answered === 0) continue;
       const ready = list.splice(0, answered);
       if (list.length === 0) this.waiting.delete(replica);
       for (const w of ready) w.done(w.result);
     }
     for (const replica of touched) if (replica.needsApply) this.toApply.add(replica);
-    for (const replica of this.waiting.keys()) if (replica.needsApply) this.toApply.add(replica);
     this.next();
   }
 
@@ -264,7 +264,7 @@ export class GroupCommitter {
     for (const w of waiters) w();
   }
 
-  /** Refuses new writes and resolves once every queued write is durable, applied and answered. */
+  /** Refuses new writes and resolves once every queued write is durable, answered and applied. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (!this.inFlight && this.queue.length === 0 && this.toApply.size === 0 && this.waiting.size === 0) return;

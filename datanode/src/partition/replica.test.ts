@@ -38,11 +38,13 @@ async function append(r: PartitionReplica, ...requests: WriteRequest[]): Promise
 
 /** Applies what is acknowledged in one transaction. */
 async function applyAcknowledged(r: PartitionReplica): Promise<number> {
-  return engine.write(() => {
-    const n = r.applyAcknowledged();
+  const n = await engine.write(() => {
+    const applied = r.applyAcknowledged();
     r.finishWrites();
-    return n;
+    return applied;
   });
+  r.appliedDurable();
+  return n;
 }
 
 /** The whole write path: append, durable (hence acknowledged with one replica), apply. */
@@ -110,18 +112,72 @@ describe('PartitionReplica', () => {
     ]);
   });
 
-  it('writes data only once the entry is acknowledged and applied: reads never see an appended write before', async () => {
+  it('never lets a read see an appended write before it is acknowledged, and lets it see it as soon as it is, before it is applied', async () => {
     const r = replica();
+    await apply(r, put('k', 'old'));
     const [outcome] = await append(r, put('k', 'v'));
-    expect(outcome?.result).toEqual({ ok: true, version: 1, found: false });
-    expect(r.logEndIndex).toBe(1);
-    expect(r.read(Buffer.from('k'))).toBeUndefined();
+    expect(outcome?.result).toEqual({ ok: true, version: 2, found: true });
+    expect(r.logEndIndex).toBe(2);
+    expect(r.read(Buffer.from('k'))?.value.toString()).toBe('old');
     expect(await applyAcknowledged(r)).toBe(0); // durable is not yet known: nothing acknowledged
     r.logDurable();
+    expect(r.read(Buffer.from('k'))).toEqual({ key: Buffer.from('k'), value: Buffer.from('v'), version: 2 });
+    expect(engine.partition('default', 0).get(Buffer.from('k'))?.value.toString()).toBe('old'); // data: not applied yet
     expect(r.needsApply).toBe(true);
     expect(await applyAcknowledged(r)).toBe(1);
-    expect(r.read(Buffer.from('k'))).toEqual({ key: Buffer.from('k'), value: Buffer.from('v'), version: 1 });
-    expect(engine.partition('default', 0).applied()).toEqual({ appliedIndex: 1, epoch: 1 });
+    expect(engine.partition('default', 0).get(Buffer.from('k'))?.value.toString()).toBe('v');
+    expect(engine.partition('default', 0).applied()).toEqual({ appliedIndex: 2, epoch: 1 });
+  });
+
+  it('merges acknowledged but unapplied writes into scans: inserted, replaced and deleted keys, cut to the limit', async () => {
+    const r = replica();
+    await apply(r, put('a', '1'), put('c', '3'), put('e', '5'));
+    await append(r, put('b', '2'), put('c', '33'), del('e'), put('f', '6'));
+    r.logDurable(); // acknowledged, not applied
+    await append(r, put('d', 'unacknowledged'));
+    const chunk = (start: string, limit: number, keysOnly = false) => r.range({ start: Buffer.from(start), end: Buffer.alloc(0), limit, bytesMax: 1 << 20, keysOnly });
+    const all = chunk('', 100);
+    expect(all.entries.map((e) => `${e.key}=${e.value}@${e.version}`)).toEqual(['a=1@1', 'b=2@4', 'c=33@5', 'f=6@7']);
+    expect(all.next).toBeUndefined();
+    // Cut to the limit after merging: the next chunk starts after the last key returned.
+    const two = chunk('', 2);
+    expect(two.entries.map((e) => `${e.key}`)).toEqual(['a', 'b']);
+    expect(two.next?.toString()).toBe('b\0');
+    // A chunk cut by its limit overlays only the keys it covers; the next chunk gets the rest.
+    const first = chunk('', 1, true);
+    expect(first.entries.map((e) => `${e.key}`)).toEqual(['a']);
+    const rest = chunk('a\0', 100, true);
+    expect(rest.entries.map((e) => `${e.key}:${e.value.length}`)).toEqual(['b:0', 'c:0', 'f:0']);
+  });
+
+  it('keeps applied entries readable through the pending view until the applying transaction commits', async () => {
+    const r = replica();
+    await append(r, put('k', 'v'));
+    r.logDurable();
+    let during: string | undefined;
+    const committing = engine.write(() => {
+      r.applyAcknowledged();
+      r.finishWrites();
+    });
+    // The transaction body ran, its commit has not resolved: data readers cannot see it yet.
+    during = r.read(Buffer.from('k'))?.value.toString();
+    await committing;
+    r.appliedDurable();
+    expect(during).toBe('v');
+    expect(r.appliedIndex).toBe(1);
+    expect(r.read(Buffer.from('k'))?.value.toString()).toBe('v');
+  });
+
+  it('does not end a scan at a chunk that deletes shortened: it says where the next chunk starts', async () => {
+    const r = replica();
+    await apply(r, put('a', '1'), put('b', '2'), put('c', '3'), put('d', '4'));
+    await append(r, del('a'), del('b'));
+    r.logDurable();
+    const first = r.range({ start: Buffer.alloc(0), end: Buffer.alloc(0), limit: 2, bytesMax: 1 << 20, keysOnly: false });
+    expect(first.entries).toEqual([]);
+    expect(first.next?.toString()).toBe('b\0');
+    const second = r.range({ start: first.next ?? Buffer.alloc(0), end: Buffer.alloc(0), limit: 2, bytesMax: 1 << 20, keysOnly: false });
+    expect(second.entries.map((e) => `${e.key}`)).toEqual(['c', 'd']);
   });
 
   it('checks conditions against appended but unapplied writes, and answers refusals only after what they saw is applied', async () => {

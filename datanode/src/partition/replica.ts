@@ -4,18 +4,21 @@
  * pending view (data overlaid with appended-but-unapplied entries), it gets the next log index
  * and its log entry is written. Once the entry is *acknowledged* (today, with one replica: as
  * soon as the append is durable) it is *applied*: its value is written to data and the applied
- * index moves. Data therefore holds acknowledged writes only, and every read — served from
- * data — returns only values no failover can take back. It does no I/O of its own and has no
- * timers; the group committer calls it inside storage write transactions.
+ * index moves. Data therefore holds acknowledged writes only; reads see data overlaid with the
+ * acknowledged but not yet applied writes, so a write is readable exactly from the moment it is
+ * acknowledged — and no read returns a value a failover could take back. It does no I/O of its
+ * own and has no timers; the group committer calls it inside storage write transactions.
  *
  * Critical invariants:
  *  - Log indexes are assigned consecutively from the log end + 1 and never reused; a key's
  *    version is the index of the write that produced its current value.
  *  - appliedIndex ≤ acknowledgedIndex ≤ logEndIndex; entries in (applied, logEnd] are exactly
- *    the pending view, so compare-and-set sees every write appended before it.
- *  - A result is answered only once the replica has applied everything it depended on (the
- *    write itself, or for a refused or no-op write the log end it was decided against), so no
- *    answer rests on a write that could still be lost.
+ *    the pending view, so compare-and-set sees every write appended before it. An entry leaves
+ *    the view only once the transaction that applied it has committed (appliedDurable), so a
+ *    read never falls between the view and data.
+ *  - A result is answered only once everything it depended on is acknowledged (the write
+ *    itself, or for a refused or no-op write the log end it was decided against), so no answer
+ *    rests on a write that could still be lost; reads see acknowledged writes at once.
  *  - appendWrite and applyAcknowledged never throw for an operating error (a failed condition
  *    is a result): a failed storage transaction body stops the process.
  */
@@ -46,7 +49,7 @@ export type WriteResult =
     }
   | { readonly ok: false; readonly error: QuireError };
 
-/** A write's result and the index the replica must have applied before it is answered. */
+/** A write's result and the index that must be acknowledged before it is answered. */
 export interface AppendOutcome {
   readonly result: WriteResult;
   readonly answerAfterIndex: number;
@@ -64,14 +67,26 @@ export interface ReplicaSettings {
   readonly pending: PendingViewLimits;
 }
 
-/** Reads at most this many bytes of log per read while applying (at least one entry always). */
-const applyReadBytesMax = 4 * 1024 * 1024;
+/** The smallest key after `key` in byte order. */
+function successor(key: Buffer): Buffer {
+  return Buffer.concat([key, Buffer.from([0])]);
+}
+
+/** Key and value bytes of a chunk. */
+function chunkBytes(chunk: readonly StoredEntry[]): number {
+  let bytes = 0;
+  for (const e of chunk) bytes += e.key.length + e.value.length;
+  return bytes;
+}
 
 /** One partition's replica state machine. */
 export class PartitionReplica {
   private logEnd: number;
   private logEndEpoch: number;
+  /** Applied and committed: data readers see everything up to here. */
   private applied: number;
+  /** Applied inside the transaction in progress (≥ applied); becomes `applied` once it commits. */
+  private applying: number;
   private appliedEpoch: number;
   private acknowledged: number;
   private readonly pending: PendingView;
@@ -85,6 +100,7 @@ export class PartitionReplica {
   ) {
     const state = store.applied();
     this.applied = state.appliedIndex;
+    this.applying = state.appliedIndex;
     this.appliedEpoch = state.epoch;
     this.logEnd = store.lastLogIndex();
     const encoded = store.epochHistory();
@@ -142,17 +158,41 @@ export class PartitionReplica {
 
   /** Whether acknowledged entries wait to be applied. */
   get needsApply(): boolean {
-    return this.acknowledged > this.applied;
+    return this.acknowledged > this.applying;
   }
 
-  /** Reads one key from data (acknowledged, applied writes only). */
+  /** Reads one key as of the acknowledged index: data, overlaid with acknowledged but unapplied writes. */
   read(key: Buffer): StoredEntry | undefined {
-    return this.store.get(key);
+    return this.pending.acknowledgedValueOf(key, this.acknowledged, this.store.get(key));
   }
 
-  /** Reads a chunk of keys in order from data. */
-  range(query: RangeQuery): StoredEntry[] {
-    return this.store.range(query);
+  /**
+   * Reads a chunk of keys in order as of the acknowledged index: the data chunk, with the
+   * acknowledged but unapplied writes in the range it covers merged in (puts replace or insert,
+   * deletes remove), cut back to the query's limit. `next` is where the following chunk starts,
+   * undefined when the range is exhausted — a chunk shortened by deletes is not the end.
+   */
+  range(query: RangeQuery): { entries: StoredEntry[]; next: Buffer | undefined } {
+    const chunk = this.store.range(query);
+    // The chunk covers [start, end) unless it stopped early; then up to and including its last key.
+    const last = chunk.at(-1);
+    const stoppedEarly = last !== undefined && (chunk.length >= query.limit || chunkBytes(chunk) >= query.bytesMax);
+    const coveredEnd = stoppedEarly ? successor(last.key) : query.end;
+    const overlay = this.acknowledged > this.applied ? this.pending.acknowledgedInRange(query.start, coveredEnd, this.acknowledged) : [];
+    if (overlay.length === 0) return { entries: chunk, next: stoppedEarly ? coveredEnd : undefined };
+    const merged: StoredEntry[] = [];
+    let i = 0;
+    for (const { key, entry } of overlay) {
+      while (i < chunk.length && Buffer.compare((chunk[i] as StoredEntry).key, key) < 0) merged.push(chunk[i++] as StoredEntry);
+      if (i < chunk.length && (chunk[i] as StoredEntry).key.equals(key)) i++;
+      if (entry !== undefined) merged.push(query.keysOnly ? { ...entry, value: Buffer.alloc(0) } : entry);
+    }
+    while (i < chunk.length) merged.push(chunk[i++] as StoredEntry);
+    if (merged.length > query.limit) {
+      const entries = merged.slice(0, query.limit);
+      return { entries, next: successor((entries.at(-1) as StoredEntry).key) };
+    }
+    return { entries: merged, next: stoppedEarly ? coveredEnd : undefined };
   }
 
   /**
@@ -194,32 +234,33 @@ export class PartitionReplica {
 
   /**
    * Applies acknowledged entries to data, at most applyEntriesMax of them, inside the current
-   * storage write transaction. Returns how many it applied.
+   * storage write transaction. Returns how many it applied. They stay in the pending view —
+   * readers keep seeing them there — until appliedDurable() says the transaction committed:
+   * data readers do not see an uncommitted transaction.
    */
   applyAcknowledged(): number {
-    const target = Math.min(this.acknowledged, this.applied + this.settings.applyEntriesMax);
-    let index = this.applied;
-    while (index < target) {
-      const batch = this.store.logEntries(index + 1, target, applyReadBytesMax);
-      assert(batch.length > 0 && batch[0]?.index === index + 1, `Partition ${this.store.keyspace}/${this.store.partitionId} is missing log entry ${index + 1}`);
-      for (const { index: at, entry: raw } of batch) {
-        const entry = decodeLogEntry(raw);
-        if (entry.kind === LogEntryKind.Put) {
-          this.store.putValue(entry.key, at, entry.value);
-        } else {
-          this.store.deleteValue(entry.key);
-        }
-        index = at;
-        this.appliedEpoch = entry.epoch;
+    const target = Math.min(this.acknowledged, this.applying + this.settings.applyEntriesMax);
+    const count = target - this.applying;
+    if (count <= 0) return 0;
+    // The entries are in the pending view: apply them from memory, not by reading the log back.
+    this.pending.forEachInRange(this.applying + 1, target, (index, kind, key, value) => {
+      if (kind === 'put') {
+        this.store.putValue(key, index, value);
+      } else {
+        this.store.deleteValue(key);
       }
-    }
-    const count = index - this.applied;
-    if (count > 0) {
-      this.pending.applyUpTo(index);
-      this.applied = index;
-      this.dirty = true;
-    }
+    });
+    this.appliedEpoch = this.history.epochAt(target, this.logEnd) ?? this.appliedEpoch;
+    this.applying = target;
+    this.dirty = true;
     return count;
+  }
+
+  /** The transaction that applied entries is durable and visible: they leave the pending view. */
+  appliedDurable(): void {
+    if (this.applying === this.applied) return;
+    this.pending.applyUpTo(this.applying);
+    this.applied = this.applying;
   }
 
   /**
@@ -234,8 +275,8 @@ export class PartitionReplica {
     }
     if (!this.dirty) return;
     this.dirty = false;
-    this.store.setApplied({ appliedIndex: this.applied, epoch: this.appliedEpoch });
-    const keepFrom = Math.min(this.logEnd - this.settings.logRetainEntriesMax + 1, this.applied + 1);
+    this.store.setApplied({ appliedIndex: this.applying, epoch: this.appliedEpoch });
+    const keepFrom = Math.min(this.logEnd - this.settings.logRetainEntriesMax + 1, this.applying + 1);
     if (keepFrom > this.store.firstLogIndex()) {
       this.store.truncateLogBefore(keepFrom, this.settings.logTruncateBatchMax);
     }

@@ -19,6 +19,32 @@ describe('PendingView', () => {
     expect(v.valueOf(b('k'), undefined)).toBeUndefined();
   });
 
+  it('visits a range of entries in index order, from memory, also after the front was applied', () => {
+    const v = view(10);
+    v.add(11, b('a'), 'put', b('1'));
+    v.add(12, b('b'), 'delete', b(''));
+    v.add(13, b('a'), 'put', b('3'));
+    v.applyUpTo(11);
+    const seen: string[] = [];
+    v.forEachInRange(12, 13, (index, kind, key, value) => seen.push(`${index}:${kind}:${key}=${value}`));
+    expect(seen).toEqual(['12:delete:b=', '13:put:a=3']);
+    expect(() => v.forEachInRange(11, 12, () => undefined)).toThrow(AssertionError);
+    expect(() => v.forEachInRange(12, 14, () => undefined)).toThrow(AssertionError);
+  });
+
+  it('shows reads only acknowledged entries: as of an index, and merged for a key range', () => {
+    const v = view(10);
+    v.add(11, b('a'), 'put', b('1'));
+    v.add(12, b('c'), 'put', b('2'));
+    v.add(13, b('a'), 'delete', b(''));
+    expect(v.acknowledgedValueOf(b('a'), 10, committed('a', 'old', 5))).toEqual(committed('a', 'old', 5));
+    expect(v.acknowledgedValueOf(b('a'), 12, undefined)).toEqual(committed('a', '1', 11));
+    expect(v.acknowledgedValueOf(b('a'), 13, undefined)).toBeUndefined();
+    expect(v.acknowledgedInRange(b(''), b(''), 12).map((e) => `${e.key}:${e.entry?.value ?? 'deleted'}`)).toEqual(['a:1', 'c:2']);
+    expect(v.acknowledgedInRange(b('b'), b(''), 13).map((e) => `${e.key}`)).toEqual(['c']);
+    expect(v.acknowledgedInRange(b(''), b('b'), 13).map((e) => `${e.key}:${e.entry === undefined ? 'deleted' : 'put'}`)).toEqual(['a:deleted']);
+  });
+
   it('answers with the newest pending write of a key, newest first', () => {
     const v = view();
     v.add(11, b('k'), 'put', b('one'));

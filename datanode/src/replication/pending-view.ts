@@ -2,8 +2,9 @@
  * PendingView: the leader's overlay of log entries appended but not yet applied to data (RFC
  * 0001 "Write path on the leader", step 2). Compare-and-set conditions and new versions are
  * evaluated against data overlaid with these entries, newest first, so two conditional writes
- * to one key in one pipeline cannot both pass. Reads never use it: data holds acknowledged
- * entries only.
+ * to one key in one pipeline cannot both pass. Reads see only its *acknowledged* entries
+ * (acknowledgedValueOf, acknowledgedInRange): a write is readable from the moment it is
+ * acknowledged, and never before, while data itself holds applied entries only.
  *
  * Critical invariants:
  *  - Entries are added at consecutive indexes from appliedIndex + 1 (a failed condition or a
@@ -158,6 +159,57 @@ export class PendingView {
     }
     this.applied = index;
     assert(this.size === this.last - this.applied, `Pending view holds ${this.size} entries for (${this.applied}, ${this.last}]`);
+  }
+
+  /**
+   * Calls `visit` for every entry with index in [fromIndex, toIndex], in index order — the
+   * entries to apply, straight from memory instead of the log.
+   */
+  forEachInRange(fromIndex: number, toIndex: number, visit: (index: number, kind: 'put' | 'delete', key: Buffer, value: Buffer) => void): void {
+    assert(fromIndex > this.applied && toIndex <= this.last, `Entries [${fromIndex}, ${toIndex}] are not all in the view (${this.applied}, ${this.last}]`);
+    // Indexes are consecutive from applied + 1, so an entry's position follows from its index.
+    for (let index = fromIndex; index <= toIndex; index++) {
+      const entry = this.order.items[this.order.head + (index - this.applied - 1)] as PendingEntry;
+      assert(entry.index === index, `Pending entry at position of ${index} has index ${entry.index}`);
+      visit(entry.index, entry.kind, entry.key, entry.value);
+    }
+  }
+
+  /**
+   * Returns the key's value as of `acknowledgedIndex`: its newest pending write at or below that
+   * index (undefined if that write deleted it), else `committed`. Reads use this, so a write is
+   * visible from the moment it is acknowledged, before it is applied to data.
+   */
+  acknowledgedValueOf(key: Buffer, acknowledgedIndex: number, committed: StoredEntry | undefined): StoredEntry | undefined {
+    const entry = this.newestAtOrBelow(this.byKey.get(key.toString('latin1')), acknowledgedIndex);
+    if (entry === undefined) return committed;
+    return entry.kind === 'put' ? { key: entry.key, value: entry.value, version: entry.index } : undefined;
+  }
+
+  /**
+   * The keys in [start, end) (empty end = unbounded) with a pending write at or below
+   * `acknowledgedIndex`, each with its newest such write (value undefined for a delete), in key
+   * byte order — what a scan overlays on data.
+   */
+  acknowledgedInRange(start: Buffer, end: Buffer, acknowledgedIndex: number): { key: Buffer; entry: StoredEntry | undefined }[] {
+    const out: { key: Buffer; entry: StoredEntry | undefined }[] = [];
+    if (this.size === 0 || acknowledgedIndex <= this.applied) return out;
+    for (const queue of this.byKey.values()) {
+      const entry = this.newestAtOrBelow(queue, acknowledgedIndex);
+      if (entry === undefined) continue;
+      if (Buffer.compare(entry.key, start) < 0 || (end.length > 0 && Buffer.compare(entry.key, end) >= 0)) continue;
+      out.push({ key: entry.key, entry: entry.kind === 'put' ? { key: entry.key, value: entry.value, version: entry.index } : undefined });
+    }
+    return out.sort((a, b) => Buffer.compare(a.key, b.key));
+  }
+
+  private newestAtOrBelow(queue: Fifo<PendingEntry> | undefined, index: number): PendingEntry | undefined {
+    if (queue === undefined) return undefined;
+    for (let i = queue.items.length - 1; i >= queue.head; i--) {
+      const entry = queue.items[i] as PendingEntry;
+      if (entry.index <= index) return entry;
+    }
+    return undefined;
   }
 
   private newest(key: Buffer): PendingEntry | undefined {
