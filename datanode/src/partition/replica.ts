@@ -111,8 +111,7 @@ export class PartitionReplica {
     // sees them. With one replica they are durable, hence acknowledged.
     for (let index = this.applied + 1; index <= this.logEnd; index++) {
       const entry = decodeLogEntry(this.entryAt(index));
-      const full = this.pending.add(index, entry.key, entry.kind === LogEntryKind.Put ? 'put' : 'delete', entry.value);
-      assert(full === undefined, `Partition ${store.keyspace}/${store.partitionId}: ${this.logEnd - this.applied} unapplied entries exceed the pending view's limits`);
+      this.pending.restore(index, entry.key, entry.kind === LogEntryKind.Put ? 'put' : 'delete', entry.value);
     }
     this.acknowledged = this.logEnd;
   }

@@ -19,6 +19,15 @@ describe('PendingView', () => {
     expect(v.valueOf(b('k'), undefined)).toBeUndefined();
   });
 
+  it('restores logged entries past its limits (they were accepted before a restart), while add() keeps refusing', () => {
+    const v = view(10, { pendingEntriesMax: 1 });
+    v.restore(11, b('a'), 'put', b('1'));
+    v.restore(12, b('b'), 'put', b('2'));
+    expect(v.size).toBe(2);
+    expect(v.add(13, b('c'), 'put', b('3'))?.code).toBe('OVERLOADED');
+    expect(v.valueOf(b('b'), undefined)).toEqual(committed('b', '2', 12));
+  });
+
   it('visits a range of entries in index order, from memory, also after the front was applied', () => {
     const v = view(10);
     v.add(11, b('a'), 'put', b('1'));

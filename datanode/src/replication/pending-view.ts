@@ -15,6 +15,8 @@
  *  - Bounded: at most pendingEntriesMax entries and pendingBytesMax key + value bytes. A full
  *    view refuses the write with OVERLOADED before it gets an index; an entry larger than
  *    pendingBytesMax on its own is accepted only into an empty view, so no write starves.
+ *    restore() (entries already in the log, reloaded on open) is the one path that may exceed
+ *    the limits: they refuse new writes, never ones already logged.
  *  - applyUpTo only moves forward and never past the last added index.
  *
  * Keys are looked up by their latin1 string form (one character per byte, exact for any byte
@@ -112,9 +114,20 @@ export class PendingView {
    */
   add(index: number, key: Buffer, kind: 'put' | 'delete', value: Buffer): OverloadedError | undefined {
     assert(index === this.last + 1, `Pending entry at ${index} does not follow ${this.last}`);
-    assert(kind === 'put' || value.length === 0, 'A delete carries no value');
     const full = this.checkCapacity(key, value);
     if (full !== undefined) return full;
+    this.restore(index, key, kind, value);
+    return undefined;
+  }
+
+  /**
+   * Adds an entry that is already in the log, whatever the limits: on open, the entries appended
+   * before a restart but not applied must all be pending again (limits only refuse new writes),
+   * or a node restarted with smaller limits could not open its partitions.
+   */
+  restore(index: number, key: Buffer, kind: 'put' | 'delete', value: Buffer): void {
+    assert(index === this.last + 1, `Pending entry at ${index} does not follow ${this.last}`);
+    assert(kind === 'put' || value.length === 0, 'A delete carries no value');
     const entry: PendingEntry = { index, kind, key, value };
     const name = key.toString('latin1');
     let queue = this.byKey.get(name);
@@ -126,7 +139,6 @@ export class PendingView {
     this.order.items.push(entry);
     this.bytes += key.length + value.length;
     this.last = index;
-    return undefined;
   }
 
   /** Returns the key's version in the pending view: its newest pending write's index, 0 if that deleted it, else `committedVersion`. */
