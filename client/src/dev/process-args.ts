@@ -20,18 +20,20 @@ export interface ServerArgs {
   readonly logLevel: string;
 }
 
+/** The flags every server takes, after its own id flag. */
+function serverFlags(a: ServerArgs): string[] {
+  return ['--listen', a.listen, '--metrics-listen', a.metricsListen, '--etcd', a.etcd.join(','), '--log-level', a.logLevel];
+}
+
 /** Arguments of `quire coordinator`. */
 export function coordinatorArgs(a: ServerArgs & { readonly nodesMin: number; readonly partitions: number; readonly leaseTtlSeconds: number }): string[] {
   return [
     quireCliPath, 'coordinator',
     '--coordinator-id', a.id,
-    '--listen', a.listen,
-    '--metrics-listen', a.metricsListen,
-    '--etcd', a.etcd.join(','),
+    ...serverFlags(a),
     '--nodes-min', String(a.nodesMin),
     '--default-partitions', String(a.partitions),
     '--lease-ttl-seconds', String(a.leaseTtlSeconds),
-    '--log-level', a.logLevel,
   ];
 }
 
@@ -41,22 +43,12 @@ export function dataNodeArgs(a: ServerArgs & { readonly dataDir: string; readonl
     quireCliPath, 'datanode',
     '--node-id', a.id,
     '--data-dir', a.dataDir,
-    '--listen', a.listen,
-    '--metrics-listen', a.metricsListen,
-    '--etcd', a.etcd.join(','),
+    ...serverFlags(a),
     '--lease-ttl-seconds', String(a.leaseTtlSeconds),
-    '--log-level', a.logLevel,
   ];
 }
 
 /** Arguments of `quire router`. */
 export function routerArgs(a: ServerArgs): string[] {
-  return [
-    quireCliPath, 'router',
-    '--router-id', a.id,
-    '--listen', a.listen,
-    '--metrics-listen', a.metricsListen,
-    '--etcd', a.etcd.join(','),
-    '--log-level', a.logLevel,
-  ];
+  return [quireCliPath, 'router', '--router-id', a.id, ...serverFlags(a)];
 }

@@ -6,18 +6,10 @@
  */
 import { existsSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { processAlive } from './pids.js';
 
 /** The cgroup v1 freezer hierarchy. */
 export const freezerRoot = '/sys/fs/cgroup/freezer';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Thaws one freezer group, moves its processes back to the root group and removes it. */
 export function thawGroup(group: string): void {
@@ -36,7 +28,7 @@ export function thawFreezerGroups(runPid?: number): string[] {
     const m = /^quire-chaos-(\d+)-/.exec(name);
     if (m === null) continue;
     const owner = Number(m[1]);
-    if (runPid === undefined ? alive(owner) : owner !== runPid) continue;
+    if (runPid === undefined ? processAlive(owner) : owner !== runPid) continue;
     const group = join(freezerRoot, name);
     try {
       thawGroup(group);

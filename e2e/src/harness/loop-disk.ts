@@ -10,6 +10,7 @@
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, succeeds } from './exec.js';
+import { processAlive } from './pids.js';
 
 /** One loop-mounted filesystem. */
 export class LoopDisk {
@@ -88,13 +89,7 @@ export async function removeStaleMounts(): Promise<string[]> {
     const mountPoint = line.split(' ')[1];
     const m = mountPoint === undefined ? null : /quire-chaos-(\d+)-/.exec(mountPoint);
     if (m === null || mountPoint === undefined) continue;
-    let alive = true;
-    try {
-      process.kill(Number(m[1]), 0);
-    } catch (err) {
-      alive = (err as NodeJS.ErrnoException).code === 'EPERM';
-    }
-    if (!alive && (await succeeds('umount', ['-l', mountPoint]))) removed.push(mountPoint);
+    if (!processAlive(Number(m[1])) && (await succeeds('umount', ['-l', mountPoint]))) removed.push(mountPoint);
   }
   return removed;
 }

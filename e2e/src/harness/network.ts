@@ -9,6 +9,7 @@
  * killed run left behind (`removeStaleNetworks`) and never touches another live run's hosts.
  */
 import { run, succeeds } from './exec.js';
+import { processAlive } from './pids.js';
 
 /** One host: a network namespace with one address on the bridge. */
 export interface Host {
@@ -21,15 +22,6 @@ export interface Host {
 const prefix = 'quire-';
 const subnetBase = '10.77';
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Lists the network namespaces on this machine. */
 export async function listNamespaces(): Promise<string[]> {
   const out = await run('ip', ['netns', 'list']);
@@ -41,7 +33,7 @@ export async function removeStaleNetworks(): Promise<string[]> {
   const removed: string[] = [];
   for (const ns of await listNamespaces()) {
     const m = /^quire-(\d+)-/.exec(ns);
-    if (m === null || pidAlive(Number(m[1]))) continue;
+    if (m === null || processAlive(Number(m[1]))) continue;
     if (await succeeds('ip', ['netns', 'del', ns])) removed.push(ns);
   }
   return removed;
