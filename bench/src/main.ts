@@ -2,9 +2,10 @@
 /**
  * `make bench`: durable put and get throughput and latency of Quire through its router, with
  * etcd (one member, Debian's etcd-server) doing the same operations in the same run as the
- * peer. Phases alternate between the two systems round by round so that drift in the shared
- * machine's load affects both; the report quotes per-round medians and the median of the
- * per-round Quire/etcd ratios. Prints progress, a Markdown table for docs/benchmarks.md, and
+ * peer. `--replication N` gives Quire's keyspace N replicas per partition and makes the peer an
+ * etcd cluster of N members (`--etcd-members` overrides), all on 127.0.0.1. Phases alternate
+ * between the two systems round by round so that drift in the shared machine's load affects
+ * both; the report quotes per-round medians and the median of the per-round Quire/etcd ratios. Prints progress, a Markdown table for docs/benchmarks.md, and
  * writes the raw figures as JSON under bench/results/.
  */
 import { execFileSync } from 'node:child_process';
@@ -13,7 +14,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalCluster, ManagedProcess, etcdServerArgs, freePort, waitForEtcdHealthy } from '@quire/client';
 import { ConfigError, seededRng } from '@quire/common';
-import { loadBenchConfig, type BenchConfig } from './config.js';
+import { isSingleCopy, loadBenchConfig, systemLabels, type BenchConfig } from './config.js';
 import { runLoad, type LoadResult } from './load.js';
 import { median, quantile } from './stats.js';
 import { etcdTarget, quireTarget, type KvTarget } from './targets.js';
@@ -37,23 +38,47 @@ const say = (line: string): void => void process.stderr.write(`${line}\n`);
 /** 16-byte keys: "bench-" and ten digits. */
 const keyOf = (n: number): Buffer => Buffer.from(`bench-${String(n).padStart(10, '0')}`);
 
-async function startPeerEtcd(config: BenchConfig, dir: string): Promise<{ process: ManagedProcess; endpoint: string }> {
-  const client = `127.0.0.1:${await freePort()}`;
-  const peer = `127.0.0.1:${await freePort()}`;
-  const etcd = new ManagedProcess({
-    role: 'etcd',
-    id: 'peer-etcd',
-    command: config.etcdBin,
-    args: etcdServerArgs({ member: { name: 'bench-peer', client, peer }, dataDir: join(dir, 'data') }),
-    env: process.env,
-    address: client,
-    metricsAddress: undefined,
-    logPath: join(dir, 'etcd.log'),
+/** `count` free ports on 127.0.0.1, all different. */
+async function freePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(await freePort());
+  return [...ports];
+}
+
+/**
+ * Starts the peer etcd: one member (in `dir`, as it always was) or a cluster of
+ * `config.etcdMembers` members (each in `dir`/member-N with its own log). Every process is
+ * pushed to `started` as soon as it runs, so the caller stops it whatever happens next.
+ */
+async function startPeerEtcd(config: BenchConfig, dir: string, started: ManagedProcess[]): Promise<string[]> {
+  const count = config.etcdMembers;
+  const ports = await freePorts(2 * count);
+  const members = Array.from({ length: count }, (_, i) => ({
+    name: count === 1 ? 'bench-peer' : `bench-peer-${i + 1}`,
+    client: `127.0.0.1:${ports[2 * i]}`,
+    peer: `127.0.0.1:${ports[2 * i + 1]}`,
+  }));
+  const processes = members.map((member, i) => {
+    const memberDir = count === 1 ? dir : join(dir, `member-${i + 1}`);
+    mkdirSync(memberDir, { recursive: true });
+    return new ManagedProcess({
+      role: 'etcd',
+      id: count === 1 ? 'peer-etcd' : `peer-etcd-${i + 1}`,
+      command: config.etcdBin,
+      args: etcdServerArgs({ member, dataDir: join(memberDir, 'data'), ...(count === 1 ? {} : { cluster: members }) }),
+      env: process.env,
+      address: member.client,
+      metricsAddress: undefined,
+      logPath: join(memberDir, 'etcd.log'),
+    });
   });
-  mkdirSync(dir, { recursive: true });
-  etcd.start();
-  await waitForEtcdHealthy(client, etcd, 30_000);
-  return { process: etcd, endpoint: client };
+  for (const etcd of processes) {
+    etcd.start();
+    started.push(etcd);
+  }
+  // A member reports healthy only once the cluster has a leader, so every member is started first.
+  await Promise.all(processes.map((etcd, i) => waitForEtcdHealthy(members[i]?.client ?? '', etcd, 30_000)));
+  return members.map((m) => m.client);
 }
 
 async function load(target: KvTarget, config: BenchConfig, value: Buffer): Promise<void> {
@@ -66,11 +91,11 @@ async function load(target: KvTarget, config: BenchConfig, value: Buffer): Promi
         const n = done++;
         if (n >= config.keys) return;
         await target.put(keyOf(n), value);
-        if (n > 0 && n % 5_000 === 0) say(`  ${target.name}: loaded ${n}/${config.keys} keys (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+        if (n > 0 && n % 5_000 === 0) say(`  ${target.label}: loaded ${n}/${config.keys} keys (${((Date.now() - started) / 1000).toFixed(1)} s)`);
       }
     }),
   );
-  say(`  ${target.name}: loaded ${config.keys} keys in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  say(`  ${target.label}: loaded ${config.keys} keys in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
 async function phase(target: KvTarget, operation: Operation, round: number, config: BenchConfig, value: Buffer): Promise<PhaseFigures> {
@@ -82,7 +107,7 @@ async function phase(target: KvTarget, operation: Operation, round: number, conf
     warmupMs: config.warmupSeconds * 1_000,
     durationMs: config.durationSeconds * 1_000,
     op: operation === 'put' ? () => target.put(keyOf(next()), value) : () => target.get(keyOf(next())),
-    onProgress: (ops, elapsedMs) => say(`    ${target.name} ${operation}: ${ops} ops in ${(elapsedMs / 1000).toFixed(0)} s`),
+    onProgress: (ops, elapsedMs) => say(`    ${target.label} ${operation}: ${ops} ops in ${(elapsedMs / 1000).toFixed(0)} s`),
     progressIntervalMs: 5_000,
   });
   const figures: PhaseFigures = {
@@ -97,7 +122,7 @@ async function phase(target: KvTarget, operation: Operation, round: number, conf
     firstError: result.firstError,
   };
   say(
-    `  round ${round} ${target.name} ${operation}: ${figures.opsPerSecond.toFixed(0)} ops/s, p50 ${figures.p50Ms.toFixed(2)} ms, p99 ${figures.p99Ms.toFixed(2)} ms` +
+    `  round ${round} ${target.label} ${operation}: ${figures.opsPerSecond.toFixed(0)} ops/s, p50 ${figures.p50Ms.toFixed(2)} ms, p99 ${figures.p99Ms.toFixed(2)} ms` +
       (figures.errors > 0 ? `, ${figures.errors} errors (first: ${figures.firstError ?? ''})` : ''),
   );
   return figures;
@@ -135,8 +160,9 @@ function summarize(phases: readonly PhaseFigures[], operation: Operation): Summa
 function table(summaries: readonly Summary[], config: BenchConfig): string {
   const f0 = (n: number): string => n.toFixed(0);
   const f2 = (n: number): string => n.toFixed(2);
+  const { quire, etcd } = systemLabels(config);
   const lines = [
-    `| operation (${config.inFlight} in flight) | Quire ops/s | Quire p50 / p99 ms | etcd ops/s | etcd p50 / p99 ms | Quire/etcd throughput |`,
+    `| operation (${config.inFlight} in flight) | ${quire} ops/s | ${quire} p50 / p99 ms | ${etcd} ops/s | ${etcd} p50 / p99 ms | Quire/etcd throughput |`,
     '|---|---:|---:|---:|---:|---:|',
     ...summaries.map(
       (s) =>
@@ -151,16 +177,19 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'quire-bench-'));
   const value = Buffer.alloc(config.valueBytes, 'v');
   let cluster: LocalCluster | undefined;
-  let peer: ManagedProcess | undefined;
+  const peers: ManagedProcess[] = [];
   const targets: KvTarget[] = [];
+  const labels = systemLabels(config);
+  const singleCopy = isSingleCopy(config);
   try {
-    say(`quire bench: ${config.rounds} round(s) × (put, get) × (Quire, etcd), ${config.durationSeconds} s each after ${config.warmupSeconds} s warm-up; data in ${dir}`);
-    say(`Starting Quire (${config.nodes} data nodes)`);
+    say(`quire bench: ${config.rounds} round(s) × (put, get) × (${labels.quire}, ${labels.etcd}), ${config.durationSeconds} s each after ${config.warmupSeconds} s warm-up; data in ${dir}`);
+    say(`Starting Quire (${config.nodes} data nodes${singleCopy ? '' : `, replication ${config.replication}`})`);
     cluster = await LocalCluster.start({
       dataDir: join(dir, 'quire'),
       nodes: config.nodes,
       coordinators: 1,
       partitions: 16,
+      ...(config.replication === 1 ? {} : { replicationFactor: config.replication }),
       routerPort: 0,
       etcdBin: config.etcdBin,
       nodeLeaseTtlSeconds: 5,
@@ -169,11 +198,10 @@ async function main(): Promise<void> {
       env: process.env,
       onProgress: (m) => say(`  ${m}`),
     });
-    say('Starting the peer etcd (one member)');
-    const etcd = await startPeerEtcd(config, join(dir, 'peer-etcd'));
-    peer = etcd.process;
-    const quire = quireTarget(cluster.routerAddress);
-    const etcdPeer = etcdTarget(etcd.endpoint);
+    say(config.etcdMembers === 1 ? 'Starting the peer etcd (one member)' : `Starting the peer etcd (a cluster of ${config.etcdMembers} members)`);
+    const etcdEndpoints = await startPeerEtcd(config, join(dir, 'peer-etcd'), peers);
+    const quire = singleCopy ? quireTarget(cluster.routerAddress) : quireTarget(cluster.routerAddress, labels.quire);
+    const etcdPeer = singleCopy ? etcdTarget(etcdEndpoints) : etcdTarget(etcdEndpoints, labels.etcd);
     targets.push(quire, etcdPeer);
 
     say(`Loading ${config.keys} keys (${config.valueBytes}-byte values) into each system`);
@@ -201,19 +229,23 @@ async function main(): Promise<void> {
     };
     mkdirSync(config.out, { recursive: true });
     const outFile = join(config.out, `kv-${environment.date.replace(/[:.]/g, '-')}.json`);
+    // config records the replication factor and the etcd member count (resolved) of the run.
     writeFileSync(outFile, `${JSON.stringify({ config, environment, summaries, phases }, null, 2)}\n`);
 
-    const command = `make bench  # node bench/dist/main.js --rounds ${config.rounds} --duration-seconds ${config.durationSeconds} --in-flight ${config.inFlight} --keys ${config.keys} --value-bytes ${config.valueBytes} --nodes ${config.nodes}`;
+    const replicationFlags = singleCopy ? '' : ` --replication ${config.replication} --etcd-members ${config.etcdMembers}`;
+    const command = `make bench  # node bench/dist/main.js --rounds ${config.rounds} --duration-seconds ${config.durationSeconds} --in-flight ${config.inFlight} --keys ${config.keys} --value-bytes ${config.valueBytes} --nodes ${config.nodes}${replicationFlags}`;
+    const quireSetup = `${config.nodes} data nodes, 16 partitions${config.replication === 1 ? '' : ` with ${config.replication} replicas each`}, fsync before every acknowledgement`;
+    const etcdSetup = config.etcdMembers === 1 ? 'one member' : `${config.etcdMembers} members on 127.0.0.1`;
     process.stdout.write(
       `\n${command}\n${environment.date}, commit ${environment.commit}, Node ${environment.node}, ${environment.etcd}, ${environment.cpus} CPUs; ` +
         `medians of ${config.rounds} rounds of ${config.durationSeconds} s; 16-byte keys, ${config.valueBytes}-byte values, ${config.keys} keys; ` +
-        `Quire: ${config.nodes} data nodes, 16 partitions, fsync before every acknowledgement; etcd: one member\n\n${table(summaries, config)}\n\n` +
+        `Quire: ${quireSetup}; etcd: ${etcdSetup}\n\n${table(summaries, config)}\n\n` +
         `Errors: ${errors}. Raw figures: ${outFile}\n`,
     );
     if (errors > 0) process.exitCode = 1;
   } finally {
     for (const t of targets) t.close();
-    await peer?.stop(10_000);
+    await Promise.all(peers.map((p) => p.stop(10_000)));
     await cluster?.stop();
     if (!config.keepData) rmSync(dir, { recursive: true, force: true });
   }

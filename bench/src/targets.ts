@@ -8,7 +8,10 @@ import { QuireClient } from '@quire/client';
 
 /** A key-value store under test. */
 export interface KvTarget {
+  /** "quire" or "etcd": the system, as recorded in the JSON results. */
   readonly name: string;
+  /** The name in progress lines: `name`, or the system with its configuration. */
+  readonly label: string;
   put(key: Buffer, value: Buffer): Promise<void>;
   /** Reads a key; fails when it is absent, since every benchmark read targets a loaded key. */
   get(key: Buffer): Promise<void>;
@@ -16,10 +19,11 @@ export interface KvTarget {
 }
 
 /** Quire through a router. */
-export function quireTarget(router: string): KvTarget {
+export function quireTarget(router: string, label = 'quire'): KvTarget {
   const client = new QuireClient({ router, requestTimeoutMs: 30_000 });
   return {
     name: 'quire',
+    label,
     async put(key, value) {
       await client.put(key, value);
     },
@@ -31,11 +35,12 @@ export function quireTarget(router: string): KvTarget {
   };
 }
 
-/** etcd through the etcd3 client. */
-export function etcdTarget(endpoint: string): KvTarget {
-  const client = new Etcd3({ hosts: `http://${endpoint}` });
+/** etcd through the etcd3 client, connected to every member's client endpoint (host:port). */
+export function etcdTarget(endpoints: readonly string[], label = 'etcd'): KvTarget {
+  const client = new Etcd3({ hosts: endpoints.map((e) => `http://${e}`) });
   return {
     name: 'etcd',
+    label,
     async put(key, value) {
       await client.put(key).value(value).exec();
     },

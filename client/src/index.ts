@@ -7,5 +7,5 @@ export { LocalCluster, localClusterDefaults, type ClusterJson, type ClusterProce
 export { ManagedProcess, type ProcessExit, type ProcessRole, type ProcessSpec } from './dev/managed-process.js';
 export { freePort, isPortFree } from './dev/ports.js';
 export { etcdServerArgs, waitForEtcdHealthy, type EtcdMember, type EtcdServerOptions } from './dev/etcd-server.js';
-export { coordinatorArgs, dataNodeArgs, routerArgs, quireCliPath, type ServerArgs } from './dev/process-args.js';
+export { coordinatorArgs, dataNodeArgs, routerArgs, quireCliPath, type CoordinatorArgs, type ServerArgs } from './dev/process-args.js';
 export { waitForClusterReady, type ReadinessOptions } from './dev/readiness.js';

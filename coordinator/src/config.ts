@@ -3,7 +3,9 @@
  * validated once at start.
  */
 import {
+  ConfigError,
   defaultLimits,
+  defaultMinIsr,
   etcdOption,
   failpointsAdminOption,
   failpointsOption,
@@ -21,6 +23,9 @@ import {
   type LogLevel,
 } from '@quire/common';
 
+/** The largest replication factor a keyspace may have. */
+export const replicationFactorMax = 7;
+
 /** The options `quire coordinator` accepts. */
 export const coordinatorOptions = {
   coordinatorId: { kind: 'string', flag: 'coordinator-id', env: 'QUIRE_COORDINATOR_ID', description: 'Stable id of this coordinator process' },
@@ -31,6 +36,8 @@ export const coordinatorOptions = {
   leaseTtlSeconds: leaseTtlOption(5, 'TTL of the leader lease; a crashed leader is replaced after about this long'),
   nodesMin: { kind: 'integer', flag: 'nodes-min', env: 'QUIRE_NODES_MIN', default: 1, min: 1, max: 10_000, description: 'Live data nodes required before partitions are first assigned' },
   defaultPartitions: { kind: 'integer', flag: 'default-partitions', env: 'QUIRE_DEFAULT_PARTITIONS', default: 16, min: 1, max: 4096, description: 'Partition count of the default keyspace created at bootstrap' },
+  replicationFactor: { kind: 'integer', flag: 'replication-factor', env: 'QUIRE_REPLICATION_FACTOR', default: 1, min: 1, max: replicationFactorMax, description: 'Replicas per partition of the default keyspace created at bootstrap (placement waits for this many live data nodes)' },
+  minIsr: { kind: 'integer', flag: 'min-isr', env: 'QUIRE_MIN_ISR', default: 0, min: 0, max: replicationFactorMax, description: 'Min ISR of the default keyspace created at bootstrap, at most --replication-factor; 0 means the default (2 from two replicas on, else 1)' },
   reconcileIntervalMs: { kind: 'integer', flag: 'reconcile-interval-ms', env: 'QUIRE_RECONCILE_INTERVAL_MS', default: 2000, min: 100, max: 600_000, description: 'Interval of the periodic placement check' },
   logLevel: logLevelOption,
   failpoints: failpointsOption,
@@ -47,6 +54,10 @@ export interface CoordinatorConfig {
   readonly leaseTtlSeconds: number;
   readonly nodesMin: number;
   readonly defaultPartitions: number;
+  /** Replication factor of the `default` keyspace created at bootstrap. */
+  readonly replicationFactor: number;
+  /** Min ISR of the `default` keyspace created at bootstrap (already resolved: never 0). */
+  readonly minIsr: number;
   readonly reconcileIntervalMs: number;
   readonly limits: Limits;
   readonly logLevel: LogLevel;
@@ -68,6 +79,8 @@ export function loadCoordinatorConfig(argv: readonly string[], env: Env): Readon
     leaseTtlSeconds: o.leaseTtlSeconds,
     nodesMin: o.nodesMin,
     defaultPartitions: o.defaultPartitions,
+    replicationFactor: o.replicationFactor,
+    minIsr: o.minIsr === 0 ? defaultMinIsr(o.replicationFactor) : o.minIsr,
     reconcileIntervalMs: o.reconcileIntervalMs,
     limits: defaultLimits,
     logLevel: o.logLevel as LogLevel,
@@ -79,5 +92,8 @@ export function loadCoordinatorConfig(argv: readonly string[], env: Env): Readon
   validateAddress('metrics-listen', config.metricsListen);
   validateAdvertise(config.listen, config.advertise);
   validateFailpoints('coordinator', config.failpoints);
+  if (config.minIsr > config.replicationFactor) {
+    throw new ConfigError(`--min-isr (${config.minIsr}) must be in 1..--replication-factor (${config.replicationFactor}), or 0 for the default`);
+  }
   return Object.freeze(config);
 }

@@ -13,7 +13,6 @@ import { AckPolicy, ClusterRecord, KeyspaceRecord, PartitionRecord, PartitionSch
 import {
   clusterKey,
   defaultKeyspace,
-  defaultMinIsr,
   keyspaceKey,
   partitionKey,
   type Clock,
@@ -32,6 +31,10 @@ export interface ControllerSettings {
   readonly nodesMin: number;
   /** Partition count of the `default` keyspace created at bootstrap. */
   readonly defaultPartitions: number;
+  /** Replication factor of the `default` keyspace created at bootstrap (1..7). */
+  readonly replicationFactor: number;
+  /** Min ISR of the `default` keyspace created at bootstrap (1..replicationFactor). */
+  readonly minIsr: number;
   /** Interval of the safety-net reconcile. */
   readonly reconcileIntervalMs: number;
 }
@@ -124,20 +127,24 @@ export class CoordinatorController {
     const assigned: PartitionRecord[] = [];
     if (view.cluster === undefined) {
       const cluster: ClusterRecord = { clusterId: this.deps.rng.id(16), createdAtMs: this.deps.clock.nowMs() };
-      const replicationFactor = 1;
       const keyspace: KeyspaceRecord = {
         name: defaultKeyspace,
         scheme: PartitionScheme.PARTITION_SCHEME_HASH,
         partitionCount: this.settings.defaultPartitions,
-        replicationFactor,
+        replicationFactor: this.settings.replicationFactor,
         ackPolicy: AckPolicy.ACK_POLICY_SYNC,
-        minIsr: defaultMinIsr(replicationFactor),
+        minIsr: this.settings.minIsr,
       };
       changes.push({ key: clusterKey, value: ClusterRecord.encode(cluster).finish(), expectedModRevision: 0 });
       if (view.keyspace(defaultKeyspace) === undefined) {
         changes.push({ key: keyspaceKey(defaultKeyspace), value: KeyspaceRecord.encode(keyspace).finish(), expectedModRevision: 0 });
       }
-      this.deps.log.info('Bootstrapping cluster metadata', { clusterId: cluster.clusterId, partitions: keyspace.partitionCount });
+      this.deps.log.info('Bootstrapping cluster metadata', {
+        clusterId: cluster.clusterId,
+        partitions: keyspace.partitionCount,
+        replicationFactor: keyspace.replicationFactor,
+        minIsr: keyspace.minIsr,
+      });
     } else {
       const plan = planPlacement(view, { nodesMin: this.settings.nodesMin });
       if (plan.waitingFor !== undefined && plan.waitingFor !== this.lastWaitingFor) {

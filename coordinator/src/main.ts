@@ -40,7 +40,13 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
 
   let election: LeaderElection | undefined;
   const controller = new CoordinatorController(
-    { nodesMin: config.nodesMin, defaultPartitions: config.defaultPartitions, reconcileIntervalMs: config.reconcileIntervalMs },
+    {
+      nodesMin: config.nodesMin,
+      defaultPartitions: config.defaultPartitions,
+      replicationFactor: config.replicationFactor,
+      minIsr: config.minIsr,
+      reconcileIntervalMs: config.reconcileIntervalMs,
+    },
     {
       view,
       watcher,

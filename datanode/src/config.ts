@@ -41,6 +41,7 @@ export const dataNodeOptions = {
   logRetainEntries: { kind: 'integer', flag: 'log-retain-entries', env: 'QUIRE_LOG_RETAIN_ENTRIES', default: 100_000, min: 1, max: 100_000_000, description: 'Newest log entries kept per partition' },
   keyBytesMax: { kind: 'integer', flag: 'key-bytes-max', env: 'QUIRE_KEY_BYTES_MAX', default: defaultLimits.keyBytesMax, min: 1, max: 16384, description: 'Longest key accepted' },
   valueBytesMax: { kind: 'integer', flag: 'value-bytes-max', env: 'QUIRE_VALUE_BYTES_MAX', default: defaultLimits.valueBytesMax, min: 0, max: 4 * 1024 * 1024, description: 'Longest value accepted' },
+  isrLagTimeMs: { kind: 'integer', flag: 'isr-lag-time-ms', env: 'QUIRE_ISR_LAG_TIME_MS', default: 2000, min: 100, max: 600_000, description: 'A follower lacking an entry durable on the leader for longer than this lags behind the ISR' },
   shutdownGraceMs: { kind: 'integer', flag: 'shutdown-grace-ms', env: 'QUIRE_SHUTDOWN_GRACE_MS', default: 5000, min: 0, max: 600_000, description: 'How long SIGTERM waits for in-flight requests' },
   logLevel: logLevelOption,
   failpoints: failpointsOption,
@@ -65,6 +66,7 @@ export interface DataNodeConfig {
   readonly pendingEntriesMax: number;
   readonly pendingBytesMax: number;
   readonly limits: Limits;
+  readonly isrLagTimeMs: number;
   readonly shutdownGraceMs: number;
   readonly logLevel: LogLevel;
   /** Failpoints armed at start ('' for none); tests and chaos runs only. */
@@ -94,6 +96,7 @@ export function loadDataNodeConfig(argv: readonly string[], env: Env): Readonly<
     pendingEntriesMax: o.pendingEntriesMax,
     pendingBytesMax: o.pendingBytesMax,
     limits: { ...defaultLimits, keyBytesMax: o.keyBytesMax, valueBytesMax: o.valueBytesMax },
+    isrLagTimeMs: o.isrLagTimeMs,
     shutdownGraceMs: o.shutdownGraceMs,
     logLevel: o.logLevel as LogLevel,
     failpoints: o.failpoints ?? '',

@@ -5,7 +5,7 @@
  * durable, deregisters and exits.
  */
 import { join } from 'node:path';
-import { DataNodeService, DebugService } from '@quire/proto';
+import { DataNodeService, DebugService, ReplicationService } from '@quire/proto';
 import {
   Failpoints,
   bindGrpcServer,
@@ -29,6 +29,7 @@ import { loadDataNodeConfig } from './config.js';
 import { DataNode } from './node.js';
 import { loadIdentity, writeIdentity, type NodeIdentity } from './node-identity.js';
 import { createDataService } from './server/data-service.js';
+import { createReplicationService } from './server/replication-service.js';
 import { openLmdbEngine } from './storage/lmdb-engine.js';
 
 /** Keys per scan chunk sent to routers. */
@@ -89,6 +90,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
       pendingBytesMax: config.pendingBytesMax,
       scanChunkKeysMax,
       scanChunkBytesMax,
+      isrLagTimeMs: config.isrLagTimeMs,
     },
     {
       engine,
@@ -109,6 +111,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
 
   const server = createGrpcServer();
   server.addService(...guardService(DataNodeService, createDataService(node, { streamOpsInFlightMax: config.streamOpsInFlightMax, limits: config.limits }, log)));
+  server.addService(...guardService(ReplicationService, createReplicationService(node, nodeId, log)));
   if (config.failpointsAdmin) {
     // Without --failpoints-admin the service does not exist: calls are UNIMPLEMENTED.
     server.addService(...guardService(DebugService, createDebugService(failpoints)));

@@ -20,6 +20,7 @@ import {
   OverloadedError,
   RpcMetrics,
   ShuttingDownError,
+  WrongPartitionError,
   batchSizeBuckets,
   latencyBucketsMs,
   resolveKeyspaceName,
@@ -39,6 +40,8 @@ import {
 import { checkOwnership } from './partition/ownership.js';
 import { GroupCommitter } from './partition/group-commit.js';
 import { PartitionReplica, type WriteRequest, type WriteResult } from './partition/replica.js';
+import { FollowerHandler } from './replicate/follower-handler.js';
+import { LeaderReplicator } from './replicate/leader-replicator.js';
 import type { StorageEngine } from './storage/engine.js';
 
 /** Settings the request logic needs. */
@@ -56,6 +59,8 @@ export interface DataNodeSettings {
   readonly scanChunkKeysMax: number;
   /** Bytes per scan chunk. */
   readonly scanChunkBytesMax: number;
+  /** A follower lacking an entry durable on the leader for longer than this lags (ISR). */
+  readonly isrLagTimeMs: number;
 }
 
 /** Dependencies injected by main.ts. */
@@ -88,6 +93,10 @@ export type ScanSink = (items: KeyValue[]) => Promise<void>;
 export class DataNode {
   private readonly replicas = new Map<string, PartitionReplica>();
   private readonly committer: GroupCommitter;
+  /** The leader side of replication: partitions this node leads with followers. */
+  readonly replicator: LeaderReplicator;
+  /** The follower side of replication: messages from the leaders of partitions this node follows. */
+  readonly follower: FollowerHandler;
   private readonly rpc: RpcMetrics;
   private stopping = false;
 
@@ -119,6 +128,7 @@ export class DataNode {
           commitMs.record(ms);
         },
         onFatal: deps.onFatal,
+        onLogDurable: (replica) => this.replicator.logDurable(replica as PartitionReplica),
         failpoints: {
           beforeCommit: () => gateOf(deps.failpoints, 'datanode.groupCommit.beforeCommit'),
           afterCommit: () => gateOf(deps.failpoints, 'datanode.groupCommit.afterCommit'),
@@ -127,6 +137,18 @@ export class DataNode {
       },
       { queueOpsMax: settings.writeQueueOpsMax, batchOpsMax: settings.writeBatchOpsMax },
     );
+    const openReplica = (keyspace: string, partitionId: number): PartitionReplica => this.openReplica(keyspace, partitionId);
+    this.replicator = new LeaderReplicator(
+      {
+        appendEntriesMax: settings.writeBatchOpsMax,
+        sendAheadEntriesMax: settings.writeBatchOpsMax * 4,
+        streamBatchBytesMax: settings.limits.streamBatchBytesMax,
+        isrLagTimeMs: settings.isrLagTimeMs,
+        tickMs: 100,
+      },
+      { nodeId: settings.nodeId, view: deps.view, clock: deps.clock, log: deps.log, committer: this.committer, openReplica },
+    );
+    this.follower = new FollowerHandler({ nodeId: settings.nodeId, view: deps.view, committer: this.committer, log: deps.log, openReplica });
     deps.meter
       .createObservableGauge('quire_datanode_write_queue_ops', { description: 'Writes waiting for a commit' })
       .addCallback((r) => r.observe(this.committer.queuedOps));
@@ -202,6 +224,8 @@ export class DataNode {
     const owner = checkOwnership(this.deps.view, this.settings.nodeId, keyspace, op.partitionId, op.epoch);
     if (!owner.ok) throw owner.error;
     const replica = this.openReplica(keyspace, op.partitionId);
+    const admission = this.replicator.admit(keyspace, op.partitionId);
+    if (!admission.ok) throw admission.error;
     const accepted = this.committer.submit({ replica, request, epoch: owner.entry.record.epoch, done });
     if (!accepted) {
       this.overloaded();
@@ -225,7 +249,11 @@ export class DataNode {
     let replica = this.replicas.get(id);
     if (replica === undefined) {
       const store = this.deps.engine.partition(keyspace, partitionId);
+      // Followers or not is fixed by the partition's replica set (a replication factor change
+      // would re-open it; RFC 0001 step 4).
+      const replicas = this.deps.view.keyspace(keyspace)?.partitions[partitionId]?.record.replicas.length ?? 1;
       replica = new PartitionReplica(store, {
+        replicated: replicas > 1,
         logRetainEntriesMax: this.settings.logRetainEntries,
         logTruncateBatchMax: logTruncateBatchMax,
         applyEntriesMax: this.settings.writeBatchOpsMax * 2,
@@ -239,14 +267,39 @@ export class DataNode {
     return replica;
   }
 
-  /** Opens every partition the view says this node leads (so start-up cost is paid early). */
+  /**
+   * Opens every partition the view says this node holds (so start-up cost is paid early), and
+   * brings the leader side of replication in line with the view.
+   */
   openOwnedPartitions(): void {
+    if (this.stopping) return;
     for (const name of this.deps.view.keyspaceNames()) {
       const ks = this.deps.view.keyspace(name);
       for (const entry of ks?.partitions ?? []) {
-        if (entry?.record.leader === this.settings.nodeId) this.openReplica(name, entry.record.partitionId);
+        if (entry?.record.replicas.includes(this.settings.nodeId)) this.openReplica(name, entry.record.partitionId);
       }
     }
+    this.replicator.sync();
+  }
+
+  /** One replica's log end and indexes (Replication.GetLogEnd), read in one synchronous step. */
+  logEnd(keyspace: string, partitionId: number): { logEnd: { epoch: number; index: number }; durableIndex: number; appliedIndex: number; knownEpoch: number } {
+    if (this.stopping) throw new ShuttingDownError(`Data node ${this.settings.nodeId} is shutting down`);
+    const entry = this.deps.view.keyspace(keyspace)?.partitions[partitionId];
+    if (entry === undefined || !entry.record.replicas.includes(this.settings.nodeId)) {
+      throw new WrongPartitionError(`Partition ${keyspace}/${partitionId} has no replica on node ${this.settings.nodeId} at map revision ${this.deps.view.revision}`, {
+        mapRevision: this.deps.view.revision,
+        partitionId,
+      });
+    }
+    const replica = this.openReplica(keyspace, partitionId);
+    replica.noteEpoch(entry.record.epoch);
+    return { logEnd: replica.logEndPair, durableIndex: replica.durableIndex, appliedIndex: replica.appliedIndex, knownEpoch: replica.knownEpoch };
+  }
+
+  /** Whether the node is shutting down. */
+  get isStopping(): boolean {
+    return this.stopping;
   }
 
   /**
@@ -283,6 +336,8 @@ export class DataNode {
   /** Refuses new requests and waits until every accepted write is durable. */
   async stop(): Promise<void> {
     this.stopping = true;
+    // Writes waiting for followers keep being answered while the committer drains.
     await this.committer.stop();
+    this.replicator.close();
   }
 }

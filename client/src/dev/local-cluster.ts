@@ -9,6 +9,7 @@
  */
 import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { ConfigError } from '@quire/common';
 import { waitForClusterReady } from './readiness.js';
 import { coordinatorArgs, dataNodeArgs, routerArgs } from './process-args.js';
 import { etcdServerArgs, waitForEtcdHealthy } from './etcd-server.js';
@@ -24,6 +25,11 @@ export interface LocalClusterOptions {
   readonly coordinators: number;
   /** Partitions of the default keyspace, used at first bootstrap. */
   readonly partitions: number;
+  /**
+   * Replication factor of the default keyspace, used at first bootstrap (1..`nodes`); omitted,
+   * the coordinator's default (1) applies.
+   */
+  readonly replicationFactor?: number;
   /** Router port; 0 picks a free one (remembered for restarts). */
   readonly routerPort: number;
   /** The etcd server binary. */
@@ -87,6 +93,9 @@ export class LocalCluster {
 
   /** Starts every process and resolves once the cluster serves every partition. */
   static async start(options: LocalClusterOptions): Promise<LocalCluster> {
+    if (options.replicationFactor !== undefined && options.replicationFactor > options.nodes) {
+      throw new ConfigError(`A replication factor of ${options.replicationFactor} needs at least as many data nodes; the cluster has ${options.nodes}`);
+    }
     const dataDir = resolve(options.dataDir);
     const logDir = join(dataDir, 'logs');
     mkdirSync(logDir, { recursive: true });
@@ -121,7 +130,16 @@ export class LocalCluster {
       const id = `coordinator-${i}`;
       const listen = `127.0.0.1:${await ports.port(id)}`;
       const metricsListen = `127.0.0.1:${await ports.port(`${id}-metrics`)}`;
-      const args = coordinatorArgs({ ...common, id, listen, metricsListen, nodesMin: options.nodes, partitions: options.partitions, leaseTtlSeconds: options.coordinatorLeaseTtlSeconds });
+      const args = coordinatorArgs({
+        ...common,
+        id,
+        listen,
+        metricsListen,
+        nodesMin: options.nodes, // ≥ the replication factor (checked above)
+        partitions: options.partitions,
+        leaseTtlSeconds: options.coordinatorLeaseTtlSeconds,
+        ...(options.replicationFactor === undefined ? {} : { replicationFactor: options.replicationFactor }),
+      });
       cluster.add(spec('coordinator', id, node, args, listen, metricsListen));
     }
     for (let i = 1; i <= options.nodes; i++) {

@@ -25,8 +25,17 @@ function serverFlags(a: ServerArgs): string[] {
   return ['--listen', a.listen, '--metrics-listen', a.metricsListen, '--etcd', a.etcd.join(','), '--log-level', a.logLevel];
 }
 
+/** Settings of a coordinator beyond those every server takes. */
+export interface CoordinatorArgs extends ServerArgs {
+  readonly nodesMin: number;
+  readonly partitions: number;
+  readonly leaseTtlSeconds: number;
+  /** Replication factor of the default keyspace; omitted, the coordinator's default (1) applies. */
+  readonly replicationFactor?: number;
+}
+
 /** Arguments of `quire coordinator`. */
-export function coordinatorArgs(a: ServerArgs & { readonly nodesMin: number; readonly partitions: number; readonly leaseTtlSeconds: number }): string[] {
+export function coordinatorArgs(a: CoordinatorArgs): string[] {
   return [
     quireCliPath, 'coordinator',
     '--coordinator-id', a.id,
@@ -34,6 +43,7 @@ export function coordinatorArgs(a: ServerArgs & { readonly nodesMin: number; rea
     '--nodes-min', String(a.nodesMin),
     '--default-partitions', String(a.partitions),
     '--lease-ttl-seconds', String(a.leaseTtlSeconds),
+    ...(a.replicationFactor === undefined ? [] : ['--replication-factor', String(a.replicationFactor)]),
   ];
 }
 

@@ -5,11 +5,14 @@
 import { AckPolicy, KeyspaceRecord, KnownNode, NodeRegistration, PartitionRecord, PartitionScheme } from '@quire/proto';
 import { keyspaceKey, knownNodeKey, nodeKey, partitionKey } from '../metadata/keys.js';
 import { MetadataView, type MetadataKv } from '../metadata/metadata-view.js';
+import { defaultMinIsr } from '../metadata/records.js';
 
 /** A cluster description for a test view. */
 export interface ViewFixture {
   /** Keyspaces and their partition counts. */
   readonly keyspaces?: Readonly<Record<string, number>>;
+  /** Replication factors by keyspace name (1 when absent); min ISR is the default for it. */
+  readonly replicationFactors?: Readonly<Record<string, number>>;
   /** Partition assignments: keyspace/partition → leader (replicas and ISR default to [leader]). */
   readonly partitions?: readonly { keyspace?: string; id: number; leader: string; epoch?: number; replicas?: readonly string[]; isr?: readonly string[] }[];
   /** Live nodes (registered), with address 127.0.0.1:<7100 + index>. */
@@ -28,9 +31,17 @@ export function viewOf(f: ViewFixture): MetadataView {
     kvs.push({ key, value, createRevision: rev, modRevision: rev });
   };
   for (const [name, partitionCount] of Object.entries(f.keyspaces ?? { default: 16 })) {
+    const replicationFactor = f.replicationFactors?.[name] ?? 1;
     add(
       keyspaceKey(name),
-      KeyspaceRecord.encode({ name, scheme: PartitionScheme.PARTITION_SCHEME_HASH, partitionCount, replicationFactor: 1, ackPolicy: AckPolicy.ACK_POLICY_SYNC, minIsr: 1 }).finish(),
+      KeyspaceRecord.encode({
+        name,
+        scheme: PartitionScheme.PARTITION_SCHEME_HASH,
+        partitionCount,
+        replicationFactor,
+        ackPolicy: AckPolicy.ACK_POLICY_SYNC,
+        minIsr: defaultMinIsr(replicationFactor),
+      }).finish(),
     );
   }
   for (const p of f.partitions ?? []) {

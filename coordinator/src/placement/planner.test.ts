@@ -45,4 +45,87 @@ describe('planPlacement', () => {
     const plan = planPlacement(viewOf({ keyspaces: { a: 2, b: 3 }, live: ['n1'] }), { nodesMin: 1 });
     expect(plan.assignments.map((a) => `${a.record.keyspace}/${a.record.partitionId}`)).toEqual(['a/0', 'a/1', 'b/0', 'b/1', 'b/2']);
   });
+
+  describe('with a replication factor above 1', () => {
+    const replicaCounts = (plan: ReturnType<typeof planPlacement>): Record<string, number> => {
+      const out: Record<string, number> = {};
+      for (const a of plan.assignments) for (const r of a.record.replicas) out[r] = (out[r] ?? 0) + 1;
+      return out;
+    };
+    const spread = (byNode: Record<string, number>): number => Math.max(...Object.values(byNode)) - Math.min(...Object.values(byNode));
+
+    it('R=3 on 3 nodes puts every partition on all 3 and spreads 3 leaders 1/1/1, ISR = replicas with the leader first', () => {
+      const plan = planPlacement(viewOf({ keyspaces: { default: 3 }, replicationFactors: { default: 3 }, live: ['n3', 'n1', 'n2'] }), { nodesMin: 1 });
+      expect(plan.assignments.map((a) => a.record)).toEqual([
+        { keyspace: 'default', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n1', epoch: 1, isr: ['n1', 'n2', 'n3'] },
+        { keyspace: 'default', partitionId: 1, replicas: ['n2', 'n1', 'n3'], leader: 'n2', epoch: 1, isr: ['n2', 'n1', 'n3'] },
+        { keyspace: 'default', partitionId: 2, replicas: ['n3', 'n1', 'n2'], leader: 'n3', epoch: 1, isr: ['n3', 'n1', 'n2'] },
+      ]);
+      expect(plan).toMatchObject({ unassigned: 0, waitingFor: undefined });
+    });
+
+    it('R=3 on 3 nodes spreads 8 leaders within one of each other', () => {
+      const plan = planPlacement(viewOf({ keyspaces: { default: 8 }, replicationFactors: { default: 3 }, live: ['n1', 'n2', 'n3'] }), { nodesMin: 3 });
+      expect(plan.assignments).toHaveLength(8);
+      expect(replicaCounts(plan)).toEqual({ n1: 8, n2: 8, n3: 8 });
+      expect(counts(plan)).toEqual({ n1: 3, n2: 3, n3: 2 });
+      expect(spread(counts(plan))).toBeLessThanOrEqual(1);
+    });
+
+    it('R=2 on 4 nodes keeps replica and leader counts within one of each other, deterministically', () => {
+      for (const partitions of [5, 16, 17]) {
+        const view = viewOf({ keyspaces: { default: partitions }, replicationFactors: { default: 2 }, live: ['n1', 'n2', 'n3', 'n4'] });
+        const plan = planPlacement(view, { nodesMin: 1 });
+        expect(plan.assignments).toHaveLength(partitions);
+        expect(Object.keys(replicaCounts(plan)).sort()).toEqual(['n1', 'n2', 'n3', 'n4']);
+        expect(spread(replicaCounts(plan))).toBeLessThanOrEqual(1);
+        expect(Object.values(replicaCounts(plan)).reduce((a, b) => a + b, 0)).toBe(2 * partitions);
+        expect(spread({ n1: 0, n2: 0, n3: 0, n4: 0, ...counts(plan) })).toBeLessThanOrEqual(1);
+        expect(planPlacement(view, { nodesMin: 1 })).toEqual(plan);
+      }
+    });
+
+    it('gives every partition R distinct nodes with leader ∈ ISR = replicas', () => {
+      const plan = planPlacement(viewOf({ keyspaces: { default: 32 }, replicationFactors: { default: 3 }, live: ['n1', 'n2', 'n3', 'n4', 'n5'] }), { nodesMin: 1 });
+      expect(plan.assignments).toHaveLength(32);
+      for (const { record } of plan.assignments) {
+        expect(record.replicas).toHaveLength(3);
+        expect(new Set(record.replicas).size).toBe(3);
+        expect(record.replicas[0]).toBe(record.leader);
+        expect(record.isr).toEqual(record.replicas);
+        expect(record.epoch).toBe(1);
+      }
+      expect(spread(replicaCounts(plan))).toBeLessThanOrEqual(1);
+      expect(spread(counts(plan))).toBeLessThanOrEqual(1);
+    });
+
+    it('waits, with a reason naming the replication factor, while fewer than R nodes are live', () => {
+      const view = viewOf({ keyspaces: { default: 4 }, replicationFactors: { default: 3 }, live: ['n1', 'n2'] });
+      expect(planPlacement(view, { nodesMin: 1 })).toEqual({ assignments: [], unassigned: 4, waitingFor: '2 of 3 data nodes are live (replication factor 3)' });
+      expect(planPlacement(view, { nodesMin: 4 })).toEqual({ assignments: [], unassigned: 4, waitingFor: '2 of 4 data nodes are live' });
+    });
+
+    it('places a keyspace whose R is met while another waits for more nodes', () => {
+      const view = viewOf({ keyspaces: { a: 2, b: 2 }, replicationFactors: { a: 2, b: 3 }, live: ['n1', 'n2'] });
+      const plan = planPlacement(view, { nodesMin: 1 });
+      expect(plan.assignments.map((a) => [a.record.keyspace, a.record.partitionId, a.record.replicas])).toEqual([
+        ['a', 0, ['n1', 'n2']],
+        ['a', 1, ['n2', 'n1']],
+      ]);
+      expect(plan).toMatchObject({ unassigned: 2, waitingFor: '2 of 3 data nodes are live (replication factor 3)' });
+    });
+
+    it('counts the replicas and leaderships of assigned partitions, and leaves those partitions alone', () => {
+      const assigned = [
+        { id: 0, leader: 'n1', replicas: ['n1', 'n2'], isr: ['n1', 'n2'] },
+        { id: 1, leader: 'n1', replicas: ['n1', 'n2'], isr: ['n1'] },
+      ];
+      const view = viewOf({ keyspaces: { default: 4 }, replicationFactors: { default: 2 }, partitions: assigned, live: ['n1', 'n2', 'n3'] });
+      const plan = planPlacement(view, { nodesMin: 1 });
+      expect(plan.assignments.map((a) => a.record)).toEqual([
+        { keyspace: 'default', partitionId: 2, replicas: ['n3', 'n1'], leader: 'n3', epoch: 1, isr: ['n3', 'n1'] },
+        { keyspace: 'default', partitionId: 3, replicas: ['n2', 'n3'], leader: 'n2', epoch: 1, isr: ['n2', 'n3'] },
+      ]);
+    });
+  });
 });

@@ -3,20 +3,30 @@
  * the partition records that should be created. It only proposes; the controller applies the
  * proposal in one fenced etcd transaction (PD's checker/operator split).
  *
- * Rules (partitioned store, no replication yet):
- *  - An unassigned partition goes to the live node holding the fewest partitions (ties by
- *    node id), one replica, which leads it at epoch 1 and is its whole ISR.
- *  - Nothing is assigned until at least `nodesMin` nodes are live, so a cluster bootstrapping
- *    its nodes one by one does not pile every partition onto the first.
- *  - An assigned partition never moves: its data lives only on its node, so a down node's
- *    partitions wait for it to return (moving them needs replication and data movement).
+ * Rules (initial placement only; nothing is ever moved):
+ *  - An unassigned partition of a keyspace with replication factor R gets R distinct live
+ *    nodes: those holding the fewest replicas (ties by node id). Its leader is the chosen node
+ *    leading the fewest partitions (ties by node id), so leaderships spread evenly. The record
+ *    is `{replicas: [leader, ...the others in the chosen order], leader, epoch: 1, isr: all R
+ *    replicas}`. A keyspace whose replication factor reads 0 is placed as R = 1.
+ *  - Replica and leader counts include partitions assigned earlier in the same plan, and count
+ *    only live nodes: a down node's partitions add nothing to anyone's load.
+ *  - Nothing of a keyspace is assigned until at least max(nodesMin, R) nodes are live, so a
+ *    cluster bootstrapping its nodes one by one does not pile every partition onto the first
+ *    ones, and no partition is created with fewer replicas than its keyspace asks for.
+ *  - An assigned partition never moves and its record is never rewritten here: moving replicas
+ *    needs data movement, and changing leaders or the ISR is failover's job (failover/).
+ *
+ * Invariant: every proposed record has R distinct replicas and leader ∈ isr ⊆ replicas
+ * (asserted before it is returned).
  */
 import type { PartitionRecord } from '@quire/proto';
-import type { MetadataView } from '@quire/common';
+import { assert, type MetadataView } from '@quire/common';
+import { assertPartitionRecord } from '../failover/record-invariant.js';
 
 /** Planner settings. */
 export interface PlacementSettings {
-  /** Live nodes required before any partition is assigned. */
+  /** Live nodes required before any partition is assigned (a keyspace also waits for its replication factor). */
   readonly nodesMin: number;
 }
 
@@ -36,43 +46,95 @@ export interface PlacementPlan {
 
 /** Plans assignments for every unassigned partition of every keyspace. */
 export function planPlacement(view: MetadataView, settings: PlacementSettings): PlacementPlan {
-  const load = new Map<string, number>();
-  for (const nodeId of [...view.nodes.keys()].sort()) load.set(nodeId, 0);
-  const missing: { keyspace: string; partitionId: number }[] = [];
+  // Both maps iterate in node-id order, which the tie-breaks below rely on.
+  const replicaLoad = new Map<string, number>();
+  const leaderLoad = new Map<string, number>();
+  for (const nodeId of [...view.nodes.keys()].sort()) {
+    replicaLoad.set(nodeId, 0);
+    leaderLoad.set(nodeId, 0);
+  }
+  const missing: { keyspace: string; partitionId: number; replicationFactor: number }[] = [];
   for (const name of view.keyspaceNames()) {
     const ks = view.keyspace(name);
     if (ks === undefined) continue;
+    const replicationFactor = Math.max(1, ks.record.replicationFactor);
     ks.partitions.forEach((entry, partitionId) => {
       if (entry === undefined) {
-        missing.push({ keyspace: name, partitionId });
+        missing.push({ keyspace: name, partitionId, replicationFactor });
         return;
       }
-      for (const replica of entry.record.replicas) {
-        if (load.has(replica)) load.set(replica, (load.get(replica) ?? 0) + 1);
-      }
+      for (const replica of entry.record.replicas) increment(replicaLoad, replica);
+      increment(leaderLoad, entry.record.leader);
     });
   }
   if (missing.length === 0) return { assignments: [], unassigned: 0, waitingFor: undefined };
-  if (load.size < settings.nodesMin) {
-    return {
-      assignments: [],
-      unassigned: missing.length,
-      waitingFor: `${load.size} of ${settings.nodesMin} data nodes are live`,
-    };
-  }
+
+  const live = replicaLoad.size;
   const assignments: Assignment[] = [];
-  for (const { keyspace, partitionId } of missing) {
+  let waitingFor: string | undefined;
+  let waitingForNodes = 0;
+  for (const { keyspace, partitionId, replicationFactor } of missing) {
+    const nodesNeeded = Math.max(settings.nodesMin, replicationFactor);
+    if (live < nodesNeeded) {
+      // Report the largest requirement, first keyspace first among equals.
+      if (nodesNeeded > waitingForNodes) {
+        waitingForNodes = nodesNeeded;
+        const because = replicationFactor > 1 && replicationFactor >= settings.nodesMin ? ` (replication factor ${replicationFactor})` : '';
+        waitingFor = `${live} of ${nodesNeeded} data nodes are live${because}`;
+      }
+      continue;
+    }
+    const chosen = fewestReplicas(replicaLoad, replicationFactor);
+    assert(chosen.length === replicationFactor, `placement chose ${chosen.length} of ${replicationFactor} replicas for ${keyspace}/${partitionId} with ${live} live nodes`);
+    const leader = fewestLeaderships(leaderLoad, chosen);
+    const replicas = [leader, ...chosen.filter((nodeId) => nodeId !== leader)];
+    const record: PartitionRecord = { keyspace, partitionId, replicas, leader, epoch: 1, isr: [...replicas] };
+    assertPartitionRecord(record, 'placement proposed');
+    for (const nodeId of replicas) increment(replicaLoad, nodeId);
+    increment(leaderLoad, leader);
+    assignments.push({ record });
+  }
+  return { assignments, unassigned: missing.length - assignments.length, waitingFor };
+}
+
+/** Adds one to a live node's count; nodes that are not live are not counted. */
+function increment(load: Map<string, number>, nodeId: string): void {
+  const n = load.get(nodeId);
+  if (n !== undefined) load.set(nodeId, n + 1);
+}
+
+/**
+ * Returns up to `count` distinct nodes holding the fewest replicas, fewest first, ties by node
+ * id (`load` iterates in node-id order and a strict `<` keeps the first). O(count × nodes).
+ */
+function fewestReplicas(load: ReadonlyMap<string, number>, count: number): string[] {
+  const chosen: string[] = [];
+  while (chosen.length < count) {
     let best: string | undefined;
     let bestLoad = Number.POSITIVE_INFINITY;
     for (const [nodeId, n] of load) {
-      if (n < bestLoad) {
+      if (n < bestLoad && !chosen.includes(nodeId)) {
         best = nodeId;
         bestLoad = n;
       }
     }
     if (best === undefined) break;
-    load.set(best, bestLoad + 1);
-    assignments.push({ record: { keyspace, partitionId, replicas: [best], leader: best, epoch: 1, isr: [best] } });
+    chosen.push(best);
   }
-  return { assignments, unassigned: missing.length - assignments.length, waitingFor: undefined };
+  return chosen;
+}
+
+/** Returns the node of `candidates` (non-empty) leading the fewest partitions, ties by node id. */
+function fewestLeaderships(leaderLoad: ReadonlyMap<string, number>, candidates: readonly string[]): string {
+  let best: string | undefined;
+  let bestLoad = Number.POSITIVE_INFINITY;
+  for (const nodeId of candidates) {
+    const n = leaderLoad.get(nodeId) ?? 0;
+    if (n < bestLoad || (n === bestLoad && best !== undefined && nodeId < best)) {
+      best = nodeId;
+      bestLoad = n;
+    }
+  }
+  assert(best !== undefined, 'placement chose a leader from no candidates');
+  return best;
 }

@@ -283,4 +283,49 @@ describe('GroupCommitter', () => {
       expect(h.submit('b')).toBe(false);
     });
   });
+
+  it('runs replica tasks inside the transaction in order with writes, and gives their results once durable', async () => {
+    const h = harness();
+    const events: string[] = [];
+    h.submit('w1');
+    h.committer.submitTask({
+      replica: h.replica,
+      run: () => {
+        events.push('run');
+        return 7;
+      },
+      done: (n) => events.push(`done ${n}`),
+    });
+    h.runScheduled();
+    expect(events).toEqual(['run']);
+    expect(h.transactions).toHaveLength(1);
+    h.transactions[0]?.resolve();
+    await h.settle();
+    expect(events).toEqual(['run', 'done 7']);
+    expect(h.results.map(([k]) => k)).toEqual(['w1']);
+  });
+
+  it('answers writes waiting for an acknowledgement that arrives after their commit, and then applies them', async () => {
+    const h = harness();
+    // A replicated replica: durable entries wait for an outside acknowledgement.
+    h.replica.logDurable = function (this: RecordingReplica) {};
+    h.submit('a');
+    h.submit('b');
+    h.runScheduled();
+    h.transactions[0]?.resolve();
+    await h.settle();
+    h.runScheduled();
+    expect(h.results).toEqual([]);
+    h.replica.acknowledgedIndex = 1;
+    h.committer.acknowledged(h.replica);
+    expect(h.results.map(([k]) => k)).toEqual(['a']);
+    h.runScheduled();
+    expect(h.transactions).toHaveLength(2);
+    h.transactions[1]?.resolve();
+    await h.settle();
+    expect(h.replica.appliedIndex).toBe(1);
+    h.replica.acknowledgedIndex = 2;
+    h.committer.acknowledged(h.replica);
+    expect(h.results.map(([k]) => k)).toEqual(['a', 'b']);
+  });
 });

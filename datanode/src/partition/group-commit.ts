@@ -27,6 +27,17 @@ export interface PendingWrite {
   readonly done: (result: WriteResult) => void;
 }
 
+/**
+ * Storage work for a replica that is not a client write — a follower appending what its leader
+ * sent (RFC 0001 "Follower path"). `run` executes inside the transaction, in submission order
+ * with the writes; `done` gets its result once that transaction is durable.
+ */
+export interface ReplicaTask<T = unknown> {
+  readonly replica: CommitReplica;
+  run(): T;
+  done(result: T): void;
+}
+
 /** The parts of a partition replica the committer drives (PartitionReplica; a stub in tests). */
 export type CommitReplica = Pick<PartitionReplica, 'appendWrite' | 'applyAcknowledged' | 'appliedDurable' | 'finishWrites' | 'logDurable' | 'acknowledgedIndex' | 'needsApply'>;
 
@@ -51,6 +62,11 @@ export interface GroupCommitterDeps {
   onFatal(err: unknown): void;
   /** Failpoint decisions; absent means none is ever armed. */
   readonly failpoints?: GroupCommitFailpoints;
+  /**
+   * Called after a durable transaction for every replica whose log it extended, after
+   * logDurable() and before answers are given (the replication leader ships the new entries).
+   */
+  onLogDurable?(replica: CommitReplica): void;
 }
 
 /**
@@ -88,6 +104,8 @@ export interface GroupCommitterLimits {
 /** Batches writes into durable transactions. */
 export class GroupCommitter {
   private queue: PendingWrite[] = [];
+  /** Replica tasks for the next transaction; not bounded by queueOpsMax (their senders bound them). */
+  private tasks: ReplicaTask[] = [];
   /** Replicas with acknowledged entries to apply. */
   private readonly toApply = new Set<CommitReplica>();
   /** Per replica, answers waiting for its applied index, in submission order. */
@@ -123,6 +141,27 @@ export class GroupCommitter {
     }
   }
 
+  /** Queues a replica task for the next transaction; returns false once stopped. */
+  submitTask<T>(task: ReplicaTask<T>): boolean {
+    if (this.stopped) return false;
+    this.tasks.push(task as ReplicaTask);
+    this.scheduleFlush();
+    return true;
+  }
+
+  /**
+   * A replica's acknowledged index moved outside a commit (a follower acknowledged): answers
+   * the writes waiting for it and queues the apply of the newly acknowledged entries.
+   */
+  acknowledged(replica: CommitReplica): void {
+    this.answerWaiting();
+    if (!this.stopped && replica.needsApply) {
+      this.toApply.add(replica);
+      this.scheduleFlush();
+    }
+    this.notifyIdle();
+  }
+
   /** Queues a write; returns false (and queues nothing) when the queue is full or stopped. */
   submit(write: PendingWrite): boolean {
     if (this.stopped || this.queue.length >= this.limits.queueOpsMax) return false;
@@ -133,20 +172,26 @@ export class GroupCommitter {
 
   private flush(): void {
     this.scheduled = false;
-    if (this.inFlight || (this.queue.length === 0 && this.toApply.size === 0)) {
+    if (this.inFlight || (this.queue.length === 0 && this.toApply.size === 0 && this.tasks.length === 0)) {
       this.notifyIdle();
       return;
     }
     const batch = this.queue.length <= this.limits.batchOpsMax ? this.queue : this.queue.slice(0, this.limits.batchOpsMax);
     this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
+    const tasks = this.tasks;
+    this.tasks = [];
     this.inFlight = true;
     const gate = this.deps.failpoints?.beforeCommit();
     if (gate === undefined) {
-      this.commit(batch);
+      this.commit(batch, tasks);
     } else {
       gate.then(
-        () => this.commit(batch),
-        (err: unknown) => this.refuse(batch, err),
+        () => this.commit(batch, tasks),
+        (err: unknown) => {
+          // Replica tasks are not client writes: they wait for the next transaction.
+          this.tasks = [...tasks, ...this.tasks];
+          this.refuse(batch, err);
+        },
       );
     }
   }
@@ -155,7 +200,7 @@ export class GroupCommitter {
    * Writes `batch` — and the applies of acknowledged entries — in one storage transaction; once
    * it is durable, marks the appended logs durable and answers what the replicas have applied.
    */
-  private commit(batch: readonly PendingWrite[]): void {
+  private commit(batch: readonly PendingWrite[], tasks: readonly ReplicaTask[]): void {
     assert(this.inFlight, 'A batch is committed only while marked in flight');
     const startedMs = this.deps.monotonicMs();
     const ackBeforeDurable = this.deps.failpoints?.ackBeforeDurable() ?? false;
@@ -165,6 +210,10 @@ export class GroupCommitter {
       .write(() => {
         const touched = new Set<CommitReplica>(applying);
         for (const replica of applying) replica.applyAcknowledged();
+        const taskResults = tasks.map((task) => {
+          touched.add(task.replica);
+          return task.run();
+        });
         const outcomes: AppendOutcome[] = new Array<AppendOutcome>(batch.length);
         for (let i = 0; i < batch.length; i++) {
           const w = batch[i] as PendingWrite;
@@ -174,15 +223,17 @@ export class GroupCommitter {
           if (ackBeforeDurable) w.done((outcomes[i] as AppendOutcome).result);
         }
         for (const replica of touched) replica.finishWrites();
-        return { outcomes, touched };
+        return { outcomes, touched, taskResults };
       })
       .then(
-        ({ outcomes, touched }) => {
+        ({ outcomes, touched, taskResults }) => {
           // Apply-only transactions carry no writes: they do not count as batches.
           if (batch.length > 0) this.deps.onCommitted(batch.length, this.deps.monotonicMs() - startedMs);
           for (const replica of applying) replica.appliedDurable();
-          const appended = new Set(batch.map((w) => w.replica));
+          const appended = new Set([...batch.map((w) => w.replica), ...tasks.map((t) => t.replica)]);
           for (const replica of appended) replica.logDurable();
+          for (const replica of appended) this.deps.onLogDurable?.(replica);
+          for (let i = 0; i < tasks.length; i++) (tasks[i] as ReplicaTask).done(taskResults[i]);
           // Writes answered early are never answered again, not even with an injected error.
           const finish = (): void => {
             if (!ackBeforeDurable) this.await(batch, outcomes);
@@ -224,6 +275,13 @@ export class GroupCommitter {
 
   /** Answers what the touched replicas have applied, queues their next applies, and goes on. */
   private settle(touched: ReadonlySet<CommitReplica>): void {
+    this.answerWaiting();
+    for (const replica of touched) if (replica.needsApply) this.toApply.add(replica);
+    this.next();
+  }
+
+  /** Answers every waiting write whose replica has acknowledged what it depends on. */
+  private answerWaiting(): void {
     for (const [replica, list] of this.waiting) {
       let answered = 0;
       while (answered < list.length && (list[answered] as Waiter).answerAfterIndex <= replica.acknowledgedIndex) answered++;
@@ -232,8 +290,6 @@ export class GroupCommitter {
       if (list.length === 0) this.waiting.delete(replica);
       for (const w of ready) w.done(w.result);
     }
-    for (const replica of touched) if (replica.needsApply) this.toApply.add(replica);
-    this.next();
   }
 
   /** Answers every write of `batch` with the error a failpoint injected. */
@@ -258,7 +314,7 @@ export class GroupCommitter {
   }
 
   private notifyIdle(): void {
-    if (this.inFlight || this.queue.length > 0 || this.toApply.size > 0 || this.waiting.size > 0) return;
+    if (this.inFlight || this.queue.length > 0 || this.tasks.length > 0 || this.toApply.size > 0 || this.waiting.size > 0) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();
@@ -267,7 +323,7 @@ export class GroupCommitter {
   /** Refuses new writes and resolves once every queued write is durable, answered and applied. */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (!this.inFlight && this.queue.length === 0 && this.toApply.size === 0 && this.waiting.size === 0) return;
+    if (!this.inFlight && this.queue.length === 0 && this.tasks.length === 0 && this.toApply.size === 0 && this.waiting.size === 0) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 }

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openLmdbEngine } from '../storage/lmdb-engine.js';
 import { LogEntryKind, decodeLogEntry } from '../storage/codec.js';
 import type { StorageEngine } from '../storage/engine.js';
-import { PartitionReplica, type AppendOutcome, type WriteRequest, type WriteResult } from './replica.js';
+import { PartitionReplica, type AppendOutcome, type ReplicatedEntry, type WriteRequest, type WriteResult } from './replica.js';
 
 let dir: string;
 let engine: StorageEngine;
@@ -24,7 +24,7 @@ const del = (key: string, expectedVersion?: number): WriteRequest => ({ kind: 'd
 const pendingLimits = { pendingEntriesMax: 1000, pendingBytesMax: 1 << 20, retryAfterMs: 10 };
 
 function replica(retain = 1000, pending = pendingLimits): PartitionReplica {
-  return new PartitionReplica(engine.partition('default', 0), { logRetainEntriesMax: retain, logTruncateBatchMax: 1000, applyEntriesMax: 1000, pending });
+  return new PartitionReplica(engine.partition('default', 0), { logRetainEntriesMax: retain, logTruncateBatchMax: 1000, applyEntriesMax: 1000, pending, replicated: false });
 }
 
 /** Appends in one transaction; returns the outcomes (nothing applied yet). */
@@ -215,7 +215,7 @@ describe('PartitionReplica', () => {
   });
 
   it('applies at most applyEntriesMax entries per transaction', async () => {
-    const r = new PartitionReplica(engine.partition('default', 0), { logRetainEntriesMax: 1000, logTruncateBatchMax: 1000, applyEntriesMax: 2, pending: pendingLimits });
+    const r = new PartitionReplica(engine.partition('default', 0), { logRetainEntriesMax: 1000, logTruncateBatchMax: 1000, applyEntriesMax: 2, pending: pendingLimits, replicated: false });
     await append(r, put('a', '1'), put('b', '2'), put('c', '3'));
     r.logDurable();
     expect(await applyAcknowledged(r)).toBe(2);
@@ -230,5 +230,95 @@ describe('PartitionReplica', () => {
     expect(store.firstLogIndex()).toBe(8);
     expect(store.logEntry(7)).toBeUndefined();
     expect(store.logEntry(12)).toBeDefined();
+  });
+
+  describe('replicated', () => {
+    function replicated(partitionId: number, retain = 1000): PartitionReplica {
+      return new PartitionReplica(engine.partition('default', partitionId), { logRetainEntriesMax: retain, logTruncateBatchMax: 1000, applyEntriesMax: 1000, pending: pendingLimits, replicated: true });
+    }
+
+    /** Follower side: appends in one transaction, then marks the log durable. */
+    async function follow(f: PartitionReplica, entries: ReplicatedEntry[], truncateAfterIndex?: number): Promise<void> {
+      await engine.write(() => {
+        f.appendReplicated(entries, truncateAfterIndex);
+        f.finishWrites();
+      });
+      f.logDurable();
+    }
+
+    it('does not acknowledge its own durable writes: reads see them only once acknowledged from outside', async () => {
+      const leader = replicated(0);
+      await append(leader, put('a', '1'), put('b', '2'));
+      leader.logDurable();
+      expect(leader.durableIndex).toBe(2);
+      expect(leader.acknowledgedIndex).toBe(0);
+      expect(leader.read(Buffer.from('a'))).toBeUndefined();
+      leader.acknowledge(1);
+      expect(leader.read(Buffer.from('a'))?.value.toString()).toBe('1');
+      expect(leader.read(Buffer.from('b'))).toBeUndefined();
+      expect(() => leader.acknowledge(3)).toThrow(/beyond the durable log end/);
+      expect(await applyAcknowledged(leader)).toBe(1);
+    });
+
+    it('copies the leader log to a follower, which applies only what the leader acknowledged', async () => {
+      const leader = replicated(0);
+      const follower = replicated(1);
+      await append(leader, put('a', '1'), put('b', '2'), del('a'));
+      leader.logDurable();
+      const sent = leader.entriesForSend(1, 3, 1 << 20);
+      expect(sent.map((e) => [e.index, e.epoch, e.kind])).toEqual([
+        [1, 1, 'put'],
+        [2, 1, 'put'],
+        [3, 1, 'delete'],
+      ]);
+      await follow(follower, sent);
+      expect(follower.logEndPair).toEqual({ epoch: 1, index: 3 });
+      expect(follower.epochAt(2)).toBe(1);
+      follower.acknowledge(2);
+      expect(await applyAcknowledged(follower)).toBe(2);
+      expect(follower.appliedIndex).toBe(2);
+      expect(engine.partition('default', 1).get(Buffer.from('a'))?.version).toBe(1);
+      // Reopened: the unapplied entry is pending again but not known to be acknowledged.
+      const reopened = replicated(1);
+      expect(reopened.logEndIndex).toBe(3);
+      expect(reopened.acknowledgedIndex).toBe(2);
+      expect(reopened.read(Buffer.from('a'))?.version).toBe(1);
+    });
+
+    it('truncates a divergent suffix above its applied index, also across a restart, and appends the new epoch after it', async () => {
+      const follower = replicated(1);
+      const e = (index: number, epoch: number, key: string): ReplicatedEntry => ({ index, epoch, kind: 'put', key: Buffer.from(key), value: Buffer.from(`v${index}`) });
+      await follow(follower, [e(1, 1, 'a'), e(2, 1, 'b'), e(3, 1, 'c'), e(4, 1, 'a')]);
+      follower.acknowledge(2);
+      await applyAcknowledged(follower);
+      expect(() => follower.appendReplicated([], 1)).toThrow(/would drop applied/);
+      await follow(follower, [e(3, 2, 'd')], 2);
+      expect(follower.logEndPair).toEqual({ epoch: 2, index: 3 });
+      expect(follower.endOfEpoch(1)).toBe(2);
+      const reopened = replicated(1);
+      expect(reopened.logEndPair).toEqual({ epoch: 2, index: 3 });
+      expect(reopened.epochAt(3)).toBe(2);
+      expect(engine.partition('default', 1).logEntry(4)).toBeUndefined();
+      reopened.acknowledge(3);
+      await applyAcknowledged(reopened);
+      expect(reopened.read(Buffer.from('d'))?.value.toString()).toBe('v3');
+      expect(reopened.read(Buffer.from('c'))).toBeUndefined();
+      expect(reopened.read(Buffer.from('a'))?.version).toBe(1);
+    });
+
+    it('keeps the log from the floor a lagging follower needs, whatever the retention', async () => {
+      const leader = replicated(0, 2);
+      leader.setLogKeepFloor(3);
+      for (let i = 0; i < 8; i++) {
+        await append(leader, put(`k${i}`, 'v'));
+        leader.logDurable();
+        leader.acknowledge(leader.durableIndex);
+        await applyAcknowledged(leader);
+      }
+      expect(leader.firstLogIndex).toBe(3);
+      leader.setLogKeepFloor(Number.POSITIVE_INFINITY);
+      await append(leader, put('z', 'v'));
+      expect(leader.firstLogIndex).toBe(8);
+    });
   });
 });

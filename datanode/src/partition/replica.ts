@@ -23,6 +23,7 @@
  *    is a result): a failed storage transaction body stops the process.
  */
 import { ConditionFailedError, assert, type QuireError } from '@quire/common';
+import type { LogEnd } from '../replication/divergence.js';
 import { EpochHistory } from '../replication/epoch-history.js';
 import { PendingView, type PendingViewLimits } from '../replication/pending-view.js';
 import { LogEntryKind, decodeLogEntry, encodeLogEntry } from '../storage/codec.js';
@@ -65,6 +66,22 @@ export interface ReplicaSettings {
   readonly applyEntriesMax: number;
   /** Bounds of the appended-but-unapplied entries. */
   readonly pending: PendingViewLimits;
+  /**
+   * Whether the partition has followers (replication factor > 1). Then the acknowledged index
+   * comes from outside — the leader's replication progress, or a follower's leader — and a
+   * replica opened with unapplied entries does not know they were acknowledged: it starts with
+   * acknowledged = applied. With one replica a durable entry is acknowledged.
+   */
+  readonly replicated: boolean;
+}
+
+/** A log entry as replication carries it: index and epoch with the write. */
+export interface ReplicatedEntry {
+  readonly index: number;
+  readonly epoch: number;
+  readonly kind: 'put' | 'delete';
+  readonly key: Buffer;
+  readonly value: Buffer;
 }
 
 /** The smallest key after `key` in byte order. */
@@ -89,6 +106,12 @@ export class PartitionReplica {
   private applying: number;
   private appliedEpoch: number;
   private acknowledged: number;
+  /** The log end as of the last durable transaction that appended to it. */
+  private durable: number;
+  /** The newest epoch this replica has seen for the partition (its view's or an accepted message's). */
+  private known = 0;
+  /** The log is kept from here on at least (entries followers still need); Infinity for no floor. */
+  private keepFloor = Number.POSITIVE_INFINITY;
   private readonly pending: PendingView;
   private readonly history: EpochHistory;
   private dirty = false;
@@ -108,12 +131,15 @@ export class PartitionReplica {
     this.logEndEpoch = this.logEnd > this.applied ? decodeLogEntry(this.entryAt(this.logEnd)).epoch : state.epoch;
     this.pending = new PendingView(settings.pending, this.applied);
     // Entries appended before a restart but not applied are pending again, so compare-and-set
-    // sees them. With one replica they are durable, hence acknowledged.
+    // sees them. With one replica they are durable, hence acknowledged; with followers, whether
+    // they were is not known here (the leader's progress or the follower's leader says).
     for (let index = this.applied + 1; index <= this.logEnd; index++) {
       const entry = decodeLogEntry(this.entryAt(index));
       this.pending.restore(index, entry.key, entry.kind === LogEntryKind.Put ? 'put' : 'delete', entry.value);
     }
-    this.acknowledged = this.logEnd;
+    this.durable = this.logEnd;
+    this.acknowledged = settings.replicated ? this.applied : this.logEnd;
+    this.known = this.logEndEpoch;
   }
 
   /** The epoch history of a partition written before histories were stored: rebuilt from its log. */
@@ -153,6 +179,120 @@ export class PartitionReplica {
   /** The index of the newest log entry (durable once its transaction resolved). */
   get logEndIndex(): number {
     return this.logEnd;
+  }
+
+  /** The log end as of the last durable transaction (entries above it are still being written). */
+  get durableIndex(): number {
+    return this.durable;
+  }
+
+  /** Whether the acknowledged index comes from replication (see ReplicaSettings.replicated). */
+  get replicated(): boolean {
+    return this.settings.replicated;
+  }
+
+  /** The log's last entry as (epoch, index); (0, 0) for an empty log that starts at 1. */
+  get logEndPair(): LogEnd {
+    return { epoch: this.logEnd === 0 ? 0 : this.logEndEpoch, index: this.logEnd };
+  }
+
+  /** The newest epoch this replica has seen for the partition. */
+  get knownEpoch(): number {
+    return this.known;
+  }
+
+  /** Records an epoch seen for the partition (from the view or an accepted message). */
+  noteEpoch(epoch: number): void {
+    if (epoch > this.known) this.known = epoch;
+  }
+
+  /** The epoch of the log entry at `index` (or of the applied index at the log's start), if held. */
+  epochAt(index: number): number | undefined {
+    if (index === 0) return 0;
+    return this.history.epochAt(index, this.logEnd);
+  }
+
+  /** The last index of `epoch` in this log (EpochHistory.endOfEpoch). */
+  endOfEpoch(epoch: number): number | undefined {
+    return this.history.endOfEpoch(epoch, this.logEnd);
+  }
+
+  /** This log's epoch history (read-only use: the leader's truncation advice). */
+  get epochHistory(): EpochHistory {
+    return this.history;
+  }
+
+  /** The first index still in the log. */
+  get firstLogIndex(): number {
+    return this.store.firstLogIndex();
+  }
+
+  /**
+   * Reads durable log entries fromIndex..toIndex (at most bytesMax of keys and values, and at
+   * least one entry), for sending to a follower.
+   */
+  entriesForSend(fromIndex: number, toIndex: number, bytesMax: number): ReplicatedEntry[] {
+    assert(fromIndex >= 1 && toIndex <= this.durable, `Entries ${fromIndex}..${toIndex} are not durable (durable ${this.durable})`);
+    return this.store.logEntries(fromIndex, toIndex, bytesMax).map(({ index, entry: raw }) => {
+      const entry = decodeLogEntry(raw);
+      return { index, epoch: entry.epoch, kind: entry.kind === LogEntryKind.Put ? 'put' : 'delete', key: entry.key, value: entry.value };
+    });
+  }
+
+  /**
+   * Keeps the log from `index` on, whatever the retention: the leader sets it to the first
+   * entry a follower still lacks, so an in-sync follower never needs a snapshot.
+   */
+  setLogKeepFloor(index: number): void {
+    this.keepFloor = index;
+  }
+
+  /**
+   * Moves the acknowledged index (a replicated partition): the leader's progress says the ack
+   * policy is met up to `index`, or a follower's leader said so for entries this follower holds
+   * durably. Never backwards, never beyond the durable log.
+   */
+  acknowledge(index: number): void {
+    assert(this.settings.replicated, `Partition ${this.keyspace}/${this.partitionId} has one replica: it acknowledges its own durable log`);
+    assert(index <= this.durable, `Acknowledged index ${index} is beyond the durable log end ${this.durable}`);
+    if (index > this.acknowledged) this.acknowledged = index;
+  }
+
+  /**
+   * Appends entries a leader sent (a follower, inside the current storage write transaction),
+   * after first dropping the log suffix above `truncateAfterIndex` when it is defined. The
+   * entries continue the (truncated) log; they are pending until acknowledged and applied.
+   */
+  appendReplicated(entries: readonly ReplicatedEntry[], truncateAfterIndex: number | undefined): void {
+    if (truncateAfterIndex !== undefined) this.truncateLogAfter(truncateAfterIndex);
+    for (const entry of entries) {
+      assert(entry.index === this.logEnd + 1, `Replicated entry ${entry.index} does not follow the log end ${this.logEnd}`);
+      assert(entry.epoch >= this.logEndEpoch, `Replicated entry ${entry.index} of epoch ${entry.epoch} after epoch ${this.logEndEpoch}`);
+      this.store.appendLog(entry.index, encodeLogEntry(entry.kind === 'put' ? LogEntryKind.Put : LogEntryKind.Delete, entry.epoch, entry.key, entry.value));
+      this.pending.restore(entry.index, entry.key, entry.kind, entry.kind === 'put' ? entry.value : Buffer.alloc(0));
+      if (this.history.append(entry.epoch, entry.index)) this.historyDirty = true;
+      this.logEnd = entry.index;
+      this.logEndEpoch = entry.epoch;
+      this.noteEpoch(entry.epoch);
+      this.dirty = true;
+    }
+  }
+
+  /**
+   * Drops the log entries above `index` (inside the current storage write transaction): a
+   * suffix the leader does not have. Never an applied or acknowledged entry (RFC invariant 6).
+   */
+  truncateLogAfter(index: number): void {
+    assert(index >= this.applying && index >= this.acknowledged, `Truncating after ${index} would drop applied (${this.applying}) or acknowledged (${this.acknowledged}) entries`);
+    if (index >= this.logEnd) return;
+    this.store.truncateLogAfter(index);
+    this.pending.truncateAfter(index);
+    this.history.truncateAfter(index);
+    this.historyDirty = true;
+    this.logEnd = index;
+    this.logEndEpoch = index === this.applied ? this.appliedEpoch : (this.history.epochAt(index, index) ?? this.appliedEpoch);
+    if (this.durable > index) this.durable = index;
+    this.dirty = true;
   }
 
   /** Whether acknowledged entries wait to be applied. */
@@ -228,7 +368,8 @@ export class PartitionReplica {
    * policy needs; with followers the leader's progress decides (RFC 0001).
    */
   logDurable(): void {
-    this.acknowledged = this.logEnd;
+    this.durable = this.logEnd;
+    if (!this.settings.replicated) this.acknowledged = this.logEnd;
   }
 
   /**
@@ -275,7 +416,7 @@ export class PartitionReplica {
     if (!this.dirty) return;
     this.dirty = false;
     this.store.setApplied({ appliedIndex: this.applying, epoch: this.appliedEpoch });
-    const keepFrom = Math.min(this.logEnd - this.settings.logRetainEntriesMax + 1, this.applying + 1);
+    const keepFrom = Math.min(this.logEnd - this.settings.logRetainEntriesMax + 1, this.applying + 1, this.keepFloor);
     if (keepFrom > this.store.firstLogIndex()) {
       this.store.truncateLogBefore(keepFrom, this.settings.logTruncateBatchMax);
     }

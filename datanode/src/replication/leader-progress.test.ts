@@ -325,16 +325,16 @@ describe('LeaderProgress', () => {
       p.followerAcked('b', 40, 1);
       p.leaderAppended(100, 2);
       for (const r of [range(40, 50), range(50, 60), range(60, 70)]) p.batchSent('b', r);
-      p.appendRefused('b', 40, { kind: 'truncate', epoch: 5, index: 30 }); // it holds 40: stale
+      expect(p.appendRefused('b', 40, { kind: 'truncate', epoch: 5, index: 30 })).toBe(false); // it holds 40: stale
       expect(p.nextToSend('b')).toBe(71);
-      p.appendRefused('b', 50, { kind: 'truncate', epoch: 5, index: 45 });
+      expect(p.appendRefused('b', 50, { kind: 'truncate', epoch: 5, index: 45 })).toBe(true);
       expect([p.nextToSend('b'), p.followerStatus('b', 3).mode]).toEqual([46, 'probe']);
-      p.appendRefused('b', 60, { kind: 'truncate', epoch: 5, index: 41 }); // pipelined before the rewind
+      expect(p.appendRefused('b', 60, { kind: 'truncate', epoch: 5, index: 41 })).toBe(false); // pipelined before the rewind
       expect(p.nextToSend('b')).toBe(46);
       expect(p.nextBatch('b')).toEqual(range(45, 55));
       p.batchSent('b', range(45, 55));
       expect(p.nextBatch('b')).toBeUndefined();
-      p.appendRefused('b', 45, { kind: 'truncate', epoch: 5, index: 42 });
+      expect(p.appendRefused('b', 45, { kind: 'truncate', epoch: 5, index: 42 })).toBe(true);
       expect(p.nextBatch('b')).toEqual(range(42, 52));
       p.batchSent('b', range(42, 52));
       p.followerAcked('b', 52, 4);

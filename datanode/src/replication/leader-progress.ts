@@ -289,22 +289,26 @@ export class LeaderProgress {
    * Records that a follower refused the Append whose prev index was `refusedPrevIndex`, and the
    * leader's advice for it (adviseTruncation on the log end it reported). Refusals of messages
    * sent before the last rewind are ignored; the others rewind the follower to probe from the
-   * advised index, or switch it to snapshot mode.
+   * advised index, or switch it to snapshot mode. Returns whether it acted on the refusal: only
+   * then may the advice be sent (advice for a stale refusal could truncate entries the follower
+   * has acknowledged since).
    */
-  appendRefused(nodeId: string, refusedPrevIndex: number, advice: TruncationAdvice): void {
+  appendRefused(nodeId: string, refusedPrevIndex: number, advice: TruncationAdvice): boolean {
     const f = this.follower(nodeId);
-    if (f.mode === 'snapshot') return;
+    if (f.mode === 'snapshot') return false;
     // It holds that entry already (matched and durable): the refusal is older than the ack.
-    if (refusedPrevIndex <= f.durableIndex) return;
-    if (f.mode === 'probe' && !(f.probeInFlight && refusedPrevIndex === f.probePrevIndex)) return;
+    if (refusedPrevIndex <= f.durableIndex) return false;
+    if (f.mode === 'probe' && !(f.probeInFlight && refusedPrevIndex === f.probePrevIndex)) return false;
     f.probeInFlight = false;
     if (advice.kind === 'snapshot') {
       f.mode = 'snapshot';
-      return;
+      return true;
     }
     assert(advice.index <= this.durable, `Advised index ${advice.index} is beyond the leader's durable index ${this.durable}`);
+    assert(advice.index >= f.durableIndex, `Advised index ${advice.index} is below ${nodeId}'s acknowledged durable index ${f.durableIndex}`);
     f.mode = 'probe';
     f.nextIndex = advice.index + 1;
+    return true;
   }
 
   /** Records a new stream to a follower: what was in flight on the old one is lost; probe again. */

@@ -94,6 +94,27 @@ describe('PendingView', () => {
     expect(v.valueOf(b('j'), committed('j', 'x', 12))).toEqual(committed('j', 'x', 12));
   });
 
+  it('forgets a truncated suffix: keys fall back to their older pending write or to data, and new entries follow the cut', () => {
+    const v = view(10);
+    v.add(11, b('a'), 'put', b('1'));
+    v.add(12, b('b'), 'put', b('2'));
+    v.add(13, b('a'), 'put', b('3'));
+    v.add(14, b('c'), 'delete', b(''));
+    v.applyUpTo(11);
+    v.truncateAfter(12);
+    expect(v.size).toBe(1);
+    expect(v.lastIndex).toBe(12);
+    expect(v.sizeBytes).toBe(2);
+    expect(v.versionOf(b('a'), 11)).toBe(11);
+    expect(v.valueOf(b('c'), committed('c', 'kept', 5))).toEqual(committed('c', 'kept', 5));
+    expect(v.add(13, b('d'), 'put', b('4'))).toBeUndefined();
+    expect(v.valueOf(b('d'), undefined)).toEqual(committed('d', '4', 13));
+    expect(() => v.truncateAfter(10)).toThrow(AssertionError);
+    v.truncateAfter(11);
+    expect(v.size).toBe(0);
+    expect(v.valueOf(b('b'), undefined)).toBeUndefined();
+  });
+
   it('applying up to the applied index again changes nothing', () => {
     const v = view();
     v.add(11, b('k'), 'put', b('one'));

@@ -174,6 +174,30 @@ export class PendingView {
   }
 
   /**
+   * Forgets the entries above `index` (a follower truncating a suffix its leader does not have;
+   * RFC 0001 "Follower path"). Never below the applied index: applied entries are in data.
+   */
+  truncateAfter(index: number): void {
+    assert(Number.isSafeInteger(index) && index >= this.applied, `Cannot truncate the pending view after ${index}: applied ${this.applied}`);
+    while (this.last > index) {
+      const entry = this.order.items.pop() as PendingEntry;
+      assert(entry.index === this.last, `Pending entry ${entry.index} is not the newest ${this.last}`);
+      const name = entry.key.toString('latin1');
+      const queue = this.byKey.get(name);
+      assert(queue !== undefined && queue.items.at(-1) === entry, `Pending entry ${entry.index} is not the newest of its key`);
+      queue.items.pop();
+      if (queue.head === queue.items.length) this.byKey.delete(name);
+      this.bytes -= entry.key.length + entry.value.length;
+      this.last--;
+    }
+    if (this.order.head === this.order.items.length) {
+      this.order.items = [];
+      this.order.head = 0;
+    }
+    assert(this.size === this.last - this.applied, `Pending view holds ${this.size} entries for (${this.applied}, ${this.last}]`);
+  }
+
+  /**
    * Calls `visit` for every entry with index in [fromIndex, toIndex], in index order — the
    * entries to apply, straight from memory instead of the log.
    */

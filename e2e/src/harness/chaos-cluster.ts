@@ -44,6 +44,8 @@ export interface ChaosClusterOptions {
   readonly coordinators: number;
   readonly routers: number;
   readonly partitions: number;
+  /** Replication factor of the default keyspace (≤ `nodes`); omitted, the coordinator's default (1) applies. */
+  readonly replicationFactor?: number;
   /** Give each data node a loop-mounted ext4 image of this size (needed for power loss, ENOSPC). */
   readonly diskBytes?: number;
   /** Start every Quire process under libfaketime with a per-process offset file. */
@@ -129,6 +131,9 @@ export class ChaosCluster {
 
   /** Starts every process and resolves once the cluster serves every partition. */
   static async start(options: ChaosClusterOptions): Promise<ChaosCluster> {
+    if (options.replicationFactor !== undefined && options.replicationFactor > options.nodes) {
+      throw new Error(`replicationFactor ${options.replicationFactor} needs at least as many data nodes; the cluster has ${options.nodes}`);
+    }
     if (options.namespaces || options.diskBytes !== undefined) {
       if (process.getuid?.() !== 0) throw new Error('Network namespaces and loop disks need root; run the chaos tests as root');
       await removeStaleMounts();
@@ -223,7 +228,16 @@ export class ChaosCluster {
       const place = await this.place(`c${i}`, octets.coordinator + i - 1, 'service');
       const listen = await place.address('service');
       const metricsListen = await place.address('metrics');
-      const args = coordinatorArgs({ ...common, id, listen, metricsListen, nodesMin: o.nodes, partitions: o.partitions, leaseTtlSeconds: o.coordinatorLeaseTtlSeconds ?? 3 });
+      const args = coordinatorArgs({
+        ...common,
+        id,
+        listen,
+        metricsListen,
+        nodesMin: o.nodes,
+        partitions: o.partitions,
+        leaseTtlSeconds: o.coordinatorLeaseTtlSeconds ?? 3,
+        ...(o.replicationFactor === undefined ? {} : { replicationFactor: o.replicationFactor }),
+      });
       this.add('coordinator', id, place.host, node, args, listen, undefined, undefined, metricsListen);
     }
     for (let i = 1; i <= o.nodes; i++) {

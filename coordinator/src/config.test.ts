@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '@quire/common';
+import { loadCoordinatorConfig } from './config.js';
+
+const base = ['--coordinator-id', 'c1', '--etcd', '127.0.0.1:2379'];
+
+describe('loadCoordinatorConfig: replication of the default keyspace', () => {
+  it('defaults to one replica and min ISR 1', () => {
+    expect(loadCoordinatorConfig(base, {})).toMatchObject({ replicationFactor: 1, minIsr: 1 });
+  });
+
+  it('takes --replication-factor or $QUIRE_REPLICATION_FACTOR, with the default min ISR for it', () => {
+    expect(loadCoordinatorConfig([...base, '--replication-factor', '3'], {})).toMatchObject({ replicationFactor: 3, minIsr: 2 });
+    expect(loadCoordinatorConfig(base, { QUIRE_REPLICATION_FACTOR: '2' })).toMatchObject({ replicationFactor: 2, minIsr: 2 });
+  });
+
+  it('takes a --min-isr up to the replication factor, and refuses a larger one naming both flags', () => {
+    expect(loadCoordinatorConfig([...base, '--replication-factor', '3', '--min-isr', '3'], {})).toMatchObject({ minIsr: 3 });
+    expect(loadCoordinatorConfig([...base, '--replication-factor', '3', '--min-isr', '1'], {})).toMatchObject({ minIsr: 1 });
+    expect(() => loadCoordinatorConfig([...base, '--replication-factor', '2', '--min-isr', '3'], {})).toThrow(ConfigError);
+    expect(() => loadCoordinatorConfig([...base, '--replication-factor', '2', '--min-isr', '3'], {})).toThrow(/--min-isr \(3\).*--replication-factor \(2\)/);
+  });
+
+  it('refuses a replication factor outside 1..7', () => {
+    expect(() => loadCoordinatorConfig([...base, '--replication-factor', '8'], {})).toThrow(/--replication-factor is 8; expected an integer in 1\.\.7/);
+    expect(() => loadCoordinatorConfig([...base, '--replication-factor', '0'], {})).toThrow(ConfigError);
+  });
+});

@@ -1,0 +1,208 @@
+/**
+ * FollowerHandler: the follower side of replication (RFC 0001 "Follower path"). It takes each
+ * LeaderMessage a leader node sent, decides on it with the pure core (follower-append.ts)
+ * *inside* the storage transaction that carries it out, and answers once that transaction is
+ * durable. Deciding inside the transaction is what lets a leader pipeline: the messages of one
+ * partition run in the order they arrived (the group committer keeps submission order), each
+ * seeing the log as the previous one left it, so a batch sent before the previous one was
+ * acknowledged still passes the prev check.
+ *
+ * Critical invariants:
+ *  - An Append is answered Appended only once every entry up to the index it reports is
+ *    durable in this replica's log and matches the leader's (the index this message proved).
+ *  - The acknowledged index moves only to what the leader said is acknowledged and this
+ *    message proved to match (decideAppend's applyUpToIndex), so data holds acknowledged
+ *    writes only (RFC invariant 3).
+ *  - One partition's answers leave in the order its messages arrived, except refusals decided
+ *    before any storage work (no replica here), which carry no index.
+ */
+import {
+  InvalidArgumentError,
+  type Logger,
+  type MetadataView,
+  type PartitionEntry,
+} from '@quire/common';
+import { LogEntryKind, type FollowerMessage, type LeaderMessage, type LogEntry } from '@quire/proto';
+import { decideAppend, decideTruncation, type AppendDecision, type FollowerState, type Refusal, type TruncateDecision } from '../replication/follower-append.js';
+import type { GroupCommitter } from '../partition/group-commit.js';
+import type { PartitionReplica, ReplicatedEntry } from '../partition/replica.js';
+
+/** What the handler needs from the data node. */
+export interface FollowerHandlerDeps {
+  readonly nodeId: string;
+  readonly view: MetadataView;
+  readonly committer: GroupCommitter;
+  readonly log: Logger;
+  /** Opens (or returns) this node's replica of a partition. */
+  openReplica(keyspace: string, partitionId: number): PartitionReplica;
+}
+
+/** Where the answer to one message goes (called once, possibly after a commit). */
+export type Answer = (message: FollowerMessage) => void;
+
+/** The follower side of replication, for every partition this node follows. */
+export class FollowerHandler {
+  constructor(private readonly deps: FollowerHandlerDeps) {}
+
+  /**
+   * Handles one message from `senderNodeId`. Throws InvalidArgumentError for a malformed
+   * message (the stream ends: a bug in the sender, RFC wire rules).
+   */
+  handle(senderNodeId: string, message: LeaderMessage, answer: Answer): void {
+    const { keyspace, partitionId, epoch } = message;
+    const body = message.body;
+    if (body === undefined) throw new InvalidArgumentError(`Replication message for ${keyspace}/${partitionId} has no body`, { field: 'messages.body' });
+    if (!Number.isSafeInteger(epoch) || epoch < 1) throw new InvalidArgumentError(`Replication message epoch ${epoch} is not a positive integer`, { field: 'messages.epoch' });
+    const reply = (b: FollowerMessage['body']): void => answer({ keyspace, partitionId, epoch, body: b });
+    const entry = this.deps.view.keyspace(keyspace)?.partitions[partitionId];
+    if (!this.deps.view.loaded || entry === undefined || !entry.record.replicas.includes(this.deps.nodeId)) {
+      // Not a replica by this node's view (yet): the leader retries once the views move.
+      reply(refusedBody({ kind: 'not-ready', knownEpoch: entry?.record.epoch ?? 0, leaderHint: entry?.record.leader }, this.deps.view.revision));
+      return;
+    }
+    const replica = this.deps.openReplica(keyspace, partitionId);
+    switch (body.$case) {
+      case 'append': {
+        const append = body.value;
+        const entries = append.entries.map((e) => decodeEntry(e, keyspace, partitionId));
+        checkAppendShape(epoch, append.prevIndex, append.prevEpoch, append.acknowledgedIndex, entries, `${keyspace}/${partitionId}`);
+        this.submit(replica, {
+          run: (): AppendDecision<ReplicatedEntry> => {
+            const decision = decideAppend(this.stateOf(replica), {
+              partitionId,
+              epoch,
+              senderNodeId,
+              prevIndex: append.prevIndex,
+              prevEpoch: append.prevEpoch,
+              entries,
+              acknowledgedIndex: append.acknowledgedIndex,
+            });
+            if (decision.kind === 'accept') {
+              replica.noteEpoch(decision.epoch);
+              replica.appendReplicated(decision.entries, decision.truncateAfterIndex);
+            }
+            return decision;
+          },
+          done: (decision: AppendDecision<ReplicatedEntry>) => {
+            switch (decision.kind) {
+              case 'accept':
+                if (decision.applyUpToIndex > replica.acknowledgedIndex) {
+                  replica.acknowledge(decision.applyUpToIndex);
+                  this.deps.committer.acknowledged(replica);
+                }
+                reply({ $case: 'appended', value: { durableIndex: decision.acknowledgeIndex, appliedIndex: replica.appliedIndex } });
+                return;
+              case 'mismatch':
+                reply({ $case: 'refused', value: { reason: { $case: 'mismatch', value: { prevIndex: append.prevIndex, logEnd: decision.logEnd } } } });
+                return;
+              default:
+                reply(refusedBody(decision, this.deps.view.revision));
+            }
+          },
+        });
+        return;
+      }
+      case 'truncate': {
+        const advice = { epoch: body.value.epochMax, index: body.value.indexMax };
+        if (!Number.isSafeInteger(advice.index) || advice.index < 0 || !Number.isSafeInteger(advice.epoch) || advice.epoch < 0 || advice.epoch > epoch) {
+          throw new InvalidArgumentError(`Truncate of ${keyspace}/${partitionId}: (epoch_max ${advice.epoch}, index_max ${advice.index}) is not within message epoch ${epoch}`, {
+            field: 'messages.truncate',
+          });
+        }
+        this.submit(replica, {
+          run: (): TruncateDecision => {
+            const decision = decideTruncation(this.stateOf(replica), { partitionId, epoch, senderNodeId, advice });
+            if (decision.kind === 'truncate') {
+              replica.noteEpoch(decision.epoch);
+              if (decision.truncateAfterIndex !== undefined) replica.truncateLogAfter(decision.truncateAfterIndex);
+            }
+            return decision;
+          },
+          done: (decision: TruncateDecision) => {
+            if (decision.kind === 'truncate') {
+              this.deps.log.info('Truncated a divergent log suffix', { keyspace, partitionId, epoch, logEnd: decision.logEnd, leader: senderNodeId });
+              reply({ $case: 'truncated', value: { logEnd: decision.logEnd } });
+            } else {
+              reply(refusedBody(decision, this.deps.view.revision));
+            }
+          },
+        });
+        return;
+      }
+      case 'installSnapshot':
+        // Snapshots are RFC 0001 step 4; a leader of this version keeps the log its followers need.
+        throw new InvalidArgumentError(`Partition ${keyspace}/${partitionId}: this data node does not install snapshots yet`, { field: 'messages.install_snapshot' });
+    }
+  }
+
+  private submit<T>(replica: PartitionReplica, task: { run(): T; done(result: T): void }): void {
+    // Refused only once the node stops: the stream ends with it, and the leader reconnects.
+    this.deps.committer.submitTask({ replica, run: task.run, done: task.done });
+  }
+
+  /** The replica's state for the core, tied to this node's metadata view. */
+  private stateOf(replica: PartitionReplica): FollowerState {
+    const entry: PartitionEntry | undefined = this.deps.view.keyspace(replica.keyspace)?.partitions[replica.partitionId];
+    const viewEpoch = entry?.record.epoch ?? 0;
+    replica.noteEpoch(viewEpoch);
+    return {
+      knownEpoch: replica.knownEpoch,
+      leaderOf: (epoch) => (entry !== undefined && entry.record.epoch === epoch && entry.record.leader !== '' ? entry.record.leader : undefined),
+      logEnd: replica.logEndPair,
+      epochAt: (index) => replica.epochAt(index),
+      endOfEpoch: (epoch) => replica.endOfEpoch(epoch),
+      appliedIndex: replica.appliedIndex,
+    };
+  }
+}
+
+/** A refusal as a FollowerMessage body. */
+function refusedBody(refusal: Refusal, mapRevision: number): FollowerMessage['body'] {
+  if (refusal.kind === 'stale-epoch') {
+    const d = refusal.error.details;
+    return {
+      $case: 'refused',
+      value: { reason: { $case: 'staleEpoch', value: { knownEpoch: d.epoch ?? 0, leaderHint: d.leaderHint ?? '', mapRevision } } },
+    };
+  }
+  return {
+    $case: 'refused',
+    value: { reason: { $case: 'notReady', value: { knownEpoch: refusal.knownEpoch, leaderHint: refusal.leaderHint ?? '', mapRevision } } },
+  };
+}
+
+/** Decodes and range-checks one wire entry (the core asserts on what it is given). */
+function decodeEntry(e: LogEntry, keyspace: string, partitionId: number): ReplicatedEntry {
+  const where = `Entry ${e.index} of ${keyspace}/${partitionId}`;
+  if (!Number.isSafeInteger(e.index) || e.index < 1) throw new InvalidArgumentError(`${where}: index is not a positive integer`, { field: 'entries.index' });
+  if (!Number.isSafeInteger(e.epoch) || e.epoch < 1) throw new InvalidArgumentError(`${where}: epoch ${e.epoch} is not a positive integer`, { field: 'entries.epoch' });
+  if (e.key.length === 0) throw new InvalidArgumentError(`${where}: the key is empty`, { field: 'entries.key' });
+  switch (e.kind) {
+    case LogEntryKind.LOG_ENTRY_KIND_PUT:
+      return { index: e.index, epoch: e.epoch, kind: 'put', key: Buffer.from(e.key), value: Buffer.from(e.value) };
+    case LogEntryKind.LOG_ENTRY_KIND_DELETE:
+      if (e.value.length > 0) throw new InvalidArgumentError(`${where}: a delete carries a value`, { field: 'entries.value' });
+      return { index: e.index, epoch: e.epoch, kind: 'delete', key: Buffer.from(e.key), value: Buffer.alloc(0) };
+    default:
+      throw new InvalidArgumentError(`${where}: unknown kind ${e.kind}`, { field: 'entries.kind' });
+  }
+}
+
+/** Checks an Append against the wire invariants (replication.proto, Append) before the core sees it. */
+function checkAppendShape(epoch: number, prevIndex: number, prevEpoch: number, acknowledgedIndex: number, entries: readonly ReplicatedEntry[], where: string): void {
+  const bad = (what: string, field: string): never => {
+    throw new InvalidArgumentError(`Append to ${where}: ${what}`, { field });
+  };
+  if (!Number.isSafeInteger(prevIndex) || prevIndex < 0) bad(`prev_index ${prevIndex} is not a non-negative integer`, 'append.prev_index');
+  if (!Number.isSafeInteger(prevEpoch) || prevEpoch < 0 || prevEpoch > epoch) bad(`prev_epoch ${prevEpoch} is not within [0, ${epoch}]`, 'append.prev_epoch');
+  if ((prevIndex === 0) !== (prevEpoch === 0)) bad(`prev (${prevEpoch}, ${prevIndex}): only index 0 has epoch 0`, 'append.prev_epoch');
+  if (!Number.isSafeInteger(acknowledgedIndex) || acknowledgedIndex < 0) bad(`acknowledged_index ${acknowledgedIndex} is not a non-negative integer`, 'append.acknowledged_index');
+  let index = prevIndex;
+  let entryEpoch = Math.max(prevEpoch, 1);
+  for (const e of entries) {
+    if (e.index !== index + 1) bad(`entry index ${e.index} does not follow ${index}`, 'append.entries.index');
+    if (e.epoch < entryEpoch || e.epoch > epoch) bad(`entry ${e.index} has epoch ${e.epoch}, not within [${entryEpoch}, ${epoch}]`, 'append.entries.epoch');
+    index = e.index;
+    entryEpoch = e.epoch;
+  }
+}

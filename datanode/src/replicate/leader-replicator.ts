@@ -1,0 +1,437 @@
+/**
+ * LeaderReplicator: the leader side of replication on one data node (RFC 0001 "Write path on
+ * the leader", steps 4–6). For every partition this node leads with followers it keeps a
+ * LeaderProgress (pure core: what to send each follower, the acknowledged index under the
+ * keyspace's ack policy), and for every follower node one PeerLink (one stream per node pair,
+ * all partitions multiplexed). It ships entries once they are durable on this node, pipelined
+ * within each follower's send-ahead window, moves the replica's acknowledged index when
+ * followers answer (which answers the waiting writers through the group committer), and
+ * answers a mismatch with KIP-279 truncation advice.
+ *
+ * Critical invariants:
+ *  - Only entries durable in this node's log are sent (LeaderProgress bounds ranges by the
+ *    durable index it was told about after each commit).
+ *  - The replica's acknowledged index is the progress's, which under `sync` is the minimum
+ *    durable index over the effective ack set (RFC invariant 4).
+ *  - Truncation advice is sent only for a refusal the progress acted on, never for a stale one.
+ *  - A LeaderProgress lives for one epoch: a new epoch, or losing the leadership, drops it;
+ *    answers to another epoch are ignored.
+ */
+import { AckPolicy as WireAckPolicy, LogEntryKind, type FollowerMessage, type LeaderMessage } from '@quire/proto';
+import type { Clock, Logger, MetadataView, PartitionEntry } from '@quire/common';
+import { adviseTruncation } from '../replication/divergence.js';
+import { LeaderProgress, type Admission, type AckPolicy, type AppendRange } from '../replication/leader-progress.js';
+import type { GroupCommitter } from '../partition/group-commit.js';
+import type { PartitionReplica } from '../partition/replica.js';
+import { PeerLink } from './peer-link.js';
+
+/** Settings of the leader side. */
+export interface LeaderReplicatorSettings {
+  /** Most entries per Append. */
+  readonly appendEntriesMax: number;
+  /** Most entries sent to one follower beyond its durable index. */
+  readonly sendAheadEntriesMax: number;
+  /** Most key and value bytes per stream message. */
+  readonly streamBatchBytesMax: number;
+  /** A follower lacking an entry durable on the leader for longer than this lags. */
+  readonly isrLagTimeMs: number;
+  /** How often idle partitions are looked at (retries after NotReady, acknowledged-index heartbeats). */
+  readonly tickMs: number;
+}
+
+/** What the replicator needs from the data node. */
+export interface LeaderReplicatorDeps {
+  readonly nodeId: string;
+  readonly view: MetadataView;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly committer: GroupCommitter;
+  /** Opens (or returns) this node's replica of a partition. */
+  openReplica(keyspace: string, partitionId: number): PartitionReplica;
+  /** Creates the link to a follower node (a PeerLink in production). */
+  createLink?(targetNodeId: string, events: ConstructorParameters<typeof PeerLink>[2]): PeerLink;
+}
+
+/** One led partition with followers, for one epoch. */
+interface Led {
+  readonly id: string;
+  readonly keyspace: string;
+  readonly partitionId: number;
+  readonly epoch: number;
+  readonly replica: PartitionReplica;
+  readonly progress: LeaderProgress;
+  readonly followers: readonly string[];
+  /** Per follower, the acknowledged index it was last sent. */
+  readonly ackSent: Map<string, number>;
+  /** Followers that refused as not ready or stale: retried at the next tick. */
+  readonly held: Set<string>;
+  /** Followers already reported as needing a snapshot. */
+  readonly snapshotReported: Set<string>;
+}
+
+function ackPolicyOf(policy: WireAckPolicy): AckPolicy {
+  switch (policy) {
+    case WireAckPolicy.ACK_POLICY_SEMI_SYNC:
+      return 'semi-sync';
+    case WireAckPolicy.ACK_POLICY_ASYNC:
+      return 'async';
+    default:
+      return 'sync';
+  }
+}
+
+/** The leader side of replication for every partition this node leads with followers. */
+export class LeaderReplicator {
+  private readonly led = new Map<string, Led>();
+  private readonly links = new Map<string, PeerLink>();
+  /** Led partitions per follower node. */
+  private readonly byFollower = new Map<string, Set<Led>>();
+  private readonly pumpDue = new Set<string>();
+  private pumpScheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly settings: LeaderReplicatorSettings,
+    private readonly deps: LeaderReplicatorDeps,
+  ) {
+    this.timer = setInterval(() => this.tick(), settings.tickMs);
+    this.timer.unref();
+  }
+
+  /** Whether `replica`'s partition is led here with followers (its acknowledgements come from them). */
+  leads(replica: PartitionReplica): boolean {
+    return this.led.has(idOf(replica.keyspace, replica.partitionId));
+  }
+
+  /** Whether a new write may be appended to the partition now (min ISR under sync). */
+  admit(keyspace: string, partitionId: number): Admission {
+    const led = this.led.get(idOf(keyspace, partitionId));
+    return led === undefined ? { ok: true } : led.progress.canAcceptWrites();
+  }
+
+  /**
+   * Brings the led partitions and links in line with the metadata view: starts a progress for
+   * each partition this node leads with followers (at its epoch), drops the others, confirms
+   * ISR changes, and points each link at its follower's registered address.
+   */
+  sync(): void {
+    if (this.stopped || !this.deps.view.loaded) return;
+    const seen = new Set<string>();
+    for (const name of this.deps.view.keyspaceNames()) {
+      const ks = this.deps.view.keyspace(name);
+      if (ks === undefined) continue;
+      for (const entry of ks.partitions) {
+        if (entry === undefined || entry.record.leader !== this.deps.nodeId || entry.record.replicas.length < 2) continue;
+        const id = idOf(name, entry.record.partitionId);
+        seen.add(id);
+        const current = this.led.get(id);
+        if (current !== undefined && current.epoch === entry.record.epoch) {
+          if (entry.record.isr.includes(this.deps.nodeId)) current.progress.confirmIsr(entry.record.isr, entry.modRevision);
+          continue;
+        }
+        if (current !== undefined) this.drop(current);
+        this.start(name, entry, ackPolicyOf(ks.record.ackPolicy), ks.record.minIsr);
+      }
+    }
+    for (const led of [...this.led.values()]) if (!seen.has(led.id)) this.drop(led);
+    for (const [nodeId, link] of this.links) {
+      if ((this.byFollower.get(nodeId)?.size ?? 0) === 0) {
+        link.close();
+        this.links.delete(nodeId);
+        this.byFollower.delete(nodeId);
+      } else {
+        link.setAddress(this.deps.view.nodes.get(nodeId)?.address);
+      }
+    }
+  }
+
+  /** The leader's log of `replica` became durable further: ship the new entries. */
+  logDurable(replica: PartitionReplica): void {
+    const led = this.led.get(idOf(replica.keyspace, replica.partitionId));
+    if (led === undefined || led.replica !== replica) return;
+    led.progress.leaderAppended(replica.durableIndex, this.nowMs());
+    this.acknowledge(led);
+    for (const f of led.followers) this.pumpLater(f);
+  }
+
+  /** Stops sending and closes every link. */
+  close(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+    for (const link of this.links.values()) link.close();
+    this.links.clear();
+    this.led.clear();
+    this.byFollower.clear();
+  }
+
+  private start(keyspace: string, entry: PartitionEntry, ackPolicy: AckPolicy, minIsrRecorded: number): void {
+    const { record } = entry;
+    const replica = this.deps.openReplica(keyspace, record.partitionId);
+    const isr = record.isr.includes(this.deps.nodeId) ? record.isr : [...record.isr, this.deps.nodeId];
+    const minIsr = Math.min(Math.max(1, minIsrRecorded), record.replicas.length);
+    const progress = new LeaderProgress(
+      {
+        partitionId: record.partitionId,
+        epoch: record.epoch,
+        leaderNodeId: this.deps.nodeId,
+        replicas: record.replicas,
+        ackPolicy,
+        minIsr,
+        isrLagTimeMs: this.settings.isrLagTimeMs,
+        sendAheadEntriesMax: this.settings.sendAheadEntriesMax,
+        appendEntriesMax: this.settings.appendEntriesMax,
+        isrProposalRetryMs: this.settings.isrLagTimeMs,
+      },
+      { isr, isrRevision: entry.modRevision, durableIndex: replica.durableIndex, acknowledgedIndex: replica.acknowledgedIndex, nowMs: this.nowMs() },
+    );
+    const followers = record.replicas.filter((n) => n !== this.deps.nodeId);
+    const led: Led = {
+      id: idOf(keyspace, record.partitionId),
+      keyspace,
+      partitionId: record.partitionId,
+      epoch: record.epoch,
+      replica,
+      progress,
+      followers,
+      ackSent: new Map(),
+      held: new Set(),
+      snapshotReported: new Set(),
+    };
+    this.led.set(led.id, led);
+    replica.noteEpoch(record.epoch);
+    for (const f of followers) {
+      let set = this.byFollower.get(f);
+      if (set === undefined) {
+        set = new Set();
+        this.byFollower.set(f, set);
+      }
+      set.add(led);
+      let link = this.links.get(f);
+      if (link === undefined) {
+        const events = {
+          connected: () => this.connected(f),
+          messages: (messages: readonly FollowerMessage[]) => this.answers(f, messages),
+          writable: () => this.pumpLater(f),
+        };
+        link = this.deps.createLink?.(f, events) ?? new PeerLink(this.deps.nodeId, f, events, this.deps.log);
+        this.links.set(f, link);
+        link.setAddress(this.deps.view.nodes.get(f)?.address);
+      } else {
+        this.pumpLater(f);
+      }
+    }
+    this.updateKeepFloor(led);
+    this.deps.log.info('Leading partition with followers', { keyspace, partitionId: record.partitionId, epoch: record.epoch, followers, ackPolicy, minIsr, isr: record.isr });
+  }
+
+  private drop(led: Led): void {
+    this.led.delete(led.id);
+    for (const f of led.followers) this.byFollower.get(f)?.delete(led);
+    led.replica.setLogKeepFloor(Number.POSITIVE_INFINITY);
+    this.deps.log.info('No longer leading partition at this epoch', { keyspace: led.keyspace, partitionId: led.partitionId, epoch: led.epoch });
+  }
+
+  private connected(follower: string): void {
+    for (const led of this.byFollower.get(follower) ?? []) {
+      led.progress.reconnected(follower);
+      led.ackSent.delete(follower);
+      led.held.delete(follower);
+    }
+    this.pumpLater(follower);
+  }
+
+  private answers(follower: string, messages: readonly FollowerMessage[]): void {
+    const touched = new Set<Led>();
+    for (const m of messages) {
+      const led = this.led.get(idOf(m.keyspace, m.partitionId));
+      if (led === undefined || m.epoch !== led.epoch || !led.followers.includes(follower)) continue;
+      touched.add(led);
+      const body = m.body;
+      switch (body?.$case) {
+        case 'appended':
+          led.progress.followerAcked(follower, Math.min(body.value.durableIndex, led.progress.leaderDurableIndex), this.nowMs());
+          break;
+        case 'refused': {
+          const reason = body.value.reason;
+          if (reason?.$case === 'mismatch') {
+            this.mismatch(led, follower, reason.value.prevIndex, reason.value.logEnd ?? { epoch: 0, index: 0 });
+          } else {
+            // Stale epoch (this node was deposed; the view will say so) or not ready (the
+            // follower's view is behind): hold the follower until the next tick, then probe.
+            led.held.add(follower);
+            this.deps.log.debug('Follower refused an append', { keyspace: led.keyspace, partitionId: led.partitionId, follower, reason: reason?.$case, knownEpoch: reason?.value.knownEpoch });
+          }
+          break;
+        }
+        case 'truncated':
+          // The probe that follows the advice was sent with it; the answer to that probe counts.
+          break;
+        case 'snapshotInstalled':
+        case undefined:
+          break;
+      }
+    }
+    for (const led of touched) {
+      this.acknowledge(led);
+      this.updateKeepFloor(led);
+      for (const f of led.followers) this.pumpLater(f);
+    }
+  }
+
+  private mismatch(led: Led, follower: string, prevIndex: number, logEnd: { epoch: number; index: number }): void {
+    const replica = led.replica;
+    let advice = adviseTruncation(logEnd, replica.epochHistory, replica.logEndIndex);
+    // Advise keeping no more than what is durable here (entries above are still being written).
+    if (advice.kind === 'truncate' && advice.index > replica.durableIndex) advice = { ...advice, index: replica.durableIndex };
+    if (!led.progress.appendRefused(follower, prevIndex, advice)) return;
+    if (advice.kind === 'snapshot') {
+      this.reportSnapshotNeeded(led, follower, logEnd.index);
+      return;
+    }
+    this.deps.log.info('Follower log diverges; advising truncation', { keyspace: led.keyspace, partitionId: led.partitionId, follower, followerLogEnd: logEnd, advice });
+    const link = this.links.get(follower);
+    // If the stream is gone the advice is lost with it; the reconnect probes again.
+    link?.send([{ keyspace: led.keyspace, partitionId: led.partitionId, epoch: led.epoch, body: { $case: 'truncate', value: { epochMax: advice.epoch, indexMax: advice.index } } }]);
+  }
+
+  /** Logs (once per follower and term) that a follower needs entries this leader no longer holds. */
+  private reportSnapshotNeeded(led: Led, follower: string, needsIndex: number): void {
+    if (led.snapshotReported.has(follower)) return;
+    led.snapshotReported.add(follower);
+    this.deps.log.error('A follower needs entries this leader no longer holds; it stays out of sync until snapshots land (RFC 0001 step 4)', {
+      keyspace: led.keyspace,
+      partitionId: led.partitionId,
+      follower,
+      needsIndex,
+      firstLogIndex: led.replica.firstLogIndex,
+    });
+  }
+
+  /** Moves the replica's acknowledged index to the progress's and answers the writers. */
+  private acknowledge(led: Led): void {
+    const ack = led.progress.acknowledgedIndex;
+    if (ack > led.replica.acknowledgedIndex) {
+      led.replica.acknowledge(ack);
+      this.deps.committer.acknowledged(led.replica);
+    }
+  }
+
+  /** Keeps the leader's log from the first entry some follower still lacks. */
+  private updateKeepFloor(led: Led): void {
+    const now = this.nowMs();
+    let floor = Number.POSITIVE_INFINITY;
+    for (const f of led.followers) floor = Math.min(floor, led.progress.followerStatus(f, now).durableIndex + 1);
+    led.replica.setLogKeepFloor(floor);
+  }
+
+  private pumpLater(follower: string): void {
+    this.pumpDue.add(follower);
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      const due = [...this.pumpDue];
+      this.pumpDue.clear();
+      for (const f of due) this.pump(f);
+    });
+  }
+
+  /** Sends each partition's next batches (and moved acknowledged indexes) to one follower. */
+  private pump(follower: string): void {
+    if (this.stopped) return;
+    const link = this.links.get(follower);
+    if (link === undefined || !link.ready) return;
+    let batch: LeaderMessage[] = [];
+    let bytes = 0;
+    const flush = (): boolean => {
+      if (batch.length > 0 && !link.send(batch)) return false;
+      batch = [];
+      bytes = 0;
+      return link.ready;
+    };
+    for (const led of this.byFollower.get(follower) ?? []) {
+      if (led.held.has(follower)) continue;
+      const { progress } = led;
+      for (;;) {
+        const range = progress.nextBatch(follower);
+        if (range === undefined) break;
+        const message = this.append(led, follower, range, this.settings.streamBatchBytesMax - bytes);
+        if (message === undefined) break;
+        batch.push(message.message);
+        bytes += message.bytes;
+        if (bytes >= this.settings.streamBatchBytesMax && !flush()) return;
+        if (progress.followerStatus(follower, this.nowMs()).mode === 'probe') break;
+      }
+      if ((led.ackSent.get(follower) ?? -1) < progress.acknowledgedIndex) {
+        const heartbeat = progress.heartbeat(follower);
+        if (heartbeat !== undefined) {
+          const message = this.append(led, follower, heartbeat, 0);
+          if (message !== undefined) batch.push(message.message);
+        }
+      }
+    }
+    flush();
+  }
+
+  /** Builds the Append for `range` (cut to the bytes budget, at least one entry) and records it as sent. */
+  private append(led: Led, follower: string, range: AppendRange, bytesBudget: number): { message: LeaderMessage; bytes: number } | undefined {
+    const { replica, progress } = led;
+    const prevEpoch = replica.epochAt(range.prevIndex);
+    if (prevEpoch === undefined) {
+      // The entry before the range is no longer in the log: the follower needs a snapshot.
+      this.reportSnapshotNeeded(led, follower, range.fromIndex);
+      return undefined;
+    }
+    const entries = range.toIndex >= range.fromIndex ? replica.entriesForSend(range.fromIndex, range.toIndex, Math.max(1, bytesBudget)) : [];
+    const sent: AppendRange = { ...range, toIndex: range.fromIndex + entries.length - 1 };
+    progress.batchSent(follower, sent);
+    led.ackSent.set(follower, progress.acknowledgedIndex);
+    let bytes = 0;
+    for (const e of entries) bytes += e.key.length + e.value.length + 32;
+    return {
+      message: {
+        keyspace: led.keyspace,
+        partitionId: led.partitionId,
+        epoch: led.epoch,
+        body: {
+          $case: 'append',
+          value: {
+            prevIndex: range.prevIndex,
+            prevEpoch,
+            acknowledgedIndex: progress.acknowledgedIndex,
+            entries: entries.map((e) => ({
+              index: e.index,
+              epoch: e.epoch,
+              kind: e.kind === 'put' ? LogEntryKind.LOG_ENTRY_KIND_PUT : LogEntryKind.LOG_ENTRY_KIND_DELETE,
+              key: e.key,
+              value: e.value,
+              requestId: Buffer.alloc(0),
+            })),
+          },
+        },
+      },
+      bytes,
+    };
+  }
+
+  private tick(): void {
+    for (const led of this.led.values()) {
+      for (const f of led.followers) {
+        if (led.held.delete(f)) {
+          led.progress.reconnected(f);
+          led.ackSent.delete(f);
+        }
+        this.pumpLater(f);
+      }
+    }
+  }
+
+  private nowMs(): number {
+    return Math.floor(this.deps.clock.monotonicMs());
+  }
+}
+
+function idOf(keyspace: string, partitionId: number): string {
+  return `${keyspace}/${partitionId}`;
+}
