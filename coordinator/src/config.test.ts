@@ -26,3 +26,22 @@ describe('loadCoordinatorConfig: replication of the default keyspace', () => {
     expect(() => loadCoordinatorConfig([...base, '--replication-factor', '0'], {})).toThrow(ConfigError);
   });
 });
+
+describe('loadCoordinatorConfig: failover', () => {
+  it('defaults to a 1 s log-end deadline, a 200 ms leaderless retry and 1024 partitions per pass', () => {
+    expect(loadCoordinatorConfig(base, {})).toMatchObject({ failoverLogEndDeadlineMs: 1_000, failoverRetryMs: 200, failoverPartitionsMax: 1024 });
+  });
+
+  it('takes the flags and their environment variables', () => {
+    expect(loadCoordinatorConfig([...base, '--failover-log-end-deadline-ms', '250', '--failover-retry-ms', '50', '--failover-partitions-max', '8'], {})).toMatchObject({
+      failoverLogEndDeadlineMs: 250,
+      failoverRetryMs: 50,
+      failoverPartitionsMax: 8,
+    });
+    expect(loadCoordinatorConfig(base, { QUIRE_FAILOVER_LOG_END_DEADLINE_MS: '300', QUIRE_FAILOVER_RETRY_MS: '20' })).toMatchObject({ failoverLogEndDeadlineMs: 300, failoverRetryMs: 20 });
+  });
+
+  it('refuses a deadline outside 10..60000 ms', () => {
+    expect(() => loadCoordinatorConfig([...base, '--failover-log-end-deadline-ms', '5'], {})).toThrow(ConfigError);
+  });
+});

@@ -39,6 +39,9 @@ export const coordinatorOptions = {
   replicationFactor: { kind: 'integer', flag: 'replication-factor', env: 'QUIRE_REPLICATION_FACTOR', default: 1, min: 1, max: replicationFactorMax, description: 'Replicas per partition of the default keyspace created at bootstrap (placement waits for this many live data nodes)' },
   minIsr: { kind: 'integer', flag: 'min-isr', env: 'QUIRE_MIN_ISR', default: 0, min: 0, max: replicationFactorMax, description: 'Min ISR of the default keyspace created at bootstrap, at most --replication-factor; 0 means the default (2 from two replicas on, else 1)' },
   reconcileIntervalMs: { kind: 'integer', flag: 'reconcile-interval-ms', env: 'QUIRE_RECONCILE_INTERVAL_MS', default: 2000, min: 100, max: 600_000, description: 'Interval of the periodic placement check' },
+  failoverLogEndDeadlineMs: { kind: 'integer', flag: 'failover-log-end-deadline-ms', env: 'QUIRE_FAILOVER_LOG_END_DEADLINE_MS', default: 1000, min: 10, max: 60_000, description: 'Deadline of the GetLogEnd call to each live ISR member of a partition whose leader is gone' },
+  failoverRetryMs: { kind: 'integer', flag: 'failover-retry-ms', env: 'QUIRE_FAILOVER_RETRY_MS', default: 200, min: 10, max: 60_000, description: 'Delay before planning again a partition left leaderless (no live ISR member answered)' },
+  failoverPartitionsMax: { kind: 'integer', flag: 'failover-partitions-max', env: 'QUIRE_FAILOVER_PARTITIONS_MAX', default: 1024, min: 1, max: 1_000_000, description: 'Most partitions whose ISR members one reconcile asks for log ends at once; the rest follow in the next pass' },
   logLevel: logLevelOption,
   failpoints: failpointsOption,
   failpointsAdmin: failpointsAdminOption,
@@ -59,6 +62,12 @@ export interface CoordinatorConfig {
   /** Min ISR of the `default` keyspace created at bootstrap (already resolved: never 0). */
   readonly minIsr: number;
   readonly reconcileIntervalMs: number;
+  /** Deadline of one GetLogEnd call during failover. */
+  readonly failoverLogEndDeadlineMs: number;
+  /** Delay before replanning a leaderless partition. */
+  readonly failoverRetryMs: number;
+  /** Most partitions asked for log ends per reconcile. */
+  readonly failoverPartitionsMax: number;
   readonly limits: Limits;
   readonly logLevel: LogLevel;
   /** Failpoints armed at start ('' for none); tests and chaos runs only. */
@@ -82,6 +91,9 @@ export function loadCoordinatorConfig(argv: readonly string[], env: Env): Readon
     replicationFactor: o.replicationFactor,
     minIsr: o.minIsr === 0 ? defaultMinIsr(o.replicationFactor) : o.minIsr,
     reconcileIntervalMs: o.reconcileIntervalMs,
+    failoverLogEndDeadlineMs: o.failoverLogEndDeadlineMs,
+    failoverRetryMs: o.failoverRetryMs,
+    failoverPartitionsMax: o.failoverPartitionsMax,
     limits: defaultLimits,
     logLevel: o.logLevel as LogLevel,
     failpoints: o.failpoints ?? '',

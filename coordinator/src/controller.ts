@@ -1,29 +1,50 @@
 /**
  * The coordinator controller: what the elected leader does. It bootstraps the cluster
- * metadata once (cluster id and the `default` keyspace), then reconciles placement whenever
- * the metadata view changes (and on a periodic tick as a safety net): it asks the pure
- * planner for assignments and applies them in one fenced etcd transaction.
+ * metadata once (cluster id and the `default` keyspace), then reconciles whenever the
+ * metadata view changes (and on a periodic tick as a safety net). A reconcile is a linear list
+ * of steps, each of which may ask for another pass:
+ *  1. placement: the pure planner's assignments, applied in one fenced etcd transaction;
+ *  2. failover (RFC 0001): every partition with more than one replica whose leader's
+ *     registration is gone gets the live ISR member with the longest log as its leader, at
+ *     epoch + 1 (`planFailover`). Its candidates are asked for their log ends in parallel,
+ *     within a deadline, and each promotion is its own fenced transaction, so one refused
+ *     write does not hold up the others. A partition that stays leaderless is planned again
+ *     every `failoverRetryMs` until a member is back.
+ * The Coordination service writes ISR changes through `applyFenced`, the same fenced path.
  *
- * Invariants: only a leader with a current term writes; every write compares the term and
- * the revisions it was planned from; one reconcile runs at a time, and the next one starts
- * only after the view has caught up with the previous one's writes.
+ * Invariants: only a leader with a current term writes, and every write goes through
+ * `writeFenced`, which compares the term and the revisions the change was planned from; a
+ * term refusal steps this coordinator down. A promotion applies only while the old leader's
+ * registration is still absent in etcd, not merely in this view. One reconcile runs at a time, and the next one
+ * starts only after the view has caught up with the previous one's writes. Partitions with one
+ * replica are never failed over: their only copy is on the dead node.
  */
-import type { Meter } from '@opentelemetry/api';
+import type { Counter, Histogram, Meter } from '@opentelemetry/api';
 import { AckPolicy, ClusterRecord, KeyspaceRecord, PartitionRecord, PartitionScheme } from '@quire/proto';
 import {
+  AssertionError,
   clusterKey,
   defaultKeyspace,
   keyspaceKey,
+  latencyBucketsMs,
+  nodeKey,
   partitionKey,
   type Clock,
   type Failpoints,
   type Logger,
   type MetadataView,
+  type PartitionEntry,
   type Rng,
   type TimerHandle,
 } from '@quire/common';
-import type { FencedChange, FencedWriter, MetadataWatcher } from '@quire/metastore';
+import type { FencedChange, FencedResult, FencedWriter, MetadataWatcher } from '@quire/metastore';
+import { failoverCandidates, planFailover, type FailoverDecision, type LeaderlessReason, type LogEnd } from './failover/index.js';
 import { planPlacement } from './placement/planner.js';
+
+/** How long to wait for the view to include an applied write before planning again. */
+const appliedViewWaitMs = 5_000;
+/** How long to wait for the view to catch up after a write refused because a revision moved. */
+const conflictViewWaitMs = 2_000;
 
 /** Settings of the controller. */
 export interface ControllerSettings {
@@ -37,13 +58,30 @@ export interface ControllerSettings {
   readonly minIsr: number;
   /** Interval of the safety-net reconcile. */
   readonly reconcileIntervalMs: number;
+  /** Deadline of one `GetLogEnd` call to a failover candidate. */
+  readonly failoverLogEndDeadlineMs: number;
+  /** Delay before planning a leaderless partition again (sooner than the tick). */
+  readonly failoverRetryMs: number;
+  /** Most partitions whose candidates one reconcile asks for log ends; the rest wait for the next pass. */
+  readonly failoverPartitionsMax: number;
+}
+
+/** Reports a replica's log end for failover (`Replication.GetLogEnd` in production). */
+export interface LogEndSource {
+  /**
+   * Returns the log end of `nodeId`'s replica of the partition, asked at `address`, or
+   * undefined on any error or when no answer came within `deadlineMs`. Never rejects.
+   */
+  logEnd(nodeId: string, address: string, keyspace: string, partitionId: number, deadlineMs: number): Promise<LogEnd | undefined>;
 }
 
 /** Dependencies of the controller. */
 export interface ControllerDeps {
   readonly view: MetadataView;
-  readonly watcher: MetadataWatcher;
-  readonly writer: FencedWriter;
+  readonly watcher: Pick<MetadataWatcher, 'waitForRevision'>;
+  readonly writer: Pick<FencedWriter, 'apply'>;
+  /** Where failover asks candidates for their log ends. */
+  readonly logEnds: LogEndSource;
   readonly clock: Clock;
   readonly rng: Rng;
   readonly log: Logger;
@@ -54,14 +92,33 @@ export interface ControllerDeps {
   readonly failpoints: Failpoints;
 }
 
+/** A partition whose leader is dead, with the log ends its live ISR members reported. */
+interface FailoverAnswers {
+  readonly entry: PartitionEntry;
+  readonly logEnds: ReadonlyMap<string, LogEnd>;
+}
+
+type Promotion = Extract<FailoverDecision, { kind: 'promote' }>;
+
 /** Reconciles cluster metadata while this coordinator leads. */
 export class CoordinatorController {
   private term = 0;
   private running: Promise<void> | undefined;
   private again = false;
   private tick: TimerHandle | undefined;
+  private retry: TimerHandle | undefined;
   private lastWaitingFor: string | undefined;
-  private readonly assignmentsCounter;
+  /** Node ids registered at the last view change this leader saw. */
+  private registered = new Set<string>();
+  /** Monotonic ms at which this leader first saw each node's registration missing; cleared when it returns. */
+  private readonly missingSinceMs = new Map<string, number>();
+  /** Leaderless partitions (`keyspace/id`) and the reason last logged for each. */
+  private readonly leaderless = new Map<string, LeaderlessReason>();
+  /** Where the next failover pass starts among the partitions to ask, so none starves. */
+  private failoverOffset = 0;
+  private readonly assignmentsCounter: Counter;
+  private readonly failoversCounter: Counter;
+  private readonly failoverDuration: Histogram;
 
   constructor(
     private readonly settings: ControllerSettings,
@@ -70,10 +127,22 @@ export class CoordinatorController {
     this.assignmentsCounter = deps.meter.createCounter('quire_coordinator_partition_assignments', {
       description: 'Partitions assigned to a data node',
     });
+    this.failoversCounter = deps.meter.createCounter('quire_coordinator_failovers', {
+      description: 'Partitions whose dead leader was replaced (outcome=promoted), or found leaderless with no ISR member to promote (outcome=leaderless, once per partition and reason)',
+    });
+    this.failoverDuration = deps.meter.createHistogram('quire_coordinator_failover_duration_ms', {
+      description: "Time from seeing a partition leader's registration missing to the promotion being written, in milliseconds",
+      unit: 'ms',
+      advice: { explicitBucketBoundaries: [...latencyBucketsMs] },
+    });
     deps.meter
       .createObservableGauge('quire_coordinator_is_leader', { description: '1 while this coordinator is the leader' })
       .addCallback((r) => r.observe(this.term === 0 ? 0 : 1));
-    deps.view.subscribe(() => this.kick());
+    // Every view change, a lost registration included, starts a reconcile at once.
+    deps.view.subscribe((view) => {
+      this.noteRegistrations(view);
+      this.kick();
+    });
   }
 
   /** Whether this coordinator currently leads. */
@@ -84,6 +153,7 @@ export class CoordinatorController {
   /** Starts acting as leader with `term`. */
   onElected(term: number): void {
     this.term = term;
+    this.registered = new Set(this.deps.view.nodes.keys());
     this.tick?.cancel();
     this.tick = this.deps.clock.every(this.settings.reconcileIntervalMs, () => this.kick());
     this.kick();
@@ -94,6 +164,10 @@ export class CoordinatorController {
     this.term = 0;
     this.tick?.cancel();
     this.tick = undefined;
+    this.retry?.cancel();
+    this.retry = undefined;
+    this.missingSinceMs.clear();
+    this.leaderless.clear();
   }
 
   /** Requests a reconcile; runs are serialized and coalesced. */
@@ -104,7 +178,17 @@ export class CoordinatorController {
       return;
     }
     this.running = this.reconcile()
-      .catch((err: unknown) => this.deps.log.warn('Reconcile failed; will retry', { err: String(err) }))
+      .catch((err: unknown) => {
+        // A failed assertion (a record breaking leader ∈ isr ⊆ replicas, a planner bug) is
+        // never retried: rethrown outside this handler, it crashes the process.
+        if (err instanceof AssertionError) {
+          process.nextTick(() => {
+            throw err;
+          });
+          return;
+        }
+        this.deps.log.warn('Reconcile failed; will retry', { err: String(err) });
+      })
       .finally(() => {
         this.running = undefined;
         if (this.again) {
@@ -119,71 +203,282 @@ export class CoordinatorController {
     while (this.running !== undefined) await this.running;
   }
 
+  /**
+   * Writes `changes` in one fenced transaction under the current term (the Coordination
+   * service's ISR changes). A standby writes nothing and gets a `term` refusal.
+   */
+  async applyFenced(changes: readonly FencedChange[]): Promise<FencedResult> {
+    const term = this.term;
+    if (term === 0) return { applied: false, revision: this.deps.view.revision, reason: 'term' };
+    return this.writeFenced(term, changes);
+  }
+
+  /** The one place that writes metadata: a refusal because another leader holds the term steps this coordinator down. */
+  private async writeFenced(term: number, changes: readonly FencedChange[], absentKeys: readonly string[] = []): Promise<FencedResult> {
+    const result = await this.deps.writer.apply(term, changes, absentKeys);
+    // Concurrent writes may all find the term gone; step down once.
+    if (!result.applied && result.reason === 'term' && this.term === term) {
+      this.deps.log.warn('A fenced write found another leader term; stepping down', { term });
+      this.deps.onFenced();
+    }
+    return result;
+  }
+
+  /** Records when registrations disappear (the start of a failover's duration) and forgets nodes that came back. */
+  private noteRegistrations(view: MetadataView): void {
+    if (this.term === 0) return;
+    const nowMs = this.deps.clock.monotonicMs();
+    for (const nodeId of this.registered) {
+      if (!view.nodes.has(nodeId) && !this.missingSinceMs.has(nodeId)) this.missingSinceMs.set(nodeId, nowMs);
+    }
+    for (const nodeId of this.missingSinceMs.keys()) {
+      if (view.nodes.has(nodeId)) this.missingSinceMs.delete(nodeId);
+    }
+    this.registered = new Set(view.nodes.keys());
+  }
+
   private async reconcile(): Promise<void> {
     const term = this.term;
     if (term === 0) return;
-    const view = this.deps.view;
-    const changes: FencedChange[] = [];
-    const assigned: PartitionRecord[] = [];
-    if (view.cluster === undefined) {
-      const cluster: ClusterRecord = { clusterId: this.deps.rng.id(16), createdAtMs: this.deps.clock.nowMs() };
-      const keyspace: KeyspaceRecord = {
-        name: defaultKeyspace,
-        scheme: PartitionScheme.PARTITION_SCHEME_HASH,
-        partitionCount: this.settings.defaultPartitions,
-        replicationFactor: this.settings.replicationFactor,
-        ackPolicy: AckPolicy.ACK_POLICY_SYNC,
-        minIsr: this.settings.minIsr,
-      };
-      changes.push({ key: clusterKey, value: ClusterRecord.encode(cluster).finish(), expectedModRevision: 0 });
-      if (view.keyspace(defaultKeyspace) === undefined) {
-        changes.push({ key: keyspaceKey(defaultKeyspace), value: KeyspaceRecord.encode(keyspace).finish(), expectedModRevision: 0 });
-      }
-      this.deps.log.info('Bootstrapping cluster metadata', {
-        clusterId: cluster.clusterId,
-        partitions: keyspace.partitionCount,
-        replicationFactor: keyspace.replicationFactor,
-        minIsr: keyspace.minIsr,
-      });
-    } else {
-      const plan = planPlacement(view, { nodesMin: this.settings.nodesMin });
-      if (plan.waitingFor !== undefined && plan.waitingFor !== this.lastWaitingFor) {
-        this.deps.log.info('Waiting for data nodes before assigning partitions', { waitingFor: plan.waitingFor, unassigned: plan.unassigned });
-      }
-      this.lastWaitingFor = plan.waitingFor;
-      for (const { record } of plan.assignments) {
-        changes.push({ key: partitionKey(record.keyspace, record.partitionId), value: PartitionRecord.encode(record).finish(), expectedModRevision: 0 });
-        assigned.push(record);
-      }
-    }
-    if (changes.length === 0) return;
-    if (assigned.length > 0) {
-      await this.deps.failpoints.hitAsync('coordinator.placement.beforePublish');
-      // A failpoint may have slept: stop if deposed meanwhile. A view that moved is caught by
-      // the fenced write, which compares the revisions the plan was made from.
-      if (this.term !== term) return;
-    }
-    const result = await this.deps.writer.apply(term, changes);
-    if (!result.applied) {
-      if (result.reason === 'term') {
-        this.deps.log.warn('A fenced write found another leader term; stepping down', { term });
-        this.deps.onFenced();
-      } else {
-        this.deps.log.info('Metadata changed while planning; planning again', { revision: result.revision });
-        await this.deps.watcher.waitForRevision(result.revision, 2_000);
-      }
+    if (this.deps.view.cluster === undefined) {
+      await this.bootstrap(term);
       return;
     }
-    for (const record of assigned) {
-      this.assignmentsCounter.add(1);
-      this.deps.log.info('Partition assigned', {
+    if (!(await this.place(term))) return;
+    await this.failOver(term);
+  }
+
+  /** Creates the cluster record and the `default` keyspace. */
+  private async bootstrap(term: number): Promise<void> {
+    const view = this.deps.view;
+    const cluster: ClusterRecord = { clusterId: this.deps.rng.id(16), createdAtMs: this.deps.clock.nowMs() };
+    const keyspace: KeyspaceRecord = {
+      name: defaultKeyspace,
+      scheme: PartitionScheme.PARTITION_SCHEME_HASH,
+      partitionCount: this.settings.defaultPartitions,
+      replicationFactor: this.settings.replicationFactor,
+      ackPolicy: AckPolicy.ACK_POLICY_SYNC,
+      minIsr: this.settings.minIsr,
+    };
+    const changes: FencedChange[] = [{ key: clusterKey, value: ClusterRecord.encode(cluster).finish(), expectedModRevision: 0 }];
+    if (view.keyspace(defaultKeyspace) === undefined) {
+      changes.push({ key: keyspaceKey(defaultKeyspace), value: KeyspaceRecord.encode(keyspace).finish(), expectedModRevision: 0 });
+    }
+    this.deps.log.info('Bootstrapping cluster metadata', {
+      clusterId: cluster.clusterId,
+      partitions: keyspace.partitionCount,
+      replicationFactor: keyspace.replicationFactor,
+      minIsr: keyspace.minIsr,
+    });
+    await this.settle(await this.writeFenced(term, changes));
+  }
+
+  /** Assigns unassigned partitions; returns whether the reconcile may go on (nothing to write, or the write applied). */
+  private async place(term: number): Promise<boolean> {
+    const plan = planPlacement(this.deps.view, { nodesMin: this.settings.nodesMin });
+    if (plan.waitingFor !== undefined && plan.waitingFor !== this.lastWaitingFor) {
+      this.deps.log.info('Waiting for data nodes before assigning partitions', { waitingFor: plan.waitingFor, unassigned: plan.unassigned });
+    }
+    this.lastWaitingFor = plan.waitingFor;
+    if (plan.assignments.length === 0) return true;
+    const changes = plan.assignments.map(({ record }) => partitionChange(record, 0));
+    await this.deps.failpoints.hitAsync('coordinator.placement.beforePublish');
+    // A failpoint may have slept: stop if deposed meanwhile. A view that moved is caught by
+    // the fenced write, which compares the revisions the plan was made from.
+    if (this.term !== term) return false;
+    const result = await this.writeFenced(term, changes);
+    if (result.applied) {
+      for (const { record } of plan.assignments) {
+        this.assignmentsCounter.add(1);
+        this.deps.log.info('Partition assigned', {
+          keyspace: record.keyspace,
+          partitionId: record.partitionId,
+          leader: record.leader,
+          epoch: record.epoch,
+        });
+      }
+    }
+    return (await this.settle(result)) && this.term === term;
+  }
+
+  /**
+   * Replaces the dead leaders of replicated partitions (RFC 0001, "Failure detection and
+   * failover"): asks the live ISR members for their log ends, then writes each promotion in
+   * its own fenced transaction that compares the record's revision.
+   */
+  private async failOver(term: number): Promise<void> {
+    const view = this.deps.view;
+    const live = new Set(view.nodes.keys());
+    const nowMs = this.deps.clock.monotonicMs();
+    const deadLeaders = new Set<string>();
+    const orphaned = new Set<string>();
+    const toAsk: PartitionEntry[] = [];
+    const unanswerable: FailoverAnswers[] = [];
+    for (const name of view.keyspaceNames()) {
+      for (const entry of view.keyspace(name)?.partitions ?? []) {
+        if (entry === undefined || entry.record.replicas.length < 2 || live.has(entry.record.leader)) continue;
+        const { record } = entry;
+        deadLeaders.add(record.leader);
+        orphaned.add(partitionName(record));
+        if (!this.missingSinceMs.has(record.leader)) this.missingSinceMs.set(record.leader, nowMs);
+        if (failoverCandidates(record, live).length > 0) toAsk.push(entry);
+        else unanswerable.push({ entry, logEnds: new Map() });
+      }
+    }
+    // Bounded: only dead leaders and leaderless partitions of the current view are kept.
+    for (const nodeId of this.missingSinceMs.keys()) if (!deadLeaders.has(nodeId)) this.missingSinceMs.delete(nodeId);
+    for (const name of this.leaderless.keys()) if (!orphaned.has(name)) this.leaderless.delete(name);
+
+    const batch = this.nextFailoverBatch(toAsk);
+    const answers = [...unanswerable, ...(await Promise.all(batch.map((entry) => this.askLogEnds(entry, live))))];
+    if (this.term !== term) return;
+
+    // Decide from the view as it is now: a leader that came back needs nothing, and a
+    // candidate whose registration vanished meanwhile is not promoted.
+    const liveNow = new Set(this.deps.view.nodes.keys());
+    const promotions: { entry: PartitionEntry; decision: Promotion }[] = [];
+    for (const { entry, logEnds } of answers) {
+      const decision = planFailover({ partition: entry, liveNodeIds: liveNow, logEnds });
+      if (decision.kind === 'promote') promotions.push({ entry, decision });
+      else this.decide(entry, decision);
+    }
+    if (this.leaderless.size > 0) this.scheduleRetry();
+    if (promotions.length === 0) return;
+
+    // Each promotion also requires the old leader's registration to be absent: a node that
+    // re-registered since the view was read may already lead under a new lease, and keeps its
+    // partitions (RFC 0001 "Leader leases").
+    const results = await Promise.allSettled(
+      promotions.map(({ entry, decision }) => this.writeFenced(term, [partitionChange(decision.record, decision.expectedRevision)], [nodeKey(entry.record.leader)])),
+    );
+    let appliedRevision = 0;
+    let conflictRevision = 0;
+    results.forEach((outcome, i) => {
+      const { entry, decision } = promotions[i]!;
+      const { record } = entry;
+      const fields = { keyspace: record.keyspace, partitionId: record.partitionId };
+      if (outcome.status === 'rejected') {
+        // etcd is unreachable or slow: try again after the retry delay rather than at once.
+        this.deps.log.warn('Failover write failed; will retry', { ...fields, err: String(outcome.reason) });
+        this.scheduleRetry();
+        return;
+      }
+      const result = outcome.value;
+      if (result.applied) {
+        appliedRevision = Math.max(appliedRevision, result.revision);
+        this.promoted(entry, decision, result.revision);
+      } else if (result.reason === 'conflict') {
+        this.deps.log.info('Partition changed while failing over; planning again', { ...fields, revision: result.revision });
+        conflictRevision = Math.max(conflictRevision, result.revision);
+        this.again = true;
+      }
+    });
+    if (this.term !== term) return;
+    // Plan the next step from a view that includes these writes.
+    if (appliedRevision > 0) await this.deps.watcher.waitForRevision(Math.max(appliedRevision, conflictRevision), appliedViewWaitMs);
+    else if (conflictRevision > 0) await this.deps.watcher.waitForRevision(conflictRevision, conflictViewWaitMs);
+  }
+
+  /** Returns at most `failoverPartitionsMax` partitions to ask, rotating so that every one gets its turn; asks for another pass for the rest. */
+  private nextFailoverBatch(toAsk: readonly PartitionEntry[]): readonly PartitionEntry[] {
+    const max = this.settings.failoverPartitionsMax;
+    if (toAsk.length <= max) return toAsk;
+    const start = this.failoverOffset % toAsk.length;
+    this.failoverOffset = start + max;
+    this.again = true;
+    return [...toAsk.slice(start), ...toAsk.slice(0, start)].slice(0, max);
+  }
+
+  /** Asks every live ISR member of the partition for its log end, in parallel, each within the deadline. */
+  private async askLogEnds(entry: PartitionEntry, live: ReadonlySet<string>): Promise<FailoverAnswers> {
+    const { record } = entry;
+    const answers = await Promise.all(
+      failoverCandidates(record, live).map(async (nodeId) => {
+        const address = this.deps.view.nodes.get(nodeId)?.address;
+        if (address === undefined) return undefined;
+        const logEnd = await this.deps.logEnds.logEnd(nodeId, address, record.keyspace, record.partitionId, this.settings.failoverLogEndDeadlineMs);
+        return logEnd === undefined ? undefined : ([nodeId, logEnd] as const);
+      }),
+    );
+    const logEnds = new Map<string, LogEnd>();
+    for (const answer of answers) if (answer !== undefined) logEnds.set(answer[0], answer[1]);
+    return { entry, logEnds };
+  }
+
+  /** Books a decision that writes nothing: a leaderless partition is logged once per reason and planned again soon. */
+  private decide(entry: PartitionEntry, decision: Exclude<FailoverDecision, Promotion>): void {
+    const { record } = entry;
+    const name = partitionName(record);
+    if (decision.kind === 'no-change') {
+      this.leaderless.delete(name);
+      return;
+    }
+    if (this.leaderless.get(name) !== decision.reason) {
+      this.failoversCounter.add(1, { outcome: 'leaderless' });
+      this.deps.log.warn('Partition leader is gone and no ISR member can replace it', {
         keyspace: record.keyspace,
         partitionId: record.partitionId,
         leader: record.leader,
         epoch: record.epoch,
+        isr: record.isr,
+        liveIsr: decision.liveIsr,
+        reason: decision.reason,
       });
     }
-    // Plan the next step from a view that includes this write.
-    await this.deps.watcher.waitForRevision(result.revision, 5_000);
+    this.leaderless.set(name, decision.reason);
+    this.scheduleRetry();
   }
+
+  /** Books an applied promotion. */
+  private promoted(entry: PartitionEntry, decision: Promotion, revision: number): void {
+    const { record } = entry;
+    const nowMs = this.deps.clock.monotonicMs();
+    const leaderMissingMs = nowMs - (this.missingSinceMs.get(record.leader) ?? nowMs);
+    this.leaderless.delete(partitionName(record));
+    this.failoversCounter.add(1, { outcome: 'promoted' });
+    this.failoverDuration.record(leaderMissingMs);
+    this.deps.log.info('Partition leader failed over', {
+      keyspace: record.keyspace,
+      partitionId: record.partitionId,
+      oldLeader: record.leader,
+      leader: decision.leader,
+      epoch: decision.epoch,
+      isr: decision.isr,
+      logEndEpoch: decision.logEnd.epoch,
+      logEndIndex: decision.logEnd.index,
+      leaderMissingMs,
+      revision,
+    });
+  }
+
+  /** Plans again after `failoverRetryMs`, unless a retry is already due. */
+  private scheduleRetry(): void {
+    if (this.retry !== undefined) return;
+    this.retry = this.deps.clock.after(this.settings.failoverRetryMs, () => {
+      this.retry = undefined;
+      this.kick();
+    });
+  }
+
+  /** Waits until the view includes a write, or after a refusal because a revision moved, until it caught up; returns whether the write applied. */
+  private async settle(result: FencedResult): Promise<boolean> {
+    if (result.applied) {
+      await this.deps.watcher.waitForRevision(result.revision, appliedViewWaitMs);
+      return true;
+    }
+    if (result.reason === 'conflict') {
+      this.deps.log.info('Metadata changed while planning; planning again', { revision: result.revision });
+      await this.deps.watcher.waitForRevision(result.revision, conflictViewWaitMs);
+    }
+    return false;
+  }
+}
+
+/** Returns the fenced change that writes `record`, comparing `expectedModRevision` (0: must not exist). */
+function partitionChange(record: PartitionRecord, expectedModRevision: number): FencedChange {
+  return { key: partitionKey(record.keyspace, record.partitionId), value: PartitionRecord.encode(record).finish(), expectedModRevision };
+}
+
+function partitionName(record: PartitionRecord): string {
+  return `${record.keyspace}/${record.partitionId}`;
 }

@@ -1,9 +1,9 @@
 /**
  * Entry point of `quire coordinator`: loads the metadata view, campaigns for leadership,
- * serves Admin, and while elected runs the controller (bootstrap, placement). On
- * SIGTERM/SIGINT it resigns (a standby takes over at once) and exits.
+ * serves Admin and Coordination, and while elected runs the controller (bootstrap, placement,
+ * failover). On SIGTERM/SIGINT it resigns (a standby takes over at once) and exits.
  */
-import { AdminService, DebugService, type CoordinatorLeaderRecord } from '@quire/proto';
+import { AdminService, CoordinationService, DebugService, type CoordinatorLeaderRecord } from '@quire/proto';
 import {
   Failpoints,
   RpcMetrics,
@@ -24,7 +24,9 @@ import {
 import { FencedWriter, LeaderElection, openMetadataClient } from '@quire/metastore';
 import { loadCoordinatorConfig } from './config.js';
 import { CoordinatorController } from './controller.js';
+import { LogEndClient } from './log-end-client.js';
 import { createAdminService } from './server/admin-service.js';
+import { createCoordinationService } from './server/coordination-service.js';
 
 /** Runs a coordinator until SIGINT/SIGTERM. */
 export async function runCoordinator(argv: readonly string[], env: Env): Promise<void> {
@@ -39,6 +41,7 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
   const { etcd, view, watcher } = metadata;
 
   let election: LeaderElection | undefined;
+  const logEnds = new LogEndClient(view, systemClock, log);
   const controller = new CoordinatorController(
     {
       nodesMin: config.nodesMin,
@@ -46,11 +49,15 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
       replicationFactor: config.replicationFactor,
       minIsr: config.minIsr,
       reconcileIntervalMs: config.reconcileIntervalMs,
+      failoverLogEndDeadlineMs: config.failoverLogEndDeadlineMs,
+      failoverRetryMs: config.failoverRetryMs,
+      failoverPartitionsMax: config.failoverPartitionsMax,
     },
     {
       view,
       watcher,
       writer: new FencedWriter(etcd),
+      logEnds,
       clock: systemClock,
       rng: systemRng,
       log,
@@ -65,6 +72,21 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
     ...guardService(
       AdminService,
       createAdminService(view, () => controller.isLeader, config.limits, new RpcMetrics(metrics.meter, 'coordinator', 'admin'), systemClock),
+    ),
+  );
+  server.addService(
+    ...guardService(
+      CoordinationService,
+      createCoordinationService({
+        view,
+        watcher,
+        writer: controller,
+        limits: config.limits,
+        metrics: new RpcMetrics(metrics.meter, 'coordinator', 'coordination'),
+        meter: metrics.meter,
+        clock: systemClock,
+        log,
+      }),
     ),
   );
   if (config.failpointsAdmin) {
@@ -90,6 +112,7 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
   log.info('Stopping coordinator', { signal });
   await election.close();
   await controller.idle();
+  logEnds.close();
   await shutdownGrpcServer(server, 1_000);
   await metadata.close();
   await metrics.close();

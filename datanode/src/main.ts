@@ -30,6 +30,7 @@ import { DataNode } from './node.js';
 import { loadIdentity, writeIdentity, type NodeIdentity } from './node-identity.js';
 import { createDataService } from './server/data-service.js';
 import { createReplicationService } from './server/replication-service.js';
+import { CoordinationCaller } from './replicate/coordination-client.js';
 import { openLmdbEngine } from './storage/lmdb-engine.js';
 
 /** Keys per scan chunk sent to routers. */
@@ -79,6 +80,9 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
   view.subscribe(bind);
   bind();
 
+  const coordination = new CoordinationCaller();
+  // Created once the server is bound (it registers the address); reads wait for its lease.
+  let registrar: NodeRegistrar | undefined = undefined;
   const node = new DataNode(
     {
       nodeId,
@@ -104,6 +108,11 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
         process.exit(70);
       },
       failpoints,
+      alterIsr: (address, request) => coordination.alterIsr(address, request),
+      leaseHolds: () => {
+        const revision = registrar?.registrationRevision ?? 0;
+        return revision > 0 && view.revision >= revision && performance.now() < (registrar?.leaseHeldUntilMs ?? 0);
+      },
     },
   );
   node.openOwnedPartitions();
@@ -119,7 +128,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
   }
   const bound = await bindGrpcServer(server, config.listen);
   const address = config.advertise ?? bound;
-  const registrar = new NodeRegistrar(
+  registrar = new NodeRegistrar(
     etcd,
     { nodeId, address, metricsAddress: metrics.address, startedAtMs: systemClock.nowMs(), version: quireVersion },
     config.leaseTtlSeconds,
@@ -146,6 +155,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
   // Let the last results leave (they are flushed after the current turn), then close streams.
   await new Promise((resolve) => setTimeout(resolve, 50));
   server.forceShutdown();
+  coordination.close();
   await engine.close();
   await metadata.close();
   await metrics.close();

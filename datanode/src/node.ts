@@ -14,10 +14,12 @@
  *    could take back.
  */
 import type { Meter } from '@opentelemetry/api';
-import type { DataNodeScanRequest, KeyValue, NodeOperation, OperationResult } from '@quire/proto';
+import type { AlterIsrRequest, AlterIsrResponse, DataNodeScanRequest, KeyValue, NodeOperation, OperationResult } from '@quire/proto';
 import {
   InvalidArgumentError,
   OverloadedError,
+  AmbiguousResultError,
+  PartitionUnavailableError,
   RpcMetrics,
   ShuttingDownError,
   WrongPartitionError,
@@ -76,6 +78,14 @@ export interface DataNodeDeps {
   readonly onFatal: (err: unknown) => void;
   /** The process's failpoints (Failpoints.disabled() when there are none). */
   readonly failpoints: Failpoints;
+  /**
+   * Whether this node's leader lease holds now (RFC 0001 "Leader leases"): its etcd
+   * registration provably exists, and its view has caught up with that registration. Reads of
+   * replicated partitions are served only while it does. Absent: always (tests).
+   */
+  readonly leaseHolds?: () => boolean;
+  /** Sends AlterIsr to the coordinator leader (absent in tests that run no coordinator). */
+  readonly alterIsr?: (address: string, request: AlterIsrRequest) => Promise<AlterIsrResponse>;
 }
 
 /** An async failpoint as a group-commit gate: undefined (stay synchronous) unless armed. */
@@ -146,7 +156,15 @@ export class DataNode {
         isrLagTimeMs: settings.isrLagTimeMs,
         tickMs: 100,
       },
-      { nodeId: settings.nodeId, view: deps.view, clock: deps.clock, log: deps.log, committer: this.committer, openReplica },
+      {
+        nodeId: settings.nodeId,
+        view: deps.view,
+        clock: deps.clock,
+        log: deps.log,
+        committer: this.committer,
+        openReplica,
+        ...(deps.alterIsr === undefined ? {} : { alterIsr: deps.alterIsr }),
+      },
     );
     this.follower = new FollowerHandler({ nodeId: settings.nodeId, view: deps.view, committer: this.committer, log: deps.log, openReplica });
     deps.meter
@@ -238,10 +256,20 @@ export class DataNode {
     }
   }
 
+  /** The replica to read from: this node leads it at `epoch`, and for a replicated partition its lease holds. */
   private replicaFor(keyspace: string, partitionId: number, epoch: number): PartitionReplica {
     const owner = checkOwnership(this.deps.view, this.settings.nodeId, keyspace, partitionId, epoch);
     if (!owner.ok) throw owner.error;
-    return this.openReplica(keyspace, partitionId);
+    const replica = this.openReplica(keyspace, partitionId);
+    if (replica.replicated && this.deps.leaseHolds !== undefined && !this.deps.leaseHolds()) {
+      // Another replica may lead by now (a pause, a cut from etcd): no linearizable read here.
+      throw new PartitionUnavailableError(`Node ${this.settings.nodeId} does not hold its leader lease for partition ${keyspace}/${partitionId}; it serves no reads until it renews it`, {
+        partitionId,
+        epoch: owner.entry.record.epoch,
+        retryAfterMs: 100,
+      });
+    }
+    return replica;
   }
 
   private openReplica(keyspace: string, partitionId: number): PartitionReplica {
@@ -260,6 +288,7 @@ export class DataNode {
         pending: { pendingEntriesMax: this.settings.pendingEntriesMax, pendingBytesMax: this.settings.pendingBytesMax, retryAfterMs: 10 },
       });
       this.replicas.set(id, replica);
+      this.syncLeadership(replica);
       this.deps.log.info('Opened partition replica', { keyspace, partitionId, appliedIndex: replica.appliedIndex, logEndIndex: replica.logEndIndex });
       // Entries appended before a restart but not yet applied are applied now.
       this.committer.applyNeeded(replica);
@@ -279,7 +308,33 @@ export class DataNode {
         if (entry?.record.replicas.includes(this.settings.nodeId)) this.openReplica(name, entry.record.partitionId);
       }
     }
+    for (const replica of this.replicas.values()) this.syncLeadership(replica);
     this.replicator.sync();
+  }
+
+  /**
+   * Tells a replica the epoch this node leads it at by the view (0: not leading). When the
+   * leadership moves elsewhere, the writes still waiting for acknowledgement are answered
+   * AMBIGUOUS_RESULT: they are in the log and may survive on the new leader, or not.
+   */
+  private syncLeadership(replica: PartitionReplica): void {
+    const entry = this.deps.view.keyspace(replica.keyspace)?.partitions[replica.partitionId];
+    const leading = entry !== undefined && entry.record.leader === this.settings.nodeId ? entry.record.epoch : 0;
+    const before = replica.leadingEpoch;
+    if (before === leading) return;
+    replica.setLeading(leading);
+    if (leading > 0) {
+      this.committer.resume(replica);
+    } else if (before !== undefined && before > 0) {
+      const abandoned = this.committer.abandon(
+        replica,
+        new AmbiguousResultError(`Partition ${replica.keyspace}/${replica.partitionId} changed leader (now ${entry?.record.leader || 'none'}) before this write was acknowledged; it may or may not have been applied`, {
+          partitionId: replica.partitionId,
+          ...(entry === undefined ? {} : { epoch: entry.record.epoch, leaderHint: entry.record.leader }),
+        }),
+      );
+      this.deps.log.info('No longer leading partition', { keyspace: replica.keyspace, partitionId: replica.partitionId, epoch: entry?.record.epoch, leader: entry?.record.leader, writesAbandoned: abandoned });
+    }
   }
 
   /** One replica's log end and indexes (Replication.GetLogEnd), read in one synchronous step. */

@@ -1,9 +1,9 @@
 /**
  * FencedWriter applies the coordinator leader's metadata changes in one etcd transaction
  * that succeeds only if (a) the leader key still has the writer's term as its create
- * revision and (b) every changed key still has the mod revision the change was planned
- * against (0 = must not exist). A deposed leader, or a plan made from a stale view, changes
- * nothing.
+ * revision, (b) every changed key still has the mod revision the change was planned
+ * against (0 = must not exist) and (c) every key the caller needs absent is absent. A deposed
+ * leader, or a plan made from a stale view, changes nothing.
  */
 import { coordinatorLeaderKey } from '@quire/common';
 import { revisionOf, type EtcdClient } from './connect.js';
@@ -26,10 +26,15 @@ export type FencedResult =
 export class FencedWriter {
   constructor(private readonly etcd: EtcdClient) {}
 
-  /** Applies `changes` atomically if the term and every expected revision still hold. */
-  async apply(term: number, changes: readonly FencedChange[]): Promise<FencedResult> {
+  /**
+   * Applies `changes` atomically if the term and every expected revision still hold, and none
+   * of `absentKeys` exists (a failover promotes only while the old leader's registration is
+   * gone: a node that re-registered meanwhile keeps its partitions; RFC 0001 "Leader leases").
+   */
+  async apply(term: number, changes: readonly FencedChange[], absentKeys: readonly string[] = []): Promise<FencedResult> {
     let txn = this.etcd.if(coordinatorLeaderKey, 'Create', '==', term);
     for (const c of changes) txn = txn.and(c.key, 'Mod', '==', c.expectedModRevision);
+    for (const key of absentKeys) txn = txn.and(key, 'Create', '==', 0);
     const ops = changes.map((c) =>
       c.value === undefined ? this.etcd.delete().key(c.key) : this.etcd.put(c.key).value(Buffer.from(c.value)),
     );

@@ -29,6 +29,7 @@ export const routerOptions = {
   requestTimeoutMs: { kind: 'integer', flag: 'request-timeout-ms', env: 'QUIRE_REQUEST_TIMEOUT_MS', default: 10_000, min: 100, max: 600_000, description: 'Deadline of one operation inside the router' },
   connectTimeoutMs: { kind: 'integer', flag: 'connect-timeout-ms', env: 'QUIRE_CONNECT_TIMEOUT_MS', default: 1_000, min: 10, max: 60_000, description: 'How long an operation waits for a data node connection' },
   staleMapWaitMs: { kind: 'integer', flag: 'stale-map-wait-ms', env: 'QUIRE_STALE_MAP_WAIT_MS', default: 2_000, min: 10, max: 60_000, description: 'How long a retry waits for the partition map to catch up' },
+  failoverWaitMs: { kind: 'integer', flag: 'failover-wait-ms', env: 'QUIRE_FAILOVER_WAIT_MS', default: 10_000, min: 0, max: 600_000, description: 'How long a request is held while its partition has no usable leader (failover), never past its deadline; 0 holds none' },
   nodeOpsInFlightMax: { kind: 'integer', flag: 'node-ops-in-flight-max', env: 'QUIRE_NODE_OPS_IN_FLIGHT_MAX', default: 8192, min: 1, max: 1_000_000, description: 'Most unanswered operations per data node' },
   clientOpsInFlightMax: { kind: 'integer', flag: 'client-ops-in-flight-max', env: 'QUIRE_CLIENT_OPS_IN_FLIGHT_MAX', default: 8192, min: 1, max: 1_000_000, description: 'Most unanswered operations per client stream' },
   keyBytesMax: { kind: 'integer', flag: 'key-bytes-max', env: 'QUIRE_KEY_BYTES_MAX', default: defaultLimits.keyBytesMax, min: 1, max: 16384, description: 'Longest key accepted' },
@@ -47,6 +48,8 @@ export interface RouterConfig {
   readonly requestTimeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly staleMapWaitMs: number;
+  /** How long a request waits for a partition without a usable leader to get one; bounded by requestTimeoutMs per request. */
+  readonly failoverWaitMs: number;
   readonly nodeOpsInFlightMax: number;
   readonly clientOpsInFlightMax: number;
   readonly limits: Limits;
@@ -68,6 +71,7 @@ export function loadRouterConfig(argv: readonly string[], env: Env): Readonly<Ro
     requestTimeoutMs: o.requestTimeoutMs,
     connectTimeoutMs: o.connectTimeoutMs,
     staleMapWaitMs: o.staleMapWaitMs,
+    failoverWaitMs: o.failoverWaitMs,
     nodeOpsInFlightMax: o.nodeOpsInFlightMax,
     clientOpsInFlightMax: o.clientOpsInFlightMax,
     limits: { ...defaultLimits, keyBytesMax: o.keyBytesMax, valueBytesMax: o.valueBytesMax },

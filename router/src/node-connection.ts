@@ -70,12 +70,20 @@ export class NodePool {
     return c;
   }
 
-  /** Closes idle connections to addresses no registered node uses any more. */
+  /**
+   * Closes idle connections to addresses no registered node uses any more. On a busy one, the
+   * operations still waiting to be sent fail at once with UNAVAILABLE (they never happened), so
+   * the router routes them to the partition's next leader instead of waiting for a dead node's
+   * connection; those already sent keep their answer or deadline.
+   */
   retain(addresses: ReadonlySet<string>): void {
     for (const [address, c] of this.connections) {
-      if (!addresses.has(address) && c.stream.inFlight === 0) {
+      if (addresses.has(address)) continue;
+      if (c.stream.inFlight === 0) {
         c.close();
         this.connections.delete(address);
+      } else {
+        c.stream.failUnsent(`no registered node has the address ${address} any more`);
       }
     }
   }

@@ -2,20 +2,34 @@
  * Router: the request logic of a router, independent of gRPC. It validates each operation
  * against the limits (so nothing invalid reaches a data node), routes it by
  * xxhash64(key) mod P to the partition leader in its metadata view, and forwards it over the
- * node's multiplexed stream. On a routing error (WRONG_PARTITION, STALE_EPOCH, NOT_LEADER:
- * the operation definitely did not happen) it brings its map up to the responder's revision
- * and retries exactly once. Scans merge every partition's ordered stream.
+ * node's multiplexed stream. Scans merge every partition's ordered stream.
+ *
+ * While a partition has no usable leader (a failover or a transfer is under way), the router
+ * holds its requests for up to `failoverWaitMs`, never past a request's own deadline, and
+ * sends them to the leader the view names next (routing/failover.ts decides what is held or
+ * retried):
+ *  - no usable leader in the view, and another replica could be promoted: wait for the view
+ *    to change, then route again;
+ *  - a routing refusal (WRONG_PARTITION, STALE_EPOCH, NOT_LEADER: the operation definitely did
+ *    not happen): catch the map up to the responder's revision and send again; the first such
+ *    retry happens even with a failover wait of 0, as it always has;
+ *  - UNAVAILABLE (for a write: never sent), and for reads also a result lost with its node:
+ *    send again once the view moved, or after a short pause.
+ * Nothing else is retried. A write whose outcome is unknown (AMBIGUOUS_RESULT) reaches the
+ * client as exactly that, never as a success or a failure.
  *
  * Retries live here and nowhere else: data nodes never retry, the client library retries
  * nothing on its own.
  */
-import type { Counter, Meter } from '@opentelemetry/api';
+import type { Counter, Histogram, Meter } from '@opentelemetry/api';
 import type { KeyValue, Operation, OperationResult, ScanRequest } from '@quire/proto';
 import {
   InvalidArgumentError,
+  PartitionUnavailableError,
   RpcMetrics,
   fromGrpcError,
   isQuireError,
+  latencyBucketsMs,
   resolveKeyspaceName,
   scanRange,
   toErrorInfo,
@@ -29,18 +43,22 @@ import {
   type Limits,
   type Logger,
   type MetadataView,
+  type QuireError,
 } from '@quire/common';
-import type { NodePool } from './node-connection.js';
-import { keyspaceOf, routeKey, routePartition } from './routing/route.js';
+import type { NodeConnection } from './node-connection.js';
+import { keyspaceOf, routePartition, type Route } from './routing/route.js';
+import { epochOf, holdUntilMs, replicaCountOf, retryActionFor, type OperationKind } from './routing/failover.js';
 import { mergeOrdered } from './routing/merge.js';
 
 /** Router settings. */
 export interface RouterSettings {
   readonly limits: Limits;
-  /** Deadline of one operation, from arrival at the router. */
+  /** Deadline of one operation, from arrival at the router; also a scan's idle deadline. */
   readonly requestTimeoutMs: number;
   /** How long a retry waits for the map to reach a responder's newer revision. */
   readonly staleMapWaitMs: number;
+  /** How long a request is held while its partition has no usable leader (0: not at all). */
+  readonly failoverWaitMs: number;
 }
 
 /** What the router needs from its metadata source. */
@@ -50,11 +68,17 @@ export interface MapSource {
   waitForRevision(revision: number, timeoutMs: number): Promise<boolean>;
 }
 
+/** The data node connections the router sends through (NodePool in production). */
+export interface NodeConnections {
+  /** Returns the connection to `address`, creating it on first use. */
+  get(address: string): Pick<NodeConnection, 'send' | 'client'>;
+}
+
 /** Dependencies of the router. */
 export interface RouterDeps {
   readonly map: MapSource;
   readonly partitioner: HashPartitioner;
-  readonly pool: NodePool;
+  readonly pool: NodeConnections;
   readonly clock: Clock;
   readonly log: Logger;
   readonly meter: Meter;
@@ -62,15 +86,47 @@ export interface RouterDeps {
   readonly failpoints: Failpoints;
 }
 
-const routingCodes = new Set(['WRONG_PARTITION', 'STALE_EPOCH', 'NOT_LEADER']);
-
 /** How long to give a data node whose map is behind ours before retrying. */
 const nodeCatchUpWaitMs = 100;
+/** Longest sleep of a held request between looks at the view (it also wakes on every change). */
+const holdRecheckIntervalMs = 250;
+/** Pause before sending again when the view did not move, so a refusal cannot spin. */
+const resendPauseMs = 50;
+
+/** How a held request's wait ended: sent to a node, out of time, or ended otherwise. */
+type HoldOutcome = 'routed' | 'timed_out' | 'abandoned';
+
+const holdOutcomeAttributes: Readonly<Record<HoldOutcome, { readonly outcome: HoldOutcome }>> = {
+  routed: { outcome: 'routed' },
+  timed_out: { outcome: 'timed_out' },
+  abandoned: { outcome: 'abandoned' },
+};
+
+/** One request's failover wait (for a scan: one partition's, since its last delivered key). */
+interface Hold {
+  readonly keyspace: string;
+  readonly partitionId: number;
+  readonly startedMs: number;
+  readonly untilMs: number;
+}
+
+/** The requests held for one partition, so it is logged once per epoch, not per request. */
+interface HeldPartition {
+  epoch: number;
+  sinceMs: number;
+  requests: number;
+  resolvedLogged: boolean;
+  timedOutLogged: boolean;
+}
 
 /** The router's request logic. */
 export class Router {
   private readonly rpc: RpcMetrics;
   private readonly staleRetries: Counter;
+  private readonly failoverWaits: Counter;
+  private readonly failoverWaitDurations: Histogram;
+  /** Partitions with held requests; an entry goes when its last request does. */
+  private readonly heldPartitions = new Map<string, HeldPartition>();
 
   constructor(
     private readonly settings: RouterSettings,
@@ -78,7 +134,15 @@ export class Router {
   ) {
     this.rpc = new RpcMetrics(deps.meter, 'router', 'kv');
     this.staleRetries = deps.meter.createCounter('quire_router_stale_map_retries', {
-      description: 'Operations retried once after a data node reported a stale or wrong route',
+      description: 'Retries after a data node reported a stale or wrong route (WRONG_PARTITION, STALE_EPOCH, NOT_LEADER)',
+    });
+    this.failoverWaits = deps.meter.createCounter('quire_router_failover_waits', {
+      description: 'Requests (or scan partitions) held for a usable partition leader, by outcome: routed, timed_out or abandoned',
+    });
+    this.failoverWaitDurations = deps.meter.createHistogram('quire_router_failover_wait_ms', {
+      description: 'How long requests were held for a usable partition leader, in milliseconds',
+      unit: 'ms',
+      advice: { explicitBucketBoundaries: [...latencyBucketsMs] },
     });
   }
 
@@ -104,29 +168,143 @@ export class Router {
     const keyspace = resolveKeyspaceName(body.value.keyspace, limits);
     validateKey(body.value.key, limits);
     if (body.$case === 'put') validateValue(body.value.value, limits);
-    const write = body.$case !== 'get';
-    for (let attempt = 0; ; attempt++) {
-      const view = this.deps.map.view;
-      const route = routeKey(view, this.deps.partitioner, keyspace, body.value.key);
-      // Checked first so an unarmed failpoint costs no await on the hot path.
-      if (this.deps.failpoints.isArmed('router.forward.beforeSend')) await this.deps.failpoints.hitAsync('router.forward.beforeSend');
-      const result = await this.deps.pool
-        .get(route.address)
-        .send({ partitionId: route.partitionId, epoch: route.epoch, mapRevision: route.mapRevision, op: body }, write, deadlineMs);
-      const error = result.result?.$case === 'error' ? result.result.value : undefined;
-      if (error === undefined || attempt > 0 || !routingCodes.has(error.code)) return { id: op.id, result: result.result };
-      this.staleRetries.add(1);
-      this.deps.log.debug('Retrying after a routing error', { code: error.code, partitionId: route.partitionId, nodeRevision: error.mapRevision });
-      await this.catchUp(error.mapRevision);
+    const kind: OperationKind = body.$case;
+    const write = kind !== 'get';
+    const clock = this.deps.clock;
+    let hold: Hold | undefined;
+    let outcome: HoldOutcome = 'abandoned';
+    let route: Route | undefined;
+    let refreshes = 0;
+    try {
+      for (;;) {
+        const view = this.deps.map.view;
+        const ks = keyspaceOf(view, keyspace);
+        const partitionId = this.deps.partitioner.partitionOf(body.value.key, ks.record.partitionCount);
+        try {
+          route = routePartition(view, ks, partitionId);
+        } catch (err) {
+          if (!isQuireError(err) || retryActionFor(err.code, 'route', kind, replicaCountOf(ks, partitionId)) !== 'hold') throw err;
+          hold ??= this.beginHold(keyspace, partitionId, epochOf(ks, partitionId), err.code, deadlineMs);
+          if (hold === undefined) throw err;
+          if (clock.monotonicMs() >= hold.untilMs) {
+            outcome = 'timed_out';
+            throw this.heldTooLong(err, hold);
+          }
+          await this.waitForViewChange(view.revision, Math.min(holdRecheckIntervalMs, hold.untilMs - clock.monotonicMs()));
+          continue;
+        }
+        // Checked first so an unarmed failpoint costs no await on the hot path.
+        if (this.deps.failpoints.isArmed('router.forward.beforeSend')) await this.deps.failpoints.hitAsync('router.forward.beforeSend');
+        const result = await this.deps.pool
+          .get(route.address)
+          .send({ partitionId: route.partitionId, epoch: route.epoch, mapRevision: route.mapRevision, op: body }, write, deadlineMs);
+        const error = result.result?.$case === 'error' ? result.result.value : undefined;
+        const action = error === undefined ? 'fail' : retryActionFor(error.code, 'node', kind, replicaCountOf(ks, partitionId));
+        if (error === undefined || action === 'fail') {
+          outcome = 'routed';
+          return { id: op.id, result: result.result };
+        }
+        hold ??= this.beginHold(keyspace, partitionId, route.epoch, error.code, deadlineMs);
+        // The first routing refusal is retried even without a failover wait (the router always did).
+        const firstRefresh = action === 'refresh' && refreshes === 0;
+        if (!firstRefresh && (hold === undefined || clock.monotonicMs() >= hold.untilMs)) {
+          outcome = 'timed_out';
+          return { id: op.id, result: result.result };
+        }
+        const untilMs = firstRefresh || hold === undefined ? deadlineMs : hold.untilMs;
+        if (action === 'refresh') {
+          refreshes++;
+          this.staleRetries.add(1);
+          this.deps.log.debug('Retrying after a routing error', { code: error.code, partitionId: route.partitionId, nodeRevision: error.mapRevision });
+          await this.catchUp(error.mapRevision, route.mapRevision, untilMs);
+        } else {
+          await this.waitForViewChange(route.mapRevision, Math.min(resendPauseMs, untilMs - clock.monotonicMs()));
+        }
+      }
+    } finally {
+      if (hold !== undefined) this.endHold(hold, outcome, route);
     }
   }
 
-  /** Brings the map up to a responder's revision, or gives a lagging responder a moment. */
-  private async catchUp(responderRevision: number): Promise<void> {
+  /**
+   * Starts a request's failover wait, or returns undefined when there is no time to wait
+   * (a failover wait of 0, or the deadline has passed). Logs once per partition and epoch.
+   */
+  private beginHold(keyspace: string, partitionId: number, epoch: number, code: string, deadlineMs: number): Hold | undefined {
+    const nowMs = this.deps.clock.monotonicMs();
+    const untilMs = holdUntilMs(nowMs, this.settings.failoverWaitMs, deadlineMs);
+    if (untilMs <= nowMs) return undefined;
+    const key = `${keyspace}/${partitionId}`;
+    let held = this.heldPartitions.get(key);
+    if (held === undefined || held.epoch !== epoch) {
+      this.deps.log.info('Holding requests for a partition without a usable leader', { keyspace, partitionId, epoch, code, failoverWaitMs: this.settings.failoverWaitMs });
+      const requests = held?.requests ?? 0;
+      held = { epoch, sinceMs: nowMs, requests, resolvedLogged: false, timedOutLogged: false };
+      this.heldPartitions.set(key, held);
+    }
+    held.requests++;
+    return { keyspace, partitionId, startedMs: nowMs, untilMs };
+  }
+
+  /** Ends a request's failover wait: metrics, and one log line per partition when it resolves. */
+  private endHold(hold: Hold, outcome: HoldOutcome, route: Route | undefined): void {
+    const nowMs = this.deps.clock.monotonicMs();
+    this.failoverWaits.add(1, holdOutcomeAttributes[outcome]);
+    this.failoverWaitDurations.record(nowMs - hold.startedMs, holdOutcomeAttributes[outcome]);
+    const key = `${hold.keyspace}/${hold.partitionId}`;
+    const held = this.heldPartitions.get(key);
+    if (held === undefined) return;
+    const fields = { keyspace: hold.keyspace, partitionId: hold.partitionId, heldMs: Math.round(nowMs - held.sinceMs) };
+    if (outcome === 'routed' && !held.resolvedLogged) {
+      held.resolvedLogged = true;
+      this.deps.log.info('Sending held requests to the partition leader', { ...fields, epoch: route?.epoch, nodeId: route?.nodeId });
+    } else if (outcome === 'timed_out' && !held.timedOutLogged) {
+      held.timedOutLogged = true;
+      this.deps.log.warn('Held requests ran out of failover wait without a usable partition leader', { ...fields, epoch: held.epoch, failoverWaitMs: this.settings.failoverWaitMs });
+    }
+    held.requests--;
+    if (held.requests <= 0) this.heldPartitions.delete(key);
+  }
+
+  /** The PARTITION_UNAVAILABLE answer of a request that was held until its wait ran out. */
+  private heldTooLong(err: QuireError, hold: Hold): QuireError {
+    const waitedMs = Math.round(this.deps.clock.monotonicMs() - hold.startedMs);
+    return new PartitionUnavailableError(`${err.message}; waited ${waitedMs} ms for a new leader`, err.details, { cause: err });
+  }
+
+  /**
+   * Resolves on the next change of the view after `sinceRevision` (at once if it already
+   * moved), after `maxMs`, or when `signal` aborts, whichever comes first.
+   */
+  private waitForViewChange(sinceRevision: number, maxMs: number, signal?: AbortSignal): Promise<void> {
+    const view = this.deps.map.view;
+    if (view.revision !== sinceRevision || maxMs <= 0 || signal?.aborted === true) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        unsubscribe();
+        timer.cancel();
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const unsubscribe = view.subscribe(done);
+      const timer = this.deps.clock.after(maxMs, done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  /**
+   * Brings the map up to a responder's revision, or gives a lagging responder a moment; never
+   * past `untilMs`. If the view did not move, it pauses so a refusal cannot spin.
+   */
+  private async catchUp(responderRevision: number, routeRevision: number, untilMs: number, signal?: AbortSignal): Promise<void> {
+    const clock = this.deps.clock;
+    const leftMs = untilMs - clock.monotonicMs();
+    if (leftMs <= 0) return;
     if (responderRevision > this.deps.map.view.revision) {
-      await this.deps.map.waitForRevision(responderRevision, this.settings.staleMapWaitMs);
+      await abortable(this.deps.map.waitForRevision(responderRevision, Math.min(this.settings.staleMapWaitMs, leftMs)), signal);
+      await this.waitForViewChange(routeRevision, Math.min(resendPauseMs, untilMs - clock.monotonicMs()), signal);
     } else {
-      await new Promise((resolve) => setTimeout(resolve, nodeCatchUpWaitMs));
+      await this.waitForViewChange(routeRevision, Math.min(nodeCatchUpWaitMs, leftMs), signal);
     }
   }
 
@@ -143,9 +321,11 @@ export class Router {
       const range = scanRange(request.start, request.end, request.prefix);
       if (range === undefined) return;
       const ks = keyspaceOf(this.deps.map.view, keyspace);
+      // A partition that fails ends the whole scan: it aborts this so the others stop waiting.
+      const failed = new AbortController();
       const sources: AsyncIterable<KeyValue>[] = [];
       for (let id = 0; id < ks.record.partitionCount; id++) {
-        sources.push(this.scanPartition(keyspace, id, range.start, range.end, request.limit, request.keysOnly));
+        sources.push(this.scanPartition(keyspace, id, range.start, range.end, request.limit, request.keysOnly, failed));
       }
       let count = 0;
       for await (const kv of mergeOrdered(sources)) {
@@ -162,50 +342,135 @@ export class Router {
   }
 
   /**
-   * One partition's keys in [start, end), resuming after the last key delivered if a routing
-   * error makes the router refresh its map (once).
+   * One partition's keys in [start, end), resuming after the last key delivered when the
+   * router routes again (routing refusal, lost node, no usable leader). Its failover wait
+   * starts at the first failure after a delivered key and lasts at most the failover wait and
+   * the request timeout (a scan's idle deadline), so it never stays silent for longer than a
+   * stalled node would.
    */
-  private async *scanPartition(keyspace: string, partitionId: number, start: Buffer, end: Buffer, limit: number, keysOnly: boolean): AsyncGenerator<KeyValue> {
+  private async *scanPartition(
+    keyspace: string,
+    partitionId: number,
+    start: Buffer,
+    end: Buffer,
+    limit: number,
+    keysOnly: boolean,
+    failed: AbortController,
+  ): AsyncGenerator<KeyValue> {
+    const clock = this.deps.clock;
+    const signal = failed.signal;
     let from = start;
     let remaining = limit;
-    for (let attempt = 0; ; attempt++) {
-      if (limit !== 0 && remaining <= 0) return;
-      const view = this.deps.map.view;
-      const route = routePartition(view, keyspaceOf(view, keyspace), partitionId);
-      const call = this.deps.pool.get(route.address).client.scan({
-        keyspace,
-        partitionId,
-        epoch: route.epoch,
-        mapRevision: route.mapRevision,
-        start: from,
-        end,
-        limit: remaining,
-        keysOnly,
-      });
-      try {
-        // A node that sends nothing for a request timeout is stalled; the scan fails rather than hangs.
-        const chunks = withIdleTimeout(call as AsyncIterable<{ items: KeyValue[] }>, {
-          idleMs: this.settings.requestTimeoutMs,
-          clock: this.deps.clock,
-          what: `data node ${route.nodeId} at ${route.address}`,
-          cancel: () => call.cancel(),
-        });
-        for await (const chunk of chunks) {
-          for (const kv of chunk.items) {
-            from = Buffer.concat([kv.key, Buffer.from([0])]);
-            if (limit !== 0) remaining--;
-            yield kv;
+    let hold: Hold | undefined;
+    let outcome: HoldOutcome = 'abandoned';
+    let route: Route | undefined;
+    let refreshes = 0;
+    try {
+      for (;;) {
+        if (signal.aborted) return;
+        if (limit !== 0 && remaining <= 0) return;
+        const view = this.deps.map.view;
+        const ks = keyspaceOf(view, keyspace);
+        try {
+          route = routePartition(view, ks, partitionId);
+        } catch (err) {
+          if (!isQuireError(err) || retryActionFor(err.code, 'route', 'scan', replicaCountOf(ks, partitionId)) !== 'hold') throw err;
+          hold ??= this.beginHold(keyspace, partitionId, epochOf(ks, partitionId), err.code, clock.monotonicMs() + this.settings.requestTimeoutMs);
+          if (hold === undefined) throw err;
+          if (clock.monotonicMs() >= hold.untilMs) {
+            outcome = 'timed_out';
+            throw this.heldTooLong(err, hold);
           }
+          await this.waitForViewChange(view.revision, Math.min(holdRecheckIntervalMs, hold.untilMs - clock.monotonicMs()), signal);
+          continue;
         }
-        return;
-      } catch (err) {
-        const e = isQuireError(err) ? err : fromGrpcError(err, `data node ${route.nodeId} at ${route.address}`);
-        if (attempt > 0 || e.retry !== 'refresh-route') throw e;
-        this.staleRetries.add(1);
-        await this.catchUp(e.details.mapRevision ?? 0);
-      } finally {
-        call.cancel();
+        const target = `data node ${route.nodeId} at ${route.address}`;
+        const call = this.deps.pool.get(route.address).client.scan({
+          keyspace,
+          partitionId,
+          epoch: route.epoch,
+          mapRevision: route.mapRevision,
+          start: from,
+          end,
+          limit: remaining,
+          keysOnly,
+        });
+        const cancel = (): void => {
+          call.cancel();
+        };
+        signal.addEventListener('abort', cancel, { once: true });
+        try {
+          // A node that sends nothing for a request timeout is stalled; the scan fails rather than hangs.
+          const chunks = withIdleTimeout(call as AsyncIterable<{ items: KeyValue[] }>, {
+            idleMs: this.settings.requestTimeoutMs,
+            clock,
+            what: target,
+            cancel,
+          });
+          for await (const chunk of chunks) {
+            // The partition delivers again: a wait is over, and a later failure starts a new one.
+            refreshes = 0;
+            if (hold !== undefined) {
+              this.endHold(hold, 'routed', route);
+              hold = undefined;
+            }
+            for (const kv of chunk.items) {
+              from = Buffer.concat([kv.key, Buffer.from([0])]);
+              if (limit !== 0) remaining--;
+              yield kv;
+            }
+          }
+          outcome = 'routed';
+          return;
+        } catch (err) {
+          if (signal.aborted) return;
+          const e = isQuireError(err) ? err : fromGrpcError(err, target);
+          const action = retryActionFor(e.code, 'node', 'scan', replicaCountOf(ks, partitionId));
+          if (action === 'fail') {
+            outcome = 'routed';
+            throw e;
+          }
+          hold ??= this.beginHold(keyspace, partitionId, route.epoch, e.code, clock.monotonicMs() + this.settings.requestTimeoutMs);
+          const firstRefresh = action === 'refresh' && refreshes === 0;
+          if (!firstRefresh && (hold === undefined || clock.monotonicMs() >= hold.untilMs)) {
+            outcome = 'timed_out';
+            throw e;
+          }
+          const untilMs = hold?.untilMs ?? clock.monotonicMs() + this.settings.requestTimeoutMs;
+          if (action === 'refresh') {
+            refreshes++;
+            this.staleRetries.add(1);
+            await this.catchUp(e.details.mapRevision ?? 0, route.mapRevision, untilMs, signal);
+          } else {
+            await this.waitForViewChange(route.mapRevision, Math.min(resendPauseMs, untilMs - clock.monotonicMs()), signal);
+          }
+        } finally {
+          signal.removeEventListener('abort', cancel);
+          call.cancel();
+        }
       }
+    } catch (err) {
+      // This partition's failure ends the scan: wake the partitions still waiting so the merge closes them now.
+      failed.abort();
+      throw err;
+    } finally {
+      if (hold !== undefined) this.endHold(hold, outcome, route);
     }
+  }
+}
+
+/** Resolves with `promise`, or with undefined as soon as `signal` aborts. */
+async function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T | undefined> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) return undefined;
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<undefined>((resolve) => {
+    onAbort = () => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([promise, aborted]);
+  } finally {
+    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
   }
 }

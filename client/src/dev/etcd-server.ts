@@ -22,6 +22,13 @@ export interface EtcdServerOptions {
   readonly cluster?: readonly EtcdMember[];
   /** Backend quota; etcd's default of 2 GiB is kept unless set. */
   readonly quotaBackendBytes?: number;
+  /**
+   * Raft heartbeat interval and election timeout (etcd's defaults, 100 and 1000 ms, unless
+   * set). etcd grants no lease shorter than ⌈1.5 × election timeout⌉ seconds, so a 500 ms
+   * election timeout is what allows 1 s node leases (fast failure detection).
+   */
+  readonly heartbeatIntervalMs?: number;
+  readonly electionTimeoutMs?: number;
 }
 
 /**
@@ -43,6 +50,8 @@ export function etcdServerArgs(options: EtcdServerOptions): string[] {
     '--auto-compaction-mode', 'revision',
     '--auto-compaction-retention', '10000',
     '--quota-backend-bytes', String(options.quotaBackendBytes ?? 2 * 1024 * 1024 * 1024),
+    ...(options.heartbeatIntervalMs === undefined ? [] : ['--heartbeat-interval', String(options.heartbeatIntervalMs)]),
+    ...(options.electionTimeoutMs === undefined ? [] : ['--election-timeout', String(options.electionTimeoutMs)]),
   ];
 }
 

@@ -123,6 +123,10 @@ export class LocalCluster {
       spec('etcd', 'etcd', options.etcdBin, etcdServerArgs({
         member: { name: 'quire-dev', client: etcdEndpoint, peer: `127.0.0.1:${etcdPeer}` },
         dataDir: join(dataDir, 'etcd'),
+        // One member on loopback: a short election timeout costs nothing and lets node leases
+        // be as short as 1 s (--lease-ttl-seconds of the data nodes).
+        heartbeatIntervalMs: 100,
+        electionTimeoutMs: 500,
       }), etcdEndpoint),
     );
     const common = { etcd: [etcdEndpoint], logLevel: options.logLevel };

@@ -50,7 +50,9 @@ export function validateFailpoints(component: FailpointComponent, spec: string):
 
 /** --lease-ttl-seconds with a component-specific default and meaning. */
 export function leaseTtlOption(defaultSeconds: number, description: string): IntegerOption & { readonly default: number } {
-  return { kind: 'integer', flag: 'lease-ttl-seconds', env: 'QUIRE_LEASE_TTL_SECONDS', default: defaultSeconds, min: 2, max: 300, description };
+  // 1 s needs an etcd whose election timeout is at most 666 ms: etcd grants no lease shorter
+  // than ⌈1.5 × election timeout⌉ seconds (a longer grant only makes the lease last longer).
+  return { kind: 'integer', flag: 'lease-ttl-seconds', env: 'QUIRE_LEASE_TTL_SECONDS', default: defaultSeconds, min: 1, max: 300, description };
 }
 
 /** Throws unless `value` is host:port. */

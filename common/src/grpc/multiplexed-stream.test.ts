@@ -142,6 +142,25 @@ describe('MultiplexedStream', () => {
     expect(transport.streams).toHaveLength(0);
   });
 
+  it('fails only the operations not yet sent when asked to (failUnsent), and sends them nowhere later', async () => {
+    const { transport, mux } = setup();
+    const sentWrite = mux.send({ name: 'sent' }, true, 1000);
+    transport.connect();
+    await turn();
+    transport.last.emit('error', new UnavailableError('gone'));
+    expect(await sentWrite).toEqual({ id: 1, error: 'AMBIGUOUS_RESULT' });
+    // Reconnecting now: these wait for the connection and were never sent.
+    const waiting = [mux.send({ name: 'w1' }, true, 1000), mux.send({ name: 'r1' }, false, 1000)];
+    expect(mux.failUnsent('the node is gone')).toBe(2);
+    expect(await Promise.all(waiting)).toEqual([
+      { id: 2, error: 'UNAVAILABLE' },
+      { id: 3, error: 'UNAVAILABLE' },
+    ]);
+    transport.connect();
+    await turn();
+    expect(transport.streams.slice(1).flatMap((st) => st.written)).toEqual([]);
+  });
+
   it('reports a broken stream as AMBIGUOUS_RESULT for sent writes and UNAVAILABLE for sent reads', async () => {
     const { transport, mux, failures } = setup();
     const read = mux.send({ name: 'r' }, false, 1000);

@@ -92,6 +92,22 @@ export class MultiplexedStream<Op extends { id: number }, Result extends { id: n
   }
 
   /**
+   * Fails every operation not yet sent with UNAVAILABLE (they definitely did not happen), e.g.
+   * because the peer's registration vanished and waiting for its connection is pointless: the
+   * caller can route them elsewhere at once. Operations already sent keep waiting for answers.
+   */
+  failUnsent(reason: string): number {
+    this.waiting = [];
+    let failed = 0;
+    for (const [id, p] of this.pending) {
+      if (p.sent) continue;
+      failed++;
+      this.settle(id, this.codec.error(id, new UnavailableError(`Not sent to ${this.settings.peer}: ${reason}`)));
+    }
+    return failed;
+  }
+
+  /**
    * Sends an operation (its id is assigned here) and resolves with its result; never
    * rejects. `deadlineMs` is on the clock's monotonic scale.
    */

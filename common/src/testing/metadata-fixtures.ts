@@ -2,8 +2,8 @@
  * Builders of etcd metadata records for unit tests of the components' cores. Import from
  * tests only.
  */
-import { AckPolicy, KeyspaceRecord, KnownNode, NodeRegistration, PartitionRecord, PartitionScheme } from '@quire/proto';
-import { keyspaceKey, knownNodeKey, nodeKey, partitionKey } from '../metadata/keys.js';
+import { AckPolicy, ClusterRecord, CoordinatorLeaderRecord, KeyspaceRecord, KnownNode, NodeRegistration, PartitionRecord, PartitionScheme } from '@quire/proto';
+import { clusterKey, coordinatorLeaderKey, keyspaceKey, knownNodeKey, nodeKey, partitionKey } from '../metadata/keys.js';
 import { MetadataView, type MetadataKv } from '../metadata/metadata-view.js';
 import { defaultMinIsr } from '../metadata/records.js';
 
@@ -19,6 +19,10 @@ export interface ViewFixture {
   readonly live?: readonly string[];
   /** Nodes that registered once. */
   readonly known?: readonly string[];
+  /** Whether the cluster record exists (the cluster is bootstrapped); false when absent. */
+  readonly cluster?: boolean;
+  /** Address of the elected coordinator leader (id `c1`); none when absent. */
+  readonly coordinatorLeader?: string;
   readonly revision?: number;
 }
 
@@ -56,7 +60,39 @@ export function viewOf(f: ViewFixture): MetadataView {
   for (const nodeId of new Set([...(f.known ?? []), ...(f.live ?? [])])) {
     add(knownNodeKey(nodeId), KnownNode.encode({ nodeId, firstSeenMs: 0 }).finish());
   }
+  if (f.cluster === true) add(clusterKey, ClusterRecord.encode({ clusterId: 'test-cluster', createdAtMs: 0 }).finish());
+  if (f.coordinatorLeader !== undefined) {
+    add(coordinatorLeaderKey, CoordinatorLeaderRecord.encode({ coordinatorId: 'c1', address: f.coordinatorLeader }).finish());
+  }
   const view = new MetadataView();
   view.reset(kvs, f.revision ?? rev);
   return view;
+}
+
+/** One change for applyToView: a value to put, or undefined to delete the key. */
+export interface ViewChange {
+  readonly key: string;
+  readonly value: Uint8Array | undefined;
+}
+
+/**
+ * Applies `changes` to `view` as one etcd transaction at the next revision (as a watch delivers
+ * it) and returns that revision. Puts carry that revision as their create revision too.
+ */
+export function applyToView(view: MetadataView, changes: readonly ViewChange[]): number {
+  const revision = view.revision + 1;
+  view.apply(
+    changes.map((c) =>
+      c.value === undefined
+        ? { type: 'delete' as const, key: c.key, modRevision: revision }
+        : { type: 'put' as const, kv: { key: c.key, value: c.value, createRevision: revision, modRevision: revision } },
+    ),
+    revision,
+  );
+  return revision;
+}
+
+/** Returns the value that registers `nodeId` at `address`, for applyToView. */
+export function nodeRegistrationValue(nodeId: string, address: string): Uint8Array {
+  return NodeRegistration.encode({ nodeId, address, metricsAddress: '', startedAtMs: 0, version: 'test' }).finish();
 }

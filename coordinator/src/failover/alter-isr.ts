@@ -2,9 +2,9 @@
  * Validation of an AlterIsr request (RFC 0001, "ISR changes"): a partition leader asks the
  * coordinator to change its partition's ISR — shrink it when a follower lags for
  * `isrLagTimeMs`, expand it when a follower catches up. This pure planner checks the request
- * against the current record and returns the record to write; the adapter (increment 3)
- * writes it in one fenced etcd transaction that compares `expectedRevision` and answers the
- * leader with the new record and its revision.
+ * against the current record and returns the record to write; the Coordination service
+ * (server/coordination-service.ts) writes it in one fenced etcd transaction that compares
+ * `expectedRevision` and answers the leader with the new record and its revision.
  *
  * Invariants:
  *  - Only the leader of the record's epoch changes the ISR: a request from an older (or, with

@@ -1,6 +1,6 @@
 /**
- * The failover core: pure planners for leader promotion and ISR changes (RFC 0001). Not wired
- * into the controller yet; the coordinator's failover and AlterIsr adapters will call them.
+ * The failover core: pure planners for leader promotion and ISR changes (RFC 0001). The
+ * controller's failover step calls planFailover; the Coordination service calls planAlterIsr.
  */
 export {
   compareLogEnds,

@@ -1,9 +1,9 @@
 /**
  * The failover planner (RFC 0001, "Failure detection and failover"): a pure function from a
  * partition record, the live node ids and the log ends that the live ISR members reported, to
- * a decision. It only proposes; the controller (increment 3) asks the members for their log
- * ends (`Replication.GetLogEnd`, with a deadline) and writes a promotion in one fenced etcd
- * transaction that compares the record's mod revision.
+ * a decision. It only proposes; the controller (controller.ts, failover step) asks the members
+ * for their log ends (`Replication.GetLogEnd`, with a deadline) and writes a promotion in one
+ * fenced etcd transaction that compares the record's mod revision.
  *
  * Invariants:
  *  - No unclean election: only a live member of the record's ISR that answered is ever

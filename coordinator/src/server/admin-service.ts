@@ -12,7 +12,6 @@ import type {
 } from '@quire/proto';
 import {
   KeyspaceNotFoundError,
-  NotLeaderError,
   resolveKeyspaceName,
   toGrpcStatus,
   type Clock,
@@ -21,6 +20,7 @@ import {
   type RpcMetrics,
 } from '@quire/common';
 import { clusterStatusOf, partitionMapOf } from '../status/cluster-status.js';
+import { coordinatorNotLeaderError } from './not-leader.js';
 
 /** Builds the Admin service implementation. */
 export function createAdminService(
@@ -31,12 +31,7 @@ export function createAdminService(
   clock: Clock,
 ): AdminServer {
   const ensureLeader = (): void => {
-    if (isLeader()) return;
-    const leader = view.coordinatorLeader;
-    throw new NotLeaderError(
-      leader === undefined ? 'This coordinator is not the leader and no leader is elected' : `This coordinator is not the leader; ${leader.record.address} is`,
-      { leaderHint: leader?.record.address ?? '', mapRevision: view.revision },
-    );
+    if (!isLeader()) throw coordinatorNotLeaderError(view);
   };
   function handle<Req, Res>(method: string, body: (request: Req) => Res) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {

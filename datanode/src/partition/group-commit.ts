@@ -110,6 +110,8 @@ export class GroupCommitter {
   private readonly toApply = new Set<CommitReplica>();
   /** Per replica, answers waiting for its applied index, in submission order. */
   private readonly waiting = new Map<CommitReplica, Waiter[]>();
+  /** Replicas this node stopped leading: their unacknowledged writes get this error at once. */
+  private readonly abandoned = new Map<CommitReplica, QuireError>();
   private inFlight = false;
   private scheduled = false;
   private stopped = false;
@@ -160,6 +162,26 @@ export class GroupCommitter {
       this.scheduleFlush();
     }
     this.notifyIdle();
+  }
+
+  /**
+   * Answers every write of `replica` still waiting for its acknowledgement with `error` (the
+   * node stopped leading the partition: whether those writes survive is unknown).
+   */
+  abandon(replica: CommitReplica, error: QuireError): number {
+    // Writes of a batch still committing are answered the same way once it is durable.
+    this.abandoned.set(replica, error);
+    const list = this.waiting.get(replica);
+    if (list === undefined) return 0;
+    this.waiting.delete(replica);
+    for (const w of list) w.done({ ok: false, error });
+    this.notifyIdle();
+    return list.length;
+  }
+
+  /** The node leads `replica`'s partition again: its writes wait for acknowledgements as usual. */
+  resume(replica: CommitReplica): void {
+    this.abandoned.delete(replica);
   }
 
   /** Queues a write; returns false (and queues nothing) when the queue is full or stopped. */
@@ -264,6 +286,11 @@ export class GroupCommitter {
     for (let i = 0; i < batch.length; i++) {
       const w = batch[i] as PendingWrite;
       const outcome = outcomes[i] as AppendOutcome;
+      const abandoned = this.abandoned.get(w.replica);
+      if (abandoned !== undefined && outcome.answerAfterIndex > w.replica.acknowledgedIndex) {
+        w.done({ ok: false, error: abandoned });
+        continue;
+      }
       let list = this.waiting.get(w.replica);
       if (list === undefined) {
         list = [];

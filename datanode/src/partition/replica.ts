@@ -22,7 +22,7 @@
  *  - appendWrite and applyAcknowledged never throw for an operating error (a failed condition
  *    is a result): a failed storage transaction body stops the process.
  */
-import { ConditionFailedError, assert, type QuireError } from '@quire/common';
+import { ConditionFailedError, NotLeaderError, assert, type QuireError } from '@quire/common';
 import type { LogEnd } from '../replication/divergence.js';
 import { EpochHistory } from '../replication/epoch-history.js';
 import { PendingView, type PendingViewLimits } from '../replication/pending-view.js';
@@ -110,6 +110,8 @@ export class PartitionReplica {
   private durable: number;
   /** The newest epoch this replica has seen for the partition (its view's or an accepted message's). */
   private known = 0;
+  /** The epoch this node leads the partition at by its view; 0 when it does not lead; undefined when not tracked (tests). */
+  private leading: number | undefined;
   /** The log is kept from here on at least (entries followers still need); Infinity for no floor. */
   private keepFloor = Number.POSITIVE_INFINITY;
   private readonly pending: PendingView;
@@ -194,6 +196,21 @@ export class PartitionReplica {
   /** The log's last entry as (epoch, index); (0, 0) for an empty log that starts at 1. */
   get logEndPair(): LogEnd {
     return { epoch: this.logEnd === 0 ? 0 : this.logEndEpoch, index: this.logEnd };
+  }
+
+  /**
+   * Records the epoch this node leads the partition at (0: it does not lead). Writes submitted
+   * for another epoch are refused when they reach appendWrite, so a write queued before a
+   * leadership change is never appended after it.
+   */
+  setLeading(epoch: number): void {
+    this.leading = epoch;
+    this.noteEpoch(epoch);
+  }
+
+  /** The epoch this node leads the partition at (0: not leading; undefined: not tracked). */
+  get leadingEpoch(): number | undefined {
+    return this.leading;
   }
 
   /** The newest epoch this replica has seen for the partition. */
@@ -339,7 +356,14 @@ export class PartitionReplica {
    * condition, a full pending view. A delete of an absent key takes no index.
    */
   appendWrite(request: WriteRequest, epoch: number): AppendOutcome {
-    assert(epoch >= this.logEndEpoch, `Write at epoch ${epoch} after epoch ${this.logEndEpoch}`);
+    if ((this.leading !== undefined && epoch !== this.leading) || epoch < this.logEndEpoch) {
+      // Leadership moved between the request's admission and its transaction: it did not happen.
+      const error = new NotLeaderError(`Partition ${this.keyspace}/${this.partitionId} is no longer led here at epoch ${epoch} (known epoch ${this.known})`, {
+        partitionId: this.partitionId,
+        epoch: this.known,
+      });
+      return { result: { ok: false, error }, answerAfterIndex: 0 };
+    }
     const current = this.pending.versionOf(request.key, this.store.version(request.key));
     // Refusals and no-ops were decided against everything appended so far: answer them only
     // once that is applied, so the answer never rests on a write that could be lost.

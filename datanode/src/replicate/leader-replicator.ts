@@ -17,10 +17,10 @@
  *  - A LeaderProgress lives for one epoch: a new epoch, or losing the leadership, drops it;
  *    answers to another epoch are ignored.
  */
-import { AckPolicy as WireAckPolicy, LogEntryKind, type FollowerMessage, type LeaderMessage } from '@quire/proto';
+import { AckPolicy as WireAckPolicy, LogEntryKind, type AlterIsrRequest, type AlterIsrResponse, type FollowerMessage, type LeaderMessage } from '@quire/proto';
 import type { Clock, Logger, MetadataView, PartitionEntry } from '@quire/common';
 import { adviseTruncation } from '../replication/divergence.js';
-import { LeaderProgress, type Admission, type AckPolicy, type AppendRange } from '../replication/leader-progress.js';
+import { LeaderProgress, type Admission, type AckPolicy, type AppendRange, type IsrProposal } from '../replication/leader-progress.js';
 import type { GroupCommitter } from '../partition/group-commit.js';
 import type { PartitionReplica } from '../partition/replica.js';
 import { PeerLink } from './peer-link.js';
@@ -48,6 +48,8 @@ export interface LeaderReplicatorDeps {
   readonly committer: GroupCommitter;
   /** Opens (or returns) this node's replica of a partition. */
   openReplica(keyspace: string, partitionId: number): PartitionReplica;
+  /** Sends an AlterIsr to the coordinator leader at `address` (absent: ISR changes are only logged). */
+  alterIsr?(address: string, request: AlterIsrRequest): Promise<AlterIsrResponse>;
   /** Creates the link to a follower node (a PeerLink in production). */
   createLink?(targetNodeId: string, events: ConstructorParameters<typeof PeerLink>[2]): PeerLink;
 }
@@ -181,7 +183,7 @@ export class LeaderReplicator {
         isrLagTimeMs: this.settings.isrLagTimeMs,
         sendAheadEntriesMax: this.settings.sendAheadEntriesMax,
         appendEntriesMax: this.settings.appendEntriesMax,
-        isrProposalRetryMs: this.settings.isrLagTimeMs,
+        isrProposalRetryMs: isrProposalRetryMs,
       },
       { isr, isrRevision: entry.modRevision, durableIndex: replica.durableIndex, acknowledgedIndex: replica.acknowledgedIndex, nowMs: this.nowMs() },
     );
@@ -321,7 +323,11 @@ export class LeaderReplicator {
   private updateKeepFloor(led: Led): void {
     const now = this.nowMs();
     let floor = Number.POSITIVE_INFINITY;
-    for (const f of led.followers) floor = Math.min(floor, led.progress.followerStatus(f, now).durableIndex + 1);
+    // Only ISR members (and members being added) hold the log back: a follower that fell out
+    // of the ISR catches up from the log while it still has its entries (snapshots are RFC 0001
+    // step 4), but does not make the log grow without bound.
+    const members = new Set(led.progress.effectiveAckSet);
+    for (const f of led.followers) if (members.has(f)) floor = Math.min(floor, led.progress.followerStatus(f, now).durableIndex + 1);
     led.replica.setLogKeepFloor(floor);
   }
 
@@ -416,7 +422,10 @@ export class LeaderReplicator {
   }
 
   private tick(): void {
+    const now = this.nowMs();
     for (const led of this.led.values()) {
+      const proposal = led.progress.proposals(now);
+      if (proposal !== undefined) this.proposeIsr(led, proposal);
       for (const f of led.followers) {
         if (led.held.delete(f)) {
           led.progress.reconnected(f);
@@ -427,10 +436,55 @@ export class LeaderReplicator {
     }
   }
 
+  /**
+   * Asks the coordinator leader for an ISR change (Coordination.AlterIsr). The change counts as
+   * pending from proposals() on; the answer (or the view, whichever comes first) confirms the
+   * record revision that ends it.
+   */
+  private proposeIsr(led: Led, proposal: IsrProposal): void {
+    const address = this.deps.view.coordinatorLeader?.record.address;
+    this.deps.log.info('Asking the coordinator for an ISR change', {
+      keyspace: led.keyspace,
+      partitionId: led.partitionId,
+      epoch: led.epoch,
+      add: proposal.add,
+      remove: proposal.remove,
+      isr: proposal.isr,
+      coordinator: address,
+    });
+    if (address === undefined || this.deps.alterIsr === undefined) return;
+    this.deps
+      .alterIsr(address, {
+        keyspace: led.keyspace,
+        partitionId: led.partitionId,
+        epoch: led.epoch,
+        leaderNodeId: this.deps.nodeId,
+        isr: [...proposal.isr],
+        recordRevision: proposal.recordRevision,
+      })
+      .then(
+        (res) => {
+          const record = res.record;
+          if (record === undefined || this.led.get(led.id) !== led || record.epoch !== led.epoch) return;
+          led.progress.confirmIsr(record.isr, res.recordRevision);
+          this.acknowledge(led);
+          this.updateKeepFloor(led);
+          for (const f of led.followers) this.pumpLater(f);
+        },
+        (err: unknown) => {
+          // The view brings the record either way; the proposal is resent while it is pending.
+          this.deps.log.info('AlterIsr was not applied', { keyspace: led.keyspace, partitionId: led.partitionId, err: String(err) });
+        },
+      );
+  }
+
   private nowMs(): number {
     return Math.floor(this.deps.clock.monotonicMs());
   }
 }
+
+/** An unanswered AlterIsr is sent again after this long. */
+const isrProposalRetryMs = 500;
 
 function idOf(keyspace: string, partitionId: number): string {
   return `${keyspace}/${partitionId}`;

@@ -1,0 +1,194 @@
+/**
+ * The Coordination service (`quire.v1.internal.Coordination`, RFC 0001 "ISR changes"): a
+ * partition leader asks the coordinator leader to change its partition's ISR. The request is
+ * checked against the partition record in the view by the pure `planAlterIsr`, and an actual
+ * change is written through the controller's fenced path, comparing the record's mod revision
+ * and this coordinator's term; the answer comes only once the transaction is committed in etcd.
+ *
+ * Invariants:
+ *  - Only the leader answers: a standby refuses with NOT_LEADER naming the leader's address
+ *    (as Admin does), or COORDINATOR_UNAVAILABLE when no leader is elected.
+ *  - Nothing is written unless the ISR changes; the epoch never changes here.
+ *  - A write refused because the record moved is CONDITION_FAILED with the record's current
+ *    mod revision as `currentVersion`; the leader decides what to ask next (nobody retries here).
+ *  - A request computed from a record revision newer than the view waits, bounded, for the
+ *    view to catch up before it is judged, so a leader is not refused for this coordinator's lag.
+ */
+import type { Meter } from '@opentelemetry/api';
+import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import { PartitionRecord, type AlterIsrRequest, type AlterIsrResponse, type CoordinationServer } from '@quire/proto';
+import {
+  ConditionFailedError,
+  CoordinatorUnavailableError,
+  InvalidArgumentError,
+  WrongPartitionError,
+  partitionKey,
+  resolveKeyspaceName,
+  toGrpcStatus,
+  type Clock,
+  type Limits,
+  type Logger,
+  type MetadataView,
+  type PartitionEntry,
+  type RpcMetrics,
+} from '@quire/common';
+import type { FencedChange, FencedResult, MetadataWatcher } from '@quire/metastore';
+import { replicationFactorMax } from '../config.js';
+import { planAlterIsr } from '../failover/index.js';
+import { coordinatorNotLeaderError } from './not-leader.js';
+
+/** How long a request waits for the view to reach a revision it names or a refused write saw. */
+const viewCatchUpWaitMs = 1_000;
+
+/** What the service writes through: the controller, which holds the term. */
+export interface IsrWriter {
+  /** Whether this coordinator currently leads. */
+  readonly isLeader: boolean;
+  /** Writes `changes` in one transaction fenced by the current term and each change's expected revision. */
+  applyFenced(changes: readonly FencedChange[]): Promise<FencedResult>;
+}
+
+/** Dependencies of the Coordination service. */
+export interface CoordinationServiceDeps {
+  readonly view: MetadataView;
+  readonly watcher: Pick<MetadataWatcher, 'waitForRevision'>;
+  readonly writer: IsrWriter;
+  readonly limits: Limits;
+  /** `quire_coordinator_coordination_*` request metrics. */
+  readonly metrics: RpcMetrics;
+  readonly meter: Meter;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+/** Builds the Coordination service implementation. */
+export function createCoordinationService(deps: CoordinationServiceDeps): CoordinationServer {
+  const { view, clock, metrics } = deps;
+  const isrChanges = deps.meter.createCounter('quire_coordinator_isr_changes', {
+    description: 'Partition ISR changes written on behalf of partition leaders (AlterIsr)',
+  });
+
+  const ensureLeader = (): void => {
+    if (deps.writer.isLeader) return;
+    if (view.coordinatorLeader === undefined) {
+      throw new CoordinatorUnavailableError('This coordinator is not the leader and no leader is elected', { mapRevision: view.revision });
+    }
+    throw coordinatorNotLeaderError(view);
+  };
+
+  async function alterIsr(request: AlterIsrRequest): Promise<AlterIsrResponse> {
+    ensureLeader();
+    validate(request, deps.limits);
+    let entry = partitionEntry(view, request);
+    if (request.recordRevision > entry.modRevision && request.recordRevision > view.revision) {
+      // The leader saw a newer record than this view has: judge it once the view caught up.
+      await deps.watcher.waitForRevision(request.recordRevision, viewCatchUpWaitMs);
+      ensureLeader();
+      entry = partitionEntry(view, request);
+    }
+    const planned = planAlterIsr(entry, {
+      requester: request.leaderNodeId,
+      epoch: request.epoch,
+      isr: request.isr,
+      expectedRevision: request.recordRevision,
+    });
+    if (!planned.ok) throw planned.error;
+    const { plan } = planned;
+    if (!plan.changed) return { record: entry.record, recordRevision: entry.modRevision, changed: false };
+
+    const { record } = plan;
+    let result: FencedResult;
+    try {
+      result = await deps.writer.applyFenced([
+        { key: partitionKey(record.keyspace, record.partitionId), value: PartitionRecord.encode(record).finish(), expectedModRevision: plan.expectedRevision },
+      ]);
+    } catch (err) {
+      throw new CoordinatorUnavailableError(`Cannot write the ISR change of partition ${record.keyspace}/${record.partitionId} to etcd`, {}, { cause: err });
+    }
+    if (result.applied) {
+      isrChanges.add(1);
+      deps.log.info('Partition ISR changed', {
+        keyspace: record.keyspace,
+        partitionId: record.partitionId,
+        leader: record.leader,
+        epoch: record.epoch,
+        isr: record.isr,
+        added: plan.added,
+        removed: plan.removed,
+        revision: result.revision,
+      });
+      return { record, recordRevision: result.revision, changed: true };
+    }
+    // Another coordinator holds the term: the controller is stepping down.
+    if (result.reason === 'term') throw coordinatorNotLeaderError(view);
+    // The record moved between the check and the write: answer with its revision now.
+    await deps.watcher.waitForRevision(result.revision, viewCatchUpWaitMs);
+    const current = partitionEntry(view, request);
+    throw new ConditionFailedError(
+      `AlterIsr for partition ${record.keyspace}/${record.partitionId} was computed from record revision ${plan.expectedRevision}, but the record changed to revision ${current.modRevision}`,
+      { partitionId: record.partitionId, epoch: current.record.epoch, leaderHint: current.record.leader, currentVersion: current.modRevision },
+    );
+  }
+
+  function handle<Req, Res>(method: string, body: (request: Req) => Promise<Res>) {
+    return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+      const startedMs = clock.monotonicMs();
+      body(call.request).then(
+        (response) => {
+          metrics.record(method, 'OK', clock.monotonicMs() - startedMs);
+          callback(null, response);
+        },
+        (err: unknown) => {
+          const status = toGrpcStatus(err);
+          metrics.record(method, status.metadata.get('quire-error-code')[0]?.toString() ?? 'INTERNAL', clock.monotonicMs() - startedMs);
+          callback(status);
+        },
+      );
+    };
+  }
+
+  return { alterIsr: handle<AlterIsrRequest, AlterIsrResponse>('AlterIsr', alterIsr) };
+}
+
+/** Refuses requests that cannot name a partition change, before looking anything up. */
+function validate(request: AlterIsrRequest, limits: Limits): void {
+  if (request.keyspace === '') throw new InvalidArgumentError('AlterIsr needs the keyspace name (it is never empty)', { field: 'keyspace' });
+  resolveKeyspaceName(request.keyspace, limits);
+  if (request.leaderNodeId === '') throw new InvalidArgumentError('AlterIsr needs the requester node id', { field: 'leader_node_id' });
+  if (request.isr.length > replicationFactorMax) {
+    throw new InvalidArgumentError(`AlterIsr names ${request.isr.length} ISR members; a partition has at most ${replicationFactorMax} replicas`, {
+      field: 'isr',
+      limit: replicationFactorMax,
+      actual: request.isr.length,
+    });
+  }
+}
+
+/** Returns the partition the request names: WRONG_PARTITION if the view has no such keyspace or record. */
+function partitionEntry(view: MetadataView, request: AlterIsrRequest): PartitionEntry {
+  const keyspace = view.keyspace(request.keyspace);
+  const name = `${request.keyspace}/${request.partitionId}`;
+  if (keyspace === undefined) {
+    throw new WrongPartitionError(`AlterIsr for partition ${name}: keyspace "${request.keyspace}" does not exist`, {
+      field: 'keyspace',
+      partitionId: request.partitionId,
+      mapRevision: view.revision,
+    });
+  }
+  if (request.partitionId >= keyspace.partitions.length) {
+    throw new InvalidArgumentError(`AlterIsr for partition ${name}: keyspace "${request.keyspace}" has partitions 0..${keyspace.partitions.length - 1}`, {
+      field: 'partition_id',
+      limit: keyspace.partitions.length - 1,
+      actual: request.partitionId,
+    });
+  }
+  const entry = keyspace.partitions[request.partitionId];
+  if (entry === undefined) {
+    throw new WrongPartitionError(`AlterIsr for partition ${name}: the partition is not assigned`, {
+      field: 'partition_id',
+      partitionId: request.partitionId,
+      mapRevision: view.revision,
+    });
+  }
+  return entry;
+}

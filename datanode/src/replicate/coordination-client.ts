@@ -1,0 +1,39 @@
+/**
+ * The data node's client of the coordinator leader's Coordination service (AlterIsr, RFC 0001
+ * "ISR changes"). One channel, re-created when the leader's address changes; every call has a
+ * deadline and fails with the typed error the coordinator answered (fromGrpcError).
+ */
+import { Metadata } from '@grpc/grpc-js';
+import { CoordinationClient, type AlterIsrRequest, type AlterIsrResponse } from '@quire/proto';
+import { clientCredentials, fromGrpcError, grpcClientOptions } from '@quire/common';
+
+/** Deadline of one AlterIsr call. */
+const callDeadlineMs = 2_000;
+
+/** Calls the coordinator leader. */
+export class CoordinationCaller {
+  private client: CoordinationClient | undefined;
+  private address = '';
+
+  /** Sends one AlterIsr to the coordinator at `address`. */
+  alterIsr(address: string, request: AlterIsrRequest): Promise<AlterIsrResponse> {
+    if (this.client === undefined || this.address !== address) {
+      this.client?.close();
+      this.client = new CoordinationClient(address, clientCredentials(), grpcClientOptions);
+      this.address = address;
+    }
+    const client = this.client;
+    return new Promise<AlterIsrResponse>((resolve, reject) => {
+      client.alterIsr(request, new Metadata(), { deadline: Date.now() + callDeadlineMs }, (err, res) => {
+        if (err !== null) reject(fromGrpcError(err, `the coordinator at ${address}`));
+        else resolve(res);
+      });
+    });
+  }
+
+  /** Closes the channel. */
+  close(): void {
+    this.client?.close();
+    this.client = undefined;
+  }
+}

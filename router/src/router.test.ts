@@ -1,0 +1,359 @@
+import type { Meter } from '@opentelemetry/api';
+import { describe, expect, it } from 'vitest';
+import { Failpoints, loadHashPartitioner, nodeKey, partitionKey, toErrorInfo, errorClasses, type HashPartitioner, type LogFields, type Logger, type MetadataView, type QuireErrorCode } from '@quire/common';
+import { PartitionRecord, type KeyValue, type NodeOperation, type Operation, type OperationResult } from '@quire/proto';
+import { ManualClock } from '../../common/src/testing/manual-clock.js';
+import { viewOf } from '../../common/src/testing/metadata-fixtures.js';
+import { Router, type MapSource, type NodeConnections, type RouterSettings } from './router.js';
+
+// Nodes n1, n2, n3 register in this order, so viewOf gives them ports 7100, 7101, 7102.
+const address: Readonly<Record<string, string>> = { n1: '127.0.0.1:7100', n2: '127.0.0.1:7101', n3: '127.0.0.1:7102' };
+const nodeOf = (a: string): string => Object.keys(address).find((n) => address[n] === a) ?? a;
+
+type Answer = OperationResult['result'];
+
+/** Data nodes in memory: records what is sent and answers from per-node scripts. */
+class FakeNodes implements NodeConnections {
+  readonly sent: { node: string; op: Omit<NodeOperation, 'id'>; write: boolean }[] = [];
+  /** Answers by node id, taken in order; the last one repeats. */
+  readonly answers = new Map<string, Answer[]>();
+  /** Keys each node's scan delivers, or the error it fails with. */
+  readonly scans = new Map<string, KeyValue[] | QuireErrorCode>();
+  readonly scanned: string[] = [];
+
+  get(a: string): ReturnType<NodeConnections['get']> {
+    const node = nodeOf(a);
+    return {
+      send: (op, write) => {
+        this.sent.push({ node, op, write });
+        const script = this.answers.get(node) ?? [];
+        const answer = script.length > 1 ? script.shift() : script[0];
+        return Promise.resolve({ id: 0, result: answer ?? errorAnswer('INTERNAL', `no answer scripted for ${node}`) });
+      },
+      client: {
+        scan: () => {
+          this.scanned.push(node);
+          const script = this.scans.get(node) ?? [];
+          async function* chunks(): AsyncGenerator<{ items: KeyValue[] }> {
+            await Promise.resolve();
+            if (typeof script === 'string') throw new errorClasses[script](`${node} failed the scan`);
+            yield { items: script };
+          }
+          return Object.assign(chunks(), { cancel: () => undefined });
+        },
+      } as unknown as ReturnType<NodeConnections['get']>['client'],
+    };
+  }
+}
+
+function errorAnswer(code: QuireErrorCode, message: string = code, mapRevision = 0): Answer {
+  return { $case: 'error', value: toErrorInfo(new errorClasses[code](message, mapRevision === 0 ? {} : { mapRevision })) };
+}
+
+const putOk: Answer = { $case: 'put', value: { version: 7 } };
+const getOk: Answer = { $case: 'get', value: { found: true, value: Buffer.from('v'), version: 7 } };
+
+/** A MapSource over a view the test mutates; waitForRevision times out on the test's clock. */
+function mapOf(view: MetadataView, clock: ManualClock): MapSource {
+  return {
+    view,
+    waitForRevision: (revision, timeoutMs) =>
+      new Promise((resolve) => {
+        if (view.revision >= revision) return resolve(true);
+        const timer = clock.after(timeoutMs, () => {
+          unsubscribe();
+          resolve(false);
+        });
+        const unsubscribe = view.subscribe((v) => {
+          if (v.revision < revision) return;
+          timer.cancel();
+          unsubscribe();
+          resolve(true);
+        });
+      }),
+  };
+}
+
+/** Counters and histograms by name and attributes. */
+function recordingMeter(): { meter: Meter; sum(name: string, attributes?: Record<string, string>): number; count(name: string): number } {
+  const sums = new Map<string, number>();
+  const counts = new Map<string, number>();
+  const add = (name: string, value: number, attributes: object = {}): void => {
+    const key = `${name} ${JSON.stringify(attributes)}`;
+    sums.set(key, (sums.get(key) ?? 0) + value);
+    counts.set(name, (counts.get(name) ?? 0) + 1);
+  };
+  const meter = {
+    createCounter: (name: string) => ({ add: (v: number, a?: object) => add(name, v, a) }),
+    createHistogram: (name: string) => ({ record: (v: number, a?: object) => add(name, v, a) }),
+  } as unknown as Meter;
+  return { meter, sum: (name, attributes = {}) => sums.get(`${name} ${JSON.stringify(attributes)}`) ?? 0, count: (name) => counts.get(name) ?? 0 };
+}
+
+function recordingLogger(lines: { level: string; message: string; fields: LogFields }[]): Logger {
+  const at =
+    (level: string) =>
+    (message: string, fields: LogFields = {}): void => {
+      lines.push({ level, message, fields });
+    };
+  const log: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), mark: at('info'), child: () => log };
+  return log;
+}
+
+let partitioner: HashPartitioner | undefined;
+
+/** A router over one partition (or `partitions`) of `default`, led by n1 at epoch 1 with `replicas`. */
+async function setup(options: { replicas?: string[]; partitions?: number; settings?: Partial<RouterSettings> } = {}) {
+  partitioner ??= await loadHashPartitioner();
+  const replicas = options.replicas ?? ['n1', 'n2', 'n3'];
+  const count = options.partitions ?? 1;
+  const view = viewOf({
+    keyspaces: { default: count },
+    replicationFactors: { default: replicas.length },
+    partitions: Array.from({ length: count }, (_, id) => ({ id, leader: 'n1', epoch: 1, replicas, isr: replicas })),
+    live: ['n1', 'n2', 'n3'],
+  });
+  const clock = new ManualClock();
+  const nodes = new FakeNodes();
+  const metrics = recordingMeter();
+  const lines: { level: string; message: string; fields: LogFields }[] = [];
+  const settings: RouterSettings = {
+    limits: { keyBytesMax: 1024, valueBytesMax: 1024, streamBatchOpsMax: 4096, streamBatchBytesMax: 4 * 1024 * 1024 } as RouterSettings['limits'],
+    requestTimeoutMs: 10_000,
+    staleMapWaitMs: 2_000,
+    failoverWaitMs: 5_000,
+    ...options.settings,
+  };
+  const router = new Router(settings, {
+    map: mapOf(view, clock),
+    partitioner,
+    pool: nodes,
+    clock,
+    log: recordingLogger(lines),
+    meter: metrics.meter,
+    failpoints: Failpoints.disabled(),
+  });
+
+  /** Lets promises and immediates run (the router awaits between steps). */
+  const settle = async (): Promise<void> => {
+    for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve));
+  };
+  /** Advances the clock in 10 ms steps, letting the router run between them. */
+  const advance = async (ms: number): Promise<void> => {
+    await settle();
+    for (let left = ms; left > 0; left -= 10) {
+      clock.advance(Math.min(10, left));
+      await settle();
+    }
+  };
+  const bump = (): number => view.revision + 1;
+  const nodeDown = (nodeId: string): void => view.apply([{ type: 'delete', key: nodeKey(nodeId), modRevision: bump() }], bump());
+  const promote = (leader: string, epoch: number, partitionId = 0): void => {
+    const rev = bump();
+    const value = PartitionRecord.encode({ keyspace: 'default', partitionId, replicas, leader, epoch, isr: replicas }).finish();
+    view.apply([{ type: 'put', kv: { key: partitionKey('default', partitionId), value, createRevision: 2, modRevision: rev } }], rev);
+  };
+  /** Starts an operation and tracks whether it has finished. */
+  const start = (op: Operation['op']) => {
+    const state: { result?: OperationResult } = {};
+    const done = router.execute({ id: 1, op }).then((r) => (state.result = r));
+    return { state, done };
+  };
+  return { view, clock, nodes, metrics, lines, router, settle, advance, nodeDown, promote, start };
+}
+
+const put = (key = 'k'): Operation['op'] => ({ $case: 'put', value: { keyspace: 'default', key: Buffer.from(key), value: Buffer.from('v'), requestId: Buffer.alloc(0) } });
+const get = (key = 'k'): Operation['op'] => ({ $case: 'get', value: { keyspace: 'default', key: Buffer.from(key), consistency: 0 } });
+const codeOf = (r: OperationResult | undefined): string => (r?.result?.$case === 'error' ? r.result.value.code : (r?.result?.$case ?? 'pending'));
+const messageOf = (r: OperationResult | undefined): string => (r?.result?.$case === 'error' ? r.result.value.message : '');
+
+describe('Router failover buffering', () => {
+  it('holds a put while the leader is down and sends it to the new leader once the view names it', async () => {
+    const t = await setup();
+    t.nodes.answers.set('n2', [putOk]);
+    t.nodeDown('n1');
+    const a = t.start(put('a'));
+    const b = t.start(get('b'));
+    await t.advance(600);
+    expect(t.nodes.sent).toHaveLength(0);
+    expect(codeOf(a.state.result)).toBe('pending');
+
+    t.nodes.answers.set('n2', [putOk, getOk]);
+    t.promote('n2', 2);
+    await Promise.all([a.done, b.done]);
+    expect(codeOf(a.state.result)).toBe('put');
+    expect(codeOf(b.state.result)).toBe('get');
+    expect(t.nodes.sent.map((s) => [s.node, s.op.epoch, s.write])).toEqual([
+      ['n2', 2, true],
+      ['n2', 2, false],
+    ]);
+    expect(t.metrics.sum('quire_router_failover_waits', { outcome: 'routed' })).toBe(2);
+    expect(t.metrics.sum('quire_router_failover_wait_ms', { outcome: 'routed' })).toBe(1_200);
+    // One line when the partition's requests start being held, one when they go out: not one per request.
+    expect(t.lines.filter((l) => l.level === 'info').map((l) => [l.message, l.fields.epoch])).toEqual([
+      ['Holding requests for a partition without a usable leader', 1],
+      ['Sending held requests to the partition leader', 2],
+    ]);
+  });
+
+  it('answers PARTITION_UNAVAILABLE saying how long it waited when no leader comes within the failover wait', async () => {
+    const t = await setup({ settings: { failoverWaitMs: 1_000 } });
+    t.nodeDown('n1');
+    const a = t.start(put());
+    await t.advance(990);
+    expect(codeOf(a.state.result)).toBe('pending');
+    await t.advance(20);
+    await a.done;
+    expect(codeOf(a.state.result)).toBe('PARTITION_UNAVAILABLE');
+    expect(messageOf(a.state.result)).toBe('Partition default/0 is on node n1, which is down; waited 1000 ms for a new leader');
+    expect(t.nodes.sent).toHaveLength(0);
+    expect(t.metrics.sum('quire_router_failover_waits', { outcome: 'timed_out' })).toBe(1);
+    expect(t.lines.filter((l) => l.level === 'warn').map((l) => l.message)).toEqual(['Held requests ran out of failover wait without a usable partition leader']);
+  });
+
+  it('never holds a request past its own deadline', async () => {
+    const t = await setup({ settings: { failoverWaitMs: 60_000, requestTimeoutMs: 500 } });
+    t.nodeDown('n1');
+    const a = t.start(get());
+    await t.advance(520);
+    await a.done;
+    expect(messageOf(a.state.result)).toMatch(/waited 500 ms for a new leader$/);
+  });
+
+  it('retries NOT_LEADER as often as the view moves within the wait, catching the map up each time', async () => {
+    const t = await setup();
+    const rev = t.view.revision;
+    // n1 knows a newer map; n2 is then named but still behind, and finally points at n3.
+    t.nodes.answers.set('n1', [errorAnswer('NOT_LEADER', 'n1 stepped down', rev + 1)]);
+    t.nodes.answers.set('n2', [errorAnswer('NOT_LEADER', 'n2 not ready', rev + 1), errorAnswer('NOT_LEADER', 'n2 handed over', rev + 2)]);
+    t.nodes.answers.set('n3', [putOk]);
+    const a = t.start(put());
+    await t.settle();
+    expect(t.nodes.sent.map((s) => s.node)).toEqual(['n1']);
+    t.promote('n2', 2);
+    await t.settle();
+    expect(t.nodes.sent.map((s) => s.node)).toEqual(['n1', 'n2']);
+    // n2 is behind the router's map: it gets 100 ms before the operation is sent again.
+    await t.advance(100);
+    expect(t.nodes.sent.map((s) => s.node)).toEqual(['n1', 'n2', 'n2']);
+    t.promote('n3', 3);
+    await a.done;
+    expect(codeOf(a.state.result)).toBe('put');
+    expect(t.nodes.sent.map((s) => [s.node, s.op.epoch])).toEqual([
+      ['n1', 1],
+      ['n2', 2],
+      ['n2', 2],
+      ['n3', 3],
+    ]);
+    expect(t.metrics.sum('quire_router_stale_map_retries')).toBe(3);
+    expect(t.metrics.sum('quire_router_failover_waits', { outcome: 'routed' })).toBe(1);
+  });
+
+  it('answers the routing error once the wait runs out with the view still stale', async () => {
+    const t = await setup({ settings: { failoverWaitMs: 300 } });
+    t.nodes.answers.set('n1', [errorAnswer('NOT_LEADER')]);
+    const a = t.start(put());
+    await t.advance(400);
+    await a.done;
+    expect(codeOf(a.state.result)).toBe('NOT_LEADER');
+    // The node is not ahead of the router, so each retry waits 100 ms: three retries within 300 ms.
+    expect(t.nodes.sent).toHaveLength(4);
+    expect(t.metrics.sum('quire_router_failover_waits', { outcome: 'timed_out' })).toBe(1);
+  });
+
+  it('still retries one routing error with a failover wait of 0, and holds nothing', async () => {
+    const t = await setup({ settings: { failoverWaitMs: 0 } });
+    t.nodes.answers.set('n1', [errorAnswer('STALE_EPOCH')]);
+    const a = t.start(put());
+    await t.advance(300);
+    await a.done;
+    expect(codeOf(a.state.result)).toBe('STALE_EPOCH');
+    expect(t.nodes.sent).toHaveLength(2);
+    expect(t.metrics.count('quire_router_failover_waits')).toBe(0);
+
+    t.nodeDown('n1');
+    const b = t.start(put());
+    await b.done;
+    expect(messageOf(b.state.result)).toBe('Partition default/0 is on node n1, which is down');
+  });
+
+  it.each(['AMBIGUOUS_RESULT', 'DEADLINE_EXCEEDED', 'OVERLOADED', 'PARTITION_UNAVAILABLE'] as const)('passes %s on a put through unchanged, without retrying', async (code) => {
+    const t = await setup();
+    t.nodes.answers.set('n1', [errorAnswer(code, `the node said ${code}`)]);
+    const a = t.start(put());
+    await t.advance(1_000);
+    await a.done;
+    expect(codeOf(a.state.result)).toBe(code);
+    expect(messageOf(a.state.result)).toBe(`the node said ${code}`);
+    expect(t.nodes.sent).toHaveLength(1);
+    expect(t.metrics.count('quire_router_failover_waits')).toBe(0);
+  });
+
+  it('sends a put again after UNAVAILABLE (it was never sent) and a get after its node was lost', async () => {
+    const t = await setup();
+    t.nodes.answers.set('n1', [errorAnswer('UNAVAILABLE'), putOk]);
+    const a = t.start(put());
+    await t.advance(50);
+    await a.done;
+    expect(codeOf(a.state.result)).toBe('put');
+    expect(t.nodes.sent.map((s) => s.node)).toEqual(['n1', 'n1']);
+
+    t.nodes.answers.set('n1', [errorAnswer('AMBIGUOUS_RESULT')]);
+    t.nodes.answers.set('n2', [getOk]);
+    const b = t.start(get());
+    await t.settle();
+    t.nodeDown('n1');
+    t.promote('n2', 2);
+    await b.done;
+    expect(codeOf(b.state.result)).toBe('get');
+    expect(t.nodes.sent.map((s) => s.node)).toEqual(['n1', 'n1', 'n1', 'n2']);
+  });
+
+  it('fails at once when the node of a single-replica partition is down (no failover will come)', async () => {
+    const t = await setup({ replicas: ['n1'] });
+    t.nodeDown('n1');
+    const a = t.start(put());
+    await a.done;
+    expect(codeOf(a.state.result)).toBe('PARTITION_UNAVAILABLE');
+    expect(messageOf(a.state.result)).toBe('Partition default/0 is on node n1, which is down');
+    expect(t.clock.monotonicMs()).toBe(0);
+    expect(t.metrics.count('quire_router_failover_waits')).toBe(0);
+  });
+});
+
+describe('Router failover buffering in scans', () => {
+  const kv = (key: string): KeyValue => ({ key: Buffer.from(key), value: Buffer.from('v'), version: 1 });
+  const collect = async (it: AsyncIterable<KeyValue>): Promise<string[]> => {
+    const keys: string[] = [];
+    for await (const item of it) keys.push(item.key.toString());
+    return keys;
+  };
+  const scanAll = { keyspace: 'default', start: Buffer.alloc(0), end: Buffer.alloc(0), prefix: Buffer.alloc(0), limit: 0, consistency: 0, keysOnly: false };
+
+  it('holds a partition without a leader and scans it on the new leader', async () => {
+    const t = await setup();
+    t.nodes.scans.set('n2', [kv('a'), kv('b')]);
+    t.nodeDown('n1');
+    const keys = collect(t.router.scan(scanAll));
+    await t.advance(300);
+    expect(t.nodes.scanned).toEqual([]);
+    t.promote('n2', 2);
+    expect(await keys).toEqual(['a', 'b']);
+    expect(t.nodes.scanned).toEqual(['n2']);
+    expect(t.metrics.sum('quire_router_failover_waits', { outcome: 'routed' })).toBe(1);
+  });
+
+  it('fails at once when another partition fails for good, without waiting out the held one', async () => {
+    const t = await setup({ partitions: 2 });
+    // Partition 0 is held for a failover; partition 1's node answers an error nobody retries.
+    t.nodeDown('n1');
+    t.promote('n2', 2, 1);
+    t.nodes.scans.set('n2', 'OVERLOADED');
+    const failed = collect(t.router.scan(scanAll)).catch((err: unknown) => err);
+    await t.settle();
+    const err = await failed;
+    expect(err).toMatchObject({ code: 'OVERLOADED' });
+    expect(t.clock.monotonicMs()).toBe(0);
+    expect(t.metrics.sum('quire_router_failover_waits', { outcome: 'abandoned' })).toBe(1);
+  });
+});

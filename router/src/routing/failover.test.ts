@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { viewOf } from '../../../common/src/testing/metadata-fixtures.js';
+import { epochOf, holdUntilMs, replicaCountOf, retryActionFor, type FailureSite, type OperationKind, type RetryAction } from './failover.js';
+
+describe('retryActionFor', () => {
+  const cases: readonly [code: string, site: FailureSite, kind: OperationKind, replicas: number, action: RetryAction][] = [
+    // No usable leader in the view: held only if another replica can be promoted.
+    ['PARTITION_UNAVAILABLE', 'route', 'put', 3, 'hold'],
+    ['PARTITION_UNAVAILABLE', 'route', 'get', 2, 'hold'],
+    ['PARTITION_UNAVAILABLE', 'route', 'scan', 3, 'hold'],
+    ['PARTITION_UNAVAILABLE', 'route', 'put', 1, 'fail'],
+    ['PARTITION_UNAVAILABLE', 'route', 'get', 0, 'fail'],
+    ['KEYSPACE_NOT_FOUND', 'route', 'get', 3, 'fail'],
+    // Routing refusals: the operation did not happen, whatever it is.
+    ['NOT_LEADER', 'node', 'put', 3, 'refresh'],
+    ['STALE_EPOCH', 'node', 'delete', 1, 'refresh'],
+    ['WRONG_PARTITION', 'node', 'get', 1, 'refresh'],
+    ['NOT_LEADER', 'node', 'scan', 3, 'refresh'],
+    // UNAVAILABLE: a write was never sent (a lost sent write is AMBIGUOUS_RESULT); a read has no effect.
+    ['UNAVAILABLE', 'node', 'put', 3, 'resend'],
+    ['UNAVAILABLE', 'node', 'delete', 1, 'resend'],
+    ['UNAVAILABLE', 'node', 'get', 3, 'resend'],
+    ['UNAVAILABLE', 'node', 'scan', 3, 'resend'],
+    // Unknown outcomes: never retried for writes.
+    ['AMBIGUOUS_RESULT', 'node', 'put', 3, 'fail'],
+    ['AMBIGUOUS_RESULT', 'node', 'delete', 3, 'fail'],
+    ['AMBIGUOUS_RESULT', 'node', 'get', 3, 'resend'],
+    ['AMBIGUOUS_RESULT', 'node', 'scan', 3, 'resend'],
+    ['DEADLINE_EXCEEDED', 'node', 'put', 3, 'fail'],
+    ['DEADLINE_EXCEEDED', 'node', 'get', 3, 'fail'],
+    ['DEADLINE_EXCEEDED', 'node', 'scan', 3, 'fail'],
+    // Everything else reaches the client as it is.
+    ['PARTITION_UNAVAILABLE', 'node', 'put', 3, 'fail'],
+    ['OVERLOADED', 'node', 'put', 3, 'fail'],
+    ['SHUTTING_DOWN', 'node', 'get', 3, 'fail'],
+    ['CONDITION_FAILED', 'node', 'put', 3, 'fail'],
+    ['INTERNAL', 'node', 'get', 3, 'fail'],
+    ['SOMETHING_NEW', 'node', 'get', 3, 'fail'],
+  ];
+
+  it.each(cases)('%s at %s for a %s with %i replicas: %s', (code, site, kind, replicas, action) => {
+    expect(retryActionFor(code, site, kind, replicas)).toBe(action);
+  });
+});
+
+describe('failover helpers', () => {
+  it('reads replica counts and epochs from the view, 0 for a partition without a record', () => {
+    const view = viewOf({ keyspaces: { default: 2 }, partitions: [{ id: 0, leader: 'n1', epoch: 4, replicas: ['n1', 'n2', 'n3'] }], live: ['n1'] });
+    const ks = view.keyspace('default')!;
+    expect(replicaCountOf(ks, 0)).toBe(3);
+    expect(epochOf(ks, 0)).toBe(4);
+    expect(replicaCountOf(ks, 1)).toBe(0);
+    expect(epochOf(ks, 1)).toBe(0);
+  });
+
+  it('ends a wait after the failover wait, never past the deadline', () => {
+    expect(holdUntilMs(100, 1_000, 5_000)).toBe(1_100);
+    expect(holdUntilMs(100, 1_000, 600)).toBe(600);
+    expect(holdUntilMs(100, 0, 5_000)).toBe(100);
+  });
+});

@@ -1,0 +1,77 @@
+/**
+ * Failover decisions, pure: after an operation failed to route or a data node refused it,
+ * whether the router holds it for a usable leader, retries it, or answers the error. The
+ * router's adapter (router.ts) does the waiting; this module only decides.
+ *
+ * Invariants:
+ *  - A write is retried only after an outcome that says it did not happen: a routing refusal
+ *    (WRONG_PARTITION, STALE_EPOCH, NOT_LEADER), or UNAVAILABLE, which for a write means it was
+ *    never sent (MultiplexedStream turns a write lost after sending into AMBIGUOUS_RESULT).
+ *    AMBIGUOUS_RESULT, DEADLINE_EXCEEDED and every other error reach the client unchanged.
+ *  - A read (get, or a partition of a scan) has no effect, so a read lost with its node
+ *    (UNAVAILABLE, AMBIGUOUS_RESULT) may be sent again too.
+ *  - A partition without a usable leader is held only if a failover can give it one: it has
+ *    more than one replica.
+ */
+import type { KeyspaceEntry } from '@quire/common';
+
+/** The kinds of request the router retries differently. */
+export type OperationKind = 'get' | 'put' | 'delete' | 'scan';
+
+/** Where a failure was found. */
+export type FailureSite =
+  /** The router's own routing found no usable leader (the operation was sent nowhere). */
+  | 'route'
+  /** A data node (or the connection to it) answered the operation with an error. */
+  | 'node';
+
+/** What the router does after a failure. */
+export type RetryAction =
+  /** Answer the error as it is. */
+  | 'fail'
+  /** Wait for the metadata view to name a usable leader, then route again. */
+  | 'hold'
+  /** The route was stale: catch the map up to the responder's revision, then route again. */
+  | 'refresh'
+  /** The operation did not take effect: route again once the view moved or after a pause. */
+  | 'resend';
+
+const routingCodes: ReadonlySet<string> = new Set(['WRONG_PARTITION', 'STALE_EPOCH', 'NOT_LEADER']);
+
+/** Returns whether `kind` only reads. */
+export function isRead(kind: OperationKind): boolean {
+  return kind === 'get' || kind === 'scan';
+}
+
+/**
+ * Returns what to do after a failure with error `code` found at `site`, for an operation of
+ * `kind` on a partition with `replicaCount` replicas.
+ */
+export function retryActionFor(code: string, site: FailureSite, kind: OperationKind, replicaCount: number): RetryAction {
+  if (site === 'route') {
+    // Only a failover can give the partition a leader, and only another replica can be promoted.
+    return code === 'PARTITION_UNAVAILABLE' && replicaCount > 1 ? 'hold' : 'fail';
+  }
+  if (routingCodes.has(code)) return 'refresh';
+  if (code === 'UNAVAILABLE') return 'resend';
+  if (code === 'AMBIGUOUS_RESULT' && isRead(kind)) return 'resend';
+  return 'fail';
+}
+
+/** Returns the number of replicas of a partition in the view (0 while it has no record). */
+export function replicaCountOf(ks: KeyspaceEntry, partitionId: number): number {
+  return ks.partitions[partitionId]?.record.replicas.length ?? 0;
+}
+
+/** Returns the partition's epoch in the view (0 while it has no record). */
+export function epochOf(ks: KeyspaceEntry, partitionId: number): number {
+  return ks.partitions[partitionId]?.record.epoch ?? 0;
+}
+
+/**
+ * Returns when a failover wait that starts at `startedMs` must end: after `failoverWaitMs`,
+ * and never after the request's own deadline.
+ */
+export function holdUntilMs(startedMs: number, failoverWaitMs: number, deadlineMs: number): number {
+  return Math.min(startedMs + failoverWaitMs, deadlineMs);
+}
