@@ -37,6 +37,8 @@ export interface ScenarioSpec {
   readonly workload: 'register' | 'monotonic' | 'set';
   /** Builds the nemesis; none for a baseline run. */
   readonly nemesis?: (context: NemesisContext) => Nemesis;
+  /** Fault and quiet durations, when not the tier's (e.g. many short kills). */
+  readonly schedule?: { readonly faultMs: number; readonly quietMs: number };
   /** Nemesis names that must inject at least one fault, or the run fails. */
   readonly plannedFaults: readonly string[];
   readonly seed: number;
@@ -51,6 +53,8 @@ export interface ScenarioResult {
   readonly lostAcknowledged: number | undefined;
   /** Every nemesis action, to check a fault had the effect it was meant to have. */
   readonly faults: readonly FaultEvent[];
+  /** Recovery time of each kill or power loss of a data node, in ms (see recoveryTimes). */
+  readonly recoveryMs: readonly number[];
 }
 
 /** How long the cluster may take to serve every partition again after the heal. */
@@ -62,7 +66,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /**
  * Recovery time of each kill or power loss of a data node: from the fault to the completion of
  * the first ok write, invoked after the fault, to a partition that node led (the definition in
- * the test plan). Partitions do not move in this release, so the map at the start applies.
+ * the test plan). The partitions it led are those the nemesis read from the cluster status just
+ * before the fault (`details.led`; leaders move with replication), else the map at the start.
  */
 async function recoveryTimes(client: QuireClient, recorder: HistoryRecorder, log: NemesisLog, storeKeyOf: (f: string, key: string | number | null, value: unknown) => string | undefined): Promise<number[]> {
   const map = await client.partitionMap();
@@ -91,7 +96,8 @@ async function recoveryTimes(client: QuireClient, recorder: HistoryRecorder, log
   const out: number[] = [];
   for (const fault of log.injected()) {
     if (fault.nemesis !== 'kill' && fault.nemesis !== 'power-loss') continue;
-    const partitions = new Set(fault.targets.flatMap((t) => [...(ledBy.get(t) ?? [])]));
+    const ledAtFault = fault.details.led;
+    const partitions = new Set(Array.isArray(ledAtFault) ? (ledAtFault as number[]) : fault.targets.flatMap((t) => [...(ledBy.get(t) ?? [])]));
     if (partitions.size === 0) continue;
     const first = writes.filter((w) => w.invokeNs >= fault.time && partitions.has(w.partition)).reduce((m, w) => Math.min(m, w.completeNs), Infinity);
     if (Number.isFinite(first)) out.push((first - fault.time) / 1e6);
@@ -137,7 +143,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     const running = startWorkload(workload, recorder, spec.tier.concurrency);
     const abort = new AbortController();
     const nemesis = spec.nemesis?.({ cluster, log, rng, client: control });
-    const faults = nemesis === undefined ? Promise.resolve() : cycle(nemesis, { faultMs: spec.tier.faultMs, quietMs: spec.tier.quietMs, signal: abort.signal });
+    const faults = nemesis === undefined ? Promise.resolve() : cycle(nemesis, { faultMs: spec.schedule?.faultMs ?? spec.tier.faultMs, quietMs: spec.schedule?.quietMs ?? spec.tier.quietMs, signal: abort.signal });
     const t0 = Date.now();
     while (Date.now() - t0 < spec.tier.workloadMs) {
       await sleep(Math.min(5_000, spec.tier.workloadMs - (Date.now() - t0)));
@@ -195,14 +201,14 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     const recovery = await recoveryTimes(control, recorder, log, storeKeyOf);
     const extra: Record<string, string> = {};
     if (recovery.length > 0) {
-      extra['recovery p50/max'] = `${(percentile(recovery, 0.5) / 1000).toFixed(2)}/${(Math.max(...recovery) / 1000).toFixed(2)} s over ${recovery.length} faults`;
+      extra['recovery p50/p99/max'] = `${(percentile(recovery, 0.5) / 1000).toFixed(2)}/${(percentile(recovery, 0.99) / 1000).toFixed(2)}/${(Math.max(...recovery) / 1000).toFixed(2)} s over ${recovery.length} faults`;
     }
     for (const c of clients) c.close();
     control.close();
     const report = writeRunReport({ run: spec.name, recorder, nemesis: log, processes: cluster.records(), workload: figures, plannedFaults: spec.plannedFaults, checks, figures: extra });
     passed = report.passed;
     if (!passed) cpSync(join(cluster.dir, 'logs'), join(report.dir, 'logs'), { recursive: true });
-    return { report, checks, workload: figures, lostAcknowledged, faults: log.events };
+    return { report, checks, workload: figures, lostAcknowledged, faults: log.events, recoveryMs: recovery };
   } finally {
     await cluster.stop();
     say(`${spec.name}: cluster stopped${passed ? '' : '; process logs copied into the report directory'}`);

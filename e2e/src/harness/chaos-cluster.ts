@@ -217,7 +217,7 @@ export class ChaosCluster {
     const etcdClient = await etcdPlace.address('etcdClient');
     const etcdPeer = await etcdPlace.address('etcdPeer');
     const etcdData = join(this.dir, 'etcd1');
-    const etcd = this.add('etcd', 'etcd1', etcdPlace.host, 'etcd', etcdServerArgs({ member: { name: 'etcd1', client: etcdClient, peer: etcdPeer }, dataDir: etcdData }), etcdClient, etcdData, undefined, undefined);
+    const etcd = this.add('etcd', 'etcd1', etcdPlace.host, 'etcd', etcdServerArgs({ member: { name: 'etcd1', client: etcdClient, peer: etcdPeer }, dataDir: etcdData, heartbeatIntervalMs: 100, electionTimeoutMs: 500 }), etcdClient, etcdData, undefined, undefined);
     etcd.managed.start();
     this.progress(`Starting etcd on ${etcdClient}`);
     await waitForEtcdHealthy(etcdClient, etcd.managed, 30_000);

@@ -42,15 +42,36 @@ abstract class ProcessNemesis implements Nemesis {
       this.deps.log.record(this.name, 'start', [], false, { error: (err as Error).message });
       return;
     }
+    // Which partitions each data node leads right before the fault: with replication they move,
+    // and the recovery time is measured on the partitions the victim led when it was hit.
+    const led = await this.leadership(targets);
     for (const p of targets) {
       try {
-        const details = await this.inject(p);
+        const details = { ...(await this.inject(p)), ...(led.has(p.id) ? { led: led.get(p.id) } : {}) };
         this.affected.push(p);
         this.deps.log.record(this.name, 'start', [p.id], true, details);
       } catch (err) {
         this.deps.log.record(this.name, 'start', [p.id], false, { error: (err as Error).message });
       }
     }
+  }
+
+  /** Partitions led by each targeted data node, from the cluster status (empty without a client). */
+  private async leadership(targets: readonly ChaosProcess[]): Promise<Map<string, number[]>> {
+    const out = new Map<string, number[]>();
+    if (this.deps.client === undefined || !targets.some((p) => p.role === 'datanode')) return out;
+    try {
+      const status = await this.deps.client.clusterStatus();
+      for (const ks of status.keyspaces) {
+        for (const part of ks.partitions) {
+          if (!targets.some((p) => p.id === part.leader)) continue;
+          out.set(part.leader, [...(out.get(part.leader) ?? []), part.partitionId]);
+        }
+      }
+    } catch {
+      // No status (e.g. the router is cut off): the scenario falls back to the map at the start.
+    }
+    return out;
   }
 
   async stop(): Promise<void> {
