@@ -21,6 +21,7 @@ import {
   type PutRequest,
   type StreamRequest,
   type StreamResponse,
+  type TransferLeaderResponse,
 } from '@quire/proto';
 import {
   InternalError,
@@ -206,6 +207,17 @@ export class QuireClient {
     const res = await this.unaryAdmin<{ map: PartitionMap | undefined }>((md, deadline, cb) => this.admin.getPartitionMap({ keyspace }, md, { deadline }, cb));
     if (res.map === undefined) throw new InternalError('GetPartitionMap returned no map');
     return res.map;
+  }
+
+  /**
+   * Moves a partition's leadership to another in-sync replica (`to`: a node id; absent: the
+   * coordinator picks the live ISR member leading the fewest partitions). Resolves with the
+   * new leader and epoch once the change is in etcd. Writes to the partition pause briefly
+   * meanwhile; the router retries them, so they do not fail.
+   */
+  async transferLeader(partitionId: number, options: { readonly keyspace?: string; readonly to?: string } = {}): Promise<TransferLeaderResponse> {
+    const request = { keyspace: options.keyspace ?? this.keyspace, partitionId, targetNodeId: options.to ?? '' };
+    return this.unaryAdmin<TransferLeaderResponse>((md, deadline, cb) => this.admin.transferLeader(request, md, { deadline }, cb));
   }
 
   /** Closes the connection; operations in flight fail. */

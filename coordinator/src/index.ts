@@ -6,10 +6,12 @@ export { runCoordinator } from './main.js';
 export { coordinatorOptions } from './config.js';
 export { planPlacement, type PlacementPlan, type PlacementSettings } from './placement/planner.js';
 export {
+  chooseTransferTarget,
   compareLogEnds,
   failoverCandidates,
   planAlterIsr,
   planFailover,
+  planTransferLeader,
   type AlterIsrPlan,
   type AlterIsrRequest,
   type AlterIsrResult,
@@ -17,4 +19,8 @@ export {
   type FailoverInput,
   type LeaderlessReason,
   type LogEnd,
+  type TransferLeaderPlan,
+  type TransferLeaderRequest,
+  type TransferLeaderResult,
+  type TransferTargetChoice,
 } from './failover/index.js';

@@ -24,6 +24,7 @@ import {
 import { FencedWriter, LeaderElection, openMetadataClient } from '@quire/metastore';
 import { loadCoordinatorConfig } from './config.js';
 import { CoordinatorController } from './controller.js';
+import { HandOverClient } from './hand-over-client.js';
 import { LogEndClient } from './log-end-client.js';
 import { createAdminService } from './server/admin-service.js';
 import { createCoordinationService } from './server/coordination-service.js';
@@ -71,7 +72,10 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
   server.addService(
     ...guardService(
       AdminService,
-      createAdminService(view, () => controller.isLeader, config.limits, new RpcMetrics(metrics.meter, 'coordinator', 'admin'), systemClock),
+      createAdminService(view, () => controller.isLeader, config.limits, new RpcMetrics(metrics.meter, 'coordinator', 'admin'), systemClock, {
+        handOver: new HandOverClient(systemClock),
+        log,
+      }),
     ),
   );
   server.addService(

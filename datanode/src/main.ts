@@ -1,8 +1,9 @@
 /**
  * Entry point of `quire datanode`: reads the configuration, opens storage, loads the
  * cluster metadata from etcd, serves the internal DataNode service, registers in etcd under
- * a lease, and on SIGTERM/SIGINT stops taking requests, lets every accepted write become
- * durable, deregisters and exits.
+ * a lease, and on SIGTERM/SIGINT hands the partitions it leads over to in-sync followers
+ * (RFC 0001 "Leadership transfer"), deregisters, stops taking requests, lets every accepted
+ * write become durable and exits.
  */
 import { join } from 'node:path';
 import { DataNodeService, DebugService, ReplicationService } from '@quire/proto';
@@ -109,6 +110,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
       },
       failpoints,
       alterIsr: (address, request) => coordination.alterIsr(address, request),
+      transferLeader: (address, request) => coordination.transferLeader(address, request),
       leaseHolds: () => {
         const revision = registrar?.registrationRevision ?? 0;
         return revision > 0 && view.revision >= revision && performance.now() < (registrar?.leaseHeldUntilMs ?? 0);
@@ -139,7 +141,25 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
 
   const signal = await waitForStopSignal(log, { stopWithParent: stopWithParentRequested(env) });
   log.info('Stopping data node', { signal });
-  // Deregister first so the coordinator sees the node leave; then finish accepted writes.
+  // Hand every led partition with a live in-sync follower over first, so its writes pause
+  // briefly instead of waiting for a failover; the rest fail over once the node is gone.
+  // Bounded by --shutdown-grace-ms: hand-overs still running then keep their partitions fenced
+  // (they are refused, never served twice) and fail over like the others.
+  if (config.shutdownGraceMs > 0) {
+    let handOverTimer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      node.handOvers.handOverAll(config.shutdownGraceMs).catch((err: unknown) => log.warn('Handing leaderships over failed', { err: String(err) })),
+      new Promise<void>((resolve) => {
+        handOverTimer = setTimeout(() => {
+          log.warn('Shutdown grace ran out while handing leaderships over', { shutdownGraceMs: config.shutdownGraceMs });
+          resolve();
+        }, config.shutdownGraceMs);
+      }),
+    ]);
+    clearTimeout(handOverTimer);
+  }
+  // Deregister so the coordinator sees the node leave (and leaders drop it from their ISRs at
+  // once); then finish accepted writes.
   await registrar.close();
   // Accepted writes get up to --shutdown-grace-ms to become durable and be answered; after
   // that the streams close and their callers see AMBIGUOUS_RESULT (never a false failure).

@@ -12,9 +12,22 @@
  *    with a routing error carrying the node's map revision, and changes nothing.
  *  - Reads see only committed (durable) state, so a read never returns a value that a crash
  *    could take back.
+ *  - A partition being handed over (replicate/hand-over.ts) admits no write and serves no read:
+ *    both are refused with NOT_LEADER naming the target until the hand-over fails or the view
+ *    ends this node's term. A new leader serves reads only once it has acknowledged the log it
+ *    took over (LeaderReplicator.readRefusal).
  */
 import type { Meter } from '@opentelemetry/api';
-import type { AlterIsrRequest, AlterIsrResponse, DataNodeScanRequest, KeyValue, NodeOperation, OperationResult } from '@quire/proto';
+import type {
+  AlterIsrRequest,
+  AlterIsrResponse,
+  CoordinationTransferLeaderRequest,
+  CoordinationTransferLeaderResponse,
+  DataNodeScanRequest,
+  KeyValue,
+  NodeOperation,
+  OperationResult,
+} from '@quire/proto';
 import {
   InvalidArgumentError,
   OverloadedError,
@@ -43,6 +56,7 @@ import { checkOwnership } from './partition/ownership.js';
 import { GroupCommitter } from './partition/group-commit.js';
 import { PartitionReplica, type WriteRequest, type WriteResult } from './partition/replica.js';
 import { FollowerHandler } from './replicate/follower-handler.js';
+import { HandOvers, handOverDefaults, type HandOverSettings } from './replicate/hand-over.js';
 import { LeaderReplicator } from './replicate/leader-replicator.js';
 import type { StorageEngine } from './storage/engine.js';
 
@@ -86,6 +100,10 @@ export interface DataNodeDeps {
   readonly leaseHolds?: () => boolean;
   /** Sends AlterIsr to the coordinator leader (absent in tests that run no coordinator). */
   readonly alterIsr?: (address: string, request: AlterIsrRequest) => Promise<AlterIsrResponse>;
+  /** Sends TransferLeader to the coordinator leader (absent: leaderships are never handed over). */
+  readonly transferLeader?: (address: string, request: CoordinationTransferLeaderRequest) => Promise<CoordinationTransferLeaderResponse>;
+  /** Hand-over deadlines and pacing (handOverDefaults when absent). */
+  readonly handOver?: HandOverSettings;
 }
 
 /** An async failpoint as a group-commit gate: undefined (stay synchronous) unless armed. */
@@ -107,6 +125,8 @@ export class DataNode {
   readonly replicator: LeaderReplicator;
   /** The follower side of replication: messages from the leaders of partitions this node follows. */
   readonly follower: FollowerHandler;
+  /** Leadership hand-overs (Replication.HandOver, and every led partition on SIGTERM). */
+  readonly handOvers: HandOvers;
   private readonly rpc: RpcMetrics;
   private stopping = false;
 
@@ -167,6 +187,14 @@ export class DataNode {
       },
     );
     this.follower = new FollowerHandler({ nodeId: settings.nodeId, view: deps.view, committer: this.committer, log: deps.log, openReplica });
+    this.handOvers = new HandOvers(deps.handOver ?? handOverDefaults, {
+      nodeId: settings.nodeId,
+      view: deps.view,
+      clock: deps.clock,
+      log: deps.log,
+      replicator: this.replicator,
+      ...(deps.transferLeader === undefined ? {} : { transferLeader: deps.transferLeader }),
+    });
     deps.meter
       .createObservableGauge('quire_datanode_write_queue_ops', { description: 'Writes waiting for a commit' })
       .addCallback((r) => r.observe(this.committer.queuedOps));
@@ -261,6 +289,10 @@ export class DataNode {
     const owner = checkOwnership(this.deps.view, this.settings.nodeId, keyspace, partitionId, epoch);
     if (!owner.ok) throw owner.error;
     const replica = this.openReplica(keyspace, partitionId);
+    // Being handed over (the new leader may serve as soon as etcd names it), or a new term that
+    // has not acknowledged the log it took over yet.
+    const refusal = this.replicator.readRefusal(keyspace, partitionId);
+    if (refusal !== undefined) throw refusal;
     if (replica.replicated && this.deps.leaseHolds !== undefined && !this.deps.leaseHolds()) {
       // Another replica may lead by now (a pause, a cut from etcd): no linearizable read here.
       throw new PartitionUnavailableError(`Node ${this.settings.nodeId} does not hold its leader lease for partition ${keyspace}/${partitionId}; it serves no reads until it renews it`, {

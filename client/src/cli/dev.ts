@@ -13,7 +13,7 @@ export const devOptions = {
   dataDir: { kind: 'string', flag: 'data-dir', env: 'QUIRE_DEV_DATA_DIR', default: '.quire', description: 'Directory of all cluster data and logs' },
   nodes: { kind: 'integer', flag: 'nodes', env: 'QUIRE_DEV_NODES', default: localClusterDefaults.nodes, min: 1, max: 64, description: 'Data nodes' },
   partitions: { kind: 'integer', flag: 'partitions', env: 'QUIRE_DEV_PARTITIONS', default: localClusterDefaults.partitions, min: 1, max: 4096, description: 'Partitions of the default keyspace (fixed when the cluster is first created)' },
-  replication: { kind: 'integer', flag: 'replication', env: 'QUIRE_DEV_REPLICATION', default: 1, min: 1, max: 5, description: 'Replicas per partition of the default keyspace, at most --nodes (fixed when the cluster is first created)' },
+  replication: { kind: 'integer', flag: 'replication', env: 'QUIRE_DEV_REPLICATION', default: 0, min: 0, max: 5, description: 'Replicas per partition of the default keyspace, at most --nodes; 0 means min(3, --nodes) (fixed when the cluster is first created)' },
   coordinators: { kind: 'integer', flag: 'coordinators', env: 'QUIRE_DEV_COORDINATORS', default: localClusterDefaults.coordinators, min: 1, max: 5, description: 'Coordinator processes (one is elected leader)' },
   routerPort: { kind: 'integer', flag: 'router-port', env: 'QUIRE_DEV_ROUTER_PORT', default: 0, min: 0, max: 65535, description: 'Router port; 0 picks a free one (kept across restarts)' },
   etcdBin: { kind: 'string', flag: 'etcd-bin', env: 'QUIRE_ETCD_BIN', default: 'etcd', description: 'The etcd server binary' },
@@ -45,7 +45,8 @@ function isAlive(pid: number): boolean {
 /** Runs `quire dev`; resolves after Ctrl-C stopped everything. */
 export async function runDev(argv: readonly string[], env: Env): Promise<void> {
   const o = parseOptions(devOptions, argv, env);
-  if (o.replication > o.nodes) {
+  const replication = o.replication === 0 ? Math.min(3, o.nodes) : o.replication;
+  if (replication > o.nodes) {
     throw new ConfigError(`--replication (${o.replication}) must not exceed --nodes (${o.nodes}): each replica of a partition needs its own data node`);
   }
   const dataDir = resolve(o.dataDir);
@@ -69,7 +70,7 @@ export async function runDev(argv: readonly string[], env: Env): Promise<void> {
       nodes: o.nodes,
       coordinators: o.coordinators,
       partitions: o.partitions,
-      replicationFactor: o.replication,
+      replicationFactor: replication,
       routerPort: o.routerPort,
       etcdBin: o.etcdBin,
       nodeLeaseTtlSeconds: localClusterDefaults.nodeLeaseTtlSeconds,

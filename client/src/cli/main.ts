@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `quire` command: client commands (put, get, del, scan, status), the local cluster
+ * The `quire` command: client commands (put, get, del, scan, status, transfer-leader), the local cluster
  * (dev), and the server processes (datanode, coordinator, router). Exit codes: 0 success,
  * 1 failure, 2 key not found, 3 compare-and-set mismatch, 64 bad command line.
  */
@@ -21,6 +21,8 @@ Client commands (talk to a router):
   del KEY             Delete a key (exit 2 when it did not exist)
   scan                List keys in order: [--prefix P] [--start S] [--end E] [--limit N] [--keys-only]
   status              Nodes, coordinator leader and every partition's leader and epoch
+  transfer-leader     Move a partition's leadership to an in-sync replica: --partition N [--to NODE]
+                      (without --to the coordinator picks the one leading the fewest partitions)
 
 Histories:
   check               Check a recorded history (JSON lines) against a model: register, set, bank, list-append
@@ -56,6 +58,8 @@ const clientOptions = {
   end: { type: 'string' },
   limit: { type: 'string' },
   'keys-only': { type: 'boolean' },
+  partition: { type: 'string' },
+  to: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -113,6 +117,10 @@ async function runClientCommand(command: string, args: string[]): Promise<number
       case 'scan':
       case 'status':
         return expect(0, 'no arguments');
+      case 'transfer-leader':
+        expect(0, '--partition N [--to NODE] and no arguments');
+        if (values.partition === undefined) throw new UsageError('quire transfer-leader needs --partition N');
+        return;
     }
   };
   validate();
@@ -169,6 +177,14 @@ async function runClientCommand(command: string, args: string[]): Promise<number
       case 'status': {
         const s = await client.clusterStatus();
         process.stdout.write(json ? `${JSON.stringify(s, null, 2)}\n` : `${formatStatus(s)}\n`);
+        return ExitCode.Ok;
+      }
+      case 'transfer-leader': {
+        const partitionId = integer(values.partition, 'partition', 0) ?? 0;
+        const r = await client.transferLeader(partitionId, values.to === undefined ? {} : { to: values.to });
+        process.stdout.write(
+          json ? `${JSON.stringify({ keyspace: keyspace || 'default', partition: partitionId, leader: r.leader, epoch: r.epoch })}\n` : `OK partition ${partitionId} led by ${r.leader} at epoch ${r.epoch}\n`,
+        );
         return ExitCode.Ok;
       }
       default:
@@ -230,6 +246,7 @@ async function main(argv: string[]): Promise<number> {
       case 'del':
       case 'scan':
       case 'status':
+      case 'transfer-leader':
         return await runClientCommand(command, rest);
       default:
         throw new UsageError(`Unknown command "${command}"; run quire --help`);

@@ -74,7 +74,8 @@ export const localClusterDefaults = {
   partitions: 16,
   routerPort: 0,
   etcdBin: 'etcd',
-  nodeLeaseTtlSeconds: 5,
+  // A killed leader is replaced within about 2 s (etcd here allows leases down to 1 s).
+  nodeLeaseTtlSeconds: 2,
   coordinatorLeaseTtlSeconds: 5,
   logLevel: 'info',
 } as const;

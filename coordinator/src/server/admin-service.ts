@@ -1,6 +1,11 @@
 /**
  * The Admin service. The coordinator leader answers from its metadata view; a standby
  * answers NOT_LEADER with the leader's address as the hint so the caller can go there.
+ * TransferLeader (RFC 0001, "Leadership transfer") picks the target with the pure
+ * `chooseTransferTarget` and asks the partition's leader data node to hand over
+ * (Replication.HandOver); the leader writes the transfer itself through
+ * Coordination.TransferLeader once the target holds its whole log, and the answer is the
+ * record written. Nothing here writes etcd.
  */
 import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import type {
@@ -9,18 +14,36 @@ import type {
   ClusterStatusResponse,
   GetPartitionMapRequest,
   GetPartitionMapResponse,
+  TransferLeaderRequest,
+  TransferLeaderResponse,
 } from '@quire/proto';
 import {
+  InvalidArgumentError,
   KeyspaceNotFoundError,
+  PartitionUnavailableError,
+  InternalError,
   resolveKeyspaceName,
   toGrpcStatus,
+  toQuireError,
   type Clock,
   type Limits,
+  type Logger,
   type MetadataView,
   type RpcMetrics,
 } from '@quire/common';
+import { chooseTransferTarget, countLeaderships } from '../failover/index.js';
+import type { HandOverSource } from '../hand-over-client.js';
 import { clusterStatusOf, partitionMapOf } from '../status/cluster-status.js';
 import { coordinatorNotLeaderError } from './not-leader.js';
+
+/** Deadline of the call asking a partition leader to hand over: its catch-up wait (5 s) and the transfer call, with margin. */
+const handOverCallDeadlineMs = 9_000;
+
+/** What TransferLeader needs beyond the view. */
+export interface AdminTransferDeps {
+  readonly handOver: HandOverSource;
+  readonly log: Logger;
+}
 
 /** Builds the Admin service implementation. */
 export function createAdminService(
@@ -29,10 +52,52 @@ export function createAdminService(
   limits: Limits,
   metrics: RpcMetrics,
   clock: Clock,
+  transfers: AdminTransferDeps,
 ): AdminServer {
   const ensureLeader = (): void => {
     if (!isLeader()) throw coordinatorNotLeaderError(view);
   };
+
+  async function transferLeader(request: TransferLeaderRequest): Promise<TransferLeaderResponse> {
+    ensureLeader();
+    const name = resolveKeyspaceName(request.keyspace, limits);
+    const ks = view.keyspace(name);
+    if (ks === undefined) throw new KeyspaceNotFoundError(`keyspace "${name}" does not exist`, { field: 'keyspace' });
+    if (request.partitionId >= ks.record.partitionCount) {
+      throw new InvalidArgumentError(`partition_id ${request.partitionId} is out of range: keyspace "${name}" has partitions 0..${ks.record.partitionCount - 1}`, {
+        field: 'partition_id',
+        limit: ks.record.partitionCount - 1,
+        actual: request.partitionId,
+      });
+    }
+    const entry = ks.partitions[request.partitionId];
+    if (entry === undefined) {
+      throw new PartitionUnavailableError(`Partition ${name}/${request.partitionId} is not assigned yet`, { partitionId: request.partitionId });
+    }
+    const records = view.keyspaceNames().flatMap((n) => (view.keyspace(n)?.partitions ?? []).flatMap((p) => (p === undefined ? [] : [p.record])));
+    const choice = chooseTransferTarget(entry, request.targetNodeId, new Set(view.nodes.keys()), countLeaderships(records));
+    if (!choice.ok) throw choice.error;
+    const { record } = entry;
+    if (choice.kind === 'already-leads') return { leader: record.leader, epoch: record.epoch };
+    const address = view.nodes.get(record.leader)?.address ?? '';
+    const fields = { keyspace: name, partitionId: record.partitionId, epoch: record.epoch, leader: record.leader, target: choice.target };
+    transfers.log.info('Asking a partition leader to hand over', fields);
+    try {
+      const response = await transfers.handOver.handOver(
+        record.leader,
+        address,
+        { keyspace: name, partitionId: record.partitionId, epoch: record.epoch, targetNodeId: choice.target },
+        handOverCallDeadlineMs,
+      );
+      const written = response.record;
+      if (written === undefined) throw new InternalError(`Data node ${record.leader} answered HandOver without the record it wrote`);
+      return { leader: written.leader, epoch: written.epoch };
+    } catch (err) {
+      transfers.log.warn('A partition leader did not hand over', { ...fields, code: toQuireError(err).code, err: String(err) });
+      throw err;
+    }
+  }
+
   function handle<Req, Res>(method: string, body: (request: Req) => Res) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
       const startedMs = clock.monotonicMs();
@@ -48,7 +113,24 @@ export function createAdminService(
       }
     };
   }
+  function handleAsync<Req, Res>(method: string, body: (request: Req) => Promise<Res>) {
+    return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+      const startedMs = clock.monotonicMs();
+      body(call.request).then(
+        (response) => {
+          metrics.record(method, 'OK', clock.monotonicMs() - startedMs);
+          callback(null, response);
+        },
+        (err: unknown) => {
+          const status = toGrpcStatus(err);
+          metrics.record(method, status.metadata.get('quire-error-code')[0]?.toString() ?? 'INTERNAL', clock.monotonicMs() - startedMs);
+          callback(status);
+        },
+      );
+    };
+  }
   return {
+    transferLeader: handleAsync<TransferLeaderRequest, TransferLeaderResponse>('TransferLeader', transferLeader),
     clusterStatus: handle<ClusterStatusRequest, ClusterStatusResponse>('ClusterStatus', () => clusterStatusOf(view)),
     getPartitionMap: handle<GetPartitionMapRequest, GetPartitionMapResponse>('GetPartitionMap', (request) => {
       const name = resolveKeyspaceName(request.keyspace, limits);

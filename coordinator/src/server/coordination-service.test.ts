@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { sendUnaryData, ServerUnaryCall, ServiceError } from '@grpc/grpc-js';
-import { PartitionRecord, type AlterIsrRequest, type AlterIsrResponse } from '@quire/proto';
+import {
+  PartitionRecord,
+  type AlterIsrRequest,
+  type AlterIsrResponse,
+  type CoordinationTransferLeaderRequest,
+  type CoordinationTransferLeaderResponse,
+} from '@quire/proto';
 import { RpcMetrics, defaultLimits, fromGrpcError, partitionKey, type MetadataView, type QuireError } from '@quire/common';
 import type { FencedChange, FencedResult } from '@quire/metastore';
 import { ManualClock } from '../../../common/src/testing/manual-clock.js';
@@ -72,7 +78,29 @@ function setup() {
         err === null ? resolve({ response: response! }) : resolve({ error: fromGrpcError(err as ServiceError, 'coordinator') });
       service.alterIsr({ request: req } as ServerUnaryCall<AlterIsrRequest, AlterIsrResponse>, callback);
     });
-  return { view, writer, metrics, log, waits, entry, request, alterIsr };
+  const transferRequest = (over: Partial<CoordinationTransferLeaderRequest> = {}): CoordinationTransferLeaderRequest => ({
+    keyspace: 'default',
+    partitionId: 0,
+    epoch: 5,
+    leaderNodeId: 'n1',
+    targetNodeId: 'n2',
+    recordRevision: entry().modRevision,
+    ...over,
+  });
+  /** Calls TransferLeader as gRPC would (`cancelled`: the caller gave up). */
+  const transferLeader = (
+    req: CoordinationTransferLeaderRequest,
+    cancelled = false,
+  ): Promise<{ response?: CoordinationTransferLeaderResponse; error?: QuireError }> =>
+    new Promise((resolve) => {
+      const callback: sendUnaryData<CoordinationTransferLeaderResponse> = (err, response) =>
+        err === null ? resolve({ response: response! }) : resolve({ error: fromGrpcError(err as ServiceError, 'coordinator') });
+      service.transferLeader(
+        { request: req, cancelled, getDeadline: () => Number.POSITIVE_INFINITY } as unknown as ServerUnaryCall<CoordinationTransferLeaderRequest, CoordinationTransferLeaderResponse>,
+        callback,
+      );
+    });
+  return { view, writer, metrics, log, waits, entry, request, alterIsr, transferRequest, transferLeader };
 }
 
 describe('Coordination.AlterIsr', () => {
@@ -181,6 +209,95 @@ describe('Coordination.AlterIsr', () => {
     const { error } = await s.alterIsr(s.request(over));
     expect(error?.code).toBe(code);
     expect(error?.details.field).toBe(field);
+    expect(s.writer.calls).toEqual([]);
+  });
+});
+
+describe('Coordination.TransferLeader', () => {
+  it('writes {leader: target, epoch + 1, isr unchanged} comparing the record revision, and answers with the record and its revision', async () => {
+    const s = setup();
+    const before = s.entry().modRevision;
+    const { response, error } = await s.transferLeader(s.transferRequest());
+    expect(error).toBeUndefined();
+    const expected = { keyspace: 'default', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n2', epoch: 6, isr: ['n1', 'n2'] };
+    expect(s.writer.calls).toHaveLength(1);
+    expect(s.writer.calls[0]).toMatchObject([{ key: partitionKey('default', 0), expectedModRevision: before }]);
+    expect(PartitionRecord.decode(s.writer.calls[0]![0]!.value!)).toEqual(expected);
+    expect(response).toEqual({ record: expected, recordRevision: s.entry().modRevision });
+    expect(s.log.find('Partition leadership transferred')[0]?.fields).toMatchObject({ oldLeader: 'n1', leader: 'n2', epoch: 6 });
+    expect(s.metrics.sum('quire_coordinator_leader_transfers')).toBe(1);
+    expect(s.metrics.sum('quire_coordinator_coordination_requests', { method: 'TransferLeader', code: 'OK' })).toBe(1);
+  });
+
+  it('tells a resend after the transfer applied that the epoch moved on (STALE_EPOCH naming the new leader)', async () => {
+    const s = setup();
+    const req = s.transferRequest();
+    await s.transferLeader(req);
+    const { error } = await s.transferLeader(req);
+    expect(error?.code).toBe('STALE_EPOCH');
+    expect(error?.details).toMatchObject({ epoch: 6, leaderHint: 'n2' });
+    expect(s.writer.calls).toHaveLength(1);
+  });
+
+  it('writes nothing for a caller that has given up', async () => {
+    const s = setup();
+    const { error } = await s.transferLeader(s.transferRequest(), true);
+    expect(error?.code).toBe('DEADLINE_EXCEEDED');
+    expect(s.writer.calls).toEqual([]);
+  });
+
+  it('answers AMBIGUOUS_RESULT when the etcd transaction fails with an unknown outcome', async () => {
+    const s = setup();
+    s.writer.next = () => {
+      throw new Error('etcd connection reset');
+    };
+    const { error } = await s.transferLeader(s.transferRequest());
+    expect(error?.code).toBe('AMBIGUOUS_RESULT');
+  });
+
+  it('answers CONDITION_FAILED naming the current epoch and revision when the record moves between the check and the write', async () => {
+    const s = setup();
+    let moved = 0;
+    s.writer.next = () => {
+      moved = applyToView(s.view, [{ key: partitionKey('default', 0), value: PartitionRecord.encode({ ...s.entry().record, isr: ['n1', 'n2', 'n3'] }).finish() }]);
+      return { applied: false, revision: moved, reason: 'conflict' };
+    };
+    const { error } = await s.transferLeader(s.transferRequest());
+    expect(error?.code).toBe('CONDITION_FAILED');
+    expect(error?.details).toMatchObject({ currentVersion: moved, epoch: 5, leaderHint: 'n1' });
+  });
+
+  it('refuses on a standby with NOT_LEADER naming the coordinator leader address (epoch 0)', async () => {
+    const s = setup();
+    s.writer.isLeader = false;
+    const { error } = await s.transferLeader(s.transferRequest());
+    expect(error?.code).toBe('NOT_LEADER');
+    expect(error?.details.leaderHint).toBe('10.0.0.9:7000');
+    expect(error?.details.epoch ?? 0).toBe(0);
+  });
+
+  it.each<[string, Partial<CoordinationTransferLeaderRequest>, string, string | undefined]>([
+    ['an empty keyspace', { keyspace: '' }, 'INVALID_ARGUMENT', 'keyspace'],
+    ['no requester', { leaderNodeId: '' }, 'INVALID_ARGUMENT', 'leader_node_id'],
+    ['no target', { targetNodeId: '' }, 'INVALID_ARGUMENT', 'target_node_id'],
+    ['a target outside the ISR', { targetNodeId: 'n3' }, 'INVALID_ARGUMENT', 'target_node_id'],
+    ['a requester that does not lead', { leaderNodeId: 'n2', targetNodeId: 'n1' }, 'NOT_LEADER', undefined],
+    ['another epoch', { epoch: 4 }, 'STALE_EPOCH', undefined],
+    ['a stale record revision', { recordRevision: 1 }, 'CONDITION_FAILED', undefined],
+    ['an unassigned partition', { partitionId: 1 }, 'WRONG_PARTITION', 'partition_id'],
+  ])('refuses %s', async (_name, over, code, field) => {
+    const s = setup();
+    const { error } = await s.transferLeader(s.transferRequest(over));
+    expect(error?.code).toBe(code);
+    if (field !== undefined) expect(error?.details.field).toBe(field);
+    expect(s.writer.calls).toEqual([]);
+  });
+
+  it('refuses a target that is not registered with PARTITION_UNAVAILABLE', async () => {
+    const s = setup();
+    applyToView(s.view, [{ key: '/quire/v1/nodes/n2', value: undefined }]);
+    const { error } = await s.transferLeader(s.transferRequest({ recordRevision: s.entry().modRevision }));
+    expect(error?.code).toBe('PARTITION_UNAVAILABLE');
     expect(s.writer.calls).toEqual([]);
   });
 });

@@ -1,14 +1,21 @@
 /**
- * The Coordination service (`quire.v1.internal.Coordination`, RFC 0001 "ISR changes"): a
- * partition leader asks the coordinator leader to change its partition's ISR. The request is
- * checked against the partition record in the view by the pure `planAlterIsr`, and an actual
- * change is written through the controller's fenced path, comparing the record's mod revision
- * and this coordinator's term; the answer comes only once the transaction is committed in etcd.
+ * The Coordination service (`quire.v1.internal.Coordination`, RFC 0001 "ISR changes" and
+ * "Leadership transfer"): a partition leader asks the coordinator leader to change its
+ * partition's ISR (AlterIsr), or — once it has stopped serving the partition and the target
+ * holds its whole log — to make an ISR member the leader at epoch + 1 (TransferLeader). Each
+ * request is checked against the partition record in the view by a pure planner (`planAlterIsr`,
+ * `planTransferLeader`), and an actual change is written through the controller's fenced path,
+ * comparing the record's mod revision and this coordinator's term; the answer comes only once
+ * the transaction is committed in etcd.
  *
  * Invariants:
  *  - Only the leader answers: a standby refuses with NOT_LEADER naming the leader's address
  *    (as Admin does), or COORDINATOR_UNAVAILABLE when no leader is elected.
- *  - Nothing is written unless the ISR changes; the epoch never changes here.
+ *  - AlterIsr writes nothing unless the ISR changes, and never changes the epoch; TransferLeader
+ *    changes only the leader and bumps the epoch by one.
+ *  - A TransferLeader whose caller has given up (its deadline passed or it cancelled) is not
+ *    written, so a late request cannot hand over a partition its leader serves again. A
+ *    transaction whose outcome etcd left unknown is AMBIGUOUS_RESULT, never a plain failure.
  *  - A write refused because the record moved is CONDITION_FAILED with the record's current
  *    mod revision as `currentVersion`; the leader decides what to ask next (nobody retries here).
  *  - A request computed from a record revision newer than the view waits, bounded, for the
@@ -16,10 +23,19 @@
  */
 import type { Meter } from '@opentelemetry/api';
 import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
-import { PartitionRecord, type AlterIsrRequest, type AlterIsrResponse, type CoordinationServer } from '@quire/proto';
 import {
+  PartitionRecord,
+  type AlterIsrRequest,
+  type AlterIsrResponse,
+  type CoordinationServer,
+  type CoordinationTransferLeaderRequest,
+  type CoordinationTransferLeaderResponse,
+} from '@quire/proto';
+import {
+  AmbiguousResultError,
   ConditionFailedError,
   CoordinatorUnavailableError,
+  DeadlineExceededError,
   InvalidArgumentError,
   WrongPartitionError,
   partitionKey,
@@ -34,7 +50,7 @@ import {
 } from '@quire/common';
 import type { FencedChange, FencedResult, MetadataWatcher } from '@quire/metastore';
 import { replicationFactorMax } from '../config.js';
-import { planAlterIsr } from '../failover/index.js';
+import { planAlterIsr, planTransferLeader } from '../failover/index.js';
 import { coordinatorNotLeaderError } from './not-leader.js';
 
 /** How long a request waits for the view to reach a revision it names or a refused write saw. */
@@ -67,6 +83,9 @@ export function createCoordinationService(deps: CoordinationServiceDeps): Coordi
   const isrChanges = deps.meter.createCounter('quire_coordinator_isr_changes', {
     description: 'Partition ISR changes written on behalf of partition leaders (AlterIsr)',
   });
+  const leaderTransfers = deps.meter.createCounter('quire_coordinator_leader_transfers', {
+    description: 'Partition leaderships handed over at the request of their leaders (TransferLeader)',
+  });
 
   const ensureLeader = (): void => {
     if (deps.writer.isLeader) return;
@@ -79,12 +98,12 @@ export function createCoordinationService(deps: CoordinationServiceDeps): Coordi
   async function alterIsr(request: AlterIsrRequest): Promise<AlterIsrResponse> {
     ensureLeader();
     validate(request, deps.limits);
-    let entry = partitionEntry(view, request);
+    let entry = partitionEntry(view, request, 'AlterIsr');
     if (request.recordRevision > entry.modRevision && request.recordRevision > view.revision) {
       // The leader saw a newer record than this view has: judge it once the view caught up.
       await deps.watcher.waitForRevision(request.recordRevision, viewCatchUpWaitMs);
       ensureLeader();
-      entry = partitionEntry(view, request);
+      entry = partitionEntry(view, request, 'AlterIsr');
     }
     const planned = planAlterIsr(entry, {
       requester: request.leaderNodeId,
@@ -123,17 +142,73 @@ export function createCoordinationService(deps: CoordinationServiceDeps): Coordi
     if (result.reason === 'term') throw coordinatorNotLeaderError(view);
     // The record moved between the check and the write: answer with its revision now.
     await deps.watcher.waitForRevision(result.revision, viewCatchUpWaitMs);
-    const current = partitionEntry(view, request);
+    const current = partitionEntry(view, request, 'AlterIsr');
     throw new ConditionFailedError(
       `AlterIsr for partition ${record.keyspace}/${record.partitionId} was computed from record revision ${plan.expectedRevision}, but the record changed to revision ${current.modRevision}`,
       { partitionId: record.partitionId, epoch: current.record.epoch, leaderHint: current.record.leader, currentVersion: current.modRevision },
     );
   }
 
-  function handle<Req, Res>(method: string, body: (request: Req) => Promise<Res>) {
+  async function transferLeader(request: CoordinationTransferLeaderRequest, callerGone: () => boolean): Promise<CoordinationTransferLeaderResponse> {
+    ensureLeader();
+    validateTransfer(request, deps.limits);
+    let entry = partitionEntry(view, request, 'TransferLeader');
+    if (request.recordRevision > entry.modRevision && request.recordRevision > view.revision) {
+      await deps.watcher.waitForRevision(request.recordRevision, viewCatchUpWaitMs);
+      ensureLeader();
+      entry = partitionEntry(view, request, 'TransferLeader');
+    }
+    const planned = planTransferLeader(
+      entry,
+      { requester: request.leaderNodeId, epoch: request.epoch, target: request.targetNodeId, expectedRevision: request.recordRevision },
+      new Set(view.nodes.keys()),
+    );
+    if (!planned.ok) throw planned.error;
+    const { record, expectedRevision } = planned.plan;
+    const name = `${record.keyspace}/${record.partitionId}`;
+    // The leader resumes serving once its deadline has passed without an answer; a transfer
+    // written after that would give the partition two serving leaders.
+    if (callerGone()) throw new DeadlineExceededError(`TransferLeader for partition ${name}: the caller gave up before the transfer was written; nothing was written`);
+    let result: FencedResult;
+    try {
+      result = await deps.writer.applyFenced([{ key: partitionKey(record.keyspace, record.partitionId), value: PartitionRecord.encode(record).finish(), expectedModRevision: expectedRevision }]);
+    } catch (err) {
+      throw new AmbiguousResultError(`The leadership transfer of partition ${name} was sent to etcd, but its outcome is unknown`, { partitionId: record.partitionId }, { cause: err });
+    }
+    if (result.applied) {
+      leaderTransfers.add(1);
+      deps.log.info('Partition leadership transferred', {
+        keyspace: record.keyspace,
+        partitionId: record.partitionId,
+        oldLeader: request.leaderNodeId,
+        leader: record.leader,
+        epoch: record.epoch,
+        isr: record.isr,
+        revision: result.revision,
+      });
+      return { record, recordRevision: result.revision };
+    }
+    if (result.reason === 'term') throw coordinatorNotLeaderError(view);
+    await deps.watcher.waitForRevision(result.revision, viewCatchUpWaitMs);
+    const current = partitionEntry(view, request, 'TransferLeader');
+    throw new ConditionFailedError(`TransferLeader for partition ${name} was prepared at record revision ${expectedRevision}, but the record changed to revision ${current.modRevision}`, {
+      partitionId: record.partitionId,
+      epoch: current.record.epoch,
+      leaderHint: current.record.leader,
+      currentVersion: current.modRevision,
+    });
+  }
+
+  function handle<Req, Res>(method: string, body: (request: Req, callerGone: () => boolean) => Promise<Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
       const startedMs = clock.monotonicMs();
-      body(call.request).then(
+      const callerGone = (): boolean => {
+        if (call.cancelled) return true;
+        const deadline = call.getDeadline();
+        const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+        return Number.isFinite(deadlineMs) && deadlineMs <= clock.nowMs();
+      };
+      body(call.request, callerGone).then(
         (response) => {
           metrics.record(method, 'OK', clock.monotonicMs() - startedMs);
           callback(null, response);
@@ -147,7 +222,10 @@ export function createCoordinationService(deps: CoordinationServiceDeps): Coordi
     };
   }
 
-  return { alterIsr: handle<AlterIsrRequest, AlterIsrResponse>('AlterIsr', alterIsr) };
+  return {
+    alterIsr: handle<AlterIsrRequest, AlterIsrResponse>('AlterIsr', alterIsr),
+    transferLeader: handle<CoordinationTransferLeaderRequest, CoordinationTransferLeaderResponse>('TransferLeader', transferLeader),
+  };
 }
 
 /** Refuses requests that cannot name a partition change, before looking anything up. */
@@ -164,19 +242,27 @@ function validate(request: AlterIsrRequest, limits: Limits): void {
   }
 }
 
+/** Refuses TransferLeader requests that cannot name a transfer, before looking anything up. */
+function validateTransfer(request: CoordinationTransferLeaderRequest, limits: Limits): void {
+  if (request.keyspace === '') throw new InvalidArgumentError('TransferLeader needs the keyspace name (it is never empty)', { field: 'keyspace' });
+  resolveKeyspaceName(request.keyspace, limits);
+  if (request.leaderNodeId === '') throw new InvalidArgumentError('TransferLeader needs the requester node id', { field: 'leader_node_id' });
+  if (request.targetNodeId === '') throw new InvalidArgumentError('TransferLeader needs the target node id', { field: 'target_node_id' });
+}
+
 /** Returns the partition the request names: WRONG_PARTITION if the view has no such keyspace or record. */
-function partitionEntry(view: MetadataView, request: AlterIsrRequest): PartitionEntry {
+function partitionEntry(view: MetadataView, request: { readonly keyspace: string; readonly partitionId: number }, what: string): PartitionEntry {
   const keyspace = view.keyspace(request.keyspace);
   const name = `${request.keyspace}/${request.partitionId}`;
   if (keyspace === undefined) {
-    throw new WrongPartitionError(`AlterIsr for partition ${name}: keyspace "${request.keyspace}" does not exist`, {
+    throw new WrongPartitionError(`${what} for partition ${name}: keyspace "${request.keyspace}" does not exist`, {
       field: 'keyspace',
       partitionId: request.partitionId,
       mapRevision: view.revision,
     });
   }
   if (request.partitionId >= keyspace.partitions.length) {
-    throw new InvalidArgumentError(`AlterIsr for partition ${name}: keyspace "${request.keyspace}" has partitions 0..${keyspace.partitions.length - 1}`, {
+    throw new InvalidArgumentError(`${what} for partition ${name}: keyspace "${request.keyspace}" has partitions 0..${keyspace.partitions.length - 1}`, {
       field: 'partition_id',
       limit: keyspace.partitions.length - 1,
       actual: request.partitionId,
@@ -184,7 +270,7 @@ function partitionEntry(view: MetadataView, request: AlterIsrRequest): Partition
   }
   const entry = keyspace.partitions[request.partitionId];
   if (entry === undefined) {
-    throw new WrongPartitionError(`AlterIsr for partition ${name}: the partition is not assigned`, {
+    throw new WrongPartitionError(`${what} for partition ${name}: the partition is not assigned`, {
       field: 'partition_id',
       partitionId: request.partitionId,
       mapRevision: view.revision,

@@ -76,6 +76,22 @@ function harness(limits = { queueOpsMax: 10, batchOpsMax: 4 }, failpoints?: Grou
 }
 
 describe('GroupCommitter', () => {
+  it('counts each replica\'s writes from submission until they are answered, through the transaction that holds them', async () => {
+    const h = harness();
+    expect(h.committer.unansweredWrites(h.replica)).toBe(0);
+    h.submit('a');
+    h.submit('b');
+    expect(h.committer.unansweredWrites(h.replica)).toBe(2);
+    h.runScheduled();
+    // Taken out of the queue and into a transaction that is not durable yet: still unanswered.
+    expect(h.transactions).toHaveLength(1);
+    expect(h.committer.unansweredWrites(h.replica)).toBe(2);
+    h.transactions[0]!.resolve();
+    await h.settle();
+    expect(h.results.map(([key]) => key)).toEqual(['a', 'b']);
+    expect(h.committer.unansweredWrites(h.replica)).toBe(0);
+  });
+
   it('appends every write queued before the flush in one transaction, answers them once durable (acknowledged), then applies them', async () => {
     const h = harness();
     h.submit('a');

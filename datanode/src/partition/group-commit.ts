@@ -116,6 +116,8 @@ export class GroupCommitter {
   private scheduled = false;
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
+  /** Per replica, writes submitted and not answered yet (a leadership hand-over waits for none). */
+  private readonly unanswered = new Map<CommitReplica, number>();
 
   constructor(
     private readonly deps: GroupCommitterDeps,
@@ -187,9 +189,25 @@ export class GroupCommitter {
   /** Queues a write; returns false (and queues nothing) when the queue is full or stopped. */
   submit(write: PendingWrite): boolean {
     if (this.stopped || this.queue.length >= this.limits.queueOpsMax) return false;
-    this.queue.push(write);
+    const { replica, done } = write;
+    this.unanswered.set(replica, (this.unanswered.get(replica) ?? 0) + 1);
+    this.queue.push({
+      ...write,
+      done: (result) => {
+        const left = (this.unanswered.get(replica) ?? 0) - 1;
+        assert(left >= 0, 'A write was answered twice');
+        if (left === 0) this.unanswered.delete(replica);
+        else this.unanswered.set(replica, left);
+        done(result);
+      },
+    });
     this.scheduleFlush();
     return true;
+  }
+
+  /** Writes of `replica` submitted and not answered yet: queued, being written, or waiting for acknowledgement. */
+  unansweredWrites(replica: CommitReplica): number {
+    return this.unanswered.get(replica) ?? 0;
   }
 
   private flush(): void {

@@ -272,6 +272,11 @@ describe('PartitionReplica', () => {
         [3, 1, 'delete'],
       ]);
       await follow(follower, sent);
+      // Once applied the entries come from the log on disk instead, the same.
+      leader.acknowledge(3);
+      await applyAcknowledged(leader);
+      expect(leader.entriesForSend(1, 3, 1 << 20)).toEqual(sent);
+      expect(leader.entriesForSend(1, 3, 1).map((e) => e.index)).toEqual([1]);
       expect(follower.logEndPair).toEqual({ epoch: 1, index: 3 });
       expect(follower.epochAt(2)).toBe(1);
       follower.acknowledge(2);

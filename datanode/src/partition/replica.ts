@@ -250,6 +250,18 @@ export class PartitionReplica {
    */
   entriesForSend(fromIndex: number, toIndex: number, bytesMax: number): ReplicatedEntry[] {
     assert(fromIndex >= 1 && toIndex <= this.durable, `Entries ${fromIndex}..${toIndex} are not durable (durable ${this.durable})`);
+    if (fromIndex > this.pending.appliedIndex && toIndex <= this.pending.lastIndex) {
+      // Not applied yet (the common case: followers keep up): straight from the pending view.
+      const out: ReplicatedEntry[] = [];
+      let bytes = 0;
+      this.pending.forEachInRange(fromIndex, toIndex, (index, kind, key, value) => {
+        if (out.length > 0 && bytes + key.length + value.length > bytesMax) return false;
+        bytes += key.length + value.length;
+        out.push({ index, epoch: this.history.epochAt(index, this.logEnd) ?? this.logEndEpoch, kind, key, value });
+        return true;
+      });
+      return out;
+    }
     return this.store.logEntries(fromIndex, toIndex, bytesMax).map(({ index, entry: raw }) => {
       const entry = decodeLogEntry(raw);
       return { index, epoch: entry.epoch, kind: entry.kind === LogEntryKind.Put ? 'put' : 'delete', key: entry.key, value: entry.value };

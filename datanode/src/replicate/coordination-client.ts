@@ -1,13 +1,19 @@
 /**
  * The data node's client of the coordinator leader's Coordination service (AlterIsr, RFC 0001
- * "ISR changes"). One channel, re-created when the leader's address changes; every call has a
+ * "ISR changes"; TransferLeader, "Leadership transfer"). One channel, re-created when the leader's address changes; every call has a
  * deadline and fails with the typed error the coordinator answered (fromGrpcError).
  */
 import { Metadata } from '@grpc/grpc-js';
-import { CoordinationClient, type AlterIsrRequest, type AlterIsrResponse } from '@quire/proto';
+import {
+  CoordinationClient,
+  type AlterIsrRequest,
+  type AlterIsrResponse,
+  type CoordinationTransferLeaderRequest,
+  type CoordinationTransferLeaderResponse,
+} from '@quire/proto';
 import { clientCredentials, fromGrpcError, grpcClientOptions } from '@quire/common';
 
-/** Deadline of one AlterIsr call. */
+/** Deadline of one AlterIsr or TransferLeader call. */
 const callDeadlineMs = 2_000;
 
 /** Calls the coordinator leader. */
@@ -17,18 +23,34 @@ export class CoordinationCaller {
 
   /** Sends one AlterIsr to the coordinator at `address`. */
   alterIsr(address: string, request: AlterIsrRequest): Promise<AlterIsrResponse> {
-    if (this.client === undefined || this.address !== address) {
-      this.client?.close();
-      this.client = new CoordinationClient(address, clientCredentials(), grpcClientOptions);
-      this.address = address;
-    }
-    const client = this.client;
+    const client = this.clientFor(address);
     return new Promise<AlterIsrResponse>((resolve, reject) => {
       client.alterIsr(request, new Metadata(), { deadline: Date.now() + callDeadlineMs }, (err, res) => {
         if (err !== null) reject(fromGrpcError(err, `the coordinator at ${address}`));
         else resolve(res);
       });
     });
+  }
+
+  /** Sends one TransferLeader to the coordinator at `address`. */
+  transferLeader(address: string, request: CoordinationTransferLeaderRequest): Promise<CoordinationTransferLeaderResponse> {
+    const client = this.clientFor(address);
+    return new Promise<CoordinationTransferLeaderResponse>((resolve, reject) => {
+      client.transferLeader(request, new Metadata(), { deadline: Date.now() + callDeadlineMs }, (err, res) => {
+        // A transfer lost after it was sent may have been written: AMBIGUOUS_RESULT, not a failure.
+        if (err !== null) reject(fromGrpcError(err, `the coordinator at ${address}`, true));
+        else resolve(res);
+      });
+    });
+  }
+
+  private clientFor(address: string): CoordinationClient {
+    if (this.client === undefined || this.address !== address) {
+      this.client?.close();
+      this.client = new CoordinationClient(address, clientCredentials(), grpcClientOptions);
+      this.address = address;
+    }
+    return this.client;
   }
 
   /** Closes the channel. */

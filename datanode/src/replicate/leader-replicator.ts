@@ -16,9 +16,20 @@
  *  - Truncation advice is sent only for a refusal the progress acted on, never for a stale one.
  *  - A LeaderProgress lives for one epoch: a new epoch, or losing the leadership, drops it;
  *    answers to another epoch are ignored.
+ *  - While a partition is being handed over (beginHandOver until endHandOver, or the end of the
+ *    term), admit() and handOverRefusal() refuse with NOT_LEADER naming the target, so no write
+ *    is admitted and no read served after the leader decided to hand over (RFC 0001
+ *    "Leadership transfer": the old leader stops before it asks).
+ *  - Followers without a registration in etcd are reported to the progress as departed, so
+ *    they leave the ISR without waiting for the lag time.
+ *  - A new term serves no read until it has acknowledged the whole log it took over
+ *    (readRefusal): the previous leader may have acknowledged entries this node knows only as
+ *    appended, and a read must see every acknowledged write (Raft's rule that a leader commits
+ *    in its term before it serves reads). After a transfer or a failover this takes one round
+ *    trip to the followers.
  */
 import { AckPolicy as WireAckPolicy, LogEntryKind, type AlterIsrRequest, type AlterIsrResponse, type FollowerMessage, type LeaderMessage } from '@quire/proto';
-import type { Clock, Logger, MetadataView, PartitionEntry } from '@quire/common';
+import { InvalidArgumentError, NotLeaderError, PartitionUnavailableError, type Clock, type Logger, type MetadataView, type PartitionEntry, type QuireError } from '@quire/common';
 import { adviseTruncation } from '../replication/divergence.js';
 import { LeaderProgress, type Admission, type AckPolicy, type AppendRange, type IsrProposal } from '../replication/leader-progress.js';
 import type { GroupCommitter } from '../partition/group-commit.js';
@@ -69,6 +80,37 @@ interface Led {
   readonly held: Set<string>;
   /** Followers already reported as needing a snapshot. */
   readonly snapshotReported: Set<string>;
+  /** The log end this term took over: reads are served once it is acknowledged in this term. */
+  readonly readsFromIndex: number;
+}
+
+/** Where a hand-over of one partition stands (LeaderReplicator.handOverReadiness). */
+export interface HandOverReadiness {
+  /** The leader's log end index (appended entries, durable or not). */
+  readonly logEndIndex: number;
+  readonly durableIndex: number;
+  readonly acknowledgedIndex: number;
+  /** The target's durable index as it last acknowledged. */
+  readonly targetDurableIndex: number;
+  /** Writes admitted before the hand-over began and not answered yet. */
+  readonly writesUnanswered: number;
+  /** The newest partition record revision this leader knows (view or AlterIsr answer). */
+  readonly recordRevision: number;
+  /** Whether the target is in the ISR confirmed by etcd. */
+  readonly targetInIsr: boolean;
+  /** Every admitted write is appended, acknowledged and answered, and the target holds the whole log. */
+  readonly ready: boolean;
+}
+
+/** A partition led here with followers, for choosing hand-over targets. */
+export interface LedPartition {
+  readonly keyspace: string;
+  readonly partitionId: number;
+  readonly epoch: number;
+  /** The ISR confirmed by etcd, leader included, in placement order. */
+  readonly isr: readonly string[];
+  /** Each follower's durable index as it last acknowledged. */
+  readonly followerDurableIndexes: ReadonlyMap<string, number>;
 }
 
 function ackPolicyOf(policy: WireAckPolicy): AckPolicy {
@@ -92,6 +134,8 @@ export class LeaderReplicator {
   private pumpScheduled = false;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Partitions being handed over, by id: the term (epoch) and the target. */
+  private readonly handOvers = new Map<string, { readonly epoch: number; readonly target: string }>();
 
   constructor(
     private readonly settings: LeaderReplicatorSettings,
@@ -106,10 +150,117 @@ export class LeaderReplicator {
     return this.led.has(idOf(replica.keyspace, replica.partitionId));
   }
 
-  /** Whether a new write may be appended to the partition now (min ISR under sync). */
+  /** Whether a new write may be appended to the partition now (not being handed over; min ISR under sync). */
   admit(keyspace: string, partitionId: number): Admission {
     const led = this.led.get(idOf(keyspace, partitionId));
-    return led === undefined ? { ok: true } : led.progress.canAcceptWrites();
+    if (led === undefined) return { ok: true };
+    const refusal = this.handOverRefusal(keyspace, partitionId);
+    return refusal === undefined ? led.progress.canAcceptWrites() : { ok: false, error: refusal };
+  }
+
+  /**
+   * The NOT_LEADER refusal of writes and reads of a partition being handed over, or undefined.
+   * Routers retry it once their map names the new leader.
+   */
+  handOverRefusal(keyspace: string, partitionId: number): QuireError | undefined {
+    const id = idOf(keyspace, partitionId);
+    const handOver = this.handOvers.get(id);
+    const led = this.led.get(id);
+    if (handOver === undefined || led === undefined || led.epoch !== handOver.epoch) return undefined;
+    return new NotLeaderError(`Partition ${id} is handing its leadership over from ${this.deps.nodeId} to ${handOver.target}`, {
+      mapRevision: this.deps.view.revision,
+      partitionId,
+      epoch: led.epoch,
+      leaderHint: handOver.target,
+    });
+  }
+
+  /**
+   * Why reads of a partition led here cannot be served now, or undefined: it is being handed
+   * over (NOT_LEADER naming the target), or this term has not yet acknowledged the log it took
+   * over (PARTITION_UNAVAILABLE; routers send reads again).
+   */
+  readRefusal(keyspace: string, partitionId: number): QuireError | undefined {
+    const handingOver = this.handOverRefusal(keyspace, partitionId);
+    if (handingOver !== undefined) return handingOver;
+    const led = this.led.get(idOf(keyspace, partitionId));
+    if (led === undefined || led.replica.acknowledgedIndex >= led.readsFromIndex) return undefined;
+    return new PartitionUnavailableError(
+      `Partition ${led.id} is led by ${this.deps.nodeId} at epoch ${led.epoch}, which has not yet acknowledged the log it took over ` +
+        `(acknowledged ${led.replica.acknowledgedIndex} of ${led.readsFromIndex}); it serves reads once it has`,
+      { partitionId, epoch: led.epoch, retryAfterMs: 20 },
+    );
+  }
+
+  /**
+   * Starts handing a partition over to `target` (RFC 0001 "Leadership transfer"): from now on
+   * until endHandOver, or until this term ends, writes are not admitted and handOverRefusal()
+   * refuses reads. Throws the typed refusal when the partition is not led here with followers
+   * at `epoch`, `target` is not a follower in the confirmed ISR, or a hand-over of it is under way.
+   */
+  beginHandOver(keyspace: string, partitionId: number, epoch: number, target: string): void {
+    const id = idOf(keyspace, partitionId);
+    const led = this.led.get(id);
+    if (led === undefined || led.epoch !== epoch) {
+      throw new PartitionUnavailableError(`Node ${this.deps.nodeId} does not lead partition ${id} with followers at epoch ${epoch}`, { partitionId, epoch });
+    }
+    if (!led.followers.includes(target) || !led.progress.confirmedIsr.includes(target)) {
+      throw new InvalidArgumentError(`Partition ${id} cannot be handed over to ${target}: it is not a follower in the ISR [${led.progress.confirmedIsr.join(', ')}]`, {
+        field: 'target_node_id',
+        partitionId,
+      });
+    }
+    const current = this.handOvers.get(id);
+    if (current !== undefined && current.epoch === epoch) {
+      throw new PartitionUnavailableError(`Partition ${id} is already being handed over to ${current.target}`, { partitionId, epoch, retryAfterMs: 1_000 });
+    }
+    this.handOvers.set(id, { epoch, target });
+    // Ship what is not on the target yet right away.
+    this.pumpLater(target);
+  }
+
+  /** Where the hand-over of a partition stands; undefined once the partition is no longer led here at `epoch`. */
+  handOverReadiness(keyspace: string, partitionId: number, epoch: number): HandOverReadiness | undefined {
+    const id = idOf(keyspace, partitionId);
+    const led = this.led.get(id);
+    const handOver = this.handOvers.get(id);
+    if (led === undefined || led.epoch !== epoch || handOver === undefined || handOver.epoch !== epoch) return undefined;
+    const { replica, progress } = led;
+    const logEndIndex = replica.logEndIndex;
+    const targetDurableIndex = progress.followerStatus(handOver.target, this.nowMs()).durableIndex;
+    const writesUnanswered = this.deps.committer.unansweredWrites(replica);
+    return {
+      logEndIndex,
+      durableIndex: replica.durableIndex,
+      acknowledgedIndex: progress.acknowledgedIndex,
+      targetDurableIndex,
+      writesUnanswered,
+      recordRevision: progress.isrRevision,
+      targetInIsr: progress.confirmedIsr.includes(handOver.target),
+      ready:
+        writesUnanswered === 0 &&
+        replica.durableIndex === logEndIndex &&
+        progress.acknowledgedIndex === logEndIndex &&
+        targetDurableIndex === logEndIndex,
+    };
+  }
+
+  /** Ends the hand-over of a partition at `epoch` (it failed): writes are admitted and reads served again. */
+  endHandOver(keyspace: string, partitionId: number, epoch: number): void {
+    const id = idOf(keyspace, partitionId);
+    if (this.handOvers.get(id)?.epoch === epoch) this.handOvers.delete(id);
+  }
+
+  /** The partitions led here with followers. */
+  ledPartitions(): LedPartition[] {
+    const now = this.nowMs();
+    return [...this.led.values()].map((led) => ({
+      keyspace: led.keyspace,
+      partitionId: led.partitionId,
+      epoch: led.epoch,
+      isr: led.progress.confirmedIsr,
+      followerDurableIndexes: new Map(led.followers.map((f) => [f, led.progress.followerStatus(f, now).durableIndex])),
+    }));
   }
 
   /**
@@ -137,6 +288,7 @@ export class LeaderReplicator {
       }
     }
     for (const led of [...this.led.values()]) if (!seen.has(led.id)) this.drop(led);
+    this.noteDepartures();
     for (const [nodeId, link] of this.links) {
       if ((this.byFollower.get(nodeId)?.size ?? 0) === 0) {
         link.close();
@@ -199,6 +351,7 @@ export class LeaderReplicator {
       ackSent: new Map(),
       held: new Set(),
       snapshotReported: new Set(),
+      readsFromIndex: replica.logEndIndex,
     };
     this.led.set(led.id, led);
     replica.noteEpoch(record.epoch);
@@ -227,7 +380,23 @@ export class LeaderReplicator {
     this.deps.log.info('Leading partition with followers', { keyspace, partitionId: record.partitionId, epoch: record.epoch, followers, ackPolicy, minIsr, isr: record.isr });
   }
 
+  /**
+   * Tells each progress which of its followers have no registration now; a change is proposed
+   * at once (a node stopping leaves the ISRs without waiting for the lag time or the tick).
+   */
+  private noteDepartures(): void {
+    const now = this.nowMs();
+    for (const led of this.led.values()) {
+      const departed = led.followers.filter((f) => !this.deps.view.nodes.has(f));
+      if (!led.progress.setDeparted(departed)) continue;
+      if (departed.length > 0) this.deps.log.info('Followers have no registration; leaving them out of the ISR', { keyspace: led.keyspace, partitionId: led.partitionId, departed });
+      const proposal = led.progress.proposals(now);
+      if (proposal !== undefined) this.proposeIsr(led, proposal);
+    }
+  }
+
   private drop(led: Led): void {
+    if (this.handOvers.get(led.id)?.epoch === led.epoch) this.handOvers.delete(led.id);
     this.led.delete(led.id);
     for (const f of led.followers) this.byFollower.get(f)?.delete(led);
     led.replica.setLogKeepFloor(Number.POSITIVE_INFINITY);

@@ -160,6 +160,28 @@ describe('LeaderProgress', () => {
       expect(p.followerStatus('c', 3001).pendingChange).toBe('remove');
     });
 
+    it('removes a departed follower at once, even one that holds every entry, and adds it back only once it is registered again', () => {
+      const p = progress();
+      p.leaderAppended(3, 1000);
+      p.followerAcked('b', 3, 1000);
+      p.followerAcked('c', 3, 1000);
+      expect(p.acknowledgedIndex).toBe(3);
+      expect(p.setDeparted(['c', 'x'])).toBe(true);
+      expect(p.setDeparted(['c'])).toBe(false);
+      expect(p.proposals(1001)).toEqual({ isr: ['a', 'b'], add: [], remove: ['c'], recordRevision: 10 });
+      // It keeps counting for acknowledgement until etcd confirms the removal.
+      p.leaderAppended(5, 1002);
+      p.followerAcked('b', 5, 1002);
+      expect(p.acknowledgedIndex).toBe(3);
+      p.confirmIsr(['a', 'b'], 11);
+      expect(p.acknowledgedIndex).toBe(5);
+      // Caught up but still departed: not added back.
+      p.followerAcked('c', 5, 1003);
+      expect(p.proposals(1003)).toBeUndefined();
+      expect(p.setDeparted([])).toBe(true);
+      expect(p.proposals(1004)).toEqual({ isr: ['a', 'b', 'c'], add: ['c'], remove: [], recordRevision: 11 });
+    });
+
     it('keeps a follower that trails by a few pipelined batches under continuous writes', () => {
       const p = progress();
       const durableAt: number[] = [];

@@ -22,6 +22,12 @@
  *    falls back to the leader's own durable index;
  *  - async: the leader's durable index.
  *
+ * Departed followers: a follower whose node has no registration in etcd (it stopped, or its
+ * lease expired) counts as lagging whatever its durable index: it is proposed for removal at
+ * once rather than after isrLagTimeMs, and is not added back until it registers again. Removing
+ * a member is always safe; this spares writes the wait for a node that is gone — a node stopped
+ * with SIGTERM leaves the ISRs it is in within one proposal round trip.
+ *
  * Lag (for shrinking): a follower lags when it lacks an entry that has been durable on the
  * leader for more than isrLagTimeMs (Kafka's replica.lag.time.max.ms). The leader records when
  * its durable index advanced, in at most lagMarksPerLagTime + 2 marks; entries that became
@@ -154,6 +160,7 @@ export class LeaderProgress {
   private nowMsLast: number;
   private marks: LagMark[];
   private readonly markSpacingMs: number;
+  private departed: ReadonlySet<string> = new Set();
 
   constructor(
     private readonly config: LeaderProgressConfig,
@@ -399,7 +406,7 @@ export class LeaderProgress {
     const add: string[] = [];
     const remove: string[] = [];
     for (const [node, f] of this.followers) {
-      const lagging = this.lagMs(f, nowMs) > this.config.isrLagTimeMs;
+      const lagging = this.departed.has(node) || this.lagMs(f, nowMs) > this.config.isrLagTimeMs;
       if (this.confirmed.has(node)) {
         if (lagging) remove.push(node);
       } else if (f.acked && f.durableIndex >= this.acknowledged && !lagging) {
@@ -418,6 +425,19 @@ export class LeaderProgress {
     this.inFlight = { proposal, sentMs: nowMs };
     this.recompute();
     return proposal;
+  }
+
+  /**
+   * Records which followers have no registration in etcd now (the others are registered).
+   * Departed members are proposed for removal at the next proposals(); a departed follower is
+   * not added until it registers again. Returns whether the set changed.
+   */
+  setDeparted(nodeIds: Iterable<string>): boolean {
+    const next = new Set<string>();
+    for (const node of nodeIds) if (this.followers.has(node)) next.add(node);
+    if (next.size === this.departed.size && [...next].every((n) => this.departed.has(n))) return false;
+    this.departed = next;
+    return true;
   }
 
   /**

@@ -35,7 +35,9 @@ describe('PendingView', () => {
     v.add(13, b('a'), 'put', b('3'));
     v.applyUpTo(11);
     const seen: string[] = [];
-    v.forEachInRange(12, 13, (index, kind, key, value) => seen.push(`${index}:${kind}:${key}=${value}`));
+    v.forEachInRange(12, 13, (index, kind, key, value) => {
+      seen.push(`${index}:${kind}:${key}=${value}`);
+    });
     expect(seen).toEqual(['12:delete:b=', '13:put:a=3']);
     expect(() => v.forEachInRange(11, 12, () => undefined)).toThrow(AssertionError);
     expect(() => v.forEachInRange(12, 14, () => undefined)).toThrow(AssertionError);

@@ -201,13 +201,14 @@ export class PendingView {
    * Calls `visit` for every entry with index in [fromIndex, toIndex], in index order — the
    * entries to apply, straight from memory instead of the log.
    */
-  forEachInRange(fromIndex: number, toIndex: number, visit: (index: number, kind: 'put' | 'delete', key: Buffer, value: Buffer) => void): void {
+  forEachInRange(fromIndex: number, toIndex: number, visit: (index: number, kind: 'put' | 'delete', key: Buffer, value: Buffer) => boolean | void): void {
     assert(fromIndex > this.applied && toIndex <= this.last, `Entries [${fromIndex}, ${toIndex}] are not all in the view (${this.applied}, ${this.last}]`);
     // Indexes are consecutive from applied + 1, so an entry's position follows from its index.
     for (let index = fromIndex; index <= toIndex; index++) {
       const entry = this.order.items[this.order.head + (index - this.applied - 1)] as PendingEntry;
       assert(entry.index === index, `Pending entry at position of ${index} has index ${entry.index}`);
-      visit(entry.index, entry.kind, entry.key, entry.value);
+      // A visitor returning false stops the walk.
+      if (visit(entry.index, entry.kind, entry.key, entry.value) === false) return;
     }
   }
 

@@ -3,6 +3,8 @@
  * protocol"). Stream is the follower end of a leader node's replication stream: it checks the
  * stream's two ends, hands each message to the FollowerHandler and sends the answers back,
  * batched per event-loop turn. GetLogEnd reports one replica's log end for the coordinator.
+ * HandOver runs a leadership hand-over (replicate/hand-over.ts) for the coordinator's
+ * Admin.TransferLeader and answers once the transfer is written or has failed.
  *
  * Stream rules kept here: one stream per sender (a newer one ends the older with CANCELLED and
  * its answers still due are dropped); a message naming another target node, a changed sender or
@@ -14,6 +16,8 @@ import type {
   FollowerMessage,
   GetLogEndRequest,
   GetLogEndResponse,
+  HandOverRequest,
+  HandOverResponse,
   ReplicationServer,
   ReplicationStreamRequest,
   ReplicationStreamResponse,
@@ -100,6 +104,21 @@ export function createReplicationService(node: DataNode, nodeId: string, log: Lo
         const { keyspace, partitionId } = call.request;
         if (keyspace === '') throw new InvalidArgumentError('keyspace is empty (internal requests name it)', { field: 'keyspace' });
         callback(null, node.logEnd(keyspace, partitionId));
+      } catch (err) {
+        callback(toGrpcStatus(err));
+      }
+    },
+
+    handOver(call: ServerUnaryCall<HandOverRequest, HandOverResponse>, callback: sendUnaryData<HandOverResponse>): void {
+      try {
+        const { keyspace, targetNodeId } = call.request;
+        if (node.isStopping) throw new ShuttingDownError(`Data node ${nodeId} is shutting down`);
+        if (keyspace === '') throw new InvalidArgumentError('keyspace is empty (internal requests name it)', { field: 'keyspace' });
+        if (targetNodeId === '') throw new InvalidArgumentError('HandOver needs the target node id', { field: 'target_node_id' });
+        node.handOvers.handOver(call.request).then(
+          (response) => callback(null, response),
+          (err: unknown) => callback(toGrpcStatus(err)),
+        );
       } catch (err) {
         callback(toGrpcStatus(err));
       }

@@ -29,8 +29,13 @@ describe('retryActionFor', () => {
     ['DEADLINE_EXCEEDED', 'node', 'put', 3, 'fail'],
     ['DEADLINE_EXCEEDED', 'node', 'get', 3, 'fail'],
     ['DEADLINE_EXCEEDED', 'node', 'scan', 3, 'fail'],
-    // Everything else reaches the client as it is.
+    // A leader that cannot serve reads for a moment (lease, new term): reads are sent again.
+    ['PARTITION_UNAVAILABLE', 'node', 'get', 3, 'resend'],
+    ['PARTITION_UNAVAILABLE', 'node', 'scan', 2, 'resend'],
+    ['PARTITION_UNAVAILABLE', 'node', 'get', 1, 'fail'],
+    // Everything else reaches the client as it is (a write below min ISR included).
     ['PARTITION_UNAVAILABLE', 'node', 'put', 3, 'fail'],
+    ['PARTITION_UNAVAILABLE', 'node', 'delete', 3, 'fail'],
     ['OVERLOADED', 'node', 'put', 3, 'fail'],
     ['SHUTTING_DOWN', 'node', 'get', 3, 'fail'],
     ['CONDITION_FAILED', 'node', 'put', 3, 'fail'],

@@ -9,7 +9,11 @@
  *    never sent (MultiplexedStream turns a write lost after sending into AMBIGUOUS_RESULT).
  *    AMBIGUOUS_RESULT, DEADLINE_EXCEEDED and every other error reach the client unchanged.
  *  - A read (get, or a partition of a scan) has no effect, so a read lost with its node
- *    (UNAVAILABLE, AMBIGUOUS_RESULT) may be sent again too.
+ *    (UNAVAILABLE, AMBIGUOUS_RESULT) may be sent again too, and so may a read of a replicated
+ *    partition whose leader cannot serve reads for a moment (PARTITION_UNAVAILABLE: its lease
+ *    is being renewed, or it is a new leader that has not yet acknowledged the log it took over
+ *    after a transfer or failover). A write refused with PARTITION_UNAVAILABLE (below min ISR)
+ *    reaches the client.
  *  - A partition without a usable leader is held only if a failover can give it one: it has
  *    more than one replica.
  */
@@ -55,6 +59,7 @@ export function retryActionFor(code: string, site: FailureSite, kind: OperationK
   if (routingCodes.has(code)) return 'refresh';
   if (code === 'UNAVAILABLE') return 'resend';
   if (code === 'AMBIGUOUS_RESULT' && isRead(kind)) return 'resend';
+  if (code === 'PARTITION_UNAVAILABLE' && isRead(kind) && replicaCount > 1) return 'resend';
   return 'fail';
 }
 

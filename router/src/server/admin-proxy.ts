@@ -2,6 +2,8 @@
  * The Admin service as routers serve it: a proxy to the coordinator leader, whose address
  * the router knows from its metadata view. A NOT_LEADER answer (an election just happened)
  * is followed once to the hinted address. Errors pass through with their typed details.
+ * TransferLeader gets a longer deadline than the others: the partition leader may wait up to
+ * its hand-over deadline (5 s) for the target to catch up before the transfer is written.
  */
 import type { Meter } from '@opentelemetry/api';
 import { Metadata, type sendUnaryData, type ServerUnaryCall, type ServiceError } from '@grpc/grpc-js';
@@ -12,6 +14,8 @@ import {
   type ClusterStatusResponse,
   type GetPartitionMapRequest,
   type GetPartitionMapResponse,
+  type TransferLeaderRequest,
+  type TransferLeaderResponse,
 } from '@quire/proto';
 import {
   CoordinatorUnavailableError,
@@ -25,6 +29,9 @@ import {
   type MetadataView,
   type QuireError,
 } from '@quire/common';
+
+/** Deadline of a proxied TransferLeader (the coordinator's own call to the partition leader has 9 s). */
+const transferLeaderDeadlineMs = 10_000;
 
 /** Builds the Admin proxy; every call is counted and timed in `quire_router_admin_*` by method and result code. */
 export function createAdminProxy(view: MetadataView, deadlineMs: number, deps: { readonly meter: Meter; readonly clock: Clock }): AdminServer & { close(): void } {
@@ -41,18 +48,20 @@ export function createAdminProxy(view: MetadataView, deadlineMs: number, deps: {
 
   type Invoke<Req, Res> = (client: AdminClient, request: Req, deadline: Date, callback: (err: ServiceError | null, res: Res) => void) => void;
 
-  async function forward<Req, Res>(request: Req, invoke: Invoke<Req, Res>): Promise<Res> {
+  async function forward<Req, Res>(request: Req, invoke: Invoke<Req, Res>, callDeadlineMs: number): Promise<Res> {
     let address = view.coordinatorLeader?.record.address;
     for (let attempt = 0; ; attempt++) {
       if (address === undefined || address === '') throw new CoordinatorUnavailableError('No coordinator leader is elected right now');
       const target = address;
       try {
         return await new Promise<Res>((resolve, reject) => {
-          invoke(clientFor(target), request, new Date(Date.now() + deadlineMs), (err, res) => (err ? reject(err) : resolve(res)));
+          invoke(clientFor(target), request, new Date(Date.now() + callDeadlineMs), (err, res) => (err ? reject(err) : resolve(res)));
         });
       } catch (err) {
         const e: QuireError = fromGrpcError(err, `coordinator at ${target}`);
-        if (attempt === 0 && e.code === 'NOT_LEADER' && e.details.leaderHint !== undefined && e.details.leaderHint !== target) {
+        // Only a NOT_LEADER about the coordinator (epoch 0, an address as the hint) is followed;
+        // one about a partition (TransferLeader: epoch ≥ 1, a node id) is the answer.
+        if (attempt === 0 && e.code === 'NOT_LEADER' && (e.details.epoch ?? 0) === 0 && e.details.leaderHint !== undefined && e.details.leaderHint !== target) {
           address = e.details.leaderHint;
           continue;
         }
@@ -62,10 +71,10 @@ export function createAdminProxy(view: MetadataView, deadlineMs: number, deps: {
     }
   }
 
-  function handler<Req, Res>(method: string, invoke: Invoke<Req, Res>) {
+  function handler<Req, Res>(method: string, invoke: Invoke<Req, Res>, callDeadlineMs = deadlineMs) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
       const startedMs = deps.clock.monotonicMs();
-      forward(call.request, invoke).then(
+      forward(call.request, invoke, callDeadlineMs).then(
         (res) => {
           rpc.record(method, 'OK', deps.clock.monotonicMs() - startedMs);
           callback(null, res);
@@ -81,6 +90,11 @@ export function createAdminProxy(view: MetadataView, deadlineMs: number, deps: {
   return {
     clusterStatus: handler<ClusterStatusRequest, ClusterStatusResponse>('ClusterStatus', (c, req, deadline, cb) => c.clusterStatus(req, new Metadata(), { deadline }, cb)),
     getPartitionMap: handler<GetPartitionMapRequest, GetPartitionMapResponse>('GetPartitionMap', (c, req, deadline, cb) => c.getPartitionMap(req, new Metadata(), { deadline }, cb)),
+    transferLeader: handler<TransferLeaderRequest, TransferLeaderResponse>(
+      'TransferLeader',
+      (c, req, deadline, cb) => c.transferLeader(req, new Metadata(), { deadline }, cb),
+      Math.max(deadlineMs, transferLeaderDeadlineMs),
+    ),
     close() {
       for (const c of clients.values()) c.close();
       clients.clear();
