@@ -7,7 +7,15 @@
  * the transport), so callers branch on `err.code`. A write whose outcome is unknown fails with
  * AMBIGUOUS_RESULT, never with a plain failure. The client does not retry: the router retries
  * routing errors, and the caller decides about everything else.
+ *
+ * Every put and delete carries a request id (RFC 0001 "Request ids and router buffering"):
+ * the caller's, or one made here from this client's random 8-byte id and an 8-byte sequence
+ * number (big-endian) that never repeats within the client. Data nodes remember recent ids per
+ * partition (--dedup-window-ms), so the router may resend a write after an unknown outcome,
+ * and a caller may retry one that ended in AMBIGUOUS_RESULT by passing the same id
+ * (`newRequestId()`, then `{ requestId }` on every attempt): it is applied at most once.
  */
+import { randomBytes } from 'node:crypto';
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import {
   AdminClient,
@@ -32,6 +40,7 @@ import {
   grpcClientOptions,
   isQuireError,
   systemClock,
+  validateRequestId,
   withIdleTimeout,
   type MultiplexedStream,
   type QuireError,
@@ -72,6 +81,15 @@ export interface OperationOptions {
 export interface WriteOptions extends OperationOptions {
   /** Apply only if the key's current version equals this (0 = only if absent). */
   readonly expectedVersion?: number;
+  /**
+   * The write's request id: at most 64 bytes naming this one logical write (a longer one fails
+   * with INVALID_ARGUMENT); absent: the client makes a fresh one. Pass the same id to retry a
+   * write that ended in AMBIGUOUS_RESULT — within the data nodes' dedup window, a retry of a
+   * write that was applied gets its first result instead of being applied again. Repeat the
+   * same operation with it: the id is not compared with the key or value. An empty id means
+   * none (the write is then never resent after an unknown outcome).
+   */
+  readonly requestId?: Bytes;
 }
 
 /** Options of a scan. */
@@ -96,6 +114,9 @@ export interface ScanEntry {
 const toBuffer = (b: Bytes | undefined): Buffer =>
   b === undefined ? Buffer.alloc(0) : typeof b === 'string' ? Buffer.from(b, 'utf8') : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
+/** Bytes of the random client id at the start of every request id a client makes. */
+const clientIdBytes = 8;
+
 /** A connection to a Quire cluster through one router. */
 export class QuireClient {
   private readonly kv: KVClient;
@@ -103,6 +124,10 @@ export class QuireClient {
   private readonly mux: MultiplexedStream<Operation, OperationResult, StreamRequest, StreamResponse>;
   private readonly keyspace: string;
   private readonly requestTimeoutMs: number;
+  /** Random, chosen once per client: the first half of every request id it makes. */
+  private readonly clientId: Buffer = randomBytes(clientIdBytes);
+  /** The sequence number of the last request id made (the second half). */
+  private requestSequence = 0n;
 
   constructor(options: QuireClientOptions) {
     this.keyspace = options.keyspace ?? '';
@@ -122,6 +147,26 @@ export class QuireClient {
       },
       systemClock,
     );
+  }
+
+  /**
+   * Returns a new request id (16 bytes: this client's random id, then a sequence number), for
+   * a caller that wants to retry a write itself: pass it as `requestId` on every attempt.
+   */
+  newRequestId(): Buffer {
+    this.requestSequence++;
+    const id = Buffer.allocUnsafe(clientIdBytes + 8);
+    this.clientId.copy(id, 0);
+    id.writeBigUInt64BE(this.requestSequence, clientIdBytes);
+    return id;
+  }
+
+  /** The caller's request id (validated), or a new one. */
+  private requestIdOf(options: WriteOptions): Buffer {
+    if (options.requestId === undefined) return this.newRequestId();
+    const id = toBuffer(options.requestId);
+    validateRequestId(id);
+    return id;
   }
 
   private async run(op: Operation['op'], write: boolean): Promise<OperationResult['result']> {
@@ -145,7 +190,7 @@ export class QuireClient {
       key: toBuffer(key),
       value: toBuffer(value),
       expectedVersion: options.expectedVersion,
-      requestId: Buffer.alloc(0),
+      requestId: this.requestIdOf(options),
     };
     const r = await this.run({ $case: 'put', value: request }, true);
     if (r?.$case !== 'put') throw new InternalError('The router answered a put with another result');
@@ -158,7 +203,7 @@ export class QuireClient {
       keyspace: options.keyspace ?? this.keyspace,
       key: toBuffer(key),
       expectedVersion: options.expectedVersion,
-      requestId: Buffer.alloc(0),
+      requestId: this.requestIdOf(options),
     };
     const r = await this.run({ $case: 'delete', value: request }, true);
     if (r?.$case !== 'delete') throw new InternalError('The router answered a delete with another result');

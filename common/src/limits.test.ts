@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isQuireError } from './errors/quire-error.js';
-import { defaultLimits, resolveKeyspaceName, validateKey, validateScanBound, validateValue } from './limits.js';
+import { defaultLimits, requestIdBytesMax, resolveKeyspaceName, validateKey, validateRequestId, validateScanBound, validateValue } from './limits.js';
 
 const caught = (f: () => void): unknown => {
   try {
@@ -62,5 +62,17 @@ describe('request limits', () => {
     const e = caught(() => resolveKeyspaceName(name, defaultLimits));
     expect(isQuireError(e, 'INVALID_ARGUMENT')).toBe(true);
     expect((e as { details: { field: string } }).details.field).toBe('keyspace');
+  });
+
+  it.each([0, 16, 64])('accepts a request id of %i bytes (empty: none)', (n) => {
+    expect(() => validateRequestId(Buffer.alloc(n))).not.toThrow();
+  });
+
+  it('refuses a request id of 65 bytes with INVALID_ARGUMENT naming request_id and the limit', () => {
+    expect(requestIdBytesMax).toBe(64);
+    const e = caught(() => validateRequestId(Buffer.alloc(65)));
+    expect(isQuireError(e, 'INVALID_ARGUMENT')).toBe(true);
+    expect((e as { details: unknown }).details).toEqual({ field: 'request_id', limit: 64, actual: 65 });
+    expect((e as Error).message).toBe('request_id is 65 bytes; the limit is 64 bytes');
   });
 });

@@ -31,6 +31,13 @@ export const defaultLimits: Limits = Object.freeze({
 /** Largest gRPC message any component accepts: one full batch plus framing. */
 export const grpcMessageBytesMax = 8 * 1024 * 1024;
 
+/**
+ * Longest write request id (PutRequest.request_id, DeleteRequest.request_id), in bytes. Part of
+ * the wire contract (kv.proto), not a setting: data nodes store the id in their log entries and
+ * every replica must accept what any router accepted.
+ */
+export const requestIdBytesMax = 64;
+
 /** The keyspace an empty keyspace field means. */
 export const defaultKeyspace = 'default';
 
@@ -61,6 +68,17 @@ export function validateValue(value: Uint8Array, limits: Limits, field = 'value'
       field,
       limit: limits.valueBytesMax,
       actual: value.length,
+    });
+  }
+}
+
+/** Throws INVALID_ARGUMENT unless a write's request id is at most requestIdBytesMax bytes (empty means none). */
+export function validateRequestId(requestId: Uint8Array, field = 'request_id'): void {
+  if (requestId.length > requestIdBytesMax) {
+    throw new InvalidArgumentError(`${field} is ${requestId.length} bytes; the limit is ${requestIdBytesMax} bytes`, {
+      field,
+      limit: requestIdBytesMax,
+      actual: requestId.length,
     });
   }
 }

@@ -38,6 +38,8 @@ export const dataNodeOptions = {
   streamOpsInFlightMax: { kind: 'integer', flag: 'stream-ops-in-flight-max', env: 'QUIRE_STREAM_OPS_IN_FLIGHT_MAX', default: 8192, min: 1, max: 1_000_000, description: 'Most unanswered operations per router stream' },
   pendingEntriesMax: { kind: 'integer', flag: 'pending-entries-max', env: 'QUIRE_PENDING_ENTRIES_MAX', default: 65_536, min: 1, max: 10_000_000, description: 'Most appended but not yet applied writes per partition before new ones get OVERLOADED' },
   pendingBytesMax: { kind: 'integer', flag: 'pending-bytes-max', env: 'QUIRE_PENDING_BYTES_MAX', default: 256 * 1024 * 1024, min: 1024, max: 16 * 1024 * 1024 * 1024, description: 'Most key and value bytes of appended but not yet applied writes per partition' },
+  dedupWindowMs: { kind: 'integer', flag: 'dedup-window-ms', env: 'QUIRE_DEDUP_WINDOW_MS', default: 60_000, min: 1_000, max: 3_600_000, description: 'How long a write request id is remembered per partition, so a retry of that write is answered with its first result instead of applied again' },
+  dedupEntriesMax: { kind: 'integer', flag: 'dedup-entries-max', env: 'QUIRE_DEDUP_ENTRIES_MAX', default: 65_536, min: 1, max: 10_000_000, description: 'Most write request ids remembered per partition (the oldest are forgotten first, even within --dedup-window-ms)' },
   logRetainEntries: { kind: 'integer', flag: 'log-retain-entries', env: 'QUIRE_LOG_RETAIN_ENTRIES', default: 100_000, min: 1, max: 100_000_000, description: 'Newest log entries kept per partition' },
   keyBytesMax: { kind: 'integer', flag: 'key-bytes-max', env: 'QUIRE_KEY_BYTES_MAX', default: defaultLimits.keyBytesMax, min: 1, max: 16384, description: 'Longest key accepted' },
   valueBytesMax: { kind: 'integer', flag: 'value-bytes-max', env: 'QUIRE_VALUE_BYTES_MAX', default: defaultLimits.valueBytesMax, min: 0, max: 4 * 1024 * 1024, description: 'Longest value accepted' },
@@ -65,6 +67,8 @@ export interface DataNodeConfig {
   readonly logRetainEntries: number;
   readonly pendingEntriesMax: number;
   readonly pendingBytesMax: number;
+  readonly dedupWindowMs: number;
+  readonly dedupEntriesMax: number;
   readonly limits: Limits;
   readonly isrLagTimeMs: number;
   readonly shutdownGraceMs: number;
@@ -95,6 +99,8 @@ export function loadDataNodeConfig(argv: readonly string[], env: Env): Readonly<
     logRetainEntries: o.logRetainEntries,
     pendingEntriesMax: o.pendingEntriesMax,
     pendingBytesMax: o.pendingBytesMax,
+    dedupWindowMs: o.dedupWindowMs,
+    dedupEntriesMax: o.dedupEntriesMax,
     limits: { ...defaultLimits, keyBytesMax: o.keyBytesMax, valueBytesMax: o.valueBytesMax },
     isrLagTimeMs: o.isrLagTimeMs,
     shutdownGraceMs: o.shutdownGraceMs,
@@ -113,6 +119,11 @@ function validate(c: DataNodeConfig): void {
   validateEtcdEndpoints(c.etcdEndpoints);
   if (c.writeBatchOpsMax > c.pendingEntriesMax) {
     throw new ConfigError(`--write-batch-ops-max (${c.writeBatchOpsMax}) must not exceed --pending-entries-max (${c.pendingEntriesMax}): one batch must fit in the pending view`);
+  }
+  if (c.dedupEntriesMax < c.pendingEntriesMax) {
+    throw new ConfigError(
+      `--dedup-entries-max (${c.dedupEntriesMax}) must be at least --pending-entries-max (${c.pendingEntriesMax}): every write not yet applied must keep its request id, or a retry of it could be applied twice`,
+    );
   }
   if (c.writeBatchOpsMax > c.writeQueueOpsMax) {
     throw new ConfigError(`--write-batch-ops-max (${c.writeBatchOpsMax}) must not exceed --write-queue-ops-max (${c.writeQueueOpsMax})`);

@@ -93,6 +93,8 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
       logRetainEntries: config.logRetainEntries,
       pendingEntriesMax: config.pendingEntriesMax,
       pendingBytesMax: config.pendingBytesMax,
+      dedupWindowMs: config.dedupWindowMs,
+      dedupEntriesMax: config.dedupEntriesMax,
       scanChunkKeysMax,
       scanChunkBytesMax,
       isrLagTimeMs: config.isrLagTimeMs,

@@ -12,6 +12,8 @@
  *    with a routing error carrying the node's map revision, and changes nothing.
  *  - Reads see only committed (durable) state, so a read never returns a value that a crash
  *    could take back.
+ *  - A replica whose snapshot install was cut off (found pending on open) is discarded to an
+ *    empty one before anything else touches it (its data is partial); leaders re-seed it.
  *  - A partition being handed over (replicate/hand-over.ts) admits no write and serves no read:
  *    both are refused with NOT_LEADER naming the target until the hand-over fails or the view
  *    ends this node's term. A new leader serves reads only once it has acknowledged the log it
@@ -27,6 +29,7 @@ import type {
   KeyValue,
   NodeOperation,
   OperationResult,
+  SnapshotRequest,
 } from '@quire/proto';
 import {
   InvalidArgumentError,
@@ -42,6 +45,7 @@ import {
   scanRange,
   toErrorInfo,
   validateKey,
+  validateRequestId,
   validateScanBound,
   validateValue,
   type Clock,
@@ -58,6 +62,8 @@ import { PartitionReplica, type WriteRequest, type WriteResult } from './partiti
 import { FollowerHandler } from './replicate/follower-handler.js';
 import { HandOvers, handOverDefaults, type HandOverSettings } from './replicate/hand-over.js';
 import { LeaderReplicator } from './replicate/leader-replicator.js';
+import { SnapshotClients, SnapshotInstaller, snapshotInstallerDefaults, type SnapshotInstallerSettings, type SnapshotStream } from './replicate/snapshot-installer.js';
+import { SnapshotSource, snapshotSourceDefaults, type SnapshotSourceSettings } from './replicate/snapshot-source.js';
 import type { StorageEngine } from './storage/engine.js';
 
 /** Settings the request logic needs. */
@@ -71,6 +77,10 @@ export interface DataNodeSettings {
   readonly pendingEntriesMax: number;
   /** Most key and value bytes of those writes. */
   readonly pendingBytesMax: number;
+  /** How long a write request id is remembered per partition, in ms (RFC 0001 "Request ids and router buffering"). */
+  readonly dedupWindowMs: number;
+  /** Most write request ids remembered per partition. */
+  readonly dedupEntriesMax: number;
   /** Keys per scan chunk. */
   readonly scanChunkKeysMax: number;
   /** Bytes per scan chunk. */
@@ -104,6 +114,12 @@ export interface DataNodeDeps {
   readonly transferLeader?: (address: string, request: CoordinationTransferLeaderRequest) => Promise<CoordinationTransferLeaderResponse>;
   /** Hand-over deadlines and pacing (handOverDefaults when absent). */
   readonly handOver?: HandOverSettings;
+  /** Snapshot serving limits (snapshotSourceDefaults when absent). */
+  readonly snapshotSource?: SnapshotSourceSettings;
+  /** Snapshot install limits and pacing (snapshotInstallerDefaults when absent). */
+  readonly snapshotInstaller?: SnapshotInstallerSettings;
+  /** Opens Replication.Snapshot on a leader (absent: real gRPC clients, SnapshotClients). */
+  readonly openSnapshotStream?: (address: string, request: SnapshotRequest, deadlineMs: number) => SnapshotStream;
 }
 
 /** An async failpoint as a group-commit gate: undefined (stay synchronous) unless armed. */
@@ -127,6 +143,12 @@ export class DataNode {
   readonly follower: FollowerHandler;
   /** Leadership hand-overs (Replication.HandOver, and every led partition on SIGTERM). */
   readonly handOvers: HandOvers;
+  /** The leader side of snapshots: serves Replication.Snapshot. */
+  readonly snapshots: SnapshotSource;
+  /** The follower side of snapshots: pulls and installs them on InstallSnapshot. */
+  private readonly installer: SnapshotInstaller;
+  /** The gRPC clients of snapshot pulls, when this node made them. */
+  private readonly snapshotClients: SnapshotClients | undefined;
   private readonly rpc: RpcMetrics;
   private stopping = false;
 
@@ -186,7 +208,33 @@ export class DataNode {
         ...(deps.alterIsr === undefined ? {} : { alterIsr: deps.alterIsr }),
       },
     );
-    this.follower = new FollowerHandler({ nodeId: settings.nodeId, view: deps.view, committer: this.committer, log: deps.log, openReplica });
+    this.snapshotClients = deps.openSnapshotStream === undefined ? new SnapshotClients() : undefined;
+    const clients = this.snapshotClients;
+    this.installer = new SnapshotInstaller(deps.snapshotInstaller ?? snapshotInstallerDefaults, {
+      nodeId: settings.nodeId,
+      view: deps.view,
+      clock: deps.clock,
+      log: deps.log,
+      committer: this.committer,
+      openStream: deps.openSnapshotStream ?? ((address, request, deadlineMs) => (clients as SnapshotClients).open(address, request, deadlineMs)),
+    });
+    this.snapshots = new SnapshotSource(deps.snapshotSource ?? snapshotSourceDefaults, {
+      nodeId: settings.nodeId,
+      view: deps.view,
+      clock: deps.clock,
+      log: deps.log,
+      keepLogForSnapshot: (keyspace, partitionId, epoch, follower, fromIndex) => this.replicator.keepLogForSnapshot(keyspace, partitionId, epoch, follower, fromIndex),
+      openReplica,
+      openReader: (keyspace, partitionId) => deps.engine.partition(keyspace, partitionId).snapshotReader(),
+    });
+    this.follower = new FollowerHandler({
+      nodeId: settings.nodeId,
+      view: deps.view,
+      committer: this.committer,
+      log: deps.log,
+      openReplica,
+      installSnapshot: (request) => this.installer.request(request),
+    });
     this.handOvers = new HandOvers(deps.handOver ?? handOverDefaults, {
       nodeId: settings.nodeId,
       view: deps.view,
@@ -238,7 +286,8 @@ export class DataNode {
           const keyspace = resolveKeyspaceName(req.keyspace, this.settings.limits);
           validateKey(req.key, this.settings.limits);
           validateValue(req.value, this.settings.limits);
-          const write: WriteRequest = { kind: 'put', key: req.key, value: req.value, expectedVersion: req.expectedVersion };
+          validateRequestId(req.requestId);
+          const write: WriteRequest = { kind: 'put', key: req.key, value: req.value, expectedVersion: req.expectedVersion, requestId: req.requestId };
           this.submitWrite(keyspace, op, write, (result) => {
             if (!result.ok) return fail(result.error);
             this.rpc.record(method, 'OK', this.deps.clock.monotonicMs() - startedMs);
@@ -250,7 +299,8 @@ export class DataNode {
           const req = op.op.value;
           const keyspace = resolveKeyspaceName(req.keyspace, this.settings.limits);
           validateKey(req.key, this.settings.limits);
-          const write: WriteRequest = { kind: 'delete', key: req.key, value: Buffer.alloc(0), expectedVersion: req.expectedVersion };
+          validateRequestId(req.requestId);
+          const write: WriteRequest = { kind: 'delete', key: req.key, value: Buffer.alloc(0), expectedVersion: req.expectedVersion, requestId: req.requestId };
           this.submitWrite(keyspace, op, write, (result) => {
             if (!result.ok) return fail(result.error);
             this.rpc.record(method, 'OK', this.deps.clock.monotonicMs() - startedMs);
@@ -318,12 +368,19 @@ export class DataNode {
         logTruncateBatchMax: logTruncateBatchMax,
         applyEntriesMax: this.settings.writeBatchOpsMax * 2,
         pending: { pendingEntriesMax: this.settings.pendingEntriesMax, pendingBytesMax: this.settings.pendingBytesMax, retryAfterMs: 10 },
-      });
+        dedup: { dedupEntriesMax: this.settings.dedupEntriesMax, dedupWindowMs: this.settings.dedupWindowMs },
+      }, this.deps.clock);
       this.replicas.set(id, replica);
       this.syncLeadership(replica);
       this.deps.log.info('Opened partition replica', { keyspace, partitionId, appliedIndex: replica.appliedIndex, logEndIndex: replica.logEndIndex });
       // Entries appended before a restart but not yet applied are applied now.
       this.committer.applyNeeded(replica);
+      if (replica.installingSnapshot) {
+        // Cut off mid-install: what was loaded is unknown. Start empty; the leader re-seeds it.
+        this.deps.log.warn('Found an unfinished snapshot install; discarding it, the replica starts empty', { keyspace, partitionId });
+        const discard = replica;
+        this.committer.submitTask({ replica, run: () => discard.discardSnapshotInstall(), done: () => undefined });
+      }
     }
     return replica;
   }
@@ -423,8 +480,11 @@ export class DataNode {
   /** Refuses new requests and waits until every accepted write is durable. */
   async stop(): Promise<void> {
     this.stopping = true;
+    // Snapshot pulls stop first: their partial installs stay marked and are discarded on the next open.
+    this.installer.close();
     // Writes waiting for followers keep being answered while the committer drains.
     await this.committer.stop();
     this.replicator.close();
+    this.snapshotClients?.close();
   }
 }

@@ -35,7 +35,7 @@ describe('bad input is refused with a precise error and changes nothing', () => 
 
   const cases: {
     name: string;
-    request: { keyspace?: string; key: Buffer; value?: Buffer };
+    request: { keyspace?: string; key: Buffer; value?: Buffer; requestId?: Buffer };
     op: 'put' | 'get' | 'delete';
     grpc: status;
     code: string;
@@ -49,11 +49,13 @@ describe('bad input is refused with a precise error and changes nothing', () => 
     { name: 'value of 1 MiB + 1 byte', op: 'put', request: { key: Buffer.from('k1'), value: Buffer.alloc(1024 * 1024 + 1) }, grpc: status.INVALID_ARGUMENT, code: 'VALUE_TOO_LARGE', field: 'value', limit: 1024 * 1024, message: /1048577 bytes; the limit is 1048576/ },
     { name: 'unknown keyspace', op: 'put', request: { keyspace: 'nope', key: Buffer.from('k1'), value: Buffer.from('x') }, grpc: status.NOT_FOUND, code: 'KEYSPACE_NOT_FOUND', field: 'keyspace', message: /keyspace "nope" does not exist/ },
     { name: 'invalid keyspace name', op: 'delete', request: { keyspace: 'Bad Name!', key: Buffer.from('k1') }, grpc: status.INVALID_ARGUMENT, code: 'INVALID_ARGUMENT', field: 'keyspace', message: /keyspace "Bad Name!" is invalid/ },
+    { name: 'put with a request id of 65 bytes', op: 'put', request: { key: Buffer.from('k1'), value: Buffer.from('x'), requestId: Buffer.alloc(65, 7) }, grpc: status.INVALID_ARGUMENT, code: 'INVALID_ARGUMENT', field: 'request_id', limit: 64, message: /request_id is 65 bytes; the limit is 64 bytes/ },
+    { name: 'delete with a request id of 100 bytes', op: 'delete', request: { key: Buffer.from('k1'), requestId: Buffer.alloc(100, 7) }, grpc: status.INVALID_ARGUMENT, code: 'INVALID_ARGUMENT', field: 'request_id', limit: 64, message: /request_id is 100 bytes; the limit is 64 bytes/ },
   ];
 
   for (const c of cases) {
     it(`answers ${c.name} with ${status[c.grpc]}/${c.code} naming the field and limit (unary RPC)`, async () => {
-      const req = { keyspace: c.request.keyspace ?? '', key: c.request.key, value: c.request.value ?? Buffer.alloc(0), consistency: 0, requestId: Buffer.alloc(0) };
+      const req = { keyspace: c.request.keyspace ?? '', key: c.request.key, value: c.request.value ?? Buffer.alloc(0), consistency: 0, requestId: c.request.requestId ?? Buffer.alloc(0) };
       const err = await unary<typeof req, unknown>(
         (r, md, cb) => (c.op === 'put' ? kv.put(r, md, cb) : c.op === 'get' ? kv.get(r, md, cb) : kv.delete(r, md, cb)),
         req,
@@ -153,16 +155,17 @@ describe('bad input is refused with a precise error and changes nothing', () => 
         call.write({ operations: ops.map((op, i) => ({ ...op, id: i + 1 })) });
       });
     try {
-      const put = (partitionId: number, epoch: number, key: Buffer) => ({
+      const put = (partitionId: number, epoch: number, key: Buffer, requestId = Buffer.alloc(0)) => ({
         partitionId,
         epoch,
         mapRevision: 0,
-        op: { $case: 'put' as const, value: { keyspace: '', key, value: Buffer.from('x'), expectedVersion: undefined, requestId: Buffer.alloc(0) } },
+        op: { $case: 'put' as const, value: { keyspace: '', key, value: Buffer.from('x'), expectedVersion: undefined, requestId } },
       });
-      const [wrong, stale, tooLong] = await send([
+      const [wrong, stale, tooLong, longId] = await send([
         put(foreign.partitionId, foreign.epoch, Buffer.from('k1')),
         put(own.partitionId, own.epoch + 5, Buffer.from(keyOwn)),
         put(own.partitionId, own.epoch, Buffer.alloc(4097, 3)),
+        put(own.partitionId, own.epoch, Buffer.from(keyOwn), Buffer.alloc(65, 1)),
       ]);
       const errorOf = (r: OperationResult | undefined) => (r?.result?.$case === 'error' ? r.result.value : undefined);
       expect(errorOf(wrong)?.code).toBe('WRONG_PARTITION');
@@ -171,6 +174,9 @@ describe('bad input is refused with a precise error and changes nothing', () => 
       expect(errorOf(stale)?.code).toBe('STALE_EPOCH');
       expect(errorOf(stale)?.epoch).toBe(own.epoch);
       expect(errorOf(tooLong)?.code).toBe('KEY_TOO_LARGE');
+      // The data node checks the request id limit again (a router of another version may not).
+      expect(errorOf(longId)?.code).toBe('INVALID_ARGUMENT');
+      expect(errorOf(longId)?.message).toBe('request_id is 65 bytes; the limit is 64 bytes');
     } finally {
       node.close();
     }

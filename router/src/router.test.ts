@@ -321,6 +321,100 @@ describe('Router failover buffering', () => {
   });
 });
 
+describe('Router resending writes with a request id', () => {
+  const requestId = Buffer.from('0123456789abcdef');
+  const putWithId = (key = 'k', id: Buffer = requestId): Operation['op'] => ({
+    $case: 'put',
+    value: { keyspace: 'default', key: Buffer.from(key), value: Buffer.from('v'), requestId: id },
+  });
+  const deleteWithId = (key = 'k'): Operation['op'] => ({ $case: 'delete', value: { keyspace: 'default', key: Buffer.from(key), requestId } });
+
+  it('resends a put answered AMBIGUOUS_RESULT to the new leader, with the same request id, and answers its result', async () => {
+    const t = await setup();
+    t.nodes.answers.set('n1', [errorAnswer('AMBIGUOUS_RESULT', 'lost the stream to n1')]);
+    t.nodes.answers.set('n2', [putOk]);
+    const a = t.start(putWithId());
+    await t.advance(200);
+    expect(codeOf(a.state.result)).toBe('pending');
+    t.nodeDown('n1');
+    t.promote('n2', 2);
+    await a.done;
+    expect(codeOf(a.state.result)).toBe('put');
+    const sent = t.nodes.sent.map((s) => [s.node, s.op.epoch, s.op.op?.$case === 'put' ? s.op.op.value.requestId.toString() : '']);
+    expect(sent[0]).toEqual(['n1', 1, requestId.toString()]);
+    expect(sent.at(-1)).toEqual(['n2', 2, requestId.toString()]);
+    expect(t.metrics.sum('quire_router_ambiguous_write_resends')).toBe(sent.length - 1);
+    expect(t.metrics.sum('quire_router_failover_waits', { outcome: 'routed' })).toBe(1);
+  });
+
+  it('resends a delete too, and a put whose first resend was lost again', async () => {
+    const t = await setup();
+    t.nodes.answers.set('n1', [errorAnswer('AMBIGUOUS_RESULT'), errorAnswer('AMBIGUOUS_RESULT'), { $case: 'delete', value: { found: true, version: 9 } }]);
+    const a = t.start(deleteWithId());
+    await t.advance(200);
+    await a.done;
+    expect(codeOf(a.state.result)).toBe('delete');
+    expect(t.nodes.sent).toHaveLength(3);
+  });
+
+  it('answers AMBIGUOUS_RESULT, not the last resend error, when the failover wait runs out', async () => {
+    const t = await setup({ settings: { failoverWaitMs: 1_000 } });
+    t.nodes.answers.set('n1', [errorAnswer('AMBIGUOUS_RESULT', 'lost the stream to n1'), errorAnswer('UNAVAILABLE', 'n1 is unreachable')]);
+    const a = t.start(putWithId());
+    await t.advance(1_100);
+    await a.done;
+    expect(codeOf(a.state.result)).toBe('AMBIGUOUS_RESULT');
+    expect(messageOf(a.state.result)).toBe('lost the stream to n1');
+    expect(t.nodes.sent.length).toBeGreaterThan(2);
+    expect(t.metrics.sum('quire_router_failover_waits', { outcome: 'timed_out' })).toBe(1);
+  });
+
+  it('answers AMBIGUOUS_RESULT when no leader comes within the wait after an ambiguous attempt', async () => {
+    const t = await setup({ settings: { failoverWaitMs: 1_000 } });
+    t.nodes.answers.set('n1', [errorAnswer('AMBIGUOUS_RESULT', 'n1 changed leader before acknowledging')]);
+    const a = t.start(putWithId());
+    await t.settle();
+    t.nodeDown('n1');
+    await t.advance(1_100);
+    await a.done;
+    expect(codeOf(a.state.result)).toBe('AMBIGUOUS_RESULT');
+    expect(messageOf(a.state.result)).toBe('n1 changed leader before acknowledging');
+    expect(t.nodes.sent).toHaveLength(1);
+  });
+
+  it.each([
+    ['OVERLOADED', 'AMBIGUOUS_RESULT'],
+    ['PARTITION_UNAVAILABLE', 'AMBIGUOUS_RESULT'],
+    ['CONDITION_FAILED', 'CONDITION_FAILED'],
+  ] as const)('after an ambiguous attempt, a resend answered %s answers %s', async (code, answered) => {
+    const t = await setup();
+    t.nodes.answers.set('n1', [errorAnswer('AMBIGUOUS_RESULT'), errorAnswer(code)]);
+    const a = t.start(putWithId());
+    await t.advance(100);
+    await a.done;
+    expect(codeOf(a.state.result)).toBe(answered);
+    expect(t.nodes.sent).toHaveLength(2);
+  });
+
+  it('with a failover wait of 0, answers AMBIGUOUS_RESULT at once even with a request id', async () => {
+    const t = await setup({ settings: { failoverWaitMs: 0 } });
+    t.nodes.answers.set('n1', [errorAnswer('AMBIGUOUS_RESULT'), putOk]);
+    const a = t.start(putWithId());
+    await a.done;
+    expect(codeOf(a.state.result)).toBe('AMBIGUOUS_RESULT');
+    expect(t.nodes.sent).toHaveLength(1);
+  });
+
+  it('refuses a request id longer than 64 bytes before sending anything', async () => {
+    const t = await setup();
+    const a = t.start(putWithId('k', Buffer.alloc(65)));
+    await a.done;
+    expect(codeOf(a.state.result)).toBe('INVALID_ARGUMENT');
+    expect(messageOf(a.state.result)).toBe('request_id is 65 bytes; the limit is 64 bytes');
+    expect(t.nodes.sent).toHaveLength(0);
+  });
+});
+
 describe('Router failover buffering in scans', () => {
   const kv = (key: string): KeyValue => ({ key: Buffer.from(key), value: Buffer.from('v'), version: 1 });
   const collect = async (it: AsyncIterable<KeyValue>): Promise<string[]> => {

@@ -14,9 +14,16 @@
  *    not happen): catch the map up to the responder's revision and send again; the first such
  *    retry happens even with a failover wait of 0, as it always has;
  *  - UNAVAILABLE (for a write: never sent), and for reads also a result lost with its node:
- *    send again once the view moved, or after a short pause.
- * Nothing else is retried. A write whose outcome is unknown (AMBIGUOUS_RESULT) reaches the
- * client as exactly that, never as a success or a failure.
+ *    send again once the view moved, or after a short pause;
+ *  - AMBIGUOUS_RESULT for a write that carries a request id (the stream to the leader was lost,
+ *    or the leader changed before acknowledging it): send again the same way, to whichever
+ *    node leads; the data nodes deduplicate the id, so the write is applied at most once and a
+ *    resend of an applied write gets its first result.
+ * Nothing else is retried. A write whose outcome is unknown reaches the client as
+ * AMBIGUOUS_RESULT, never as a success or a failure: a write without a request id at once, and
+ * one with a request id when no resend decided it within the failover wait (every answer but a
+ * success or CONDITION_FAILED after an ambiguous attempt is reported as that attempt's
+ * AMBIGUOUS_RESULT).
  *
  * Retries live here and nowhere else: data nodes never retry, the client library retries
  * nothing on its own.
@@ -34,6 +41,7 @@ import {
   scanRange,
   toErrorInfo,
   validateKey,
+  validateRequestId,
   validateScanBound,
   validateValue,
   withIdleTimeout,
@@ -47,7 +55,7 @@ import {
 } from '@quire/common';
 import type { NodeConnection } from './node-connection.js';
 import { keyspaceOf, routePartition, type Route } from './routing/route.js';
-import { epochOf, holdUntilMs, replicaCountOf, retryActionFor, type OperationKind } from './routing/failover.js';
+import { epochOf, holdUntilMs, replicaCountOf, retryActionFor, settlesAmbiguousWrite, type OperationKind } from './routing/failover.js';
 import { mergeOrdered } from './routing/merge.js';
 
 /** Router settings. */
@@ -123,6 +131,7 @@ interface HeldPartition {
 export class Router {
   private readonly rpc: RpcMetrics;
   private readonly staleRetries: Counter;
+  private readonly ambiguousResends: Counter;
   private readonly failoverWaits: Counter;
   private readonly failoverWaitDurations: Histogram;
   /** Partitions with held requests; an entry goes when its last request does. */
@@ -135,6 +144,9 @@ export class Router {
     this.rpc = new RpcMetrics(deps.meter, 'router', 'kv');
     this.staleRetries = deps.meter.createCounter('quire_router_stale_map_retries', {
       description: 'Retries after a data node reported a stale or wrong route (WRONG_PARTITION, STALE_EPOCH, NOT_LEADER)',
+    });
+    this.ambiguousResends = deps.meter.createCounter('quire_router_ambiguous_write_resends', {
+      description: 'Writes with a request id sent again after an AMBIGUOUS_RESULT (the data nodes deduplicate them)',
     });
     this.failoverWaits = deps.meter.createCounter('quire_router_failover_waits', {
       description: 'Requests (or scan partitions) held for a usable partition leader, by outcome: routed, timed_out or abandoned',
@@ -168,13 +180,22 @@ export class Router {
     const keyspace = resolveKeyspaceName(body.value.keyspace, limits);
     validateKey(body.value.key, limits);
     if (body.$case === 'put') validateValue(body.value.value, limits);
+    if (body.$case !== 'get') validateRequestId(body.value.requestId);
     const kind: OperationKind = body.$case;
     const write = kind !== 'get';
+    const hasRequestId = body.$case !== 'get' && body.value.requestId.length > 0;
     const clock = this.deps.clock;
     let hold: Hold | undefined;
     let outcome: HoldOutcome = 'abandoned';
     let route: Route | undefined;
     let refreshes = 0;
+    /** The first AMBIGUOUS_RESULT of this write, while no later answer has decided it. */
+    let ambiguous: OperationResult['result'] | undefined;
+    // After an ambiguous attempt, an answer that does not decide the write is that ambiguity.
+    const answer = (r: OperationResult['result']): OperationResult => {
+      const code = r?.$case === 'error' ? r.value.code : undefined;
+      return { id: op.id, result: ambiguous !== undefined && !settlesAmbiguousWrite(code) ? ambiguous : r };
+    };
     try {
       for (;;) {
         const view = this.deps.map.view;
@@ -183,7 +204,7 @@ export class Router {
         try {
           route = routePartition(view, ks, partitionId);
         } catch (err) {
-          if (!isQuireError(err) || retryActionFor(err.code, 'route', kind, replicaCountOf(ks, partitionId)) !== 'hold') throw err;
+          if (!isQuireError(err) || retryActionFor(err.code, 'route', kind, replicaCountOf(ks, partitionId), hasRequestId) !== 'hold') throw err;
           hold ??= this.beginHold(keyspace, partitionId, epochOf(ks, partitionId), err.code, deadlineMs);
           if (hold === undefined) throw err;
           if (clock.monotonicMs() >= hold.untilMs) {
@@ -199,17 +220,22 @@ export class Router {
           .get(route.address)
           .send({ partitionId: route.partitionId, epoch: route.epoch, mapRevision: route.mapRevision, op: body }, write, deadlineMs);
         const error = result.result?.$case === 'error' ? result.result.value : undefined;
-        const action = error === undefined ? 'fail' : retryActionFor(error.code, 'node', kind, replicaCountOf(ks, partitionId));
+        const action = error === undefined ? 'fail' : retryActionFor(error.code, 'node', kind, replicaCountOf(ks, partitionId), hasRequestId);
         if (error === undefined || action === 'fail') {
           outcome = 'routed';
-          return { id: op.id, result: result.result };
+          return answer(result.result);
         }
+        if (write && error.code === 'AMBIGUOUS_RESULT') ambiguous ??= result.result;
         hold ??= this.beginHold(keyspace, partitionId, route.epoch, error.code, deadlineMs);
         // The first routing refusal is retried even without a failover wait (the router always did).
         const firstRefresh = action === 'refresh' && refreshes === 0;
         if (!firstRefresh && (hold === undefined || clock.monotonicMs() >= hold.untilMs)) {
           outcome = 'timed_out';
-          return { id: op.id, result: result.result };
+          return answer(result.result);
+        }
+        if (write && error.code === 'AMBIGUOUS_RESULT') {
+          this.ambiguousResends.add(1);
+          this.deps.log.debug('Resending a write with a request id after an ambiguous result', { partitionId: route.partitionId, epoch: route.epoch, nodeId: route.nodeId });
         }
         const untilMs = firstRefresh || hold === undefined ? deadlineMs : hold.untilMs;
         if (action === 'refresh') {
@@ -221,6 +247,10 @@ export class Router {
           await this.waitForViewChange(route.mapRevision, Math.min(resendPauseMs, untilMs - clock.monotonicMs()));
         }
       }
+    } catch (err) {
+      // A routing failure after an ambiguous attempt (no leader within the wait): still unknown.
+      if (ambiguous !== undefined) return { id: op.id, result: ambiguous };
+      throw err;
     } finally {
       if (hold !== undefined) this.endHold(hold, outcome, route);
     }
@@ -374,7 +404,7 @@ export class Router {
         try {
           route = routePartition(view, ks, partitionId);
         } catch (err) {
-          if (!isQuireError(err) || retryActionFor(err.code, 'route', 'scan', replicaCountOf(ks, partitionId)) !== 'hold') throw err;
+          if (!isQuireError(err) || retryActionFor(err.code, 'route', 'scan', replicaCountOf(ks, partitionId), false) !== 'hold') throw err;
           hold ??= this.beginHold(keyspace, partitionId, epochOf(ks, partitionId), err.code, clock.monotonicMs() + this.settings.requestTimeoutMs);
           if (hold === undefined) throw err;
           if (clock.monotonicMs() >= hold.untilMs) {
@@ -425,7 +455,7 @@ export class Router {
         } catch (err) {
           if (signal.aborted) return;
           const e = isQuireError(err) ? err : fromGrpcError(err, target);
-          const action = retryActionFor(e.code, 'node', 'scan', replicaCountOf(ks, partitionId));
+          const action = retryActionFor(e.code, 'node', 'scan', replicaCountOf(ks, partitionId), false);
           if (action === 'fail') {
             outcome = 'routed';
             throw e;

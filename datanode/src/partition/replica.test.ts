@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../../common/src/testing/manual-clock.js';
 import { openLmdbEngine } from '../storage/lmdb-engine.js';
 import { LogEntryKind, decodeLogEntry } from '../storage/codec.js';
 import type { StorageEngine } from '../storage/engine.js';
@@ -9,9 +10,11 @@ import { PartitionReplica, type AppendOutcome, type ReplicatedEntry, type WriteR
 
 let dir: string;
 let engine: StorageEngine;
+let clock: ManualClock;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'quire-replica-'));
   engine = openLmdbEngine({ path: dir, partitionsMax: 4 });
+  clock = new ManualClock();
 });
 afterEach(async () => {
   await engine.close();
@@ -22,9 +25,10 @@ const put = (key: string, value: string, expectedVersion?: number): WriteRequest
 const del = (key: string, expectedVersion?: number): WriteRequest => ({ kind: 'delete', key: Buffer.from(key), value: Buffer.alloc(0), expectedVersion });
 
 const pendingLimits = { pendingEntriesMax: 1000, pendingBytesMax: 1 << 20, retryAfterMs: 10 };
+const dedupLimits = { dedupEntriesMax: 1000, dedupWindowMs: 60_000 };
 
-function replica(retain = 1000, pending = pendingLimits): PartitionReplica {
-  return new PartitionReplica(engine.partition('default', 0), { logRetainEntriesMax: retain, logTruncateBatchMax: 1000, applyEntriesMax: 1000, pending, replicated: false });
+function replica(retain = 1000, pending = pendingLimits, dedup = dedupLimits): PartitionReplica {
+  return new PartitionReplica(engine.partition('default', 0), { logRetainEntriesMax: retain, logTruncateBatchMax: 1000, applyEntriesMax: 1000, pending, replicated: false, dedup }, clock);
 }
 
 /** Appends in one transaction; returns the outcomes (nothing applied yet). */
@@ -74,7 +78,7 @@ describe('PartitionReplica', () => {
     const r = replica();
     await apply(r, put('k', 'v'), del('k'));
     const store = engine.partition('default', 0);
-    expect(decodeLogEntry(store.logEntry(1)!)).toEqual({ kind: LogEntryKind.Put, epoch: 1, key: Buffer.from('k'), value: Buffer.from('v') });
+    expect(decodeLogEntry(store.logEntry(1)!)).toEqual({ kind: LogEntryKind.Put, epoch: 1, key: Buffer.from('k'), value: Buffer.from('v'), requestId: Buffer.alloc(0) });
     expect(decodeLogEntry(store.logEntry(2)!).kind).toBe(LogEntryKind.Delete);
     expect(store.applied()).toEqual({ appliedIndex: 2, epoch: 1 });
   });
@@ -215,7 +219,7 @@ describe('PartitionReplica', () => {
   });
 
   it('applies at most applyEntriesMax entries per transaction', async () => {
-    const r = new PartitionReplica(engine.partition('default', 0), { logRetainEntriesMax: 1000, logTruncateBatchMax: 1000, applyEntriesMax: 2, pending: pendingLimits, replicated: false });
+    const r = new PartitionReplica(engine.partition('default', 0), { logRetainEntriesMax: 1000, logTruncateBatchMax: 1000, applyEntriesMax: 2, pending: pendingLimits, replicated: false, dedup: dedupLimits }, clock);
     await append(r, put('a', '1'), put('b', '2'), put('c', '3'));
     r.logDurable();
     expect(await applyAcknowledged(r)).toBe(2);
@@ -232,9 +236,88 @@ describe('PartitionReplica', () => {
     expect(store.logEntry(12)).toBeDefined();
   });
 
+  describe('request ids', () => {
+    const id = (n: number): Buffer => Buffer.from(`client-0000000${n}`);
+    const withId = (request: WriteRequest, n: number): WriteRequest => ({ ...request, requestId: id(n) });
+
+    it('answers a retried put with the first result and no new index, and stores the id in the log entry', async () => {
+      const r = replica();
+      expect(await apply(r, withId(put('k', 'a'), 1))).toEqual([{ ok: true, version: 1, found: false }]);
+      await apply(r, put('other', 'x'));
+      const [retry] = await append(r, withId(put('k', 'a'), 1));
+      expect(retry).toEqual({ result: { ok: true, version: 1, found: true }, answerAfterIndex: 1 });
+      expect(r.logEndIndex).toBe(2);
+      expect(r.read(Buffer.from('k'))?.version).toBe(1);
+      expect(decodeLogEntry(engine.partition('default', 0).logEntry(1)!).requestId).toEqual(id(1));
+      // A new id is a new write.
+      expect(await apply(r, withId(put('k', 'a'), 2))).toEqual([{ ok: true, version: 3, found: true }]);
+    });
+
+    it('answers a retried conditional write with its result, not a refusal against the version it produced', async () => {
+      const r = replica();
+      expect(await apply(r, withId(put('k', 'a', 0), 1))).toEqual([{ ok: true, version: 1, found: false }]);
+      expect(await apply(r, withId(put('k', 'a', 0), 1))).toEqual([{ ok: true, version: 1, found: true }]);
+      expect(await apply(r, withId(del('k', 1), 2))).toEqual([{ ok: true, version: 2, found: true }]);
+      expect(await apply(r, withId(del('k', 1), 2))).toEqual([{ ok: true, version: 2, found: true }]);
+      expect(r.logEndIndex).toBe(2);
+    });
+
+    it('recognises a retry queued in the same batch as the first attempt, answering it after the first is acknowledged', async () => {
+      const r = replica();
+      const [first, retry] = await append(r, withId(put('k', 'a'), 1), withId(put('k', 'a'), 1));
+      expect(first).toEqual({ result: { ok: true, version: 1, found: false }, answerAfterIndex: 1 });
+      expect(retry).toEqual({ result: { ok: true, version: 1, found: true }, answerAfterIndex: 1 });
+      expect(r.logEndIndex).toBe(1);
+    });
+
+    it('does not record writes that take no index: a retry is evaluated afresh', async () => {
+      const r = replica();
+      await apply(r, put('k', 'a'));
+      const [refused] = await apply(r, withId(put('k', 'b', 7), 1));
+      expect(refused?.ok === false && refused.error.code).toBe('CONDITION_FAILED');
+      expect(await apply(r, withId(put('k', 'b', 1), 1))).toEqual([{ ok: true, version: 2, found: true }]);
+      expect(await apply(r, withId(del('missing'), 2))).toEqual([{ ok: true, version: 0, found: false }]);
+      await apply(r, put('missing', 'now'));
+      expect(await apply(r, withId(del('missing'), 2))).toEqual([{ ok: true, version: 4, found: true }]);
+    });
+
+    it('forgets an id after the dedup window, and the oldest ids beyond the count', async () => {
+      const r = replica(1000, pendingLimits, { dedupEntriesMax: 2, dedupWindowMs: 1_000 });
+      await apply(r, withId(put('a', '1'), 1), withId(put('b', '1'), 2), withId(put('c', '1'), 3));
+      // Id 1 was pushed out by the count.
+      expect((await apply(r, withId(put('a', '1'), 1)))[0]).toEqual({ ok: true, version: 4, found: true });
+      clock.advance(999);
+      expect((await apply(r, withId(put('c', '1'), 3)))[0]).toEqual({ ok: true, version: 3, found: true });
+      clock.advance(2);
+      expect((await apply(r, withId(put('c', '1'), 3)))[0]).toEqual({ ok: true, version: 5, found: true });
+    });
+
+    it('rebuilds the table from the retained log on open', async () => {
+      const r = replica();
+      await apply(r, withId(put('a', '1'), 1), withId(del('a'), 2), put('b', '1'));
+      await append(r, withId(put('c', '1'), 3)); // appended, not yet applied
+      const reopened = replica();
+      expect((await append(reopened, withId(put('a', '1'), 1), withId(del('a'), 2), withId(put('c', '1'), 3))).map((o) => [o.result, o.answerAfterIndex])).toEqual([
+        [{ ok: true, version: 1, found: true }, 1],
+        [{ ok: true, version: 2, found: true }, 2],
+        [{ ok: true, version: 4, found: true }, 4],
+      ]);
+      expect(reopened.logEndIndex).toBe(4);
+    });
+
+    it('rebuilds only from entries still in the log', async () => {
+      const r = replica(2);
+      for (let n = 1; n <= 5; n++) await apply(r, withId(put(`k${n}`, 'v'), n));
+      expect(engine.partition('default', 0).firstLogIndex()).toBe(4);
+      const reopened = replica(2);
+      expect((await apply(reopened, withId(put('k5', 'v'), 5)))[0]).toEqual({ ok: true, version: 5, found: true });
+      expect((await apply(reopened, withId(put('k1', 'v'), 1)))[0]).toEqual({ ok: true, version: 6, found: true });
+    });
+  });
+
   describe('replicated', () => {
     function replicated(partitionId: number, retain = 1000): PartitionReplica {
-      return new PartitionReplica(engine.partition('default', partitionId), { logRetainEntriesMax: retain, logTruncateBatchMax: 1000, applyEntriesMax: 1000, pending: pendingLimits, replicated: true });
+      return new PartitionReplica(engine.partition('default', partitionId), { logRetainEntriesMax: retain, logTruncateBatchMax: 1000, applyEntriesMax: 1000, pending: pendingLimits, replicated: true, dedup: dedupLimits }, clock);
     }
 
     /** Follower side: appends in one transaction, then marks the log durable. */
@@ -309,6 +392,57 @@ describe('PartitionReplica', () => {
       expect(reopened.read(Buffer.from('d'))?.value.toString()).toBe('v3');
       expect(reopened.read(Buffer.from('c'))).toBeUndefined();
       expect(reopened.read(Buffer.from('a'))?.version).toBe(1);
+    });
+
+    it('sends request ids to followers, which record them: a follower that leads next answers a retry with the first result', async () => {
+      const leader = replicated(0);
+      const follower = replicated(1);
+      const requestId = Buffer.from('client-00000001');
+      await append(leader, { ...put('k', 'v'), requestId }, put('x', 'y'));
+      leader.logDurable();
+      const sent = leader.entriesForSend(1, 2, 1 << 20);
+      expect(sent.map((e) => e.requestId)).toEqual([requestId, Buffer.alloc(0)]);
+      await follow(follower, sent);
+      // From the log instead of the pending view, the same.
+      leader.acknowledge(2);
+      await applyAcknowledged(leader);
+      expect(leader.entriesForSend(1, 2, 1 << 20)).toEqual(sent);
+      // The follower is promoted (epoch 2) before it learnt that entry 1 was acknowledged.
+      follower.setLeading(2);
+      const [retry] = await engine.write(() => {
+        const outcome = follower.appendWrite({ ...put('k', 'v'), requestId }, 2);
+        follower.finishWrites();
+        return [outcome];
+      });
+      expect(retry).toEqual({ result: { ok: true, version: 1, found: true }, answerAfterIndex: 1 });
+      expect(follower.logEndIndex).toBe(2);
+      // And after a restart, from its log.
+      const reopened = replicated(1);
+      reopened.setLeading(2);
+      const outcome = await engine.write(() => reopened.appendWrite({ ...put('k', 'v'), requestId }, 2));
+      expect(outcome.answerAfterIndex).toBe(1);
+    });
+
+    it('forgets the ids of a truncated suffix: a retry of a write the new leader lacks is appended anew', async () => {
+      const follower = replicated(1);
+      const requestId = Buffer.from('client-00000007');
+      const entry = (index: number, epoch: number, key: string, withRequestId: boolean): ReplicatedEntry => ({
+        index,
+        epoch,
+        kind: 'put',
+        key: Buffer.from(key),
+        value: Buffer.from(`v${index}`),
+        ...(withRequestId ? { requestId } : {}),
+      });
+      await follow(follower, [entry(1, 1, 'a', false), entry(2, 1, 'b', true)]);
+      await follow(follower, [entry(2, 2, 'c', false)], 1);
+      follower.setLeading(3);
+      const outcome = await engine.write(() => {
+        const o = follower.appendWrite({ ...put('b', 'again'), requestId }, 3);
+        follower.finishWrites();
+        return o;
+      });
+      expect(outcome.result).toEqual({ ok: true, version: 3, found: false });
     });
 
     it('keeps the log from the floor a lagging follower needs, whatever the retention', async () => {

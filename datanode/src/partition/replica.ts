@@ -21,12 +21,27 @@
  *    rests on a write that could still be lost; reads see acknowledged writes at once.
  *  - appendWrite and applyAcknowledged never throw for an operating error (a failed condition
  *    is a result): a failed storage transaction body stops the process.
+ *  - A snapshot install (beginSnapshotInstall, loadSnapshotChunk, finishSnapshotInstall, each in
+ *    a storage transaction) replaces data, log, epoch history and dedup table wholesale. While it
+ *    runs, nothing may append, apply or truncate (callers check installingSnapshot): the data is
+ *    partial. It ends with logEnd = durable = acknowledged = applied = the snapshot's index and
+ *    an empty log above it. It is the only way the applied index goes down (RFC invariant 6: a
+ *    replica is re-seeded, never truncated below its applied index in place).
+ *  - A write with a request id in the dedup table is never appended again: it is answered with
+ *    the recorded entry's result once that entry is acknowledged (RFC invariant 8). Every entry
+ *    appended with an id — by appendWrite or appendReplicated — is recorded, and records of
+ *    truncated entries are dropped, so a record always names this log's entry at its index.
+ *    Writes that take no index (a failed condition, a delete of an absent key) are not
+ *    recorded: they had no effect, so re-evaluating a retry of one is the same as evaluating
+ *    it the first time; the router never resends a definite refusal it received, only writes
+ *    whose answer it did not get.
  */
-import { ConditionFailedError, NotLeaderError, assert, type QuireError } from '@quire/common';
+import { ConditionFailedError, NotLeaderError, assert, type Clock, type QuireError } from '@quire/common';
+import { DedupTable, type DedupLimits } from '../replication/dedup-table.js';
 import type { LogEnd } from '../replication/divergence.js';
 import { EpochHistory } from '../replication/epoch-history.js';
 import { PendingView, type PendingViewLimits } from '../replication/pending-view.js';
-import { LogEntryKind, decodeLogEntry, encodeLogEntry } from '../storage/codec.js';
+import { LogEntryKind, decodeLogEntry, encodeLogEntry, logEntryRequestId } from '../storage/codec.js';
 import type { PartitionStore, RangeQuery, StoredEntry } from '../storage/engine.js';
 
 /** A validated write, addressed to this partition. */
@@ -37,6 +52,8 @@ export interface WriteRequest {
   readonly value: Buffer;
   /** When defined, the write applies only if the key's version equals it (0 = absent). */
   readonly expectedVersion: number | undefined;
+  /** The write's request id (at most 64 bytes); absent or empty: none, never deduplicated. */
+  readonly requestId?: Buffer;
 }
 
 /** The outcome of a write. */
@@ -45,7 +62,10 @@ export type WriteResult =
       readonly ok: true;
       /** The write's log index, or 0 for a delete that found nothing. */
       readonly version: number;
-      /** Whether the key existed before (meaningful for deletes). */
+      /**
+       * Whether the key existed before (meaningful for deletes; true for any write answered
+       * from the dedup table, where only deletes that found their key are recorded).
+       */
       readonly found: boolean;
     }
   | { readonly ok: false; readonly error: QuireError };
@@ -73,6 +93,8 @@ export interface ReplicaSettings {
    * acknowledged = applied. With one replica a durable entry is acknowledged.
    */
   readonly replicated: boolean;
+  /** Bounds of the request id table (RFC 0001 "Request ids and router buffering"). */
+  readonly dedup: DedupLimits;
 }
 
 /** A log entry as replication carries it: index and epoch with the write. */
@@ -82,7 +104,12 @@ export interface ReplicatedEntry {
   readonly kind: 'put' | 'delete';
   readonly key: Buffer;
   readonly value: Buffer;
+  /** The write's request id; absent or empty: none. */
+  readonly requestId?: Buffer;
 }
+
+/** Log entries read per chunk when the dedup table is rebuilt on open, by bytes. */
+const dedupRebuildChunkBytesMax = 4 * 1024 * 1024;
 
 /** The smallest key after `key` in byte order. */
 function successor(key: Buffer): Buffer {
@@ -114,16 +141,24 @@ export class PartitionReplica {
   private leading: number | undefined;
   /** The log is kept from here on at least (entries followers still need); Infinity for no floor. */
   private keepFloor = Number.POSITIVE_INFINITY;
-  private readonly pending: PendingView;
-  private readonly history: EpochHistory;
+  private pending: PendingView;
+  private history: EpochHistory;
+  /** Request ids of recent entries of this log, for deduplicating retried writes. */
+  private readonly dedup: DedupTable;
   private dirty = false;
   private historyDirty = false;
+  /** A snapshot install has begun and not finished (also when found so on open). */
+  private installing: boolean;
+  /** Snapshot installs begun since open, so an answer decided before one can tell it came after. */
+  private installsBegun = 0;
 
   constructor(
     private readonly store: PartitionStore,
     private readonly settings: ReplicaSettings,
+    private readonly clock: Pick<Clock, 'monotonicMs'>,
   ) {
     const state = store.applied();
+    this.installing = store.snapshotInstallPending();
     this.applied = state.appliedIndex;
     this.applying = state.appliedIndex;
     this.appliedEpoch = state.epoch;
@@ -137,11 +172,32 @@ export class PartitionReplica {
     // they were is not known here (the leader's progress or the follower's leader says).
     for (let index = this.applied + 1; index <= this.logEnd; index++) {
       const entry = decodeLogEntry(this.entryAt(index));
-      this.pending.restore(index, entry.key, entry.kind === LogEntryKind.Put ? 'put' : 'delete', entry.value);
+      this.pending.restore(index, entry.key, entry.kind === LogEntryKind.Put ? 'put' : 'delete', entry.value, entry.requestId);
     }
+    this.dedup = new DedupTable(settings.dedup);
+    this.rebuildDedup();
     this.durable = this.logEnd;
     this.acknowledged = settings.replicated ? this.applied : this.logEnd;
     this.known = this.logEndEpoch;
+  }
+
+  /**
+   * Records the request ids of the newest retained log entries (at most dedupEntriesMax of
+   * them), as if appended now: their append times are not stored, so each is remembered for a
+   * whole window from the open. Entries already dropped by retention are not recovered.
+   */
+  private rebuildDedup(): void {
+    const nowMs = this.clock.monotonicMs();
+    let index = Math.max(this.store.firstLogIndex(), this.logEnd - this.settings.dedup.dedupEntriesMax + 1);
+    while (index <= this.logEnd) {
+      const chunk = this.store.logEntries(index, this.logEnd, dedupRebuildChunkBytesMax);
+      assert(chunk.length > 0, `Log of ${this.keyspace}/${this.partitionId} ends at ${index - 1}, not ${this.logEnd}`);
+      for (const { index: at, entry } of chunk) {
+        const { kind, requestId } = logEntryRequestId(entry);
+        this.dedup.record(requestId, at, kind === LogEntryKind.Put ? 'put' : 'delete', nowMs);
+      }
+      index += chunk.length;
+    }
   }
 
   /** The epoch history of a partition written before histories were stored: rebuilt from its log. */
@@ -254,17 +310,17 @@ export class PartitionReplica {
       // Not applied yet (the common case: followers keep up): straight from the pending view.
       const out: ReplicatedEntry[] = [];
       let bytes = 0;
-      this.pending.forEachInRange(fromIndex, toIndex, (index, kind, key, value) => {
+      this.pending.forEachInRange(fromIndex, toIndex, (index, kind, key, value, requestId) => {
         if (out.length > 0 && bytes + key.length + value.length > bytesMax) return false;
         bytes += key.length + value.length;
-        out.push({ index, epoch: this.history.epochAt(index, this.logEnd) ?? this.logEndEpoch, kind, key, value });
+        out.push({ index, epoch: this.history.epochAt(index, this.logEnd) ?? this.logEndEpoch, kind, key, value, requestId });
         return true;
       });
       return out;
     }
     return this.store.logEntries(fromIndex, toIndex, bytesMax).map(({ index, entry: raw }) => {
       const entry = decodeLogEntry(raw);
-      return { index, epoch: entry.epoch, kind: entry.kind === LogEntryKind.Put ? 'put' : 'delete', key: entry.key, value: entry.value };
+      return { index, epoch: entry.epoch, kind: entry.kind === LogEntryKind.Put ? 'put' : 'delete', key: entry.key, value: entry.value, requestId: entry.requestId };
     });
   }
 
@@ -294,11 +350,15 @@ export class PartitionReplica {
    */
   appendReplicated(entries: readonly ReplicatedEntry[], truncateAfterIndex: number | undefined): void {
     if (truncateAfterIndex !== undefined) this.truncateLogAfter(truncateAfterIndex);
+    const nowMs = entries.length > 0 ? this.clock.monotonicMs() : 0;
     for (const entry of entries) {
       assert(entry.index === this.logEnd + 1, `Replicated entry ${entry.index} does not follow the log end ${this.logEnd}`);
       assert(entry.epoch >= this.logEndEpoch, `Replicated entry ${entry.index} of epoch ${entry.epoch} after epoch ${this.logEndEpoch}`);
-      this.store.appendLog(entry.index, encodeLogEntry(entry.kind === 'put' ? LogEntryKind.Put : LogEntryKind.Delete, entry.epoch, entry.key, entry.value));
-      this.pending.restore(entry.index, entry.key, entry.kind, entry.kind === 'put' ? entry.value : Buffer.alloc(0));
+      const requestId = entry.requestId ?? Buffer.alloc(0);
+      this.store.appendLog(entry.index, encodeLogEntry(entry.kind === 'put' ? LogEntryKind.Put : LogEntryKind.Delete, entry.epoch, entry.key, entry.value, requestId));
+      this.pending.restore(entry.index, entry.key, entry.kind, entry.kind === 'put' ? entry.value : Buffer.alloc(0), requestId);
+      // Recorded as the leader did, so this replica recognises a retry if it leads next.
+      this.dedup.record(requestId, entry.index, entry.kind, nowMs);
       if (this.history.append(entry.epoch, entry.index)) this.historyDirty = true;
       this.logEnd = entry.index;
       this.logEndEpoch = entry.epoch;
@@ -316,6 +376,7 @@ export class PartitionReplica {
     if (index >= this.logEnd) return;
     this.store.truncateLogAfter(index);
     this.pending.truncateAfter(index);
+    this.dedup.truncateAfter(index);
     this.history.truncateAfter(index);
     this.historyDirty = true;
     this.logEnd = index;
@@ -365,7 +426,9 @@ export class PartitionReplica {
 
   /**
    * Appends one write inside the current storage write transaction, or refuses it: a failed
-   * condition, a full pending view. A delete of an absent key takes no index.
+   * condition, a full pending view. A delete of an absent key takes no index. A write whose
+   * request id is in the dedup table is not appended: it gets the recorded entry's result, to
+   * be answered once that entry is acknowledged.
    */
   appendWrite(request: WriteRequest, epoch: number): AppendOutcome {
     if ((this.leading !== undefined && epoch !== this.leading) || epoch < this.logEndEpoch) {
@@ -376,6 +439,12 @@ export class PartitionReplica {
       });
       return { result: { ok: false, error }, answerAfterIndex: 0 };
     }
+    const requestId = request.requestId ?? Buffer.alloc(0);
+    const nowMs = requestId.length > 0 ? this.clock.monotonicMs() : 0;
+    // Checked before the condition: a retry of a conditional write that was applied must get
+    // its result, not a refusal against the version that write itself produced.
+    const seen = this.dedup.lookup(requestId, nowMs);
+    if (seen !== undefined) return { result: { ok: true, version: seen.index, found: true }, answerAfterIndex: seen.index };
     const current = this.pending.versionOf(request.key, this.store.version(request.key));
     // Refusals and no-ops were decided against everything appended so far: answer them only
     // once that is applied, so the answer never rests on a write that could be lost.
@@ -389,9 +458,10 @@ export class PartitionReplica {
     }
     if (request.kind === 'delete' && current === 0) return { result: { ok: true, version: 0, found: false }, answerAfterIndex: decidedAt };
     const index = this.logEnd + 1;
-    const full = this.pending.add(index, request.key, request.kind, request.kind === 'put' ? request.value : Buffer.alloc(0));
+    const full = this.pending.add(index, request.key, request.kind, request.kind === 'put' ? request.value : Buffer.alloc(0), requestId);
     if (full !== undefined) return { result: { ok: false, error: full }, answerAfterIndex: 0 };
-    this.store.appendLog(index, encodeLogEntry(request.kind === 'put' ? LogEntryKind.Put : LogEntryKind.Delete, epoch, request.key, request.value));
+    this.store.appendLog(index, encodeLogEntry(request.kind === 'put' ? LogEntryKind.Put : LogEntryKind.Delete, epoch, request.key, request.value, requestId));
+    this.dedup.record(requestId, index, request.kind, nowMs);
     if (this.history.append(epoch, index)) this.historyDirty = true;
     this.logEnd = index;
     this.logEndEpoch = epoch;
@@ -456,5 +526,93 @@ export class PartitionReplica {
     if (keepFrom > this.store.firstLogIndex()) {
       this.store.truncateLogBefore(keepFrom, this.settings.logTruncateBatchMax);
     }
+  }
+
+  /**
+   * Whether a snapshot install has begun and not finished: the data is partial, and the replica
+   * takes no append, truncation or apply until finishSnapshotInstall or discardSnapshotInstall.
+   */
+  get installingSnapshot(): boolean {
+    return this.installing;
+  }
+
+  /** How many snapshot installs began since the replica was opened (a work item's answer decided before one is void). */
+  get snapshotInstallsBegun(): number {
+    return this.installsBegun;
+  }
+
+  /**
+   * Starts (or restarts) loading a snapshot (inside a storage write transaction): the store
+   * drops data, log and epoch history and marks the install pending, and this replica forgets
+   * its log (pending view, dedup table). Until the install finishes it reports an empty log
+   * after its old applied index, and takes no append, apply or truncation.
+   */
+  beginSnapshotInstall(): void {
+    this.store.beginSnapshotInstall();
+    const state = this.store.applied();
+    this.installing = true;
+    this.installsBegun++;
+    this.resetToSnapshot(state.appliedIndex, state.epoch);
+  }
+
+  /**
+   * Loads one chunk of a snapshot taken at (appliedIndex, epoch) (inside a storage write
+   * transaction), in key order after the previous chunk. The chunk must have passed
+   * SnapshotTally's checks: the store asserts them.
+   */
+  loadSnapshotChunk(appliedIndex: number, epoch: number, entries: readonly StoredEntry[]): void {
+    assert(this.installing, `Snapshot chunk for ${this.keyspace}/${this.partitionId} without beginSnapshotInstall`);
+    this.store.installSnapshot({ appliedIndex, epoch }, entries);
+  }
+
+  /**
+   * Completes a snapshot install at (appliedIndex, epoch) (inside a storage write
+   * transaction): the store records the applied state with an empty log from appliedIndex + 1
+   * and an epoch history starting after it; in memory logEnd = durable = acknowledged = applied
+   * = appliedIndex, and the pending view and dedup table are empty (resetToSnapshot).
+   */
+  finishSnapshotInstall(appliedIndex: number, epoch: number): void {
+    assert(this.installing, `Snapshot install of ${this.keyspace}/${this.partitionId} finished without beginSnapshotInstall`);
+    assert((appliedIndex === 0) === (epoch === 0), `Snapshot at index ${appliedIndex} of epoch ${epoch}: only index 0 has epoch 0`);
+    this.store.finishSnapshotInstall({ appliedIndex, epoch });
+    const history = appliedIndex === 0 ? EpochHistory.empty() : EpochHistory.startingAfter(appliedIndex, epoch);
+    this.store.setEpochHistory(history.encode());
+    this.installing = false;
+    this.resetToSnapshot(appliedIndex, epoch);
+    this.noteEpoch(epoch);
+  }
+
+  /**
+   * Gives up a partial install (inside a storage write transaction): the replica becomes an
+   * empty one, applied index 0 and an empty log from 1 — a re-seed with nothing, which any
+   * leader then brings up to date from its log or with a snapshot of its own. Used when the
+   * leader that asked for the snapshot no longer leads, and for an install found pending on open
+   * (what was loaded before the restart is not known).
+   */
+  discardSnapshotInstall(): void {
+    this.beginSnapshotInstall();
+    this.finishSnapshotInstall(0, 0);
+  }
+
+  /**
+   * Resets the in-memory state to a log that is empty after `index` (of `epoch`): logEnd =
+   * durable = acknowledged = applied = index, empty pending view and dedup table, an epoch
+   * history starting after `index`, nothing left to write in this transaction.
+   */
+  private resetToSnapshot(index: number, epoch: number): void {
+    this.applied = index;
+    this.applying = index;
+    this.appliedEpoch = epoch;
+    this.acknowledged = index;
+    this.durable = index;
+    this.logEnd = index;
+    this.logEndEpoch = epoch;
+    this.pending = new PendingView(this.settings.pending, index);
+    // Epoch 0 with a positive index is an applied state written before epochs were recorded; the
+    // replica is inert until the install finishes, so an empty history does for it.
+    this.history = epoch === 0 ? EpochHistory.empty() : EpochHistory.startingAfter(index, epoch);
+    this.dedup.clear();
+    this.dirty = false;
+    this.historyDirty = false;
   }
 }

@@ -15,17 +15,24 @@
  *    writes only (RFC invariant 3).
  *  - One partition's answers leave in the order its messages arrived, except refusals decided
  *    before any storage work (no replica here), which carry no index.
+ *  - While a snapshot install is pending on the replica (its data is partial), Appends and
+ *    Truncates are refused as not ready (the leader resends after a back-off), and an answer
+ *    decided before an install began is replaced by that refusal: nothing is acknowledged from
+ *    a log the install dropped. An accepted InstallSnapshot starts (or joins) a pull
+ *    (snapshot-installer.ts), which answers SnapshotInstalled once the install is durable.
  */
 import {
   InvalidArgumentError,
+  validateRequestId,
   type Logger,
   type MetadataView,
   type PartitionEntry,
 } from '@quire/common';
 import { LogEntryKind, type FollowerMessage, type LeaderMessage, type LogEntry } from '@quire/proto';
-import { decideAppend, decideTruncation, type AppendDecision, type FollowerState, type Refusal, type TruncateDecision } from '../replication/follower-append.js';
+import { checkSender, decideAppend, decideTruncation, type AppendDecision, type FollowerState, type Refusal, type TruncateDecision } from '../replication/follower-append.js';
 import type { GroupCommitter } from '../partition/group-commit.js';
 import type { PartitionReplica, ReplicatedEntry } from '../partition/replica.js';
+import type { SnapshotInstallRequest } from './snapshot-installer.js';
 
 /** What the handler needs from the data node. */
 export interface FollowerHandlerDeps {
@@ -35,6 +42,8 @@ export interface FollowerHandlerDeps {
   readonly log: Logger;
   /** Opens (or returns) this node's replica of a partition. */
   openReplica(keyspace: string, partitionId: number): PartitionReplica;
+  /** Starts (or joins) the snapshot pull an accepted InstallSnapshot asks for (SnapshotInstaller). */
+  installSnapshot(request: SnapshotInstallRequest): void;
 }
 
 /** Where the answer to one message goes (called once, possibly after a commit). */
@@ -66,8 +75,11 @@ export class FollowerHandler {
         const append = body.value;
         const entries = append.entries.map((e) => decodeEntry(e, keyspace, partitionId));
         checkAppendShape(epoch, append.prevIndex, append.prevEpoch, append.acknowledgedIndex, entries, `${keyspace}/${partitionId}`);
+        let installsBegun = 0;
         this.submit(replica, {
           run: (): AppendDecision<ReplicatedEntry> => {
+            installsBegun = replica.snapshotInstallsBegun;
+            if (replica.installingSnapshot) return this.installing(replica);
             const decision = decideAppend(this.stateOf(replica), {
               partitionId,
               epoch,
@@ -83,7 +95,9 @@ export class FollowerHandler {
             }
             return decision;
           },
-          done: (decision: AppendDecision<ReplicatedEntry>) => {
+          done: (decided: AppendDecision<ReplicatedEntry>) => {
+            // An install that began after this decision dropped what it appended.
+            const decision = replica.snapshotInstallsBegun === installsBegun ? decided : this.installing(replica);
             switch (decision.kind) {
               case 'accept':
                 if (decision.applyUpToIndex > replica.acknowledgedIndex) {
@@ -109,8 +123,11 @@ export class FollowerHandler {
             field: 'messages.truncate',
           });
         }
+        let installsBegun = 0;
         this.submit(replica, {
           run: (): TruncateDecision => {
+            installsBegun = replica.snapshotInstallsBegun;
+            if (replica.installingSnapshot) return this.installing(replica);
             const decision = decideTruncation(this.stateOf(replica), { partitionId, epoch, senderNodeId, advice });
             if (decision.kind === 'truncate') {
               replica.noteEpoch(decision.epoch);
@@ -118,7 +135,8 @@ export class FollowerHandler {
             }
             return decision;
           },
-          done: (decision: TruncateDecision) => {
+          done: (decided: TruncateDecision) => {
+            const decision = replica.snapshotInstallsBegun === installsBegun ? decided : this.installing(replica);
             if (decision.kind === 'truncate') {
               this.deps.log.info('Truncated a divergent log suffix', { keyspace, partitionId, epoch, logEnd: decision.logEnd, leader: senderNodeId });
               reply({ $case: 'truncated', value: { logEnd: decision.logEnd } });
@@ -130,9 +148,40 @@ export class FollowerHandler {
         return;
       }
       case 'installSnapshot':
-        // Snapshots are RFC 0001 step 4; a leader of this version keeps the log its followers need.
-        throw new InvalidArgumentError(`Partition ${keyspace}/${partitionId}: this data node does not install snapshots yet`, { field: 'messages.install_snapshot' });
+        // Decided in the committer like the others, so it comes after the messages before it.
+        this.submit(replica, {
+          run: (): Refusal | undefined => {
+            const refusal = checkSender(this.stateOf(replica), partitionId, epoch, senderNodeId);
+            if (refusal === undefined) replica.noteEpoch(epoch);
+            return refusal;
+          },
+          done: (refusal: Refusal | undefined) => {
+            if (refusal !== undefined) {
+              reply(refusedBody(refusal, this.deps.view.revision));
+              return;
+            }
+            this.deps.installSnapshot({
+              keyspace,
+              partitionId,
+              replica,
+              leader: senderNodeId,
+              epoch,
+              answer: (logEnd) => reply({ $case: 'snapshotInstalled', value: { logEnd } }),
+            });
+          },
+        });
+        return;
     }
+  }
+
+  /**
+   * The refusal of a message to a replica whose snapshot install is pending: not ready (the
+   * leader backs off and resends; the install finishes, or is discarded once its leader is gone).
+   */
+  private installing(replica: PartitionReplica): Refusal {
+    const entry = this.deps.view.keyspace(replica.keyspace)?.partitions[replica.partitionId];
+    const known = replica.knownEpoch;
+    return { kind: 'not-ready', knownEpoch: known, leaderHint: entry !== undefined && entry.record.epoch === known && entry.record.leader !== '' ? entry.record.leader : undefined };
   }
 
   private submit<T>(replica: PartitionReplica, task: { run(): T; done(result: T): void }): void {
@@ -177,12 +226,15 @@ function decodeEntry(e: LogEntry, keyspace: string, partitionId: number): Replic
   if (!Number.isSafeInteger(e.index) || e.index < 1) throw new InvalidArgumentError(`${where}: index is not a positive integer`, { field: 'entries.index' });
   if (!Number.isSafeInteger(e.epoch) || e.epoch < 1) throw new InvalidArgumentError(`${where}: epoch ${e.epoch} is not a positive integer`, { field: 'entries.epoch' });
   if (e.key.length === 0) throw new InvalidArgumentError(`${where}: the key is empty`, { field: 'entries.key' });
+  // Stored with the entry and recorded in the dedup table, so a retry is recognised here after a failover.
+  validateRequestId(e.requestId, 'entries.request_id');
+  const requestId = Buffer.from(e.requestId);
   switch (e.kind) {
     case LogEntryKind.LOG_ENTRY_KIND_PUT:
-      return { index: e.index, epoch: e.epoch, kind: 'put', key: Buffer.from(e.key), value: Buffer.from(e.value) };
+      return { index: e.index, epoch: e.epoch, kind: 'put', key: Buffer.from(e.key), value: Buffer.from(e.value), requestId };
     case LogEntryKind.LOG_ENTRY_KIND_DELETE:
       if (e.value.length > 0) throw new InvalidArgumentError(`${where}: a delete carries a value`, { field: 'entries.value' });
-      return { index: e.index, epoch: e.epoch, kind: 'delete', key: Buffer.from(e.key), value: Buffer.alloc(0) };
+      return { index: e.index, epoch: e.epoch, kind: 'delete', key: Buffer.from(e.key), value: Buffer.alloc(0), requestId };
     default:
       throw new InvalidArgumentError(`${where}: unknown kind ${e.kind}`, { field: 'entries.kind' });
   }

@@ -6,7 +6,11 @@
  * all partitions multiplexed). It ships entries once they are durable on this node, pipelined
  * within each follower's send-ahead window, moves the replica's acknowledged index when
  * followers answer (which answers the waiting writers through the group committer), and
- * answers a mismatch with KIP-279 truncation advice.
+ * answers a mismatch with KIP-279 truncation advice. A follower that needs entries this log no
+ * longer holds is sent InstallSnapshot (RFC 0001 "Catch-up, snapshots and log truncation"): it
+ * pulls a snapshot with Replication.Snapshot (snapshot-source.ts serves it) and answers
+ * SnapshotInstalled, after which it is probed from the snapshot's index and caught up from the
+ * log.
  *
  * Critical invariants:
  *  - Only entries durable in this node's log are sent (LeaderProgress bounds ranges by the
@@ -22,6 +26,13 @@
  *    "Leadership transfer": the old leader stops before it asks).
  *  - Followers without a registration in etcd are reported to the progress as departed, so
  *    they leave the ISR without waiting for the lag time.
+ *  - No Append is built from entries below the log start: a follower that needs them is put in
+ *    snapshot mode instead, and is sent InstallSnapshot when it enters it and again on every
+ *    new stream (or after a refusal) while it stays in it.
+ *  - While a snapshot is served to a follower, and after it installed one until it joins the
+ *    ISR (or departs, or the term ends), the log is kept from the snapshot's index + 1 (or the
+ *    follower's durable index + 1, if higher), so it can catch up from the log
+ *    (keepLogForSnapshot; replication.proto SnapshotHeader promises it).
  *  - A new term serves no read until it has acknowledged the whole log it took over
  *    (readRefusal): the previous leader may have acknowledged entries this node knows only as
  *    appended, and a read must see every acknowledged write (Raft's rule that a leader commits
@@ -78,8 +89,13 @@ interface Led {
   readonly ackSent: Map<string, number>;
   /** Followers that refused as not ready or stale: retried at the next tick. */
   readonly held: Set<string>;
-  /** Followers already reported as needing a snapshot. */
-  readonly snapshotReported: Set<string>;
+  /** Followers in snapshot mode to send an InstallSnapshot at the next pump. */
+  readonly installDue: Set<string>;
+  /**
+   * Per follower being seeded from a snapshot: the log is kept from this index on (with its
+   * durable index + 1 if higher) until it is in the confirmed ISR or departs.
+   */
+  readonly snapshotFloors: Map<string, number>;
   /** The log end this term took over: reads are served once it is acknowledged in this term. */
   readonly readsFromIndex: number;
 }
@@ -264,6 +280,20 @@ export class LeaderReplicator {
   }
 
   /**
+   * Keeps the log of a partition led here at `epoch` from `fromIndex` on for `follower`, which is
+   * pulling a snapshot (Replication.Snapshot) and will catch up from the log after it; replaces
+   * the follower's previous floor. Returns the replica, or undefined when the partition is not
+   * led here with that follower at that epoch.
+   */
+  keepLogForSnapshot(keyspace: string, partitionId: number, epoch: number, follower: string, fromIndex: number): PartitionReplica | undefined {
+    const led = this.led.get(idOf(keyspace, partitionId));
+    if (led === undefined || led.epoch !== epoch || !led.followers.includes(follower)) return undefined;
+    led.snapshotFloors.set(follower, fromIndex);
+    this.updateKeepFloor(led);
+    return led.replica;
+  }
+
+  /**
    * Brings the led partitions and links in line with the metadata view: starts a progress for
    * each partition this node leads with followers (at its epoch), drops the others, confirms
    * ISR changes, and points each link at its follower's registered address.
@@ -350,7 +380,8 @@ export class LeaderReplicator {
       followers,
       ackSent: new Map(),
       held: new Set(),
-      snapshotReported: new Set(),
+      installDue: new Set(),
+      snapshotFloors: new Map(),
       readsFromIndex: replica.logEndIndex,
     };
     this.led.set(led.id, led);
@@ -408,6 +439,8 @@ export class LeaderReplicator {
       led.progress.reconnected(follower);
       led.ackSent.delete(follower);
       led.held.delete(follower);
+      // The follower may have restarted and lost the request: ask again (a repeat joins its pull).
+      if (led.progress.sendMode(follower) === 'snapshot') led.installDue.add(follower);
     }
     this.pumpLater(follower);
   }
@@ -439,6 +472,8 @@ export class LeaderReplicator {
           // The probe that follows the advice was sent with it; the answer to that probe counts.
           break;
         case 'snapshotInstalled':
+          this.snapshotInstalled(led, follower, body.value.logEnd ?? { epoch: 0, index: 0 });
+          break;
         case undefined:
           break;
       }
@@ -452,12 +487,13 @@ export class LeaderReplicator {
 
   private mismatch(led: Led, follower: string, prevIndex: number, logEnd: { epoch: number; index: number }): void {
     const replica = led.replica;
-    let advice = adviseTruncation(logEnd, replica.epochHistory, replica.logEndIndex);
+    // The history still describes entries retention dropped: advice below the log start is a snapshot.
+    let advice = adviseTruncation(logEnd, replica.epochHistory, replica.logEndIndex, replica.firstLogIndex);
     // Advise keeping no more than what is durable here (entries above are still being written).
     if (advice.kind === 'truncate' && advice.index > replica.durableIndex) advice = { ...advice, index: replica.durableIndex };
     if (!led.progress.appendRefused(follower, prevIndex, advice)) return;
     if (advice.kind === 'snapshot') {
-      this.reportSnapshotNeeded(led, follower, logEnd.index);
+      this.snapshotNeeded(led, follower, logEnd.index + 1);
       return;
     }
     this.deps.log.info('Follower log diverges; advising truncation', { keyspace: led.keyspace, partitionId: led.partitionId, follower, followerLogEnd: logEnd, advice });
@@ -466,17 +502,42 @@ export class LeaderReplicator {
     link?.send([{ keyspace: led.keyspace, partitionId: led.partitionId, epoch: led.epoch, body: { $case: 'truncate', value: { epochMax: advice.epoch, indexMax: advice.index } } }]);
   }
 
-  /** Logs (once per follower and term) that a follower needs entries this leader no longer holds. */
-  private reportSnapshotNeeded(led: Led, follower: string, needsIndex: number): void {
-    if (led.snapshotReported.has(follower)) return;
-    led.snapshotReported.add(follower);
-    this.deps.log.error('A follower needs entries this leader no longer holds; it stays out of sync until snapshots land (RFC 0001 step 4)', {
+  /**
+   * A follower entered snapshot mode (it needs entries from `needsIndex` on, below this log's
+   * start): an InstallSnapshot goes out at the next pump.
+   */
+  private snapshotNeeded(led: Led, follower: string, needsIndex: number): void {
+    led.installDue.add(follower);
+    this.deps.log.info('A follower needs entries this leader no longer holds; asking it to install a snapshot', {
       keyspace: led.keyspace,
       partitionId: led.partitionId,
+      epoch: led.epoch,
       follower,
       needsIndex,
       firstLogIndex: led.replica.firstLogIndex,
+      appliedIndex: led.replica.appliedIndex,
     });
+    this.pumpLater(follower);
+  }
+
+  /** A follower answered SnapshotInstalled: probe it from the snapshot's index, and keep the log for it from there. */
+  private snapshotInstalled(led: Led, follower: string, logEnd: { epoch: number; index: number }): void {
+    const { progress, replica } = led;
+    const where = { keyspace: led.keyspace, partitionId: led.partitionId, epoch: led.epoch, follower, logEnd };
+    // A late answer (the follower left snapshot mode another way) or a malformed one changes nothing.
+    if (progress.sendMode(follower) !== 'snapshot') {
+      this.deps.log.debug('Ignoring a SnapshotInstalled of a follower not waiting for one', where);
+      return;
+    }
+    if (!Number.isSafeInteger(logEnd.index) || logEnd.index < 0 || logEnd.index > progress.leaderDurableIndex || replica.epochAt(logEnd.index) !== logEnd.epoch) {
+      this.deps.log.warn('Ignoring a SnapshotInstalled that does not match this log; asking again', { ...where, leaderEpochThere: replica.epochAt(logEnd.index) });
+      led.installDue.add(follower);
+      return;
+    }
+    progress.snapshotSent(follower, logEnd.index);
+    led.installDue.delete(follower);
+    led.snapshotFloors.set(follower, logEnd.index + 1);
+    this.deps.log.info('A follower installed a snapshot; catching it up from the log', { ...where, firstLogIndex: replica.firstLogIndex, logEndIndex: replica.logEndIndex });
   }
 
   /** Moves the replica's acknowledged index to the progress's and answers the writers. */
@@ -493,10 +554,21 @@ export class LeaderReplicator {
     const now = this.nowMs();
     let floor = Number.POSITIVE_INFINITY;
     // Only ISR members (and members being added) hold the log back: a follower that fell out
-    // of the ISR catches up from the log while it still has its entries (snapshots are RFC 0001
-    // step 4), but does not make the log grow without bound.
+    // of the ISR catches up from the log while it still has its entries, and from a snapshot
+    // once it does not, but does not make the log grow without bound.
     const members = new Set(led.progress.effectiveAckSet);
     for (const f of led.followers) if (members.has(f)) floor = Math.min(floor, led.progress.followerStatus(f, now).durableIndex + 1);
+    // Followers being seeded from a snapshot hold it back from the snapshot on, until they are
+    // in the ISR (then the line above covers them) or gone (no registration: they may never come
+    // back, and a returning one gets a new snapshot).
+    const confirmed = new Set(led.progress.confirmedIsr);
+    for (const [f, from] of led.snapshotFloors) {
+      if (confirmed.has(f) || !this.deps.view.nodes.has(f)) {
+        led.snapshotFloors.delete(f);
+        continue;
+      }
+      floor = Math.min(floor, Math.max(from, led.progress.followerStatus(f, now).durableIndex + 1));
+    }
     led.replica.setLogKeepFloor(floor);
   }
 
@@ -528,11 +600,19 @@ export class LeaderReplicator {
     for (const led of this.byFollower.get(follower) ?? []) {
       if (led.held.has(follower)) continue;
       const { progress } = led;
+      if (progress.sendMode(follower) === 'snapshot') {
+        if (led.installDue.delete(follower)) batch.push(this.installSnapshot(led));
+        continue;
+      }
       for (;;) {
         const range = progress.nextBatch(follower);
         if (range === undefined) break;
         const message = this.append(led, follower, range, this.settings.streamBatchBytesMax - bytes);
-        if (message === undefined) break;
+        if (message === undefined) {
+          // The range starts below the log: the follower is in snapshot mode now.
+          if (led.installDue.delete(follower)) batch.push(this.installSnapshot(led));
+          break;
+        }
         batch.push(message.message);
         bytes += message.bytes;
         if (bytes >= this.settings.streamBatchBytesMax && !flush()) return;
@@ -543,6 +623,7 @@ export class LeaderReplicator {
         if (heartbeat !== undefined) {
           const message = this.append(led, follower, heartbeat, 0);
           if (message !== undefined) batch.push(message.message);
+          else if (led.installDue.delete(follower)) batch.push(this.installSnapshot(led));
         }
       }
     }
@@ -553,9 +634,10 @@ export class LeaderReplicator {
   private append(led: Led, follower: string, range: AppendRange, bytesBudget: number): { message: LeaderMessage; bytes: number } | undefined {
     const { replica, progress } = led;
     const prevEpoch = replica.epochAt(range.prevIndex);
-    if (prevEpoch === undefined) {
-      // The entry before the range is no longer in the log: the follower needs a snapshot.
-      this.reportSnapshotNeeded(led, follower, range.fromIndex);
+    // The follower needs entries from fromIndex on; below the log start they are gone (the epoch
+    // history still knows their epochs, so prevEpoch alone does not tell).
+    if (prevEpoch === undefined || range.fromIndex < replica.firstLogIndex) {
+      if (progress.needsSnapshot(follower)) this.snapshotNeeded(led, follower, range.fromIndex);
       return undefined;
     }
     const entries = range.toIndex >= range.fromIndex ? replica.entriesForSend(range.fromIndex, range.toIndex, Math.max(1, bytesBudget)) : [];
@@ -581,13 +663,18 @@ export class LeaderReplicator {
               kind: e.kind === 'put' ? LogEntryKind.LOG_ENTRY_KIND_PUT : LogEntryKind.LOG_ENTRY_KIND_DELETE,
               key: e.key,
               value: e.value,
-              requestId: Buffer.alloc(0),
+              requestId: e.requestId ?? Buffer.alloc(0),
             })),
           },
         },
       },
       bytes,
     };
+  }
+
+  /** The InstallSnapshot message of a led partition. */
+  private installSnapshot(led: Led): LeaderMessage {
+    return { keyspace: led.keyspace, partitionId: led.partitionId, epoch: led.epoch, body: { $case: 'installSnapshot', value: {} } };
   }
 
   private tick(): void {
@@ -599,6 +686,8 @@ export class LeaderReplicator {
         if (led.held.delete(f)) {
           led.progress.reconnected(f);
           led.ackSent.delete(f);
+          // A refused InstallSnapshot (the follower's view lagged) is sent again.
+          if (led.progress.sendMode(f) === 'snapshot') led.installDue.add(f);
         }
         this.pumpLater(f);
       }

@@ -70,6 +70,17 @@ describe('adviseTruncation and truncationIndex', () => {
     expect(adviseTruncation({ epoch: 1, index: 2 }, leader, 6)).toEqual({ kind: 'snapshot' });
   });
 
+  it('advises a snapshot when retention dropped entries the history still describes', () => {
+    // The history covers 1..8 (epochs 1, 1, 2, ...), but the log holds only 6..8.
+    const leader = historyOf(full(1, 1, 2, 2, 2, 2, 2, 2));
+    expect(adviseTruncation({ epoch: 2, index: 4 }, leader, 8, 6)).toEqual({ kind: 'snapshot' });
+    expect(adviseTruncation({ epoch: 2, index: 5 }, leader, 8, 6)).toEqual({ kind: 'truncate', epoch: 2, index: 5 });
+    // An empty follower log (a replica whose install was discarded) needs everything from 1.
+    expect(adviseTruncation({ epoch: 0, index: 0 }, leader, 8, 6)).toEqual({ kind: 'snapshot' });
+    expect(adviseTruncation({ epoch: 0, index: 0 }, leader, 8, 1)).toEqual({ kind: 'truncate', epoch: 0, index: 0 });
+    expect(adviseTruncation({ epoch: 2, index: 4 }, leader, 8)).toEqual({ kind: 'truncate', epoch: 2, index: 4 });
+  });
+
   it('lets the follower keep only entries of epochs up to the advised one', () => {
     const follower = historyOf(full(1, 1, 2, 2, 3, 3));
     const at = (end: number) => (epoch: number) => follower.endOfEpoch(epoch, end);

@@ -44,9 +44,15 @@ export type TruncationAdvice =
 /**
  * Returns the leader's advice for a follower whose log ends at `follower`, from the leader's
  * epoch history and log end. The follower applies it with truncationIndex.
+ *
+ * `leaderFirstLogIndex` is the first entry the leader's log still holds, when retention has
+ * dropped entries its epoch history still describes (the history keeps the epochs of
+ * truncated entries; it is cut only by a snapshot install). Entries below it cannot be sent,
+ * so an agreement point below it − 1 also means a snapshot. Omitted: the history's start.
  */
-export function adviseTruncation(follower: LogEnd, leader: EpochHistory, leaderLogEndIndex: number): TruncationAdvice {
+export function adviseTruncation(follower: LogEnd, leader: EpochHistory, leaderLogEndIndex: number, leaderFirstLogIndex = leader.startIndex): TruncationAdvice {
   checkLogEnd(follower, 'Follower');
+  assert(Number.isSafeInteger(leaderFirstLogIndex) && leaderFirstLogIndex >= 1, `Leader log start ${leaderFirstLogIndex} is not a positive integer`);
   const floor = leader.floorEpoch(follower.epoch);
   const end = leader.endOfEpoch(follower.epoch, leaderLogEndIndex);
   // The follower's last epoch is older than the first entry the leader still holds: agreement,
@@ -54,7 +60,7 @@ export function adviseTruncation(follower: LogEnd, leader: EpochHistory, leaderL
   if (floor === undefined || end === undefined) return { kind: 'snapshot' };
   const index = Math.min(follower.index, end);
   // The follower lacks entries the leader has dropped; it cannot be sent them one by one.
-  if (index < leader.startIndex - 1) return { kind: 'snapshot' };
+  if (index < Math.max(leader.startIndex, leaderFirstLogIndex) - 1) return { kind: 'snapshot' };
   return { kind: 'truncate', epoch: floor, index };
 }
 

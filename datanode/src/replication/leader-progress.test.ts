@@ -394,6 +394,23 @@ describe('LeaderProgress', () => {
       expect(p.nextBatch('b')).toEqual(range(70, 80));
     });
 
+    it('switches a follower to snapshot mode when its next range starts below the log, once, and keeps it there over reconnects', () => {
+      const p = progress({}, { durableIndex: 80 });
+      p.batchSent('b', range(80, 80));
+      expect(p.sendMode('b')).toBe('probe');
+      expect(p.needsSnapshot('b')).toBe(true);
+      expect(p.needsSnapshot('b')).toBe(false);
+      expect([p.sendMode('b'), p.nextBatch('b'), p.heartbeat('b')]).toEqual(['snapshot', undefined, undefined]);
+      // The outstanding probe is forgotten: its late refusal changes nothing.
+      expect(p.appendRefused('b', 80, { kind: 'truncate', epoch: 5, index: 40 })).toBe(false);
+      p.reconnected('b');
+      expect(p.sendMode('b')).toBe('snapshot');
+      p.snapshotSent('b', 75);
+      expect([p.sendMode('b'), p.nextBatch('b')]).toEqual(['probe', range(75, 80)]);
+      p.followerAcked('b', 80, 1);
+      expect(p.sendMode('b')).toBe('replicate');
+    });
+
     it('sends heartbeats at the next index to carry the acknowledged index, but not over an outstanding probe', () => {
       const p = progress({}, { durableIndex: 10 });
       expect(p.heartbeat('b')).toEqual(range(10, 10));

@@ -318,6 +318,25 @@ export class LeaderProgress {
     return true;
   }
 
+  /**
+   * Switches a follower to snapshot mode because the leader found, while building its next
+   * Append, that the follower needs entries its log no longer holds (they were truncated below
+   * the log start). Returns whether the follower was not in snapshot mode already (only then
+   * is an InstallSnapshot due).
+   */
+  needsSnapshot(nodeId: string): boolean {
+    const f = this.follower(nodeId);
+    if (f.mode === 'snapshot') return false;
+    f.mode = 'snapshot';
+    f.probeInFlight = false;
+    return true;
+  }
+
+  /** How the leader sends to a follower now (cheaper than followerStatus: no time needed). */
+  sendMode(nodeId: string): SendMode {
+    return this.follower(nodeId).mode;
+  }
+
   /** Records a new stream to a follower: what was in flight on the old one is lost; probe again. */
   reconnected(nodeId: string): void {
     const f = this.follower(nodeId);

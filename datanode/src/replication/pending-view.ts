@@ -42,6 +42,8 @@ interface PendingEntry {
   readonly kind: 'put' | 'delete';
   readonly key: Buffer;
   readonly value: Buffer;
+  /** The write's request id (empty: none), kept so the entry can be sent to followers from memory. */
+  readonly requestId: Buffer;
 }
 
 /** A FIFO with amortised O(1) removal from the front. */
@@ -49,6 +51,9 @@ interface Fifo<T> {
   items: T[];
   head: number;
 }
+
+/** The request id of an entry without one. */
+const noRequestId = Buffer.alloc(0);
 
 /** The leader's appended-but-not-applied entries of one partition. */
 export class PendingView {
@@ -112,11 +117,11 @@ export class PendingView {
    * Adds the entry appended at `index` (lastIndex + 1). Returns an OVERLOADED error, and adds
    * nothing, when the view is full.
    */
-  add(index: number, key: Buffer, kind: 'put' | 'delete', value: Buffer): OverloadedError | undefined {
+  add(index: number, key: Buffer, kind: 'put' | 'delete', value: Buffer, requestId: Buffer = noRequestId): OverloadedError | undefined {
     assert(index === this.last + 1, `Pending entry at ${index} does not follow ${this.last}`);
     const full = this.checkCapacity(key, value);
     if (full !== undefined) return full;
-    this.restore(index, key, kind, value);
+    this.restore(index, key, kind, value, requestId);
     return undefined;
   }
 
@@ -125,10 +130,10 @@ export class PendingView {
    * before a restart but not applied must all be pending again (limits only refuse new writes),
    * or a node restarted with smaller limits could not open its partitions.
    */
-  restore(index: number, key: Buffer, kind: 'put' | 'delete', value: Buffer): void {
+  restore(index: number, key: Buffer, kind: 'put' | 'delete', value: Buffer, requestId: Buffer = noRequestId): void {
     assert(index === this.last + 1, `Pending entry at ${index} does not follow ${this.last}`);
     assert(kind === 'put' || value.length === 0, 'A delete carries no value');
-    const entry: PendingEntry = { index, kind, key, value };
+    const entry: PendingEntry = { index, kind, key, value, requestId };
     const name = key.toString('latin1');
     let queue = this.byKey.get(name);
     if (queue === undefined) {
@@ -201,14 +206,14 @@ export class PendingView {
    * Calls `visit` for every entry with index in [fromIndex, toIndex], in index order — the
    * entries to apply, straight from memory instead of the log.
    */
-  forEachInRange(fromIndex: number, toIndex: number, visit: (index: number, kind: 'put' | 'delete', key: Buffer, value: Buffer) => boolean | void): void {
+  forEachInRange(fromIndex: number, toIndex: number, visit: (index: number, kind: 'put' | 'delete', key: Buffer, value: Buffer, requestId: Buffer) => boolean | void): void {
     assert(fromIndex > this.applied && toIndex <= this.last, `Entries [${fromIndex}, ${toIndex}] are not all in the view (${this.applied}, ${this.last}]`);
     // Indexes are consecutive from applied + 1, so an entry's position follows from its index.
     for (let index = fromIndex; index <= toIndex; index++) {
       const entry = this.order.items[this.order.head + (index - this.applied - 1)] as PendingEntry;
       assert(entry.index === index, `Pending entry at position of ${index} has index ${entry.index}`);
       // A visitor returning false stops the walk.
-      if (visit(entry.index, entry.kind, entry.key, entry.value) === false) return;
+      if (visit(entry.index, entry.kind, entry.key, entry.value, entry.requestId) === false) return;
     }
   }
 

@@ -4,7 +4,9 @@
  * stream's two ends, hands each message to the FollowerHandler and sends the answers back,
  * batched per event-loop turn. GetLogEnd reports one replica's log end for the coordinator.
  * HandOver runs a leadership hand-over (replicate/hand-over.ts) for the coordinator's
- * Admin.TransferLeader and answers once the transfer is written or has failed.
+ * Admin.TransferLeader and answers once the transfer is written or has failed. Snapshot streams
+ * one partition's consistent read to a follower that pulls it (replicate/snapshot-source.ts),
+ * writing a part only when the previous one drained.
  *
  * Stream rules kept here: one stream per sender (a newer one ends the older with CANCELLED and
  * its answers still due are dropped); a message naming another target node, a changed sender or
@@ -24,7 +26,7 @@ import type {
   SnapshotRequest,
   SnapshotResponse,
 } from '@quire/proto';
-import { InvalidArgumentError, ShuttingDownError, toGrpcStatus, type Logger } from '@quire/common';
+import { InvalidArgumentError, ShuttingDownError, toGrpcStatus, writeWithBackpressure, type Logger } from '@quire/common';
 import type { DataNode } from '../node.js';
 
 /** Builds the Replication service implementation. */
@@ -125,8 +127,22 @@ export function createReplicationService(node: DataNode, nodeId: string, log: Lo
     },
 
     snapshot(call: ServerWritableStream<SnapshotRequest, SnapshotResponse>): void {
-      // RFC 0001 step 4: leaders of this version keep the log their followers need instead.
-      call.emit('error', { code: status.UNIMPLEMENTED, details: `Data node ${nodeId} does not serve snapshots yet (RFC 0001 step 4)` });
+      const fail = (err: unknown): void => {
+        if (call.cancelled) return;
+        log.info('Refused or ended a snapshot pull', { requester: call.request.requesterNodeId, keyspace: call.request.keyspace, partitionId: call.request.partitionId, err: String(err) });
+        call.emit('error', toGrpcStatus(err));
+      };
+      if (node.isStopping) {
+        fail(new ShuttingDownError(`Data node ${nodeId} is shutting down`));
+        return;
+      }
+      // The follower's deadline bounds the read transaction (the source caps it too).
+      const deadline = call.getDeadline();
+      const deadlineAtMs = deadline instanceof Date ? deadline.getTime() : deadline;
+      const deadlineMs = Number.isFinite(deadlineAtMs) ? Math.max(0, deadlineAtMs - Date.now()) : Number.POSITIVE_INFINITY;
+      node.snapshots.serve(call.request, (part) => writeWithBackpressure(call, part), () => call.cancelled, deadlineMs).then(() => {
+        if (!call.cancelled) call.end();
+      }, fail);
     },
   };
 }

@@ -10,6 +10,7 @@ import {
   encodeStoredValue,
   isOverflowStoredKey,
   logIndexOf,
+  logEntryRequestId,
   logKey,
   overflowStoredKeyBytes,
   storedKey,
@@ -53,10 +54,42 @@ describe('storage codec', () => {
 
   it('round-trips log entries of both kinds', () => {
     const put = decodeLogEntry(encodeLogEntry(LogEntryKind.Put, 7, Buffer.from('key'), Buffer.from('val')));
-    expect(put).toEqual({ kind: LogEntryKind.Put, epoch: 7, key: Buffer.from('key'), value: Buffer.from('val') });
+    expect(put).toEqual({ kind: LogEntryKind.Put, epoch: 7, key: Buffer.from('key'), value: Buffer.from('val'), requestId: Buffer.alloc(0) });
     const del = decodeLogEntry(encodeLogEntry(LogEntryKind.Delete, 1, Buffer.alloc(4096, 1), Buffer.alloc(0)));
     expect(del.kind).toBe(LogEntryKind.Delete);
     expect(del.key.length).toBe(4096);
+  });
+
+  it.each([1, 16, 64])('round-trips log entries carrying a request id of %i bytes', (idBytes) => {
+    const requestId = Buffer.alloc(idBytes, 0xab);
+    const put = decodeLogEntry(encodeLogEntry(LogEntryKind.Put, 3, Buffer.from('key'), Buffer.from('value'), requestId));
+    expect(put).toEqual({ kind: LogEntryKind.Put, epoch: 3, key: Buffer.from('key'), value: Buffer.from('value'), requestId });
+    const del = decodeLogEntry(encodeLogEntry(LogEntryKind.Delete, 9, Buffer.alloc(4096, 2), Buffer.alloc(0), requestId));
+    expect(del).toEqual({ kind: LogEntryKind.Delete, epoch: 9, key: Buffer.alloc(4096, 2), value: Buffer.alloc(0), requestId });
+    // A value that starts like a request id length is still read after the id.
+    const tricky = decodeLogEntry(encodeLogEntry(LogEntryKind.Put, 1, Buffer.from('k'), Buffer.from([5, 1, 2]), requestId));
+    expect(tricky.value).toEqual(Buffer.from([5, 1, 2]));
+    expect(logEntryRequestId(encodeLogEntry(LogEntryKind.Delete, 2, Buffer.from('k'), Buffer.alloc(0), requestId))).toEqual({ kind: LogEntryKind.Delete, requestId });
+  });
+
+  it('writes an entry without a request id in the original layout, and decodes entries written before request ids existed', () => {
+    // The layout before request ids: [u8 kind][u64 epoch][u16 key length][key][value] — these bytes are a put of
+    // key "ab", value "xyz" at epoch 5 and a delete of key "k" at epoch 2, as the first data nodes wrote them.
+    const oldPut = Buffer.from('01' + '0000000000000005' + '0002' + '6162' + '78797a', 'hex');
+    const oldDelete = Buffer.from('02' + '0000000000000002' + '0001' + '6b', 'hex');
+    expect(decodeLogEntry(oldPut)).toEqual({ kind: LogEntryKind.Put, epoch: 5, key: Buffer.from('ab'), value: Buffer.from('xyz'), requestId: Buffer.alloc(0) });
+    expect(decodeLogEntry(oldDelete)).toEqual({ kind: LogEntryKind.Delete, epoch: 2, key: Buffer.from('k'), value: Buffer.alloc(0), requestId: Buffer.alloc(0) });
+    expect(logEntryRequestId(oldPut)).toEqual({ kind: LogEntryKind.Put, requestId: Buffer.alloc(0) });
+    expect(encodeLogEntry(LogEntryKind.Put, 5, Buffer.from('ab'), Buffer.from('xyz'))).toEqual(oldPut);
+    expect(encodeLogEntry(LogEntryKind.Delete, 2, Buffer.from('k'), Buffer.alloc(0), Buffer.alloc(0))).toEqual(oldDelete);
+    // With an id: the flag bit on the kind, then the id length and the id after the key.
+    expect(encodeLogEntry(LogEntryKind.Put, 5, Buffer.from('ab'), Buffer.from('xyz'), Buffer.from([0xee, 0xff])).toString('hex')).toBe(
+      '81' + '0000000000000005' + '0002' + '6162' + '02eeff' + '78797a',
+    );
+  });
+
+  it('refuses to encode a request id longer than 64 bytes (assertion)', () => {
+    expect(() => encodeLogEntry(LogEntryKind.Put, 1, Buffer.from('k'), Buffer.alloc(0), Buffer.alloc(65))).toThrow();
   });
 
   it('encodes log indexes so that byte order is numeric order', () => {
@@ -75,6 +108,11 @@ describe('storage codec', () => {
     ['a stored value whose full key is cut off', () => decodeStoredValue(encodeStoredValue(Buffer.alloc(3000), 1, Buffer.alloc(0)).subarray(0, 100))],
     ['a log entry', () => decodeLogEntry(Buffer.alloc(3))],
     ['a log entry of an unknown kind', () => decodeLogEntry(Buffer.alloc(11, 9))],
+    ['a log entry of an unknown kind with the request id flag', () => decodeLogEntry(Buffer.from('83' + '0000000000000001' + '0001' + '6b' + '01aa', 'hex'))],
+    ['a log entry whose request id is cut off', () => decodeLogEntry(encodeLogEntry(LogEntryKind.Put, 1, Buffer.from('k'), Buffer.alloc(0), Buffer.alloc(16)).subarray(0, 20))],
+    ['a log entry with the request id flag but no id length', () => decodeLogEntry(Buffer.from('81' + '0000000000000001' + '0001' + '6b', 'hex'))],
+    ['a log entry with an empty flagged request id', () => decodeLogEntry(Buffer.from('81' + '0000000000000001' + '0001' + '6b' + '00', 'hex'))],
+    ['a log entry with a request id of 65 bytes', () => decodeLogEntry(Buffer.concat([Buffer.from('81' + '0000000000000001' + '0001' + '6b' + '41', 'hex'), Buffer.alloc(65)]))],
     ['a log key', () => logIndexOf(Buffer.alloc(7))],
     ['an applied state', () => decodeAppliedState(Buffer.alloc(15))],
   ])('refuses to decode %s that is truncated or corrupt (assertion)', (_name, decode) => {

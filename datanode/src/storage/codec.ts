@@ -9,7 +9,14 @@
  * group in memory (see lmdb-engine.ts). Point lookups are exact either way.
  *
  * Stored values: [u8 flags][u64 version][if flags & 1: u16 key length, key][value bytes].
- * Log entries:   [u8 kind][u64 epoch][u16 key length][key][value bytes].
+ * Log entries:   [u8 kind | flags][u64 epoch][u16 key length][key]
+ *                [if flags & 0x80: u8 request id length (1..64), request id][value bytes].
+ *                The kind is the low 7 bits (1 put, 2 delete). Bit 0x80 says the entry carries
+ *                the write's request id (RFC 0001 "Request ids and router buffering"); it was
+ *                added after the first log entries were written, so an entry without it — every
+ *                entry written before, and every write without an id now — has exactly the old
+ *                layout and decodes with an empty request id. An older binary reading an entry
+ *                with the flag stops on its unknown-kind assertion rather than misreading it.
  * Log keys:      u64 big-endian index, so the log sorts by index.
  */
 import { createHash } from 'node:crypto';
@@ -88,39 +95,84 @@ export const LogEntryKind = { Put: 1, Delete: 2 } as const;
 /** A log entry kind value. */
 export type LogEntryKind = (typeof LogEntryKind)[keyof typeof LogEntryKind];
 
+/** Set in a log entry's first byte when a request id follows the key. */
+const flagRequestId = 0x80;
+/** Longest request id a log entry holds (kv.proto: at most 64 bytes; fits the u8 length). */
+const logRequestIdBytesMax = 64;
+
 /** A decoded log entry. */
 export interface LogEntry {
   readonly kind: LogEntryKind;
   readonly epoch: number;
   readonly key: Buffer;
   readonly value: Buffer;
+  /** The write's request id; empty when it had none (and for entries of the old layout). */
+  readonly requestId: Buffer;
 }
 
-/** Encodes a log entry. */
-export function encodeLogEntry(kind: LogEntryKind, epoch: number, key: Buffer, value: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(11 + key.length + value.length);
-  out.writeUInt8(kind, 0);
+/** Encodes a log entry; an empty `requestId` gives the original layout, without the flag. */
+export function encodeLogEntry(kind: LogEntryKind, epoch: number, key: Buffer, value: Buffer, requestId: Buffer = Buffer.alloc(0)): Buffer {
+  assert(requestId.length <= logRequestIdBytesMax, `Request id of ${requestId.length} bytes exceeds ${logRequestIdBytesMax}`);
+  const idBytes = requestId.length === 0 ? 0 : 1 + requestId.length;
+  const valueAt = 11 + key.length + idBytes;
+  const out = Buffer.allocUnsafe(valueAt + value.length);
+  out.writeUInt8(idBytes === 0 ? kind : kind | flagRequestId, 0);
   out.writeBigUInt64BE(BigInt(epoch), 1);
   out.writeUInt16BE(key.length, 9);
   key.copy(out, 11);
-  value.copy(out, 11 + key.length);
+  if (idBytes > 0) {
+    out.writeUInt8(requestId.length, 11 + key.length);
+    requestId.copy(out, 12 + key.length);
+  }
+  value.copy(out, valueAt);
   return out;
 }
 
-/** Decodes a log entry. */
+/** The parsed header of a log entry: kind, epoch, where the key and request id are, where the value starts. */
+interface LogEntryLayout {
+  readonly kind: LogEntryKind;
+  readonly epoch: number;
+  readonly keyEnd: number;
+  readonly requestIdStart: number;
+  readonly valueStart: number;
+}
+
+function logEntryLayout(buf: Buffer): LogEntryLayout {
+  assert(buf.length >= 11, 'Log entry shorter than its header');
+  const first = buf.readUInt8(0);
+  const kind = first & ~flagRequestId;
+  assert(kind === LogEntryKind.Put || kind === LogEntryKind.Delete, `Unknown log entry kind ${first}`);
+  const keyEnd = 11 + buf.readUInt16BE(9);
+  assert(buf.length >= keyEnd, 'Log entry shorter than its key');
+  if ((first & flagRequestId) === 0) return { kind, epoch: Number(buf.readBigUInt64BE(1)), keyEnd, requestIdStart: keyEnd, valueStart: keyEnd };
+  assert(buf.length > keyEnd, 'Log entry shorter than its request id length');
+  const idLength = buf.readUInt8(keyEnd);
+  assert(idLength >= 1 && idLength <= logRequestIdBytesMax, `Log entry request id of ${idLength} bytes`);
+  assert(buf.length >= keyEnd + 1 + idLength, 'Log entry shorter than its request id');
+  return { kind, epoch: Number(buf.readBigUInt64BE(1)), keyEnd, requestIdStart: keyEnd + 1, valueStart: keyEnd + 1 + idLength };
+}
+
+/** Decodes a log entry (of either layout; the buffers are copied so they outlive the LMDB read). */
 export function decodeLogEntry(raw: Uint8Array): LogEntry {
   const buf = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-  assert(buf.length >= 11, 'Log entry shorter than its header');
-  const kind = buf.readUInt8(0);
-  assert(kind === 1 || kind === 2, `Unknown log entry kind ${kind}`);
-  const keyLength = buf.readUInt16BE(9);
-  assert(buf.length >= 11 + keyLength, 'Log entry shorter than its key');
+  const layout = logEntryLayout(buf);
   return {
-    kind: kind === 1 ? LogEntryKind.Put : LogEntryKind.Delete,
-    epoch: Number(buf.readBigUInt64BE(1)),
-    key: Buffer.from(buf.subarray(11, 11 + keyLength)),
-    value: Buffer.from(buf.subarray(11 + keyLength)),
+    kind: layout.kind,
+    epoch: layout.epoch,
+    key: Buffer.from(buf.subarray(11, layout.keyEnd)),
+    value: Buffer.from(buf.subarray(layout.valueStart)),
+    requestId: Buffer.from(buf.subarray(layout.requestIdStart, layout.valueStart)),
   };
+}
+
+/**
+ * Reads only a log entry's kind and request id (copied; empty when none), without copying its
+ * key or value: what rebuilding the dedup table needs from every retained entry.
+ */
+export function logEntryRequestId(raw: Uint8Array): { kind: LogEntryKind; requestId: Buffer } {
+  const buf = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+  const layout = logEntryLayout(buf);
+  return { kind: layout.kind, requestId: Buffer.from(buf.subarray(layout.requestIdStart, layout.valueStart)) };
 }
 
 /** Encodes a log index as an 8-byte big-endian key. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { viewOf } from '../../../common/src/testing/metadata-fixtures.js';
-import { epochOf, holdUntilMs, replicaCountOf, retryActionFor, type FailureSite, type OperationKind, type RetryAction } from './failover.js';
+import { epochOf, holdUntilMs, replicaCountOf, retryActionFor, settlesAmbiguousWrite, type FailureSite, type OperationKind, type RetryAction } from './failover.js';
 
 describe('retryActionFor', () => {
   const cases: readonly [code: string, site: FailureSite, kind: OperationKind, replicas: number, action: RetryAction][] = [
@@ -21,9 +21,10 @@ describe('retryActionFor', () => {
     ['UNAVAILABLE', 'node', 'delete', 1, 'resend'],
     ['UNAVAILABLE', 'node', 'get', 3, 'resend'],
     ['UNAVAILABLE', 'node', 'scan', 3, 'resend'],
-    // Unknown outcomes: never retried for writes.
+    // Unknown outcomes: never retried for writes without a request id (those with one: below).
     ['AMBIGUOUS_RESULT', 'node', 'put', 3, 'fail'],
     ['AMBIGUOUS_RESULT', 'node', 'delete', 3, 'fail'],
+    ['AMBIGUOUS_RESULT', 'node', 'put', 1, 'fail'],
     ['AMBIGUOUS_RESULT', 'node', 'get', 3, 'resend'],
     ['AMBIGUOUS_RESULT', 'node', 'scan', 3, 'resend'],
     ['DEADLINE_EXCEEDED', 'node', 'put', 3, 'fail'],
@@ -44,7 +45,43 @@ describe('retryActionFor', () => {
   ];
 
   it.each(cases)('%s at %s for a %s with %i replicas: %s', (code, site, kind, replicas, action) => {
-    expect(retryActionFor(code, site, kind, replicas)).toBe(action);
+    expect(retryActionFor(code, site, kind, replicas, false)).toBe(action);
+  });
+
+  // With a request id: a write's unknown outcome may be resent (the data nodes deduplicate it);
+  // everything else is decided as without one.
+  const withRequestId: readonly [code: string, site: FailureSite, kind: OperationKind, replicas: number, action: RetryAction][] = [
+    ['AMBIGUOUS_RESULT', 'node', 'put', 3, 'resend'],
+    ['AMBIGUOUS_RESULT', 'node', 'delete', 3, 'resend'],
+    ['AMBIGUOUS_RESULT', 'node', 'put', 1, 'resend'],
+    ['NOT_LEADER', 'node', 'put', 3, 'refresh'],
+    ['UNAVAILABLE', 'node', 'delete', 3, 'resend'],
+    ['PARTITION_UNAVAILABLE', 'route', 'put', 3, 'hold'],
+    ['PARTITION_UNAVAILABLE', 'route', 'put', 1, 'fail'],
+    ['PARTITION_UNAVAILABLE', 'node', 'put', 3, 'fail'],
+    ['DEADLINE_EXCEEDED', 'node', 'put', 3, 'fail'],
+    ['CONDITION_FAILED', 'node', 'put', 3, 'fail'],
+    ['OVERLOADED', 'node', 'delete', 3, 'fail'],
+  ];
+
+  it.each(withRequestId)('%s at %s for a %s with a request id and %i replicas: %s', (code, site, kind, replicas, action) => {
+    expect(retryActionFor(code, site, kind, replicas, true)).toBe(action);
+  });
+});
+
+describe('settlesAmbiguousWrite', () => {
+  it.each([
+    [undefined, true],
+    ['CONDITION_FAILED', true],
+    ['AMBIGUOUS_RESULT', false],
+    ['UNAVAILABLE', false],
+    ['NOT_LEADER', false],
+    ['PARTITION_UNAVAILABLE', false],
+    ['OVERLOADED', false],
+    ['DEADLINE_EXCEEDED', false],
+    ['INVALID_ARGUMENT', false],
+  ])('an answer %s after an ambiguous attempt settles the write: %s', (code, settles) => {
+    expect(settlesAmbiguousWrite(code)).toBe(settles);
   });
 });
 

@@ -6,8 +6,16 @@
  * Invariants:
  *  - A write is retried only after an outcome that says it did not happen: a routing refusal
  *    (WRONG_PARTITION, STALE_EPOCH, NOT_LEADER), or UNAVAILABLE, which for a write means it was
- *    never sent (MultiplexedStream turns a write lost after sending into AMBIGUOUS_RESULT).
- *    AMBIGUOUS_RESULT, DEADLINE_EXCEEDED and every other error reach the client unchanged.
+ *    never sent (MultiplexedStream turns a write lost after sending into AMBIGUOUS_RESULT) —
+ *    or, for a write carrying a request id, AMBIGUOUS_RESULT (RFC 0001 "Request ids and router
+ *    buffering"): every replica that may lead next deduplicates the id, so a resent write that
+ *    was applied is answered with its first result instead of being applied again. A write
+ *    without a request id is never resent after AMBIGUOUS_RESULT. DEADLINE_EXCEEDED and every
+ *    other error reach the client unchanged.
+ *  - Once an attempt of a write was ambiguous, only an answer that decides the write settles it
+ *    (settlesAmbiguousWrite): success, or a refusal of its condition by a leader that would have
+ *    recognised the first attempt. Anything else — the wait running out included — answers the
+ *    client AMBIGUOUS_RESULT, never a plain failure.
  *  - A read (get, or a partition of a scan) has no effect, so a read lost with its node
  *    (UNAVAILABLE, AMBIGUOUS_RESULT) may be sent again too, and so may a read of a replicated
  *    partition whose leader cannot serve reads for a moment (PARTITION_UNAVAILABLE: its lease
@@ -49,18 +57,32 @@ export function isRead(kind: OperationKind): boolean {
 
 /**
  * Returns what to do after a failure with error `code` found at `site`, for an operation of
- * `kind` on a partition with `replicaCount` replicas.
+ * `kind` on a partition with `replicaCount` replicas; `hasRequestId` says whether a write
+ * carries a request id (so resending it after an unknown outcome cannot apply it twice).
  */
-export function retryActionFor(code: string, site: FailureSite, kind: OperationKind, replicaCount: number): RetryAction {
+export function retryActionFor(code: string, site: FailureSite, kind: OperationKind, replicaCount: number, hasRequestId: boolean): RetryAction {
   if (site === 'route') {
     // Only a failover can give the partition a leader, and only another replica can be promoted.
     return code === 'PARTITION_UNAVAILABLE' && replicaCount > 1 ? 'hold' : 'fail';
   }
   if (routingCodes.has(code)) return 'refresh';
   if (code === 'UNAVAILABLE') return 'resend';
-  if (code === 'AMBIGUOUS_RESULT' && isRead(kind)) return 'resend';
+  if (code === 'AMBIGUOUS_RESULT' && (isRead(kind) || hasRequestId)) return 'resend';
   if (code === 'PARTITION_UNAVAILABLE' && isRead(kind) && replicaCount > 1) return 'resend';
   return 'fail';
+}
+
+/**
+ * Returns whether an answer (`code`: undefined for success) to a resent write decides the
+ * outcome of a write whose earlier attempt was ambiguous. Success does: the leader answered
+ * from its dedup table if the earlier attempt is in its log, or applied the write now if it is
+ * not (then the earlier attempt can never be acknowledged: this leader's log is the one that
+ * survives). CONDITION_FAILED does for the same reason: the condition was checked by a leader
+ * that would have recognised the earlier attempt. Every other error only says the resend did
+ * not happen, and nothing about the earlier attempt.
+ */
+export function settlesAmbiguousWrite(code: string | undefined): boolean {
+  return code === undefined || code === 'CONDITION_FAILED';
 }
 
 /** Returns the number of replicas of a partition in the view (0 while it has no record). */

@@ -1,0 +1,177 @@
+/**
+ * SnapshotSource: the leader side of Replication.Snapshot (RFC 0001 "Catch-up, snapshots and
+ * log truncation"; replication.proto Snapshot). A follower that was sent InstallSnapshot pulls
+ * one partition's data: this node checks that it leads the partition at the request's epoch
+ * and that the requester is a follower of it, opens one LMDB read transaction (a consistent
+ * view at its applied index A), and streams SnapshotHeader{A, epoch at A}, the data in key
+ * order in chunks bounded by bytes (snapshot-chunks.ts), and SnapshotEnd with the totals.
+ *
+ * Critical invariants:
+ *  - Everything sent is one read view: the header's applied index describes exactly the data
+ *    the chunks carry, and every pair in it is acknowledged (applied ≤ acknowledged, RFC
+ *    invariant 3).
+ *  - The log holds every entry above A while the follower needs it: the keep floor is set at
+ *    the replica's applied index + 1 (≤ A + 1) before the read starts, so no transaction from
+ *    then on drops an entry above A; a transaction already in flight that did is caught by the
+ *    log-start check after the read opened (the pull is refused with OVERLOADED and retried).
+ *  - Bounded: at most snapshotsInFlightMax calls hold a read transaction at once (the engine
+ *    allows a few more readers than that), one chunk is written only when the previous one
+ *    drained (the follower's loading speed paces this node), and the follower's deadline, capped
+ *    at serveMsMax, bounds how long the read transaction stays open.
+ *  - A chunk is sent only while this node still leads the partition at the request's epoch.
+ */
+import type { SnapshotRequest, SnapshotResponse } from '@quire/proto';
+import {
+  DeadlineExceededError,
+  InvalidArgumentError,
+  OverloadedError,
+  PartitionUnavailableError,
+  assert,
+  type Clock,
+  type Logger,
+  type MetadataView,
+} from '@quire/common';
+import { checkOwnership } from '../partition/ownership.js';
+import type { PartitionReplica } from '../partition/replica.js';
+import { SnapshotTally, cutChunks, type SnapshotTotals } from '../replication/snapshot-chunks.js';
+import type { SnapshotReader } from '../storage/engine.js';
+
+/** Limits of snapshot serving. */
+export interface SnapshotSourceSettings {
+  /** Most snapshots served at once; beyond it a pull is refused with OVERLOADED. */
+  readonly snapshotsInFlightMax: number;
+  /** Key and value bytes per chunk (one pair above it travels alone). */
+  readonly chunkBytesMax: number;
+  /** Longest a read transaction stays open, whatever the follower's deadline. */
+  readonly serveMsMax: number;
+}
+
+/** Snapshot serving defaults: 2 at once, 1 MiB chunks, 10 minutes per call. */
+export const snapshotSourceDefaults: SnapshotSourceSettings = { snapshotsInFlightMax: 2, chunkBytesMax: 1024 * 1024, serveMsMax: 10 * 60_000 };
+
+/** What the source needs from the data node. */
+export interface SnapshotSourceDeps {
+  readonly nodeId: string;
+  readonly view: MetadataView;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** The leader side of replication: keeps the log for the follower (LeaderReplicator.keepLogForSnapshot). */
+  keepLogForSnapshot(keyspace: string, partitionId: number, epoch: number, follower: string, fromIndex: number): PartitionReplica | undefined;
+  /** Opens (or returns) this node's replica of a partition. */
+  openReplica(keyspace: string, partitionId: number): PartitionReplica;
+  /** Opens a consistent read of a partition's data (PartitionStore.snapshotReader). */
+  openReader(keyspace: string, partitionId: number): SnapshotReader;
+}
+
+/** Where the parts go; resolves when the follower can take more (flow control) or the call ended. */
+export type SnapshotSink = (part: SnapshotResponse) => Promise<void>;
+
+/** OVERLOADED back-off when every snapshot slot is taken. */
+const busyRetryAfterMs = 1_000;
+/** OVERLOADED back-off when a transaction in flight truncated the log past the read. */
+const raceRetryAfterMs = 50;
+
+/** Serves Replication.Snapshot. */
+export class SnapshotSource {
+  private serving = 0;
+
+  constructor(
+    private readonly settings: SnapshotSourceSettings,
+    private readonly deps: SnapshotSourceDeps,
+  ) {
+    assert(settings.snapshotsInFlightMax >= 1 && settings.chunkBytesMax >= 1 && settings.serveMsMax >= 1, 'Invalid snapshot source settings');
+  }
+
+  /** Snapshots being served now. */
+  get inFlight(): number {
+    return this.serving;
+  }
+
+  /**
+   * Streams one snapshot into `sink`. Throws the typed refusal (STALE_EPOCH, NOT_LEADER,
+   * WRONG_PARTITION, INVALID_ARGUMENT, OVERLOADED, PARTITION_UNAVAILABLE, DEADLINE_EXCEEDED)
+   * before or instead of finishing; returns quietly when `cancelled()` says the call is gone.
+   * `deadlineMs` is how long the caller waits (Infinity for no deadline).
+   */
+  async serve(request: SnapshotRequest, sink: SnapshotSink, cancelled: () => boolean, deadlineMs: number): Promise<SnapshotTotals | undefined> {
+    const { keyspace, partitionId, epoch, requesterNodeId } = request;
+    const id = `${keyspace}/${partitionId}`;
+    if (keyspace === '') throw new InvalidArgumentError('keyspace is empty (internal requests name it)', { field: 'keyspace' });
+    if (!Number.isSafeInteger(epoch) || epoch < 1) throw new InvalidArgumentError(`Snapshot epoch ${epoch} is not a positive integer`, { field: 'epoch' });
+    const owner = checkOwnership(this.deps.view, this.deps.nodeId, keyspace, partitionId, epoch);
+    if (!owner.ok) throw owner.error;
+    if (requesterNodeId === this.deps.nodeId || !owner.entry.record.replicas.includes(requesterNodeId)) {
+      throw new InvalidArgumentError(`Node "${requesterNodeId}" is not a follower of partition ${id} at epoch ${epoch}`, { field: 'requester_node_id', partitionId });
+    }
+    if (this.serving >= this.settings.snapshotsInFlightMax) {
+      throw new OverloadedError(`Node ${this.deps.nodeId} already serves ${this.serving} snapshots`, { retryAfterMs: busyRetryAfterMs, limit: this.settings.snapshotsInFlightMax, partitionId });
+    }
+    const startedMs = this.deps.clock.monotonicMs();
+    const deadlineAtMs = startedMs + Math.min(deadlineMs, this.settings.serveMsMax);
+    this.serving++;
+    let reader: SnapshotReader | undefined;
+    try {
+      // Before the read: whatever A it sees is at least the applied index now, so from here on
+      // no transaction drops an entry above A.
+      const current = this.deps.openReplica(keyspace, partitionId);
+      const replica = this.deps.keepLogForSnapshot(keyspace, partitionId, epoch, requesterNodeId, current.appliedIndex + 1);
+      if (replica === undefined || replica.installingSnapshot) {
+        throw new PartitionUnavailableError(`Node ${this.deps.nodeId} is not replicating partition ${id} at epoch ${epoch} yet`, { partitionId, epoch, retryAfterMs: 200 });
+      }
+      reader = this.deps.openReader(keyspace, partitionId);
+      const appliedIndex = reader.appliedIndex;
+      if (replica.firstLogIndex > appliedIndex + 1) {
+        throw new OverloadedError(`Partition ${id}: a transaction in flight dropped log entries above the snapshot's index ${appliedIndex}; pull again`, { retryAfterMs: raceRetryAfterMs, partitionId });
+      }
+      this.deps.keepLogForSnapshot(keyspace, partitionId, epoch, requesterNodeId, appliedIndex + 1);
+      this.deps.log.info('Serving a snapshot', { keyspace, partitionId, epoch, follower: requesterNodeId, appliedIndex, appliedEpoch: reader.epoch, logStart: replica.firstLogIndex });
+      const send = async (part: SnapshotResponse): Promise<boolean> => {
+        if (cancelled()) return false;
+        await this.withDeadline(sink(part), deadlineAtMs, id);
+        return !cancelled();
+      };
+      if (!(await send({ part: { $case: 'header', value: { appliedIndex, appliedEpoch: reader.epoch } } }))) return undefined;
+      const tally = new SnapshotTally(appliedIndex);
+      for (const chunk of cutChunks(reader.chunks(this.settings.chunkBytesMax), this.settings.chunkBytesMax)) {
+        // Only while this node still leads at that epoch (the follower would not be answered).
+        const still = checkOwnership(this.deps.view, this.deps.nodeId, keyspace, partitionId, epoch);
+        if (!still.ok) throw still.error;
+        const why = tally.add(chunk);
+        assert(why === undefined, `Snapshot read of ${id}: ${why}`);
+        const items = chunk.map((e) => ({ key: e.key, value: e.value, version: e.version }));
+        if (!(await send({ part: { $case: 'chunk', value: { items } } }))) return undefined;
+        // Let appends and answers run between chunks even when the follower keeps up.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      if (!(await send({ part: { $case: 'end', value: tally.totals } }))) return undefined;
+      this.deps.log.info('Served a snapshot', {
+        keyspace,
+        partitionId,
+        epoch,
+        follower: requesterNodeId,
+        appliedIndex,
+        keyCount: tally.keyCount,
+        payloadBytes: tally.payloadBytes,
+        durationMs: Math.round(this.deps.clock.monotonicMs() - startedMs),
+      });
+      return tally.totals;
+    } finally {
+      reader?.close();
+      this.serving--;
+    }
+  }
+
+  /** Waits for `write`, failing with DEADLINE_EXCEEDED once `deadlineAtMs` (monotonic) passes. */
+  private async withDeadline(write: Promise<void>, deadlineAtMs: number, id: string): Promise<void> {
+    const leftMs = deadlineAtMs - this.deps.clock.monotonicMs();
+    const expired = (): DeadlineExceededError => new DeadlineExceededError(`Snapshot of ${id} ran past its deadline; the read is closed`);
+    if (leftMs <= 0) throw expired();
+    if (!Number.isFinite(leftMs)) return write;
+    let timer: { cancel(): void } | undefined;
+    try {
+      await Promise.race([write, new Promise<never>((_, reject) => (timer = this.deps.clock.after(leftMs, () => reject(expired()))))]);
+    } finally {
+      timer?.cancel();
+    }
+  }
+}
