@@ -14,21 +14,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isQuireError, loadHashPartitioner, type HashPartitioner } from '@quire/common';
 import type { PartitionInfo } from '@quire/proto';
 import { armFailpoints } from './harness/failpoints.js';
+import { fullyInSync, partitionInfos } from './harness/partitions.js';
 import { eventually, rejection, startTestCluster, type TestCluster } from './harness/test-cluster.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const partitions = 4;
-
-async function partitionInfos(t: TestCluster): Promise<PartitionInfo[]> {
-  const status = await t.client.clusterStatus();
-  return status.keyspaces.find((k) => k.keyspace === 'default')?.partitions ?? [];
-}
-
-/** Whether every partition has all three replicas in its ISR and a live leader. */
-async function fullyInSync(t: TestCluster): Promise<boolean> {
-  const ps = await partitionInfos(t);
-  return ps.length === partitions && ps.every((p) => p.isr.length === 3 && p.leaderLive);
-}
 
 async function scrape(address: string): Promise<string> {
   const res = await fetch(`http://${address}/metrics`);
@@ -42,7 +32,7 @@ describe('request ids: a retried write is applied once', () => {
   beforeAll(async () => {
     t = await startTestCluster('dedup', { replicationFactor: 3, partitions, coordinators: 1, nodeLeaseTtlSeconds: 1, extraArgs: { datanode: ['--failpoints-admin'] } });
     partitioner = await loadHashPartitioner();
-    await eventually('every partition in sync', 30_000, () => fullyInSync(t));
+    await eventually('every partition in sync', 30_000, () => fullyInSync(t, partitions));
   });
   afterAll(async () => {
     await t?.stop();
@@ -145,6 +135,6 @@ describe('request ids: a retried write is applied once', () => {
     expect((await t.client.put(key, 'next')).version).toBeGreaterThan(first.version);
 
     victim.start();
-    await eventually(`${victimId} to rejoin every ISR`, 60_000, () => fullyInSync(t));
+    await eventually(`${victimId} to rejoin every ISR`, 60_000, () => fullyInSync(t, partitions));
   });
 });

@@ -12,36 +12,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QuireClient } from '@quire/client';
-import { isQuireError, loadHashPartitioner } from '@quire/common';
-import type { PartitionInfo } from '@quire/proto';
+import { isQuireError } from '@quire/common';
+import { fullyInSync, keysByPartition, partitionInfos } from './harness/partitions.js';
 import { startTestCluster, eventually, type TestCluster } from './harness/test-cluster.js';
 import { startUniqueWrites, verifyAcknowledged } from './workloads/unique-writes.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const partitions = 6;
-
-async function partitionInfos(t: TestCluster): Promise<PartitionInfo[]> {
-  const status = await t.client.clusterStatus();
-  return status.keyspaces.find((k) => k.keyspace === 'default')?.partitions ?? [];
-}
-
-/** Whether every partition has all three replicas in its ISR and a live leader. */
-async function fullyInSync(t: TestCluster): Promise<boolean> {
-  const ps = await partitionInfos(t);
-  return ps.length === partitions && ps.every((p) => p.isr.length === 3 && p.leaderLive);
-}
-
-/** A key of each partition, for probes. */
-async function keysByPartition(prefix: string): Promise<string[]> {
-  const partitioner = await loadHashPartitioner();
-  const keys: string[] = [];
-  for (let i = 0; keys.filter((k) => k !== undefined).length < partitions; i++) {
-    const key = `${prefix}-${i}`;
-    const p = partitioner.partitionOf(Buffer.from(key), partitions);
-    if (keys[p] === undefined) keys[p] = key;
-  }
-  return keys;
-}
 
 /** Puts to `key` every 20 ms until one is acknowledged; resolves with the time that took from `sinceMs`. */
 async function firstAcknowledged(client: QuireClient, key: string, sinceMs: number, timeoutMs: number): Promise<number> {
@@ -68,7 +45,7 @@ describe('failover with replication factor 3 and sync', () => {
     // within about a second, the setting the failover-time figure is quoted for.
     t = await startTestCluster('failover', { replicationFactor: 3, partitions, coordinators: 3, nodeLeaseTtlSeconds: 1 });
     probeClient = new QuireClient({ router: t.cluster.routerAddress, requestTimeoutMs: 1_000 });
-    await eventually('every partition in sync', 30_000, () => fullyInSync(t));
+    await eventually('every partition in sync', 30_000, () => fullyInSync(t, partitions));
   });
   afterAll(async () => {
     probeClient?.close();
@@ -76,7 +53,7 @@ describe('failover with replication factor 3 and sync', () => {
   });
 
   it('a paused data node: partitions it follows drop it from the ISR and go on, partitions it leads fail over, and once resumed it rejoins every ISR', async () => {
-    const probeKeys = await keysByPartition('pause-probe');
+    const probeKeys = await keysByPartition('pause-probe', partitions);
     const load = startUniqueWrites(t.client, 'pause-node', 32);
     await eventually('writes', 30_000, async () => load.acknowledgedCount() > 500);
     const victimId = 'node-2';
@@ -97,7 +74,7 @@ describe('failover with replication factor 3 and sync', () => {
       victim.kill('SIGCONT');
     }
     // Resumed, it learns the new epochs, truncates what the new leaders lack, and catches up.
-    await eventually(`${victimId} to rejoin every ISR`, 60_000, () => fullyInSync(t));
+    await eventually(`${victimId} to rejoin every ISR`, 60_000, () => fullyInSync(t, partitions));
     const result = await load.stop();
     const lost = await verifyAcknowledged(t.client, result);
     console.log(
@@ -109,7 +86,7 @@ describe('failover with replication factor 3 and sync', () => {
   });
 
   it('kill -9 of partition leaders: a live ISR member takes over at epoch + 1, writes resume, nothing acknowledged is lost', async () => {
-    const probeKeys = await keysByPartition('failover-probe');
+    const probeKeys = await keysByPartition('failover-probe', partitions);
     const load = startUniqueWrites(t.client, 'kill-leader', 64);
     await eventually('writes', 30_000, async () => load.acknowledgedCount() > 1_000);
     const recoveries: number[] = [];
@@ -132,7 +109,7 @@ describe('failover with replication factor 3 and sync', () => {
         expect(now?.epoch).toBeGreaterThan(p.epoch);
       }
       victim.start();
-      await eventually(`${victimId} to rejoin every ISR`, 60_000, () => fullyInSync(t));
+      await eventually(`${victimId} to rejoin every ISR`, 60_000, () => fullyInSync(t, partitions));
     }
     const result = await load.stop();
     const lost = await verifyAcknowledged(t.client, result);
@@ -158,7 +135,7 @@ describe('failover with replication factor 3 and sync', () => {
     coordinator.kill('SIGKILL');
     await Promise.all([node.exited, coordinator.exited]);
     const killedAt = Date.now();
-    const probeKeys = await keysByPartition('coordinator-probe');
+    const probeKeys = await keysByPartition('coordinator-probe', partitions);
     const times = await Promise.all(led.map((p) => firstAcknowledged(probeClient, probeKeys[p.partitionId] as string, killedAt, 30_000)));
     const after = await t.client.clusterStatus();
     console.log(
@@ -168,7 +145,7 @@ describe('failover with replication factor 3 and sync', () => {
     expect(after.coordinator?.coordinatorId).not.toBe(coordinatorId);
     coordinator.start();
     node.start();
-    await eventually(`${victimId} to rejoin every ISR`, 60_000, () => fullyInSync(t));
+    await eventually(`${victimId} to rejoin every ISR`, 60_000, () => fullyInSync(t, partitions));
   });
 
   it('two data nodes lost at once: writes fail with PARTITION_UNAVAILABLE naming the ISR, nothing acknowledged is lost, and writes resume when one returns', async () => {
@@ -193,7 +170,7 @@ describe('failover with replication factor 3 and sync', () => {
     a.start();
     await eventually('writes to resume with node-1 back', 60_000, async () => load.acknowledgedCount() > downCount + 200);
     b.start();
-    await eventually('every partition back in sync', 60_000, () => fullyInSync(t));
+    await eventually('every partition back in sync', 60_000, () => fullyInSync(t, partitions));
     const result = await load.stop();
     const lost = await verifyAcknowledged(t.client, result);
     console.log(

@@ -7,10 +7,9 @@
  *  - a follower killed with kill -9 catches up from the leader's log after its restart.
  * Failover, ISR changes and lost nodes are failover.int.test.ts.
  */
-import { Metadata } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ReplicationClient, type GetLogEndResponse } from '@quire/proto';
-import { clientCredentials, grpcClientOptions } from '@quire/common';
+import type { GetLogEndResponse } from '@quire/proto';
+import { getLogEnd } from './harness/partitions.js';
 import { startTestCluster, eventually, type TestCluster } from './harness/test-cluster.js';
 import { startUniqueWrites, verifyAcknowledged } from './workloads/unique-writes.js';
 
@@ -22,17 +21,6 @@ interface ReplicaState {
   readonly nodeId: string;
   readonly leader: boolean;
   readonly state: GetLogEndResponse;
-}
-
-async function getLogEnd(address: string, partitionId: number): Promise<GetLogEndResponse> {
-  const client = new ReplicationClient(address, clientCredentials(), grpcClientOptions);
-  try {
-    return await new Promise<GetLogEndResponse>((resolve, reject) =>
-      client.getLogEnd({ keyspace: 'default', partitionId }, new Metadata(), { deadline: Date.now() + 5_000 }, (err, res) => (err ? reject(err) : resolve(res))),
-    );
-  } finally {
-    client.close();
-  }
 }
 
 /** Every replica of every partition of the default keyspace. */

@@ -10,11 +10,10 @@
  *  - nothing acknowledged is lost — read back through the leaders, and again with the restarted
  *    node leading every partition (so its snapshot-seeded data is what answers).
  */
-import { Metadata } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ReplicationClient, type GetLogEndResponse, type PartitionInfo } from '@quire/proto';
-import { clientCredentials, grpcClientOptions } from '@quire/common';
+import type { GetLogEndResponse } from '@quire/proto';
+import { fullyInSync, getLogEnd, partitionInfos } from './harness/partitions.js';
 import { startTestCluster, eventually, type TestCluster } from './harness/test-cluster.js';
 import { startUniqueWrites, verifyAcknowledged } from './workloads/unique-writes.js';
 
@@ -22,28 +21,6 @@ const partitions = 4;
 const logRetainEntries = 200;
 const keysWhileDown = 10_000;
 const victimId = 'node-3';
-
-async function getLogEnd(address: string, partitionId: number): Promise<GetLogEndResponse> {
-  const client = new ReplicationClient(address, clientCredentials(), grpcClientOptions);
-  try {
-    return await new Promise<GetLogEndResponse>((resolve, reject) =>
-      client.getLogEnd({ keyspace: 'default', partitionId }, new Metadata(), { deadline: Date.now() + 5_000 }, (err, res) => (err ? reject(err) : resolve(res))),
-    );
-  } finally {
-    client.close();
-  }
-}
-
-async function partitionInfos(t: TestCluster): Promise<PartitionInfo[]> {
-  const status = await t.client.clusterStatus();
-  return status.keyspaces.find((k) => k.keyspace === 'default')?.partitions ?? [];
-}
-
-/** Whether every partition has all three replicas in its ISR and a live leader. */
-async function fullyInSync(t: TestCluster): Promise<boolean> {
-  const ps = await partitionInfos(t);
-  return ps.length === partitions && ps.every((p) => p.isr.length === 3 && p.leaderLive);
-}
 
 async function addresses(t: TestCluster): Promise<Map<string, string>> {
   const status = await t.client.clusterStatus();
@@ -89,7 +66,7 @@ async function leadNothing(t: TestCluster, nodeId: string): Promise<void> {
     const to = p.isr.find((n) => n !== nodeId) as string;
     await t.client.transferLeader(p.partitionId, { to });
   }
-  await eventually(`${nodeId} to lead nothing, all in sync`, 30_000, async () => (await fullyInSync(t)) && (await partitionInfos(t)).every((p) => p.leader !== nodeId));
+  await eventually(`${nodeId} to lead nothing, all in sync`, 30_000, async () => (await fullyInSync(t, partitions)) && (await partitionInfos(t)).every((p) => p.leader !== nodeId));
 }
 
 /** The JSON log lines of a process with message `msg`. */
@@ -119,7 +96,7 @@ describe('snapshots: a follower behind the leaders’ truncated logs', () => {
       nodeLeaseTtlSeconds: 1,
       extraArgs: { datanode: ['--log-retain-entries', String(logRetainEntries)] },
     });
-    await eventually('every partition in sync', 30_000, () => fullyInSync(t));
+    await eventually('every partition in sync', 30_000, () => fullyInSync(t, partitions));
   });
   afterAll(async () => {
     await t?.stop();
@@ -153,7 +130,7 @@ describe('snapshots: a follower behind the leaders’ truncated logs', () => {
     const restartedAt = Date.now();
     victim.start();
     await t.cluster.waitReady(60_000);
-    await eventually(`${victimId} to rejoin every ISR`, 120_000, () => fullyInSync(t));
+    await eventually(`${victimId} to rejoin every ISR`, 120_000, () => fullyInSync(t, partitions));
     const rejoinMs = Date.now() - restartedAt;
     const states = await eventually('every replica to hold and apply the leader log', 60_000, () => converged(t));
     const lost = [...(await verifyAcknowledged(t.client, beforeResult)), ...(await verifyAcknowledged(t.client, result))];

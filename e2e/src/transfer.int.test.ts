@@ -15,21 +15,11 @@ import type { QuireClient } from '@quire/client';
 import { isQuireError, loadHashPartitioner, type HashPartitioner } from '@quire/common';
 import type { PartitionInfo } from '@quire/proto';
 import { runCli } from './harness/cli.js';
+import { fullyInSync, partitionInfos } from './harness/partitions.js';
 import { startTestCluster, eventually, type TestCluster } from './harness/test-cluster.js';
 import { startUniqueWrites, verifyAcknowledged, type WriteLoadResult } from './workloads/unique-writes.js';
 
 const partitions = 6;
-
-async function partitionInfos(t: TestCluster): Promise<PartitionInfo[]> {
-  const status = await t.client.clusterStatus();
-  return status.keyspaces.find((k) => k.keyspace === 'default')?.partitions ?? [];
-}
-
-/** Whether every partition has all three replicas in its ISR and a live leader. */
-async function fullyInSync(t: TestCluster): Promise<boolean> {
-  const ps = await partitionInfos(t);
-  return ps.length === partitions && ps.every((p) => p.isr.length === 3 && p.leaderLive);
-}
 
 /** Sums a counter over its label sets in a process's /metrics. */
 async function counter(address: string | undefined, name: string): Promise<number> {
@@ -129,7 +119,7 @@ describe('leadership transfer with replication factor 3 and sync', () => {
   beforeAll(async () => {
     t = await startTestCluster('transfer', { replicationFactor: 3, partitions, coordinators: 3, nodeLeaseTtlSeconds: 1 });
     partitioner = await loadHashPartitioner();
-    await eventually('every partition in sync', 30_000, () => fullyInSync(t));
+    await eventually('every partition in sync', 30_000, () => fullyInSync(t, partitions));
   });
   afterAll(async () => {
     await t?.stop();
@@ -189,7 +179,7 @@ describe('leadership transfer with replication factor 3 and sync', () => {
   });
 
   it('SIGTERM of a data node under load hands every partition it leads over before it exits; writes to them pause well under a second; it rejoins every ISR after a restart', async () => {
-    await eventually('every partition in sync', 30_000, () => fullyInSync(t));
+    await eventually('every partition in sync', 30_000, () => fullyInSync(t, partitions));
     const load = startUniqueWrites(t.client, 'sigterm', 32);
     await eventually('writes', 30_000, async () => load.acknowledgedCount() > 500);
     const before = await partitionInfos(t);
@@ -237,7 +227,7 @@ describe('leadership transfer with replication factor 3 and sync', () => {
     for (const p of afterStop) expect(p.isr).not.toContain(victimId);
 
     victim.start();
-    await eventually(`${victimId} to rejoin every ISR`, 60_000, () => fullyInSync(t));
+    await eventually(`${victimId} to rejoin every ISR`, 60_000, () => fullyInSync(t, partitions));
     const result = await load.stop();
     const lost = await verifyAcknowledged(t.client, result);
     console.log(
