@@ -30,3 +30,4 @@ export * from './metadata/keys.js';
 export * from './metadata/metadata-view.js';
 export * from './metadata/records.js';
 export * from './grpc/idle-timeout.js';
+export * from './grpc/unary-handler.js';

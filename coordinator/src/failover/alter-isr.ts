@@ -27,14 +27,12 @@
  */
 import type { PartitionRecord } from '@quire/proto';
 import {
-  ConditionFailedError,
   InvalidArgumentError,
-  NotLeaderError,
-  StaleEpochError,
   type PartitionEntry,
   type QuireError,
 } from '@quire/common';
-import { assertCount, assertPartitionRecord } from './record-invariant.js';
+import { leaderRequestRefusal } from './leader-request.js';
+import { assertPartitionRecord } from './record-invariant.js';
 
 /** An AlterIsr request from a partition leader. */
 export interface AlterIsrRequest {
@@ -67,38 +65,14 @@ export type AlterIsrResult = { readonly ok: true; readonly plan: AlterIsrPlan } 
 
 /** Checks an AlterIsr request against the current partition record and returns the record to write, or the typed refusal. */
 export function planAlterIsr(partition: PartitionEntry, request: AlterIsrRequest): AlterIsrResult {
+  const refusal = leaderRequestRefusal(partition, request, 'AlterIsr');
+  if (refusal !== undefined) return { ok: false, error: refusal };
   const { record, modRevision } = partition;
-  assertPartitionRecord(record, 'Partition');
-  assertCount(modRevision, 'Partition mod revision');
-  const name = `${record.keyspace}/${record.partitionId}`;
-  const routing = { partitionId: record.partitionId, epoch: record.epoch, leaderHint: record.leader };
-
-  if (request.epoch !== record.epoch) {
-    return {
-      ok: false,
-      error: new StaleEpochError(`AlterIsr for partition ${name} names epoch ${request.epoch}, but the partition is at epoch ${record.epoch}`, routing),
-    };
-  }
-  if (request.requester !== record.leader) {
-    return {
-      ok: false,
-      error: new NotLeaderError(`AlterIsr for partition ${name} comes from ${request.requester}, but ${record.leader} leads epoch ${record.epoch}`, routing),
-    };
-  }
-  if (request.expectedRevision !== modRevision) {
-    return {
-      ok: false,
-      error: new ConditionFailedError(
-        `AlterIsr for partition ${name} was computed from record revision ${request.expectedRevision}, but the record is at revision ${modRevision}`,
-        { ...routing, currentVersion: modRevision },
-      ),
-    };
-  }
   const problem = isrProblem(record, request.isr);
   if (problem !== undefined) {
     return {
       ok: false,
-      error: new InvalidArgumentError(`AlterIsr for partition ${name}: the ISR [${request.isr.join(', ')}] ${problem}`, {
+      error: new InvalidArgumentError(`AlterIsr for partition ${record.keyspace}/${record.partitionId}: the ISR [${request.isr.join(', ')}] ${problem}`, {
         field: 'isr',
         partitionId: record.partitionId,
       }),

@@ -23,15 +23,13 @@
  */
 import type { PartitionRecord } from '@quire/proto';
 import {
-  ConditionFailedError,
   InvalidArgumentError,
-  NotLeaderError,
   PartitionUnavailableError,
-  StaleEpochError,
   type PartitionEntry,
   type QuireError,
 } from '@quire/common';
-import { assertCount, assertPartitionRecord } from './record-invariant.js';
+import { leaderRequestRefusal } from './leader-request.js';
+import { assertPartitionRecord } from './record-invariant.js';
 
 /** A transfer request from a partition leader that is ready to hand over. */
 export interface TransferLeaderRequest {
@@ -58,35 +56,11 @@ export type TransferLeaderResult = { readonly ok: true; readonly plan: TransferL
 
 /** Checks a leader's transfer request against the current record; returns the record to write or the typed refusal. */
 export function planTransferLeader(partition: PartitionEntry, request: TransferLeaderRequest, liveNodeIds: ReadonlySet<string>): TransferLeaderResult {
-  const { record, modRevision } = partition;
-  assertPartitionRecord(record, 'Partition');
-  assertCount(modRevision, 'Partition mod revision');
-  const name = `${record.keyspace}/${record.partitionId}`;
-  const routing = { partitionId: record.partitionId, epoch: record.epoch, leaderHint: record.leader };
-
-  if (request.epoch !== record.epoch) {
-    return {
-      ok: false,
-      error: new StaleEpochError(`TransferLeader for partition ${name} names epoch ${request.epoch}, but the partition is at epoch ${record.epoch}`, routing),
-    };
-  }
-  if (request.requester !== record.leader) {
-    return {
-      ok: false,
-      error: new NotLeaderError(`TransferLeader for partition ${name} comes from ${request.requester}, but ${record.leader} leads epoch ${record.epoch}`, routing),
-    };
-  }
-  if (request.expectedRevision !== modRevision) {
-    return {
-      ok: false,
-      error: new ConditionFailedError(
-        `TransferLeader for partition ${name} was prepared at record revision ${request.expectedRevision}, but the record is at revision ${modRevision}`,
-        { ...routing, currentVersion: modRevision },
-      ),
-    };
-  }
-  const refusal = targetProblem(record, request.target, liveNodeIds, 'TransferLeader');
+  const refusal = leaderRequestRefusal(partition, request, 'TransferLeader');
   if (refusal !== undefined) return { ok: false, error: refusal };
+  const { record, modRevision } = partition;
+  const targetRefusal = targetProblem(record, request.target, liveNodeIds, 'TransferLeader');
+  if (targetRefusal !== undefined) return { ok: false, error: targetRefusal };
 
   const next: PartitionRecord = { ...record, leader: request.target, epoch: record.epoch + 1 };
   assertPartitionRecord(next, 'Leadership transfer of partition');

@@ -7,7 +7,6 @@
  * Coordination.TransferLeader once the target holds its whole log, and the answer is the
  * record written. Nothing here writes etcd.
  */
-import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import type {
   AdminServer,
   ClusterStatusRequest,
@@ -23,7 +22,7 @@ import {
   PartitionUnavailableError,
   InternalError,
   resolveKeyspaceName,
-  toGrpcStatus,
+  recordedUnaryHandler,
   toQuireError,
   type Clock,
   type Limits,
@@ -98,39 +97,15 @@ export function createAdminService(
     }
   }
 
+  /** Admin methods answered from the view: only the leader's view is authoritative. */
   function handle<Req, Res>(method: string, body: (request: Req) => Res) {
-    return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
-      const startedMs = clock.monotonicMs();
-      try {
-        ensureLeader();
-        const response = body(call.request);
-        metrics.record(method, 'OK', clock.monotonicMs() - startedMs);
-        callback(null, response);
-      } catch (err) {
-        const status = toGrpcStatus(err);
-        metrics.record(method, status.metadata.get('quire-error-code')[0]?.toString() ?? 'INTERNAL', clock.monotonicMs() - startedMs);
-        callback(status);
-      }
-    };
-  }
-  function handleAsync<Req, Res>(method: string, body: (request: Req) => Promise<Res>) {
-    return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
-      const startedMs = clock.monotonicMs();
-      body(call.request).then(
-        (response) => {
-          metrics.record(method, 'OK', clock.monotonicMs() - startedMs);
-          callback(null, response);
-        },
-        (err: unknown) => {
-          const status = toGrpcStatus(err);
-          metrics.record(method, status.metadata.get('quire-error-code')[0]?.toString() ?? 'INTERNAL', clock.monotonicMs() - startedMs);
-          callback(status);
-        },
-      );
-    };
+    return recordedUnaryHandler<Req, Res>(metrics, clock, method, (call) => {
+      ensureLeader();
+      return body(call.request);
+    });
   }
   return {
-    transferLeader: handleAsync<TransferLeaderRequest, TransferLeaderResponse>('TransferLeader', transferLeader),
+    transferLeader: recordedUnaryHandler<TransferLeaderRequest, TransferLeaderResponse>(metrics, clock, 'TransferLeader', (call) => transferLeader(call.request)),
     clusterStatus: handle<ClusterStatusRequest, ClusterStatusResponse>('ClusterStatus', () => clusterStatusOf(view)),
     getPartitionMap: handle<GetPartitionMapRequest, GetPartitionMapResponse>('GetPartitionMap', (request) => {
       const name = resolveKeyspaceName(request.keyspace, limits);

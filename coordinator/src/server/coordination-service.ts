@@ -22,7 +22,6 @@
  *    view to catch up before it is judged, so a leader is not refused for this coordinator's lag.
  */
 import type { Meter } from '@opentelemetry/api';
-import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import {
   PartitionRecord,
   type AlterIsrRequest,
@@ -40,7 +39,7 @@ import {
   WrongPartitionError,
   partitionKey,
   resolveKeyspaceName,
-  toGrpcStatus,
+  recordedUnaryHandler,
   type Clock,
   type Limits,
   type Logger,
@@ -95,16 +94,22 @@ export function createCoordinationService(deps: CoordinationServiceDeps): Coordi
     throw coordinatorNotLeaderError(view);
   };
 
+  /**
+   * The partition's entry to judge a leader's request by. A leader that saw a newer record than
+   * this view has is judged once the view caught up (bounded by viewCatchUpWaitMs).
+   */
+  async function currentEntry(request: AlterIsrRequest | CoordinationTransferLeaderRequest, what: string): Promise<PartitionEntry> {
+    const entry = partitionEntry(view, request, what);
+    if (request.recordRevision <= entry.modRevision || request.recordRevision <= view.revision) return entry;
+    await deps.watcher.waitForRevision(request.recordRevision, viewCatchUpWaitMs);
+    ensureLeader();
+    return partitionEntry(view, request, what);
+  }
+
   async function alterIsr(request: AlterIsrRequest): Promise<AlterIsrResponse> {
     ensureLeader();
     validate(request, deps.limits);
-    let entry = partitionEntry(view, request, 'AlterIsr');
-    if (request.recordRevision > entry.modRevision && request.recordRevision > view.revision) {
-      // The leader saw a newer record than this view has: judge it once the view caught up.
-      await deps.watcher.waitForRevision(request.recordRevision, viewCatchUpWaitMs);
-      ensureLeader();
-      entry = partitionEntry(view, request, 'AlterIsr');
-    }
+    const entry = await currentEntry(request, 'AlterIsr');
     const planned = planAlterIsr(entry, {
       requester: request.leaderNodeId,
       epoch: request.epoch,
@@ -152,12 +157,7 @@ export function createCoordinationService(deps: CoordinationServiceDeps): Coordi
   async function transferLeader(request: CoordinationTransferLeaderRequest, callerGone: () => boolean): Promise<CoordinationTransferLeaderResponse> {
     ensureLeader();
     validateTransfer(request, deps.limits);
-    let entry = partitionEntry(view, request, 'TransferLeader');
-    if (request.recordRevision > entry.modRevision && request.recordRevision > view.revision) {
-      await deps.watcher.waitForRevision(request.recordRevision, viewCatchUpWaitMs);
-      ensureLeader();
-      entry = partitionEntry(view, request, 'TransferLeader');
-    }
+    const entry = await currentEntry(request, 'TransferLeader');
     const planned = planTransferLeader(
       entry,
       { requester: request.leaderNodeId, epoch: request.epoch, target: request.targetNodeId, expectedRevision: request.recordRevision },
@@ -200,26 +200,15 @@ export function createCoordinationService(deps: CoordinationServiceDeps): Coordi
   }
 
   function handle<Req, Res>(method: string, body: (request: Req, callerGone: () => boolean) => Promise<Res>) {
-    return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
-      const startedMs = clock.monotonicMs();
+    return recordedUnaryHandler<Req, Res>(metrics, clock, method, (call) => {
       const callerGone = (): boolean => {
         if (call.cancelled) return true;
         const deadline = call.getDeadline();
         const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
         return Number.isFinite(deadlineMs) && deadlineMs <= clock.nowMs();
       };
-      body(call.request, callerGone).then(
-        (response) => {
-          metrics.record(method, 'OK', clock.monotonicMs() - startedMs);
-          callback(null, response);
-        },
-        (err: unknown) => {
-          const status = toGrpcStatus(err);
-          metrics.record(method, status.metadata.get('quire-error-code')[0]?.toString() ?? 'INTERNAL', clock.monotonicMs() - startedMs);
-          callback(status);
-        },
-      );
-    };
+      return body(call.request, callerGone);
+    });
   }
 
   return {

@@ -616,7 +616,7 @@ export class LeaderReplicator {
         batch.push(message.message);
         bytes += message.bytes;
         if (bytes >= this.settings.streamBatchBytesMax && !flush()) return;
-        if (progress.followerStatus(follower, this.nowMs()).mode === 'probe') break;
+        if (progress.sendMode(follower) === 'probe') break;
       }
       if ((led.ackSent.get(follower) ?? -1) < progress.acknowledgedIndex) {
         const heartbeat = progress.heartbeat(follower);

@@ -14,16 +14,11 @@
 import { describe, expect, it } from 'vitest';
 import { PartitionNemesis } from '../nemesis/network-faults.js';
 import { KillNemesis, PauseNemesis } from '../nemesis/process-faults.js';
-import { runScenario } from './scenario.js';
+import { percentile, runScenario } from './scenario.js';
 import { chaosTier } from './tier.js';
 
 const tier = chaosTier(process.env);
 const cluster = { namespaces: true, nodes: 3, coordinators: 1, routers: 1, partitions: 6, replicationFactor: 3, nodeLeaseTtlSeconds: 1 } as const;
-
-const percentile = (values: readonly number[], q: number): number => {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? Number.NaN;
-};
 
 describe('replication 3 with sync under leader faults', () => {
   it('loses no acknowledged add while partition leaders are killed with kill -9 and restarted', async () => {

@@ -111,7 +111,8 @@ const focusOnElements =
   (e: RecordedEvent): boolean =>
     e.f === 'read' || (typeof e.value === 'number' && elements.has(e.value));
 
-const percentile = (values: readonly number[], q: number): number => {
+/** The q-quantile of `values` (nearest rank). */
+export const percentile = (values: readonly number[], q: number): number => {
   const s = [...values].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? Number.NaN;
 };
