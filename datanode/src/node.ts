@@ -181,6 +181,7 @@ export class DataNode {
         },
         onFatal: deps.onFatal,
         onLogDurable: (replica) => this.replicator.logDurable(replica as PartitionReplica),
+        onLogAppended: (replica) => this.replicator.logAppended(replica as PartitionReplica),
         failpoints: {
           beforeCommit: () => gateOf(deps.failpoints, 'datanode.groupCommit.beforeCommit'),
           afterCommit: () => gateOf(deps.failpoints, 'datanode.groupCommit.afterCommit'),
@@ -206,6 +207,7 @@ export class DataNode {
         committer: this.committer,
         openReplica,
         ...(deps.alterIsr === undefined ? {} : { alterIsr: deps.alterIsr }),
+        ...(deps.transferLeader === undefined ? {} : { transferLeader: deps.transferLeader }),
       },
     );
     this.snapshotClients = deps.openSnapshotStream === undefined ? new SnapshotClients() : undefined;

@@ -37,7 +37,6 @@ describe('planTransferLeader', () => {
     ['a requester that does not lead', { requester: 'n3' }, {}, ['n1', 'n2', 'n3'], 'NOT_LEADER', { partitionId: 3, epoch: 5, leaderHint: 'n1' }],
     ['another record revision (the ISR changed)', { expectedRevision: 250 }, {}, ['n1', 'n2', 'n3'], 'CONDITION_FAILED', { partitionId: 3, epoch: 5, leaderHint: 'n1', currentVersion: 300 }],
     ['no target', { target: '' }, {}, ['n1', 'n2', 'n3'], 'INVALID_ARGUMENT', { field: 'target_node_id', partitionId: 3, epoch: 5, leaderHint: 'n1' }],
-    ['the leader itself', { target: 'n1' }, {}, ['n1', 'n2', 'n3'], 'INVALID_ARGUMENT', { field: 'target_node_id', partitionId: 3, epoch: 5, leaderHint: 'n1' }],
     ['a node that is not a replica', { target: 'n4' }, {}, ['n1', 'n2', 'n3', 'n4'], 'INVALID_ARGUMENT', { field: 'target_node_id', partitionId: 3, epoch: 5, leaderHint: 'n1' }],
     ['a replica outside the ISR', { target: 'n3' }, { isr: ['n1', 'n2'] }, ['n1', 'n2', 'n3'], 'INVALID_ARGUMENT', { field: 'target_node_id', partitionId: 3, epoch: 5, leaderHint: 'n1' }],
     ['a target that is not live', {}, {}, ['n1', 'n3'], 'PARTITION_UNAVAILABLE', { partitionId: 3, epoch: 5, leaderHint: 'n1' }],
@@ -47,6 +46,22 @@ describe('planTransferLeader', () => {
     if (result.ok) return;
     expect(result.error.code).toBe(code);
     expect(result.error.details).toEqual(details);
+  });
+
+  it('renews the term of a leader that names itself: same leader, epoch + 1, ISR kept, comparing the record revision', () => {
+    expect(planTransferLeader(entry({ isr: ['n1', 'n3'] }), request({ target: 'n1' }), allLive)).toEqual({
+      ok: true,
+      plan: { record: record({ epoch: 6, isr: ['n1', 'n3'] }), expectedRevision: 300 },
+    });
+  });
+
+  it('refuses a renewal from a node that does not lead the epoch, or computed from another revision', () => {
+    const notLeader = planTransferLeader(entry(), request({ requester: 'n2', target: 'n2' }), allLive);
+    expect(!notLeader.ok && notLeader.error.code).toBe('NOT_LEADER');
+    const resent = planTransferLeader(entry({ epoch: 6 }), request({ target: 'n1' }), allLive);
+    expect(!resent.ok && resent.error.code).toBe('STALE_EPOCH');
+    const moved = planTransferLeader(entry(), request({ target: 'n1', expectedRevision: 299 }), allLive);
+    expect(!moved.ok && moved.error.code).toBe('CONDITION_FAILED');
   });
 
   it('checks the epoch before the requester, and both before the revision', () => {

@@ -7,6 +7,10 @@
  *    once it has stopped serving the partition and the target holds its whole log: it checks the
  *    request against the current record and returns the record to write,
  *    `{leader: target, epoch: epoch + 1, isr: unchanged}`, fenced by the record's mod revision.
+ *    A request whose target is the leader itself is a *term renewal*: a leader that restarted
+ *    while leading asks for epoch + 1 before it takes writes again, because entries it sent
+ *    ahead of its own fsync may be on followers and not in its log (RFC 0001 "Sending ahead of
+ *    the leader's fsync"); the record becomes `{leader: unchanged, epoch: epoch + 1}`.
  *
  * Invariants:
  *  - Only the leader of the record's epoch hands over: a request from another epoch is refused
@@ -16,7 +20,9 @@
  *  - The target is a live member of the record's ISR other than the leader (INVALID_ARGUMENT
  *    naming `target_node_id` if not a follower in the ISR; PARTITION_UNAVAILABLE if not live):
  *    under `sync` every ISR member holds every acknowledged entry, and the leader has also
- *    waited for the target to hold its whole log, so the new leader loses nothing.
+ *    waited for the target to hold its whole log, so the new leader loses nothing. Or it is the
+ *    leader (a renewal): an acknowledged entry is durable on the leader under every ack
+ *    policy, so its own log holds every acknowledged entry.
  *  - The epoch grows by exactly one; replicas and ISR are kept (the old leader stays in the
  *    ISR: it holds everything the new leader holds). The current record satisfies
  *    leader ∈ isr ⊆ replicas (asserted), and so does the result.
@@ -59,7 +65,9 @@ export function planTransferLeader(partition: PartitionEntry, request: TransferL
   const refusal = leaderRequestRefusal(partition, request, 'TransferLeader');
   if (refusal !== undefined) return { ok: false, error: refusal };
   const { record, modRevision } = partition;
-  const targetRefusal = targetProblem(record, request.target, liveNodeIds, 'TransferLeader');
+  // A renewal: the requester is the leader the record names (leaderRequestRefusal checked it).
+  const renewal = request.target === request.requester;
+  const targetRefusal = renewal ? undefined : targetProblem(record, request.target, liveNodeIds, 'TransferLeader');
   if (targetRefusal !== undefined) return { ok: false, error: targetRefusal };
 
   const next: PartitionRecord = { ...record, leader: request.target, epoch: record.epoch + 1 };

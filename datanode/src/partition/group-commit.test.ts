@@ -38,7 +38,7 @@ class RecordingReplica implements CommitReplica {
   }
 }
 
-function harness(limits = { queueOpsMax: 10, batchOpsMax: 4 }, failpoints?: GroupCommitFailpoints) {
+function harness(limits = { queueOpsMax: 10, batchOpsMax: 4 }, failpoints?: GroupCommitFailpoints, hooks: Pick<GroupCommitterDeps, 'onLogAppended' | 'onLogDurable'> = {}) {
   const transactions: { size: number; resolve: () => void; reject: (err: Error) => void }[] = [];
   const scheduled: (() => void)[] = [];
   const committed: number[] = [];
@@ -55,6 +55,7 @@ function harness(limits = { queueOpsMax: 10, batchOpsMax: 4 }, failpoints?: Grou
     onCommitted: (ops) => committed.push(ops),
     onFatal: (err) => fatal.push(err),
     ...(failpoints === undefined ? {} : { failpoints }),
+    ...hooks,
   };
   const committer = new GroupCommitter(deps, limits);
   const replica = new RecordingReplica();
@@ -112,6 +113,31 @@ describe('GroupCommitter', () => {
     h.transactions[1]?.resolve();
     await h.settle();
     expect(h.replica.appliedIndex).toBe(3);
+  });
+
+  it('reports a replica whose log a transaction extended right after the body ran, before the transaction is durable, and durable after', async () => {
+    const events: string[] = [];
+    const h = harness(undefined, undefined, {
+      onLogAppended: (r) => events.push(`appended ${(r as RecordingReplica).appended.length}`),
+      onLogDurable: (r) => events.push(`durable ${(r as RecordingReplica).appended.length}`),
+    });
+    h.submit('a');
+    h.submit('b');
+    h.runScheduled(); // the flush: runs the body, schedules the appended report
+    expect(events).toEqual([]);
+    h.runScheduled();
+    expect(events).toEqual(['appended 2']);
+    await h.settle();
+    expect(h.results).toEqual([]);
+    h.transactions[0]?.resolve();
+    await h.settle();
+    expect(events).toEqual(['appended 2', 'durable 2']);
+    // The apply-only transaction that follows extends no log: no report.
+    h.runScheduled();
+    h.transactions[1]?.resolve();
+    await h.settle();
+    h.runScheduled();
+    expect(events).toEqual(['appended 2', 'durable 2']);
   });
 
   it('queues writes that arrive during a commit and commits them together next', async () => {

@@ -67,6 +67,13 @@ export interface GroupCommitterDeps {
    * logDurable() and before answers are given (the replication leader ships the new entries).
    */
   onLogDurable?(replica: CommitReplica): void;
+  /**
+   * Called, through schedule(), after a transaction body has run, for every replica whose log it
+   * extended, before the transaction is durable (the replication leader ships entries to its
+   * followers while its own fsync runs). If that transaction then fails to commit, the process
+   * stops (onFatal).
+   */
+  onLogAppended?(replica: CommitReplica): void;
 }
 
 /**
@@ -263,6 +270,13 @@ export class GroupCommitter {
           if (ackBeforeDurable) w.done((outcomes[i] as AppendOutcome).result);
         }
         for (const replica of touched) replica.finishWrites();
+        const onLogAppended = this.deps.onLogAppended;
+        if (onLogAppended !== undefined && (batch.length > 0 || tasks.length > 0)) {
+          const appended = new Set([...batch.map((w) => w.replica), ...tasks.map((t) => t.replica)]);
+          this.deps.schedule(() => {
+            for (const replica of appended) onLogAppended(replica);
+          });
+        }
         return { outcomes, touched, taskResults };
       })
       .then(

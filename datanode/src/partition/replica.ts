@@ -139,6 +139,8 @@ export class PartitionReplica {
   private known = 0;
   /** The epoch this node leads the partition at by its view; 0 when it does not lead; undefined when not tracked (tests). */
   private leading: number | undefined;
+  /** The newest epoch recorded as led here (store.leaderTerm), as of the last recordLeaderTerm or the open. */
+  private leaderTermRecorded: number;
   /** The log is kept from here on at least (entries followers still need); Infinity for no floor. */
   private keepFloor = Number.POSITIVE_INFINITY;
   private pending: PendingView;
@@ -179,6 +181,7 @@ export class PartitionReplica {
     this.durable = this.logEnd;
     this.acknowledged = settings.replicated ? this.applied : this.logEnd;
     this.known = this.logEndEpoch;
+    this.leaderTermRecorded = store.leaderTerm();
   }
 
   /**
@@ -269,6 +272,27 @@ export class PartitionReplica {
     return this.leading;
   }
 
+  /**
+   * The newest epoch this node recorded as leading the partition at, possibly in an earlier
+   * run of the process (0: never). A leader whose view names it for an epoch at or below this
+   * on start-up led that epoch before a restart, and may have sent entries of it that it lost:
+   * it must not lead that epoch again (RFC 0001 "Sending ahead of the leader's fsync").
+   */
+  get leaderTermEpoch(): number {
+    return this.leaderTermRecorded;
+  }
+
+  /**
+   * Records durably (inside a storage write transaction) that this node leads the partition at
+   * `epoch`; entries of that epoch may be sent before they are durable here once the
+   * transaction is.
+   */
+  recordLeaderTerm(epoch: number): void {
+    assert(epoch > this.leaderTermRecorded, `Leader term ${epoch} of ${this.keyspace}/${this.partitionId} is not newer than the recorded ${this.leaderTermRecorded}`);
+    this.store.setLeaderTerm(epoch);
+    this.leaderTermRecorded = epoch;
+  }
+
   /** The newest epoch this replica has seen for the partition. */
   get knownEpoch(): number {
     return this.known;
@@ -301,11 +325,12 @@ export class PartitionReplica {
   }
 
   /**
-   * Reads durable log entries fromIndex..toIndex (at most bytesMax of keys and values, and at
-   * least one entry), for sending to a follower.
+   * Reads log entries fromIndex..toIndex (at most bytesMax of keys and values, and at least one
+   * entry), for sending to a follower. Entries not yet durable are in the pending view (an entry
+   * is applied only after it is durable), so they may be read as soon as they are appended.
    */
   entriesForSend(fromIndex: number, toIndex: number, bytesMax: number): ReplicatedEntry[] {
-    assert(fromIndex >= 1 && toIndex <= this.durable, `Entries ${fromIndex}..${toIndex} are not durable (durable ${this.durable})`);
+    assert(fromIndex >= 1 && toIndex <= this.logEnd, `Entries ${fromIndex}..${toIndex} are not in the log (log end ${this.logEnd})`);
     if (fromIndex > this.pending.appliedIndex && toIndex <= this.pending.lastIndex) {
       // Not applied yet (the common case: followers keep up): straight from the pending view.
       const out: ReplicatedEntry[] = [];

@@ -13,8 +13,15 @@
  * log.
  *
  * Critical invariants:
- *  - Only entries durable in this node's log are sent (LeaderProgress bounds ranges by the
- *    durable index it was told about after each commit).
+ *  - Entries are sent as soon as they are in this node's log, before its own fsync completes
+ *    (Raft's parallel append; logAppended), but only once the term is recorded durably
+ *    (PartitionReplica.recordLeaderTerm); until then only durable entries are sent. A node that
+ *    finds on start-up that the view names it leader of an epoch it had recorded before — it
+ *    restarted while leading, and followers may hold entries of that epoch it lost — does not
+ *    lead that epoch: it admits no write, serves no read, and asks the coordinator to renew the
+ *    term at epoch + 1 (Coordination.TransferLeader to itself) until the view moves on. The new
+ *    epoch's truncation advice then removes the lost entries from the followers; they were
+ *    never acknowledged (acknowledgement counts the leader's own durable index).
  *  - The replica's acknowledged index is the progress's, which under `sync` is the minimum
  *    durable index over the effective ack set (RFC invariant 4).
  *  - Truncation advice is sent only for a refusal the progress acted on, never for a stale one.
@@ -39,7 +46,16 @@
  *    in its term before it serves reads). After a transfer or a failover this takes one round
  *    trip to the followers.
  */
-import { AckPolicy as WireAckPolicy, LogEntryKind, type AlterIsrRequest, type AlterIsrResponse, type FollowerMessage, type LeaderMessage } from '@quire/proto';
+import {
+  AckPolicy as WireAckPolicy,
+  LogEntryKind,
+  type AlterIsrRequest,
+  type AlterIsrResponse,
+  type CoordinationTransferLeaderRequest,
+  type CoordinationTransferLeaderResponse,
+  type FollowerMessage,
+  type LeaderMessage,
+} from '@quire/proto';
 import { InvalidArgumentError, NotLeaderError, PartitionUnavailableError, type Clock, type Logger, type MetadataView, type PartitionEntry, type QuireError } from '@quire/common';
 import { adviseTruncation } from '../replication/divergence.js';
 import { LeaderProgress, type Admission, type AckPolicy, type AppendRange, type IsrProposal } from '../replication/leader-progress.js';
@@ -72,6 +88,8 @@ export interface LeaderReplicatorDeps {
   openReplica(keyspace: string, partitionId: number): PartitionReplica;
   /** Sends an AlterIsr to the coordinator leader at `address` (absent: ISR changes are only logged). */
   alterIsr?(address: string, request: AlterIsrRequest): Promise<AlterIsrResponse>;
+  /** Sends a Coordination.TransferLeader to the coordinator leader at `address` (term renewals; absent: they are only logged). */
+  transferLeader?(address: string, request: CoordinationTransferLeaderRequest): Promise<CoordinationTransferLeaderResponse>;
   /** Creates the link to a follower node (a PeerLink in production). */
   createLink?(targetNodeId: string, events: ConstructorParameters<typeof PeerLink>[2]): PeerLink;
 }
@@ -98,6 +116,18 @@ interface Led {
   readonly snapshotFloors: Map<string, number>;
   /** The log end this term took over: reads are served once it is acknowledged in this term. */
   readonly readsFromIndex: number;
+}
+
+/** A partition this node must not lead at `epoch` (it led it before a restart): its term is being renewed. */
+interface Renewal {
+  readonly keyspace: string;
+  readonly partitionId: number;
+  readonly epoch: number;
+  /** The partition record's mod revision, from the view. */
+  recordRevision: number;
+  inFlight: boolean;
+  /** Monotonic time of the next request. */
+  nextAttemptMs: number;
 }
 
 /** Where a hand-over of one partition stands (LeaderReplicator.handOverReadiness). */
@@ -143,6 +173,10 @@ function ackPolicyOf(policy: WireAckPolicy): AckPolicy {
 /** The leader side of replication for every partition this node leads with followers. */
 export class LeaderReplicator {
   private readonly led = new Map<string, Led>();
+  /** Partitions whose term is being renewed (see the header), by id. */
+  private readonly renewals = new Map<string, Renewal>();
+  /** The epoch each partition's term started at in this process, by id: restarting a term of this process is safe. */
+  private readonly startedHere = new Map<string, number>();
   private readonly links = new Map<string, PeerLink>();
   /** Led partitions per follower node. */
   private readonly byFollower = new Map<string, Set<Led>>();
@@ -168,6 +202,8 @@ export class LeaderReplicator {
 
   /** Whether a new write may be appended to the partition now (not being handed over; min ISR under sync). */
   admit(keyspace: string, partitionId: number): Admission {
+    const renewing = this.renewalRefusal(keyspace, partitionId);
+    if (renewing !== undefined) return { ok: false, error: renewing };
     const led = this.led.get(idOf(keyspace, partitionId));
     if (led === undefined) return { ok: true };
     const refusal = this.handOverRefusal(keyspace, partitionId);
@@ -197,7 +233,7 @@ export class LeaderReplicator {
    * over (PARTITION_UNAVAILABLE; routers send reads again).
    */
   readRefusal(keyspace: string, partitionId: number): QuireError | undefined {
-    const handingOver = this.handOverRefusal(keyspace, partitionId);
+    const handingOver = this.handOverRefusal(keyspace, partitionId) ?? this.renewalRefusal(keyspace, partitionId);
     if (handingOver !== undefined) return handingOver;
     const led = this.led.get(idOf(keyspace, partitionId));
     if (led === undefined || led.replica.acknowledgedIndex >= led.readsFromIndex) return undefined;
@@ -205,6 +241,17 @@ export class LeaderReplicator {
       `Partition ${led.id} is led by ${this.deps.nodeId} at epoch ${led.epoch}, which has not yet acknowledged the log it took over ` +
         `(acknowledged ${led.replica.acknowledgedIndex} of ${led.readsFromIndex}); it serves reads once it has`,
       { partitionId, epoch: led.epoch, retryAfterMs: 20 },
+    );
+  }
+
+  /** The refusal of writes and reads of a partition whose term is being renewed, or undefined. */
+  private renewalRefusal(keyspace: string, partitionId: number): QuireError | undefined {
+    const renewal = this.renewals.get(idOf(keyspace, partitionId));
+    if (renewal === undefined) return undefined;
+    return new PartitionUnavailableError(
+      `Partition ${keyspace}/${partitionId}: ${this.deps.nodeId} restarted while leading epoch ${renewal.epoch} and is asking the coordinator for epoch ${renewal.epoch + 1}; ` +
+        'it serves the partition once it has it',
+      { partitionId, epoch: renewal.epoch, retryAfterMs: 50 },
     );
   }
 
@@ -314,10 +361,21 @@ export class LeaderReplicator {
           continue;
         }
         if (current !== undefined) this.drop(current);
+        const replica = this.deps.openReplica(name, entry.record.partitionId);
+        if (replica.leaderTermEpoch >= entry.record.epoch && this.startedHere.get(id) !== entry.record.epoch) {
+          this.renew(name, entry);
+          continue;
+        }
+        this.renewals.delete(id);
         this.start(name, entry, ackPolicyOf(ks.record.ackPolicy), ks.record.minIsr);
       }
     }
     for (const led of [...this.led.values()]) if (!seen.has(led.id)) this.drop(led);
+    for (const [id, renewal] of this.renewals) {
+      if (seen.has(id)) continue;
+      this.renewals.delete(id);
+      this.deps.log.info('Term renewal ended: the view moved on', { keyspace: renewal.keyspace, partitionId: renewal.partitionId, epoch: renewal.epoch });
+    }
     this.noteDepartures();
     for (const [nodeId, link] of this.links) {
       if ((this.byFollower.get(nodeId)?.size ?? 0) === 0) {
@@ -328,6 +386,18 @@ export class LeaderReplicator {
         link.setAddress(this.deps.view.nodes.get(nodeId)?.address);
       }
     }
+  }
+
+  /**
+   * The leader's log of `replica` was extended by a transaction that is not durable yet: ship
+   * the new entries now if this term sends ahead of durability, so followers fsync in parallel.
+   */
+  logAppended(replica: PartitionReplica): void {
+    const led = this.led.get(idOf(replica.keyspace, replica.partitionId));
+    if (led === undefined || led.replica !== replica) return;
+    led.progress.leaderLogExtended(replica.logEndIndex);
+    if (!led.progress.sendsAhead) return;
+    for (const f of led.followers) this.pumpLater(f);
   }
 
   /** The leader's log of `replica` became durable further: ship the new entries. */
@@ -385,7 +455,23 @@ export class LeaderReplicator {
       readsFromIndex: replica.logEndIndex,
     };
     this.led.set(led.id, led);
+    this.startedHere.set(led.id, record.epoch);
     replica.noteEpoch(record.epoch);
+    // Entries go out before they are durable here only once the term is recorded durably: a
+    // restart then knows it led this epoch and asks for a new one instead (renewTerm).
+    const recorded = this.deps.committer.submitTask({
+      replica,
+      // A term restarted within this process was recorded by its first start.
+      run: () => {
+        if (replica.leaderTermEpoch < record.epoch) replica.recordLeaderTerm(record.epoch);
+      },
+      done: () => {
+        if (this.led.get(led.id) !== led) return;
+        progress.sendAheadOfDurable();
+        for (const f of followers) this.pumpLater(f);
+      },
+    });
+    if (!recorded) this.deps.log.info('Not recording the leader term (stopping): sending durable entries only', { keyspace, partitionId: record.partitionId, epoch: record.epoch });
     for (const f of followers) {
       let set = this.byFollower.get(f);
       if (set === undefined) {
@@ -454,7 +540,7 @@ export class LeaderReplicator {
       const body = m.body;
       switch (body?.$case) {
         case 'appended':
-          led.progress.followerAcked(follower, Math.min(body.value.durableIndex, led.progress.leaderDurableIndex), this.nowMs());
+          led.progress.followerAcked(follower, Math.min(body.value.durableIndex, led.progress.leaderLogEnd), this.nowMs());
           break;
         case 'refused': {
           const reason = body.value.reason;
@@ -489,8 +575,10 @@ export class LeaderReplicator {
     const replica = led.replica;
     // The history still describes entries retention dropped: advice below the log start is a snapshot.
     let advice = adviseTruncation(logEnd, replica.epochHistory, replica.logEndIndex, replica.firstLogIndex);
-    // Advise keeping no more than what is durable here (entries above are still being written).
-    if (advice.kind === 'truncate' && advice.index > replica.durableIndex) advice = { ...advice, index: replica.durableIndex };
+    // Advise keeping no more than what may have been sent from here (durable, or appended when
+    // this term sends ahead): entries above are still being written.
+    const sendLimit = led.progress.sendLimit;
+    if (advice.kind === 'truncate' && advice.index > sendLimit) advice = { ...advice, index: sendLimit };
     if (!led.progress.appendRefused(follower, prevIndex, advice)) return;
     if (advice.kind === 'snapshot') {
       this.snapshotNeeded(led, follower, logEnd.index + 1);
@@ -677,7 +765,50 @@ export class LeaderReplicator {
     return { keyspace: led.keyspace, partitionId: led.partitionId, epoch: led.epoch, body: { $case: 'installSnapshot', value: {} } };
   }
 
+  /** Starts (or updates) the renewal of a term this node led before a restart (see the header). */
+  private renew(keyspace: string, entry: PartitionEntry): void {
+    const { partitionId, epoch } = entry.record;
+    const id = idOf(keyspace, partitionId);
+    const current = this.renewals.get(id);
+    if (current !== undefined && current.epoch === epoch) {
+      current.recordRevision = Math.max(current.recordRevision, entry.modRevision);
+      return;
+    }
+    this.renewals.set(id, { keyspace, partitionId, epoch, recordRevision: entry.modRevision, inFlight: false, nextAttemptMs: 0 });
+    this.deps.log.warn('Restarted while leading this partition: asking the coordinator for a new epoch before serving it', { keyspace, partitionId, epoch });
+    this.askRenewals();
+  }
+
+  /** Sends the renewal requests that are due (one in flight per partition). */
+  private askRenewals(): void {
+    const address = this.deps.view.coordinatorLeader?.record.address;
+    const transferLeader = this.deps.transferLeader;
+    if (this.renewals.size === 0 || address === undefined || address === '' || transferLeader === undefined) return;
+    const now = this.nowMs();
+    for (const renewal of this.renewals.values()) {
+      if (renewal.inFlight || now < renewal.nextAttemptMs) continue;
+      renewal.inFlight = true;
+      const { keyspace, partitionId, epoch } = renewal;
+      transferLeader(address, { keyspace, partitionId, epoch, leaderNodeId: this.deps.nodeId, targetNodeId: this.deps.nodeId, recordRevision: renewal.recordRevision }).then(
+        (res) => {
+          renewal.inFlight = false;
+          this.deps.log.info('Term renewed', { keyspace, partitionId, epoch: res.record?.epoch, recordRevision: res.recordRevision });
+          // The view brings the new epoch; sync() then starts the term.
+        },
+        (err: unknown) => {
+          // Refused (the record moved: the view tells what is next) or unknown: ask again
+          // while the view still names this node at this epoch; the revision check makes a
+          // second application impossible.
+          renewal.inFlight = false;
+          renewal.nextAttemptMs = this.nowMs() + renewalRetryMs;
+          this.deps.log.info('Term renewal not applied yet', { keyspace, partitionId, epoch, err: String(err) });
+        },
+      );
+    }
+  }
+
   private tick(): void {
+    this.askRenewals();
     const now = this.nowMs();
     for (const led of this.led.values()) {
       const proposal = led.progress.proposals(now);
@@ -740,6 +871,9 @@ export class LeaderReplicator {
     return Math.floor(this.deps.clock.monotonicMs());
   }
 }
+
+/** A term renewal that failed is asked again after this long. */
+const renewalRetryMs = 200;
 
 /** An unanswered AlterIsr is sent again after this long. */
 const isrProposalRetryMs = 500;

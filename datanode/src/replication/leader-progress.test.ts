@@ -441,6 +441,47 @@ describe('LeaderProgress', () => {
     });
   });
 
+  describe('sending ahead of the leader\'s fsync', () => {
+    it('sends only durable entries until allowed, then everything in the log', () => {
+      const p = progress({}, { durableIndex: 4 });
+      p.followerAcked('b', 4, 0);
+      p.leaderLogExtended(9);
+      expect(p.leaderLogEnd).toBe(9);
+      expect(p.sendLimit).toBe(4);
+      expect(p.nextBatch('b')).toBeUndefined();
+      p.sendAheadOfDurable();
+      expect(p.sendsAhead).toBe(true);
+      expect(p.sendLimit).toBe(9);
+      expect(p.nextBatch('b')).toEqual(range(4, 9));
+    });
+
+    it('takes a follower acknowledgement beyond the leader\'s durable index, but acknowledges only what the leader holds durably', () => {
+      const p = progress({}, { durableIndex: 4 });
+      p.sendAheadOfDurable();
+      p.leaderLogExtended(9);
+      p.followerAcked('b', 4, 0);
+      p.followerAcked('c', 4, 0);
+      p.batchSent('b', range(4, 9));
+      p.batchSent('c', range(4, 9));
+      p.followerAcked('b', 9, 1);
+      p.followerAcked('c', 9, 1);
+      expect(p.followerStatus('b', 1).durableIndex).toBe(9);
+      expect(p.acknowledgedIndex).toBe(4);
+      p.leaderAppended(7, 2);
+      expect(p.acknowledgedIndex).toBe(7);
+      p.leaderAppended(9, 3);
+      expect(p.acknowledgedIndex).toBe(9);
+      expect(p.followerStatus('b', 3).lagMs).toBe(0);
+    });
+
+    it('refuses an acknowledgement beyond the log end and a log end below the durable index', () => {
+      const p = progress({}, { durableIndex: 4 });
+      p.leaderLogExtended(6);
+      expect(() => p.followerAcked('b', 7, 0)).toThrow(AssertionError);
+      expect(() => p.leaderLogExtended(3)).toThrow(AssertionError);
+    });
+  });
+
   describe('configuration', () => {
     it.each([
       ['replicas repeating a node', { replicas: ['a', 'b', 'b'] }, {}],
@@ -487,6 +528,8 @@ describe('LeaderProgress under random acknowledgements, crashes and ISR changes'
 
   it.each(cases)('keeps every invariant under %s (seed %i)', (ackPolicy, seed) => {
     const rng = seededRng(seed * 7919 + ackPolicy.length);
+    // Even seeds send entries ahead of the leader's fsync.
+    const ahead = seed % 2 === 0;
     const replicas = ['a', 'b', 'c', 'd'].slice(0, 2 + rng.below(3));
     const minIsr = ackPolicy === 'sync' ? Math.min(2, replicas.length) : 1;
     const config: LeaderProgressConfig = { ...baseConfig, replicas, ackPolicy, minIsr, isrLagTimeMs: 1000, sendAheadEntriesMax: 20, appendEntriesMax: 5, isrProposalRetryMs: 300 };
@@ -497,6 +540,8 @@ describe('LeaderProgress under random acknowledgements, crashes and ISR changes'
     let alterIsr: Delayed<IsrProposal>[] = [];
     let records: Delayed<{ isr: string[]; revision: number }>[] = [];
     let leaderDurable = 0;
+    let leaderLogEnd = 0;
+    if (ahead) p.sendAheadOfDurable();
     let acknowledgedLast = 0;
     let now = 0;
 
@@ -530,7 +575,9 @@ describe('LeaderProgress under random acknowledgements, crashes and ISR changes'
       if (a.kind === 'ack') {
         p.followerAcked(node, a.index, now);
       } else {
-        const advice = adviseTruncation({ index: a.durable, epoch: a.durable === 0 ? 0 : 5 }, history, leaderDurable);
+        let advice = adviseTruncation({ index: a.durable, epoch: a.durable === 0 ? 0 : 5 }, history, leaderLogEnd);
+        // As the replicator does: advise keeping no more than may have been sent.
+        if (advice.kind === 'truncate' && advice.index > p.sendLimit) advice = { ...advice, index: p.sendLimit };
         p.appendRefused(node, a.prevIndex, advice);
       }
     };
@@ -577,10 +624,13 @@ describe('LeaderProgress under random acknowledgements, crashes and ISR changes'
       const node = replicas[1 + rng.below(replicas.length - 1)] as string;
       const f = followers.get(node) as Follower;
       if (roll < 20) {
-        if (p.canAcceptWrites().ok) {
-          const first = leaderDurable + 1;
-          leaderDurable += 1 + rng.below(3);
+        if (rng.below(2) === 0 && p.canAcceptWrites().ok) {
+          const first = leaderLogEnd + 1;
+          leaderLogEnd += 1 + rng.below(3);
           history.append(5, first);
+          p.leaderLogExtended(leaderLogEnd);
+        } else if (leaderDurable < leaderLogEnd) {
+          leaderDurable += 1 + rng.below(leaderLogEnd - leaderDurable);
           p.leaderAppended(leaderDurable, now);
         }
       } else if (roll < 40) {
@@ -611,6 +661,8 @@ describe('LeaderProgress under random acknowledgements, crashes and ISR changes'
     }
 
     // Heal: every follower up, nothing lost, no more writes; the partition must converge.
+    leaderDurable = leaderLogEnd;
+    p.leaderAppended(leaderDurable, now);
     for (const [node, f] of followers) {
       if (!f.up) {
         f.up = true;

@@ -35,6 +35,16 @@
  * time, so lag is overestimated by less than one spacing, never underestimated below the
  * threshold.
  *
+ * Sending ahead of the leader's fsync (Raft's parallel append): entries are sent from the moment
+ * they are in the leader's log (appended, leaderLogExtended), not only once durable there, so a
+ * follower's fsync overlaps the leader's. Acknowledgement still counts the leader's own durable
+ * index, so an acknowledged entry is durable on the leader too. A follower may then hold entries
+ * of this epoch that the leader lost in a crash; such a leader must not lead this epoch again
+ * after a restart (it would assign those indexes to other writes at the same epoch): the caller
+ * allows sending ahead only once it has made that impossible (sendAheadOfDurable; the data node
+ * records the term durably first and renews the epoch after a restart), and until then sends
+ * durable entries only.
+ *
  * Sending: per follower, the index of the next entry to send. In 'probe' mode (start, after a
  * reconnect or a refused append) one batch is in flight at a time until an acknowledgement
  * shows where the follower's log matches; in 'replicate' mode batches are pipelined without
@@ -47,8 +57,9 @@
  *    effective ack set, and etcd's ISR ⊆ the effective ack set at all times, provided the
  *    caller sends each proposal only after proposals() returned it and reports every record
  *    revision it learns through confirmIsr (RFC invariant 4).
- *  - Durable indexes never decrease; a follower never reports an index above the leader's
- *    durable index (the leader sends only durable entries).
+ *  - Durable indexes never decrease; the leader's log end is at least its durable index; a
+ *    follower never reports an index above the leader's log end (it acknowledges only what it
+ *    was sent), and nothing beyond the durable index is sent before sendAheadOfDurable().
  *  - Time passed in never goes backwards.
  *  - Entries sent and not acknowledged per follower ≤ sendAheadEntriesMax.
  */
@@ -156,6 +167,10 @@ export class LeaderProgress {
   private pendingRemove = new Set<string>();
   private inFlight: { proposal: IsrProposal; sentMs: number } | undefined;
   private durable: number;
+  /** The leader's log end (appended entries, durable or not); ≥ durable. */
+  private logEnd: number;
+  /** Whether entries are sent before they are durable on the leader. */
+  private ahead = false;
   private acknowledged: number;
   private nowMsLast: number;
   private marks: LagMark[];
@@ -186,6 +201,7 @@ export class LeaderProgress {
     this.confirmed = new Set(start.isr);
     this.revision = start.isrRevision;
     this.durable = start.durableIndex;
+    this.logEnd = start.durableIndex;
     this.acknowledged = start.acknowledgedIndex;
     this.nowMsLast = start.nowMs;
     // Followers get isrLagTimeMs from the start of the term to catch up on older entries.
@@ -215,6 +231,35 @@ export class LeaderProgress {
   /** The leader's own durable index. */
   get leaderDurableIndex(): number {
     return this.durable;
+  }
+
+  /** The leader's log end: appended entries, durable or not. */
+  get leaderLogEnd(): number {
+    return this.logEnd;
+  }
+
+  /** The highest index that may be sent now: the log end once sending ahead is allowed, else the durable index. */
+  get sendLimit(): number {
+    return this.ahead ? this.logEnd : this.durable;
+  }
+
+  /**
+   * Allows sending entries before they are durable on the leader (see the header: only once a
+   * restart of the leader cannot lead this epoch again). Never withdrawn within a term.
+   */
+  sendAheadOfDurable(): void {
+    this.ahead = true;
+  }
+
+  /** Whether entries are sent before they are durable on the leader. */
+  get sendsAhead(): boolean {
+    return this.ahead;
+  }
+
+  /** Records that the leader's log holds entries up to `logEndIndex` (appended; durable later). */
+  leaderLogExtended(logEndIndex: number): void {
+    assert(Number.isSafeInteger(logEndIndex) && logEndIndex >= this.durable, `Leader log end ${logEndIndex} is below its durable index ${this.durable}`);
+    if (logEndIndex > this.logEnd) this.logEnd = logEndIndex;
   }
 
   /** The ISR as last confirmed by etcd, in placement order. */
@@ -264,6 +309,7 @@ export class LeaderProgress {
     while (this.marks.length >= 2 && (this.marks[1] as LagMark).ms < nowMs - this.config.isrLagTimeMs) this.marks.shift();
     assert(this.marks.length <= lagMarksPerLagTime + 2, `Lag marks grew to ${this.marks.length}`);
     this.durable = durableIndex;
+    if (durableIndex > this.logEnd) this.logEnd = durableIndex;
     this.recompute();
   }
 
@@ -276,8 +322,8 @@ export class LeaderProgress {
     this.tick(nowMs);
     const f = this.follower(nodeId);
     assert(
-      Number.isSafeInteger(durableIndex) && durableIndex >= 0 && durableIndex <= this.durable,
-      `Follower ${nodeId} acknowledged index ${durableIndex}, beyond the leader's durable index ${this.durable}`,
+      Number.isSafeInteger(durableIndex) && durableIndex >= 0 && durableIndex <= this.logEnd,
+      `Follower ${nodeId} acknowledged index ${durableIndex}, beyond the leader's log end ${this.logEnd}`,
     );
     f.acked = true;
     f.lastAckMs = nowMs;
@@ -311,7 +357,7 @@ export class LeaderProgress {
       f.mode = 'snapshot';
       return true;
     }
-    assert(advice.index <= this.durable, `Advised index ${advice.index} is beyond the leader's durable index ${this.durable}`);
+    assert(advice.index <= this.sendLimit, `Advised index ${advice.index} is beyond what the leader may send (${this.sendLimit})`);
     assert(advice.index >= f.durableIndex, `Advised index ${advice.index} is below ${nodeId}'s acknowledged durable index ${f.durableIndex}`);
     f.mode = 'probe';
     f.nextIndex = advice.index + 1;
@@ -373,9 +419,9 @@ export class LeaderProgress {
         return undefined;
       case 'probe':
         if (f.probeInFlight) return undefined;
-        return this.range(f.nextIndex, Math.min(this.durable, f.nextIndex + this.config.appendEntriesMax - 1));
+        return this.range(f.nextIndex, Math.min(this.sendLimit, f.nextIndex + this.config.appendEntriesMax - 1));
       case 'replicate': {
-        const toIndex = Math.min(this.durable, f.durableIndex + this.config.sendAheadEntriesMax, f.nextIndex + this.config.appendEntriesMax - 1);
+        const toIndex = Math.min(this.sendLimit, f.durableIndex + this.config.sendAheadEntriesMax, f.nextIndex + this.config.appendEntriesMax - 1);
         return toIndex < f.nextIndex ? undefined : this.range(f.nextIndex, toIndex);
       }
     }
@@ -397,7 +443,7 @@ export class LeaderProgress {
     const f = this.follower(nodeId);
     assert(f.mode !== 'snapshot', `Nothing is sent to ${nodeId} while it waits for a snapshot`);
     assert(range.fromIndex === f.nextIndex && range.prevIndex === range.fromIndex - 1, `Batch from ${range.fromIndex} sent to ${nodeId}, expected from ${f.nextIndex}`);
-    assert(range.toIndex >= range.prevIndex && range.toIndex <= this.durable, `Batch to ${range.toIndex} is beyond the leader's durable index ${this.durable}`);
+    assert(range.toIndex >= range.prevIndex && range.toIndex <= this.sendLimit, `Batch to ${range.toIndex} is beyond what the leader may send (${this.sendLimit})`);
     assert(range.toIndex - range.prevIndex <= this.config.appendEntriesMax, `Batch of ${range.toIndex - range.prevIndex} entries exceeds ${this.config.appendEntriesMax}`);
     if (f.mode === 'probe') {
       assert(!f.probeInFlight, `A probe to ${nodeId} is already in flight`);

@@ -257,6 +257,27 @@ describe('the epoch history', () => {
   });
 });
 
+describe('the leader term', () => {
+  it('is 0 until recorded, keeps the newest epoch per partition across a reopen and a snapshot install, and is never lowered', async () => {
+    const a = engine.partition('default', 0);
+    expect(a.leaderTerm()).toBe(0);
+    await engine.write(() => a.setLeaderTerm(3));
+    await engine.write(() => a.setLeaderTerm(2 ** 40));
+    expect(a.leaderTerm()).toBe(2 ** 40);
+    expect(engine.partition('default', 1).leaderTerm()).toBe(0);
+    await reopen();
+    const reopened = engine.partition('default', 0);
+    expect(reopened.leaderTerm()).toBe(2 ** 40);
+    // A node that led, then was re-seeded as a follower, still knows the epoch it led.
+    await engine.write(() => reopened.beginSnapshotInstall());
+    await engine.write(() => reopened.finishSnapshotInstall({ appliedIndex: 0, epoch: 0 }));
+    expect(reopened.leaderTerm()).toBe(2 ** 40);
+    await expect(engine.write(() => reopened.setLeaderTerm(5))).rejects.toThrow('would go from');
+    expect(() => reopened.setLeaderTerm(2 ** 41)).toThrow('outside a write() body');
+    expect(engine.storedPartitions().map((p) => p.partitionId)).toEqual([0]);
+  });
+});
+
 /** Keys of every shape: short, exactly at the direct limit, 4096 bytes, and an overflow group. */
 function mixedKeys(): Buffer[] {
   const long = 'L'.repeat(directKeyBytesMax + 5);

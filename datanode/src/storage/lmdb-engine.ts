@@ -54,6 +54,8 @@ import type {
 
 const appliedPrefix = 'applied/';
 const epochHistoryPrefix = 'epoch-history/';
+/** `leader-term/<keyspace>/<id>`: the newest epoch this node led the partition at, 8 bytes big-endian. */
+const leaderTermPrefix = 'leader-term/';
 const installPrefix = 'snapshot-install/';
 /** The value under an install key: the key's presence is the mark. */
 const installMark = Buffer.from([1]);
@@ -99,6 +101,7 @@ interface PartitionDbs {
   readonly appliedKey: string;
   readonly epochHistoryKey: string;
   readonly installKey: string;
+  readonly leaderTermKey: string;
 }
 
 /** A snapshot install in progress. */
@@ -338,6 +341,21 @@ class LmdbPartitionStore implements PartitionStore {
     // Empty would read back as a history; epoch-history.ts never encodes fewer than 21 bytes.
     assert(encoded.length > 0, 'Epoch history must not be empty');
     this.meta.putSync(this.dbs.epochHistoryKey, encoded);
+  }
+
+  leaderTerm(): number {
+    const stored = this.meta.get(this.dbs.leaderTermKey);
+    if (stored === undefined) return 0;
+    assert(stored.length === 8, `Leader term of ${this.keyspace}/${this.partitionId} has ${stored.length} bytes, not 8`);
+    return Number(stored.readBigUInt64BE(0));
+  }
+
+  setLeaderTerm(epoch: number): void {
+    this.assertInBody('setLeaderTerm');
+    assert(Number.isSafeInteger(epoch) && epoch >= this.leaderTerm(), `Leader term of ${this.keyspace}/${this.partitionId} would go from ${this.leaderTerm()} to ${epoch}`);
+    const encoded = Buffer.alloc(8);
+    encoded.writeBigUInt64BE(BigInt(epoch), 0);
+    this.meta.putSync(this.dbs.leaderTermKey, encoded);
   }
 
   snapshotReader(): SnapshotReader {
@@ -629,6 +647,7 @@ export function openLmdbEngine(options: LmdbEngineOptions): StorageEngine {
           appliedKey: `${appliedPrefix}${id}`,
           epochHistoryKey: `${epochHistoryPrefix}${id}`,
           installKey: `${installPrefix}${id}`,
+          leaderTermKey: `${leaderTermPrefix}${id}`,
         }, scope);
         stores.set(id, store);
       }
