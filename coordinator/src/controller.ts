@@ -38,7 +38,7 @@ import {
   type TimerHandle,
 } from '@quire/common';
 import type { FencedChange, FencedResult, FencedWriter, MetadataWatcher } from '@quire/metastore';
-import { failoverCandidates, planFailover, type FailoverDecision, type LeaderlessReason, type LogEnd } from './failover/index.js';
+import { countLeaderships, failoverCandidates, planFailover, type FailoverDecision, type LeaderlessReason, type LogEnd } from './failover/index.js';
 import { planPlacement } from './placement/planner.js';
 
 /** How long to wait for the view to include an applied write before planning again. */
@@ -336,11 +336,18 @@ export class CoordinatorController {
     // Decide from the view as it is now: a leader that came back needs nothing, and a
     // candidate whose registration vanished meanwhile is not promoted.
     const liveNow = new Set(this.deps.view.nodes.keys());
+    // Ties between equally long logs go to the node leading the fewest partitions, counting the
+    // promotions planned in this pass, so a dead node's leaderships spread over the survivors.
+    const leaderCounts = countLeaderships(this.liveLedRecords(liveNow));
     const promotions: { entry: PartitionEntry; decision: Promotion }[] = [];
     for (const { entry, logEnds } of answers) {
-      const decision = planFailover({ partition: entry, liveNodeIds: liveNow, logEnds });
-      if (decision.kind === 'promote') promotions.push({ entry, decision });
-      else this.decide(entry, decision);
+      const decision = planFailover({ partition: entry, liveNodeIds: liveNow, logEnds, leaderCounts });
+      if (decision.kind === 'promote') {
+        promotions.push({ entry, decision });
+        leaderCounts.set(decision.leader, (leaderCounts.get(decision.leader) ?? 0) + 1);
+      } else {
+        this.decide(entry, decision);
+      }
     }
     if (this.leaderless.size > 0) this.scheduleRetry();
     if (promotions.length === 0) return;
@@ -377,6 +384,15 @@ export class CoordinatorController {
     // Plan the next step from a view that includes these writes.
     if (appliedRevision > 0) await this.deps.watcher.waitForRevision(Math.max(appliedRevision, conflictRevision), appliedViewWaitMs);
     else if (conflictRevision > 0) await this.deps.watcher.waitForRevision(conflictRevision, conflictViewWaitMs);
+  }
+
+  /** The partition records of the view whose leader is live. */
+  private *liveLedRecords(live: ReadonlySet<string>): Iterable<PartitionRecord> {
+    for (const name of this.deps.view.keyspaceNames()) {
+      for (const entry of this.deps.view.keyspace(name)?.partitions ?? []) {
+        if (entry !== undefined && live.has(entry.record.leader)) yield entry.record;
+      }
+    }
   }
 
   /** Returns at most `failoverPartitionsMax` partitions to ask, rotating so that every one gets its turn; asks for another pass for the rest. */

@@ -138,11 +138,20 @@ describe('failover with replication factor 3 and sync', () => {
     const probeKeys = await keysByPartition('coordinator-probe', partitions);
     const times = await Promise.all(led.map((p) => firstAcknowledged(probeClient, probeKeys[p.partitionId] as string, killedAt, 30_000)));
     const after = await t.client.clusterStatus();
+    // Idle partitions: every replica has the same log, so ties go to the survivor leading the
+    // fewest partitions and the dead node's leaderships spread instead of piling onto one node.
+    const survivors = [...new Set(before.flatMap((p) => p.replicas))].filter((n) => n !== victimId).sort();
+    const leadCounts = (ps: readonly { leader: string }[]): number[] => survivors.map((n) => ps.filter((p) => p.leader === n).length);
+    const spread = (counts: readonly number[]): number => Math.max(...counts) - Math.min(...counts);
+    const countsBefore = leadCounts(before);
+    const countsAfter = leadCounts(after.keyspaces.find((k) => k.keyspace === 'default')?.partitions ?? []);
     console.log(
       `coordinator ${coordinatorId} and data node ${victimId} killed together: ${after.coordinator?.coordinatorId} took over (term ${after.coordinator?.term}); ` +
-        `${led.length} partitions failed over, first acknowledged write after ${Math.max(...times)} ms at most`,
+        `${led.length} partitions failed over, first acknowledged write after ${Math.max(...times)} ms at most; ` +
+        `leaderships of ${survivors.join(', ')} before ${countsBefore.join(', ')}, after ${countsAfter.join(', ')}`,
     );
     expect(after.coordinator?.coordinatorId).not.toBe(coordinatorId);
+    expect(spread(countsAfter)).toBeLessThanOrEqual(Math.max(1, spread(countsBefore)));
     coordinator.start();
     node.start();
     await eventually(`${victimId} to rejoin every ISR`, 60_000, () => fullyInSync(t, partitions));

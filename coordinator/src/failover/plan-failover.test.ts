@@ -55,6 +55,15 @@ describe('planFailover', () => {
     });
   });
 
+  it('breaks a tie in favour of the member leading fewer partitions, but never prefers a shorter log', () => {
+    const withCounts = (logEnds: Record<string, [number, number]>, counts: Record<string, number>): string =>
+      outcome(planFailover({ partition: entry(), liveNodeIds: new Set(['n2', 'n3']), logEnds: ends(logEnds), leaderCounts: new Map(Object.entries(counts)) }));
+    expect(withCounts({ n2: [4, 7], n3: [4, 7] }, { n2: 3, n3: 2 })).toBe('promote n3 isr=[n2,n3]');
+    expect(withCounts({ n2: [4, 7], n3: [4, 7] }, { n2: 2, n3: 2 })).toBe('promote n2 isr=[n2,n3]');
+    expect(withCounts({ n2: [4, 7], n3: [4, 7] }, { n2: 1 })).toBe('promote n3 isr=[n2,n3]');
+    expect(withCounts({ n2: [4, 8], n3: [4, 7] }, { n2: 9, n3: 0 })).toBe('promote n2 isr=[n2,n3]');
+  });
+
   it('names the live ISR members when it stays leaderless because none answered', () => {
     expect(plan({}, ['n3', 'n2'], {})).toEqual({ kind: 'leaderless', reason: 'no-isr-member-answered', liveIsr: ['n2', 'n3'] });
   });

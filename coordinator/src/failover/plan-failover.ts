@@ -11,8 +11,10 @@
  *    acknowledged entries, so it is never a candidate; without a candidate the partition stays
  *    leaderless (the record is left as it is).
  *  - The new leader has the greatest (epoch, index) among the candidates (under SYNC it holds
- *    every acknowledged entry: RFC invariant 5); ties go to the candidate listed first in
- *    `replicas`, so the same input always gives the same leader.
+ *    every acknowledged entry: RFC invariant 5); ties go to the candidate that leads the fewest
+ *    partitions (`leaderCounts`), then to the one listed first in `replicas`, so the same input
+ *    always gives the same leader and a dead node's leaderships spread over the survivors
+ *    instead of all going to one of them.
  *  - A promotion bumps the epoch by exactly one and sets the ISR to the candidates, in
  *    `replicas` order: leader ∈ new ISR ⊆ old ISR ⊆ replicas. `replicas` is unchanged.
  *  - A promotion carries the record's mod revision as `expectedRevision`: written with that
@@ -48,6 +50,12 @@ export interface FailoverInput {
    * live ISR members are ignored; a member that did not answer has no entry.
    */
   readonly logEnds: ReadonlyMap<string, LogEnd>;
+  /**
+   * Partitions each node leads now (over every keyspace), to break ties between equally long
+   * logs; absent counts are 0. The caller adds each promotion it plans to the counts before
+   * planning the next partition.
+   */
+  readonly leaderCounts?: ReadonlyMap<string, number>;
 }
 
 /** Why a partition whose leader is dead gets no new leader. */
@@ -108,10 +116,13 @@ export function planFailover(input: FailoverInput): FailoverDecision {
   }
   let best = answered[0];
   if (best === undefined) return { kind: 'leaderless', reason: 'no-isr-member-answered', liveIsr };
-  // Candidates are in `replicas` order and only a strictly greater log end replaces the best,
-  // so a tie goes to the member listed first.
+  // Candidates are in `replicas` order and only a strictly greater log end, or an equal one on a
+  // node leading strictly fewer partitions, replaces the best: a full tie goes to the member
+  // listed first.
+  const leads = (nodeId: string): number => input.leaderCounts?.get(nodeId) ?? 0;
   for (const candidate of answered) {
-    if (compareLogEnds(candidate.logEnd, best.logEnd) > 0) best = candidate;
+    const order = compareLogEnds(candidate.logEnd, best.logEnd);
+    if (order > 0 || (order === 0 && leads(candidate.nodeId) < leads(best.nodeId))) best = candidate;
   }
 
   const epoch = record.epoch + 1;
