@@ -39,7 +39,7 @@
  *    in its term before it serves reads). After a transfer or a failover this takes one round
  *    trip to the followers.
  */
-import { AckPolicy as WireAckPolicy, LogEntryKind, type AlterIsrRequest, type AlterIsrResponse, type FollowerMessage, type LeaderMessage } from '@quire/proto';
+import { AckPolicy as WireAckPolicy, LogEntryKind, type LedPartitionProgress, type AlterIsrRequest, type AlterIsrResponse, type FollowerMessage, type LeaderMessage } from '@quire/proto';
 import { InvalidArgumentError, NotLeaderError, PartitionUnavailableError, type Clock, type Logger, type MetadataView, type PartitionEntry, type QuireError } from '@quire/common';
 import { adviseTruncation } from '../replication/divergence.js';
 import { LeaderProgress, type Admission, type AckPolicy, type AppendRange, type IsrProposal } from '../replication/leader-progress.js';
@@ -276,6 +276,23 @@ export class LeaderReplicator {
       epoch: led.epoch,
       isr: led.progress.confirmedIsr,
       followerDurableIndexes: new Map(led.followers.map((f) => [f, led.progress.followerStatus(f, now).durableIndex])),
+    }));
+  }
+
+  /** Every partition led here with followers and each follower's progress (Replication.GetFollowerProgress), in one synchronous step. */
+  followerProgress(): LedPartitionProgress[] {
+    const now = this.nowMs();
+    return [...this.led.values()].map((led) => ({
+      keyspace: led.keyspace,
+      partitionId: led.partitionId,
+      epoch: led.epoch,
+      logEnd: led.replica.logEndIndex,
+      durableIndex: led.replica.durableIndex,
+      acknowledgedIndex: led.progress.acknowledgedIndex,
+      followers: led.followers.map((f) => {
+        const status = led.progress.followerStatus(f, now);
+        return { nodeId: f, durableIndex: status.durableIndex, lagMs: Math.max(0, Math.round(status.lagMs)), mode: status.mode, inIsr: status.inConfirmedIsr };
+      }),
     }));
   }
 
