@@ -122,6 +122,7 @@ async function setup(options: { replicas?: string[]; partitions?: number; settin
     requestTimeoutMs: 10_000,
     staleMapWaitMs: 2_000,
     failoverWaitMs: 5_000,
+    followerReadTimeoutMs: 500,
     ...options.settings,
   };
   const router = new Router(settings, {

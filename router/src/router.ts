@@ -86,6 +86,8 @@ export interface RouterSettings {
   readonly staleMapWaitMs: number;
   /** How long a request is held while its partition has no usable leader (0: not at all). */
   readonly failoverWaitMs: number;
+  /** Deadline of one attempt of a SESSION or STALE get on a follower (then another replica is asked). */
+  readonly followerReadTimeoutMs: number;
 }
 
 /** What the router needs from its metadata source. */
@@ -242,7 +244,7 @@ export class Router {
             tried.add(replica.nodeId);
             const result = await this.deps.pool
               .get(replica.address)
-              .send({ partitionId, epoch: replica.epoch, mapRevision: replica.mapRevision, op: forwarded, minIndex }, false, deadlineMs);
+              .send({ partitionId, epoch: replica.epoch, mapRevision: replica.mapRevision, op: forwarded, minIndex }, false, Math.min(deadlineMs, clock.monotonicMs() + this.settings.followerReadTimeoutMs));
             const error = result.result?.$case === 'error' ? result.result.value : undefined;
             if (error === undefined || argumentErrorCodes.has(error.code)) {
               if (error === undefined) this.followerReads.add(1, followerReadAttributes.served);

@@ -35,6 +35,8 @@ describe('decideRead', () => {
     expect(decideRead(follower, stale(), 1_250, 100)).toEqual({ kind: 'serve', staleness: { index: 50, follower: true, sinceLeaderContactMs: 250 } });
     expect(decideRead(follower, stale(300), 1_250, 100).kind).toBe('serve');
     expect(decideRead(follower, stale(200), 1_250, 100)).toMatchObject({ kind: 'refuse', reason: 'too-stale' });
+    // Monotonic clocks have fractions; the wire carries whole ms, rounded up.
+    expect(decideRead(follower, stale(), 1_250.2, 100)).toMatchObject({ kind: 'serve', staleness: { sinceLeaderContactMs: 251 } });
   });
 
   it('a follower refuses while installing a snapshot, without contact with the current epoch, unsettled, or outside the ISR', () => {

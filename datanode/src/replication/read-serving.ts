@@ -80,7 +80,8 @@ export function decideRead(state: ReadReplicaState, ask: ReadAsk, nowMs: number,
   if (contact.epoch !== state.viewEpoch) {
     return { kind: 'refuse', reason: 'no-leader-contact', message: `the replica has not heard from the leader of epoch ${state.viewEpoch} (last heard epoch ${contact.epoch})` };
   }
-  const sinceLeaderContactMs = contact.receivedMs === undefined ? undefined : Math.max(0, nowMs - contact.receivedMs);
+  // Whole milliseconds (a uint64 on the wire), rounded up: the bound must not understate.
+  const sinceLeaderContactMs = contact.receivedMs === undefined ? undefined : Math.max(0, Math.ceil(nowMs - contact.receivedMs));
   if (ask.consistency === 'session') {
     if (state.acknowledgedIndex >= ask.minIndex) {
       return { kind: 'serve', staleness: { index: state.acknowledgedIndex, follower: true, sinceLeaderContactMs: sinceLeaderContactMs ?? 0 } };
