@@ -162,6 +162,31 @@ describe('follower reads with replication factor 3 and sync', () => {
     expect(error?.message).toMatch(/below the session index .* after waiting 100 ms/);
     expect(waitedMs).toBeGreaterThanOrEqual(100);
 
+    // Bounded staleness: with no writes the followers' figure grows (an idle leader sends
+    // nothing), so a 1 ms bound sends the read to the leader; without a bound a follower answers.
+    await sleep(200);
+    const unbounded = await t.client.get(key, { consistency: 'stale' });
+    const bounded = await t.client.get(key, { consistency: 'stale', maxStalenessMs: 1 });
+    console.log(
+      `STALE read on an idle partition: a follower answered with staleness ${unbounded.staleness?.sinceLeaderContactMs} ms; ` +
+        `with max_staleness_ms 1 the ${bounded.staleness?.follower === true ? 'follower' : 'leader'} answered`,
+    );
+    expect(unbounded.staleness).toMatchObject({ follower: true, index: expect.any(Number) as number });
+    expect(unbounded.staleness?.sinceLeaderContactMs).toBeGreaterThanOrEqual(200);
+    expect(bounded.staleness).toMatchObject({ follower: false, sinceLeaderContactMs: 0 });
+    expect(bounded.value.toString()).toBe('before-pause');
+
+    // The CLI: the value on stdout, the staleness on stderr (in --json, a field); a bad value is a usage error.
+    const env = { QUIRE_ROUTER: t.cluster.routerAddress };
+    const cli = await runCli(['get', key, '--consistency', 'stale'], env);
+    expect([cli.code, cli.stdout]).toEqual([0, 'before-pause\n']);
+    expect(cli.stderr).toMatch(/^quire: stale read served by a follower at index \d+, \d+ ms since it last caught up with its leader\n$/);
+    const cliJson = await runCli(['get', key, '--consistency', 'session', '--json'], env);
+    expect(JSON.parse(cliJson.stdout)).toMatchObject({ key, found: true, value: 'before-pause', staleness: { follower: true } });
+    const cliBad = await runCli(['get', key, '--consistency', 'eventual'], env);
+    expect(cliBad.code).toBe(64);
+    expect(cliBad.stderr).toContain('--consistency must be linearizable, session or stale');
+
     // Through the router, with both followers paused: each attempt on a follower times out
     // (--follower-read-timeout-ms, 500 ms) and the leader answers.
     const reader = new QuireClient({ router: t.cluster.routerAddress, requestTimeoutMs: 10_000 });
