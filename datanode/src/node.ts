@@ -23,7 +23,7 @@
  *    a SESSION read that waits re-checks everything after the wait, and at most
  *    sessionReadWaitersMax of them wait at once.
  */
-import type { Counter, Meter } from '@opentelemetry/api';
+import type { Attributes, Counter, Meter } from '@opentelemetry/api';
 import type {
   AlterIsrRequest,
   AlterIsrResponse,
@@ -44,6 +44,7 @@ import {
   PartitionUnavailableError,
   ReplicaBehindError,
   RpcMetrics,
+  assert,
   ShuttingDownError,
   WrongPartitionError,
   batchSizeBuckets,
@@ -112,16 +113,23 @@ export interface FollowerReadSettings {
 /** How often a waiting SESSION read looks at the replica's acknowledged index again. */
 const sessionReadPollMs = 2;
 
-/** Attributes of quire_datanode_reads, by consistency, role and outcome (no allocation per read). */
+/** Attributes of quire_datanode_reads, by consistency, role and outcome. */
 type ReadOutcome = 'served' | 'served_after_wait' | 'refused';
-const readAttributes = new Map<string, { readonly consistency: Consistency; readonly role: 'leader' | 'follower'; readonly outcome: ReadOutcome }>();
-function readAttributesOf(consistency: Consistency, role: 'leader' | 'follower', outcome: ReadOutcome): { readonly consistency: Consistency; readonly role: 'leader' | 'follower'; readonly outcome: ReadOutcome } {
-  const key = `${consistency}/${role}/${outcome}`;
-  let attributes = readAttributes.get(key);
-  if (attributes === undefined) {
-    attributes = Object.freeze({ consistency, role, outcome });
-    readAttributes.set(key, attributes);
-  }
+type ReadRole = 'leader' | 'follower';
+type ReadAttributes = Readonly<{ consistency: Consistency; role: ReadRole; outcome: ReadOutcome }>;
+
+/** Every combination, built once and frozen, so recording a read allocates nothing. */
+const readAttributes: ReadonlyMap<string, ReadAttributes & Attributes> = new Map(
+  (['linearizable', 'session', 'stale'] as const).flatMap((consistency) =>
+    (['leader', 'follower'] as const).flatMap((role) =>
+      (['served', 'served_after_wait', 'refused'] as const).map((outcome) => [`${consistency}/${role}/${outcome}`, Object.freeze({ consistency, role, outcome })] as const),
+    ),
+  ),
+);
+
+function readAttributesOf(consistency: Consistency, role: ReadRole, outcome: ReadOutcome): ReadAttributes & Attributes {
+  const attributes = readAttributes.get(`${consistency}/${role}/${outcome}`);
+  assert(attributes !== undefined, `No read metric attributes for ${consistency}/${role}/${outcome}`);
   return attributes;
 }
 
@@ -425,7 +433,7 @@ export class DataNode {
       this.sessionReadWaiters--;
     };
     const attempt = (): void => {
-      let role: 'leader' | 'follower' = 'follower';
+      let role: ReadRole = 'follower';
       try {
         if (this.stopping) throw new ShuttingDownError(`Data node ${this.settings.nodeId} is shutting down`);
         const owner = checkReplica(this.deps.view, this.settings.nodeId, keyspace, op.partitionId, op.epoch);
