@@ -14,6 +14,11 @@
  * partition (--dedup-window-ms), so the router may resend a write after an unknown outcome,
  * and a caller may retry one that ended in AMBIGUOUS_RESULT by passing the same id
  * (`newRequestId()`, then `{ requestId }` on every attempt): it is applied at most once.
+ *
+ * Every client keeps a session (session.ts, RFC 0001 "Follower reads"): it merges the position
+ * every get, put and delete answer reflects, and sends the keyspace's positions with SESSION
+ * reads, so those — served by followers when they can — see this client's own writes and never
+ * go back behind what it read before.
  */
 import { randomBytes } from 'node:crypto';
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
@@ -27,6 +32,8 @@ import {
   type OperationResult,
   type PartitionMap,
   type PutRequest,
+  type SessionPosition,
+  type Staleness,
   type StreamRequest,
   type StreamResponse,
   type TransferLeaderResponse,
@@ -39,12 +46,15 @@ import {
   fromGrpcError,
   grpcClientOptions,
   isQuireError,
+  readConsistencyOf,
   systemClock,
   validateRequestId,
   withIdleTimeout,
+  type Consistency,
   type MultiplexedStream,
   type QuireError,
 } from '@quire/common';
+import { SessionToken } from './session.js';
 
 /** Keys and values: bytes, or strings (encoded as UTF-8). */
 export type Bytes = Uint8Array | string;
@@ -70,11 +80,27 @@ export interface GetResult {
   readonly value: Buffer;
   /** The key's version (log index of its last write); 0 when not found. */
   readonly version: number;
+  /** The key's partition and the log index the answer reflects. */
+  readonly position: SessionPosition | undefined;
+  /** For SESSION and STALE reads: how stale the answer may be (kv.proto Staleness). */
+  readonly staleness: Staleness | undefined;
 }
 
 /** Per-operation options. */
 export interface OperationOptions {
   readonly keyspace?: string;
+}
+
+/** Options of a get. */
+export interface GetOptions extends OperationOptions {
+  /**
+   * linearizable (default): the partition leader. session: any replica that has what this
+   * client wrote or read in the keyspace (read-your-writes, monotonic reads). stale: any
+   * replica; `staleness` in the result says how stale.
+   */
+  readonly consistency?: Consistency;
+  /** For stale reads: a replica staler than this (ms since it caught up with its leader) refuses, and the leader answers. */
+  readonly maxStalenessMs?: number;
 }
 
 /** Options of a conditional write. */
@@ -128,6 +154,8 @@ export class QuireClient {
   private readonly clientId: Buffer = randomBytes(clientIdBytes);
   /** The sequence number of the last request id made (the second half). */
   private requestSequence = 0n;
+  /** This client's session: the positions its answers reflected (SESSION reads). */
+  private readonly session = new SessionToken();
 
   constructor(options: QuireClientOptions) {
     this.keyspace = options.keyspace ?? '';
@@ -176,11 +204,25 @@ export class QuireClient {
   }
 
   /** Reads a key. A missing key is not an error: `found` is false. */
-  async get(key: Bytes, options: OperationOptions = {}): Promise<GetResult> {
-    const request: GetRequest = { keyspace: options.keyspace ?? this.keyspace, key: toBuffer(key), consistency: 0 };
+  async get(key: Bytes, options: GetOptions = {}): Promise<GetResult> {
+    const keyspace = options.keyspace ?? this.keyspace;
+    const consistency = options.consistency ?? 'linearizable';
+    const request: GetRequest = {
+      keyspace,
+      key: toBuffer(key),
+      consistency: readConsistencyOf(consistency),
+      session: consistency === 'session' ? this.session.positions(keyspace) : [],
+      maxStalenessMs: consistency === 'stale' ? (options.maxStalenessMs ?? 0) : 0,
+    };
     const r = await this.run({ $case: 'get', value: request }, false);
     if (r?.$case !== 'get') throw new InternalError('The router answered a get with another result');
+    this.session.merge(keyspace, r.value.position);
     return r.value;
+  }
+
+  /** This client's session positions in a keyspace (what its SESSION reads send). */
+  sessionPositions(keyspace = this.keyspace): SessionPosition[] {
+    return this.session.positions(keyspace);
   }
 
   /** Writes a key; resolves with its new version once the write is durable. */
@@ -194,7 +236,8 @@ export class QuireClient {
     };
     const r = await this.run({ $case: 'put', value: request }, true);
     if (r?.$case !== 'put') throw new InternalError('The router answered a put with another result');
-    return r.value;
+    this.session.merge(request.keyspace, r.value.position);
+    return { version: r.value.version };
   }
 
   /** Deletes a key; `found` says whether it existed. */
@@ -207,7 +250,8 @@ export class QuireClient {
     };
     const r = await this.run({ $case: 'delete', value: request }, true);
     if (r?.$case !== 'delete') throw new InternalError('The router answered a delete with another result');
-    return r.value;
+    this.session.merge(request.keyspace, r.value.position);
+    return { found: r.value.found, version: r.value.version };
   }
 
   /** Streams the keys of a range in ascending order. */

@@ -31,3 +31,4 @@ export * from './metadata/metadata-view.js';
 export * from './metadata/records.js';
 export * from './grpc/idle-timeout.js';
 export * from './grpc/unary-handler.js';
+export * from './reads/read-consistency.js';

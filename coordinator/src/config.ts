@@ -40,6 +40,7 @@ export const coordinatorOptions = {
   minIsr: { kind: 'integer', flag: 'min-isr', env: 'QUIRE_MIN_ISR', default: 0, min: 0, max: replicationFactorMax, description: 'Min ISR of the default keyspace created at bootstrap, at most --replication-factor; 0 means the default (2 from two replicas on, else 1)' },
   reconcileIntervalMs: { kind: 'integer', flag: 'reconcile-interval-ms', env: 'QUIRE_RECONCILE_INTERVAL_MS', default: 2000, min: 100, max: 600_000, description: 'Interval of the periodic placement check' },
   failoverLogEndDeadlineMs: { kind: 'integer', flag: 'failover-log-end-deadline-ms', env: 'QUIRE_FAILOVER_LOG_END_DEADLINE_MS', default: 1000, min: 10, max: 60_000, description: 'Deadline of the GetLogEnd call to each live ISR member of a partition whose leader is gone' },
+  statusProgressDeadlineMs: { kind: 'integer', flag: 'status-progress-deadline-ms', env: 'QUIRE_STATUS_PROGRESS_DEADLINE_MS', default: 500, min: 10, max: 60_000, description: 'Deadline of the GetFollowerProgress call ClusterStatus makes to each partition leader (in parallel); a leader that does not answer in time shows its followers\' lag as unknown' },
   failoverRetryMs: { kind: 'integer', flag: 'failover-retry-ms', env: 'QUIRE_FAILOVER_RETRY_MS', default: 200, min: 10, max: 60_000, description: 'Delay before planning again a partition left leaderless (no live ISR member answered)' },
   failoverPartitionsMax: { kind: 'integer', flag: 'failover-partitions-max', env: 'QUIRE_FAILOVER_PARTITIONS_MAX', default: 1024, min: 1, max: 1_000_000, description: 'Most partitions whose ISR members one reconcile asks for log ends at once; the rest follow in the next pass' },
   logLevel: logLevelOption,
@@ -66,6 +67,7 @@ export interface CoordinatorConfig {
   readonly failoverLogEndDeadlineMs: number;
   /** Delay before replanning a leaderless partition. */
   readonly failoverRetryMs: number;
+  readonly statusProgressDeadlineMs: number;
   /** Most partitions asked for log ends per reconcile. */
   readonly failoverPartitionsMax: number;
   readonly limits: Limits;
@@ -93,6 +95,7 @@ export function loadCoordinatorConfig(argv: readonly string[], env: Env): Readon
     reconcileIntervalMs: o.reconcileIntervalMs,
     failoverLogEndDeadlineMs: o.failoverLogEndDeadlineMs,
     failoverRetryMs: o.failoverRetryMs,
+    statusProgressDeadlineMs: o.statusProgressDeadlineMs,
     failoverPartitionsMax: o.failoverPartitionsMax,
     limits: defaultLimits,
     logLevel: o.logLevel as LogLevel,

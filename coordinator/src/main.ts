@@ -25,6 +25,7 @@ import { FencedWriter, LeaderElection, openMetadataClient } from '@quire/metasto
 import { loadCoordinatorConfig } from './config.js';
 import { CoordinatorController } from './controller.js';
 import { HandOverClient } from './hand-over-client.js';
+import { FollowerProgressClient } from './follower-progress-client.js';
 import { LogEndClient } from './log-end-client.js';
 import { createAdminService } from './server/admin-service.js';
 import { createCoordinationService } from './server/coordination-service.js';
@@ -43,6 +44,7 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
 
   let election: LeaderElection | undefined;
   const logEnds = new LogEndClient(view, systemClock, log);
+  const followerProgress = new FollowerProgressClient(view, systemClock, log);
   const controller = new CoordinatorController(
     {
       nodesMin: config.nodesMin,
@@ -75,6 +77,8 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
       createAdminService(view, () => controller.isLeader, config.limits, new RpcMetrics(metrics.meter, 'coordinator', 'admin'), systemClock, {
         handOver: new HandOverClient(systemClock),
         log,
+        followerProgress,
+        followerProgressDeadlineMs: config.statusProgressDeadlineMs,
       }),
     ),
   );
@@ -117,6 +121,7 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
   await election.close();
   await controller.idle();
   logEnds.close();
+  followerProgress.close();
   await shutdownGrpcServer(server, 1_000);
   await metadata.close();
   await metrics.close();

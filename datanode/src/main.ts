@@ -98,6 +98,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
       scanChunkKeysMax,
       scanChunkBytesMax,
       isrLagTimeMs: config.isrLagTimeMs,
+      followerReads: { sessionReadWaitMs: config.sessionReadWaitMs, sessionReadWaitersMax: config.sessionReadWaitersMax },
     },
     {
       engine,

@@ -18,14 +18,20 @@
  *    both are refused with NOT_LEADER naming the target until the hand-over fails or the view
  *    ends this node's term. A new leader serves reads only once it has acknowledged the log it
  *    took over (LeaderReplicator.readRefusal).
+ *  - SESSION and STALE reads (RFC 0001 "Follower reads") may be served by a follower: only from
+ *    acknowledged state (PartitionReplica.read), and only as replication/read-serving.ts decides;
+ *    a SESSION read that waits re-checks everything after the wait, and at most
+ *    sessionReadWaitersMax of them wait at once.
  */
-import type { Meter } from '@opentelemetry/api';
+import type { Attributes, Counter, Meter } from '@opentelemetry/api';
 import type {
   AlterIsrRequest,
   AlterIsrResponse,
   CoordinationTransferLeaderRequest,
   CoordinationTransferLeaderResponse,
   DataNodeScanRequest,
+  GetRequest,
+  GetResponse,
   KeyValue,
   NodeOperation,
   OperationResult,
@@ -36,10 +42,13 @@ import {
   OverloadedError,
   AmbiguousResultError,
   PartitionUnavailableError,
+  ReplicaBehindError,
   RpcMetrics,
+  assert,
   ShuttingDownError,
   WrongPartitionError,
   batchSizeBuckets,
+  consistencyOf,
   latencyBucketsMs,
   resolveKeyspaceName,
   scanRange,
@@ -49,6 +58,7 @@ import {
   validateScanBound,
   validateValue,
   type Clock,
+  type Consistency,
   type FailpointName,
   type Failpoints,
   type Limits,
@@ -56,12 +66,13 @@ import {
   type MetadataView,
   type QuireError,
 } from '@quire/common';
-import { checkOwnership } from './partition/ownership.js';
+import { checkOwnership, checkReplica } from './partition/ownership.js';
 import { GroupCommitter } from './partition/group-commit.js';
 import { PartitionReplica, type WriteRequest, type WriteResult } from './partition/replica.js';
 import { FollowerHandler } from './replicate/follower-handler.js';
 import { HandOvers, handOverDefaults, type HandOverSettings } from './replicate/hand-over.js';
 import { LeaderReplicator } from './replicate/leader-replicator.js';
+import { decideRead, type ReadAsk, type StalenessReport } from './replication/read-serving.js';
 import { SnapshotClients, SnapshotInstaller, snapshotInstallerDefaults, type SnapshotInstallerSettings, type SnapshotStream } from './replicate/snapshot-installer.js';
 import { SnapshotSource, snapshotSourceDefaults, type SnapshotSourceSettings } from './replicate/snapshot-source.js';
 import type { StorageEngine } from './storage/engine.js';
@@ -87,6 +98,50 @@ export interface DataNodeSettings {
   readonly scanChunkBytesMax: number;
   /** A follower lacking an entry durable on the leader for longer than this lags (ISR). */
   readonly isrLagTimeMs: number;
+  /** SESSION and STALE reads (RFC 0001 "Follower reads"). */
+  readonly followerReads: FollowerReadSettings;
+}
+
+/** Limits of SESSION and STALE reads on this node. */
+export interface FollowerReadSettings {
+  /** How long a SESSION read waits for the replica's acknowledged index to reach the session index. */
+  readonly sessionReadWaitMs: number;
+  /** Most SESSION reads waiting at once; beyond it, a read that would wait is refused at once. */
+  readonly sessionReadWaitersMax: number;
+}
+
+/** How often a waiting SESSION read looks at the replica's acknowledged index again. */
+const sessionReadPollMs = 2;
+
+/** Attributes of quire_datanode_reads, by consistency, role and outcome. */
+type ReadOutcome = 'served' | 'served_after_wait' | 'refused';
+type ReadRole = 'leader' | 'follower';
+type ReadAttributes = Readonly<{ consistency: Consistency; role: ReadRole; outcome: ReadOutcome }>;
+
+/** Every combination, built once and frozen, so recording a read allocates nothing. */
+const readAttributes: ReadonlyMap<string, ReadAttributes & Attributes> = new Map(
+  (['linearizable', 'session', 'stale'] as const).flatMap((consistency) =>
+    (['leader', 'follower'] as const).flatMap((role) =>
+      (['served', 'served_after_wait', 'refused'] as const).map((outcome) => [`${consistency}/${role}/${outcome}`, Object.freeze({ consistency, role, outcome })] as const),
+    ),
+  ),
+);
+
+function readAttributesOf(consistency: Consistency, role: ReadRole, outcome: ReadOutcome): ReadAttributes & Attributes {
+  const attributes = readAttributes.get(`${consistency}/${role}/${outcome}`);
+  assert(attributes !== undefined, `No read metric attributes for ${consistency}/${role}/${outcome}`);
+  return attributes;
+}
+
+/** A get's answer: the entry read, the position it reflects and, for SESSION and STALE, its staleness. */
+function getResponseOf(entry: { readonly value: Buffer; readonly version: number } | undefined, partitionId: number, index: number, staleness: StalenessReport | undefined): GetResponse {
+  return {
+    found: entry !== undefined,
+    value: entry?.value ?? Buffer.alloc(0),
+    version: entry?.version ?? 0,
+    position: { partitionId, index },
+    staleness,
+  };
 }
 
 /** Dependencies injected by main.ts. */
@@ -150,6 +205,10 @@ export class DataNode {
   /** The gRPC clients of snapshot pulls, when this node made them. */
   private readonly snapshotClients: SnapshotClients | undefined;
   private readonly rpc: RpcMetrics;
+  /** Reads by consistency, serving role and outcome (quire_datanode_reads). */
+  private readonly reads: Counter;
+  /** SESSION reads waiting for their replica's acknowledged index. */
+  private sessionReadWaiters = 0;
   private stopping = false;
 
   constructor(
@@ -157,6 +216,9 @@ export class DataNode {
     private readonly deps: DataNodeDeps,
   ) {
     this.rpc = new RpcMetrics(deps.meter, 'datanode', 'kv');
+    this.reads = deps.meter.createCounter('quire_datanode_reads', {
+      description: 'Gets by consistency (linearizable, session, stale), serving role (leader, follower) and outcome (served, served_after_wait, refused)',
+    });
     const batchOps = deps.meter.createHistogram('quire_datanode_commit_batch_ops', {
       description: 'Writes per fsynced storage transaction (group commit batch size)',
       advice: { explicitBucketBoundaries: [...batchSizeBuckets] },
@@ -271,16 +333,18 @@ export class DataNode {
           const req = op.op.value;
           const keyspace = resolveKeyspaceName(req.keyspace, this.settings.limits);
           validateKey(req.key, this.settings.limits);
+          const consistency = consistencyOf(req.consistency);
+          if (consistency !== 'linearizable') {
+            this.readAnyReplica(keyspace, op, req, consistency, startedMs, reply, fail);
+            return;
+          }
           const replica = this.replicaFor(keyspace, op.partitionId, op.epoch);
+          // Read and index in one synchronous step: the answer reflects exactly that index.
+          const index = replica.acknowledgedIndex;
           const entry = replica.read(req.key);
+          this.reads.add(1, readAttributesOf(consistency, 'leader', 'served'));
           this.rpc.record(method, 'OK', this.deps.clock.monotonicMs() - startedMs);
-          reply({
-            id: op.id,
-            result: {
-              $case: 'get',
-              value: entry === undefined ? { found: false, value: Buffer.alloc(0), version: 0 } : { found: true, value: entry.value, version: entry.version },
-            },
-          });
+          reply({ id: op.id, result: { $case: 'get', value: getResponseOf(entry, op.partitionId, index, undefined) } });
           return;
         }
         case 'put': {
@@ -293,7 +357,7 @@ export class DataNode {
           this.submitWrite(keyspace, op, write, (result) => {
             if (!result.ok) return fail(result.error);
             this.rpc.record(method, 'OK', this.deps.clock.monotonicMs() - startedMs);
-            reply({ id: op.id, result: { $case: 'put', value: { version: result.version } } });
+            reply({ id: op.id, result: { $case: 'put', value: { version: result.version, position: { partitionId: op.partitionId, index: result.version } } } });
           });
           return;
         }
@@ -303,10 +367,13 @@ export class DataNode {
           validateKey(req.key, this.settings.limits);
           validateRequestId(req.requestId);
           const write: WriteRequest = { kind: 'delete', key: req.key, value: Buffer.alloc(0), expectedVersion: req.expectedVersion, requestId: req.requestId };
-          this.submitWrite(keyspace, op, write, (result) => {
+          const replica = this.submitWrite(keyspace, op, write, (result) => {
             if (!result.ok) return fail(result.error);
             this.rpc.record(method, 'OK', this.deps.clock.monotonicMs() - startedMs);
-            reply({ id: op.id, result: { $case: 'delete', value: { found: result.found, version: result.version } } });
+            // A delete that found nothing is answered once the index it was decided against is
+            // acknowledged: the acknowledged index now is at least that one.
+            const index = result.version > 0 ? result.version : replica.acknowledgedIndex;
+            reply({ id: op.id, result: { $case: 'delete', value: { found: result.found, version: result.version, position: { partitionId: op.partitionId, index } } } });
           });
           return;
         }
@@ -318,7 +385,8 @@ export class DataNode {
     }
   }
 
-  private submitWrite(keyspace: string, op: NodeOperation, request: WriteRequest, done: (result: WriteResult) => void): void {
+  /** Submits a write to the partition's replica (returned) or throws the refusal. */
+  private submitWrite(keyspace: string, op: NodeOperation, request: WriteRequest, done: (result: WriteResult) => void): PartitionReplica {
     const owner = checkOwnership(this.deps.view, this.settings.nodeId, keyspace, op.partitionId, op.epoch);
     if (!owner.ok) throw owner.error;
     const replica = this.openReplica(keyspace, op.partitionId);
@@ -334,6 +402,104 @@ export class DataNode {
             limit: this.settings.writeQueueOpsMax,
           });
     }
+    return replica;
+  }
+
+  /**
+   * Serves a SESSION or STALE get from this node's replica, leader or follower
+   * (replication/read-serving.ts decides), waiting a bounded time for a follower's acknowledged
+   * index to reach the session index. Every attempt re-checks ownership and state from scratch,
+   * so a wait never serves from a view or replica state it did not check.
+   */
+  private readAnyReplica(
+    keyspace: string,
+    op: NodeOperation,
+    req: GetRequest,
+    consistency: Exclude<Consistency, 'linearizable'>,
+    startedMs: number,
+    reply: (result: OperationResult) => void,
+    fail: (err: unknown) => void,
+  ): void {
+    const ask: ReadAsk = {
+      consistency,
+      minIndex: consistency === 'session' ? op.minIndex : 0,
+      maxStalenessMs: consistency === 'stale' ? req.maxStalenessMs : 0,
+      arrivedMs: startedMs,
+    };
+    /** Whether it waited at all (the metric), and whether it is counted in sessionReadWaiters now. */
+    let waited = false;
+    let waiting = false;
+    const stopWaiting = (): void => {
+      if (!waiting) return;
+      waiting = false;
+      this.sessionReadWaiters--;
+    };
+    const attempt = (): void => {
+      let role: ReadRole = 'follower';
+      try {
+        if (this.stopping) throw new ShuttingDownError(`Data node ${this.settings.nodeId} is shutting down`);
+        const owner = checkReplica(this.deps.view, this.settings.nodeId, keyspace, op.partitionId, op.epoch);
+        if (!owner.ok) throw owner.error;
+        const record = owner.entry.record;
+        role = record.leader === this.settings.nodeId ? 'leader' : 'follower';
+        // A leader serves only as it serves linearizable reads: lease held, its term's log acknowledged.
+        const replica = role === 'leader' ? this.replicaFor(keyspace, op.partitionId, op.epoch) : this.openReplica(keyspace, op.partitionId);
+        const nowMs = this.deps.clock.monotonicMs();
+        const decision = decideRead(
+          {
+            role,
+            installingSnapshot: replica.installingSnapshot,
+            acknowledgedIndex: replica.acknowledgedIndex,
+            viewEpoch: record.epoch,
+            inIsr: record.isr.includes(this.settings.nodeId),
+            contact: replica.leaderContact,
+          },
+          ask,
+          nowMs,
+          this.settings.followerReads.sessionReadWaitMs,
+        );
+        const where = `Partition ${keyspace}/${op.partitionId} on node ${this.settings.nodeId}`;
+        switch (decision.kind) {
+          case 'serve': {
+            stopWaiting();
+            const entry = replica.read(req.key);
+            this.reads.add(1, readAttributesOf(consistency, role, waited ? 'served_after_wait' : 'served'));
+            this.rpc.record('get', 'OK', nowMs - startedMs);
+            reply({ id: op.id, result: { $case: 'get', value: getResponseOf(entry, op.partitionId, decision.staleness.index, decision.staleness) } });
+            return;
+          }
+          case 'wait':
+            if (!waiting && this.sessionReadWaiters >= this.settings.followerReads.sessionReadWaitersMax) {
+              throw new ReplicaBehindError(`${where} cannot serve this SESSION read yet, and ${this.sessionReadWaiters} reads already wait (the limit is ${this.settings.followerReads.sessionReadWaitersMax})`, {
+                partitionId: op.partitionId,
+                epoch: record.epoch,
+                leaderHint: record.leader,
+                limit: this.settings.followerReads.sessionReadWaitersMax,
+              });
+            }
+            if (!waiting) {
+              waiting = true;
+              this.sessionReadWaiters++;
+            }
+            waited = true;
+            this.deps.clock.after(Math.min(sessionReadPollMs, Math.max(0, decision.untilMs - nowMs)), attempt);
+            return;
+          case 'refuse':
+            throw new ReplicaBehindError(`${where} cannot serve this ${consistency.toUpperCase()} read: ${decision.message}; ask the leader ${record.leader || '(none)'}`, {
+              partitionId: op.partitionId,
+              epoch: record.epoch,
+              leaderHint: record.leader,
+            });
+          case 'invalid':
+            throw new InvalidArgumentError(decision.message, { field: 'session.index', limit: replica.acknowledgedIndex, actual: ask.minIndex });
+        }
+      } catch (err) {
+        stopWaiting();
+        this.reads.add(1, readAttributesOf(consistency, role, 'refused'));
+        fail(err);
+      }
+    };
+    attempt();
   }
 
   /** The replica to read from: this node leads it at `epoch`, and for a replicated partition its lease holds. */

@@ -35,7 +35,7 @@ describe('bad input is refused with a precise error and changes nothing', () => 
 
   const cases: {
     name: string;
-    request: { keyspace?: string; key: Buffer; value?: Buffer; requestId?: Buffer };
+    request: { keyspace?: string; key: Buffer; value?: Buffer; requestId?: Buffer; consistency?: number; session?: { partitionId: number; index: number }[] };
     op: 'put' | 'get' | 'delete';
     grpc: status;
     code: string;
@@ -50,12 +50,24 @@ describe('bad input is refused with a precise error and changes nothing', () => 
     { name: 'unknown keyspace', op: 'put', request: { keyspace: 'nope', key: Buffer.from('k1'), value: Buffer.from('x') }, grpc: status.NOT_FOUND, code: 'KEYSPACE_NOT_FOUND', field: 'keyspace', message: /keyspace "nope" does not exist/ },
     { name: 'invalid keyspace name', op: 'delete', request: { keyspace: 'Bad Name!', key: Buffer.from('k1') }, grpc: status.INVALID_ARGUMENT, code: 'INVALID_ARGUMENT', field: 'keyspace', message: /keyspace "Bad Name!" is invalid/ },
     { name: 'put with a request id of 65 bytes', op: 'put', request: { key: Buffer.from('k1'), value: Buffer.from('x'), requestId: Buffer.alloc(65, 7) }, grpc: status.INVALID_ARGUMENT, code: 'INVALID_ARGUMENT', field: 'request_id', limit: 64, message: /request_id is 65 bytes; the limit is 64 bytes/ },
+    { name: 'get with an unknown consistency', op: 'get', request: { key: Buffer.from('k1'), consistency: 7 }, grpc: status.INVALID_ARGUMENT, code: 'INVALID_ARGUMENT', field: 'consistency', limit: 3, message: /consistency 7 is not a known read consistency/ },
+    { name: 'SESSION get with 4097 session positions', op: 'get', request: { key: Buffer.from('k1'), consistency: 2, session: Array.from({ length: 4097 }, () => ({ partitionId: 0, index: 1 })) }, grpc: status.INVALID_ARGUMENT, code: 'INVALID_ARGUMENT', field: 'session', limit: 4096, message: /session has 4097 positions; the limit is 4096/ },
+    { name: 'SESSION get with a position for a partition the keyspace lacks', op: 'get', request: { key: Buffer.from('k1'), consistency: 2, session: [{ partitionId: 16, index: 1 }] }, grpc: status.INVALID_ARGUMENT, code: 'INVALID_ARGUMENT', field: 'session.partition_id', limit: 15, message: /session.partition_id 16 is out of range/ },
+    { name: 'SESSION get with an index no answer gave', op: 'get', request: { key: Buffer.from('k1'), consistency: 2, session: Array.from({ length: 16 }, (_, partitionId) => ({ partitionId, index: 2 ** 50 })) }, grpc: status.INVALID_ARGUMENT, code: 'INVALID_ARGUMENT', field: 'session.index', message: /session.index 1125899906842624 is above every index the partition acknowledged/ },
     { name: 'delete with a request id of 100 bytes', op: 'delete', request: { key: Buffer.from('k1'), requestId: Buffer.alloc(100, 7) }, grpc: status.INVALID_ARGUMENT, code: 'INVALID_ARGUMENT', field: 'request_id', limit: 64, message: /request_id is 100 bytes; the limit is 64 bytes/ },
   ];
 
   for (const c of cases) {
     it(`answers ${c.name} with ${status[c.grpc]}/${c.code} naming the field and limit (unary RPC)`, async () => {
-      const req = { keyspace: c.request.keyspace ?? '', key: c.request.key, value: c.request.value ?? Buffer.alloc(0), consistency: 0, requestId: c.request.requestId ?? Buffer.alloc(0) };
+      const req = {
+        keyspace: c.request.keyspace ?? '',
+        key: c.request.key,
+        value: c.request.value ?? Buffer.alloc(0),
+        consistency: c.request.consistency ?? 0,
+        session: c.request.session ?? [],
+        maxStalenessMs: 0,
+        requestId: c.request.requestId ?? Buffer.alloc(0),
+      };
       const err = await unary<typeof req, unknown>(
         (r, md, cb) => (c.op === 'put' ? kv.put(r, md, cb) : c.op === 'get' ? kv.get(r, md, cb) : kv.delete(r, md, cb)),
         req,
@@ -160,6 +172,7 @@ describe('bad input is refused with a precise error and changes nothing', () => 
         epoch,
         mapRevision: 0,
         op: { $case: 'put' as const, value: { keyspace: '', key, value: Buffer.from('x'), expectedVersion: undefined, requestId } },
+        minIndex: 0,
       });
       const [wrong, stale, tooLong, longId] = await send([
         put(foreign.partitionId, foreign.epoch, Buffer.from('k1')),

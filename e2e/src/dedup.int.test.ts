@@ -53,13 +53,13 @@ describe('request ids: a retried write is applied once', () => {
     const id = c.newRequestId();
     const first = await c.put('dedup/a', 'one', { requestId: id });
     expect(await c.put('dedup/a', 'one', { requestId: id })).toEqual(first);
-    expect(await c.get('dedup/a')).toEqual({ found: true, value: Buffer.from('one'), version: first.version });
+    expect(await c.get('dedup/a')).toMatchObject({ found: true, value: Buffer.from('one'), version: first.version });
     // A new id is a new write.
     const second = await c.put('dedup/a', 'two', { requestId: c.newRequestId() });
     expect(second.version).toBeGreaterThan(first.version);
     // A retry of the first, after the second: still its own result, and the second stays.
     expect(await c.put('dedup/a', 'one', { requestId: id })).toEqual(first);
-    expect(await c.get('dedup/a')).toEqual({ found: true, value: Buffer.from('two'), version: second.version });
+    expect(await c.get('dedup/a')).toMatchObject({ found: true, value: Buffer.from('two'), version: second.version });
 
     // Conditional writes: the retry gets the result, not a refusal against the version it produced.
     const casId = c.newRequestId();
@@ -107,7 +107,7 @@ describe('request ids: a retried write is applied once', () => {
     // The injected AMBIGUOUS_RESULT hit this write (nothing else committed there) and the router resent it.
     expect(await resends()).toBeGreaterThan(resendsBefore);
     expect(written.version).toBe(before.version + 1);
-    expect(await t.client.get(target)).toEqual({ found: true, value: Buffer.from('once'), version: written.version });
+    expect(await t.client.get(target)).toMatchObject({ found: true, value: Buffer.from('once'), version: written.version });
     // Nothing else took an index in the partition: the next write follows directly.
     expect((await t.client.put(probe, 'after')).version).toBe(written.version + 1);
   });
@@ -130,7 +130,7 @@ describe('request ids: a retried write is applied once', () => {
     expect(promoted.leader).not.toBe(victimId);
 
     expect(await t.client.put(key, 'survives', { requestId: id })).toEqual(first);
-    expect(await t.client.get(key)).toEqual({ found: true, value: Buffer.from('survives'), version: first.version });
+    expect(await t.client.get(key)).toMatchObject({ found: true, value: Buffer.from('survives'), version: first.version });
     // A new write to the key is a new version.
     expect((await t.client.put(key, 'next')).version).toBeGreaterThan(first.version);
 

@@ -15,12 +15,15 @@ describe('KV API through the router on a 3-node cluster', () => {
   it('puts, gets and deletes a key, with the version set to the partition log index of each write', async () => {
     const first = await t.client.put('alpha', 'one');
     expect(first.version).toBeGreaterThan(0);
-    expect(await t.client.get('alpha')).toEqual({ found: true, value: Buffer.from('one'), version: first.version });
+    const read = await t.client.get('alpha');
+    expect(read).toMatchObject({ found: true, value: Buffer.from('one'), version: first.version, staleness: undefined });
+    // The position a linearizable read reflects: the key's partition, at least the write it returned.
+    expect(read.position?.index).toBeGreaterThanOrEqual(first.version);
     const second = await t.client.put('alpha', 'two');
     expect(second.version).toBe(first.version + 1);
     const del = await t.client.delete('alpha');
     expect(del).toEqual({ found: true, version: second.version + 1 });
-    expect(await t.client.get('alpha')).toEqual({ found: false, value: Buffer.alloc(0), version: 0 });
+    expect(await t.client.get('alpha')).toMatchObject({ found: false, value: Buffer.alloc(0), version: 0 });
     expect(await t.client.delete('alpha')).toEqual({ found: false, version: 0 });
   });
 

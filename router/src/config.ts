@@ -29,6 +29,7 @@ export const routerOptions = {
   requestTimeoutMs: { kind: 'integer', flag: 'request-timeout-ms', env: 'QUIRE_REQUEST_TIMEOUT_MS', default: 10_000, min: 100, max: 600_000, description: 'Deadline of one operation inside the router' },
   connectTimeoutMs: { kind: 'integer', flag: 'connect-timeout-ms', env: 'QUIRE_CONNECT_TIMEOUT_MS', default: 1_000, min: 10, max: 60_000, description: 'How long an operation waits for a data node connection' },
   staleMapWaitMs: { kind: 'integer', flag: 'stale-map-wait-ms', env: 'QUIRE_STALE_MAP_WAIT_MS', default: 2_000, min: 10, max: 60_000, description: 'How long a retry waits for the partition map to catch up' },
+  followerReadTimeoutMs: { kind: 'integer', flag: 'follower-read-timeout-ms', env: 'QUIRE_FOLLOWER_READ_TIMEOUT_MS', default: 500, min: 10, max: 600_000, description: 'Deadline of one attempt of a SESSION or STALE get on a follower; past it the router asks another replica (a paused follower does not hold a read for the whole request timeout)' },
   failoverWaitMs: { kind: 'integer', flag: 'failover-wait-ms', env: 'QUIRE_FAILOVER_WAIT_MS', default: 10_000, min: 0, max: 600_000, description: 'How long a request is held while its partition has no usable leader (failover), never past its deadline; 0 holds none' },
   nodeOpsInFlightMax: { kind: 'integer', flag: 'node-ops-in-flight-max', env: 'QUIRE_NODE_OPS_IN_FLIGHT_MAX', default: 8192, min: 1, max: 1_000_000, description: 'Most unanswered operations per data node' },
   clientOpsInFlightMax: { kind: 'integer', flag: 'client-ops-in-flight-max', env: 'QUIRE_CLIENT_OPS_IN_FLIGHT_MAX', default: 8192, min: 1, max: 1_000_000, description: 'Most unanswered operations per client stream' },
@@ -50,6 +51,7 @@ export interface RouterConfig {
   readonly staleMapWaitMs: number;
   /** How long a request waits for a partition without a usable leader to get one; bounded by requestTimeoutMs per request. */
   readonly failoverWaitMs: number;
+  readonly followerReadTimeoutMs: number;
   readonly nodeOpsInFlightMax: number;
   readonly clientOpsInFlightMax: number;
   readonly limits: Limits;
@@ -72,6 +74,7 @@ export function loadRouterConfig(argv: readonly string[], env: Env): Readonly<Ro
     connectTimeoutMs: o.connectTimeoutMs,
     staleMapWaitMs: o.staleMapWaitMs,
     failoverWaitMs: o.failoverWaitMs,
+    followerReadTimeoutMs: o.followerReadTimeoutMs,
     nodeOpsInFlightMax: o.nodeOpsInFlightMax,
     clientOpsInFlightMax: o.clientOpsInFlightMax,
     limits: { ...defaultLimits, keyBytesMax: o.keyBytesMax, valueBytesMax: o.valueBytesMax },

@@ -51,7 +51,7 @@ export async function runRouter(argv: readonly string[], env: Env): Promise<void
   );
   view.subscribe((v) => pool.retain(new Set([...v.nodes.values()].map((n) => n.address))));
   const router = new Router(
-    { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs, staleMapWaitMs: config.staleMapWaitMs, failoverWaitMs: config.failoverWaitMs },
+    { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs, staleMapWaitMs: config.staleMapWaitMs, failoverWaitMs: config.failoverWaitMs, followerReadTimeoutMs: config.followerReadTimeoutMs },
     { map: watcher, partitioner, pool, clock: systemClock, log, meter: metrics.meter, failpoints },
   );
 

@@ -50,8 +50,8 @@ function errorAnswer(code: QuireErrorCode, message: string = code, mapRevision =
   return { $case: 'error', value: toErrorInfo(new errorClasses[code](message, mapRevision === 0 ? {} : { mapRevision })) };
 }
 
-const putOk: Answer = { $case: 'put', value: { version: 7 } };
-const getOk: Answer = { $case: 'get', value: { found: true, value: Buffer.from('v'), version: 7 } };
+const putOk: Answer = { $case: 'put', value: { version: 7, position: { partitionId: 0, index: 7 } } };
+const getOk: Answer = { $case: 'get', value: { found: true, value: Buffer.from('v'), version: 7, position: { partitionId: 0, index: 7 }, staleness: undefined } };
 
 /** A MapSource over a view the test mutates; waitForRevision times out on the test's clock. */
 function mapOf(view: MetadataView, clock: ManualClock): MapSource {
@@ -122,6 +122,7 @@ async function setup(options: { replicas?: string[]; partitions?: number; settin
     requestTimeoutMs: 10_000,
     staleMapWaitMs: 2_000,
     failoverWaitMs: 5_000,
+    followerReadTimeoutMs: 500,
     ...options.settings,
   };
   const router = new Router(settings, {
@@ -163,7 +164,7 @@ async function setup(options: { replicas?: string[]; partitions?: number; settin
 }
 
 const put = (key = 'k'): Operation['op'] => ({ $case: 'put', value: { keyspace: 'default', key: Buffer.from(key), value: Buffer.from('v'), requestId: Buffer.alloc(0) } });
-const get = (key = 'k'): Operation['op'] => ({ $case: 'get', value: { keyspace: 'default', key: Buffer.from(key), consistency: 0 } });
+const get = (key = 'k'): Operation['op'] => ({ $case: 'get', value: { keyspace: 'default', key: Buffer.from(key), consistency: 0, session: [], maxStalenessMs: 0 } });
 const codeOf = (r: OperationResult | undefined): string => (r?.result?.$case === 'error' ? r.result.value.code : (r?.result?.$case ?? 'pending'));
 const messageOf = (r: OperationResult | undefined): string => (r?.result?.$case === 'error' ? r.result.value.message : '');
 
@@ -349,7 +350,7 @@ describe('Router resending writes with a request id', () => {
 
   it('resends a delete too, and a put whose first resend was lost again', async () => {
     const t = await setup();
-    t.nodes.answers.set('n1', [errorAnswer('AMBIGUOUS_RESULT'), errorAnswer('AMBIGUOUS_RESULT'), { $case: 'delete', value: { found: true, version: 9 } }]);
+    t.nodes.answers.set('n1', [errorAnswer('AMBIGUOUS_RESULT'), errorAnswer('AMBIGUOUS_RESULT'), { $case: 'delete', value: { found: true, version: 9, position: { partitionId: 0, index: 9 } } }]);
     const a = t.start(deleteWithId());
     await t.advance(200);
     await a.done;
@@ -449,5 +450,78 @@ describe('Router failover buffering in scans', () => {
     expect(err).toMatchObject({ code: 'OVERLOADED' });
     expect(t.clock.monotonicMs()).toBe(0);
     expect(t.metrics.sum('quire_router_failover_waits', { outcome: 'abandoned' })).toBe(1);
+  });
+});
+
+describe('router: SESSION and STALE gets', () => {
+  const read = (consistency: number, session: { partitionId: number; index: number }[] = [], key = 'k'): Operation['op'] => ({
+    $case: 'get',
+    value: { keyspace: 'default', key: Buffer.from(key), consistency, session, maxStalenessMs: 0 },
+  });
+  const sentGet = (t: Awaited<ReturnType<typeof setup>>, i: number) => {
+    const s = t.nodes.sent[i];
+    return { node: s?.node, minIndex: s?.op.minIndex, session: s?.op.op?.$case === 'get' ? s.op.op.value.session : undefined };
+  };
+
+  it('sends SESSION reads to the in-sync followers in turn with the session index for the key partition, never the token', async () => {
+    const t = await setup();
+    t.nodes.answers.set('n2', [getOk]);
+    t.nodes.answers.set('n3', [getOk]);
+    for (let i = 0; i < 4; i++) {
+      const r = await t.router.execute({ id: 1, op: read(2, [{ partitionId: 0, index: 5 + i }]) });
+      expect(codeOf(r)).toBe('get');
+    }
+    expect([0, 1, 2, 3].map((i) => sentGet(t, i))).toEqual([
+      { node: 'n2', minIndex: 5, session: [] },
+      { node: 'n3', minIndex: 6, session: [] },
+      { node: 'n2', minIndex: 7, session: [] },
+      { node: 'n3', minIndex: 8, session: [] },
+    ]);
+    expect(t.metrics.sum('quire_router_follower_reads', { outcome: 'served' })).toBe(4);
+  });
+
+  it('asks the next follower and then the leader when followers refuse or cannot be reached', async () => {
+    const t = await setup();
+    t.nodes.answers.set('n2', [errorAnswer('REPLICA_BEHIND')]);
+    t.nodes.answers.set('n3', [errorAnswer('UNAVAILABLE')]);
+    t.nodes.answers.set('n1', [getOk]);
+    const r = await t.router.execute({ id: 1, op: read(3) });
+    expect(codeOf(r)).toBe('get');
+    expect(t.nodes.sent.map((s) => s.node).sort()).toEqual(['n1', 'n2', 'n3']);
+    expect(t.nodes.sent.at(-1)?.node).toBe('n1');
+    expect(t.metrics.sum('quire_router_follower_reads', { outcome: 'fallback' })).toBe(2);
+  });
+
+  it('ends a read on an argument error from a follower, and linearizable reads go to the leader only', async () => {
+    const t = await setup();
+    t.nodes.answers.set('n2', [errorAnswer('INVALID_ARGUMENT')]);
+    t.nodes.answers.set('n3', [errorAnswer('INVALID_ARGUMENT')]);
+    t.nodes.answers.set('n1', [getOk]);
+    expect(codeOf(await t.router.execute({ id: 1, op: read(3) }))).toBe('INVALID_ARGUMENT');
+    expect(t.nodes.sent).toHaveLength(1);
+    expect(codeOf(await t.router.execute({ id: 1, op: read(1) }))).toBe('get');
+    expect(t.nodes.sent.at(-1)?.node).toBe('n1');
+  });
+
+  it('refuses an unknown consistency, a bad session and SESSION or STALE scans with INVALID_ARGUMENT naming the field', async () => {
+    const t = await setup({ partitions: 4 });
+    const refusal = async (op: Operation['op']) => {
+      const r = await t.router.execute({ id: 1, op });
+      return r.result?.$case === 'error' ? [r.result.value.code, r.result.value.field] : ['ok'];
+    };
+    expect(await refusal(read(9))).toEqual(['INVALID_ARGUMENT', 'consistency']);
+    expect(await refusal(read(2, [{ partitionId: 4, index: 1 }]))).toEqual(['INVALID_ARGUMENT', 'session.partition_id']);
+    expect(await refusal(read(2, Array.from({ length: 4097 }, () => ({ partitionId: 0, index: 1 }))))).toEqual(['INVALID_ARGUMENT', 'session']);
+    expect(t.nodes.sent).toEqual([]);
+    const scan = { keyspace: 'default', start: Buffer.alloc(0), end: Buffer.alloc(0), prefix: Buffer.alloc(0), limit: 0, consistency: 3, keysOnly: false };
+    const err = await (async () => {
+      try {
+        for await (const kv of t.router.scan(scan)) void kv;
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(err).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'consistency' } });
   });
 });

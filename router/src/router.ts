@@ -25,6 +25,13 @@
  * success or CONDITION_FAILED after an ambiguous attempt is reported as that attempt's
  * AMBIGUOUS_RESULT).
  *
+ * SESSION and STALE gets (RFC 0001, "Follower reads") go first to a live in-sync follower of the
+ * partition, in turn (routing/replica-choice.ts); any refusal or loss there (REPLICA_BEHIND, a
+ * routing error, an unreachable node) sends the read to the next follower and then to the
+ * leader by the rules above. Only argument errors end it. The session token is checked here
+ * (count, partition ids) and only the index for the key's partition is forwarded (min_index).
+ * Scans serve LINEARIZABLE only.
+ *
  * Retries live here and nowhere else: data nodes never retry, the client library retries
  * nothing on its own.
  */
@@ -34,11 +41,13 @@ import {
   InvalidArgumentError,
   PartitionUnavailableError,
   RpcMetrics,
+  consistencyOf,
   fromGrpcError,
   isQuireError,
   latencyBucketsMs,
   resolveKeyspaceName,
   scanRange,
+  sessionIndexFor,
   toErrorInfo,
   validateKey,
   validateRequestId,
@@ -46,6 +55,7 @@ import {
   validateValue,
   withIdleTimeout,
   type Clock,
+  type Consistency,
   type Failpoints,
   type HashPartitioner,
   type Limits,
@@ -57,6 +67,15 @@ import type { NodeConnection } from './node-connection.js';
 import { keyspaceOf, routePartition, type Route } from './routing/route.js';
 import { epochOf, holdUntilMs, replicaCountOf, retryActionFor, settlesAmbiguousWrite, type OperationKind } from './routing/failover.js';
 import { mergeOrdered } from './routing/merge.js';
+import { chooseReadReplica } from './routing/replica-choice.js';
+
+/** Errors a follower's answer ends a read with: the request itself is wrong, any replica would say so. */
+const argumentErrorCodes: ReadonlySet<string> = new Set(['INVALID_ARGUMENT', 'KEY_TOO_LARGE', 'VALUE_TOO_LARGE', 'KEYSPACE_NOT_FOUND']);
+
+const followerReadAttributes = {
+  served: { outcome: 'served' },
+  fallback: { outcome: 'fallback' },
+} as const;
 
 /** Router settings. */
 export interface RouterSettings {
@@ -67,6 +86,8 @@ export interface RouterSettings {
   readonly staleMapWaitMs: number;
   /** How long a request is held while its partition has no usable leader (0: not at all). */
   readonly failoverWaitMs: number;
+  /** Deadline of one attempt of a SESSION or STALE get on a follower (then another replica is asked). */
+  readonly followerReadTimeoutMs: number;
 }
 
 /** What the router needs from its metadata source. */
@@ -134,8 +155,11 @@ export class Router {
   private readonly ambiguousResends: Counter;
   private readonly failoverWaits: Counter;
   private readonly failoverWaitDurations: Histogram;
+  private readonly followerReads: Counter;
   /** Partitions with held requests; an entry goes when its last request does. */
   private readonly heldPartitions = new Map<string, HeldPartition>();
+  /** Spreads SESSION and STALE reads over followers (routing/replica-choice.ts). */
+  private readTurn = 0;
 
   constructor(
     private readonly settings: RouterSettings,
@@ -147,6 +171,9 @@ export class Router {
     });
     this.ambiguousResends = deps.meter.createCounter('quire_router_ambiguous_write_resends', {
       description: 'Writes with a request id sent again after an AMBIGUOUS_RESULT (the data nodes deduplicate them)',
+    });
+    this.followerReads = deps.meter.createCounter('quire_router_follower_reads', {
+      description: 'SESSION and STALE gets sent to a follower, by outcome: served there, or fallback (refused or lost; sent on to another replica or the leader)',
     });
     this.failoverWaits = deps.meter.createCounter('quire_router_failover_waits', {
       description: 'Requests (or scan partitions) held for a usable partition leader, by outcome: routed, timed_out or abandoned',
@@ -181,6 +208,7 @@ export class Router {
     validateKey(body.value.key, limits);
     if (body.$case === 'put') validateValue(body.value.value, limits);
     if (body.$case !== 'get') validateRequestId(body.value.requestId);
+    const consistency: Consistency = body.$case === 'get' ? consistencyOf(body.value.consistency) : 'linearizable';
     const kind: OperationKind = body.$case;
     const write = kind !== 'get';
     const hasRequestId = body.$case !== 'get' && body.value.requestId.length > 0;
@@ -189,6 +217,11 @@ export class Router {
     let outcome: HoldOutcome = 'abandoned';
     let route: Route | undefined;
     let refreshes = 0;
+    /** Followers a SESSION or STALE read was sent to already. */
+    const tried = new Set<string>();
+    /** What goes to data nodes: a get without its session token (min_index carries its one index). */
+    let forwarded: Operation['op'] = body;
+    let minIndex = 0;
     /** The first AMBIGUOUS_RESULT of this write, while no later answer has decided it. */
     let ambiguous: OperationResult['result'] | undefined;
     // After an ambiguous attempt, an answer that does not decide the write is that ambiguity.
@@ -201,6 +234,30 @@ export class Router {
         const view = this.deps.map.view;
         const ks = keyspaceOf(view, keyspace);
         const partitionId = this.deps.partitioner.partitionOf(body.value.key, ks.record.partitionCount);
+        if (body.$case === 'get' && forwarded === body) {
+          if (consistency === 'session') minIndex = sessionIndexFor(body.value.session, partitionId, ks.record.partitionCount);
+          forwarded = { $case: 'get', value: { ...body.value, session: [] } };
+        }
+        if (consistency !== 'linearizable') {
+          const replica = chooseReadReplica(view, ks, partitionId, tried, this.readTurn++);
+          if (replica !== undefined) {
+            tried.add(replica.nodeId);
+            const result = await this.deps.pool
+              .get(replica.address)
+              .send({ partitionId, epoch: replica.epoch, mapRevision: replica.mapRevision, op: forwarded, minIndex }, false, Math.min(deadlineMs, clock.monotonicMs() + this.settings.followerReadTimeoutMs));
+            const error = result.result?.$case === 'error' ? result.result.value : undefined;
+            if (error === undefined || argumentErrorCodes.has(error.code)) {
+              if (error === undefined) this.followerReads.add(1, followerReadAttributes.served);
+              outcome = 'routed';
+              route = replica;
+              return answer(result.result);
+            }
+            this.followerReads.add(1, followerReadAttributes.fallback);
+            this.deps.log.debug('A follower did not serve a read; asking another replica', { code: error.code, partitionId, nodeId: replica.nodeId });
+            if (clock.monotonicMs() >= deadlineMs) return answer(result.result);
+            continue;
+          }
+        }
         try {
           route = routePartition(view, ks, partitionId);
         } catch (err) {
@@ -218,7 +275,7 @@ export class Router {
         if (this.deps.failpoints.isArmed('router.forward.beforeSend')) await this.deps.failpoints.hitAsync('router.forward.beforeSend');
         const result = await this.deps.pool
           .get(route.address)
-          .send({ partitionId: route.partitionId, epoch: route.epoch, mapRevision: route.mapRevision, op: body }, write, deadlineMs);
+          .send({ partitionId: route.partitionId, epoch: route.epoch, mapRevision: route.mapRevision, op: forwarded, minIndex }, write, deadlineMs);
         const error = result.result?.$case === 'error' ? result.result.value : undefined;
         const action = error === undefined ? 'fail' : retryActionFor(error.code, 'node', kind, replicaCountOf(ks, partitionId), hasRequestId);
         if (error === undefined || action === 'fail') {
@@ -348,6 +405,9 @@ export class Router {
       validateScanBound(request.start, limits, 'start');
       validateScanBound(request.end, limits, 'end');
       validateScanBound(request.prefix, limits, 'prefix');
+      if (consistencyOf(request.consistency) !== 'linearizable') {
+        throw new InvalidArgumentError('consistency: Scan serves LINEARIZABLE reads only (SESSION and STALE are for Get)', { field: 'consistency' });
+      }
       const range = scanRange(request.start, request.end, request.prefix);
       if (range === undefined) return;
       const ks = keyspaceOf(this.deps.map.view, keyspace);

@@ -18,6 +18,8 @@ const usage = `Usage: quire <command> [options]
 Client commands (talk to a router):
   put KEY VALUE       Write a key (VALUE "-" reads it from stdin); prints the new version
   get KEY             Print a key's value (exit 2 when the key does not exist)
+                      [--consistency linearizable|session|stale] [--max-staleness-ms N]; a stale
+                      read prints its staleness on stderr (in --json, a "staleness" field)
   del KEY             Delete a key (exit 2 when it did not exist)
   scan                List keys in order: [--prefix P] [--start S] [--end E] [--limit N] [--keys-only]
   status              Nodes, coordinator leader and every partition's leader and epoch
@@ -58,6 +60,8 @@ const clientOptions = {
   end: { type: 'string' },
   limit: { type: 'string' },
   'keys-only': { type: 'boolean' },
+  consistency: { type: 'string' },
+  'max-staleness-ms': { type: 'string' },
   partition: { type: 'string' },
   to: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -107,6 +111,13 @@ async function runClientCommand(command: string, args: string[]): Promise<number
   const expectedVersion = integer(values['expected-version'], 'expected-version', 0);
   const requestTimeoutMs = integer(values['timeout-ms'], 'timeout-ms', 1) ?? 10_000;
   const routerAddress = resolveRouter(values.router);
+  const consistency = values.consistency ?? 'linearizable';
+  if (consistency !== 'linearizable' && consistency !== 'session' && consistency !== 'stale') {
+    throw new UsageError(`--consistency must be linearizable, session or stale, got "${consistency}"`);
+  }
+  const maxStalenessMs = integer(values['max-staleness-ms'], 'max-staleness-ms', 1);
+  if ((values.consistency !== undefined || maxStalenessMs !== undefined) && command !== 'get') throw new UsageError('--consistency and --max-staleness-ms apply to get only');
+  if (maxStalenessMs !== undefined && consistency !== 'stale') throw new UsageError('--max-staleness-ms needs --consistency stale');
   const validate = (): void => {
     switch (command) {
       case 'put':
@@ -136,13 +147,22 @@ async function runClientCommand(command: string, args: string[]): Promise<number
       }
       case 'get': {
         const [key = ''] = positionals;
-        const r = await client.get(key);
+        const r = await client.get(key, { consistency, ...(maxStalenessMs === undefined ? {} : { maxStalenessMs }) });
+        const staleness = r.staleness;
         if (json) {
-          process.stdout.write(`${JSON.stringify({ key, found: r.found, ...(r.found ? jsonBytes('value', r.value) : {}), version: r.version })}\n`);
+          const extra = staleness === undefined ? {} : { staleness: { index: staleness.index, follower: staleness.follower, sinceLeaderContactMs: staleness.sinceLeaderContactMs } };
+          process.stdout.write(`${JSON.stringify({ key, found: r.found, ...(r.found ? jsonBytes('value', r.value) : {}), version: r.version, ...extra })}\n`);
         } else if (r.found) {
           process.stdout.write(Buffer.concat([r.value, Buffer.from('\n')]));
         } else {
           process.stderr.write(`quire: key "${key}" not found\n`);
+        }
+        if (!json && consistency === 'stale' && staleness !== undefined) {
+          process.stderr.write(
+            staleness.follower
+              ? `quire: stale read served by a follower at index ${staleness.index}, ${staleness.sinceLeaderContactMs} ms since it last caught up with its leader\n`
+              : `quire: stale read served by the leader at index ${staleness.index} (not stale)\n`,
+          );
         }
         return r.found ? ExitCode.Ok : ExitCode.NotFound;
       }

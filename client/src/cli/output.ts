@@ -3,7 +3,7 @@
  * goes to stdout, errors to stderr; --json prints machine-readable JSON (one object per line
  * for scans).
  */
-import { AckPolicy, type ClusterStatusResponse } from '@quire/proto';
+import { AckPolicy, type ClusterStatusResponse, type FollowerLag } from '@quire/proto';
 import { isQuireError } from '@quire/common';
 
 /** The ack policy as users write it: sync (also for records from before ack policies), semi-sync, async. */
@@ -53,6 +53,12 @@ function table(rows: readonly (readonly string[])[]): string {
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd((widths[i] ?? 0) + 2))).join('').trimEnd()).join('\n');
 }
 
+/** One partition's follower lag for the status table: `node:entries/ms` per follower, `node:?` when unknown. */
+export function formatFollowerLag(followers: readonly FollowerLag[]): string {
+  if (followers.length === 0) return '-';
+  return followers.map((f) => (f.known ? `${f.nodeId}:${f.lagEntries}/${f.lagMs}ms${f.mode === 'snapshot' ? '(snapshot)' : ''}` : `${f.nodeId}:?`)).join(' ');
+}
+
 /** Renders `quire status` for people. */
 export function formatStatus(s: ClusterStatusResponse): string {
   const out: string[] = [];
@@ -77,8 +83,16 @@ export function formatStatus(s: ClusterStatusResponse): string {
     );
     out.push(
       table([
-        ['PARTITION', 'LEADER', 'EPOCH', 'REPLICAS', 'ISR', 'LEADER LIVE'],
-        ...ks.partitions.map((p) => [String(p.partitionId), p.leader || '-', String(p.epoch), p.replicas.join(',') || '-', p.isr.join(',') || '-', p.leader === '' ? '-' : p.leaderLive ? 'yes' : 'NO']),
+        ['PARTITION', 'LEADER', 'EPOCH', 'REPLICAS', 'ISR', 'LEADER LIVE', 'FOLLOWER LAG (entries/ms)'],
+        ...ks.partitions.map((p) => [
+          String(p.partitionId),
+          p.leader || '-',
+          String(p.epoch),
+          p.replicas.join(',') || '-',
+          p.isr.join(',') || '-',
+          p.leader === '' ? '-' : p.leaderLive ? 'yes' : 'NO',
+          formatFollowerLag(p.followers),
+        ]),
       ]),
     );
   }

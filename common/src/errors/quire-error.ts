@@ -31,6 +31,7 @@ export type QuireErrorCode =
   | 'WRONG_PARTITION'
   | 'STALE_EPOCH'
   | 'PARTITION_UNAVAILABLE'
+  | 'REPLICA_BEHIND'
   | 'COORDINATOR_UNAVAILABLE'
   | 'UNAVAILABLE'
   | 'OVERLOADED'
@@ -137,6 +138,18 @@ export class PartitionUnavailableError extends QuireError {
   readonly retry = 'backoff';
 }
 
+/**
+ * A replica cannot serve a SESSION or STALE read yet (RFC 0001, "Follower reads"): it has not
+ * reached the session's index within its wait, its staleness exceeds max_staleness_ms, it has
+ * not heard from a leader of the current epoch, or it is installing a snapshot. The read did not
+ * happen; the router asks the partition's leader instead.
+ */
+export class ReplicaBehindError extends QuireError {
+  override readonly name = 'ReplicaBehindError';
+  readonly code = 'REPLICA_BEHIND';
+  readonly retry = 'refresh-route';
+}
+
 /** No coordinator leader is reachable (admin requests only). */
 export class CoordinatorUnavailableError extends QuireError {
   override readonly name = 'CoordinatorUnavailableError';
@@ -206,6 +219,7 @@ export const errorClasses: Readonly<Record<QuireErrorCode, ErrorConstructor>> = 
   WRONG_PARTITION: WrongPartitionError,
   STALE_EPOCH: StaleEpochError,
   PARTITION_UNAVAILABLE: PartitionUnavailableError,
+  REPLICA_BEHIND: ReplicaBehindError,
   COORDINATOR_UNAVAILABLE: CoordinatorUnavailableError,
   UNAVAILABLE: UnavailableError,
   OVERLOADED: OverloadedError,

@@ -31,17 +31,22 @@ import {
   type RpcMetrics,
 } from '@quire/common';
 import { chooseTransferTarget, countLeaderships } from '../failover/index.js';
+import type { FollowerProgressSource } from '../follower-progress-client.js';
 import type { HandOverSource } from '../hand-over-client.js';
-import { clusterStatusOf, partitionMapOf } from '../status/cluster-status.js';
+import { clusterStatusOf, leadersWithFollowers, partitionMapOf } from '../status/cluster-status.js';
 import { coordinatorNotLeaderError } from './not-leader.js';
 
 /** Deadline of the call asking a partition leader to hand over: its catch-up wait (5 s) and the transfer call, with margin. */
 const handOverCallDeadlineMs = 9_000;
 
-/** What TransferLeader needs beyond the view. */
+/** What TransferLeader and ClusterStatus need beyond the view. */
 export interface AdminTransferDeps {
   readonly handOver: HandOverSource;
   readonly log: Logger;
+  /** Partition leaders' follower progress for ClusterStatus (absent: follower lag shows as unknown). */
+  readonly followerProgress?: FollowerProgressSource;
+  /** Deadline of each GetFollowerProgress call ClusterStatus makes (all run in parallel). */
+  readonly followerProgressDeadlineMs?: number;
 }
 
 /** Builds the Admin service implementation. */
@@ -97,6 +102,24 @@ export function createAdminService(
     }
   }
 
+  /**
+   * The status from the view, with each follower's lag as its live leader reports it: every
+   * leader is asked in parallel with one deadline, so a node that does not answer delays the
+   * status by that deadline at most and shows its followers' lag as unknown.
+   */
+  async function clusterStatus(): Promise<ClusterStatusResponse> {
+    ensureLeader();
+    const source = transfers.followerProgress;
+    if (source === undefined) return clusterStatusOf(view);
+    const asked = leadersWithFollowers(view).flatMap((nodeId) => {
+      const address = view.nodes.get(nodeId)?.address;
+      return address === undefined ? [] : [{ nodeId, address }];
+    });
+    const progress = await source.progressOf(asked, transfers.followerProgressDeadlineMs ?? 0);
+    // Built from the view as it is now; lags reported for another epoch show as unknown.
+    return clusterStatusOf(view, progress);
+  }
+
   /** Admin methods answered from the view: only the leader's view is authoritative. */
   function handle<Req, Res>(method: string, body: (request: Req) => Res) {
     return recordedUnaryHandler<Req, Res>(metrics, clock, method, (call) => {
@@ -106,7 +129,7 @@ export function createAdminService(
   }
   return {
     transferLeader: recordedUnaryHandler<TransferLeaderRequest, TransferLeaderResponse>(metrics, clock, 'TransferLeader', (call) => transferLeader(call.request)),
-    clusterStatus: handle<ClusterStatusRequest, ClusterStatusResponse>('ClusterStatus', () => clusterStatusOf(view)),
+    clusterStatus: recordedUnaryHandler<ClusterStatusRequest, ClusterStatusResponse>(metrics, clock, 'ClusterStatus', () => clusterStatus()),
     getPartitionMap: handle<GetPartitionMapRequest, GetPartitionMapResponse>('GetPartitionMap', (request) => {
       const name = resolveKeyspaceName(request.keyspace, limits);
       const ks = view.keyspace(name);

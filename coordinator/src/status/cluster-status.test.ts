@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AckPolicy } from '@quire/proto';
 import { viewOf } from '../../../common/src/testing/metadata-fixtures.js';
-import { clusterStatusOf, partitionMapOf } from './cluster-status.js';
+import { clusterStatusOf, leadersWithFollowers, partitionMapOf } from './cluster-status.js';
 
 describe('cluster status', () => {
   const view = viewOf({
@@ -40,5 +40,24 @@ describe('cluster status', () => {
   it("reports the keyspace's ack policy and min_isr", () => {
     const map = partitionMapOf(view, view.keyspace('default')!);
     expect([map.ackPolicy, map.minIsr]).toEqual([AckPolicy.ACK_POLICY_SYNC, 1]);
+  });
+
+  it('reports each follower\'s lag from its leader\'s answer; unknown when the leader did not answer or reports another epoch', () => {
+    const led = (epoch: number) => ({
+      keyspace: 'default',
+      partitionId: 2,
+      epoch,
+      logEnd: 120,
+      durableIndex: 120,
+      acknowledgedIndex: 100,
+      followers: [{ nodeId: 'n2', durableIndex: 100, lagMs: 350, mode: 'replicate', inIsr: false }],
+    });
+    expect(leadersWithFollowers(view)).toEqual(['n1']);
+    const lags = (progress: Map<string, ReturnType<typeof led>[] | undefined>) => partitionMapOf(view, view.keyspace('default')!, progress).partitions.map((p) => p.followers);
+    expect(lags(new Map([['n1', [led(3)]]]))).toEqual([[], [], [{ nodeId: 'n2', known: true, lagEntries: 20, lagMs: 350, durableIndex: 100, mode: 'replicate' }], []]);
+    const unknown = [{ nodeId: 'n2', known: false, lagEntries: 0, lagMs: 0, durableIndex: 0, mode: '' }];
+    expect(lags(new Map([['n1', undefined]]))[2]).toEqual(unknown);
+    expect(lags(new Map([['n1', [led(2)]]]))[2]).toEqual(unknown);
+    expect(lags(new Map())[2]).toEqual(unknown);
   });
 });

@@ -1,16 +1,44 @@
 /**
  * Builds the Admin API's views of the cluster (ClusterStatus, PartitionMap) from the
- * metadata view. Pure: the same view always gives the same answer.
+ * metadata view and, for follower lag, what the partition leaders reported
+ * (Replication.GetFollowerProgress). Pure: the same inputs always give the same answer.
  */
 import {
   type ClusterStatusResponse,
+  type FollowerLag,
+  type LedPartitionProgress,
   type NodeInfo,
   type PartitionMap,
+  type PartitionRecord,
 } from '@quire/proto';
 import type { KeyspaceEntry, MetadataView } from '@quire/common';
 
+/**
+ * What each asked leader node reported: its led partitions, or undefined when it did not
+ * answer. A node not in the map was not asked.
+ */
+export type FollowerProgressByNode = ReadonlyMap<string, readonly LedPartitionProgress[] | undefined>;
+
+/**
+ * Returns each follower's lag for one partition, in replica order: known only when its leader
+ * answered and reported the partition at the record's epoch with that follower.
+ */
+export function followerLagsOf(record: PartitionRecord, progress: FollowerProgressByNode): FollowerLag[] {
+  if (record.leader === '' || record.replicas.length <= 1) return [];
+  const led = progress.get(record.leader)?.find((p) => p.keyspace === record.keyspace && p.partitionId === record.partitionId && p.epoch === record.epoch);
+  return record.replicas
+    .filter((nodeId) => nodeId !== record.leader)
+    .map((nodeId) => {
+      const f = led?.followers.find((x) => x.nodeId === nodeId);
+      if (led === undefined || f === undefined) return { nodeId, known: false, lagEntries: 0, lagMs: 0, durableIndex: 0, mode: '' };
+      return { nodeId, known: true, lagEntries: Math.max(0, led.logEnd - f.durableIndex), lagMs: f.lagMs, durableIndex: f.durableIndex, mode: f.mode };
+    });
+}
+
+const noProgress: FollowerProgressByNode = new Map();
+
 /** Returns the partition map of one keyspace. */
-export function partitionMapOf(view: MetadataView, keyspace: KeyspaceEntry): PartitionMap {
+export function partitionMapOf(view: MetadataView, keyspace: KeyspaceEntry, progress: FollowerProgressByNode = noProgress): PartitionMap {
   return {
     keyspace: keyspace.record.name,
     scheme: keyspace.record.scheme,
@@ -26,15 +54,27 @@ export function partitionMapOf(view: MetadataView, keyspace: KeyspaceEntry): Par
       epoch: entry?.record.epoch ?? 0,
       leaderLive: entry !== undefined && view.nodes.has(entry.record.leader),
       isr: entry?.record.isr ?? [],
+      followers: entry === undefined ? [] : followerLagsOf(entry.record, progress),
     })),
   };
 }
 
-/** Returns the whole cluster status. */
-export function clusterStatusOf(view: MetadataView): ClusterStatusResponse {
+/** Returns the node ids that lead a partition with followers: whom to ask for follower progress. */
+export function leadersWithFollowers(view: MetadataView): string[] {
+  const leaders = new Set<string>();
+  for (const name of view.keyspaceNames()) {
+    for (const entry of view.keyspace(name)?.partitions ?? []) {
+      if (entry !== undefined && entry.record.leader !== '' && entry.record.replicas.length > 1) leaders.add(entry.record.leader);
+    }
+  }
+  return [...leaders].sort();
+}
+
+/** Returns the whole cluster status; follower lag from `progress` (unknown where it says nothing). */
+export function clusterStatusOf(view: MetadataView, progress: FollowerProgressByNode = noProgress): ClusterStatusResponse {
   const keyspaces = view.keyspaceNames().flatMap((name) => {
     const ks = view.keyspace(name);
-    return ks === undefined ? [] : [partitionMapOf(view, ks)];
+    return ks === undefined ? [] : [partitionMapOf(view, ks, progress)];
   });
   const replicaCount = new Map<string, number>();
   const leaderCount = new Map<string, number>();

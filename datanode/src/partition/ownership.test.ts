@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AckPolicy, KeyspaceRecord, PartitionRecord, PartitionScheme } from '@quire/proto';
 import { MetadataView, keyspaceKey, partitionKey } from '@quire/common';
-import { checkOwnership } from './ownership.js';
+import { checkOwnership, checkReplica } from './ownership.js';
 
 function view(partitions: { id: number; leader: string; replicas?: string[]; epoch?: number }[]): MetadataView {
   const v = new MetadataView();
@@ -55,5 +55,24 @@ describe('checkOwnership', () => {
   it('refuses everything with PARTITION_UNAVAILABLE before the map is loaded', () => {
     const r = checkOwnership(new MetadataView(), 'n1', 'default', 0, 1);
     expect(!r.ok && r.error.code).toBe('PARTITION_UNAVAILABLE');
+  });
+});
+
+describe('checkReplica', () => {
+  const v = view([{ id: 0, leader: 'n1' }, { id: 2, leader: 'n2', replicas: ['n2', 'n1'], epoch: 3 }]);
+
+  it('accepts a follower at the partition epoch (or 0), and the leader as checkOwnership does', () => {
+    expect(checkReplica(v, 'n1', 'default', 2, 3)).toMatchObject({ ok: true });
+    expect(checkReplica(v, 'n1', 'default', 2, 0)).toMatchObject({ ok: true });
+    expect(checkReplica(v, 'n2', 'default', 2, 3)).toMatchObject({ ok: true });
+  });
+
+  it('refuses a follower routed by another epoch, and a node without a replica', () => {
+    const stale = checkReplica(v, 'n1', 'default', 2, 2);
+    expect(stale.ok).toBe(false);
+    if (!stale.ok) expect(stale.error.code).toBe('STALE_EPOCH');
+    const none = checkReplica(v, 'n3', 'default', 2, 3);
+    expect(none.ok).toBe(false);
+    if (!none.ok) expect(none.error.code).toBe('WRONG_PARTITION');
   });
 });

@@ -71,3 +71,28 @@ export function checkOwnership(view: MetadataView, nodeId: string, keyspace: str
   }
   return { ok: true, entry };
 }
+
+/**
+ * Checks that `nodeId` holds a replica of `keyspace`/`partitionId` — leader or follower — at
+ * `epoch` (0 = any epoch) according to `view`: where SESSION and STALE reads may be served (RFC
+ * 0001, "Follower reads"). The refusals are checkOwnership's, except that a follower is
+ * accepted; a follower at another epoch than the sender's is refused with STALE_EPOCH.
+ */
+export function checkReplica(view: MetadataView, nodeId: string, keyspace: string, partitionId: number, epoch: number): Ownership {
+  const owner = checkOwnership(view, nodeId, keyspace, partitionId, epoch);
+  if (owner.ok || owner.error.code !== 'NOT_LEADER') return owner;
+  const entry = view.keyspace(keyspace)?.partitions[partitionId];
+  if (entry === undefined) return owner;
+  if (epoch !== 0 && epoch !== entry.record.epoch) {
+    return {
+      ok: false,
+      error: new StaleEpochError(`Request epoch ${epoch} does not match partition ${keyspace}/${partitionId} epoch ${entry.record.epoch}`, {
+        mapRevision: view.revision,
+        partitionId,
+        epoch: entry.record.epoch,
+        leaderHint: entry.record.leader,
+      }),
+    };
+  }
+  return { ok: true, entry };
+}

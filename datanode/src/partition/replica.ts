@@ -40,6 +40,7 @@ import { ConditionFailedError, NotLeaderError, assert, type Clock, type QuireErr
 import { DedupTable, type DedupLimits } from '../replication/dedup-table.js';
 import type { LogEnd } from '../replication/divergence.js';
 import { EpochHistory } from '../replication/epoch-history.js';
+import { LeaderContact, type LeaderContactState } from '../replication/leader-contact.js';
 import { PendingView, type PendingViewLimits } from '../replication/pending-view.js';
 import { LogEntryKind, decodeLogEntry, encodeLogEntry, logEntryRequestId } from '../storage/codec.js';
 import type { PartitionStore, RangeQuery, StoredEntry } from '../storage/engine.js';
@@ -153,6 +154,8 @@ export class PartitionReplica {
   private installing: boolean;
   /** Snapshot installs begun since open, so an answer decided before one can tell it came after. */
   private installsBegun = 0;
+  /** A follower's contacts with its leader, for the staleness of follower reads (RFC 0001 "Follower reads"). */
+  private readonly contact = new LeaderContact();
 
   constructor(
     private readonly store: PartitionStore,
@@ -410,6 +413,25 @@ export class PartitionReplica {
     this.dirty = true;
   }
 
+  /** The replica's monotonic clock, in ms (when a leader message was received, for LeaderContact). */
+  monotonicMs(): number {
+    return this.clock.monotonicMs();
+  }
+
+  /**
+   * Records an accepted Append of `epoch` received at `receivedMs` that stated the leader's
+   * acknowledged index; `logEndBefore` is the log end before the message's entries (call after
+   * acknowledge(), with the acknowledged index the message led to).
+   */
+  noteLeaderAppend(epoch: number, leaderAcknowledgedIndex: number, logEndBefore: number, receivedMs: number): void {
+    this.contact.appendAccepted(epoch, leaderAcknowledgedIndex, logEndBefore, this.acknowledged, receivedMs);
+  }
+
+  /** What this replica knows of its leader's acknowledged index (follower reads). */
+  get leaderContact(): LeaderContactState {
+    return this.contact.state;
+  }
+
   /** Whether acknowledged entries wait to be applied. */
   get needsApply(): boolean {
     return this.acknowledged > this.applying;
@@ -577,6 +599,8 @@ export class PartitionReplica {
     const state = this.store.applied();
     this.installing = true;
     this.installsBegun++;
+    // The indexes go back to the snapshot's: no follower read counts on earlier contacts.
+    this.contact.reset();
     this.resetToSnapshot(state.appliedIndex, state.epoch);
   }
 

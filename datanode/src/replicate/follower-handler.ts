@@ -76,10 +76,14 @@ export class FollowerHandler {
         const entries = append.entries.map((e) => decodeEntry(e, keyspace, partitionId));
         checkAppendShape(epoch, append.prevIndex, append.prevEpoch, append.acknowledgedIndex, entries, `${keyspace}/${partitionId}`);
         let installsBegun = 0;
+        // For the staleness of follower reads (LeaderContact): when it arrived, what the log held.
+        const receivedMs = replica.monotonicMs();
+        let logEndBefore = 0;
         this.submit(replica, {
           run: (): AppendDecision<ReplicatedEntry> => {
             installsBegun = replica.snapshotInstallsBegun;
             if (replica.installingSnapshot) return this.installing(replica);
+            logEndBefore = replica.logEndIndex;
             const decision = decideAppend(this.stateOf(replica), {
               partitionId,
               epoch,
@@ -104,6 +108,7 @@ export class FollowerHandler {
                   replica.acknowledge(decision.applyUpToIndex);
                   this.deps.committer.acknowledged(replica);
                 }
+                replica.noteLeaderAppend(decision.epoch, append.acknowledgedIndex, logEndBefore, receivedMs);
                 reply({ $case: 'appended', value: { durableIndex: decision.acknowledgeIndex, appliedIndex: replica.appliedIndex } });
                 return;
               case 'mismatch':

@@ -55,6 +55,7 @@ import {
   type CoordinationTransferLeaderResponse,
   type FollowerMessage,
   type LeaderMessage,
+  type LedPartitionProgress,
 } from '@quire/proto';
 import { InvalidArgumentError, NotLeaderError, PartitionUnavailableError, type Clock, type Logger, type MetadataView, type PartitionEntry, type QuireError } from '@quire/common';
 import { adviseTruncation } from '../replication/divergence.js';
@@ -323,6 +324,23 @@ export class LeaderReplicator {
       epoch: led.epoch,
       isr: led.progress.confirmedIsr,
       followerDurableIndexes: new Map(led.followers.map((f) => [f, led.progress.followerStatus(f, now).durableIndex])),
+    }));
+  }
+
+  /** Every partition led here with followers and each follower's progress (Replication.GetFollowerProgress), in one synchronous step. */
+  followerProgress(): LedPartitionProgress[] {
+    const now = this.nowMs();
+    return [...this.led.values()].map((led) => ({
+      keyspace: led.keyspace,
+      partitionId: led.partitionId,
+      epoch: led.epoch,
+      logEnd: led.replica.logEndIndex,
+      durableIndex: led.replica.durableIndex,
+      acknowledgedIndex: led.progress.acknowledgedIndex,
+      followers: led.followers.map((f) => {
+        const status = led.progress.followerStatus(f, now);
+        return { nodeId: f, durableIndex: status.durableIndex, lagMs: Math.max(0, Math.round(status.lagMs)), mode: status.mode, inIsr: status.inConfirmedIsr };
+      }),
     }));
   }
 

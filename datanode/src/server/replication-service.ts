@@ -6,7 +6,8 @@
  * HandOver runs a leadership hand-over (replicate/hand-over.ts) for the coordinator's
  * Admin.TransferLeader and answers once the transfer is written or has failed. Snapshot streams
  * one partition's consistent read to a follower that pulls it (replicate/snapshot-source.ts),
- * writing a part only when the previous one drained.
+ * writing a part only when the previous one drained. GetFollowerProgress reports the followers
+ * of every partition led here, for `quire status`.
  *
  * Stream rules kept here: one stream per sender (a newer one ends the older with CANCELLED and
  * its answers still due are dropped); a message naming another target node, a changed sender or
@@ -16,6 +17,8 @@
 import { status, type sendUnaryData, type ServerDuplexStream, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
 import type {
   FollowerMessage,
+  GetFollowerProgressRequest,
+  GetFollowerProgressResponse,
   GetLogEndRequest,
   GetLogEndResponse,
   HandOverRequest,
@@ -106,6 +109,15 @@ export function createReplicationService(node: DataNode, nodeId: string, log: Lo
         const { keyspace, partitionId } = call.request;
         if (keyspace === '') throw new InvalidArgumentError('keyspace is empty (internal requests name it)', { field: 'keyspace' });
         callback(null, node.logEnd(keyspace, partitionId));
+      } catch (err) {
+        callback(toGrpcStatus(err));
+      }
+    },
+
+    getFollowerProgress(_call: ServerUnaryCall<GetFollowerProgressRequest, GetFollowerProgressResponse>, callback: sendUnaryData<GetFollowerProgressResponse>): void {
+      try {
+        if (node.isStopping) throw new ShuttingDownError(`Data node ${nodeId} is shutting down`);
+        callback(null, { partitions: node.replicator.followerProgress() });
       } catch (err) {
         callback(toGrpcStatus(err));
       }
