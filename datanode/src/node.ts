@@ -260,6 +260,7 @@ export class DataNode {
         streamBatchBytesMax: settings.limits.streamBatchBytesMax,
         isrLagTimeMs: settings.isrLagTimeMs,
         tickMs: 100,
+        heartbeatMs: 250,
       },
       {
         nodeId: settings.nodeId,

@@ -76,6 +76,12 @@ export interface LeaderReplicatorSettings {
   readonly isrLagTimeMs: number;
   /** How often idle partitions are looked at (retries after NotReady, acknowledged-index heartbeats). */
   readonly tickMs: number;
+  /**
+   * A follower sent nothing for this long gets an empty Append carrying the acknowledged index,
+   * so an idle partition's followers keep hearing from their leader (the staleness that STALE
+   * reads report stays near this interval instead of growing while there are no writes).
+   */
+  readonly heartbeatMs: number;
 }
 
 /** What the replicator needs from the data node. */
@@ -106,6 +112,8 @@ interface Led {
   readonly followers: readonly string[];
   /** Per follower, the acknowledged index it was last sent. */
   readonly ackSent: Map<string, number>;
+  /** Per follower, the monotonic time the last Append left for it. */
+  readonly lastSentMs: Map<string, number>;
   /** Followers that refused as not ready or stale: retried at the next tick. */
   readonly held: Set<string>;
   /** Followers in snapshot mode to send an InstallSnapshot at the next pump. */
@@ -467,6 +475,7 @@ export class LeaderReplicator {
       progress,
       followers,
       ackSent: new Map(),
+      lastSentMs: new Map(),
       held: new Set(),
       installDue: new Set(),
       snapshotFloors: new Map(),
@@ -724,7 +733,8 @@ export class LeaderReplicator {
         if (bytes >= this.settings.streamBatchBytesMax && !flush()) return;
         if (progress.sendMode(follower) === 'probe') break;
       }
-      if ((led.ackSent.get(follower) ?? -1) < progress.acknowledgedIndex) {
+      const idle = this.nowMs() - (led.lastSentMs.get(follower) ?? Number.NEGATIVE_INFINITY) >= this.settings.heartbeatMs;
+      if ((led.ackSent.get(follower) ?? -1) < progress.acknowledgedIndex || idle) {
         const heartbeat = progress.heartbeat(follower);
         if (heartbeat !== undefined) {
           const message = this.append(led, follower, heartbeat, 0);
@@ -750,6 +760,7 @@ export class LeaderReplicator {
     const sent: AppendRange = { ...range, toIndex: range.fromIndex + entries.length - 1 };
     progress.batchSent(follower, sent);
     led.ackSent.set(follower, progress.acknowledgedIndex);
+    led.lastSentMs.set(follower, this.nowMs());
     let bytes = 0;
     for (const e of entries) bytes += e.key.length + e.value.length + 32;
     return {
