@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PartitionRecord } from '@quire/proto';
+import { AckPolicy, PartitionRecord } from '@quire/proto';
 import { Failpoints, nodeKey, partitionKey, seededRng, type MetadataView } from '@quire/common';
 import type { FencedChange, FencedResult } from '@quire/metastore';
 import { ManualClock } from '../../common/src/testing/manual-clock.js';
@@ -14,6 +14,7 @@ const settings = {
   defaultPartitions: 4,
   replicationFactor: 3,
   minIsr: 2,
+  ackPolicy: AckPolicy.ACK_POLICY_SYNC,
   reconcileIntervalMs: 2_000,
   failoverLogEndDeadlineMs: 1_000,
   failoverRetryMs: 200,

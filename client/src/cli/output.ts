@@ -3,20 +3,8 @@
  * goes to stdout, errors to stderr; --json prints machine-readable JSON (one object per line
  * for scans).
  */
-import { AckPolicy, type ClusterStatusResponse } from '@quire/proto';
-import { isQuireError } from '@quire/common';
-
-/** The ack policy as users write it: sync (also for records from before ack policies), semi-sync, async. */
-function ackPolicyName(policy: AckPolicy): string {
-  switch (policy) {
-    case AckPolicy.ACK_POLICY_SEMI_SYNC:
-      return 'semi-sync';
-    case AckPolicy.ACK_POLICY_ASYNC:
-      return 'async';
-    default:
-      return 'sync';
-  }
-}
+import type { ClusterStatusResponse } from '@quire/proto';
+import { ackPolicyName, isQuireError } from '@quire/common';
 
 /** Exit codes of the `quire` command. */
 export const ExitCode = {
