@@ -59,6 +59,8 @@ export interface FollowerHandlerDeps {
   openReplica(keyspace: string, partitionId: number): PartitionReplica;
   /** Starts (or joins) the snapshot pull an accepted InstallSnapshot asks for (SnapshotInstaller). */
   installSnapshot(request: SnapshotInstallRequest): void;
+  /** Whether to drop every message unhandled and unanswered (the datanode.replication.dropFromLeader failpoint; tests only). */
+  dropFromLeader?(): boolean;
 }
 
 /** Where the answer to one message goes (called once, possibly after a commit). */
@@ -76,6 +78,8 @@ export class FollowerHandler {
    * message (the stream ends: a bug in the sender, RFC wire rules).
    */
   handle(senderNodeId: string, message: LeaderMessage, answer: Answer): void {
+    // A lost message, as far as the leader can tell (tests only): it rewinds at the first mismatch after.
+    if (this.deps.dropFromLeader?.() === true) return;
     const { keyspace, partitionId, epoch } = message;
     const body = message.body;
     if (body === undefined) throw new InvalidArgumentError(`Replication message for ${keyspace}/${partitionId} has no body`, { field: 'messages.body' });
