@@ -331,3 +331,29 @@ describe('CoordinatorController applyFenced', () => {
     expect(c.writer.calls).toHaveLength(1);
   });
 });
+
+describe('CoordinatorController bootstrap', () => {
+  it.each([AckPolicy.ACK_POLICY_SYNC, AckPolicy.ACK_POLICY_SEMI_SYNC, AckPolicy.ACK_POLICY_ASYNC])('creates the default keyspace with the configured ack policy (%i)', async (ackPolicy) => {
+    const view = viewOf({ keyspaces: {} });
+    const controller = new CoordinatorController(
+      { ...settings, ackPolicy },
+      {
+        view,
+        watcher: { waitForRevision: (revision) => Promise.resolve(view.revision >= revision) },
+        writer: new FakeWriter(view),
+        logEnds: new FakeLogEnds(new Map(), new ManualClock(), 0),
+        clock: new ManualClock(),
+        rng: seededRng(1),
+        log: new RecordingLogger(),
+        meter: recordingMeter().meter,
+        onFenced: () => undefined,
+        failpoints: Failpoints.disabled(),
+      },
+    );
+    controller.onElected(term);
+    await controller.idle();
+    controller.onDeposed();
+    expect(view.cluster).toBeDefined();
+    expect(view.keyspace('default')?.record).toMatchObject({ replicationFactor: 3, minIsr: 2, ackPolicy });
+  });
+});

@@ -6,13 +6,13 @@
  *    the ISR shrank to the leader alone (sync would refuse them below min ISR 2);
  *  - async: a leader killed with kill -9 under load fails over; the acknowledged writes lost
  *    are counted (not asserted: async loses what only the leader had); a leader killed right
- *    after acknowledging writes no follower had (its followers dropping its messages through
- *    the datanode.replication.dropFromLeader failpoint — a SIGSTOPped follower would still get
+ *    after acknowledging writes no follower had (its followers cutting its streams through
+ *    the datanode.replication.breakStreams failpoint — a SIGSTOPped follower would still get
  *    them from its socket buffer) comes back, is re-seeded by a snapshot instead of truncating
  *    applied entries in place (RFC invariant 6), and every replica of every partition ends with
  *    identical contents;
- *  - semi-sync: leader kill -9 under load, also with one follower dropping the leader's
- *    messages before the kill, loses no acknowledged write; with both followers killed, writes
+ *  - semi-sync: leader kill -9 under load, also with one follower cut off from the leader's
+ *    streams before the kill, loses no acknowledged write; with both followers killed, writes
  *    are refused with PARTITION_UNAVAILABLE naming the ISR and resume when one follower returns;
  *  - the median put latency of each policy on the same cluster shape (logged, not asserted).
  */
@@ -33,14 +33,14 @@ const reseedMessage = "The leader's log lacks entries this replica applied or ac
 /** Median put latency per policy, logged together by the last describe. */
 const medianPutMs = new Map<string, number>();
 
-/** A cluster for one policy, its data nodes' failpoints armable at runtime (datanode.replication.dropFromLeader). */
+/** A cluster for one policy, its data nodes' failpoints armable at runtime (datanode.replication.breakStreams). */
 function clusterOptions(ackPolicy: 'sync' | 'semi-sync' | 'async'): TestClusterOptions {
   return { replicationFactor: 3, partitions, nodeLeaseTtlSeconds: 1, ackPolicy, extraArgs: { datanode: ['--failpoints-admin'] } };
 }
 
-/** Makes the followers `nodeIds` drop (on) or take again (off) every replication message from their leaders. */
-async function dropFromLeader(t: TestCluster, followers: readonly string[], on: boolean): Promise<void> {
-  await Promise.all(followers.map((n) => armFailpoints(t.cluster.process(n).spec.address, `datanode.replication.dropFromLeader=${on ? 'true' : 'off'}`)));
+/** Makes the followers `nodeIds` cut (on) or take again (off) every replication stream from their leaders. */
+async function breakStreams(t: TestCluster, followers: readonly string[], on: boolean): Promise<void> {
+  await Promise.all(followers.map((n) => armFailpoints(t.cluster.process(n).spec.address, `datanode.replication.breakStreams=${on ? 'true' : 'off'}`)));
 }
 
 function quantile(sorted: readonly number[], q: number): number {
@@ -190,8 +190,11 @@ describe('ack policy async (leader only)', () => {
         `LOST ${lostPlain.length} acknowledged writes; re-seeds of the old leader after its restart ${reseedsPlain}`,
     );
 
-    // Round 2: the leader acknowledges writes its followers never get (they drop its messages
-    // for 400 ms, less than the 2 s lag time, so they stay in the ISR), then dies.
+    // Round 2: the leader acknowledges writes its followers never get (they cut its streams
+    // for 400 ms, less than the 2 s lag time, so they stay in the ISR), then dies. The writers
+    // stop just before the kill, so the new leaders' logs end below what the old leader applied:
+    // it passes their prev check at their log end, and only the floor-epoch rule (the new leader
+    // must prove it holds the applied entries) stops it keeping writes nobody else has.
     const leaderOf = await partitionInfos(t);
     const victim2Id = leaderOf.find((p) => p.leader !== '')?.leader as string;
     const victim2 = t.cluster.process(victim2Id);
@@ -199,16 +202,15 @@ describe('ack policy async (leader only)', () => {
     const deaf = nodeIds.filter((n) => n !== victim2Id);
     load = startUniqueWrites(t.client, 'async-kill-alone', 32);
     await eventually('writes', 30_000, async () => load.acknowledgedCount() > 1_000);
-    await dropFromLeader(t, deaf, true);
+    await breakStreams(t, deaf, true);
     const atDeaf = load.acknowledgedCount();
     await sleep(400);
-    const acknowledgedAlone = load.acknowledgedCount() - atDeaf;
+    result = await load.stop();
+    const acknowledgedAlone = result.acknowledged.size - atDeaf;
     victim2.kill('SIGKILL');
     await victim2.exited;
-    await dropFromLeader(t, deaf, false);
+    await breakStreams(t, deaf, false);
     await failedOver(t, victim2Id, 30_000);
-    await sleep(500);
-    result = await load.stop();
     const lostPaused = await verifyAcknowledged(t.client, result);
     const reseedsBefore2 = logLines(t, victim2Id, reseedMessage).length;
     const installsBefore2 = logLines(t, victim2Id, 'Installed a snapshot').length;
@@ -221,7 +223,7 @@ describe('ack policy async (leader only)', () => {
     // Every replica of every partition holds the same contents (read from each in turn).
     const { differing, keys } = await divergentPartitions(t);
     console.log(
-      `async, leader ${victim2Id} kill -9 after acknowledging alone for 400 ms (${acknowledgedAlone} writes; its followers dropped its messages): acknowledged ${result.acknowledged.size}, ` +
+      `async, leader ${victim2Id} kill -9 after acknowledging alone for 400 ms (${acknowledgedAlone} writes; its followers cut off from it): acknowledged ${result.acknowledged.size}, ` +
         `ambiguous ${result.ambiguous.size}, failed ${result.failed}, LOST ${lostPaused.length} acknowledged writes; partitions it led [${led.join(', ')}], ` +
         `re-seeded by a snapshot after its restart [${reseededPartitions.join(', ')}] (${installs} snapshots installed); ` +
         `replica contents compared on ${partitions} partitions × 3 replicas (${keys} keys): ${differing.length} partitions differ`,
@@ -256,7 +258,7 @@ describe('ack policy semi-sync (the leader and one ISR follower)', () => {
     console.log(`semi-sync: median put latency ${medianMs.toFixed(2)} ms (400 sequential puts, replication 3)`);
   });
 
-  it('a leader kill -9 under load loses no acknowledged write, also when one follower dropped its messages before the kill', async () => {
+  it('a leader kill -9 under load loses no acknowledged write, also when one follower was cut off from it before the kill', async () => {
     const figures: string[] = [];
     const lostAll: string[] = [];
     for (const oneDeaf of [false, true]) {
@@ -268,12 +270,12 @@ describe('ack policy semi-sync (the leader and one ISR follower)', () => {
       const load = startUniqueWrites(t.client, `semi-kill-${oneDeaf ? 'deaf' : 'plain'}`, 32);
       await eventually('writes', 30_000, async () => load.acknowledgedCount() > 1_000);
       if (deaf !== undefined) {
-        await dropFromLeader(t, [deaf], true);
+        await breakStreams(t, [deaf], true);
         await sleep(400);
       }
       victim.kill('SIGKILL');
       await victim.exited;
-      if (deaf !== undefined) await dropFromLeader(t, [deaf], false);
+      if (deaf !== undefined) await breakStreams(t, [deaf], false);
       await failedOver(t, victimId, 30_000);
       await sleep(500);
       const result = await load.stop();
@@ -282,7 +284,7 @@ describe('ack policy semi-sync (the leader and one ISR follower)', () => {
       victim.start();
       await eventually(`${victimId} to rejoin every ISR`, 60_000, () => fullyInSync(t, partitions));
       figures.push(
-        `${deaf !== undefined ? `with ${deaf} dropping the leader's messages for 400 ms before the kill` : 'plain'}: killed ${victimId}, acknowledged ${result.acknowledged.size}, ambiguous ${result.ambiguous.size}, failed ${result.failed}, lost ${lost.length}`,
+        `${deaf !== undefined ? `with ${deaf} cut off from the leader's streams for 400 ms before the kill` : 'plain'}: killed ${victimId}, acknowledged ${result.acknowledged.size}, ambiguous ${result.ambiguous.size}, failed ${result.failed}, lost ${lost.length}`,
       );
     }
     console.log(`semi-sync, leader kill -9 under 32 writers: ${figures.join('; ')}`);

@@ -82,11 +82,11 @@ export const failpointRegistry = [
       'BREAKS DURABILITY: read once when the data node opens its storage; when on, LMDB commits without fsync (noSync), so writes are acknowledged before they are on disk and a power loss drops the newest of them. Only for proving that the chaos checkers catch lost acknowledged writes; arm it through QUIRE_FAILPOINTS',
   },
   {
-    name: 'datanode.replication.dropFromLeader',
+    name: 'datanode.replication.breakStreams',
     component: 'datanode',
     site: 'switch',
     description:
-      "A follower drops every replication message from its leaders (Append, Truncate, InstallSnapshot) unhandled and unanswered, as a network losing them would, while the streams stay open: the leaders' entries stop reaching this node until it is disarmed. For tests of what the semi-sync and async ack policies lose (a leader acknowledging entries no follower has)",
+      "A follower ends every replication stream from its leaders with UNAVAILABLE at the first message that arrives, unhandled, as a network cut would: the leaders' entries stop reaching this node (they reconnect with backoff, and probe again once it is disarmed). For tests of what the semi-sync and async ack policies lose (a leader acknowledging entries no follower has)",
   },
   {
     name: 'router.forward.beforeSend',

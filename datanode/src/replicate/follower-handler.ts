@@ -29,6 +29,7 @@
  */
 import {
   InvalidArgumentError,
+  UnavailableError,
   validateRequestId,
   type Logger,
   type MetadataView,
@@ -59,8 +60,8 @@ export interface FollowerHandlerDeps {
   openReplica(keyspace: string, partitionId: number): PartitionReplica;
   /** Starts (or joins) the snapshot pull an accepted InstallSnapshot asks for (SnapshotInstaller). */
   installSnapshot(request: SnapshotInstallRequest): void;
-  /** Whether to drop every message unhandled and unanswered (the datanode.replication.dropFromLeader failpoint; tests only). */
-  dropFromLeader?(): boolean;
+  /** Whether to end every stream at its next message, unhandled (the datanode.replication.breakStreams failpoint; tests only). */
+  breakStreams?(): boolean;
 }
 
 /** Where the answer to one message goes (called once, possibly after a commit). */
@@ -75,11 +76,13 @@ export class FollowerHandler {
 
   /**
    * Handles one message from `senderNodeId`. Throws InvalidArgumentError for a malformed
-   * message (the stream ends: a bug in the sender, RFC wire rules).
+   * message (the stream ends: a bug in the sender, RFC wire rules), and UnavailableError while
+   * the datanode.replication.breakStreams failpoint is on (the stream ends).
    */
   handle(senderNodeId: string, message: LeaderMessage, answer: Answer): void {
-    // A lost message, as far as the leader can tell (tests only): it rewinds at the first mismatch after.
-    if (this.deps.dropFromLeader?.() === true) return;
+    // A network cut, as far as the leader can tell (tests only): the stream ends, what was in
+    // flight on it is lost, and the leader reconnects and probes.
+    if (this.deps.breakStreams?.() === true) throw new UnavailableError(`Replication streams to ${this.deps.nodeId} are broken by the datanode.replication.breakStreams failpoint`);
     const { keyspace, partitionId, epoch } = message;
     const body = message.body;
     if (body === undefined) throw new InvalidArgumentError(`Replication message for ${keyspace}/${partitionId} has no body`, { field: 'messages.body' });
