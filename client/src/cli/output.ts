@@ -57,9 +57,11 @@ export function formatStatus(s: ClusterStatusResponse): string {
   for (const ks of s.keyspaces) {
     const unassigned = ks.partitions.filter((p) => p.leader === '').length;
     const down = ks.partitions.filter((p) => p.leader !== '' && !p.leaderLive).length;
+    const policy = ackPolicyName(ks.ackPolicy);
     out.push('');
     out.push(
-      `Keyspace ${ks.keyspace}: hash, ${ks.partitionCount} partitions, replication ${ks.replicationFactor}, ack ${ackPolicyName(ks.ackPolicy)}, min ISR ${ks.minIsr}` +
+      // min_isr is a sync setting: the other policies ignore it.
+      `Keyspace ${ks.keyspace}: hash, ${ks.partitionCount} partitions, replication ${ks.replicationFactor}, ack ${policy}${policy === 'sync' ? `, min ISR ${ks.minIsr}` : ''}` +
         (unassigned > 0 ? `, ${unassigned} unassigned` : '') +
         (down > 0 ? `, ${down} with their leader down` : ''),
     );
