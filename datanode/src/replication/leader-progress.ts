@@ -244,7 +244,8 @@ export class LeaderProgress {
 
   /**
    * Returns whether the leader may append new writes: under sync only while the confirmed ISR
-   * has at least minIsr members; otherwise a PARTITION_UNAVAILABLE error naming the ISR.
+   * has at least minIsr members, under semi-sync only while it has a follower (minIsr aside),
+   * under async always; otherwise a PARTITION_UNAVAILABLE error naming the ISR.
    */
   canAcceptWrites(): Admission {
     const { ackPolicy, minIsr, partitionId, epoch } = this.config;
