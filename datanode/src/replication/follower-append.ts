@@ -11,10 +11,16 @@
  *     to the sender is refused as not ready (the leader retries once the views move);
  *  2. the follower's log holds `prevIndex` with `prevEpoch` (Raft's consistency check);
  *     otherwise it answers with its own log end so the leader can advise a truncation
- *     (divergence.ts).
+ *     (divergence.ts);
+ *  3. a sender of an epoch newer than the follower's `floorEpoch` matches at least up to the
+ *     truncation floor, max(applied, acknowledged); otherwise it answers as for rule 2. Rule 2
+ *     alone would let a replica whose applied entries lie beyond a new leader's log end (a
+ *     failover under semi-sync/async took them back) pass the check at that log end and keep
+ *     them; the truncation advice then finds the divergence and the replica is re-seeded.
  * Entries already present with the same epoch are duplicates (a resend after a rewind) and
  * are skipped; the first entry whose epoch differs from the follower's entry at that index
- * truncates the follower's log there (Raft's rule); entries past the message are left alone.
+ * truncates the follower's log there (Raft's rule) — or, at or below the floor, asks for a
+ * re-seed; entries past the message are left alone.
  *
  * Critical invariants:
  *  - Invariant 2 of the RFC: an append from an epoch older than the known epoch is never
