@@ -27,6 +27,24 @@ describe('loadCoordinatorConfig: replication of the default keyspace', () => {
   });
 });
 
+describe('loadCoordinatorConfig: ack policy of the default keyspace', () => {
+  it('defaults to sync and takes --ack-policy or $QUIRE_ACK_POLICY', () => {
+    expect(loadCoordinatorConfig(base, {})).toMatchObject({ ackPolicy: 'sync' });
+    expect(loadCoordinatorConfig([...base, '--replication-factor', '3', '--ack-policy', 'semi-sync'], {})).toMatchObject({ ackPolicy: 'semi-sync' });
+    expect(loadCoordinatorConfig(base, { QUIRE_ACK_POLICY: 'async' })).toMatchObject({ ackPolicy: 'async' });
+  });
+
+  it('refuses an unknown policy, naming the choices', () => {
+    expect(() => loadCoordinatorConfig([...base, '--ack-policy', 'quorum'], {})).toThrow(ConfigError);
+    expect(() => loadCoordinatorConfig([...base, '--ack-policy', 'quorum'], {})).toThrow(/sync, semi-sync, async/);
+  });
+
+  it('refuses semi-sync with one replica: there is no follower to wait for', () => {
+    expect(() => loadCoordinatorConfig([...base, '--ack-policy', 'semi-sync'], {})).toThrow(/semi-sync.*--replication-factor 2/);
+    expect(loadCoordinatorConfig([...base, '--ack-policy', 'async'], {})).toMatchObject({ ackPolicy: 'async', replicationFactor: 1 });
+  });
+});
+
 describe('loadCoordinatorConfig: failover', () => {
   it('defaults to a 1 s log-end deadline, a 200 ms leaderless retry and 1024 partitions per pass', () => {
     expect(loadCoordinatorConfig(base, {})).toMatchObject({ failoverLogEndDeadlineMs: 1_000, failoverRetryMs: 200, failoverPartitionsMax: 1024 });

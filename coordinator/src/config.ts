@@ -3,6 +3,8 @@
  * validated once at start.
  */
 import {
+  ackPolicyNames,
+  isAckPolicyName,
   ConfigError,
   defaultLimits,
   defaultMinIsr,
@@ -18,6 +20,7 @@ import {
   validateAdvertise,
   validateEtcdEndpoints,
   validateFailpoints,
+  type AckPolicyName,
   type Env,
   type Limits,
   type LogLevel,
@@ -38,6 +41,15 @@ export const coordinatorOptions = {
   defaultPartitions: { kind: 'integer', flag: 'default-partitions', env: 'QUIRE_DEFAULT_PARTITIONS', default: 16, min: 1, max: 4096, description: 'Partition count of the default keyspace created at bootstrap' },
   replicationFactor: { kind: 'integer', flag: 'replication-factor', env: 'QUIRE_REPLICATION_FACTOR', default: 1, min: 1, max: replicationFactorMax, description: 'Replicas per partition of the default keyspace created at bootstrap (placement waits for this many live data nodes)' },
   minIsr: { kind: 'integer', flag: 'min-isr', env: 'QUIRE_MIN_ISR', default: 0, min: 0, max: replicationFactorMax, description: 'Min ISR of the default keyspace created at bootstrap, at most --replication-factor; 0 means the default (2 from two replicas on, else 1)' },
+  ackPolicy: {
+    kind: 'string',
+    flag: 'ack-policy',
+    env: 'QUIRE_ACK_POLICY',
+    default: 'sync',
+    choices: ackPolicyNames,
+    description:
+      'Ack policy of the default keyspace created at bootstrap: sync (every ISR member, at least --min-isr of them), semi-sync (the leader and one ISR follower; writes refused while the ISR has no follower), async (the leader alone); RFC 0001 lists what each loses',
+  },
   reconcileIntervalMs: { kind: 'integer', flag: 'reconcile-interval-ms', env: 'QUIRE_RECONCILE_INTERVAL_MS', default: 2000, min: 100, max: 600_000, description: 'Interval of the periodic placement check' },
   failoverLogEndDeadlineMs: { kind: 'integer', flag: 'failover-log-end-deadline-ms', env: 'QUIRE_FAILOVER_LOG_END_DEADLINE_MS', default: 1000, min: 10, max: 60_000, description: 'Deadline of the GetLogEnd call to each live ISR member of a partition whose leader is gone' },
   statusProgressDeadlineMs: { kind: 'integer', flag: 'status-progress-deadline-ms', env: 'QUIRE_STATUS_PROGRESS_DEADLINE_MS', default: 500, min: 10, max: 60_000, description: 'Deadline of the GetFollowerProgress call ClusterStatus makes to each partition leader (in parallel); a leader that does not answer in time shows its followers\' lag as unknown' },
@@ -62,6 +74,8 @@ export interface CoordinatorConfig {
   readonly replicationFactor: number;
   /** Min ISR of the `default` keyspace created at bootstrap (already resolved: never 0). */
   readonly minIsr: number;
+  /** Ack policy of the `default` keyspace created at bootstrap. */
+  readonly ackPolicy: AckPolicyName;
   readonly reconcileIntervalMs: number;
   /** Deadline of one GetLogEnd call during failover. */
   readonly failoverLogEndDeadlineMs: number;
@@ -92,6 +106,7 @@ export function loadCoordinatorConfig(argv: readonly string[], env: Env): Readon
     defaultPartitions: o.defaultPartitions,
     replicationFactor: o.replicationFactor,
     minIsr: o.minIsr === 0 ? defaultMinIsr(o.replicationFactor) : o.minIsr,
+    ackPolicy: ackPolicyOption(o.ackPolicy),
     reconcileIntervalMs: o.reconcileIntervalMs,
     failoverLogEndDeadlineMs: o.failoverLogEndDeadlineMs,
     failoverRetryMs: o.failoverRetryMs,
@@ -110,5 +125,14 @@ export function loadCoordinatorConfig(argv: readonly string[], env: Env): Readon
   if (config.minIsr > config.replicationFactor) {
     throw new ConfigError(`--min-isr (${config.minIsr}) must be in 1..--replication-factor (${config.replicationFactor}), or 0 for the default`);
   }
+  if (config.ackPolicy === 'semi-sync' && config.replicationFactor < 2) {
+    throw new ConfigError(`--ack-policy semi-sync waits for one follower, so it needs --replication-factor 2 or more (it is ${config.replicationFactor}); use sync or async with one replica`);
+  }
   return Object.freeze(config);
+}
+
+/** The --ack-policy value (parseOptions already checked it is one of the choices). */
+function ackPolicyOption(value: string): AckPolicyName {
+  if (!isAckPolicyName(value)) throw new ConfigError(`--ack-policy is "${value}"; expected one of ${ackPolicyNames.join(', ')}`);
+  return value;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PartitionRecord } from '@quire/proto';
+import { AckPolicy, PartitionRecord } from '@quire/proto';
 import { Failpoints, nodeKey, partitionKey, seededRng, type MetadataView } from '@quire/common';
 import type { FencedChange, FencedResult } from '@quire/metastore';
 import { ManualClock } from '../../common/src/testing/manual-clock.js';
@@ -14,6 +14,7 @@ const settings = {
   defaultPartitions: 4,
   replicationFactor: 3,
   minIsr: 2,
+  ackPolicy: AckPolicy.ACK_POLICY_SYNC,
   reconcileIntervalMs: 2_000,
   failoverLogEndDeadlineMs: 1_000,
   failoverRetryMs: 200,
@@ -328,5 +329,31 @@ describe('CoordinatorController applyFenced', () => {
     c.controller.onDeposed();
     await expect(c.controller.applyFenced([change])).resolves.toMatchObject({ applied: false, reason: 'term' });
     expect(c.writer.calls).toHaveLength(1);
+  });
+});
+
+describe('CoordinatorController bootstrap', () => {
+  it.each([AckPolicy.ACK_POLICY_SYNC, AckPolicy.ACK_POLICY_SEMI_SYNC, AckPolicy.ACK_POLICY_ASYNC])('creates the default keyspace with the configured ack policy (%i)', async (ackPolicy) => {
+    const view = viewOf({ keyspaces: {} });
+    const controller = new CoordinatorController(
+      { ...settings, ackPolicy },
+      {
+        view,
+        watcher: { waitForRevision: (revision) => Promise.resolve(view.revision >= revision) },
+        writer: new FakeWriter(view),
+        logEnds: new FakeLogEnds(new Map(), new ManualClock(), 0),
+        clock: new ManualClock(),
+        rng: seededRng(1),
+        log: new RecordingLogger(),
+        meter: recordingMeter().meter,
+        onFenced: () => undefined,
+        failpoints: Failpoints.disabled(),
+      },
+    );
+    controller.onElected(term);
+    await controller.idle();
+    controller.onDeposed();
+    expect(view.cluster).toBeDefined();
+    expect(view.keyspace('default')?.record).toMatchObject({ replicationFactor: 3, minIsr: 2, ackPolicy });
   });
 });

@@ -20,10 +20,11 @@
  * replica are never failed over: their only copy is on the dead node.
  */
 import type { Counter, Histogram, Meter } from '@opentelemetry/api';
-import { AckPolicy, ClusterRecord, KeyspaceRecord, PartitionRecord, PartitionScheme } from '@quire/proto';
+import { type AckPolicy, ClusterRecord, KeyspaceRecord, PartitionRecord, PartitionScheme } from '@quire/proto';
 import {
   AssertionError,
   clusterKey,
+  ackPolicyName,
   defaultKeyspace,
   keyspaceKey,
   latencyBucketsMs,
@@ -56,6 +57,8 @@ export interface ControllerSettings {
   readonly replicationFactor: number;
   /** Min ISR of the `default` keyspace created at bootstrap (1..replicationFactor). */
   readonly minIsr: number;
+  /** Ack policy of the `default` keyspace created at bootstrap. */
+  readonly ackPolicy: AckPolicy;
   /** Interval of the safety-net reconcile. */
   readonly reconcileIntervalMs: number;
   /** Deadline of one `GetLogEnd` call to a failover candidate. */
@@ -257,7 +260,7 @@ export class CoordinatorController {
       scheme: PartitionScheme.PARTITION_SCHEME_HASH,
       partitionCount: this.settings.defaultPartitions,
       replicationFactor: this.settings.replicationFactor,
-      ackPolicy: AckPolicy.ACK_POLICY_SYNC,
+      ackPolicy: this.settings.ackPolicy,
       minIsr: this.settings.minIsr,
     };
     const changes: FencedChange[] = [{ key: clusterKey, value: ClusterRecord.encode(cluster).finish(), expectedModRevision: 0 }];
@@ -268,6 +271,7 @@ export class CoordinatorController {
       clusterId: cluster.clusterId,
       partitions: keyspace.partitionCount,
       replicationFactor: keyspace.replicationFactor,
+      ackPolicy: ackPolicyName(keyspace.ackPolicy),
       minIsr: keyspace.minIsr,
     });
     await this.settle(await this.writeFenced(term, changes));

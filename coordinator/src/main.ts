@@ -5,6 +5,7 @@
  */
 import { AdminService, CoordinationService, DebugService, type CoordinatorLeaderRecord } from '@quire/proto';
 import {
+  ackPolicyFromName,
   Failpoints,
   RpcMetrics,
   bindGrpcServer,
@@ -51,6 +52,7 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
       defaultPartitions: config.defaultPartitions,
       replicationFactor: config.replicationFactor,
       minIsr: config.minIsr,
+      ackPolicy: ackPolicyFromName(config.ackPolicy),
       reconcileIntervalMs: config.reconcileIntervalMs,
       failoverLogEndDeadlineMs: config.failoverLogEndDeadlineMs,
       failoverRetryMs: config.failoverRetryMs,

@@ -299,6 +299,7 @@ export class DataNode {
       log: deps.log,
       openReplica,
       installSnapshot: (request) => this.installer.request(request),
+      breakStreams: () => deps.failpoints.isOn('datanode.replication.breakStreams'),
     });
     this.handOvers = new HandOvers(deps.handOver ?? handOverDefaults, {
       nodeId: settings.nodeId,

@@ -10,9 +10,9 @@
  *  - nothing acknowledged is lost — read back through the leaders, and again with the restarted
  *    node leading every partition (so its snapshot-seeded data is what answers).
  */
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GetLogEndResponse } from '@quire/proto';
+import { logLines } from './harness/log-lines.js';
 import { fullyInSync, getLogEnd, partitionInfos } from './harness/partitions.js';
 import { startTestCluster, eventually, type TestCluster } from './harness/test-cluster.js';
 import { startUniqueWrites, verifyAcknowledged } from './workloads/unique-writes.js';
@@ -67,23 +67,6 @@ async function leadNothing(t: TestCluster, nodeId: string): Promise<void> {
     await t.client.transferLeader(p.partitionId, { to });
   }
   await eventually(`${nodeId} to lead nothing, all in sync`, 30_000, async () => (await fullyInSync(t, partitions)) && (await partitionInfos(t)).every((p) => p.leader !== nodeId));
-}
-
-/** The JSON log lines of a process with message `msg`. */
-function logLines(t: TestCluster, processId: string, msg: string): Record<string, unknown>[] {
-  const text = readFileSync(t.cluster.process(processId).spec.logPath, 'utf8');
-  const out: Record<string, unknown>[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.includes(msg)) continue;
-    try {
-      const parsed = JSON.parse(line) as Record<string, unknown>;
-      if (parsed['msg'] === msg) out.push(parsed);
-    } catch {
-      // Not a log line (a stack trace, say).
-      continue;
-    }
-  }
-  return out;
 }
 
 describe('snapshots: a follower behind the leaders’ truncated logs', () => {

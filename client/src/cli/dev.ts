@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { ConfigError, parseOptions, formatOptionsHelp, waitForStopSignal, silentLogger, type Env } from '@quire/common';
+import { ConfigError, ackPolicyNames, isAckPolicyName, parseOptions, formatOptionsHelp, waitForStopSignal, silentLogger, type Env } from '@quire/common';
 import { LocalCluster, localClusterDefaults } from '../dev/local-cluster.js';
 
 /** The options of `quire dev`. */
@@ -14,6 +14,14 @@ export const devOptions = {
   nodes: { kind: 'integer', flag: 'nodes', env: 'QUIRE_DEV_NODES', default: localClusterDefaults.nodes, min: 1, max: 64, description: 'Data nodes' },
   partitions: { kind: 'integer', flag: 'partitions', env: 'QUIRE_DEV_PARTITIONS', default: localClusterDefaults.partitions, min: 1, max: 4096, description: 'Partitions of the default keyspace (fixed when the cluster is first created)' },
   replication: { kind: 'integer', flag: 'replication', env: 'QUIRE_DEV_REPLICATION', default: 0, min: 0, max: 5, description: 'Replicas per partition of the default keyspace, at most --nodes; 0 means min(3, --nodes) (fixed when the cluster is first created)' },
+  ackPolicy: {
+    kind: 'string',
+    flag: 'ack-policy',
+    env: 'QUIRE_DEV_ACK_POLICY',
+    default: 'sync',
+    choices: ackPolicyNames,
+    description: 'Ack policy of the default keyspace: sync, semi-sync (needs --replication 2 or more) or async (fixed when the cluster is first created)',
+  },
   coordinators: { kind: 'integer', flag: 'coordinators', env: 'QUIRE_DEV_COORDINATORS', default: localClusterDefaults.coordinators, min: 1, max: 5, description: 'Coordinator processes (one is elected leader)' },
   routerPort: { kind: 'integer', flag: 'router-port', env: 'QUIRE_DEV_ROUTER_PORT', default: 0, min: 0, max: 65535, description: 'Router port; 0 picks a free one (kept across restarts)' },
   etcdBin: { kind: 'string', flag: 'etcd-bin', env: 'QUIRE_ETCD_BIN', default: 'etcd', description: 'The etcd server binary' },
@@ -49,6 +57,11 @@ export async function runDev(argv: readonly string[], env: Env): Promise<void> {
   if (replication > o.nodes) {
     throw new ConfigError(`--replication (${o.replication}) must not exceed --nodes (${o.nodes}): each replica of a partition needs its own data node`);
   }
+  const ackPolicy = o.ackPolicy;
+  if (!isAckPolicyName(ackPolicy)) throw new ConfigError(`--ack-policy is "${ackPolicy}"; expected one of ${ackPolicyNames.join(', ')}`);
+  if (ackPolicy === 'semi-sync' && replication < 2) {
+    throw new ConfigError(`--ack-policy semi-sync waits for one follower, so it needs --replication 2 or more (it is ${replication})`);
+  }
   const dataDir = resolve(o.dataDir);
   mkdirSync(dataDir, { recursive: true });
   const lock = join(dataDir, 'dev.pid');
@@ -71,6 +84,7 @@ export async function runDev(argv: readonly string[], env: Env): Promise<void> {
       coordinators: o.coordinators,
       partitions: o.partitions,
       replicationFactor: replication,
+      ackPolicy,
       routerPort: o.routerPort,
       etcdBin: o.etcdBin,
       nodeLeaseTtlSeconds: localClusterDefaults.nodeLeaseTtlSeconds,

@@ -3,20 +3,8 @@
  * goes to stdout, errors to stderr; --json prints machine-readable JSON (one object per line
  * for scans).
  */
-import { AckPolicy, type ClusterStatusResponse, type FollowerLag } from '@quire/proto';
-import { isQuireError } from '@quire/common';
-
-/** The ack policy as users write it: sync (also for records from before ack policies), semi-sync, async. */
-function ackPolicyName(policy: AckPolicy): string {
-  switch (policy) {
-    case AckPolicy.ACK_POLICY_SEMI_SYNC:
-      return 'semi-sync';
-    case AckPolicy.ACK_POLICY_ASYNC:
-      return 'async';
-    default:
-      return 'sync';
-  }
-}
+import type { ClusterStatusResponse, FollowerLag } from '@quire/proto';
+import { ackPolicyName, isQuireError } from '@quire/common';
 
 /** Exit codes of the `quire` command. */
 export const ExitCode = {
@@ -75,9 +63,11 @@ export function formatStatus(s: ClusterStatusResponse): string {
   for (const ks of s.keyspaces) {
     const unassigned = ks.partitions.filter((p) => p.leader === '').length;
     const down = ks.partitions.filter((p) => p.leader !== '' && !p.leaderLive).length;
+    const policy = ackPolicyName(ks.ackPolicy);
     out.push('');
     out.push(
-      `Keyspace ${ks.keyspace}: hash, ${ks.partitionCount} partitions, replication ${ks.replicationFactor}, ack ${ackPolicyName(ks.ackPolicy)}, min ISR ${ks.minIsr}` +
+      // min_isr is a sync setting: the other policies ignore it.
+      `Keyspace ${ks.keyspace}: hash, ${ks.partitionCount} partitions, replication ${ks.replicationFactor}, ack ${policy}${policy === 'sync' ? `, min ISR ${ks.minIsr}` : ''}` +
         (unassigned > 0 ? `, ${unassigned} unassigned` : '') +
         (down > 0 ? `, ${down} with their leader down` : ''),
     );

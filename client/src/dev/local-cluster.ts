@@ -9,7 +9,7 @@
  */
 import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ConfigError } from '@quire/common';
+import { ConfigError, type AckPolicyName } from '@quire/common';
 import { waitForClusterReady } from './readiness.js';
 import { coordinatorArgs, dataNodeArgs, routerArgs } from './process-args.js';
 import { etcdServerArgs, waitForEtcdHealthy } from './etcd-server.js';
@@ -30,6 +30,11 @@ export interface LocalClusterOptions {
    * the coordinator's default (1) applies.
    */
   readonly replicationFactor?: number;
+  /**
+   * Ack policy of the default keyspace (sync, semi-sync, async), used at first bootstrap;
+   * omitted, the coordinator's default (sync) applies.
+   */
+  readonly ackPolicy?: AckPolicyName;
   /** Router port; 0 picks a free one (remembered for restarts). */
   readonly routerPort: number;
   /** The etcd server binary. */
@@ -144,6 +149,7 @@ export class LocalCluster {
         partitions: options.partitions,
         leaseTtlSeconds: options.coordinatorLeaseTtlSeconds,
         ...(options.replicationFactor === undefined ? {} : { replicationFactor: options.replicationFactor }),
+        ...(options.ackPolicy === undefined ? {} : { ackPolicy: options.ackPolicy }),
       });
       cluster.add(spec('coordinator', id, node, args, listen, metricsListen));
     }

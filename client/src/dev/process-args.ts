@@ -32,6 +32,8 @@ export interface CoordinatorArgs extends ServerArgs {
   readonly leaseTtlSeconds: number;
   /** Replication factor of the default keyspace; omitted, the coordinator's default (1) applies. */
   readonly replicationFactor?: number;
+  /** Ack policy of the default keyspace (sync, semi-sync, async); omitted, the coordinator's default (sync) applies. */
+  readonly ackPolicy?: string;
 }
 
 /** Arguments of `quire coordinator`. */
@@ -44,6 +46,7 @@ export function coordinatorArgs(a: CoordinatorArgs): string[] {
     '--default-partitions', String(a.partitions),
     '--lease-ttl-seconds', String(a.leaseTtlSeconds),
     ...(a.replicationFactor === undefined ? [] : ['--replication-factor', String(a.replicationFactor)]),
+    ...(a.ackPolicy === undefined ? [] : ['--ack-policy', a.ackPolicy]),
   ];
 }
 

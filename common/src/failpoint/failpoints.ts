@@ -82,6 +82,13 @@ export const failpointRegistry = [
       'BREAKS DURABILITY: read once when the data node opens its storage; when on, LMDB commits without fsync (noSync), so writes are acknowledged before they are on disk and a power loss drops the newest of them. Only for proving that the chaos checkers catch lost acknowledged writes; arm it through QUIRE_FAILPOINTS',
   },
   {
+    name: 'datanode.replication.breakStreams',
+    component: 'datanode',
+    site: 'switch',
+    description:
+      "A follower ends every replication stream from its leaders with UNAVAILABLE at the first message that arrives, unhandled, as a network cut would: the leaders' entries stop reaching this node (they reconnect with backoff, and probe again once it is disarmed). For tests of what the semi-sync and async ack policies lose (a leader acknowledging entries no follower has)",
+  },
+  {
     name: 'router.forward.beforeSend',
     component: 'router',
     site: 'async',

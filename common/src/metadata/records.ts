@@ -22,6 +22,41 @@ export function effectiveAckPolicy(policy: AckPolicy): AckPolicy {
   return policy === AckPolicy.ACK_POLICY_UNSPECIFIED ? AckPolicy.ACK_POLICY_SYNC : policy;
 }
 
+/** The ack policies as flags, environment variables and output name them (RFC 0001 "Ack policies and what each loses"). */
+export const ackPolicyNames = ['sync', 'semi-sync', 'async'] as const;
+
+/** An ack policy as users write it. */
+export type AckPolicyName = (typeof ackPolicyNames)[number];
+
+/** Returns the stored ack policy for a name. */
+export function ackPolicyFromName(name: AckPolicyName): AckPolicy {
+  switch (name) {
+    case 'sync':
+      return AckPolicy.ACK_POLICY_SYNC;
+    case 'semi-sync':
+      return AckPolicy.ACK_POLICY_SEMI_SYNC;
+    case 'async':
+      return AckPolicy.ACK_POLICY_ASYNC;
+  }
+}
+
+/** Returns the name of a stored ack policy: sync also for UNSPECIFIED (records from before ack policies). */
+export function ackPolicyName(policy: AckPolicy): AckPolicyName {
+  switch (policy) {
+    case AckPolicy.ACK_POLICY_SEMI_SYNC:
+      return 'semi-sync';
+    case AckPolicy.ACK_POLICY_ASYNC:
+      return 'async';
+    default:
+      return 'sync';
+  }
+}
+
+/** Whether `name` is an ack policy name. */
+export function isAckPolicyName(name: string): name is AckPolicyName {
+  return (ackPolicyNames as readonly string[]).includes(name);
+}
+
 /** Returns a decoded keyspace record with the replication settings it predates filled in (SYNC, the default min_isr). */
 export function upgradeKeyspaceRecord(record: KeyspaceRecord): KeyspaceRecord {
   const ackPolicy = effectiveAckPolicy(record.ackPolicy);

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AssertionError } from '@quire/common';
 import { ManualClock } from '../../../common/src/testing/manual-clock.js';
 import { openLmdbEngine } from '../storage/lmdb-engine.js';
 import type { StorageEngine, StoredEntry } from '../storage/engine.js';
@@ -109,6 +110,38 @@ function dataOf(partitionId: number): StoredEntry[] {
 }
 
 describe('PartitionReplica snapshot install', () => {
+  it('re-seeds an old leader whose applied writes a failover took back (async): never truncated below its applied index in place, the snapshot lowers it', async () => {
+    const oldLeader = replicated(0);
+    const newLeader = replicated(1);
+    oldLeader.setLeading(1);
+    await lead(oldLeader, 1, put('a', '1'), put('b', '2'));
+    await follow(newLeader, oldLeader.entriesForSend(1, 2, 1 << 20), 2);
+    // Acknowledged and applied on the old leader alone (async), with a request id.
+    await lead(oldLeader, 1, { ...put('lost', 'x'), requestId: Buffer.from('request-lost') });
+    expect(oldLeader.appliedIndex).toBe(3);
+    // A failover promotes the other replica at epoch 2, which writes index 3 of its own.
+    newLeader.setLeading(2);
+    await lead(newLeader, 2, put('c', '3'));
+    oldLeader.setLeading(0);
+    expect(oldLeader.floorEpoch).toBe(1);
+    // Following the new leader's log in place would drop an applied entry: the replica's own
+    // assertion refuses it (the follower core asks for a re-seed before it gets here).
+    expect(() => oldLeader.truncateLogAfter(2)).toThrow(AssertionError);
+    expect(oldLeader.appliedIndex).toBe(3);
+
+    const { appliedIndex, epoch } = await install(newLeader, oldLeader, 1 << 20);
+    expect([appliedIndex, epoch]).toEqual([3, 2]);
+    expect(dataOf(0)).toEqual(dataOf(1));
+    expect(oldLeader.read(Buffer.from('lost'))).toBeUndefined();
+    expect(oldLeader.logEndPair).toEqual({ epoch: 2, index: 3 });
+    expect(oldLeader.floorEpoch).toBe(2);
+    // The dedup record of the lost write went with its entry: a retry is appended again rather
+    // than answered with the index of a write that no longer exists.
+    oldLeader.setLeading(3);
+    await lead(oldLeader, 3, { ...put('lost', 'x'), requestId: Buffer.from('request-lost') });
+    expect(oldLeader.read(Buffer.from('lost'))?.version).toBe(4);
+  });
+
   it('re-seeds a lagging follower from the leader data and lets it continue from the leader log', async () => {
     const leader = replicated(0, 3);
     const follower = replicated(1);

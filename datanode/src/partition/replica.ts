@@ -138,6 +138,8 @@ export class PartitionReplica {
   private durable: number;
   /** The newest epoch this replica has seen for the partition (its view's or an accepted message's). */
   private known = 0;
+  /** An epoch whose leader's log holds this log up to max(applied, acknowledged) (follower-append.ts FollowerState.floorEpoch). */
+  private floorVouched = 0;
   /** The epoch this node leads the partition at by its view; 0 when it does not lead; undefined when not tracked (tests). */
   private leading: number | undefined;
   /** The newest epoch recorded as led here (store.leaderTerm), as of the last recordLeaderTerm or the open. */
@@ -185,6 +187,8 @@ export class PartitionReplica {
     this.acknowledged = settings.replicated ? this.applied : this.logEnd;
     this.known = this.logEndEpoch;
     this.leaderTermRecorded = store.leaderTerm();
+    // Log Matching: the leader of the last entry's epoch held this whole log.
+    this.floorVouched = this.logEndEpoch;
   }
 
   /**
@@ -268,6 +272,22 @@ export class PartitionReplica {
   setLeading(epoch: number): void {
     this.leading = epoch;
     this.noteEpoch(epoch);
+    // Leading, its own log is the reference: whatever it acknowledges is in its leader's log.
+    if (epoch > this.floorVouched) this.floorVouched = epoch;
+  }
+
+  /**
+   * An epoch whose leader's log is known to hold this replica's log up to max(applied,
+   * acknowledged): the last epoch it accepted an Append from or led, or on open and after a
+   * snapshot the epoch of its last entry (FollowerState.floorEpoch).
+   */
+  get floorEpoch(): number {
+    return this.floorVouched;
+  }
+
+  /** Records that the leader of `epoch` matched this log up to its floor (an accepted Append of that epoch). */
+  noteFloorEpoch(epoch: number): void {
+    if (epoch > this.floorVouched) this.floorVouched = epoch;
   }
 
   /** The epoch this node leads the partition at (0: not leading; undefined: not tracked). */
@@ -661,6 +681,7 @@ export class PartitionReplica {
     // replica is inert until the install finishes, so an empty history does for it.
     this.history = epoch === 0 ? EpochHistory.empty() : EpochHistory.startingAfter(index, epoch);
     this.dedup.clear();
+    this.floorVouched = epoch;
     this.dirty = false;
     this.historyDirty = false;
   }

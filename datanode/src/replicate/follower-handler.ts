@@ -20,16 +20,32 @@
  *    decided before an install began is replaced by that refusal: nothing is acknowledged from
  *    a log the install dropped. An accepted InstallSnapshot starts (or joins) a pull
  *    (snapshot-installer.ts), which answers SnapshotInstalled once the install is durable.
+ *  - Nothing at or below the replica's truncation floor (max(applied, acknowledged)) is ever
+ *    truncated in place (RFC invariant 6). When the leader's log would need that — under
+ *    semi-sync or async a failover took back entries this replica applied — the core decides
+ *    'reseed', nothing changes, and the answer is Refused{NeedsSnapshot}: the leader switches
+ *    the replica to snapshot mode and the snapshot replaces data, log, epoch history and dedup
+ *    table. PartitionReplica.truncateLogAfter asserts the same floor as the last line of defence.
  */
 import {
   InvalidArgumentError,
+  UnavailableError,
   validateRequestId,
   type Logger,
   type MetadataView,
   type PartitionEntry,
 } from '@quire/common';
-import { LogEntryKind, type FollowerMessage, type LeaderMessage, type LogEntry } from '@quire/proto';
-import { checkSender, decideAppend, decideTruncation, type AppendDecision, type FollowerState, type Refusal, type TruncateDecision } from '../replication/follower-append.js';
+import { AckPolicy, LogEntryKind, type FollowerMessage, type LeaderMessage, type LogEntry } from '@quire/proto';
+import {
+  checkSender,
+  decideAppend,
+  decideTruncation,
+  type AppendDecision,
+  type FollowerState,
+  type Refusal,
+  type ReseedDecision,
+  type TruncateDecision,
+} from '../replication/follower-append.js';
 import type { GroupCommitter } from '../partition/group-commit.js';
 import type { PartitionReplica, ReplicatedEntry } from '../partition/replica.js';
 import type { SnapshotInstallRequest } from './snapshot-installer.js';
@@ -44,6 +60,8 @@ export interface FollowerHandlerDeps {
   openReplica(keyspace: string, partitionId: number): PartitionReplica;
   /** Starts (or joins) the snapshot pull an accepted InstallSnapshot asks for (SnapshotInstaller). */
   installSnapshot(request: SnapshotInstallRequest): void;
+  /** Whether to end every stream at its next message, unhandled (the datanode.replication.breakStreams failpoint; tests only). */
+  breakStreams?(): boolean;
 }
 
 /** Where the answer to one message goes (called once, possibly after a commit). */
@@ -51,13 +69,20 @@ export type Answer = (message: FollowerMessage) => void;
 
 /** The follower side of replication, for every partition this node follows. */
 export class FollowerHandler {
+  /** Per partition, the epoch a re-seed was last logged for (one Info line per partition and epoch; bounded by the partitions this node holds). */
+  private readonly reseedLogged = new Map<string, number>();
+
   constructor(private readonly deps: FollowerHandlerDeps) {}
 
   /**
    * Handles one message from `senderNodeId`. Throws InvalidArgumentError for a malformed
-   * message (the stream ends: a bug in the sender, RFC wire rules).
+   * message (the stream ends: a bug in the sender, RFC wire rules), and UnavailableError while
+   * the datanode.replication.breakStreams failpoint is on (the stream ends).
    */
   handle(senderNodeId: string, message: LeaderMessage, answer: Answer): void {
+    // A network cut, as far as the leader can tell (tests only): the stream ends, what was in
+    // flight on it is lost, and the leader reconnects and probes.
+    if (this.deps.breakStreams?.() === true) throw new UnavailableError(`Replication streams to ${this.deps.nodeId} are broken by the datanode.replication.breakStreams failpoint`);
     const { keyspace, partitionId, epoch } = message;
     const body = message.body;
     if (body === undefined) throw new InvalidArgumentError(`Replication message for ${keyspace}/${partitionId} has no body`, { field: 'messages.body' });
@@ -96,6 +121,8 @@ export class FollowerHandler {
             if (decision.kind === 'accept') {
               replica.noteEpoch(decision.epoch);
               replica.appendReplicated(decision.entries, decision.truncateAfterIndex);
+              // The core accepts a newer epoch only once it matched up to the floor.
+              replica.noteFloorEpoch(decision.epoch);
             }
             return decision;
           },
@@ -113,6 +140,9 @@ export class FollowerHandler {
                 return;
               case 'mismatch':
                 reply({ $case: 'refused', value: { reason: { $case: 'mismatch', value: { prevIndex: append.prevIndex, logEnd: decision.logEnd } } } });
+                return;
+              case 'reseed':
+                reply(this.reseed(replica, senderNodeId, decision));
                 return;
               default:
                 reply(refusedBody(decision, this.deps.view.revision));
@@ -145,6 +175,8 @@ export class FollowerHandler {
             if (decision.kind === 'truncate') {
               this.deps.log.info('Truncated a divergent log suffix', { keyspace, partitionId, epoch, logEnd: decision.logEnd, leader: senderNodeId });
               reply({ $case: 'truncated', value: { logEnd: decision.logEnd } });
+            } else if (decision.kind === 'reseed') {
+              reply(this.reseed(replica, senderNodeId, decision));
             } else {
               reply(refusedBody(decision, this.deps.view.revision));
             }
@@ -180,6 +212,37 @@ export class FollowerHandler {
   }
 
   /**
+   * The answer to a 'reseed' decision (RFC invariant 6): NeedsSnapshot, after one Info line per
+   * partition and epoch. Under sync this means an acknowledged write was lost (the policy
+   * promises it never is): logged as an error, and re-seeded all the same — stopping the
+   * replica would not bring the write back.
+   */
+  private reseed(replica: PartitionReplica, senderNodeId: string, decision: ReseedDecision): FollowerMessage['body'] {
+    const id = `${replica.keyspace}/${replica.partitionId}`;
+    if (this.reseedLogged.get(id) !== decision.epoch) {
+      this.reseedLogged.set(id, decision.epoch);
+      const ackPolicy = this.deps.view.keyspace(replica.keyspace)?.record.ackPolicy;
+      const fields = {
+        keyspace: replica.keyspace,
+        partitionId: replica.partitionId,
+        epoch: decision.epoch,
+        leader: senderNodeId,
+        appliedIndex: replica.appliedIndex,
+        acknowledgedIndex: replica.acknowledgedIndex,
+        floorIndex: decision.floorIndex,
+        keepIndex: decision.keepIndex,
+        logEnd: decision.logEnd,
+        ackPolicy,
+      };
+      const message = "The leader's log lacks entries this replica applied or acknowledged; asking for a re-seed from a snapshot";
+      // A coverage mark (Info): tests look for it to prove the re-seed path ran.
+      if (ackPolicy === AckPolicy.ACK_POLICY_SEMI_SYNC || ackPolicy === AckPolicy.ACK_POLICY_ASYNC) this.deps.log.mark(message, fields);
+      else this.deps.log.error(message, fields);
+    }
+    return { $case: 'refused', value: { reason: { $case: 'needsSnapshot', value: { floorIndex: decision.floorIndex, logEnd: decision.logEnd } } } };
+  }
+
+  /**
    * The refusal of a message to a replica whose snapshot install is pending: not ready (the
    * leader backs off and resends; the install finishes, or is discarded once its leader is gone).
    */
@@ -206,6 +269,8 @@ export class FollowerHandler {
       epochAt: (index) => replica.epochAt(index),
       endOfEpoch: (epoch) => replica.endOfEpoch(epoch),
       appliedIndex: replica.appliedIndex,
+      acknowledgedIndex: replica.acknowledgedIndex,
+      floorEpoch: replica.floorEpoch,
     };
   }
 }

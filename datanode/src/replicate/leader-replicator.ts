@@ -573,6 +573,9 @@ export class LeaderReplicator {
           const reason = body.value.reason;
           if (reason?.$case === 'mismatch') {
             this.mismatch(led, follower, reason.value.prevIndex, reason.value.logEnd ?? { epoch: 0, index: 0 });
+          } else if (reason?.$case === 'needsSnapshot') {
+            // Its log cannot follow ours without truncating applied entries (RFC invariant 6): re-seed it.
+            if (led.progress.needsSnapshot(follower)) this.snapshotNeeded(led, follower, (reason.value.logEnd?.index ?? 0) + 1);
           } else {
             // Stale epoch (this node was deposed; the view will say so) or not ready (the
             // follower's view is behind): hold the follower until the next tick, then probe.

@@ -11,6 +11,10 @@ interface FollowerSetup {
   /** The view's leader per epoch. */
   readonly leaders?: Readonly<Record<number, string>>;
   readonly applied?: number;
+  /** The acknowledged index it learned (default: the applied index). */
+  readonly acknowledged?: number;
+  /** The epoch vouching for its floor (default: the epoch of its last entry). */
+  readonly floorEpoch?: number;
   /** First index still in the log (after a snapshot); entries below are gone. */
   readonly start?: number;
 }
@@ -28,6 +32,8 @@ function follower(setup: FollowerSetup): FollowerState {
     epochAt: (index) => history.epochAt(index, end),
     endOfEpoch: (epoch) => history.endOfEpoch(epoch, end),
     appliedIndex: setup.applied ?? 0,
+    acknowledgedIndex: setup.acknowledged ?? setup.applied ?? 0,
+    floorEpoch: setup.floorEpoch ?? (end === 0 ? 0 : (setup.epochs[end - 1] as number)),
   };
 }
 
@@ -71,9 +77,39 @@ describe('decideAppend', () => {
     expect(d).toMatchObject({ kind: 'accept', truncateAfterIndex: 3, entries: entries(4, 2, 2), acknowledgeIndex: 5 });
   });
 
-  it('fails an assertion rather than truncate an applied entry (invariant 6)', () => {
+  it('asks for a re-seed rather than truncate an applied entry (invariant 6)', () => {
     const state = follower({ epochs: [1, 1, 1, 1], knownEpoch: 2, applied: 3 });
-    expect(() => decideAppend(state, append({ prevIndex: 2, prevEpoch: 1, entries: entries(3, 2) }))).toThrow(AssertionError);
+    expect(decideAppend(state, append({ prevIndex: 2, prevEpoch: 1, entries: entries(3, 2) }))).toEqual({
+      kind: 'reseed',
+      epoch: 2,
+      keepIndex: 2,
+      floorIndex: 3,
+      logEnd: { epoch: 1, index: 4 },
+    });
+  });
+
+  it('asks for a re-seed rather than truncate an entry it knows acknowledged but has not applied yet', () => {
+    const state = follower({ epochs: [1, 1, 1, 1], knownEpoch: 2, applied: 1, acknowledged: 3 });
+    expect(decideAppend(state, append({ prevIndex: 2, prevEpoch: 1, entries: entries(3, 2) }))).toMatchObject({ kind: 'reseed', keepIndex: 2, floorIndex: 3 });
+    // Just above the floor, the conflicting suffix is truncated in place as usual.
+    expect(decideAppend(state, append({ prevIndex: 3, prevEpoch: 1, entries: entries(4, 2) }))).toMatchObject({ kind: 'accept', truncateAfterIndex: 3 });
+  });
+
+  it('answers a mismatch when a newer leader matches less than it applied, without proof that it holds the rest', () => {
+    // Its log ends in epoch 1 at 4, applied 3: a leader of epoch 2 holding only up to 2 probes at 2.
+    const state = follower({ epochs: [1, 1, 1, 1], knownEpoch: 2, applied: 3 });
+    expect(decideAppend(state, append({ prevIndex: 2, prevEpoch: 1 }))).toEqual({ kind: 'mismatch', logEnd: { epoch: 1, index: 4 } });
+    // Once epoch 2 vouched for its floor (it accepted from epoch 2), a probe below the floor is an ordinary resend.
+    expect(decideAppend(follower({ epochs: [1, 1, 1, 1], knownEpoch: 2, applied: 3, floorEpoch: 2 }), append({ prevIndex: 2, prevEpoch: 1 }))).toMatchObject({ kind: 'accept', acknowledgeIndex: 2, applyUpToIndex: 3 });
+    // The same leader as its last entry's: Log Matching vouches for the floor.
+    expect(decideAppend(follower({ epochs: [1, 1, 2, 2], knownEpoch: 2, applied: 3 }), append({ prevIndex: 2, prevEpoch: 1 }))).toMatchObject({ kind: 'accept' });
+    // Matched up to the floor: nothing to prove.
+    expect(decideAppend(state, append({ prevIndex: 3, prevEpoch: 1 }))).toMatchObject({ kind: 'accept', acknowledgeIndex: 3 });
+  });
+
+  it('refuses an older epoch before it considers a re-seed', () => {
+    const state = follower({ epochs: [1, 1, 1, 1], knownEpoch: 3, leaders: { 3: 'n1' }, applied: 3 });
+    expect(decideAppend(state, append({ prevIndex: 2, prevEpoch: 1, entries: entries(3, 2) })).kind).toBe('stale-epoch');
   });
 
   it.each([
@@ -171,6 +207,10 @@ describe('decideAppend', () => {
       expect(() => decideAppend(state, append(fields))).toThrow(AssertionError);
     });
 
+    it('an acknowledged index below the applied index', () => {
+      expect(() => decideAppend({ ...state, appliedIndex: 2, acknowledgedIndex: 1 }, append({}))).toThrow(AssertionError);
+    });
+
     it('an applied index above the log end', () => {
       expect(() => decideAppend({ ...state, appliedIndex: 4 }, append({}))).toThrow(AssertionError);
     });
@@ -200,15 +240,22 @@ describe('decideTruncation', () => {
     expect(d).toEqual({ kind: 'truncate', epoch: 3, truncateAfterIndex: truncateAfter, logEnd });
   });
 
-  it('fails an assertion rather than truncate below its applied index (invariant 6)', () => {
+  it('asks for a re-seed rather than truncate below its applied index (invariant 6)', () => {
     const state = follower({ epochs: [1, 1, 2, 2], knownEpoch: 3, leaders: { 3: 'n1' }, applied: 3 });
-    expect(() => decideTruncation(state, truncate({ epoch: 1, index: 4 }))).toThrow(AssertionError);
-    expect(() => decideTruncation(state, truncate({ epoch: 2, index: 2 }))).toThrow(AssertionError);
+    expect(decideTruncation(state, truncate({ epoch: 1, index: 4 }))).toEqual({ kind: 'reseed', epoch: 3, keepIndex: 2, floorIndex: 3, logEnd: { epoch: 2, index: 4 } });
+    expect(decideTruncation(state, truncate({ epoch: 2, index: 2 }))).toMatchObject({ kind: 'reseed', keepIndex: 2 });
+    // Down to the applied index itself is still a truncation in place.
+    expect(decideTruncation(state, truncate({ epoch: 2, index: 3 }))).toMatchObject({ kind: 'truncate', truncateAfterIndex: 3 });
   });
 
-  it('fails an assertion when the advice reaches below its log start', () => {
+  it('asks for a re-seed rather than truncate below the acknowledged index it learned', () => {
+    const state = follower({ epochs: [1, 1, 2, 2], knownEpoch: 3, leaders: { 3: 'n1' }, applied: 1, acknowledged: 4 });
+    expect(decideTruncation(state, truncate({ epoch: 2, index: 3 }))).toMatchObject({ kind: 'reseed', keepIndex: 3, floorIndex: 4 });
+  });
+
+  it('asks for a re-seed when the advice reaches below its log start', () => {
     const state = follower({ epochs: [1, 1, 2, 2], start: 4, applied: 3, knownEpoch: 3, leaders: { 3: 'n1' } });
-    expect(() => decideTruncation(state, truncate({ epoch: 1, index: 4 }))).toThrow(AssertionError);
+    expect(decideTruncation(state, truncate({ epoch: 1, index: 4 }))).toMatchObject({ kind: 'reseed', keepIndex: undefined, floorIndex: 3 });
   });
 
   it('refuses advice from an older epoch and waits for its view on a newer one', () => {
@@ -226,8 +273,10 @@ describe('decideTruncation', () => {
 /**
  * A follower catching up with a new leader through the real message exchange: Append with the
  * leader's prev, Truncate on mismatch, resend. Logs follow Log Matching (each epoch's leader
- * starts from a prefix of an earlier leader's log), and the follower has applied only entries
- * the new leader holds, as `sync` guarantees.
+ * starts from a prefix of an earlier leader's log). Under `sync` the follower has applied only
+ * entries the new leader holds; under `semi-sync`/`async` it may have applied entries a
+ * failover took back, and then — and only then — the exchange ends in a re-seed request
+ * instead of a truncation below the applied index (invariant 6).
  */
 describe('a follower converging on a new leader’s log', () => {
   function leaderLogs(rng: Rng, epochsMax: number): number[][] {
@@ -239,8 +288,10 @@ describe('a follower converging on a new leader’s log', () => {
     return logs;
   }
 
-  it.each(Array.from({ length: 10 }, (_, i) => i + 1))('ends with the leader’s log and never truncates an applied entry (seed %i)', (seed) => {
+  const cases = (['sync', 'async'] as const).flatMap((policy) => Array.from({ length: 10 }, (_, i) => [policy, i + 1] as const));
+  it.each(cases)('under %s ends with the leader’s log or a re-seed, and never truncates an applied entry (seed %i)', (policy, seed) => {
     const rng = seededRng(seed);
+    let reseeds = 0;
     for (let trial = 0; trial < 200; trial++) {
       const logs = leaderLogs(rng, 1 + rng.below(7));
       const leaderEpoch = logs.length - 1;
@@ -249,9 +300,14 @@ describe('a follower converging on a new leader’s log', () => {
       const followerLog = source.slice(0, rng.below(source.length + 1));
       let common = 0;
       while (common < followerLog.length && common < leaderLog.length && followerLog[common] === leaderLog[common]) common++;
-      let applied = rng.below(common + 1);
-      // The new leader's acknowledged index: at least what the follower applied (sync).
-      const leaderAcknowledged = applied + rng.below(leaderLog.length - applied + 1);
+      // Under sync the follower applied only entries the new leader holds; otherwise anything it holds.
+      let applied = rng.below((policy === 'sync' ? common : followerLog.length) + 1);
+      // The new leader's acknowledged index: under sync at least what the follower applied.
+      const leaderAcknowledged = policy === 'sync' ? applied + rng.below(leaderLog.length - applied + 1) : rng.below(leaderLog.length + 1);
+      const appliedAtStart = applied;
+      let reseed = false;
+      // The follower's last entry's epoch vouches for its floor; each accepted message's epoch after that.
+      let floorEpoch = followerLog.at(-1) ?? 0;
       let known = Math.max(0, ...followerLog);
       const leaderHistory = EpochHistory.empty();
       leaderLog.forEach((epoch, i) => leaderHistory.append(epoch, i + 1));
@@ -268,6 +324,8 @@ describe('a follower converging on a new leader’s log', () => {
           epochAt: (index) => h.epochAt(index, end),
           endOfEpoch: (epoch) => h.endOfEpoch(epoch, end),
           appliedIndex: applied,
+          acknowledgedIndex: applied,
+          floorEpoch,
         };
       };
 
@@ -287,11 +345,19 @@ describe('a follower converging on a new leader’s log', () => {
           acknowledgedIndex: leaderAcknowledged,
         };
         const d = decideAppend(stateOf(), message);
+        if (d.kind === 'reseed') {
+          reseed = true;
+          break;
+        }
         if (d.kind === 'mismatch') {
           const advice = adviseTruncation(d.logEnd, leaderHistory, leaderLog.length);
           expect(advice.kind).toBe('truncate');
           if (advice.kind !== 'truncate') break;
           const t = decideTruncation(stateOf(), { partitionId: 0, epoch: leaderEpoch, senderNodeId: 'n1', advice });
+          if (t.kind === 'reseed') {
+            reseed = true;
+            break;
+          }
           expect(t.kind).toBe('truncate');
           if (t.kind !== 'truncate') break;
           known = t.epoch;
@@ -303,6 +369,7 @@ describe('a follower converging on a new leader’s log', () => {
         expect(d.kind).toBe('accept');
         if (d.kind !== 'accept') break;
         known = d.epoch;
+        floorEpoch = d.epoch;
         if (d.truncateAfterIndex !== undefined) followerLog.length = d.truncateAfterIndex;
         for (const entry of d.entries) {
           expect(entry.index).toBe(followerLog.length + 1);
@@ -316,7 +383,17 @@ describe('a follower converging on a new leader’s log', () => {
         next = to + 1;
         if (d.acknowledgeIndex === leaderLog.length) break;
       }
+      // A re-seed exactly when the follower had applied an entry the new leader lacks; it
+      // changed nothing (the snapshot replaces the replica wholesale).
+      expect(reseed).toBe(appliedAtStart > common);
+      if (reseed) {
+        reseeds++;
+        expect(applied).toBe(appliedAtStart);
+        continue;
+      }
       expect(followerLog.slice(0, leaderLog.length)).toEqual(leaderLog);
     }
+    if (policy === 'sync') expect(reseeds).toBe(0);
+    else expect(reseeds).toBeGreaterThan(0);
   });
 });

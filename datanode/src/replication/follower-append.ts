@@ -11,17 +11,30 @@
  *     to the sender is refused as not ready (the leader retries once the views move);
  *  2. the follower's log holds `prevIndex` with `prevEpoch` (Raft's consistency check);
  *     otherwise it answers with its own log end so the leader can advise a truncation
- *     (divergence.ts).
+ *     (divergence.ts);
+ *  3. a sender of an epoch newer than the follower's `floorEpoch` matches at least up to the
+ *     truncation floor, max(applied, acknowledged); otherwise it answers as for rule 2. Rule 2
+ *     alone would let a replica whose applied entries lie beyond a new leader's log end (a
+ *     failover under semi-sync/async took them back) pass the check at that log end and keep
+ *     them; the truncation advice then finds the divergence and the replica is re-seeded.
  * Entries already present with the same epoch are duplicates (a resend after a rewind) and
  * are skipped; the first entry whose epoch differs from the follower's entry at that index
- * truncates the follower's log there (Raft's rule); entries past the message are left alone.
+ * truncates the follower's log there (Raft's rule) — or, at or below the floor, asks for a
+ * re-seed; entries past the message are left alone.
  *
  * Critical invariants:
  *  - Invariant 2 of the RFC: an append from an epoch older than the known epoch is never
  *    accepted.
- *  - Invariant 6: no decision truncates the entry at the applied index or below; asking for
- *    that is a protocol violation and fails an assertion (the replica must not keep running
- *    with data the log no longer justifies).
+ *  - Invariant 6: no decision truncates the entry at the truncation floor or below — the
+ *    larger of the applied index and the acknowledged index the follower learned (entries up to
+ *    the latter may be applied in any later transaction). Under `sync` a leader never asks for
+ *    that. Under `semi-sync` and `async` it can: a failover may take back entries this replica
+ *    already applied (the old leader acknowledged them with fewer copies, and the new leader
+ *    never had them). Then the decision is 'reseed' and changes nothing: the replica answers
+ *    NeedsSnapshot, the leader switches it to snapshot mode, and a snapshot of the leader
+ *    replaces data, log, epoch history and dedup table wholesale (PartitionReplica's install).
+ *    PartitionReplica.truncateLogAfter asserts the same floor, so a decision that got this
+ *    wrong stops the process instead of leaving data the log no longer justifies.
  *  - Invariant 3 on the follower: `applyUpToIndex` never exceeds the message's acknowledged
  *    index, nor the last index this message proved to match the leader's log, which is in the
  *    follower's log once this decision's append is durable; it never goes below the applied
@@ -78,6 +91,35 @@ export interface FollowerState {
   endOfEpoch(epoch: number): number | undefined;
   /** The highest index reflected in its data. */
   readonly appliedIndex: number;
+  /**
+   * The highest index it knows to be acknowledged (≥ appliedIndex): a leader said so for
+   * entries it holds. Entries up to here are applied in some later transaction, so they are
+   * never truncated in place either.
+   */
+  readonly acknowledgedIndex: number;
+  /**
+   * An epoch whose leader's log is known to hold every entry of this replica up to its
+   * truncation floor (the last epoch it accepted an Append from, the epoch it led, or on open
+   * the epoch of its last log entry — Log Matching makes that leader's log hold the whole log).
+   * A leader of a newer epoch has to prove it holds them too before they are taken as matched.
+   */
+  readonly floorEpoch: number;
+}
+
+/**
+ * The leader's log diverges from this replica at or below its truncation floor: the replica
+ * must be re-seeded from a snapshot of the sender instead (RFC invariant 6). Nothing changed.
+ */
+export interface ReseedDecision {
+  readonly kind: 'reseed';
+  /** The epoch of the message (its sender leads it: the check passed). */
+  readonly epoch: number;
+  /** The index the leader's log would have the replica keep (entries above it diverge). */
+  readonly keepIndex: number | undefined;
+  /** max(applied, acknowledged) index: nothing at or below it may be truncated in place. */
+  readonly floorIndex: number;
+  /** The replica's log end, for the answer. */
+  readonly logEnd: LogEnd;
 }
 
 /** A refusal of a message, with what the follower answers. */
@@ -107,7 +149,8 @@ export type AppendDecision<E extends EntryRef = EntryRef> =
     }
   | Refusal
   /** The prev check failed: answer with this log end so the leader can advise a truncation. */
-  | { readonly kind: 'mismatch'; readonly logEnd: LogEnd };
+  | { readonly kind: 'mismatch'; readonly logEnd: LogEnd }
+  | ReseedDecision;
 
 /** The follower's decision on a Truncate. */
 export type TruncateDecision =
@@ -120,7 +163,8 @@ export type TruncateDecision =
       /** The follower's log end after the truncation, to report to the leader. */
       readonly logEnd: LogEnd;
     }
-  | Refusal;
+  | Refusal
+  | ReseedDecision;
 
 /**
  * Returns whether the follower may take a message of `epoch` from `senderNodeId` (rule 1 of
@@ -178,14 +222,17 @@ export function decideAppend<E extends EntryRef>(state: FollowerState, message: 
     assert(existing !== undefined, `Log ending at ${logEnd.index} has no entry ${entry.index} above the matched index ${prevIndex}`);
     if (existing !== entry.epoch) {
       truncateAfterIndex = entry.index - 1;
-      assert(
-        truncateAfterIndex >= state.appliedIndex,
-        `Append of epoch ${message.epoch} from ${message.senderNodeId} conflicts at index ${entry.index}, at or below the applied index ${state.appliedIndex}`,
-      );
+      const floorIndex = truncationFloor(state);
+      if (truncateAfterIndex < floorIndex) return { kind: 'reseed', epoch: message.epoch, keepIndex: truncateAfterIndex, floorIndex, logEnd };
       break;
     }
   }
   const matchedIndex = prevIndex + entries.length;
+  // A newer epoch's leader matched less than this replica holds applied or acknowledged, and
+  // nothing proves its log holds the rest (under semi-sync/async a failover may have taken it
+  // back): answer as a mismatch, so the leader's truncation advice settles it — a truncation
+  // above the floor, or a re-seed. Under sync the first probe of a term already covers the floor.
+  if (message.epoch > state.floorEpoch && matchedIndex < truncationFloor(state)) return { kind: 'mismatch', logEnd };
   const applyUpToIndex = Math.max(state.appliedIndex, Math.min(message.acknowledgedIndex, matchedIndex));
   return {
     kind: 'accept',
@@ -204,10 +251,9 @@ export function decideTruncation(state: FollowerState, message: TruncateMessage)
   if (refusal !== undefined) return refusal;
   assert(message.advice.epoch <= message.epoch, `Advice epoch ${message.advice.epoch} is newer than the message epoch ${message.epoch}`);
   const index = truncationIndex(message.advice, (epoch) => state.endOfEpoch(epoch), state.logEnd);
-  assert(
-    index !== undefined && index >= state.appliedIndex,
-    `Truncation advice (${message.advice.epoch}, ${message.advice.index}) from ${message.senderNodeId} would truncate below the applied index ${state.appliedIndex}`,
-  );
+  const floorIndex = truncationFloor(state);
+  // Undefined: the agreement lies below this log's start, hence below the applied index.
+  if (index === undefined || index < floorIndex) return { kind: 'reseed', epoch: message.epoch, keepIndex: index, floorIndex, logEnd: state.logEnd };
   if (index >= state.logEnd.index) return { kind: 'truncate', epoch: message.epoch, truncateAfterIndex: undefined, logEnd: state.logEnd };
   const epoch = state.epochAt(index);
   assert(epoch !== undefined, `Log ending at ${state.logEnd.index} has no entry ${index}`);
@@ -230,12 +276,22 @@ function checkAppend(message: AppendMessage<EntryRef>): void {
   }
 }
 
+/** The index at or below which nothing may be truncated in place: max(applied, acknowledged). */
+export function truncationFloor(state: Pick<FollowerState, 'appliedIndex' | 'acknowledgedIndex'>): number {
+  return Math.max(state.appliedIndex, state.acknowledgedIndex);
+}
+
 function checkState(state: FollowerState): void {
-  const { logEnd, appliedIndex, knownEpoch } = state;
+  const { logEnd, appliedIndex, acknowledgedIndex, knownEpoch } = state;
   assert(Number.isSafeInteger(knownEpoch) && knownEpoch >= 0, `Known epoch ${knownEpoch} is not a non-negative integer`);
   assert(Number.isSafeInteger(logEnd.index) && logEnd.index >= 0, `Log end index ${logEnd.index} is not a non-negative integer`);
   assert(Number.isSafeInteger(logEnd.epoch) && logEnd.epoch >= 0 && logEnd.epoch <= knownEpoch, `Log end epoch ${logEnd.epoch} is newer than the known epoch ${knownEpoch}`);
   assert(Number.isSafeInteger(appliedIndex) && appliedIndex >= 0 && appliedIndex <= logEnd.index, `Applied index ${appliedIndex} is above the log end ${logEnd.index}`);
+  assert(
+    Number.isSafeInteger(acknowledgedIndex) && acknowledgedIndex >= appliedIndex && acknowledgedIndex <= logEnd.index,
+    `Acknowledged index ${acknowledgedIndex} is not within [applied ${appliedIndex}, log end ${logEnd.index}]`,
+  );
+  assert(Number.isSafeInteger(state.floorEpoch) && state.floorEpoch >= 0 && state.floorEpoch <= knownEpoch, `Floor epoch ${state.floorEpoch} is not within [0, ${knownEpoch}]`);
 }
 
 function leaderHint(leader: string | undefined): { leaderHint?: string } {

@@ -31,7 +31,7 @@ describe('LeaderProgress', () => {
       ['sync', ['a', 'b'], 7, 0, 7, 'is not held back by a follower outside the ISR'],
       ['semi-sync', ['a', 'b', 'c'], 7, 4, 7, 'needs the leader and its best ISR follower'],
       ['semi-sync', ['a', 'b'], 3, 9, 3, 'counts no copy on a follower outside the ISR'],
-      ['semi-sync', ['a'], 3, 9, 10, 'falls back to the leader alone when the ISR has no follower'],
+      ['semi-sync', ['a'], 3, 9, 0, 'acknowledges nothing when the ISR has no follower (no fall-back to the leader alone)'],
       ['async', ['a', 'b', 'c'], 0, 0, 10, 'needs the leader only'],
     ] as const)('%s with ISR %j (b at %i, c at %i) acknowledges %i: %s', (ackPolicy, isr, b, c, acknowledged, _why) => {
       const p = progress({ ackPolicy, minIsr: 1 }, { isr });
@@ -118,8 +118,45 @@ describe('LeaderProgress', () => {
       expect(p.canAcceptWrites().ok).toBe(true);
     });
 
-    it.each(['semi-sync', 'async'] as const)('accepts writes under %s whatever the ISR size', (ackPolicy) => {
-      expect(progress({ ackPolicy }, { isr: ['a'] }).canAcceptWrites()).toEqual({ ok: true });
+    it('accepts writes under async whatever the ISR size and min_isr', () => {
+      expect(progress({ ackPolicy: 'async', minIsr: 3 }, { isr: ['a'] }).canAcceptWrites()).toEqual({ ok: true });
+    });
+
+    it('refuses writes under semi-sync while the confirmed ISR has no follower, naming the ISR, whatever min_isr says', () => {
+      const admission = progress({ ackPolicy: 'semi-sync', minIsr: 1 }, { isr: ['a'] }).canAcceptWrites();
+      expect(admission.ok).toBe(false);
+      if (admission.ok) return;
+      expect(admission.error.code).toBe('PARTITION_UNAVAILABLE');
+      expect(admission.error.message).toContain('[a]');
+      expect(admission.error.message).toContain('semi-sync');
+      expect(progress({ ackPolicy: 'semi-sync', minIsr: 3 }, { isr: ['a', 'c'] }).canAcceptWrites()).toEqual({ ok: true });
+    });
+
+    it('under semi-sync counts neither a follower whose addition is pending nor one whose removal is pending', () => {
+      const p = progress({ ackPolicy: 'semi-sync' }, { isr: ['a', 'b'] });
+      p.leaderAppended(5, 1000);
+      p.followerAcked('b', 5, 1000);
+      expect(p.acknowledgedIndex).toBe(5);
+      p.followerAcked('c', 5, 1000);
+      // b lags from here on; c is proposed for addition, b for removal after the lag time.
+      p.leaderAppended(9, 1100);
+      p.followerAcked('c', 9, 1100);
+      expect(p.proposals(1100)).toMatchObject({ add: ['c'] });
+      expect(p.acknowledgedIndex).toBe(5);
+      p.confirmIsr(['a', 'b', 'c'], 11);
+      expect(p.acknowledgedIndex).toBe(9);
+      p.leaderAppended(12, 3200);
+      p.followerAcked('b', 12, 3200);
+      p.leaderAppended(20, 5300);
+      p.followerAcked('c', 15, 5300);
+      expect(p.acknowledgedIndex).toBe(15);
+      // b's registration is gone: its removal is pending, and its copy no longer counts.
+      p.setDeparted(['b']);
+      expect(p.proposals(5300)).toMatchObject({ remove: ['b'] });
+      p.followerAcked('b', 18, 5310);
+      expect(p.acknowledgedIndex).toBe(15);
+      p.followerAcked('c', 17, 5320);
+      expect(p.acknowledgedIndex).toBe(17);
     });
   });
 
@@ -339,6 +376,21 @@ describe('LeaderProgress', () => {
         expect(status.nextIndex - 1 - status.durableIndex).toBeLessThanOrEqual(25);
         if (t % 5 === 0) p.followerAcked('b', Math.min(status.nextIndex - 1, status.durableIndex + 4), t);
       }
+    });
+
+    it('acts on a refusal of the probe in flight even at an index the follower acknowledged (it cannot vouch for what it applied)', () => {
+      const p = progress({}, { durableIndex: 40 });
+      p.batchSent('b', range(40, 40));
+      p.followerAcked('b', 40, 1);
+      p.leaderAppended(50, 2);
+      p.reconnected('b');
+      expect(p.nextBatch('b')).toEqual(range(40, 50));
+      p.batchSent('b', range(40, 50));
+      expect(p.appendRefused('b', 40, { kind: 'truncate', epoch: 5, index: 40 })).toBe(true);
+      expect([p.nextToSend('b'), p.followerStatus('b', 3).mode]).toEqual([41, 'probe']);
+      // A refusal of a message other than the probe in flight, at or below what it acknowledged, stays stale.
+      p.batchSent('b', range(40, 50));
+      expect(p.appendRefused('b', 30, { kind: 'truncate', epoch: 5, index: 40 })).toBe(false);
     });
 
     it('rewinds to the advised index after a refusal and ignores refusals of batches sent before it', () => {
@@ -607,8 +659,8 @@ describe('LeaderProgress under random acknowledgements, crashes and ISR changes'
         for (const member of [...etcd.isr, ...p.confirmedIsr]) if (durableOf(member) < acknowledged) violated(`ISR member ${member} lacks acknowledged entries (durable ${durableOf(member)})`);
         if (acknowledged > 0 && replicas.filter((n) => durableOf(n) >= acknowledged).length < minIsr) violated('Fewer than min_isr copies of an acknowledged entry');
       }
-      if (ackPolicy === 'semi-sync' && acknowledged > acknowledgedLast && effective.length > 1 && !replicas.some((n) => n !== 'a' && durableOf(n) >= acknowledged)) {
-        violated('No follower holds a newly acknowledged entry under semi-sync');
+      if (ackPolicy === 'semi-sync' && acknowledged > acknowledgedLast && !etcd.isr.some((n) => n !== 'a' && durableOf(n) >= acknowledged)) {
+        violated('No follower in the ISR in etcd holds a newly acknowledged entry under semi-sync');
       }
       for (const [node, f] of followers) {
         const status = p.followerStatus(node, now);

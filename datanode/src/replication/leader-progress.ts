@@ -17,9 +17,12 @@
  *  - sync: the minimum durable index over the effective ack set, and only while that set has
  *    at least minIsr members (so every acknowledged entry has at least minIsr copies, even if
  *    the ISR shrank after the entry was appended);
- *  - semi-sync: the leader's durable index capped by the best follower of the effective ack
- *    set; with no follower in that set (replication factor 1, or every follower removed) it
- *    falls back to the leader's own durable index;
+ *  - semi-sync: the leader's durable index capped by the best follower that is in etcd's ISR
+ *    however the AlterIsr in flight ends (confirmed ISR minus pending removals: a pending
+ *    addition may never land, and the coordinator promotes only ISR members), so a single
+ *    failure of the leader leaves a promotable copy. With no such follower nothing new is
+ *    acknowledged, and writes are refused while the confirmed ISR has no follower — no silent
+ *    fall-back to leader-only (RFC 0001 "Ack policies and what each loses");
  *  - async: the leader's durable index.
  *
  * Departed followers: a follower whose node has no registration in etcd (it stopped, or its
@@ -57,6 +60,8 @@
  *    effective ack set, and etcd's ISR ⊆ the effective ack set at all times, provided the
  *    caller sends each proposal only after proposals() returned it and reports every record
  *    revision it learns through confirmIsr (RFC invariant 4).
+ *  - Under semi-sync, every newly acknowledged entry is durable on the leader and on a follower
+ *    that is in etcd's ISR at that moment (under the same caller contract).
  *  - Durable indexes never decrease; the leader's log end is at least its durable index; a
  *    follower never reports an index above the leader's log end (it acknowledges only what it
  *    was sent), and nothing beyond the durable index is sent before sendAheadOfDurable().
@@ -284,16 +289,21 @@ export class LeaderProgress {
 
   /**
    * Returns whether the leader may append new writes: under sync only while the confirmed ISR
-   * has at least minIsr members; otherwise a PARTITION_UNAVAILABLE error naming the ISR.
+   * has at least minIsr members, under semi-sync only while it has a follower (minIsr aside),
+   * under async always; otherwise a PARTITION_UNAVAILABLE error naming the ISR.
    */
   canAcceptWrites(): Admission {
-    if (this.config.ackPolicy !== 'sync' || this.confirmed.size >= this.config.minIsr) return { ok: true };
+    const { ackPolicy, minIsr, partitionId, epoch } = this.config;
     const isr = this.confirmedIsr;
+    let why: string;
+    if (ackPolicy === 'sync' && this.confirmed.size < minIsr) why = `fewer than min_isr ${minIsr}`;
+    else if (ackPolicy === 'semi-sync' && this.confirmed.size < 2) why = 'no follower, which semi-sync needs';
+    else return { ok: true };
     return {
       ok: false,
       error: new PartitionUnavailableError(
-        `Partition ${this.config.partitionId} has ${isr.length} in-sync replicas [${isr.join(', ')}], fewer than min_isr ${this.config.minIsr}: writes are refused until followers catch up`,
-        { partitionId: this.config.partitionId, epoch: this.config.epoch },
+        `Partition ${partitionId} has ${isr.length} in-sync replicas [${isr.join(', ')}], ${why}: writes are refused until followers catch up`,
+        { partitionId, epoch },
       ),
     };
   }
@@ -349,9 +359,11 @@ export class LeaderProgress {
   appendRefused(nodeId: string, refusedPrevIndex: number, advice: TruncationAdvice): boolean {
     const f = this.follower(nodeId);
     if (f.mode === 'snapshot') return false;
-    // It holds that entry already (matched and durable): the refusal is older than the ack.
-    if (refusedPrevIndex <= f.durableIndex) return false;
-    if (f.mode === 'probe' && !(f.probeInFlight && refusedPrevIndex === f.probePrevIndex)) return false;
+    const probeAnswer = f.mode === 'probe' && f.probeInFlight && refusedPrevIndex === f.probePrevIndex;
+    // It holds that entry already (matched and durable): the refusal is older than the ack —
+    // unless it answers the probe in flight: a follower that cannot show a newer leader holds
+    // entries it applied refuses even an index it acknowledged (follower-append.ts, RFC invariant 6).
+    if (!probeAnswer && (f.mode === 'probe' || refusedPrevIndex <= f.durableIndex)) return false;
     f.probeInFlight = false;
     if (advice.kind === 'snapshot') {
       f.mode = 'snapshot';
@@ -568,8 +580,9 @@ export class LeaderProgress {
         computed = this.durable;
         break;
       case 'semi-sync': {
-        const followers = this.effectiveAckSet.filter((n) => n !== this.config.leaderNodeId);
-        computed = followers.length === 0 ? this.durable : Math.min(this.durable, Math.max(...followers.map((n) => this.follower(n).durableIndex)));
+        const followers = this.confirmedIsr.filter((n) => n !== this.config.leaderNodeId && !this.pendingRemove.has(n));
+        if (followers.length === 0) return;
+        computed = Math.min(this.durable, Math.max(...followers.map((n) => this.follower(n).durableIndex)));
         break;
       }
       case 'sync': {

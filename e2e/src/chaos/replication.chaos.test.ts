@@ -1,5 +1,5 @@
 /**
- * Issue 4's fault tests on the chaos harness, with replication factor 3 and `sync` (RFC 0001):
+ * Issue 4's fault tests on the chaos harness, with replication factor 3 and `sync` (one kill scenario `semi-sync`; RFC 0001):
  * three data nodes each in its own network namespace, 1 s node leases.
  *  - Partition leaders killed with kill -9 and restarted, over and over under the set
  *    workload: no acknowledged add is lost; the recovery time of each kill (first acknowledged
@@ -9,6 +9,8 @@
  *    leader served no stale read and acknowledged none of the writes it held.
  *  - Partition leaders cut off from every other process (iptables in the namespaces): the same
  *    linearizability check.
+ *  - The same leader kills with the `semi-sync` ack policy (the leader and one ISR follower):
+ *    still no acknowledged add lost (RFC 0001 "Ack policies and what each loses").
  * The short tier (make test) kills a few leaders; the long tier (make chaos) kills at least 20.
  */
 import { describe, expect, it } from 'vitest';
@@ -20,7 +22,7 @@ import { chaosTier } from './tier.js';
 const tier = chaosTier(process.env);
 const cluster = { namespaces: true, nodes: 3, coordinators: 1, routers: 1, partitions: 6, replicationFactor: 3, nodeLeaseTtlSeconds: 1 } as const;
 
-describe('replication 3 with sync under leader faults', () => {
+describe('replication 3 under leader faults (sync, and semi-sync for the kills)', () => {
   it('loses no acknowledged add while partition leaders are killed with kill -9 and restarted', async () => {
     // 1.5 s down, 4 s up: the long tier's 180 s make about 30 kills, the short tier's 20 s about 3.
     const r = await runScenario({
@@ -41,6 +43,27 @@ describe('replication 3 with sync under leader faults', () => {
     expect(r.lostAcknowledged).toBe(0);
     expect(r.report.passed).toBe(true);
     if (tier.name === 'long') expect(kills).toBeGreaterThanOrEqual(20);
+  });
+
+  it('loses no acknowledged add under semi-sync while partition leaders are killed with kill -9 and restarted', async () => {
+    const r = await runScenario({
+      name: 'replicated-leader-kill-semi-sync',
+      tier,
+      cluster: { ...cluster, ackPolicy: 'semi-sync' },
+      workload: 'set',
+      nemesis: (ctx) => new KillNemesis(ctx, { kind: 'leader-of', keyspace: 'default', partition: 0 }),
+      schedule: { faultMs: 1_500, quietMs: 4_000 },
+      plannedFaults: ['kill'],
+      seed: 44,
+    });
+    const kills = r.faults.filter((e) => e.nemesis === 'kill' && e.action === 'start' && e.ok).length;
+    console.log(
+      `replicated leader kill -9, semi-sync: ${kills} kills, acknowledged adds lost ${r.lostAcknowledged}; recovery p50 ${percentile(r.recoveryMs, 0.5).toFixed(0)} ms, ` +
+        `p99 ${percentile(r.recoveryMs, 0.99).toFixed(0)} ms over ${r.recoveryMs.length} kills`,
+    );
+    expect(kills).toBeGreaterThan(0);
+    expect(r.lostAcknowledged).toBe(0);
+    expect(r.report.passed).toBe(true);
   });
 
   it('stays linearizable while a partition leader is paused longer than its lease and resumed', async () => {

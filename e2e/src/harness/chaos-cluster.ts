@@ -28,7 +28,7 @@ import {
   waitForEtcdHealthy,
   type ProcessRole,
 } from '@quire/client';
-import { seededRng } from '@quire/common';
+import { seededRng, type AckPolicyName } from '@quire/common';
 import { FaultProxy } from '../nemesis/tcp-proxy.js';
 import { thawFreezerGroups } from './freezer.js';
 import { LoopDisk, removeStaleMounts } from './loop-disk.js';
@@ -46,6 +46,8 @@ export interface ChaosClusterOptions {
   readonly partitions: number;
   /** Replication factor of the default keyspace (≤ `nodes`); omitted, the coordinator's default (1) applies. */
   readonly replicationFactor?: number;
+  /** Ack policy of the default keyspace; omitted, the coordinator's default (sync) applies. */
+  readonly ackPolicy?: AckPolicyName;
   /** Give each data node a loop-mounted ext4 image of this size (needed for power loss, ENOSPC). */
   readonly diskBytes?: number;
   /** Start every Quire process under libfaketime with a per-process offset file. */
@@ -237,6 +239,7 @@ export class ChaosCluster {
         partitions: o.partitions,
         leaseTtlSeconds: o.coordinatorLeaseTtlSeconds ?? 3,
         ...(o.replicationFactor === undefined ? {} : { replicationFactor: o.replicationFactor }),
+        ...(o.ackPolicy === undefined ? {} : { ackPolicy: o.ackPolicy }),
       });
       this.add('coordinator', id, place.host, node, args, listen, undefined, undefined, metricsListen);
     }

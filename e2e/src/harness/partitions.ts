@@ -1,12 +1,14 @@
 /**
  * What the replication tests ask a running cluster about its partitions: the partition map
  * from the cluster status, whether every partition is fully in sync, one replica's log end
- * (Replication.GetLogEnd, straight to the data node), and a key of each partition.
+ * (Replication.GetLogEnd, straight to the data node), a key of each partition, and a digest of
+ * every replica's contents read through the public API (replicaDigests).
  */
+import { createHash } from 'node:crypto';
 import { Metadata } from '@grpc/grpc-js';
 import { ReplicationClient, type GetLogEndResponse, type PartitionInfo } from '@quire/proto';
 import { clientCredentials, grpcClientOptions, loadHashPartitioner } from '@quire/common';
-import type { TestCluster } from './test-cluster.js';
+import { eventually, type TestCluster } from './test-cluster.js';
 
 /** The partitions of the `default` keyspace, as the cluster status reports them. */
 export async function partitionInfos(t: TestCluster): Promise<PartitionInfo[]> {
@@ -45,4 +47,52 @@ export async function keysByPartition(prefix: string, partitions: number): Promi
     }
   }
   return keys;
+}
+
+/** One replica's contents of one partition: how many keys, and a SHA-256 over every (key, version, value) in key order. */
+export interface PartitionDigest {
+  readonly keys: number;
+  readonly sha256: string;
+}
+
+/**
+ * Reads every replica's contents through the public API only: for each node in turn, makes it
+ * the leader of every partition (Admin.TransferLeader, which waits until it holds the whole
+ * log), then scans the keyspace through the router, so each partition's part of the scan comes
+ * from that node's data. Returns, per node id, the digest of each partition (indexed by id).
+ * Needs every partition fully in sync and no writes running; the leaderships end on the last node.
+ */
+export async function replicaDigests(t: TestCluster, partitions: number, nodeIds: readonly string[]): Promise<Map<string, PartitionDigest[]>> {
+  const partitioner = await loadHashPartitioner();
+  const out = new Map<string, PartitionDigest[]>();
+  for (const nodeId of nodeIds) {
+    for (let partitionId = 0; partitionId < partitions; partitionId++) {
+      await eventually(`${nodeId} to lead partition ${partitionId}`, 30_000, async () => {
+        const info = (await partitionInfos(t)).find((p) => p.partitionId === partitionId);
+        if (info?.leader === nodeId) return true;
+        await t.client.transferLeader(partitionId, { to: nodeId });
+        return false;
+      });
+    }
+    const digests = await eventually(`a scan served by ${nodeId}`, 30_000, async () => {
+      const hashes = Array.from({ length: partitions }, () => createHash('sha256'));
+      const counts = new Array<number>(partitions).fill(0);
+      for await (const e of t.client.scan()) {
+        const p = partitioner.partitionOf(e.key, partitions);
+        const version = Buffer.alloc(8);
+        version.writeBigUInt64BE(BigInt(e.version));
+        const lengths = Buffer.alloc(8);
+        lengths.writeUInt32BE(e.key.length, 0);
+        lengths.writeUInt32BE(e.value.length, 4);
+        (hashes[p] as ReturnType<typeof createHash>).update(lengths).update(e.key).update(version).update(e.value);
+        counts[p] = (counts[p] as number) + 1;
+      }
+      // Every partition must still be led by this node, or part of the scan came from another replica.
+      const infos = await partitionInfos(t);
+      if (!infos.every((p) => p.leader === nodeId)) return undefined;
+      return hashes.map((h, i) => ({ keys: counts[i] as number, sha256: h.digest('hex') }));
+    });
+    out.set(nodeId, digests);
+  }
+  return out;
 }
