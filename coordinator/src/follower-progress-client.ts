@@ -5,12 +5,13 @@
  *
  * Invariants: every call carries a deadline and the calls run in parallel, so a status waits at
  * most one deadline whatever the nodes do; a node that fails or does not answer in time is
- * `undefined` (its followers' lag shows as unknown), never an exception; one client channel per
- * address, closed once no registered node has that address.
+ * `undefined` (its followers' lag shows as unknown), never an exception; channels come from the
+ * shared ReplicationClients.
  */
 import { Metadata } from '@grpc/grpc-js';
-import { ReplicationClient, type LedPartitionProgress } from '@quire/proto';
-import { clientCredentials, fromGrpcError, grpcClientOptions, type Clock, type Logger, type MetadataView } from '@quire/common';
+import type { LedPartitionProgress } from '@quire/proto';
+import { fromGrpcError, type Clock, type Logger } from '@quire/common';
+import type { ReplicationClients } from './replication-clients.js';
 
 /** Where follower progress comes from (FollowerProgressClient in production). */
 export interface FollowerProgressSource {
@@ -20,16 +21,11 @@ export interface FollowerProgressSource {
 
 /** The production FollowerProgressSource. */
 export class FollowerProgressClient implements FollowerProgressSource {
-  private readonly clients = new Map<string, ReplicationClient>();
-  private readonly unsubscribe: () => void;
-
   constructor(
-    view: MetadataView,
+    private readonly clients: ReplicationClients,
     private readonly clock: Clock,
     private readonly log: Logger,
-  ) {
-    this.unsubscribe = view.subscribe((v) => this.retain(new Set([...v.nodes.values()].map((n) => n.address))));
-  }
+  ) {}
 
   async progressOf(nodes: readonly { readonly nodeId: string; readonly address: string }[], deadlineMs: number): Promise<Map<string, LedPartitionProgress[] | undefined>> {
     const answers = await Promise.all(nodes.map(async (n) => [n.nodeId, await this.ask(n.nodeId, n.address, deadlineMs)] as const));
@@ -37,7 +33,7 @@ export class FollowerProgressClient implements FollowerProgressSource {
   }
 
   private ask(nodeId: string, address: string, deadlineMs: number): Promise<LedPartitionProgress[] | undefined> {
-    const client = this.clientFor(address);
+    const client = this.clients.clientFor(address);
     return new Promise((resolve) => {
       client.getFollowerProgress({}, new Metadata(), { deadline: this.clock.nowMs() + deadlineMs }, (err, response) => {
         if (err !== null) {
@@ -49,29 +45,5 @@ export class FollowerProgressClient implements FollowerProgressSource {
         resolve(response.partitions);
       });
     });
-  }
-
-  /** Closes every client. */
-  close(): void {
-    this.unsubscribe();
-    for (const client of this.clients.values()) client.close();
-    this.clients.clear();
-  }
-
-  private clientFor(address: string): ReplicationClient {
-    let client = this.clients.get(address);
-    if (client === undefined) {
-      client = new ReplicationClient(address, clientCredentials(), grpcClientOptions);
-      this.clients.set(address, client);
-    }
-    return client;
-  }
-
-  private retain(addresses: ReadonlySet<string>): void {
-    for (const [address, client] of this.clients) {
-      if (addresses.has(address)) continue;
-      client.close();
-      this.clients.delete(address);
-    }
   }
 }

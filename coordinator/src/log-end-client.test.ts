@@ -4,6 +4,7 @@ import { ReplicationService, type GetLogEndRequest, type GetLogEndResponse } fro
 import { bindGrpcServer, createGrpcServer, nodeKey, silentLogger, systemClock } from '@quire/common';
 import { applyToView, nodeRegistrationValue, viewOf } from '../../common/src/testing/metadata-fixtures.js';
 import { LogEndClient, logEndOf } from './log-end-client.js';
+import { ReplicationClients } from './replication-clients.js';
 
 describe('logEndOf', () => {
   it.each<[string, GetLogEndResponse['logEnd'], { epoch: number; index: number } | undefined]>([
@@ -19,9 +20,9 @@ describe('logEndOf', () => {
 
 describe('LogEndClient', () => {
   let server: Server | undefined;
-  let client: LogEndClient | undefined;
+  let clients: ReplicationClients | undefined;
   afterEach(() => {
-    client?.close();
+    clients?.close();
     server?.forceShutdown();
   });
 
@@ -38,7 +39,8 @@ describe('LogEndClient', () => {
     const address = await bindGrpcServer(server, '127.0.0.1:0');
     const view = viewOf({ live: [] });
     applyToView(view, [{ key: nodeKey('n2'), value: nodeRegistrationValue('n2', address) }]);
-    client = new LogEndClient(view, systemClock, silentLogger);
+    clients = new ReplicationClients(view);
+    const client = new LogEndClient(clients, systemClock, silentLogger);
     expect(await client.logEnd('n2', address, 'default', 1, 2_000)).toEqual({ epoch: 4, index: 9 });
     expect(await client.logEnd('n2', address, 'default', 2, 2_000)).toBeUndefined();
     expect(await client.logEnd('n2', address, 'default', 3, 100)).toBeUndefined();

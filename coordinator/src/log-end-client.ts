@@ -3,33 +3,28 @@
  * `quire.v1.internal.Replication.GetLogEnd` (RFC 0001, "Failure detection and failover").
  * An adapter, so it lives outside the pure `failover/` core.
  *
- * Invariants: one client channel per address, created on first use and closed as soon as no
- * registered node has that address (a node that re-registers elsewhere gets a new one); every
- * call carries a deadline; the answer is never an exception: any error, deadline or malformed
+ * Invariants: channels come from the shared ReplicationClients (one per registered address);
+ * every call carries a deadline; the answer is never an exception: any error, deadline or malformed
  * answer is `undefined`, which the failover planner reads as "did not answer".
  */
 import { Metadata } from '@grpc/grpc-js';
-import { ReplicationClient, type GetLogEndResponse } from '@quire/proto';
-import { clientCredentials, fromGrpcError, grpcClientOptions, type Clock, type Logger, type MetadataView } from '@quire/common';
+import type { GetLogEndResponse } from '@quire/proto';
+import { fromGrpcError, type Clock, type Logger } from '@quire/common';
 import type { LogEndSource } from './controller.js';
 import type { LogEnd } from './failover/index.js';
+import type { ReplicationClients } from './replication-clients.js';
 
-/** Asks data nodes for their log ends, one cached client per registered address. */
+/** Asks data nodes for their log ends. */
 export class LogEndClient implements LogEndSource {
-  private readonly clients = new Map<string, ReplicationClient>();
-  private readonly unsubscribe: () => void;
-
   constructor(
-    view: MetadataView,
+    private readonly clients: ReplicationClients,
     private readonly clock: Clock,
     private readonly log: Logger,
-  ) {
-    this.unsubscribe = view.subscribe((v) => this.retain(new Set([...v.nodes.values()].map((n) => n.address))));
-  }
+  ) {}
 
   /** Returns the log end of `nodeId`'s replica of the partition, or undefined on any error or after `deadlineMs`. */
   logEnd(nodeId: string, address: string, keyspace: string, partitionId: number, deadlineMs: number): Promise<LogEnd | undefined> {
-    const client = this.clientFor(address);
+    const client = this.clients.clientFor(address);
     const fields = { nodeId, address, keyspace, partitionId };
     return new Promise((resolve) => {
       client.getLogEnd({ keyspace, partitionId }, new Metadata(), { deadline: this.clock.nowMs() + deadlineMs }, (err, response) => {
@@ -44,31 +39,6 @@ export class LogEndClient implements LogEndSource {
         resolve(logEnd);
       });
     });
-  }
-
-  /** Closes every client. */
-  close(): void {
-    this.unsubscribe();
-    for (const client of this.clients.values()) client.close();
-    this.clients.clear();
-  }
-
-  private clientFor(address: string): ReplicationClient {
-    let client = this.clients.get(address);
-    if (client === undefined) {
-      client = new ReplicationClient(address, clientCredentials(), grpcClientOptions);
-      this.clients.set(address, client);
-    }
-    return client;
-  }
-
-  /** Closes the clients of addresses no registered node uses any more (their calls end as failures). */
-  private retain(addresses: ReadonlySet<string>): void {
-    for (const [address, client] of this.clients) {
-      if (addresses.has(address)) continue;
-      client.close();
-      this.clients.delete(address);
-    }
   }
 }
 

@@ -28,6 +28,7 @@ import { CoordinatorController } from './controller.js';
 import { HandOverClient } from './hand-over-client.js';
 import { FollowerProgressClient } from './follower-progress-client.js';
 import { LogEndClient } from './log-end-client.js';
+import { ReplicationClients } from './replication-clients.js';
 import { createAdminService } from './server/admin-service.js';
 import { createCoordinationService } from './server/coordination-service.js';
 
@@ -44,8 +45,9 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
   const { etcd, view, watcher } = metadata;
 
   let election: LeaderElection | undefined;
-  const logEnds = new LogEndClient(view, systemClock, log);
-  const followerProgress = new FollowerProgressClient(view, systemClock, log);
+  const replicationClients = new ReplicationClients(view);
+  const logEnds = new LogEndClient(replicationClients, systemClock, log);
+  const followerProgress = new FollowerProgressClient(replicationClients, systemClock, log);
   const controller = new CoordinatorController(
     {
       nodesMin: config.nodesMin,
@@ -122,8 +124,7 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
   log.info('Stopping coordinator', { signal });
   await election.close();
   await controller.idle();
-  logEnds.close();
-  followerProgress.close();
+  replicationClients.close();
   await shutdownGrpcServer(server, 1_000);
   await metadata.close();
   await metrics.close();

@@ -24,7 +24,7 @@ import { armFailpoints } from './harness/failpoints.js';
 import { logLines } from './harness/log-lines.js';
 import { fullyInSync, partitionInfos, replicaDigests } from './harness/partitions.js';
 import { startTestCluster, eventually, type TestCluster, type TestClusterOptions } from './harness/test-cluster.js';
-import { startUniqueWrites, verifyAcknowledged, type WriteLoad, type WriteLoadResult } from './workloads/unique-writes.js';
+import { startUniqueWrites, verifyAcknowledged, type WriteLoad } from './workloads/unique-writes.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const partitions = 6;
@@ -58,45 +58,10 @@ async function medianPutLatencyMs(client: QuireClient, prefix: string, count: nu
   return quantile(times.sort((a, b) => a - b), 0.5);
 }
 
-/** Writers putting unique keys of the `wanted` partitions only, recording every outcome like startUniqueWrites. */
+/** Writers putting unique keys of the `wanted` partitions only (startUniqueWrites). */
 async function startPartitionWrites(client: QuireClient, prefix: string, wanted: ReadonlySet<number>, writers: number): Promise<WriteLoad> {
   const partitioner = await loadHashPartitioner();
-  const acknowledged = new Map<string, { value: string; version: number }>();
-  const ambiguous = new Set<string>();
-  const failureCodes = new Map<string, number>();
-  let failed = 0;
-  let running = true;
-  let next = 0;
-  const nextKey = (): string => {
-    for (;;) {
-      const key = `${prefix}/${next++}`;
-      if (wanted.has(partitioner.partitionOf(Buffer.from(key), partitions))) return key;
-    }
-  };
-  const loops = Array.from({ length: writers }, async () => {
-    while (running) {
-      const key = nextKey();
-      const value = `value-${key}`;
-      try {
-        const { version } = await client.put(key, value);
-        acknowledged.set(key, { value, version });
-      } catch (err) {
-        const code = isQuireError(err) ? err.code : 'UNTYPED';
-        failureCodes.set(code, (failureCodes.get(code) ?? 0) + 1);
-        if (code === 'AMBIGUOUS_RESULT') ambiguous.add(key);
-        else failed++;
-        await sleep(20);
-      }
-    }
-  });
-  return {
-    acknowledgedCount: () => acknowledged.size,
-    async stop(): Promise<WriteLoadResult> {
-      running = false;
-      await Promise.all(loops);
-      return { acknowledged, ambiguous, failed, failureCodes };
-    },
-  };
+  return startUniqueWrites(client, prefix, writers, (key) => wanted.has(partitioner.partitionOf(Buffer.from(key), partitions)));
 }
 
 /** Waits until no partition is led by `nodeId` any more (failover done). */

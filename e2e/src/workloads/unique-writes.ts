@@ -23,8 +23,11 @@ export interface WriteLoad {
   stop(): Promise<WriteLoadResult>;
 }
 
-/** Starts `writers` concurrent writers, each writing `${prefix}/${writer}/${n}` in a loop. */
-export function startUniqueWrites(client: QuireClient, prefix: string, writers: number): WriteLoad {
+/**
+ * Starts `writers` concurrent writers, each writing `${prefix}/${writer}/${n}` in a loop; with
+ * `accept`, keys it refuses are skipped (e.g. to write to some partitions only).
+ */
+export function startUniqueWrites(client: QuireClient, prefix: string, writers: number, accept?: (key: string) => boolean): WriteLoad {
   const acknowledged = new Map<string, { value: string; version: number }>();
   const ambiguous = new Set<string>();
   const failureCodes = new Map<string, number>();
@@ -33,6 +36,7 @@ export function startUniqueWrites(client: QuireClient, prefix: string, writers: 
   const loops = Array.from({ length: writers }, async (_, w) => {
     for (let n = 0; running; n++) {
       const key = `${prefix}/${w}/${n}`;
+      if (accept !== undefined && !accept(key)) continue;
       const value = `value-${w}-${n}-${'x'.repeat(n % 50)}`;
       try {
         const { version } = await client.put(key, value);
