@@ -48,10 +48,10 @@ test-unit: build ## Unit tests (pure modules, milliseconds each)
 test-integration: build ## Integration tests: real etcd and real processes on 127.0.0.1
 	vitest run --project integration
 
-test-chaos: build chaos-tools ## Chaos suite, short tier (~7½ min): namespaces, nemeses, checked histories
+test-chaos: build chaos-tools ## Chaos suite, short tier (~8½ min): namespaces, nemeses, checked histories
 	QUIRE_CHAOS_TIER=short vitest run --project chaos
 
-chaos: build chaos-tools ## Chaos suite, long tier (~55 min); reports in e2e/results/
+chaos: build chaos-tools ## Chaos suite, long tier (~60 min); reports in e2e/results/
 	QUIRE_CHAOS_TIER=long vitest run --project chaos
 
 BENCH_ARGS ?=
