@@ -485,7 +485,7 @@ export class LeaderReplicator {
     this.startedHere.set(led.id, record.epoch);
     replica.noteEpoch(record.epoch);
     // Entries go out before they are durable here only once the term is recorded durably: a
-    // restart then knows it led this epoch and asks for a new one instead (renewTerm).
+    // restart then knows it led this epoch and asks for a new one instead (renew).
     const recorded = this.deps.committer.submitTask({
       replica,
       // A term restarted within this process was recorded by its first start.
