@@ -19,6 +19,9 @@ describe('retryActionFor', () => {
     // UNAVAILABLE: a write was never sent (a lost sent write is AMBIGUOUS_RESULT); a read has no effect.
     ['UNAVAILABLE', 'node', 'put', 3, 'resend'],
     ['UNAVAILABLE', 'node', 'delete', 1, 'resend'],
+    // A stopping data node refuses before doing anything (SIGTERM: its leaderships move away).
+    ['SHUTTING_DOWN', 'node', 'put', 3, 'resend'],
+    ['SHUTTING_DOWN', 'node', 'get', 1, 'resend'],
     ['UNAVAILABLE', 'node', 'get', 3, 'resend'],
     ['UNAVAILABLE', 'node', 'scan', 3, 'resend'],
     // Unknown outcomes: never retried for writes without a request id (those with one: below).
@@ -38,7 +41,6 @@ describe('retryActionFor', () => {
     ['PARTITION_UNAVAILABLE', 'node', 'put', 3, 'fail'],
     ['PARTITION_UNAVAILABLE', 'node', 'delete', 3, 'fail'],
     ['OVERLOADED', 'node', 'put', 3, 'fail'],
-    ['SHUTTING_DOWN', 'node', 'get', 3, 'fail'],
     ['CONDITION_FAILED', 'node', 'put', 3, 'fail'],
     ['INTERNAL', 'node', 'get', 3, 'fail'],
     ['SOMETHING_NEW', 'node', 'get', 3, 'fail'],

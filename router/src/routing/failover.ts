@@ -5,8 +5,10 @@
  *
  * Invariants:
  *  - A write is retried only after an outcome that says it did not happen: a routing refusal
- *    (WRONG_PARTITION, STALE_EPOCH, NOT_LEADER), or UNAVAILABLE, which for a write means it was
- *    never sent (MultiplexedStream turns a write lost after sending into AMBIGUOUS_RESULT) —
+ *    (WRONG_PARTITION, STALE_EPOCH, NOT_LEADER), SHUTTING_DOWN (a stopping data node refuses an
+ *    operation before doing anything with it: its leaderships are being handed over, so the
+ *    route is about to change), or UNAVAILABLE, which for a write means it was never sent
+ *    (MultiplexedStream turns a write lost after sending into AMBIGUOUS_RESULT) —
  *    or, for a write carrying a request id, AMBIGUOUS_RESULT (RFC 0001 "Request ids and router
  *    buffering"): every replica that may lead next deduplicates the id, so a resent write that
  *    was applied is answered with its first result instead of being applied again. A write
@@ -66,7 +68,7 @@ export function retryActionFor(code: string, site: FailureSite, kind: OperationK
     return code === 'PARTITION_UNAVAILABLE' && replicaCount > 1 ? 'hold' : 'fail';
   }
   if (routingCodes.has(code)) return 'refresh';
-  if (code === 'UNAVAILABLE') return 'resend';
+  if (code === 'UNAVAILABLE' || code === 'SHUTTING_DOWN') return 'resend';
   if (code === 'AMBIGUOUS_RESULT' && (isRead(kind) || hasRequestId)) return 'resend';
   if (code === 'PARTITION_UNAVAILABLE' && isRead(kind) && replicaCount > 1) return 'resend';
   return 'fail';
