@@ -17,7 +17,7 @@ import { DataNodeClient, ReadConsistency, type NodeOperation, type OperationResu
 import { QuireClient } from '@quire/client';
 import { clientCredentials, loadHashPartitioner } from '@quire/common';
 import { runCli } from './harness/cli.js';
-import { fullyInSync, partitionInfos } from './harness/partitions.js';
+import { fullyInSync, nodeAddresses, partitionInfos } from './harness/partitions.js';
 import { startTestCluster, eventually, type TestCluster } from './harness/test-cluster.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -128,8 +128,7 @@ describe('follower reads with replication factor 3 and sync', () => {
   });
 
   it('a SESSION read a follower cannot serve in time is refused by it after its wait, and the router has the leader answer it', async () => {
-    const status = await t.client.clusterStatus();
-    const addresses = new Map(status.nodes.map((n) => [n.nodeId, n.address]));
+    const addresses = await nodeAddresses(t);
     const p = (await partitionInfos(t))[2] as PartitionInfo;
     const key = await keyOf('behind', p.partitionId);
     const written = await t.client.put(key, 'before-pause');

@@ -8,50 +8,11 @@
  * Failover, ISR changes and lost nodes are failover.int.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GetLogEndResponse } from '@quire/proto';
-import { getLogEnd } from './harness/partitions.js';
+import { converged } from './harness/partitions.js';
 import { startTestCluster, eventually, type TestCluster } from './harness/test-cluster.js';
 import { startUniqueWrites, verifyAcknowledged } from './workloads/unique-writes.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** One replica's state as its node reports it (Replication.GetLogEnd). */
-interface ReplicaState {
-  readonly partitionId: number;
-  readonly nodeId: string;
-  readonly leader: boolean;
-  readonly state: GetLogEndResponse;
-}
-
-/** Every replica of every partition of the default keyspace. */
-async function replicaStates(t: TestCluster): Promise<ReplicaState[]> {
-  const status = await t.client.clusterStatus();
-  const addresses = new Map(status.nodes.map((n) => [n.nodeId, n.address]));
-  const ks = status.keyspaces.find((k) => k.keyspace === 'default');
-  if (ks === undefined) throw new Error('No default keyspace');
-  const out: ReplicaState[] = [];
-  for (const p of ks.partitions) {
-    for (const nodeId of p.replicas) {
-      const address = addresses.get(nodeId);
-      if (address === undefined) throw new Error(`Node ${nodeId} is not registered`);
-      out.push({ partitionId: p.partitionId, nodeId, leader: p.leader === nodeId, state: await getLogEnd(address, p.partitionId) });
-    }
-  }
-  return out;
-}
-
-/** Partitions whose replicas all report the leader's log end, durable and applied index; undefined until then. */
-async function converged(t: TestCluster): Promise<ReplicaState[] | undefined> {
-  const states = await replicaStates(t);
-  for (const s of states) {
-    const leader = states.find((l) => l.partitionId === s.partitionId && l.leader);
-    if (leader === undefined) return undefined;
-    const a = s.state;
-    const b = leader.state;
-    if (a.logEnd?.index !== b.logEnd?.index || a.logEnd?.epoch !== b.logEnd?.epoch || a.durableIndex !== b.durableIndex || a.appliedIndex !== b.logEnd?.index) return undefined;
-  }
-  return states;
-}
 
 describe('replication factor 3 with sync acknowledgement', () => {
   let t: TestCluster;

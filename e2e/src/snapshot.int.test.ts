@@ -11,9 +11,8 @@
  *    node leading every partition (so its snapshot-seeded data is what answers).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GetLogEndResponse } from '@quire/proto';
 import { logLines } from './harness/log-lines.js';
-import { fullyInSync, getLogEnd, partitionInfos } from './harness/partitions.js';
+import { converged, fullyInSync, getLogEnd, nodeAddresses, partitionInfos, replicaStates } from './harness/partitions.js';
 import { startTestCluster, eventually, type TestCluster } from './harness/test-cluster.js';
 import { startUniqueWrites, verifyAcknowledged } from './workloads/unique-writes.js';
 
@@ -21,43 +20,6 @@ const partitions = 4;
 const logRetainEntries = 200;
 const keysWhileDown = 10_000;
 const victimId = 'node-3';
-
-async function addresses(t: TestCluster): Promise<Map<string, string>> {
-  const status = await t.client.clusterStatus();
-  return new Map(status.nodes.map((n) => [n.nodeId, n.address]));
-}
-
-interface ReplicaState {
-  readonly partitionId: number;
-  readonly nodeId: string;
-  readonly leader: boolean;
-  readonly state: GetLogEndResponse;
-}
-
-async function replicaStates(t: TestCluster, leadersOnly = false): Promise<ReplicaState[]> {
-  const nodes = await addresses(t);
-  const out: ReplicaState[] = [];
-  for (const p of await partitionInfos(t)) {
-    for (const nodeId of leadersOnly ? [p.leader] : p.replicas) {
-      const address = nodes.get(nodeId);
-      if (address === undefined || address === '') throw new Error(`Node ${nodeId} is not registered`);
-      out.push({ partitionId: p.partitionId, nodeId, leader: p.leader === nodeId, state: await getLogEnd(address, p.partitionId) });
-    }
-  }
-  return out;
-}
-
-/** The states once every replica reports its leader's log end as its log end, durable and applied index; undefined until then. */
-async function converged(t: TestCluster): Promise<ReplicaState[] | undefined> {
-  const states = await replicaStates(t);
-  for (const s of states) {
-    const leader = states.find((l) => l.partitionId === s.partitionId && l.leader);
-    if (leader === undefined) return undefined;
-    const end = leader.state.logEnd;
-    if (s.state.logEnd?.index !== end?.index || s.state.logEnd?.epoch !== end?.epoch || s.state.durableIndex !== end?.index || s.state.appliedIndex !== end?.index) return undefined;
-  }
-  return states;
-}
 
 /** Moves every partition `nodeId` leads to another ISR member. */
 async function leadNothing(t: TestCluster, nodeId: string): Promise<void> {
@@ -91,7 +53,7 @@ describe('snapshots: a follower behind the leaders’ truncated logs', () => {
     const before = startUniqueWrites(t.client, 'snapshot-before', 16);
     await eventually('writes before the kill', 60_000, async () => before.acknowledgedCount() >= 500);
     const beforeResult = await before.stop();
-    const nodes = await addresses(t);
+    const nodes = await nodeAddresses(t);
     const victimAt = new Map<number, number>();
     for (let p = 0; p < partitions; p++) victimAt.set(p, (await getLogEnd(nodes.get(victimId) as string, p)).logEnd?.index ?? 0);
 

@@ -270,21 +270,21 @@ export class GroupCommitter {
           if (ackBeforeDurable) w.done((outcomes[i] as AppendOutcome).result);
         }
         for (const replica of touched) replica.finishWrites();
+        // The replicas whose log this transaction extends: told now (onLogAppended) and once durable.
+        const appended = new Set([...batch.map((w) => w.replica), ...tasks.map((t) => t.replica)]);
         const onLogAppended = this.deps.onLogAppended;
-        if (onLogAppended !== undefined && (batch.length > 0 || tasks.length > 0)) {
-          const appended = new Set([...batch.map((w) => w.replica), ...tasks.map((t) => t.replica)]);
+        if (onLogAppended !== undefined && appended.size > 0) {
           this.deps.schedule(() => {
             for (const replica of appended) onLogAppended(replica);
           });
         }
-        return { outcomes, touched, taskResults };
+        return { outcomes, touched, taskResults, appended };
       })
       .then(
-        ({ outcomes, touched, taskResults }) => {
+        ({ outcomes, touched, taskResults, appended }) => {
           // Apply-only transactions carry no writes: they do not count as batches.
           if (batch.length > 0) this.deps.onCommitted(batch.length, this.deps.monotonicMs() - startedMs);
           for (const replica of applying) replica.appliedDurable();
-          const appended = new Set([...batch.map((w) => w.replica), ...tasks.map((t) => t.replica)]);
           for (const replica of appended) replica.logDurable();
           for (const replica of appended) this.deps.onLogDurable?.(replica);
           for (let i = 0; i < tasks.length; i++) (tasks[i] as ReplicaTask).done(taskResults[i]);

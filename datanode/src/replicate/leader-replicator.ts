@@ -707,6 +707,7 @@ export class LeaderReplicator {
     if (this.stopped) return;
     const link = this.links.get(follower);
     if (link === undefined || !link.ready) return;
+    const now = this.nowMs();
     let batch: LeaderMessage[] = [];
     let bytes = 0;
     const flush = (): boolean => {
@@ -725,7 +726,7 @@ export class LeaderReplicator {
       for (;;) {
         const range = progress.nextBatch(follower);
         if (range === undefined) break;
-        const message = this.append(led, follower, range, this.settings.streamBatchBytesMax - bytes);
+        const message = this.append(led, follower, range, this.settings.streamBatchBytesMax - bytes, now);
         if (message === undefined) {
           // The range starts below the log: the follower is in snapshot mode now.
           if (led.installDue.delete(follower)) batch.push(this.installSnapshot(led));
@@ -736,11 +737,11 @@ export class LeaderReplicator {
         if (bytes >= this.settings.streamBatchBytesMax && !flush()) return;
         if (progress.sendMode(follower) === 'probe') break;
       }
-      const idle = this.nowMs() - (led.lastSentMs.get(follower) ?? Number.NEGATIVE_INFINITY) >= this.settings.heartbeatMs;
+      const idle = now - (led.lastSentMs.get(follower) ?? Number.NEGATIVE_INFINITY) >= this.settings.heartbeatMs;
       if ((led.ackSent.get(follower) ?? -1) < progress.acknowledgedIndex || idle) {
         const heartbeat = progress.heartbeat(follower);
         if (heartbeat !== undefined) {
-          const message = this.append(led, follower, heartbeat, 0);
+          const message = this.append(led, follower, heartbeat, 0, now);
           if (message !== undefined) batch.push(message.message);
           else if (led.installDue.delete(follower)) batch.push(this.installSnapshot(led));
         }
@@ -750,7 +751,7 @@ export class LeaderReplicator {
   }
 
   /** Builds the Append for `range` (cut to the bytes budget, at least one entry) and records it as sent. */
-  private append(led: Led, follower: string, range: AppendRange, bytesBudget: number): { message: LeaderMessage; bytes: number } | undefined {
+  private append(led: Led, follower: string, range: AppendRange, bytesBudget: number, nowMs: number): { message: LeaderMessage; bytes: number } | undefined {
     const { replica, progress } = led;
     const prevEpoch = replica.epochAt(range.prevIndex);
     // The follower needs entries from fromIndex on; below the log start they are gone (the epoch
@@ -763,7 +764,7 @@ export class LeaderReplicator {
     const sent: AppendRange = { ...range, toIndex: range.fromIndex + entries.length - 1 };
     progress.batchSent(follower, sent);
     led.ackSent.set(follower, progress.acknowledgedIndex);
-    led.lastSentMs.set(follower, this.nowMs());
+    led.lastSentMs.set(follower, nowMs);
     let bytes = 0;
     for (const e of entries) bytes += e.key.length + e.value.length + 32;
     return {

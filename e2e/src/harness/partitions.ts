@@ -34,6 +34,46 @@ export async function getLogEnd(address: string, partitionId: number): Promise<G
   }
 }
 
+/** The registered address of every data node, by node id. */
+export async function nodeAddresses(t: TestCluster): Promise<Map<string, string>> {
+  const status = await t.client.clusterStatus();
+  return new Map(status.nodes.map((n) => [n.nodeId, n.address]));
+}
+
+/** One replica's state as its node reports it (Replication.GetLogEnd). */
+export interface ReplicaState {
+  readonly partitionId: number;
+  readonly nodeId: string;
+  readonly leader: boolean;
+  readonly state: GetLogEndResponse;
+}
+
+/** Every replica of every partition of the default keyspace (only the leaders with `leadersOnly`). */
+export async function replicaStates(t: TestCluster, leadersOnly = false): Promise<ReplicaState[]> {
+  const nodes = await nodeAddresses(t);
+  const out: ReplicaState[] = [];
+  for (const p of await partitionInfos(t)) {
+    for (const nodeId of leadersOnly ? [p.leader] : p.replicas) {
+      const address = nodes.get(nodeId);
+      if (address === undefined || address === '') throw new Error(`Node ${nodeId} is not registered`);
+      out.push({ partitionId: p.partitionId, nodeId, leader: p.leader === nodeId, state: await getLogEnd(address, p.partitionId) });
+    }
+  }
+  return out;
+}
+
+/** The states once every replica reports its leader's log end as its log end, durable and applied index; undefined until then. */
+export async function converged(t: TestCluster): Promise<ReplicaState[] | undefined> {
+  const states = await replicaStates(t);
+  for (const s of states) {
+    const leader = states.find((l) => l.partitionId === s.partitionId && l.leader);
+    if (leader === undefined) return undefined;
+    const end = leader.state.logEnd;
+    if (s.state.logEnd?.index !== end?.index || s.state.logEnd?.epoch !== end?.epoch || s.state.durableIndex !== end?.index || s.state.appliedIndex !== end?.index) return undefined;
+  }
+  return states;
+}
+
 /** One key of each of `partitions` partitions (`${prefix}-${i}`), indexed by partition id. */
 export async function keysByPartition(prefix: string, partitions: number): Promise<string[]> {
   const partitioner = await loadHashPartitioner();
