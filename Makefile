@@ -55,7 +55,7 @@ chaos: build chaos-tools ## Chaos suite, long tier (~60 min); reports in e2e/res
 	QUIRE_CHAOS_TIER=long vitest run --project chaos
 
 BENCH_ARGS ?=
-bench: build ## Benchmarks with etcd measured in the same run (~3 min); writes bench/results/
+bench: build ## Benchmarks with etcd measured in the same run: throughput, latency, CPU per put (~4 min); writes bench/results/
 	node bench/dist/main.js $(BENCH_ARGS)
 
 clean: ## Remove build outputs (keeps node_modules and .quire)

@@ -38,6 +38,13 @@ describe('loadBenchConfig', () => {
     expect(configError(() => loadBenchConfig(['--replication', '2'], {}))).toMatch(/--replication 2 makes the default --etcd-members 2; .*1, 3 or 5/);
     expect(loadBenchConfig(['--replication', '2', '--etcd-members', '3'], {})).toMatchObject({ replication: 2, etcdMembers: 3 });
   });
+
+  it('runs the CPU phase at 2000 puts/s unless told another rate, and skips it at 0', () => {
+    expect(loadBenchConfig([], {}).cpuRate).toBe(2_000);
+    expect(loadBenchConfig(['--cpu-rate', '0'], {}).cpuRate).toBe(0);
+    expect(loadBenchConfig([], { QUIRE_BENCH_CPU_RATE: '1500' }).cpuRate).toBe(1_500);
+    expect(configError(() => loadBenchConfig(['--cpu-rate', '-1'], {}))).toMatch(/cpu-rate/);
+  });
 });
 
 describe('systemLabels', () => {

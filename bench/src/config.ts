@@ -4,6 +4,8 @@
  * in flight, 3 data nodes, and etcd (one member) as the peer in the same run. With
  * `--replication N` the default keyspace has N replicas per partition and the peer etcd is a
  * cluster of N members (unless `--etcd-members` says otherwise), so both sides replicate.
+ * `--cpu-rate R` adds a phase per round that drives puts at R per second and reports the CPU
+ * time each system's processes (and the client library) spent per put.
  */
 import { ConfigError, parseOptions, type Env, type OptionValues } from '@quire/common';
 
@@ -18,6 +20,15 @@ export const benchOptions = {
   nodes: { kind: 'integer', flag: 'nodes', env: 'QUIRE_BENCH_NODES', description: 'Quire data nodes', default: 3, min: 1, max: 16 },
   replication: { kind: 'integer', flag: 'replication', env: 'QUIRE_BENCH_REPLICATION', description: 'Replication factor of the Quire keyspace (at most --nodes)', default: 1, min: 1, max: 5 },
   etcdMembers: { kind: 'integer', flag: 'etcd-members', env: 'QUIRE_BENCH_ETCD_MEMBERS', description: 'Members of the peer etcd cluster: 1, 3 or 5 (default: --replication)', min: 1, max: 5 },
+  cpuRate: {
+    kind: 'integer',
+    flag: 'cpu-rate',
+    env: 'QUIRE_BENCH_CPU_RATE',
+    description: 'Puts per second of the fixed-rate phase that measures the CPU each system spends per put (its processes and the client); 0 skips it',
+    default: 2_000,
+    min: 0,
+    max: 100_000,
+  },
   etcdBin: { kind: 'string', flag: 'etcd-bin', env: 'QUIRE_ETCD_BIN', description: 'The etcd server binary', default: 'etcd' },
   out: { kind: 'string', flag: 'out', env: 'QUIRE_BENCH_OUT', description: 'Directory for the JSON results', default: 'bench/results' },
   keepData: { kind: 'boolean', flag: 'keep-data', env: 'QUIRE_BENCH_KEEP_DATA', description: 'Keep the data directories of the run', default: false },

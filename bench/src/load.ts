@@ -75,3 +75,91 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   await Promise.all(Array.from({ length: options.inFlight }, worker));
   return { ops, errors, firstError, elapsedMs: options.durationMs, latenciesUs: latencies.subarray(0, ops) };
 }
+
+/** Options of a fixed-rate (open-loop) load phase. */
+export interface FixedRateOptions {
+  /** Operations started per second. */
+  readonly ratePerSecond: number;
+  /** Most operations in flight; a start that would exceed it waits (and the phase falls behind). */
+  readonly inFlightMax: number;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+  /** Runs operation number `i`. */
+  readonly op: (i: number) => Promise<unknown>;
+  /** Called when the measured period starts, and once it ended and its operations finished. */
+  readonly onMeasureStart?: () => void;
+  readonly onMeasureEnd?: () => void;
+}
+
+/** What a fixed-rate phase did in its measured period. */
+export interface FixedRateResult extends LoadResult {
+  /** Operations started in the measured period; below the rate's due count when it fell behind. */
+  readonly started: number;
+  /** Operations the rate asked for in the measured period. */
+  readonly due: number;
+}
+
+/**
+ * Starts operations at a fixed rate (open loop, at most `inFlightMax` at once) for a warm-up
+ * and then a measured period, and waits for the measured period's operations to finish. Latency
+ * counts from each operation's start, so a system that falls behind shows it in `started`.
+ */
+export async function runFixedRate(options: FixedRateOptions): Promise<FixedRateResult> {
+  let latencies = new Float64Array(1 << 16);
+  let ops = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  let issued = 0;
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+  const one = async (i: number, measured: boolean): Promise<void> => {
+    inFlight++;
+    const t0 = performance.now();
+    try {
+      await options.op(i);
+      if (measured) {
+        if (ops === latencies.length) {
+          const grown = new Float64Array(latencies.length * 2);
+          grown.set(latencies);
+          latencies = grown;
+        }
+        latencies[ops++] = (performance.now() - t0) * 1_000;
+      }
+    } catch (err) {
+      if (measured) {
+        errors++;
+        firstError ??= err instanceof Error ? err.message : String(err);
+      }
+    }
+    inFlight--;
+    if (inFlight === 0) drained?.();
+  };
+  /** Starts operations at the rate for `ms`; returns how many it started and how many were due. */
+  const drive = async (ms: number, measured: boolean): Promise<{ started: number; due: number }> => {
+    const start = performance.now();
+    let started = 0;
+    let due = 0;
+    for (;;) {
+      const elapsed = performance.now() - start;
+      due = Math.floor(Math.min(elapsed, ms) * options.ratePerSecond / 1_000);
+      while (started < due && inFlight < options.inFlightMax) {
+        started++;
+        void one(issued++, measured);
+      }
+      if (elapsed >= ms) return { started, due };
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  };
+  const drain = async (): Promise<void> => {
+    if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
+    drained = undefined;
+  };
+  await drive(options.warmupMs, false);
+  await drain();
+  options.onMeasureStart?.();
+  const measureStart = performance.now();
+  const { started, due } = await drive(options.durationMs, true);
+  await drain();
+  options.onMeasureEnd?.();
+  return { ops, errors, firstError, elapsedMs: performance.now() - measureStart, latenciesUs: latencies.subarray(0, ops), started, due };
+}

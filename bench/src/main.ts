@@ -5,8 +5,12 @@
  * peer. `--replication N` gives Quire's keyspace N replicas per partition and makes the peer an
  * etcd cluster of N members (`--etcd-members` overrides), all on 127.0.0.1. Phases alternate
  * between the two systems round by round so that drift in the shared machine's load affects
- * both; the report quotes per-round medians and the median of the per-round Quire/etcd ratios. Prints progress, a Markdown table for docs/benchmarks.md, and
- * writes the raw figures as JSON under bench/results/.
+ * both; the report quotes per-round medians and the median of the per-round Quire/etcd ratios.
+ * Each round ends with a fixed-rate put phase per system (`--cpu-rate`, default 2000/s) that
+ * measures the CPU time its processes and its client spend per put: on a shared machine that
+ * figure moves far less than throughput, and once the machine is saturated it bounds it.
+ * Prints progress, Markdown tables for docs/benchmarks.md, and writes the raw figures as JSON
+ * under bench/results/.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,7 +19,8 @@ import { join } from 'node:path';
 import { LocalCluster, ManagedProcess, etcdServerArgs, freePort, waitForEtcdHealthy } from '@quire/client';
 import { ConfigError, seededRng } from '@quire/common';
 import { isSingleCopy, loadBenchConfig, systemLabels, type BenchConfig } from './config.js';
-import { runLoad, type LoadResult } from './load.js';
+import { canReadProcessCpu, processesCpuSeconds, selfCpuSeconds } from './cpu.js';
+import { runFixedRate, runLoad, type LoadResult } from './load.js';
 import { median, quantile } from './stats.js';
 import { etcdTarget, quireTarget, type KvTarget } from './targets.js';
 
@@ -31,6 +36,25 @@ interface PhaseFigures {
   readonly ops: number;
   readonly errors: number;
   readonly firstError: string | undefined;
+}
+
+/** One system's fixed-rate put phase: the CPU it spent per put. */
+interface CpuFigures {
+  readonly system: string;
+  readonly round: number;
+  readonly ratePerSecond: number;
+  /** Puts started in the measured period, and how many the rate asked for. */
+  readonly started: number;
+  readonly due: number;
+  readonly ops: number;
+  readonly errors: number;
+  readonly firstError: string | undefined;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** CPU (user + system) of the system's processes per completed put, in µs. */
+  readonly serverCpuUsPerOp: number;
+  /** CPU of the benchmark process (the system's client library) per completed put, in µs. */
+  readonly clientCpuUsPerOp: number;
 }
 
 const say = (line: string): void => void process.stderr.write(`${line}\n`);
@@ -128,6 +152,90 @@ async function phase(target: KvTarget, operation: Operation, round: number, conf
   return figures;
 }
 
+/**
+ * Drives puts at `config.cpuRate` per second and measures the CPU time of `pids()` (every
+ * process of the system) and of this process over the measured period, per completed put.
+ */
+async function cpuPhase(target: KvTarget, pids: () => number[], round: number, config: BenchConfig, value: Buffer): Promise<CpuFigures> {
+  const rng = seededRng(round * 7919 + 3);
+  let server0 = 0;
+  let client0 = 0;
+  let server = 0;
+  let client = 0;
+  const result = await runFixedRate({
+    ratePerSecond: config.cpuRate,
+    inFlightMax: config.inFlight,
+    warmupMs: config.warmupSeconds * 1_000,
+    durationMs: config.durationSeconds * 1_000,
+    op: () => target.put(keyOf(rng.below(config.keys)), value),
+    onMeasureStart: () => {
+      server0 = processesCpuSeconds(pids());
+      client0 = selfCpuSeconds();
+    },
+    onMeasureEnd: () => {
+      server = processesCpuSeconds(pids()) - server0;
+      client = selfCpuSeconds() - client0;
+    },
+  });
+  const perOpUs = (seconds: number): number => (result.ops === 0 ? Number.NaN : (seconds * 1e6) / result.ops);
+  const figures: CpuFigures = {
+    system: target.name,
+    round,
+    ratePerSecond: config.cpuRate,
+    started: result.started,
+    due: result.due,
+    ops: result.ops,
+    errors: result.errors,
+    firstError: result.firstError,
+    p50Ms: quantile(result.latenciesUs, 0.5) / 1_000,
+    p99Ms: quantile(result.latenciesUs, 0.99) / 1_000,
+    serverCpuUsPerOp: perOpUs(server),
+    clientCpuUsPerOp: perOpUs(client),
+  };
+  say(
+    `  round ${round} ${target.label} puts at ${config.cpuRate}/s: CPU ${figures.serverCpuUsPerOp.toFixed(0)} µs/put in its processes + ${figures.clientCpuUsPerOp.toFixed(0)} µs/put in the client, p50 ${figures.p50Ms.toFixed(2)} ms` +
+      (fellBehind(figures) ? `, FELL BEHIND (${figures.started} of ${figures.due} puts started)` : '') +
+      (figures.errors > 0 ? `, ${figures.errors} errors (first: ${figures.firstError ?? ''})` : ''),
+  );
+  return figures;
+}
+
+/** A fixed-rate phase that started fewer than 99 % of its puts did not hold the rate. */
+const fellBehind = (f: CpuFigures): boolean => f.started < 0.99 * f.due;
+
+interface CpuSummary {
+  readonly ratePerSecond: number;
+  readonly quire: { serverCpuUsPerOp: number; clientCpuUsPerOp: number };
+  readonly etcd: { serverCpuUsPerOp: number; clientCpuUsPerOp: number };
+  /** Median over rounds of (etcd CPU per put ÷ Quire CPU per put), processes and client together. */
+  readonly etcdToQuireCpuRatio: number;
+  /** Rounds in which a system did not hold the rate (its figure is then at a lower rate). */
+  readonly roundsBehind: number;
+}
+
+function summarizeCpu(list: readonly CpuFigures[], ratePerSecond: number): CpuSummary {
+  const of = (system: string): CpuFigures[] => list.filter((f) => f.system === system);
+  const figures = (l: CpuFigures[]): CpuSummary['quire'] => ({
+    serverCpuUsPerOp: median(l.map((f) => f.serverCpuUsPerOp)),
+    clientCpuUsPerOp: median(l.map((f) => f.clientCpuUsPerOp)),
+  });
+  const total = (f: CpuFigures | undefined): number => (f === undefined ? Number.NaN : f.serverCpuUsPerOp + f.clientCpuUsPerOp);
+  const quire = of('quire');
+  const etcd = of('etcd');
+  const ratios = quire.map((q) => total(etcd.find((e) => e.round === q.round)) / total(q));
+  return { ratePerSecond, quire: figures(quire), etcd: figures(etcd), etcdToQuireCpuRatio: median(ratios), roundsBehind: list.filter(fellBehind).length };
+}
+
+function cpuTable(s: CpuSummary, config: BenchConfig): string {
+  const f0 = (n: number): string => n.toFixed(0);
+  const { quire, etcd } = systemLabels(config);
+  return [
+    `| puts at ${s.ratePerSecond}/s | ${quire} CPU µs/put: processes + client | ${etcd} CPU µs/put: processes + client | etcd/Quire CPU per put |`,
+    '|---|---:|---:|---:|',
+    `| durable put | ${f0(s.quire.serverCpuUsPerOp)} + ${f0(s.quire.clientCpuUsPerOp)} | ${f0(s.etcd.serverCpuUsPerOp)} + ${f0(s.etcd.clientCpuUsPerOp)} | ${s.etcdToQuireCpuRatio.toFixed(2)}× |`,
+  ].join('\n');
+}
+
 function versionOf(command: string, args: string[]): string {
   try {
     return execFileSync(command, args, { encoding: 'utf8' }).split('\n')[0]?.trim() ?? 'unknown';
@@ -181,6 +289,9 @@ async function main(): Promise<void> {
   const targets: KvTarget[] = [];
   const labels = systemLabels(config);
   const singleCopy = isSingleCopy(config);
+  if (config.cpuRate > 0 && !canReadProcessCpu()) {
+    throw new ConfigError('--cpu-rate needs per-process CPU times from /proc (Linux); pass --cpu-rate 0 to skip the CPU phase');
+  }
   try {
     say(`quire bench: ${config.rounds} round(s) × (put, get) × (${labels.quire}, ${labels.etcd}), ${config.durationSeconds} s each after ${config.warmupSeconds} s warm-up; data in ${dir}`);
     say(`Starting Quire (${config.nodes} data nodes${singleCopy ? '' : `, replication ${config.replication}`})`);
@@ -209,6 +320,10 @@ async function main(): Promise<void> {
     await load(etcdPeer, config, value);
 
     const phases: PhaseFigures[] = [];
+    const cpuPhases: CpuFigures[] = [];
+    const pidsOf = (processes: readonly ManagedProcess[]) => (): number[] => processes.flatMap((p) => (p.pid === undefined ? [] : [p.pid]));
+    const quirePids = pidsOf(cluster.all);
+    const etcdPids = pidsOf(peers);
     for (let round = 1; round <= config.rounds; round++) {
       say(`Round ${round}/${config.rounds}`);
       // Alternate which system goes first so slow drift in the machine's load hits both.
@@ -216,10 +331,14 @@ async function main(): Promise<void> {
       for (const operation of ['put', 'get'] as const) {
         for (const target of order) phases.push(await phase(target, operation, round, config, value));
       }
+      if (config.cpuRate > 0) {
+        for (const target of order) cpuPhases.push(await cpuPhase(target, target === quire ? quirePids : etcdPids, round, config, value));
+      }
     }
 
     const summaries = [summarize(phases, 'put'), summarize(phases, 'get')];
-    const errors = phases.reduce((n, p) => n + p.errors, 0);
+    const cpuSummary = config.cpuRate > 0 ? summarizeCpu(cpuPhases, config.cpuRate) : undefined;
+    const errors = phases.reduce((n, p) => n + p.errors, 0) + cpuPhases.reduce((n, p) => n + p.errors, 0);
     const environment = {
       date: new Date().toISOString(),
       node: process.version,
@@ -230,16 +349,19 @@ async function main(): Promise<void> {
     mkdirSync(config.out, { recursive: true });
     const outFile = join(config.out, `kv-${environment.date.replace(/[:.]/g, '-')}.json`);
     // config records the replication factor and the etcd member count (resolved) of the run.
-    writeFileSync(outFile, `${JSON.stringify({ config, environment, summaries, phases }, null, 2)}\n`);
+    writeFileSync(outFile, `${JSON.stringify({ config, environment, summaries, phases, cpuSummary, cpuPhases }, null, 2)}\n`);
 
     const replicationFlags = singleCopy ? '' : ` --replication ${config.replication} --etcd-members ${config.etcdMembers}`;
-    const command = `make bench  # node bench/dist/main.js --rounds ${config.rounds} --duration-seconds ${config.durationSeconds} --in-flight ${config.inFlight} --keys ${config.keys} --value-bytes ${config.valueBytes} --nodes ${config.nodes}${replicationFlags}`;
+    const command = `make bench  # node bench/dist/main.js --rounds ${config.rounds} --duration-seconds ${config.durationSeconds} --in-flight ${config.inFlight} --keys ${config.keys} --value-bytes ${config.valueBytes} --nodes ${config.nodes}${replicationFlags} --cpu-rate ${config.cpuRate}`;
     const quireSetup = `${config.nodes} data nodes, 16 partitions${config.replication === 1 ? '' : ` with ${config.replication} replicas each`}, fsync before every acknowledgement`;
     const etcdSetup = config.etcdMembers === 1 ? 'one member' : `${config.etcdMembers} members on 127.0.0.1`;
     process.stdout.write(
       `\n${command}\n${environment.date}, commit ${environment.commit}, Node ${environment.node}, ${environment.etcd}, ${environment.cpus} CPUs; ` +
         `medians of ${config.rounds} rounds of ${config.durationSeconds} s; 16-byte keys, ${config.valueBytes}-byte values, ${config.keys} keys; ` +
         `Quire: ${quireSetup}; etcd: ${etcdSetup}\n\n${table(summaries, config)}\n\n` +
+        (cpuSummary === undefined
+          ? ''
+          : `${cpuTable(cpuSummary, config)}\n\nCPU per put: user + system time of every process of the system (Quire: data nodes, router, coordinator, its metadata etcd; etcd: its members) and of the client in this process, over ${config.durationSeconds} s of puts at ${config.cpuRate}/s, per completed put; medians of ${config.rounds} rounds${cpuSummary.roundsBehind > 0 ? `; ${cpuSummary.roundsBehind} phase(s) fell behind the rate` : ''}.\n\n`) +
         `Errors: ${errors}. Raw figures: ${outFile}\n`,
     );
     if (errors > 0) process.exitCode = 1;
