@@ -1,8 +1,7 @@
 /**
  * CPU time of processes, for the benchmark's CPU-per-operation figures. Throughput on a shared
  * two-core machine moves ±15 % from run to run with everything else running there; the CPU a
- * system spends per operation at a fixed rate moves far less, and when the machine is saturated
- * it is what bounds throughput.
+ * system spends per operation at a fixed rate moves far less.
  *
  * Reads Linux's /proc/<pid>/stat (user + system time of every thread of the process, in clock
  * ticks). Processes that exit between two samples simply stop contributing.

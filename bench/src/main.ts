@@ -8,7 +8,8 @@
  * both; the report quotes per-round medians and the median of the per-round Quire/etcd ratios.
  * Each round ends with a fixed-rate put phase per system (`--cpu-rate`, default 2000/s) that
  * measures the CPU time its processes and its client spend per put: on a shared machine that
- * figure moves far less than throughput, and once the machine is saturated it bounds it.
+ * figure moves far less than throughput. It depends on the rate (Quire spends CPU per storage
+ * transaction, and batches grow with load), so figures compare only at the same rate.
  * Prints progress, Markdown tables for docs/benchmarks.md, and writes the raw figures as JSON
  * under bench/results/.
  */
