@@ -27,27 +27,42 @@ export interface LoadOptions {
   readonly progressIntervalMs?: number;
 }
 
+/** What a measured period collects: latencies of completed operations, and failures. */
+class Tally {
+  private latencies = new Float64Array(1 << 16);
+  ops = 0;
+  errors = 0;
+  firstError: string | undefined;
+
+  /** Records a completed operation's latency in µs. */
+  completed(latencyUs: number): void {
+    if (this.ops === this.latencies.length) {
+      const grown = new Float64Array(this.latencies.length * 2);
+      grown.set(this.latencies);
+      this.latencies = grown;
+    }
+    this.latencies[this.ops++] = latencyUs;
+  }
+
+  failed(err: unknown): void {
+    this.errors++;
+    this.firstError ??= err instanceof Error ? err.message : String(err);
+  }
+
+  result(elapsedMs: number): LoadResult {
+    return { ops: this.ops, errors: this.errors, firstError: this.firstError, elapsedMs, latenciesUs: this.latencies.subarray(0, this.ops) };
+  }
+}
+
 /** Runs a closed-loop load and returns the measured period's figures. */
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
-  let latencies = new Float64Array(1 << 16);
-  let ops = 0;
-  let errors = 0;
-  let firstError: string | undefined;
+  const tally = new Tally();
   let issued = 0;
   const start = performance.now();
   const measureFrom = start + options.warmupMs;
   const end = measureFrom + options.durationMs;
   const progressIntervalMs = options.progressIntervalMs ?? 2_000;
   let nextProgress = measureFrom + progressIntervalMs;
-
-  const record = (latencyUs: number): void => {
-    if (ops === latencies.length) {
-      const grown = new Float64Array(latencies.length * 2);
-      grown.set(latencies);
-      latencies = grown;
-    }
-    latencies[ops++] = latencyUs;
-  };
 
   const worker = async (): Promise<void> => {
     for (;;) {
@@ -58,22 +73,19 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         await options.op(issued++);
       } catch (err) {
         failed = true;
-        if (t0 >= measureFrom) {
-          errors++;
-          firstError ??= err instanceof Error ? err.message : String(err);
-        }
+        if (t0 >= measureFrom) tally.failed(err);
       }
       const t1 = performance.now();
       // Only operations that started and finished inside the measured window count.
-      if (!failed && t0 >= measureFrom && t1 <= end) record((t1 - t0) * 1_000);
+      if (!failed && t0 >= measureFrom && t1 <= end) tally.completed((t1 - t0) * 1_000);
       if (t1 >= nextProgress) {
         nextProgress += progressIntervalMs;
-        options.onProgress?.(ops, t1 - measureFrom);
+        options.onProgress?.(tally.ops, t1 - measureFrom);
       }
     }
   };
   await Promise.all(Array.from({ length: options.inFlight }, worker));
-  return { ops, errors, firstError, elapsedMs: options.durationMs, latenciesUs: latencies.subarray(0, ops) };
+  return tally.result(options.durationMs);
 }
 
 /** Options of a fixed-rate (open-loop) load phase. */
@@ -105,10 +117,7 @@ export interface FixedRateResult extends LoadResult {
  * counts from each operation's start, so a system that falls behind shows it in `started`.
  */
 export async function runFixedRate(options: FixedRateOptions): Promise<FixedRateResult> {
-  let latencies = new Float64Array(1 << 16);
-  let ops = 0;
-  let errors = 0;
-  let firstError: string | undefined;
+  const tally = new Tally();
   let issued = 0;
   let inFlight = 0;
   let drained: (() => void) | undefined;
@@ -117,19 +126,9 @@ export async function runFixedRate(options: FixedRateOptions): Promise<FixedRate
     const t0 = performance.now();
     try {
       await options.op(i);
-      if (measured) {
-        if (ops === latencies.length) {
-          const grown = new Float64Array(latencies.length * 2);
-          grown.set(latencies);
-          latencies = grown;
-        }
-        latencies[ops++] = (performance.now() - t0) * 1_000;
-      }
+      if (measured) tally.completed((performance.now() - t0) * 1_000);
     } catch (err) {
-      if (measured) {
-        errors++;
-        firstError ??= err instanceof Error ? err.message : String(err);
-      }
+      if (measured) tally.failed(err);
     }
     inFlight--;
     if (inFlight === 0) drained?.();
@@ -161,5 +160,5 @@ export async function runFixedRate(options: FixedRateOptions): Promise<FixedRate
   const { started, due } = await drive(options.durationMs, true);
   await drain();
   options.onMeasureEnd?.();
-  return { ops, errors, firstError, elapsedMs: performance.now() - measureStart, latenciesUs: latencies.subarray(0, ops), started, due };
+  return { ...tally.result(performance.now() - measureStart), started, due };
 }

@@ -159,23 +159,19 @@ async function phase(target: KvTarget, operation: Operation, round: number, conf
  */
 async function cpuPhase(target: KvTarget, pids: () => number[], round: number, config: BenchConfig, value: Buffer): Promise<CpuFigures> {
   const rng = seededRng(round * 7919 + 3);
-  let server0 = 0;
-  let client0 = 0;
-  let server = 0;
-  let client = 0;
+  const sample = (): { server: number; client: number } => ({ server: processesCpuSeconds(pids()), client: selfCpuSeconds() });
+  let before = { server: 0, client: 0 };
+  let used = { server: 0, client: 0 };
   const result = await runFixedRate({
     ratePerSecond: config.cpuRate,
     inFlightMax: config.inFlight,
     warmupMs: config.warmupSeconds * 1_000,
     durationMs: config.durationSeconds * 1_000,
     op: () => target.put(keyOf(rng.below(config.keys)), value),
-    onMeasureStart: () => {
-      server0 = processesCpuSeconds(pids());
-      client0 = selfCpuSeconds();
-    },
+    onMeasureStart: () => (before = sample()),
     onMeasureEnd: () => {
-      server = processesCpuSeconds(pids()) - server0;
-      client = selfCpuSeconds() - client0;
+      const after = sample();
+      used = { server: after.server - before.server, client: after.client - before.client };
     },
   });
   const perOpUs = (seconds: number): number => (result.ops === 0 ? Number.NaN : (seconds * 1e6) / result.ops);
@@ -190,8 +186,8 @@ async function cpuPhase(target: KvTarget, pids: () => number[], round: number, c
     firstError: result.firstError,
     p50Ms: quantile(result.latenciesUs, 0.5) / 1_000,
     p99Ms: quantile(result.latenciesUs, 0.99) / 1_000,
-    serverCpuUsPerOp: perOpUs(server),
-    clientCpuUsPerOp: perOpUs(client),
+    serverCpuUsPerOp: perOpUs(used.server),
+    clientCpuUsPerOp: perOpUs(used.client),
   };
   say(
     `  round ${round} ${target.label} puts at ${config.cpuRate}/s: CPU ${figures.serverCpuUsPerOp.toFixed(0)} µs/put in its processes + ${figures.clientCpuUsPerOp.toFixed(0)} µs/put in the client, p50 ${figures.p50Ms.toFixed(2)} ms` +
@@ -210,7 +206,7 @@ interface CpuSummary {
   readonly etcd: { serverCpuUsPerOp: number; clientCpuUsPerOp: number };
   /** Median over rounds of (etcd CPU per put ÷ Quire CPU per put), processes and client together. */
   readonly etcdToQuireCpuRatio: number;
-  /** Rounds in which a system did not hold the rate (its figure is then at a lower rate). */
+  /** Phases (system and round) that did not hold the rate (their figures are then at a lower rate). */
   readonly roundsBehind: number;
 }
 
