@@ -83,8 +83,9 @@ describe('request ids: a retried write is applied once', () => {
     const routerMetrics = t.cluster.process('router-1').spec.metricsAddress ?? '';
     const resends = async (): Promise<number> => Number(/quire_router_ambiguous_write_resends_total(?:\{[^}]*\})? (\d+)/.exec(await scrape(routerMetrics))?.[1] ?? 0);
 
-    // Arms one injected AMBIGUOUS_RESULT after the next commit of the leader, once nothing else
-    // commits there (the write and its followers' acknowledgements have settled), and runs `write`.
+    // Arms one injected AMBIGUOUS_RESULT after the leader's next commit of client writes, once
+    // earlier writes have settled, and runs `write`. Transactions without client writes (this
+    // node's follower appends and heartbeats of other partitions, applies) do not use it up.
     const withOneAmbiguousCommit = async <T>(write: () => Promise<T>): Promise<T> => {
       await sleep(500);
       await armFailpoints(leader, 'datanode.groupCommit.afterCommit=1*error(AMBIGUOUS_RESULT)');

@@ -58,14 +58,14 @@ export const failpointRegistry = [
     component: 'datanode',
     site: 'async',
     description:
-      'Before the storage transaction of a group-commit batch: error(CODE) answers every write of the batch with CODE and stores none of it; crash dies with the batch unwritten; sleep(MS) holds the batch (later writes queue behind it)',
+      'Before the storage transaction of a group-commit batch of client writes (transactions that only append for a leader, carry a heartbeat or apply never hit it): error(CODE) answers every write of the batch with CODE and stores none of it; crash dies with the batch unwritten; sleep(MS) holds the batch (later writes queue behind it)',
   },
   {
     name: 'datanode.groupCommit.afterCommit',
     component: 'datanode',
     site: 'async',
     description:
-      "After a batch's transaction is durable (fsynced), before any of its writes is answered: crash leaves them durable but unacknowledged (clients see AMBIGUOUS_RESULT); sleep(MS) delays the answers; error(CODE) answers every write of the batch with CODE although it is stored (a deliberate lie unless CODE is AMBIGUOUS_RESULT)",
+      "After the transaction of a batch of client writes is durable (fsynced; other transactions never hit it), before any of its writes is answered: crash leaves them durable but unacknowledged (clients see AMBIGUOUS_RESULT); sleep(MS) delays the answers; error(CODE) answers every write of the batch with CODE although it is stored (a deliberate lie unless CODE is AMBIGUOUS_RESULT)",
   },
   {
     name: 'datanode.groupCommit.ackBeforeDurable',

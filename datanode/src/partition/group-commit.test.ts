@@ -315,6 +315,38 @@ describe('GroupCommitter', () => {
       expect(h.results.map(([k, r]) => [k, r.ok ? 'ok' : r.error.code])).toEqual([['a', 'OVERLOADED']]);
     });
 
+    it('transactions without client writes (replica tasks, applies) do not consult the failpoints, so a counted one waits for the next write', async () => {
+      const asked: string[] = [];
+      const h = harness(undefined, {
+        beforeCommit: () => {
+          asked.push('before');
+          return undefined;
+        },
+        afterCommit: () => {
+          asked.push('after');
+          return undefined;
+        },
+        ackBeforeDurable: () => {
+          asked.push('ack');
+          return false;
+        },
+      });
+      // A follower's Append (or a heartbeat) alone: one transaction, no failpoint asked.
+      h.committer.submitTask({ replica: h.replica, run: () => 0, done: () => undefined });
+      h.runScheduled();
+      h.transactions[0]?.resolve();
+      await h.settle();
+      expect(h.transactions).toHaveLength(1);
+      expect(asked).toEqual([]);
+      // A client write: each hook asked once for its transaction.
+      h.submit('a');
+      h.runScheduled();
+      h.transactions[1]?.resolve();
+      await h.settle();
+      expect(asked).toEqual(['before', 'ack', 'after']);
+      expect(h.results.map(([k]) => k)).toEqual(['a']);
+    });
+
     it('a hook rejecting with something other than a QuireError is fatal', async () => {
       const h = harness(undefined, { ...none, beforeCommit: () => Promise.reject(new Error('bug')) });
       h.submit('a');

@@ -80,7 +80,10 @@ export interface GroupCommitterDeps {
  * Failpoint decisions the committer asks for (see common/src/failpoint). The hooks return
  * undefined when their failpoint is not armed, so the normal path stays synchronous. A hook
  * promise rejects with a QuireError when the failpoint injects one; any other rejection is
- * treated like a failed commit (fatal).
+ * treated like a failed commit (fatal). The hooks are asked only for transactions that carry
+ * client writes: a transaction of applies and replica tasks alone (a follower's Append, a
+ * leader heartbeat) has no batch to fail, and must not use up a counted failpoint (`1*...`)
+ * meant for the next write.
  */
 export interface GroupCommitFailpoints {
   /**
@@ -228,7 +231,7 @@ export class GroupCommitter {
     const tasks = this.tasks;
     this.tasks = [];
     this.inFlight = true;
-    const gate = this.deps.failpoints?.beforeCommit();
+    const gate = batch.length > 0 ? this.deps.failpoints?.beforeCommit() : undefined;
     if (gate === undefined) {
       this.commit(batch, tasks);
     } else {
@@ -250,7 +253,7 @@ export class GroupCommitter {
   private commit(batch: readonly PendingWrite[], tasks: readonly ReplicaTask[]): void {
     assert(this.inFlight, 'A batch is committed only while marked in flight');
     const startedMs = this.deps.monotonicMs();
-    const ackBeforeDurable = this.deps.failpoints?.ackBeforeDurable() ?? false;
+    const ackBeforeDurable = batch.length > 0 && (this.deps.failpoints?.ackBeforeDurable() ?? false);
     const applying = [...this.toApply];
     this.toApply.clear();
     this.deps
@@ -293,7 +296,7 @@ export class GroupCommitter {
             if (!ackBeforeDurable) this.await(batch, outcomes);
             this.settle(touched);
           };
-          const gate = this.deps.failpoints?.afterCommit();
+          const gate = batch.length > 0 ? this.deps.failpoints?.afterCommit() : undefined;
           if (gate === undefined) {
             finish();
           } else {
