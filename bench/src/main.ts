@@ -27,11 +27,8 @@ import { etcdTarget, quireTarget, type KvTarget } from './targets.js';
 
 type Operation = 'put' | 'get';
 
-interface PhaseFigures {
-  readonly system: string;
-  readonly operation: Operation;
-  readonly round: number;
-  readonly opsPerSecond: number;
+/** What every measured phase reports of its completed and failed operations. */
+interface MeasuredFigures {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly ops: number;
@@ -39,23 +36,42 @@ interface PhaseFigures {
   readonly firstError: string | undefined;
 }
 
+function measuredFigures(result: LoadResult): MeasuredFigures {
+  return {
+    p50Ms: quantile(result.latenciesUs, 0.5) / 1_000,
+    p99Ms: quantile(result.latenciesUs, 0.99) / 1_000,
+    ops: result.ops,
+    errors: result.errors,
+    firstError: result.firstError,
+  };
+}
+
+/** The progress line's note on failed operations ('' when none failed). */
+const errorsNote = (f: MeasuredFigures): string => (f.errors > 0 ? `, ${f.errors} errors (first: ${f.firstError ?? ''})` : '');
+
+interface PhaseFigures extends MeasuredFigures {
+  readonly system: string;
+  readonly operation: Operation;
+  readonly round: number;
+  readonly opsPerSecond: number;
+}
+
+/** CPU per completed put of one system. */
+interface CpuPerOp {
+  /** CPU (user + system) of the system's processes per completed put, in µs. */
+  readonly serverCpuUsPerOp: number;
+  /** CPU of the benchmark process (the system's client library) per completed put, in µs. */
+  readonly clientCpuUsPerOp: number;
+}
+
 /** One system's fixed-rate put phase: the CPU it spent per put. */
-interface CpuFigures {
+interface CpuFigures extends MeasuredFigures, CpuPerOp {
   readonly system: string;
   readonly round: number;
   readonly ratePerSecond: number;
   /** Puts started in the measured period, and how many the rate asked for. */
   readonly started: number;
   readonly due: number;
-  readonly ops: number;
-  readonly errors: number;
-  readonly firstError: string | undefined;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  /** CPU (user + system) of the system's processes per completed put, in µs. */
-  readonly serverCpuUsPerOp: number;
-  /** CPU of the benchmark process (the system's client library) per completed put, in µs. */
-  readonly clientCpuUsPerOp: number;
 }
 
 const say = (line: string): void => void process.stderr.write(`${line}\n`);
@@ -140,15 +156,10 @@ async function phase(target: KvTarget, operation: Operation, round: number, conf
     operation,
     round,
     opsPerSecond: result.ops / (result.elapsedMs / 1_000),
-    p50Ms: quantile(result.latenciesUs, 0.5) / 1_000,
-    p99Ms: quantile(result.latenciesUs, 0.99) / 1_000,
-    ops: result.ops,
-    errors: result.errors,
-    firstError: result.firstError,
+    ...measuredFigures(result),
   };
   say(
-    `  round ${round} ${target.label} ${operation}: ${figures.opsPerSecond.toFixed(0)} ops/s, p50 ${figures.p50Ms.toFixed(2)} ms, p99 ${figures.p99Ms.toFixed(2)} ms` +
-      (figures.errors > 0 ? `, ${figures.errors} errors (first: ${figures.firstError ?? ''})` : ''),
+    `  round ${round} ${target.label} ${operation}: ${figures.opsPerSecond.toFixed(0)} ops/s, p50 ${figures.p50Ms.toFixed(2)} ms, p99 ${figures.p99Ms.toFixed(2)} ms` + errorsNote(figures),
   );
   return figures;
 }
@@ -181,18 +192,14 @@ async function cpuPhase(target: KvTarget, pids: () => number[], round: number, c
     ratePerSecond: config.cpuRate,
     started: result.started,
     due: result.due,
-    ops: result.ops,
-    errors: result.errors,
-    firstError: result.firstError,
-    p50Ms: quantile(result.latenciesUs, 0.5) / 1_000,
-    p99Ms: quantile(result.latenciesUs, 0.99) / 1_000,
+    ...measuredFigures(result),
     serverCpuUsPerOp: perOpUs(used.server),
     clientCpuUsPerOp: perOpUs(used.client),
   };
   say(
     `  round ${round} ${target.label} puts at ${config.cpuRate}/s: CPU ${figures.serverCpuUsPerOp.toFixed(0)} µs/put in its processes + ${figures.clientCpuUsPerOp.toFixed(0)} µs/put in the client, p50 ${figures.p50Ms.toFixed(2)} ms` +
       (fellBehind(figures) ? `, FELL BEHIND (${figures.started} of ${figures.due} puts started)` : '') +
-      (figures.errors > 0 ? `, ${figures.errors} errors (first: ${figures.firstError ?? ''})` : ''),
+      errorsNote(figures),
   );
   return figures;
 }
@@ -202,8 +209,8 @@ const fellBehind = (f: CpuFigures): boolean => f.started < 0.99 * f.due;
 
 interface CpuSummary {
   readonly ratePerSecond: number;
-  readonly quire: { serverCpuUsPerOp: number; clientCpuUsPerOp: number };
-  readonly etcd: { serverCpuUsPerOp: number; clientCpuUsPerOp: number };
+  readonly quire: CpuPerOp;
+  readonly etcd: CpuPerOp;
   /** Median over rounds of (etcd CPU per put ÷ Quire CPU per put), processes and client together. */
   readonly etcdToQuireCpuRatio: number;
   /** Phases (system and round) that did not hold the rate (their figures are then at a lower rate). */
@@ -212,7 +219,7 @@ interface CpuSummary {
 
 function summarizeCpu(list: readonly CpuFigures[], ratePerSecond: number): CpuSummary {
   const of = (system: string): CpuFigures[] => list.filter((f) => f.system === system);
-  const figures = (l: CpuFigures[]): CpuSummary['quire'] => ({
+  const figures = (l: CpuFigures[]): CpuPerOp => ({
     serverCpuUsPerOp: median(l.map((f) => f.serverCpuUsPerOp)),
     clientCpuUsPerOp: median(l.map((f) => f.clientCpuUsPerOp)),
   });
