@@ -10,7 +10,7 @@ NPM_STAMP := node_modules/.quire-install-stamp
 PACKAGE_FILES := package.json package-lock.json $(wildcard */package.json)
 DATA_DIR ?= .quire
 
-.PHONY: help up test deps etcd chaos-tools build gen lint test-unit test-integration test-chaos chaos bench clean
+.PHONY: help up test deps etcd chaos-tools build gen lint test-unit test-integration test-chaos chaos bench bench-storage clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ chaos: build chaos-tools ## Chaos suite, long tier (~60 min); reports in e2e/res
 BENCH_ARGS ?=
 bench: build ## Benchmarks with etcd measured in the same run: throughput, latency, CPU per put (~4 min); writes bench/results/
 	node bench/dist/main.js $(BENCH_ARGS)
+
+bench-storage: build ## One replica's durable commit today (LMDB) against a WAL append + background apply, CPU and wall time (~1 min)
+	node bench/dist/storage-commit.js $(BENCH_ARGS)
 
 clean: ## Remove build outputs (keeps node_modules and .quire)
 	rm -rf */dist */tsconfig.tsbuildinfo proto/src/gen

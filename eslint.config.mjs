@@ -88,6 +88,20 @@ export default tseslint.config(
     files: ['e2e/src/**/*.ts', 'bench/src/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { paths: [lmdbOnlyInStorage], patterns: [deepImports, { group: ['@quire/datanode', '@quire/coordinator', '@quire/router', '@quire/operator', '@quire/metastore'], message: 'e2e and bench drive real processes: import only client, proto and common.' }] }] },
   },
+  // The one exception: `make bench-storage` measures the storage engine in-process (RFC 0002),
+  // through its published `@quire/datanode/storage` entry point and nothing else of the node.
+  {
+    files: ['bench/src/storage-commit.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [lmdbOnlyInStorage, { name: '@quire/datanode', message: 'bench-storage imports only @quire/datanode/storage.' }],
+          patterns: [deepImports, { group: ['@quire/datanode/*', '!@quire/datanode/storage', '@quire/coordinator', '@quire/router', '@quire/operator', '@quire/metastore'], message: 'bench-storage imports only the storage entry point of the data node.' }],
+        },
+      ],
+    },
+  },
   // Core folders: no I/O, timers, wall clock or randomness. Their tests may use real files and
   // the event loop (a replica test runs against real LMDB), so the rule covers production code.
   {

@@ -1,0 +1,51 @@
+import { crc32 } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { frameEntries, perEntryComparison, phaseFigures, type PhaseSample } from './storage-commit.js';
+
+describe('storage commit benchmark figures', () => {
+  const sample = (over: Partial<PhaseSample>): PhaseSample => ({
+    phase: 'lmdb-commit',
+    round: 1,
+    commits: 1_000,
+    entries: 20_000,
+    seconds: 2,
+    cpuSeconds: 1.5,
+    commitMsP50: 2.25,
+    ...over,
+  });
+
+  it('divides the phase CPU by commits and by entries', () => {
+    const f = phaseFigures(sample({}));
+    expect(f.commitsPerSecond).toBe(500);
+    expect(f.commitMsP50).toBe(2.25);
+    expect(f.cpuMsPerCommit).toBeCloseTo(1.5, 9);
+    expect(f.cpuUsPerEntry).toBeCloseTo(75, 9);
+  });
+
+  it('charges the WAL design one append share and one apply share per entry', () => {
+    const today = phaseFigures(sample({ cpuSeconds: 1.8 })); // 90 µs/entry
+    const append = phaseFigures(sample({ phase: 'wal-append', cpuSeconds: 0.2 })); // 10 µs/entry
+    const apply = phaseFigures(sample({ phase: 'lmdb-apply', commits: 100, cpuSeconds: 0.4 })); // 20 µs/entry
+    const c = perEntryComparison(today, append, apply);
+    expect(c.todayUs).toBeCloseTo(90, 9);
+    expect(c.walUs).toBeCloseTo(30, 9);
+    expect(c.ratio).toBeCloseTo(3, 9);
+  });
+});
+
+describe('frameEntries', () => {
+  it('writes each entry as length, CRC-32 and bytes, back to back', () => {
+    const a = Buffer.from('first entry');
+    const b = Buffer.alloc(0);
+    const c = Buffer.from([1, 2, 3]);
+    const framed = frameEntries([a, b, c]);
+    expect(framed.length).toBe(3 * 8 + a.length + b.length + c.length);
+    let at = 0;
+    for (const entry of [a, b, c]) {
+      expect(framed.readUInt32LE(at)).toBe(entry.length);
+      expect(framed.readUInt32LE(at + 4)).toBe(crc32(entry));
+      expect(framed.subarray(at + 8, at + 8 + entry.length).equals(entry)).toBe(true);
+      at += 8 + entry.length;
+    }
+  });
+});
