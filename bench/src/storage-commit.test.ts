@@ -1,6 +1,5 @@
-import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { frameEntries, perEntryComparison, phaseFigures, type PhaseSample } from './storage-commit.js';
+import { perEntryComparison, phaseFigures, type PhaseSample } from './storage-commit.js';
 
 describe('storage commit benchmark figures', () => {
   const sample = (over: Partial<PhaseSample>): PhaseSample => ({
@@ -30,22 +29,5 @@ describe('storage commit benchmark figures', () => {
     expect(c.todayUs).toBeCloseTo(90, 9);
     expect(c.walUs).toBeCloseTo(30, 9);
     expect(c.ratio).toBeCloseTo(3, 9);
-  });
-});
-
-describe('frameEntries', () => {
-  it('writes each entry as length, CRC-32 and bytes, back to back', () => {
-    const a = Buffer.from('first entry');
-    const b = Buffer.alloc(0);
-    const c = Buffer.from([1, 2, 3]);
-    const framed = frameEntries([a, b, c]);
-    expect(framed.length).toBe(3 * 8 + a.length + b.length + c.length);
-    let at = 0;
-    for (const entry of [a, b, c]) {
-      expect(framed.readUInt32LE(at)).toBe(entry.length);
-      expect(framed.readUInt32LE(at + 4)).toBe(crc32(entry));
-      expect(framed.subarray(at + 8, at + 8 + entry.length).equals(entry)).toBe(true);
-      at += 8 + entry.length;
-    }
   });
 });

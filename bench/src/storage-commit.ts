@@ -8,24 +8,32 @@
  *    over `--partitions` partitions, applies them (putValue), records each touched partition's
  *    applied index and trims its log — the leader's commit when its followers are already
  *    caught up, the cheapest shape a commit takes in the data node now.
- *  - `wal-append`: the proposed commit: the same entries, framed (length and CRC-32 of each),
- *    written with one pwrite at the end of a preallocated segment file and made durable with one
- *    fdatasync. This is a prototype of the log's write path, not Quire code yet.
+ *  - `wal-append`: the proposed commit: the same entries as one batch of the node-wide
+ *    write-ahead log (`WriteAheadLog.append`: one pwrite at the end of a preallocated segment,
+ *    one fdatasync; RFC 0002 step 1, which the data node does not use yet).
  *  - `lmdb-apply`: the proposed apply: one StorageEngine.write() of `--apply-batch` putValues
  *    plus the applied indexes, as a WAL design would apply committed entries to LMDB in the
  *    background (RFC 0002).
  *
  * CPU is the process's user + system time (every thread: lmdb-js's write thread and libuv's
- * pool included). Prints progress, per-round and median tables for docs/benchmarks.md, and
+ * pool included). Prints a progress line per phase, then a table of medians and the per-round
+ * ratios for docs/benchmarks.md, and
  * writes the raw figures as JSON under bench/results/.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import { ConfigError, parseOptions, seededRng, type OptionValues } from '@quire/common';
-import { encodeLogEntry, LogEntryKind, openLmdbEngine, type PartitionStore, type StorageEngine } from '@quire/datanode/storage';
+import {
+  encodeLogEntry,
+  LogEntryKind,
+  openLmdbEngine,
+  openWal,
+  type PartitionStore,
+  type StorageEngine,
+  type WalRecord,
+  type WriteAheadLog,
+} from '@quire/datanode/storage';
 import { median } from './stats.js';
 
 export const storageBenchOptions = {
@@ -36,7 +44,7 @@ export const storageBenchOptions = {
   partitions: { kind: 'integer', flag: 'partitions', env: 'QUIRE_BENCH_PARTITIONS', description: 'Partition replicas the entries are spread over', default: 16, min: 1, max: 256 },
   keys: { kind: 'integer', flag: 'keys', env: 'QUIRE_BENCH_KEYS', description: 'Distinct keys, chosen at random per entry', default: 20_000, min: 1, max: 10_000_000 },
   valueBytes: { kind: 'integer', flag: 'value-bytes', env: 'QUIRE_BENCH_VALUE_BYTES', description: 'Value size in bytes', default: 100, min: 0, max: 1_048_576 },
-  dir: { kind: 'string', flag: 'dir', env: 'QUIRE_BENCH_DIR', description: 'Directory for the LMDB environment and the segment file (default: a new one under the OS temp dir)', default: '' },
+  dir: { kind: 'string', flag: 'dir', env: 'QUIRE_BENCH_DIR', description: 'Directory for the LMDB environments and the write-ahead log (default: a new one under the OS temp dir)', default: '' },
   out: { kind: 'string', flag: 'out', env: 'QUIRE_BENCH_OUT', description: 'Directory for the JSON results', default: 'bench/results' },
 } as const;
 
@@ -85,24 +93,8 @@ export function perEntryComparison(today: PhaseFigures, walAppend: PhaseFigures,
   return { todayUs: today.cpuUsPerEntry, walUs, ratio: today.cpuUsPerEntry / walUs };
 }
 
-/** Frames entries as a WAL record batch would: per entry a 4-byte length, a 4-byte CRC-32, the bytes. */
-export function frameEntries(entries: readonly Buffer[]): Buffer {
-  let size = 0;
-  for (const entry of entries) size += 8 + entry.length;
-  const out = Buffer.allocUnsafe(size);
-  let at = 0;
-  for (const entry of entries) {
-    out.writeUInt32LE(entry.length, at);
-    out.writeUInt32LE(crc32(entry), at + 4);
-    entry.copy(out, at + 8);
-    at += 8 + entry.length;
-  }
-  return out;
-}
-
 const say = (line: string): void => void process.stderr.write(`${line}\n`);
 const keyOf = (n: number): Buffer => Buffer.from(`bench-${String(n).padStart(10, '0')}`);
-const segmentBytes = 64 * 1024 * 1024;
 /** lmdb-commit keeps about this many entries per partition log, trimming the rest as the node does. */
 const logKeptPerPartition = 1_000;
 
@@ -185,30 +177,17 @@ function lmdbApply(engine: StorageEngine, stores: PartitionStore[], w: Workload,
     });
 }
 
-/** The proposed commit: one framed batch appended to a preallocated segment, then fdatasync. */
-function walAppend(segment: FileHandle, w: Workload): () => Promise<void> {
-  let at = 0;
+/** The proposed commit: the entries as one batch of the write-ahead log, durable when it resolves. */
+function walAppend(wal: WriteAheadLog, w: Workload): () => Promise<void> {
   return async () => {
-    const entries: Buffer[] = [];
+    const records: WalRecord[] = [];
     for (let i = 0; i < w.config.batch; i++) {
-      w.next(); // the partition, as lmdb-commit draws it
-      entries.push(encodeLogEntry(LogEntryKind.Put, 1, keyOf(w.next() % w.config.keys), w.value, w.requestId));
+      const partitionId = 1 + (w.next() % w.config.partitions);
+      const key = keyOf(w.next() % w.config.keys);
+      records.push({ type: 'append', partition: { keyspace: 'bench', partitionId }, index: i + 1, epoch: 1, entry: encodeLogEntry(LogEntryKind.Put, 1, key, w.value, w.requestId) });
     }
-    const record = frameEntries(entries);
-    if (at + record.length > segmentBytes) at = 0;
-    await segment.write(record, 0, record.length, at);
-    await segment.datasync();
-    at += record.length;
+    await wal.append(records);
   };
-}
-
-/** A segment file of zeros, written and synced once, so appends never allocate blocks. */
-async function preallocatedSegment(path: string): Promise<FileHandle> {
-  const segment = await open(path, 'w+');
-  const chunk = Buffer.alloc(1024 * 1024);
-  for (let at = 0; at < segmentBytes; at += chunk.length) await segment.write(chunk, 0, chunk.length, at);
-  await segment.sync();
-  return segment;
 }
 
 function table(samples: readonly PhaseSample[], config: StorageBenchConfig): string {
@@ -258,8 +237,7 @@ async function main(): Promise<void> {
   say(`Storage commit benchmark in ${dir}: ${config.rounds} rounds × ${storagePhases.length} phases × ${config.durationSeconds} s`);
   const today = openLmdbEngine({ path: join(dir, 'lmdb-commit'), partitionsMax: config.partitions });
   const applied = openLmdbEngine({ path: join(dir, 'lmdb-apply'), partitionsMax: config.partitions });
-  say('  preallocating a 64 MiB segment file');
-  const segment = await preallocatedSegment(join(dir, 'wal-segment'));
+  const { wal } = await openWal({ dir: join(dir, 'wal') }, () => undefined);
   const samples: PhaseSample[] = [];
   try {
     const todayStores = Array.from({ length: config.partitions }, (_, i) => today.partition('bench', i + 1));
@@ -267,7 +245,7 @@ async function main(): Promise<void> {
     const appliedIndex = { value: 0 };
     const commits: Record<StoragePhase, { entries: number; commit: () => Promise<void> }> = {
       'lmdb-commit': { entries: config.batch, commit: lmdbCommit(today, todayStores, workload) },
-      'wal-append': { entries: config.batch, commit: walAppend(segment, workload) },
+      'wal-append': { entries: config.batch, commit: walAppend(wal, workload) },
       'lmdb-apply': { entries: config.applyBatch, commit: lmdbApply(applied, appliedStores, workload, appliedIndex) },
     };
     for (let round = 1; round <= config.rounds; round++) {
@@ -278,7 +256,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await segment.close();
+    await wal.close();
     await today.close();
     await applied.close();
     if (config.dir === '') rmSync(dir, { recursive: true, force: true });

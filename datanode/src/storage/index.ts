@@ -5,3 +5,5 @@
 export { openLmdbEngine, type LmdbEngineOptions } from './lmdb-engine.js';
 export { encodeLogEntry, LogEntryKind } from './codec.js';
 export type { PartitionStore, StorageEngine } from './engine.js';
+export { openWal, type WriteAheadLog } from './wal/wal.js';
+export type { WalRecord } from './wal/records.js';
