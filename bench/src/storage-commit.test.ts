@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { perEntryComparison, phaseFigures, type PhaseSample } from './storage-commit.js';
+import { perEntryComparison, phaseFigures, replayLine, type PhaseSample } from './storage-commit.js';
 
 describe('storage commit benchmark figures', () => {
   const sample = (over: Partial<PhaseSample>): PhaseSample => ({
@@ -29,5 +29,9 @@ describe('storage commit benchmark figures', () => {
     expect(c.todayUs).toBeCloseTo(90, 9);
     expect(c.walUs).toBeCloseTo(30, 9);
     expect(c.ratio).toBeCloseTo(3, 9);
+  });
+
+  it('reports the replay of the log as batches, size, time, throughput and CPU', () => {
+    expect(replayLine({ batches: 10, mebibytes: 64, wallMs: 500, cpuMs: 300 })).toBe('10 batches, 64.0 MiB replayed in 500 ms (128 MiB/s, CPU 300 ms)');
   });
 });

@@ -15,6 +15,9 @@
  *    plus the applied indexes, as a WAL design would apply committed entries to LMDB in the
  *    background (RFC 0002).
  *
+ * After the phases it reopens the log the wal-append phases wrote and times the replay: the
+ * recovery time a node would pay at start for that much log.
+ *
  * CPU is the process's user + system time (every thread: lmdb-js's write thread and libuv's
  * pool included). Prints a progress line per phase, then a table of medians and the per-round
  * ratios for docs/benchmarks.md, and
@@ -190,6 +193,33 @@ function walAppend(wal: WriteAheadLog, w: Workload): () => Promise<void> {
   };
 }
 
+/** What reopening the log after the run cost: the recovery time a node pays at start. */
+export interface ReplayFigures {
+  readonly batches: number;
+  readonly mebibytes: number;
+  readonly wallMs: number;
+  readonly cpuMs: number;
+}
+
+/** Reopens the write-ahead log the phases wrote and times its replay. */
+async function measureReplay(walDir: string): Promise<ReplayFigures> {
+  let batches = 0;
+  let bytes = 0;
+  const cpu0 = cpuSeconds();
+  const start = performance.now();
+  const { wal } = await openWal({ dir: walDir }, (batch) => {
+    batches++;
+    bytes += batch.bytes;
+  });
+  const figures: ReplayFigures = { batches, mebibytes: bytes / 2 ** 20, wallMs: performance.now() - start, cpuMs: (cpuSeconds() - cpu0) * 1_000 };
+  await wal.close();
+  say(`  wal-replay: ${replayLine(figures)}`);
+  return figures;
+}
+
+export const replayLine = (r: ReplayFigures): string =>
+  `${r.batches} batches, ${r.mebibytes.toFixed(1)} MiB replayed in ${r.wallMs.toFixed(0)} ms (${(r.mebibytes / (r.wallMs / 1_000)).toFixed(0)} MiB/s, CPU ${r.cpuMs.toFixed(0)} ms)`;
+
 function table(samples: readonly PhaseSample[], config: StorageBenchConfig): string {
   const lines: string[] = [];
   const byPhase = (phase: StoragePhase): PhaseFigures[] => samples.filter((s) => s.phase === phase).map(phaseFigures);
@@ -239,6 +269,7 @@ async function main(): Promise<void> {
   const applied = openLmdbEngine({ path: join(dir, 'lmdb-apply'), partitionsMax: config.partitions });
   const { wal } = await openWal({ dir: join(dir, 'wal') }, () => undefined);
   const samples: PhaseSample[] = [];
+  let replay: ReplayFigures | undefined;
   try {
     const todayStores = Array.from({ length: config.partitions }, (_, i) => today.partition('bench', i + 1));
     const appliedStores = Array.from({ length: config.partitions }, (_, i) => applied.partition('bench', i + 1));
@@ -255,6 +286,8 @@ async function main(): Promise<void> {
         samples.push(await measure(phase, round, config, entries, commit));
       }
     }
+    await wal.close();
+    replay = await measureReplay(join(dir, 'wal'));
   } finally {
     await wal.close();
     await today.close();
@@ -264,8 +297,9 @@ async function main(): Promise<void> {
   const at = new Date().toISOString();
   mkdirSync(config.out, { recursive: true });
   const file = join(config.out, `storage-${at.replaceAll(':', '-').replace('.', '-')}.json`);
-  writeFileSync(file, `${JSON.stringify({ at, config, node: process.version, samples }, null, 2)}\n`);
-  process.stdout.write(`\n${table(samples, config)}\n\nRaw figures: ${file}\n`);
+  writeFileSync(file, `${JSON.stringify({ at, config, node: process.version, samples, replay }, null, 2)}\n`);
+  const replayNote = replay === undefined ? '' : `\nWAL replay at open (the log the wal-append phases wrote): ${replayLine(replay)}.\n`;
+  process.stdout.write(`\n${table(samples, config)}\n${replayNote}\nRaw figures: ${file}\n`);
 }
 
 // Run as a program, not when a test imports the helpers above.
