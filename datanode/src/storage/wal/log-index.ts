@@ -1,0 +1,151 @@
+/**
+ * WalLogIndex: where each partition replica's log entries are in the write-ahead log, and which
+ * segments the node still needs (RFC 0002 "Log index, reads and retention"; step 2 builds the
+ * engine on it, the data node does not use it yet). Pure: it is fed the batches replay finds and
+ * every batch once it is durable, and answers from memory.
+ *
+ * Critical invariants:
+ *  - Per partition the indexed entries are one gap-free run [first, last]: an append must extend
+ *    it by exactly one. Only the first append the log shows for a partition starts the run where
+ *    it is (older segments may have been deleted); after a reset the run restarts right after
+ *    the reset's index. Anything else in the log is corruption (CorruptReplicaError), never
+ *    silently skipped. A truncate-after keeps the entries up to its index and never reaches
+ *    below the run's start; a reset empties the run at its index.
+ *  - W3 (RFC 0002): segmentsNeededFrom() names the lowest segment holding an entry at or above
+ *    a partition's floor, or a partition's newest epoch-history or leader-term record that the
+ *    caller has not yet reported checkpointed. Segments below it hold nothing any partition
+ *    needs; the caller deletes them only after the floors it set are durable in LMDB.
+ */
+import { assert, CorruptReplicaError } from '@quire/common';
+import type { WalPartition, WalRecord } from './records.js';
+import type { WalLocation } from './wal.js';
+
+/** Where one entry is: the batch that holds it, and its epoch. */
+export interface EntryPlace {
+  readonly epoch: number;
+  readonly batch: WalLocation;
+}
+
+interface PartitionLog {
+  /**
+   * Index of places[0]; with no places, the index the next append must have. Undefined until
+   * the log shows where the run starts (an append or a reset; a partition named first by an
+   * epoch-history or leader-term record has no run yet).
+   */
+  first: number | undefined;
+  places: EntryPlace[];
+  /** Entries below this are not needed (applied durably, kept for no follower). */
+  floor: number;
+  /** The batch with the newest epoch-history or leader-term record not yet checkpointed. */
+  metaPin: WalLocation | undefined;
+}
+
+const keyOf = (p: WalPartition): string => `${p.keyspace}/${p.partitionId}`;
+
+/** The in-memory index over the log. */
+export class WalLogIndex {
+  private readonly logs = new Map<string, PartitionLog>();
+
+  /**
+   * Takes the records of one batch, in order. Throws CorruptReplicaError when an append leaves
+   * a gap or overlaps, or a truncation reaches below what the log holds.
+   */
+  apply(location: WalLocation, records: readonly WalRecord[]): void {
+    // Only the place is kept: a replayed batch also carries its records, which must not stay in memory.
+    const batch: WalLocation = { segment: location.segment, offset: location.offset, bytes: location.bytes, sequence: location.sequence };
+    for (const record of records) {
+      const name = keyOf(record.partition);
+      let log = this.logs.get(name);
+      switch (record.type) {
+        case 'append': {
+          if (log === undefined) {
+            log = { first: undefined, places: [], floor: 0, metaPin: undefined };
+            this.logs.set(name, log);
+          }
+          // The first append seen starts the run (older segments may be gone); later ones extend it.
+          log.first ??= record.index;
+          const next = log.first + log.places.length;
+          if (record.index !== next) {
+            throw new CorruptReplicaError(`WAL batch ${batch.sequence}: append of ${name} at index ${record.index}, but its log continues at ${next}`);
+          }
+          log.places.push({ epoch: record.epoch, batch });
+          break;
+        }
+        case 'truncate-after': {
+          if (log?.first === undefined) throw new CorruptReplicaError(`WAL batch ${batch.sequence}: truncation of ${name}, which has no log`);
+          if (record.index < log.first - 1) {
+            throw new CorruptReplicaError(`WAL batch ${batch.sequence}: truncation of ${name} after ${record.index}, below its log start ${log.first}`);
+          }
+          log.places.length = Math.min(log.places.length, record.index - log.first + 1);
+          break;
+        }
+        case 'reset': {
+          // A finished snapshot install: the log restarts after the snapshot's index.
+          this.logs.set(name, { first: record.index + 1, places: [], floor: record.index + 1, metaPin: log?.metaPin });
+          break;
+        }
+        case 'epoch-history':
+        case 'leader-term': {
+          if (log === undefined) {
+            log = { first: undefined, places: [], floor: 0, metaPin: undefined };
+            this.logs.set(name, log);
+          }
+          log.metaPin = batch;
+          break;
+        }
+      }
+    }
+  }
+
+  /** The partition's first indexed entry (the next append's index when it has none); undefined if the log never named it. */
+  firstIndex(p: WalPartition): number | undefined {
+    return this.logs.get(keyOf(p))?.first;
+  }
+
+  /** The partition's last indexed entry (first − 1 when it has none). */
+  lastIndex(p: WalPartition): number | undefined {
+    const log = this.logs.get(keyOf(p));
+    return log?.first === undefined ? undefined : log.first + log.places.length - 1;
+  }
+
+  /** Where entry `index` of the partition is, if indexed. */
+  place(p: WalPartition, index: number): EntryPlace | undefined {
+    const log = this.logs.get(keyOf(p));
+    if (log?.first === undefined || index < log.first) return undefined;
+    return log.places[index - log.first];
+  }
+
+  /**
+   * Entries of the partition below `floor` are no longer needed: they are forgotten here, and
+   * their segments may go once every partition agrees. Floors only rise.
+   */
+  setFloor(p: WalPartition, floor: number): void {
+    const log = this.logs.get(keyOf(p));
+    assert(log?.first !== undefined, `WAL floor for ${keyOf(p)}, which has no log`);
+    assert(Number.isSafeInteger(floor) && floor >= log.floor, `WAL floor of ${keyOf(p)} would go from ${log.floor} to ${floor}`);
+    assert(floor <= log.first + log.places.length, `WAL floor ${floor} of ${keyOf(p)} is beyond its log end ${log.first + log.places.length - 1} + 1`);
+    log.floor = floor;
+    const drop = Math.max(0, floor - log.first);
+    if (drop > 0) {
+      log.places = log.places.slice(drop);
+      log.first += drop;
+    }
+  }
+
+  /** The partition's newest epoch-history and leader-term records up to batch `sequence` are durable in LMDB. */
+  checkpointed(p: WalPartition, sequence: number): void {
+    const log = this.logs.get(keyOf(p));
+    if (log?.metaPin !== undefined && log.metaPin.sequence <= sequence) log.metaPin = undefined;
+  }
+
+  /** The lowest segment any partition still needs; `current` when none needs an older one. */
+  segmentsNeededFrom(current: number): number {
+    let lowest = current;
+    for (const log of this.logs.values()) {
+      const oldest = log.places[0];
+      if (oldest !== undefined) lowest = Math.min(lowest, oldest.batch.segment);
+      if (log.metaPin !== undefined) lowest = Math.min(lowest, log.metaPin.segment);
+    }
+    return lowest;
+  }
+}
