@@ -298,7 +298,7 @@ async function main(): Promise<void> {
   }
   try {
     say(`quire bench: ${config.rounds} round(s) × (put, get) × (${labels.quire}, ${labels.etcd}), ${config.durationSeconds} s each after ${config.warmupSeconds} s warm-up; data in ${dir}`);
-    say(`Starting Quire (${config.nodes} data nodes${singleCopy ? '' : `, replication ${config.replication}`})`);
+    say(`Starting Quire (${config.nodes} data nodes${singleCopy ? '' : `, replication ${config.replication}`}, storage engine ${config.storageEngine})`);
     cluster = await LocalCluster.start({
       dataDir: join(dir, 'quire'),
       nodes: config.nodes,
@@ -311,6 +311,7 @@ async function main(): Promise<void> {
       coordinatorLeaseTtlSeconds: 5,
       logLevel: 'info',
       env: process.env,
+      extraArgs: { datanode: ['--storage-engine', config.storageEngine, ...config.datanodeFlags.split(' ').filter((f) => f !== '')] },
       onProgress: (m) => say(`  ${m}`),
     });
     say(config.etcdMembers === 1 ? 'Starting the peer etcd (one member)' : `Starting the peer etcd (a cluster of ${config.etcdMembers} members)`);
@@ -356,7 +357,7 @@ async function main(): Promise<void> {
     writeFileSync(outFile, `${JSON.stringify({ config, environment, summaries, phases, cpuSummary, cpuPhases }, null, 2)}\n`);
 
     const replicationFlags = singleCopy ? '' : ` --replication ${config.replication} --etcd-members ${config.etcdMembers}`;
-    const command = `make bench  # node bench/dist/main.js --rounds ${config.rounds} --duration-seconds ${config.durationSeconds} --in-flight ${config.inFlight} --keys ${config.keys} --value-bytes ${config.valueBytes} --nodes ${config.nodes}${replicationFlags} --cpu-rate ${config.cpuRate}`;
+    const command = `make bench  # node bench/dist/main.js --rounds ${config.rounds} --duration-seconds ${config.durationSeconds} --in-flight ${config.inFlight} --keys ${config.keys} --value-bytes ${config.valueBytes} --nodes ${config.nodes}${replicationFlags} --cpu-rate ${config.cpuRate}${config.storageEngine === 'lmdb' ? '' : ` --storage-engine ${config.storageEngine}`}${config.datanodeFlags === '' ? '' : ` --datanode-flags='${config.datanodeFlags}'`}`;
     const quireSetup = `${config.nodes} data nodes, 16 partitions${config.replication === 1 ? '' : ` with ${config.replication} replicas each`}, fsync before every acknowledgement`;
     const etcdSetup = config.etcdMembers === 1 ? 'one member' : `${config.etcdMembers} members on 127.0.0.1`;
     process.stdout.write(

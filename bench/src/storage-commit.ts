@@ -187,7 +187,7 @@ function walAppend(wal: WriteAheadLog, w: Workload): () => Promise<void> {
     for (let i = 0; i < w.config.batch; i++) {
       const partitionId = 1 + (w.next() % w.config.partitions);
       const key = keyOf(w.next() % w.config.keys);
-      records.push({ type: 'append', partition: { keyspace: 'bench', partitionId }, index: i + 1, epoch: 1, entry: encodeLogEntry(LogEntryKind.Put, 1, key, w.value, w.requestId) });
+      records.push({ type: 'append', partition: { keyspace: 'bench', partitionId }, index: i + 1, entry: encodeLogEntry(LogEntryKind.Put, 1, key, w.value, w.requestId) });
     }
     await wal.append(records);
   };

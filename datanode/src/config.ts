@@ -32,8 +32,18 @@ export const dataNodeOptions = {
   metricsListen: metricsListenOption,
   etcd: etcdOption,
   leaseTtlSeconds: leaseTtlOption(10, 'TTL of the etcd lease that keeps the node registered'),
+  storageEngine: {
+    kind: 'string',
+    flag: 'storage-engine',
+    env: 'QUIRE_STORAGE_ENGINE',
+    default: 'lmdb',
+    choices: ['lmdb', 'wal'],
+    description: 'How a replica stores its log: lmdb (in LMDB, one LMDB commit per group commit) or wal (a node-wide write-ahead log, LMDB applied in the background; RFC 0002, experimental). A data directory keeps the engine that created it',
+  },
   partitionsMax: { kind: 'integer', flag: 'partitions-max', env: 'QUIRE_PARTITIONS_MAX', default: 1024, min: 1, max: 16384, description: 'Most partition replicas this node can hold' },
   writeQueueOpsMax: { kind: 'integer', flag: 'write-queue-ops-max', env: 'QUIRE_WRITE_QUEUE_OPS_MAX', default: 16384, min: 1, max: 1_000_000, description: 'Writes waiting for a commit before new ones get OVERLOADED' },
+  commitLingerUs: { kind: 'integer', flag: 'commit-linger-us', env: 'QUIRE_COMMIT_LINGER_US', default: 0, min: 0, max: 100_000, description: 'Commit pacing: when a commit ends with fewer than --commit-ops-min writes and replica tasks queued, wait up to this many microseconds for more before the next one (0: never wait; RFC 0002)' },
+  commitOpsMin: { kind: 'integer', flag: 'commit-ops-min', env: 'QUIRE_COMMIT_OPS_MIN', default: 8, min: 1, max: 100_000, description: 'Commit pacing: queued work that starts the next commit at once (see --commit-linger-us)' },
   writeBatchOpsMax: { kind: 'integer', flag: 'write-batch-ops-max', env: 'QUIRE_WRITE_BATCH_OPS_MAX', default: 2048, min: 1, max: 100_000, description: 'Most writes in one fsynced transaction' },
   streamOpsInFlightMax: { kind: 'integer', flag: 'stream-ops-in-flight-max', env: 'QUIRE_STREAM_OPS_IN_FLIGHT_MAX', default: 8192, min: 1, max: 1_000_000, description: 'Most unanswered operations per router stream' },
   pendingEntriesMax: { kind: 'integer', flag: 'pending-entries-max', env: 'QUIRE_PENDING_ENTRIES_MAX', default: 65_536, min: 1, max: 10_000_000, description: 'Most appended but not yet applied writes per partition before new ones get OVERLOADED' },
@@ -62,9 +72,14 @@ export interface DataNodeConfig {
   readonly metricsListen: string;
   readonly etcdEndpoints: readonly string[];
   readonly leaseTtlSeconds: number;
+  /** The storage engine (storage/lmdb-engine.ts or storage/wal-engine.ts). */
+  readonly storageEngine: 'lmdb' | 'wal';
   readonly partitionsMax: number;
   readonly writeQueueOpsMax: number;
   readonly writeBatchOpsMax: number;
+  /** Commit pacing (0 µs: off). */
+  readonly commitLingerUs: number;
+  readonly commitOpsMin: number;
   readonly streamOpsInFlightMax: number;
   readonly logRetainEntries: number;
   readonly pendingEntriesMax: number;
@@ -96,9 +111,12 @@ export function loadDataNodeConfig(argv: readonly string[], env: Env): Readonly<
     metricsListen: o.metricsListen,
     etcdEndpoints: o.etcd,
     leaseTtlSeconds: o.leaseTtlSeconds,
+    storageEngine: o.storageEngine === 'wal' ? 'wal' : 'lmdb',
     partitionsMax: o.partitionsMax,
     writeQueueOpsMax: o.writeQueueOpsMax,
     writeBatchOpsMax: o.writeBatchOpsMax,
+    commitLingerUs: o.commitLingerUs,
+    commitOpsMin: o.commitOpsMin,
     streamOpsInFlightMax: o.streamOpsInFlightMax,
     logRetainEntries: o.logRetainEntries,
     pendingEntriesMax: o.pendingEntriesMax,

@@ -33,6 +33,7 @@ import { createDataService } from './server/data-service.js';
 import { createReplicationService } from './server/replication-service.js';
 import { CoordinationCaller } from './replicate/coordination-client.js';
 import { openLmdbEngine } from './storage/lmdb-engine.js';
+import { openWalEngine } from './storage/wal-engine.js';
 
 /** Keys per scan chunk sent to routers. */
 const scanChunkKeysMax = 512;
@@ -72,7 +73,20 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
   const failpoints = new Failpoints({ component: 'datanode', rng: systemRng, clock: systemClock, crash: () => process.kill(process.pid, 'SIGKILL'), log });
   if (config.failpoints !== '') failpoints.set(config.failpoints);
 
-  const engine = openLmdbEngine({ path: join(config.dataDir, 'lmdb'), partitionsMax: config.partitionsMax, skipFsync: failpoints.isOn('datanode.storage.skipFsync') });
+  const skipFsync = failpoints.isOn('datanode.storage.skipFsync');
+  const engine =
+    config.storageEngine === 'wal'
+      ? await openWalEngine({
+          lmdbPath: join(config.dataDir, 'lmdb'),
+          walDir: join(config.dataDir, 'wal'),
+          partitionsMax: config.partitionsMax,
+          skipFsync,
+          onFatal: (err) => {
+            log.error('A storage apply transaction failed; stopping so no unsynced state is served', { err: String(err) });
+            process.exit(70);
+          },
+        })
+      : openLmdbEngine({ path: join(config.dataDir, 'lmdb'), partitionsMax: config.partitionsMax, skipFsync });
   const metrics = await startMetrics({ component: 'datanode', instanceId: nodeId, listen: config.metricsListen });
 
   const metadata = await openMetadataClient(config.etcdEndpoints, log);
@@ -90,6 +104,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
       limits: config.limits,
       writeQueueOpsMax: config.writeQueueOpsMax,
       writeBatchOpsMax: config.writeBatchOpsMax,
+      ...(config.commitLingerUs === 0 ? {} : { commitPacing: { opsMin: config.commitOpsMin, lingerMs: config.commitLingerUs / 1000 } }),
       logRetainEntries: config.logRetainEntries,
       pendingEntriesMax: config.pendingEntriesMax,
       pendingBytesMax: config.pendingBytesMax,
@@ -140,7 +155,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
     log,
   );
   await registrar.start();
-  log.info('Data node ready', { address, metrics: metrics.address, dataDir: config.dataDir, storedPartitions: engine.storedPartitions().length });
+  log.info('Data node ready', { address, metrics: metrics.address, dataDir: config.dataDir, storageEngine: config.storageEngine, storedPartitions: engine.storedPartitions().length });
 
   const signal = await waitForStopSignal(log, { stopWithParent: stopWithParentRequested(env) });
   log.info('Stopping data node', { signal });

@@ -83,6 +83,8 @@ export interface DataNodeSettings {
   readonly limits: Limits;
   readonly writeQueueOpsMax: number;
   readonly writeBatchOpsMax: number;
+  /** Commit pacing of the group committer (GroupCommitterLimits.pacing); absent: none. */
+  readonly commitPacing?: { readonly opsMin: number; readonly lingerMs: number };
   readonly logRetainEntries: number;
   /** Most appended but unapplied writes per partition (the pending view). */
   readonly pendingEntriesMax: number;
@@ -236,6 +238,7 @@ export class DataNode {
       {
         write: (body) => deps.engine.write(body),
         schedule: deps.schedule,
+        scheduleAfter: (ms, callback) => setTimeout(callback, ms),
         monotonicMs: () => deps.clock.monotonicMs(),
         onCommitted: (ops, ms) => {
           batchOps.record(ops);
@@ -250,7 +253,7 @@ export class DataNode {
           ackBeforeDurable: () => deps.failpoints.isOn('datanode.groupCommit.ackBeforeDurable'),
         },
       },
-      { queueOpsMax: settings.writeQueueOpsMax, batchOpsMax: settings.writeBatchOpsMax },
+      { queueOpsMax: settings.writeQueueOpsMax, batchOpsMax: settings.writeBatchOpsMax, ...(settings.commitPacing === undefined ? {} : { pacing: settings.commitPacing }) },
     );
     const openReplica = (keyspace: string, partitionId: number): PartitionReplica => this.openReplica(keyspace, partitionId);
     this.replicator = new LeaderReplicator(

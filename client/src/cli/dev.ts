@@ -24,6 +24,14 @@ export const devOptions = {
   },
   coordinators: { kind: 'integer', flag: 'coordinators', env: 'QUIRE_DEV_COORDINATORS', default: localClusterDefaults.coordinators, min: 1, max: 5, description: 'Coordinator processes (one is elected leader)' },
   routerPort: { kind: 'integer', flag: 'router-port', env: 'QUIRE_DEV_ROUTER_PORT', default: 0, min: 0, max: 65535, description: 'Router port; 0 picks a free one (kept across restarts)' },
+  storageEngine: {
+    kind: 'string',
+    flag: 'storage-engine',
+    env: 'QUIRE_DEV_STORAGE_ENGINE',
+    default: 'lmdb',
+    choices: ['lmdb', 'wal'],
+    description: "The data nodes' storage engine: lmdb, or wal (experimental, RFC 0002); a data directory keeps the engine that created it",
+  },
   etcdBin: { kind: 'string', flag: 'etcd-bin', env: 'QUIRE_ETCD_BIN', default: 'etcd', description: 'The etcd server binary' },
   logLevel: { kind: 'string', flag: 'log-level', env: 'QUIRE_LOG_LEVEL', default: 'info', choices: ['debug', 'info', 'warn', 'error'], description: 'Log level of the processes (logs go to <data-dir>/logs)' },
 } as const;
@@ -91,6 +99,7 @@ export async function runDev(argv: readonly string[], env: Env): Promise<void> {
       coordinatorLeaseTtlSeconds: localClusterDefaults.coordinatorLeaseTtlSeconds,
       logLevel: o.logLevel,
       env,
+      extraArgs: { datanode: ['--storage-engine', o.storageEngine] },
       onProgress: (line) => process.stderr.write(`  ${line}\n`),
       onUnexpectedExit: (p, exit) =>
         process.stderr.write(`quire dev: ${p.id} exited unexpectedly (${exit.signal ?? `code ${exit.code}`}); its log is ${p.spec.logPath}\n`),

@@ -38,7 +38,11 @@ class RecordingReplica implements CommitReplica {
   }
 }
 
-function harness(limits = { queueOpsMax: 10, batchOpsMax: 4 }, failpoints?: GroupCommitFailpoints, hooks: Pick<GroupCommitterDeps, 'onLogAppended' | 'onLogDurable'> = {}) {
+function harness(
+  limits: ConstructorParameters<typeof GroupCommitter>[1] = { queueOpsMax: 10, batchOpsMax: 4 },
+  failpoints?: GroupCommitFailpoints,
+  hooks: Pick<GroupCommitterDeps, 'onLogAppended' | 'onLogDurable' | 'scheduleAfter'> = {},
+) {
   const transactions: { size: number; resolve: () => void; reject: (err: Error) => void }[] = [];
   const scheduled: (() => void)[] = [];
   const committed: number[] = [];
@@ -77,6 +81,58 @@ function harness(limits = { queueOpsMax: 10, batchOpsMax: 4 }, failpoints?: Grou
 }
 
 describe('GroupCommitter', () => {
+  describe('with commit pacing', () => {
+    const paced = () => {
+      const delayed: { ms: number; run: () => void }[] = [];
+      const h = harness({ queueOpsMax: 10, batchOpsMax: 8, pacing: { opsMin: 4, lingerMs: 1 } }, undefined, { scheduleAfter: (ms, run) => delayed.push({ ms, run }) });
+      return { ...h, delayed };
+    };
+
+    it('commits a write that finds it idle at once, and after a commit waits for enough work before the next', async () => {
+      const h = paced();
+      h.submit('a');
+      h.runScheduled();
+      expect(h.transactions.map((t) => t.size)).toEqual([1]);
+      h.submit('b');
+      h.submit('c');
+      h.transactions[0]!.resolve();
+      await h.settle();
+      h.runScheduled();
+      // Two writes queued, fewer than opsMin: the committer lingers instead of committing them.
+      expect(h.transactions).toHaveLength(1);
+      expect(h.delayed.map((d) => d.ms)).toEqual([1]);
+      h.submit('d');
+      h.runScheduled();
+      expect(h.transactions).toHaveLength(1);
+      // The fourth write ends the wait early.
+      h.submit('e');
+      h.runScheduled();
+      expect(h.transactions.map((t) => t.size)).toEqual([1, 4]);
+      // The wait's own timer then finds a newer generation and does nothing.
+      h.delayed[0]!.run();
+      expect(h.transactions).toHaveLength(2);
+      h.transactions[1]!.resolve();
+      await h.settle();
+      expect(h.results.map(([k]) => k)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    });
+
+    it('commits what is queued when the wait ends without enough work', async () => {
+      const h = paced();
+      h.submit('a');
+      h.runScheduled();
+      h.submit('b');
+      h.transactions[0]!.resolve();
+      await h.settle();
+      h.runScheduled();
+      expect(h.transactions).toHaveLength(1);
+      h.delayed[0]!.run();
+      expect(h.transactions.map((t) => t.size)).toEqual([1, 1]);
+      h.transactions[1]!.resolve();
+      await h.settle();
+      expect(h.results.map(([k]) => k)).toEqual(['a', 'b']);
+    });
+  });
+
   it('counts each replica\'s writes from submission until they are answered, through the transaction that holds them', async () => {
     const h = harness();
     expect(h.committer.unansweredWrites(h.replica)).toBe(0);

@@ -54,6 +54,8 @@ export interface GroupCommitterDeps {
   write<T>(body: () => T): Promise<T>;
   /** Schedules `callback` soon, after pending I/O callbacks (setImmediate in production). */
   schedule(callback: () => void): void;
+  /** Schedules `callback` after `ms` milliseconds (setTimeout); needed only with commit pacing. */
+  scheduleAfter?(ms: number, callback: () => void): void;
   /** Monotonic milliseconds, for commit latency. */
   monotonicMs(): number;
   /** Called after each durable transaction with its size and latency. */
@@ -109,6 +111,13 @@ export interface GroupCommitterLimits {
   readonly queueOpsMax: number;
   /** Most writes in one transaction. */
   readonly batchOpsMax: number;
+  /**
+   * Commit pacing (RFC 0002 "Commit pacing"): when a transaction ends with fewer than
+   * `pacingOpsMin` writes and replica tasks queued, the next one waits up to `lingerMs` for more
+   * (a commit's fixed CPU cost is paid by fewer, larger transactions under load). Work that finds
+   * the committer idle is committed at once. Absent or lingerMs 0: no pacing.
+   */
+  readonly pacing?: { readonly opsMin: number; readonly lingerMs: number };
 }
 
 /** Batches writes into durable transactions. */
@@ -124,6 +133,9 @@ export class GroupCommitter {
   private readonly abandoned = new Map<CommitReplica, QuireError>();
   private inFlight = false;
   private scheduled = false;
+  /** A paced wait for more work is running (see GroupCommitterLimits.pacing); its generation. */
+  private lingering = 0;
+  private lingerGeneration = 0;
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
   /** Per replica, writes submitted and not answered yet (a leadership hand-over waits for none). */
@@ -134,6 +146,13 @@ export class GroupCommitter {
     private readonly limits: GroupCommitterLimits,
   ) {
     assert(limits.batchOpsMax >= 1 && limits.queueOpsMax >= limits.batchOpsMax, 'Invalid group commit limits');
+    const pacing = limits.pacing;
+    assert(pacing === undefined || pacing.lingerMs === 0 || (pacing.opsMin >= 1 && deps.scheduleAfter !== undefined), 'Commit pacing needs opsMin >= 1 and scheduleAfter');
+  }
+
+  /** Work waiting for the next transaction, as pacing counts it: client writes and replica tasks. */
+  private get queuedWork(): number {
+    return this.queue.length + this.tasks.length;
   }
 
   /** Writes waiting for a transaction. */
@@ -149,6 +168,12 @@ export class GroupCommitter {
   }
 
   private scheduleFlush(): void {
+    if (this.lingering !== 0) {
+      // Enough work arrived while lingering: commit now instead of at the end of the wait.
+      const pacing = this.limits.pacing;
+      if (pacing === undefined || this.queuedWork < pacing.opsMin) return;
+      this.lingering = 0;
+    }
     if (!this.inFlight && !this.scheduled) {
       this.scheduled = true;
       this.deps.schedule(() => this.flush());
@@ -222,6 +247,8 @@ export class GroupCommitter {
 
   private flush(): void {
     this.scheduled = false;
+    // A flush for any reason ends a paced wait; its timer then finds another generation.
+    this.lingering = 0;
     if (this.inFlight || (this.queue.length === 0 && this.toApply.size === 0 && this.tasks.length === 0)) {
       this.notifyIdle();
       return;
@@ -367,6 +394,19 @@ export class GroupCommitter {
 
   private next(): void {
     this.inFlight = false;
+    const pacing = this.limits.pacing;
+    const work = this.queuedWork;
+    if (pacing !== undefined && pacing.lingerMs > 0 && !this.stopped && work > 0 && work < pacing.opsMin) {
+      // Little is queued: wait briefly for more, so the next transaction carries more work.
+      const generation = ++this.lingerGeneration;
+      this.lingering = generation;
+      this.deps.scheduleAfter?.(pacing.lingerMs, () => {
+        if (this.lingering !== generation) return;
+        this.lingering = 0;
+        this.flush();
+      });
+      return;
+    }
     this.flush();
   }
 

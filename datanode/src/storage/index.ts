@@ -7,3 +7,4 @@ export { encodeLogEntry, LogEntryKind } from './codec.js';
 export type { PartitionStore, StorageEngine } from './engine.js';
 export { openWal, type WriteAheadLog } from './wal/wal.js';
 export type { WalRecord } from './wal/records.js';
+export { openWalEngine, type WalEngineOptions } from './wal-engine.js';

@@ -57,6 +57,10 @@ const epochHistoryPrefix = 'epoch-history/';
 /** `leader-term/<keyspace>/<id>`: the newest epoch this node led the partition at, 8 bytes big-endian. */
 const leaderTermPrefix = 'leader-term/';
 const installPrefix = 'snapshot-install/';
+/** Meta key naming the engine that wrote the directory (absent in directories of this engine written before it existed). */
+export const storageFormatKey = 'storage-format';
+/** The value of `storage-format` in a directory this engine wrote. */
+export const lmdbStorageFormat = 'lmdb-log-v1';
 /** The value under an install key: the key's presence is the mark. */
 const installMark = Buffer.from([1]);
 /** Open snapshot readers when LmdbEngineOptions.snapshotReadersMax is not given. */
@@ -80,8 +84,8 @@ export interface LmdbEngineOptions {
   readonly snapshotReadersMax?: number;
 }
 
-type BinaryDb = Database<Buffer, Buffer>;
-type MetaDb = Database<Buffer, string>;
+export type BinaryDb = Database<Buffer, Buffer>;
+export type MetaDb = Database<Buffer, string>;
 type ReadTransaction = ReturnType<RootDatabase['useReadTransaction']>;
 
 /** What the engine shares with its stores: the write body in progress and the open readers. */
@@ -92,15 +96,32 @@ interface EngineScope {
   readonly snapshotReadersMax: number;
 }
 
-/** Database handles and meta keys of one partition. */
-interface PartitionDbs {
+/**
+ * Writes a snapshot reader sees on top of its LMDB view: the WAL engine's committed layers that
+ * LMDB does not hold yet (wal-engine.ts), frozen when the reader opens.
+ */
+export interface SnapshotOverlay {
+  /** The applied state the layers reach, if they set one. */
+  readonly applied: AppliedState | undefined;
+  /** Whether the layers leave the install mark set (true) or cleared (false); undefined: as in LMDB. */
+  readonly installMark: boolean | undefined;
+  /** The LMDB entries from `start` on, merged with the layers' writes, in stored-key order. */
+  merge(lmdb: Iterable<{ key: Buffer; value: Buffer }>, start: Buffer | undefined): Iterable<{ key: Buffer; value: Buffer }>;
+}
+
+/** What a snapshot reader reads: a partition's data and the meta keys of its applied state. */
+export interface SnapshotSource {
   readonly root: RootDatabase;
   readonly data: BinaryDb;
-  readonly log: BinaryDb;
   readonly meta: MetaDb;
   readonly appliedKey: string;
-  readonly epochHistoryKey: string;
   readonly installKey: string;
+}
+
+/** Database handles and meta keys of one partition. */
+interface PartitionDbs extends SnapshotSource {
+  readonly log: BinaryDb;
+  readonly epochHistoryKey: string;
   readonly leaderTermKey: string;
 }
 
@@ -175,48 +196,7 @@ class LmdbPartitionStore implements PartitionStore {
   }
 
   range(query: RangeQuery): StoredEntry[] {
-    assert(query.limit >= 1, 'Range limit must be positive');
-    const out: StoredEntry[] = [];
-    let bytes = 0;
-    // Stored bounds cover the real range; real bounds are checked per entry below.
-    const storedStart = query.start.subarray(0, directKeyBytesMax);
-    const storedEnd = query.end.length === 0 ? undefined : storedUpperBound(query.end);
-    let group: StoredEntry[] = [];
-    let groupPrefix: Buffer | undefined;
-    const inRange = (key: Buffer): boolean =>
-      compareBytes(key, query.start) >= 0 && (query.end.length === 0 || compareBytes(key, query.end) < 0);
-    const emit = (entry: StoredEntry): boolean => {
-      out.push(entry);
-      bytes += entry.key.length + entry.value.length;
-      return out.length < query.limit && bytes < query.bytesMax;
-    };
-    const flushGroup = (): boolean => {
-      group.sort((a, b) => compareBytes(a.key, b.key));
-      for (const entry of group) {
-        if (inRange(entry.key) && !emit(entry)) return false;
-      }
-      group = [];
-      groupPrefix = undefined;
-      return true;
-    };
-    const options = storedEnd === undefined ? { start: storedStart } : { start: storedStart, end: storedEnd };
-    for (const { key: stored, value: raw } of this.data.getRange(options)) {
-      const v = decodeStoredValue(raw);
-      const key = v.fullKey ?? Buffer.from(stored);
-      const entry: StoredEntry = { key, value: query.keysOnly ? Buffer.alloc(0) : v.value, version: v.version };
-      if (isOverflowStoredKey(stored)) {
-        const prefix = Buffer.from(stored.subarray(0, directKeyBytesMax));
-        if (groupPrefix !== undefined && !groupPrefix.equals(prefix) && !flushGroup()) return out;
-        groupPrefix = prefix;
-        group.push(entry);
-        continue;
-      }
-      if (group.length > 0 && !flushGroup()) return out;
-      if (query.end.length > 0 && compareBytes(key, query.end) >= 0) break;
-      if (inRange(key) && !emit(entry)) return out;
-    }
-    if (group.length > 0) flushGroup();
-    return out;
+    return rangeOver(this.data.getRange(storedRangeOptions(query)), query);
   }
 
   applied(): AppliedState {
@@ -387,28 +367,9 @@ class LmdbPartitionStore implements PartitionStore {
   installSnapshot(state: AppliedState, entries: Iterable<StoredEntry>): void {
     this.assertInBody('installSnapshot');
     const install = this.pendingInstall('installSnapshot');
-    checkAppliedState(state);
-    assert(
-      install.state === undefined || sameState(install.state, state),
-      `Snapshot chunk at ${state.appliedIndex}/${state.epoch} in an install of ${install.state?.appliedIndex}/${install.state?.epoch}`,
-    );
-    // Validate the whole chunk before writing any of it.
-    const chunk: StoredEntry[] = [];
-    let previous = install.lastKey;
-    for (const entry of entries) {
-      assert(entry.key.length >= 1 && entry.key.length <= 0xffff, `Snapshot key of ${entry.key.length} bytes`);
-      assert(
-        Number.isSafeInteger(entry.version) && entry.version >= 1 && entry.version <= state.appliedIndex,
-        `Snapshot entry version ${entry.version} outside 1..${state.appliedIndex}`,
-      );
-      // Key order makes almost every put an append at the B-tree's right edge, so pages fill
-      // up and little goes to LMDB's free list (only an overflow group's hashes break it).
-      assert(previous === undefined || compareBytes(entry.key, previous) > 0, 'Snapshot entries out of ascending key order');
-      chunk.push(entry);
-      previous = entry.key;
-    }
+    const { chunk, lastKey } = checkSnapshotChunk(install, state, entries);
     for (const entry of chunk) this.data.putSync(storedKey(entry.key), encodeStoredValue(entry.key, entry.version, entry.value));
-    this.install = { state, lastKey: previous === undefined ? undefined : Buffer.from(previous), restartRequired: false };
+    this.install = { state, lastKey, restartRequired: false };
   }
 
   finishSnapshotInstall(state: AppliedState): void {
@@ -460,20 +421,22 @@ class LmdbPartitionStore implements PartitionStore {
  * A snapshot reader over one lmdb-js read transaction. The applied state is read through that
  * transaction too, so it describes exactly the data the chunks return.
  */
-class LmdbSnapshotReader implements SnapshotReader {
+export class LmdbSnapshotReader implements SnapshotReader {
   readonly appliedIndex: number;
   readonly epoch: number;
   private transaction: ReadTransaction | undefined;
 
   constructor(
-    private readonly dbs: PartitionDbs,
+    private readonly dbs: SnapshotSource,
     private readonly onClose: (reader: LmdbSnapshotReader) => void,
+    private readonly overlay?: SnapshotOverlay,
   ) {
     const transaction = dbs.root.useReadTransaction();
     try {
-      assert(readMetaIn(dbs.meta, dbs.installKey, transaction) === undefined, 'Snapshot of a partition whose install is pending');
+      const marked = overlay?.installMark ?? readMetaIn(dbs.meta, dbs.installKey, transaction) !== undefined;
+      assert(!marked, 'Snapshot of a partition whose install is pending');
       const raw = readMetaIn(dbs.meta, dbs.appliedKey, transaction);
-      const state = raw === undefined ? { appliedIndex: 0, epoch: 0 } : decodeAppliedState(raw);
+      const state = overlay?.applied ?? (raw === undefined ? { appliedIndex: 0, epoch: 0 } : decodeAppliedState(raw));
       this.appliedIndex = state.appliedIndex;
       this.epoch = state.epoch;
     } catch (error) {
@@ -514,7 +477,8 @@ class LmdbSnapshotReader implements SnapshotReader {
         exhausted = true;
         // One synchronous range read: its cursor is closed (by break or by the end of the
         // range) before anything is yielded, so only the transaction waits between chunks.
-        for (const { key: stored, value: raw } of this.dbs.data.getRange(start === undefined ? { transaction } : { transaction, start })) {
+        const stored$ = this.dbs.data.getRange(start === undefined ? { transaction } : { transaction, start });
+        for (const { key: stored, value: raw } of this.overlay === undefined ? stored$ : this.overlay.merge(stored$, start)) {
           const v = decodeStoredValue(raw);
           // Pairs with installSnapshot's checks: what a snapshot carries is checked as it is read.
           assert((v.fullKey !== undefined) === isOverflowStoredKey(stored), 'Stored key form does not match its value');
@@ -584,15 +548,102 @@ function entryCount(db: BinaryDb): number {
   return stats.entryCount;
 }
 
-function checkAppliedState(state: AppliedState): void {
+/**
+ * Checks one snapshot chunk of an install whose first chunk named `install.state` (undefined
+ * before the first) and whose last key was `install.lastKey`: one state for the whole install,
+ * every version in [1, state.appliedIndex], keys in strictly ascending byte order. Returns the
+ * chunk and its last key; throws before anything is written.
+ */
+export function checkSnapshotChunk(
+  install: { readonly state: AppliedState | undefined; readonly lastKey: Buffer | undefined },
+  state: AppliedState,
+  entries: Iterable<StoredEntry>,
+): { chunk: StoredEntry[]; lastKey: Buffer | undefined } {
+  checkAppliedState(state);
+  assert(
+    install.state === undefined || sameState(install.state, state),
+    `Snapshot chunk at ${state.appliedIndex}/${state.epoch} in an install of ${install.state?.appliedIndex}/${install.state?.epoch}`,
+  );
+  const chunk: StoredEntry[] = [];
+  let previous = install.lastKey;
+  for (const entry of entries) {
+    assert(entry.key.length >= 1 && entry.key.length <= 0xffff, `Snapshot key of ${entry.key.length} bytes`);
+    assert(
+      Number.isSafeInteger(entry.version) && entry.version >= 1 && entry.version <= state.appliedIndex,
+      `Snapshot entry version ${entry.version} outside 1..${state.appliedIndex}`,
+    );
+    // Key order makes almost every put an append at the B-tree's right edge, so pages fill
+    // up and little goes to LMDB's free list (only an overflow group's hashes break it).
+    assert(previous === undefined || compareBytes(entry.key, previous) > 0, 'Snapshot entries out of ascending key order');
+    chunk.push(entry);
+    previous = entry.key;
+  }
+  return { chunk, lastKey: previous === undefined ? install.lastKey : Buffer.from(previous) };
+}
+
+export function checkAppliedState(state: AppliedState): void {
   assert(
     Number.isSafeInteger(state.appliedIndex) && state.appliedIndex >= 0 && Number.isSafeInteger(state.epoch) && state.epoch >= 0,
     `Applied state ${state.appliedIndex}/${state.epoch}`,
   );
 }
 
-function sameState(a: AppliedState, b: AppliedState): boolean {
+export function sameState(a: AppliedState, b: AppliedState): boolean {
   return a.appliedIndex === b.appliedIndex && a.epoch === b.epoch;
+}
+
+/** The stored-key bounds (LMDB getRange options) that cover every real key of `query`. */
+export function storedRangeOptions(query: RangeQuery): { start: Buffer; end?: Buffer } {
+  // Stored bounds cover the real range; real bounds are checked per entry (rangeOver).
+  const start = query.start.subarray(0, directKeyBytesMax);
+  const end = query.end.length === 0 ? undefined : storedUpperBound(query.end);
+  return end === undefined ? { start } : { start, end };
+}
+
+/**
+ * Answers `query` from stored entries in stored-key byte order (an LMDB range over
+ * storedRangeOptions(query), possibly merged with writes not in LMDB yet). Long keys that share
+ * their first directKeyBytesMax bytes (an overflow group) are sorted in memory, a group at a time.
+ */
+export function rangeOver(stored: Iterable<{ readonly key: Uint8Array; readonly value: Uint8Array }>, query: RangeQuery): StoredEntry[] {
+  assert(query.limit >= 1, 'Range limit must be positive');
+  const out: StoredEntry[] = [];
+  let bytes = 0;
+  let group: StoredEntry[] = [];
+  let groupPrefix: Buffer | undefined;
+  const inRange = (key: Buffer): boolean =>
+    compareBytes(key, query.start) >= 0 && (query.end.length === 0 || compareBytes(key, query.end) < 0);
+  const emit = (entry: StoredEntry): boolean => {
+    out.push(entry);
+    bytes += entry.key.length + entry.value.length;
+    return out.length < query.limit && bytes < query.bytesMax;
+  };
+  const flushGroup = (): boolean => {
+    group.sort((a, b) => compareBytes(a.key, b.key));
+    for (const entry of group) {
+      if (inRange(entry.key) && !emit(entry)) return false;
+    }
+    group = [];
+    groupPrefix = undefined;
+    return true;
+  };
+  for (const { key: storedKeyBytes, value: raw } of stored) {
+    const v = decodeStoredValue(raw);
+    const key = v.fullKey ?? Buffer.from(storedKeyBytes);
+    const entry: StoredEntry = { key, value: query.keysOnly ? Buffer.alloc(0) : v.value, version: v.version };
+    if (isOverflowStoredKey(storedKeyBytes)) {
+      const prefix = Buffer.from(storedKeyBytes.subarray(0, directKeyBytesMax));
+      if (groupPrefix !== undefined && !groupPrefix.equals(prefix) && !flushGroup()) return out;
+      groupPrefix = prefix;
+      group.push(entry);
+      continue;
+    }
+    if (group.length > 0 && !flushGroup()) return out;
+    if (query.end.length > 0 && compareBytes(key, query.end) >= 0) break;
+    if (inRange(key) && !emit(entry)) return out;
+  }
+  if (group.length > 0) flushGroup();
+  return out;
 }
 
 /** The smallest stored key that is >= the stored form of every real key below `end`. */
@@ -623,6 +674,13 @@ export function openLmdbEngine(options: LmdbEngineOptions): StorageEngine {
     encoding: 'binary',
   });
   const meta = root.openDB<Buffer, string>('meta', { keyEncoding: 'ordered-binary', encoding: 'binary' });
+  const format = meta.get(storageFormatKey)?.toString('utf8');
+  if (format !== undefined && format !== lmdbStorageFormat) {
+    // Reading it as this engine's would lose the log the other engine keeps elsewhere.
+    void root.close();
+    throw new Error(`The data directory ${options.path} was written by the "${format}" storage engine; this node runs the "${lmdbStorageFormat}" engine (--storage-engine lmdb). Start it with the engine that wrote it, or with an empty data directory.`);
+  }
+  if (format === undefined) meta.putSync(storageFormatKey, Buffer.from(lmdbStorageFormat, 'utf8'));
   const stores = new Map<string, LmdbPartitionStore>();
   const scope: EngineScope = {
     bodyRunning: false,

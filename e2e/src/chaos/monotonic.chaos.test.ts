@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { KillNemesis } from '../nemesis/process-faults.js';
-import { runScenario } from './scenario.js';
+import { failedChecks, runScenario } from './scenario.js';
 import { chaosTier } from './tier.js';
 
 const tier = chaosTier(process.env);
@@ -24,6 +24,6 @@ describe('monotonic workload with partition-leader kills', () => {
       seed: 14,
     });
     expect(r.checks.map((c) => [c.name, c.valid])).toEqual([['linearizable', true]]);
-    expect(r.report.passed).toBe(true);
+    expect(r.report.passed, failedChecks(r)).toBe(true);
   });
 });

@@ -11,7 +11,7 @@ import { type Nemesis } from '../nemesis/nemesis.js';
 import { PacketLossNemesis, PartitionNemesis } from '../nemesis/network-faults.js';
 import { FreezeNemesis, PauseNemesis } from '../nemesis/process-faults.js';
 import { ProxyNemesis } from '../nemesis/proxy-faults.js';
-import { runScenario, type NemesisContext, type ScenarioSpec } from './scenario.js';
+import { failedChecks, runScenario, type NemesisContext, type ScenarioSpec } from './scenario.js';
 import { chaosTier } from './tier.js';
 
 const tier = chaosTier(process.env);
@@ -20,7 +20,7 @@ const cluster = { namespaces: true, nodes: 3, coordinators: 1, routers: 2, parti
 async function linearizableUnder(name: string, seed: number, nemesis: (ctx: NemesisContext) => Nemesis, planned: string, extra: Partial<ScenarioSpec['cluster']> = {}): Promise<void> {
   const r = await runScenario({ name, tier, cluster: { ...cluster, ...extra }, workload: 'register', nemesis, plannedFaults: [planned], seed });
   expect(r.checks.map((c) => [c.name, c.valid])).toEqual([['linearizable', true]]);
-  expect(r.report.passed).toBe(true);
+  expect(r.report.passed, failedChecks(r)).toBe(true);
 }
 
 describe('register workload with faults', () => {

@@ -20,7 +20,7 @@
 import { describe, expect, it } from 'vitest';
 import { PartitionNemesis } from '../nemesis/network-faults.js';
 import { KillNemesis, PauseNemesis } from '../nemesis/process-faults.js';
-import { percentile, runScenario } from './scenario.js';
+import { failedChecks, percentile, runScenario } from './scenario.js';
 import { chaosTier } from './tier.js';
 
 const tier = chaosTier(process.env);
@@ -44,8 +44,8 @@ describe('replication 3 under leader faults (sync, and semi-sync for the kills)'
       `replicated leader kill -9: ${kills} kills, acknowledged adds lost ${r.lostAcknowledged}; recovery p50 ${percentile(r.recoveryMs, 0.5).toFixed(0)} ms, ` +
         `p99 ${percentile(r.recoveryMs, 0.99).toFixed(0)} ms, max ${Math.max(...r.recoveryMs).toFixed(0)} ms over ${r.recoveryMs.length} kills`,
     );
-    expect(r.lostAcknowledged).toBe(0);
-    expect(r.report.passed).toBe(true);
+    expect(r.lostAcknowledged, failedChecks(r)).toBe(0);
+    expect(r.report.passed, failedChecks(r)).toBe(true);
     if (tier.name === 'long') expect(kills).toBeGreaterThanOrEqual(20);
   });
 
@@ -66,8 +66,8 @@ describe('replication 3 under leader faults (sync, and semi-sync for the kills)'
         `p99 ${percentile(r.recoveryMs, 0.99).toFixed(0)} ms over ${r.recoveryMs.length} kills`,
     );
     expect(kills).toBeGreaterThan(0);
-    expect(r.lostAcknowledged).toBe(0);
-    expect(r.report.passed).toBe(true);
+    expect(r.lostAcknowledged, failedChecks(r)).toBe(0);
+    expect(r.report.passed, failedChecks(r)).toBe(true);
   });
 
   it('loses no acknowledged add while partition leaders are killed and restarted within their lease (term renewal)', async () => {
@@ -88,8 +88,8 @@ describe('replication 3 under leader faults (sync, and semi-sync for the kills)'
         `recovery p50 ${percentile(r.recoveryMs, 0.5).toFixed(0)} ms, p99 ${percentile(r.recoveryMs, 0.99).toFixed(0)} ms over ${r.recoveryMs.length} kills`,
     );
     expect(kills).toBeGreaterThan(0);
-    expect(r.lostAcknowledged).toBe(0);
-    expect(r.report.passed).toBe(true);
+    expect(r.lostAcknowledged, failedChecks(r)).toBe(0);
+    expect(r.report.passed, failedChecks(r)).toBe(true);
   });
 
   it('stays linearizable while a partition leader is paused longer than its lease and resumed', async () => {
@@ -103,7 +103,7 @@ describe('replication 3 under leader faults (sync, and semi-sync for the kills)'
       seed: 42,
     });
     expect(r.checks.map((c) => [c.name, c.valid])).toEqual([['linearizable', true]]);
-    expect(r.report.passed).toBe(true);
+    expect(r.report.passed, failedChecks(r)).toBe(true);
   });
 
   it('stays linearizable while partition leaders are cut off from every other process', async () => {
@@ -117,6 +117,6 @@ describe('replication 3 under leader faults (sync, and semi-sync for the kills)'
       seed: 43,
     });
     expect(r.checks.map((c) => [c.name, c.valid])).toEqual([['linearizable', true]]);
-    expect(r.report.passed).toBe(true);
+    expect(r.report.passed, failedChecks(r)).toBe(true);
   });
 });

@@ -57,6 +57,17 @@ export interface ScenarioResult {
   readonly recoveryMs: readonly number[];
 }
 
+/**
+ * The failed checks of a run, with their evidence, for an assertion's message: what CI prints
+ * when a scenario fails says why (the cluster did not recover, which process was down, which
+ * writes were lost), not just the figure that was missing.
+ */
+export function failedChecks(r: ScenarioResult): string {
+  const failed = r.checks.filter((c) => c.valid !== true);
+  if (failed.length === 0) return `every check passed (report in ${r.report.dir})`;
+  return `report in ${r.report.dir}; ${failed.map((c) => `${c.name} check ${c.valid === false ? 'failed' : 'undecided'}: ${c.text.slice(0, 2_000)}`).join('\n')}`;
+}
+
 /** How long the cluster may take to serve every partition again after the heal. */
 const recoveryWaitMs = 60_000;
 

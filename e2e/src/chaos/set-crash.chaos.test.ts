@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { DiskFullNemesis, FsyncErrorNemesis } from '../nemesis/disk-faults.js';
 import { type Nemesis } from '../nemesis/nemesis.js';
 import { KillNemesis, PowerLossNemesis } from '../nemesis/process-faults.js';
-import { runScenario, type NemesisContext, type ScenarioResult, type ScenarioSpec } from './scenario.js';
+import { failedChecks, runScenario, type NemesisContext, type ScenarioResult, type ScenarioSpec } from './scenario.js';
 import { chaosTier } from './tier.js';
 
 const tier = chaosTier(process.env);
@@ -17,8 +17,8 @@ const cluster = { namespaces: true, nodes: 3, coordinators: 1, routers: 1, parti
 
 async function noAcknowledgedAddLost(name: string, seed: number, nemesis: (ctx: NemesisContext) => Nemesis, planned: string, extra: Partial<ScenarioSpec['cluster']> = {}): Promise<ScenarioResult> {
   const r = await runScenario({ name, tier, cluster: { ...cluster, ...extra }, workload: 'set', nemesis, plannedFaults: [planned], seed });
-  expect(r.lostAcknowledged).toBe(0);
-  expect(r.report.passed).toBe(true);
+  expect(r.lostAcknowledged, failedChecks(r)).toBe(0);
+  expect(r.report.passed, failedChecks(r)).toBe(true);
   return r;
 }
 

@@ -33,6 +33,7 @@ import { FaultProxy } from '../nemesis/tcp-proxy.js';
 import { thawFreezerGroups } from './freezer.js';
 import { LoopDisk, removeStaleMounts } from './loop-disk.js';
 import { Network, type Host } from './network.js';
+import { storageEngineArgs } from './storage-engine.js';
 
 /** Options of a chaos cluster. */
 export interface ChaosClusterOptions {
@@ -200,7 +201,7 @@ export class ChaosCluster {
       Object.assign(env, { FIU_CTRL_FIFO: fiuControl, FIU_ENABLE: '' });
     }
     if (preload.length > 0) env.LD_PRELOAD = preload.join(' ');
-    const extra = role === 'etcd' ? [] : (this.options.extraArgs?.[role] ?? []);
+    const extra = role === 'etcd' ? [] : [...(this.options.extraArgs?.[role] ?? []), ...(role === 'datanode' ? storageEngineArgs(process.env) : [])];
     const full = [...args, ...extra];
     // `ip netns exec` execs the command, so the pid we hold is the server's own pid.
     const [cmd, cmdArgs] = host === undefined ? [command, full] : ['ip', ['netns', 'exec', host.namespace, command, ...full]];

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalCluster, QuireClient, type LocalClusterOptions } from '@quire/client';
+import { storageEngineArgs } from './storage-engine.js';
 
 /** A running test cluster. */
 export interface TestCluster {
@@ -34,6 +35,7 @@ export async function startTestCluster(name: string, options: TestClusterOptions
     logLevel: 'info',
     env: process.env,
     ...options,
+    extraArgs: { ...options.extraArgs, datanode: [...(options.extraArgs?.datanode ?? []), ...storageEngineArgs(process.env)] },
   });
   const client = new QuireClient({ router: cluster.routerAddress, requestTimeoutMs: 10_000 });
   return {

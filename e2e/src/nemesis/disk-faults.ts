@@ -21,6 +21,30 @@ const fiuControlTimeoutMs = 2_000;
 const exitSettleMs = 1_000;
 
 /**
+ * How long heal() watches the nodes a disk fault touched: an fsync or write that began while
+ * the fault was on can fail after stop() looked, and the node then exits a moment later.
+ */
+const lateCrashWatchMs = 2_000;
+
+/**
+ * Restarts every node in `ids` that is down (the supervisor's part, as a kubelet restarts a
+ * pod): a node that hit the fault stops by design, possibly after stop() decided it lived.
+ * Records what it restarted, so the report shows each late crash.
+ */
+async function restartLateCrashes(deps: { readonly cluster: ChaosCluster; readonly log: NemesisLog }, name: string, ids: ReadonlySet<string>, watchMs: number): Promise<void> {
+  if (ids.size === 0) return;
+  if (watchMs > 0) await new Promise((resolve) => setTimeout(resolve, watchMs));
+  const restarted: string[] = [];
+  for (const id of ids) {
+    const p = deps.cluster.process(id);
+    if (p.managed.running) continue;
+    p.managed.start();
+    restarted.push(id);
+  }
+  if (restarted.length > 0) deps.log.record(name, 'heal', restarted, true, { restartedAfterLateCrash: restarted });
+}
+
+/**
  * Waits until `p` has exited or exitSettleMs passed: a node whose commit just failed is
  * exiting, and restarting must wait for that, or the restart is skipped and the node stays down.
  */
@@ -35,6 +59,8 @@ async function settle(p: ChaosProcess): Promise<void> {
 export class DiskFullNemesis implements Nemesis {
   readonly name = 'disk-full';
   private filled: string[] = [];
+  /** Every node this nemesis has filled: one may crash of it after stop() (restartLateCrashes). */
+  private readonly touched = new Set<string>();
 
   constructor(
     private readonly deps: { readonly cluster: ChaosCluster; readonly log: NemesisLog; readonly rng: Rng },
@@ -57,6 +83,7 @@ export class DiskFullNemesis implements Nemesis {
           // fallocate stops at ENOSPC having allocated what it could; the disk is full either way.
         });
         this.filled.push(p.id);
+        this.touched.add(p.id);
         const left = Number((await run('df', ['--output=avail', '-B1', mount])).split('\n')[1]?.trim() ?? '-1');
         this.deps.log.record(this.name, 'start', [p.id], true, { filledBytes: free, freeBytesLeft: left });
       } catch (err) {
@@ -79,10 +106,13 @@ export class DiskFullNemesis implements Nemesis {
       }
     }
     this.deps.log.record(this.name, 'stop', list, true, { restartedAfterCrash: restarted });
+    // A node filled in an earlier cycle that crashed after that cycle's stop().
+    await restartLateCrashes(this.deps, this.name, this.touched, 0);
   }
 
   async heal(): Promise<void> {
     if (this.filled.length > 0) await this.stop();
+    await restartLateCrashes(this.deps, this.name, this.touched, lateCrashWatchMs);
   }
 }
 
@@ -97,6 +127,8 @@ export class FsyncErrorNemesis implements Nemesis {
   readonly name = 'fsync-error';
   /** Processes this nemesis touched (even when the command failed), with the pid it targeted. */
   private failing: { id: string; pid: number }[] = [];
+  /** Every node this nemesis has failed: one may crash of it after stop() (restartLateCrashes). */
+  private readonly touched = new Set<string>();
 
   constructor(
     private readonly deps: { readonly cluster: ChaosCluster; readonly log: NemesisLog; readonly rng: Rng },
@@ -123,6 +155,7 @@ export class FsyncErrorNemesis implements Nemesis {
         continue;
       }
       this.failing.push({ id: p.id, pid });
+      this.touched.add(p.id);
       try {
         await this.control(p.id, pid, 'enable');
         this.deps.log.record(this.name, 'start', [p.id], true, { pid, points: fsyncPoints });
@@ -146,9 +179,11 @@ export class FsyncErrorNemesis implements Nemesis {
       if (!p.managed.running) p.managed.start();
       this.deps.log.record(this.name, 'stop', [id], true, { crashedOnFsyncError: crashed, pid: p.managed.pid });
     }
+    await restartLateCrashes(this.deps, this.name, this.touched, 0);
   }
 
   async heal(): Promise<void> {
     if (this.failing.length > 0) await this.stop();
+    await restartLateCrashes(this.deps, this.name, this.touched, lateCrashWatchMs);
   }
 }

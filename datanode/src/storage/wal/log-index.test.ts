@@ -10,20 +10,20 @@ import { openWal, type WalLocation } from './wal.js';
 const a: WalPartition = { keyspace: 'default', partitionId: 1 };
 const b: WalPartition = { keyspace: 'default', partitionId: 2 };
 const entry = Buffer.from('e');
-const append = (p: WalPartition, index: number, epoch = 1): WalRecord => ({ type: 'append', partition: p, index, epoch, entry });
+const append = (p: WalPartition, index: number): WalRecord => ({ type: 'append', partition: p, index, entry });
 let sequence = 0;
 const at = (segment: number): WalLocation => ({ segment, offset: 0, bytes: 1, sequence: ++sequence });
 
 describe('WalLogIndex', () => {
-  it('indexes one gap-free run per partition and finds each entry with its epoch and batch', () => {
+  it('indexes one gap-free run per partition and finds the batch of each entry', () => {
     const index = new WalLogIndex();
     const first = at(1);
     const second = at(2);
     index.apply(first, [append(a, 1), append(b, 7), append(a, 2)]);
-    index.apply(second, [append(a, 3, 2), append(b, 8)]);
+    index.apply(second, [append(a, 3), append(b, 8)]);
     expect([index.firstIndex(a), index.lastIndex(a)]).toEqual([1, 3]);
     expect([index.firstIndex(b), index.lastIndex(b)]).toEqual([7, 8]);
-    expect(index.place(a, 3)).toEqual({ epoch: 2, batch: second });
+    expect(index.place(a, 3)).toEqual({ batch: second });
     expect(index.place(a, 1)?.batch).toEqual(first);
     expect(index.place(a, 4)).toBeUndefined();
     // The place is a copy of the location alone: a replayed batch's records are not retained.
@@ -44,9 +44,10 @@ describe('WalLogIndex', () => {
   it('truncates a suffix, continues after it, and refuses a truncation below the run', () => {
     const index = new WalLogIndex();
     index.apply(at(1), [append(a, 1), append(a, 2), append(a, 3)]);
-    index.apply(at(2), [{ type: 'truncate-after', partition: a, index: 1 }, append(a, 2, 3)]);
+    const replacing = at(2);
+    index.apply(replacing, [{ type: 'truncate-after', partition: a, index: 1 }, append(a, 2)]);
     expect(index.lastIndex(a)).toBe(2);
-    expect(index.place(a, 2)?.epoch).toBe(3);
+    expect(index.place(a, 2)?.batch).toEqual(replacing);
     // Truncating everything leaves an empty run that must continue right after the truncation point.
     index.apply(at(2), [{ type: 'truncate-after', partition: a, index: 0 }]);
     expect([index.firstIndex(a), index.lastIndex(a)]).toEqual([1, 0]);
@@ -95,8 +96,8 @@ describe('WalLogIndex', () => {
       const built = new WalLogIndex();
       const { wal } = await openWal({ dir, segmentBytes }, (batch) => built.apply(batch, batch.records));
       for (let i = 1; i <= 300; i++) {
-        const records: WalRecord[] = [{ type: 'append', partition: a, index: i, epoch: 1, entry: big }];
-        if (i % 3 === 0) records.push({ type: 'append', partition: b, index: i / 3, epoch: 1, entry: big });
+        const records: WalRecord[] = [{ type: 'append', partition: a, index: i, entry: big }];
+        if (i % 3 === 0) records.push({ type: 'append', partition: b, index: i / 3, entry: big });
         built.apply(await wal.append(records), records);
       }
       expect(wal.segments().length).toBeGreaterThan(4);

@@ -11,6 +11,12 @@
  *    the reset's index. Anything else in the log is corruption (CorruptReplicaError), never
  *    silently skipped. A truncate-after keeps the entries up to its index and never reaches
  *    below the run's start; a reset empties the run at its index.
+ *  - Floors given before replay (startFloor: the durable LMDB floor of RFC 0002 W3) are where
+ *    the partition's needed entries begin. Until the run starts, replay skips appends below
+ *    the floor; a truncate-after that reaches below the run's start (or finds no run) empties
+ *    the run instead of being corruption when a floor is set: the entries it cut were in
+ *    segments deleted because nothing needed them, or are below the floor. Whether the run
+ *    that replay leaves fits the partition's applied state is the engine's check.
  *  - W3 (RFC 0002): segmentsNeededFrom() names the lowest segment holding an entry at or above
  *    a partition's floor, or a partition's newest epoch-history or leader-term record that the
  *    caller has not yet reported checkpointed. Segments below it hold nothing any partition
@@ -20,13 +26,13 @@ import { assert, CorruptReplicaError } from '@quire/common';
 import type { WalPartition, WalRecord } from './records.js';
 import type { WalLocation } from './wal.js';
 
-/** Where one entry is: the batch that holds it, and its epoch. */
+/** Where one entry is: the batch that holds it. */
 export interface EntryPlace {
-  readonly epoch: number;
   readonly batch: WalLocation;
 }
 
 interface PartitionLog {
+  readonly partition: WalPartition;
   /**
    * Index of places[0]; with no places, the index the next append must have. Undefined until
    * the log shows where the run starts (an append or a reset; a partition named first by an
@@ -59,19 +65,27 @@ export class WalLogIndex {
       switch (record.type) {
         case 'append': {
           if (log === undefined) {
-            log = { first: undefined, places: [], floor: 0, metaPin: undefined };
-            this.logs.set(name, log);
+            log = this.create(record.partition);
           }
+          // Below the floor, before the run starts: not needed any more (possibly of a run that a
+          // reset or truncation ended). Once the run has started, a gap is corruption as before.
+          if (log.first === undefined && record.index < log.floor) break;
           // The first append seen starts the run (older segments may be gone); later ones extend it.
           log.first ??= record.index;
           const next = log.first + log.places.length;
           if (record.index !== next) {
             throw new CorruptReplicaError(`WAL batch ${batch.sequence}: append of ${name} at index ${record.index}, but its log continues at ${next}`);
           }
-          log.places.push({ epoch: record.epoch, batch });
+          log.places.push({ batch });
           break;
         }
         case 'truncate-after': {
+          if (log !== undefined && log.floor > 0 && (log.first === undefined || record.index < log.first - 1)) {
+            // What it cut began below the floor or in a deleted segment: the run ends here.
+            log.first = undefined;
+            log.places = [];
+            break;
+          }
           if (log?.first === undefined) throw new CorruptReplicaError(`WAL batch ${batch.sequence}: truncation of ${name}, which has no log`);
           if (record.index < log.first - 1) {
             throw new CorruptReplicaError(`WAL batch ${batch.sequence}: truncation of ${name} after ${record.index}, below its log start ${log.first}`);
@@ -81,20 +95,45 @@ export class WalLogIndex {
         }
         case 'reset': {
           // A finished snapshot install: the log restarts after the snapshot's index.
-          this.logs.set(name, { first: record.index + 1, places: [], floor: record.index + 1, metaPin: log?.metaPin });
+          this.logs.set(name, { partition: record.partition, first: record.index + 1, places: [], floor: record.index + 1, metaPin: log?.metaPin });
           break;
         }
         case 'epoch-history':
         case 'leader-term': {
           if (log === undefined) {
-            log = { first: undefined, places: [], floor: 0, metaPin: undefined };
-            this.logs.set(name, log);
+            log = this.create(record.partition);
           }
           log.metaPin = batch;
           break;
         }
       }
     }
+  }
+
+  private create(partition: WalPartition): PartitionLog {
+    const log: PartitionLog = { partition: { keyspace: partition.keyspace, partitionId: partition.partitionId }, first: undefined, places: [], floor: 0, metaPin: undefined };
+    this.logs.set(keyOf(partition), log);
+    return log;
+  }
+
+  /**
+   * Before replay: the partition needs no entry below `floor` (its durable LMDB floor). Appends
+   * below it are skipped, and truncations that reach below the run end it (see the invariants).
+   */
+  startFloor(p: WalPartition, floor: number): void {
+    assert(Number.isSafeInteger(floor) && floor >= 0, `WAL floor ${floor} of ${keyOf(p)}`);
+    assert(!this.logs.has(keyOf(p)), `WAL floor of ${keyOf(p)} given after its records`);
+    this.create(p).floor = floor;
+  }
+
+  /** Every partition the log or a floor named. */
+  partitions(): WalPartition[] {
+    return [...this.logs.values()].map((log) => log.partition);
+  }
+
+  /** The partition's floor (0 when none was set). */
+  floor(p: WalPartition): number {
+    return this.logs.get(keyOf(p))?.floor ?? 0;
   }
 
   /** The partition's first indexed entry (the next append's index when it has none); undefined if the log never named it. */
@@ -120,11 +159,11 @@ export class WalLogIndex {
    * their segments may go once every partition agrees. Floors only rise.
    */
   setFloor(p: WalPartition, floor: number): void {
-    const log = this.logs.get(keyOf(p));
-    assert(log?.first !== undefined, `WAL floor for ${keyOf(p)}, which has no log`);
+    const log = this.logs.get(keyOf(p)) ?? this.create(p);
     assert(Number.isSafeInteger(floor) && floor >= log.floor, `WAL floor of ${keyOf(p)} would go from ${log.floor} to ${floor}`);
-    assert(floor <= log.first + log.places.length, `WAL floor ${floor} of ${keyOf(p)} is beyond its log end ${log.first + log.places.length - 1} + 1`);
     log.floor = floor;
+    if (log.first === undefined) return;
+    assert(floor <= log.first + log.places.length, `WAL floor ${floor} of ${keyOf(p)} is beyond its log end ${log.first + log.places.length - 1} + 1`);
     const drop = Math.max(0, floor - log.first);
     if (drop > 0) {
       log.places = log.places.slice(drop);

@@ -11,7 +11,7 @@
  *
  *     type u8 | keyspace length u16 | keyspace (UTF-8) | partition id u32 | fields of the type
  *
- *     append         index u64 | epoch u64 | entry length u32 | entry (codec.ts log entry)
+ *     append         index u64 | entry length u32 | entry (opaque here; codec.ts log entry)
  *     truncate-after index u64
  *     epoch-history  length u32 | bytes (epoch-history.ts encoding)
  *     leader-term    epoch u64
@@ -34,7 +34,7 @@ export interface WalPartition {
 }
 
 export type WalRecord =
-  | { readonly type: 'append'; readonly partition: WalPartition; readonly index: number; readonly epoch: number; readonly entry: Buffer }
+  | { readonly type: 'append'; readonly partition: WalPartition; readonly index: number; readonly entry: Buffer }
   | { readonly type: 'truncate-after'; readonly partition: WalPartition; readonly index: number }
   | { readonly type: 'epoch-history'; readonly partition: WalPartition; readonly bytes: Buffer }
   | { readonly type: 'leader-term'; readonly partition: WalPartition; readonly epoch: number }
@@ -60,7 +60,7 @@ function recordBytes(record: WalRecord): number {
   const head = 1 + 2 + Buffer.byteLength(record.partition.keyspace) + 4;
   switch (record.type) {
     case 'append':
-      return head + 8 + 8 + 4 + record.entry.length;
+      return head + 8 + 4 + record.entry.length;
     case 'epoch-history':
       return head + 4 + record.bytes.length;
     case 'truncate-after':
@@ -81,7 +81,6 @@ function writeRecord(out: Buffer, record: WalRecord, at: number): number {
   switch (record.type) {
     case 'append':
       p = writeU64(out, record.index, p);
-      p = writeU64(out, record.epoch, p);
       p = out.writeUInt32BE(record.entry.length, p);
       return p + record.entry.copy(out, p);
     case 'epoch-history':
@@ -164,13 +163,12 @@ export function decodeRecords(body: Buffer): WalRecord[] {
     at += keyspaceBytes + 4;
     switch (code) {
       case typeCodes.append: {
-        need(20, 'append fields');
+        need(12, 'append fields');
         const index = readU64(body, at);
-        const epoch = readU64(body, at + 8);
-        const length = body.readUInt32BE(at + 16);
-        at += 20;
+        const length = body.readUInt32BE(at + 8);
+        at += 12;
         need(length, 'entry');
-        out.push({ type: 'append', partition, index, epoch, entry: Buffer.from(body.subarray(at, at + length)) });
+        out.push({ type: 'append', partition, index, entry: Buffer.from(body.subarray(at, at + length)) });
         at += length;
         break;
       }

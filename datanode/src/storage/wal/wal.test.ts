@@ -11,7 +11,7 @@ const p = { keyspace: 'default', partitionId: 3 };
 
 /** Batch n: an append of index n (about 1 KiB) and, every tenth batch, the other record types. */
 function batchOf(n: number): WalRecord[] {
-  const records: WalRecord[] = [{ type: 'append', partition: p, index: n, epoch: 1 + Math.floor(n / 50), entry: Buffer.alloc(1_000, n % 251) }];
+  const records: WalRecord[] = [{ type: 'append', partition: p, index: n, entry: Buffer.alloc(1_000, n % 251) }];
   if (n % 10 === 0) {
     records.push(
       { type: 'epoch-history', partition: p, bytes: Buffer.from(`history ${n}`) },
@@ -75,7 +75,7 @@ describe('WriteAheadLog', () => {
     const second = await reopen();
     const [location] = await appendBatches(second.wal, 31, 31);
     expect(location?.sequence).toBe(31);
-    expect(await second.wal.read(location as WalLocation)).toEqual(batchOf(31));
+    expect(second.wal.readSync(location as WalLocation)).toEqual(batchOf(31));
     await closeAll();
     const third = await reopen();
     expect(third.batches.map((b) => b.sequence)).toEqual(Array.from({ length: 31 }, (_, i) => i + 1));
@@ -154,7 +154,7 @@ describe('WriteAheadLog', () => {
   it('refuses a batch larger than a segment without writing it, and stays usable', async () => {
     const { wal } = await reopen();
     await appendBatches(wal, 1, 2);
-    await expect(wal.append([{ type: 'append', partition: p, index: 3, epoch: 1, entry: Buffer.alloc(segmentBytes) }])).rejects.toThrow(
+    await expect(wal.append([{ type: 'append', partition: p, index: 3, entry: Buffer.alloc(segmentBytes) }])).rejects.toThrow(
       /exceeds the segment size 65536/,
     );
     const [next] = await appendBatches(wal, 3, 3);

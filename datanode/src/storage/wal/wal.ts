@@ -22,6 +22,7 @@
  *  - deleteSegmentsBefore() removes whole segments below the one being written, only when the
  *    caller says no partition needs them (RFC 0002 W3 is the caller's to keep).
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assert, CorruptReplicaError } from '@quire/common';
@@ -38,6 +39,11 @@ export interface WalOptions {
   readonly dir: string;
   /** Bytes per segment file (default 64 MiB); a multiple of 4096, at least 64 KiB. */
   readonly segmentBytes?: number;
+  /**
+   * Append without fdatasync. BREAKS DURABILITY: set only by the `datanode.storage.skipFsync`
+   * failpoint, so the chaos suite's negative control proves its checkers catch lost writes.
+   */
+  readonly skipSync?: boolean;
 }
 
 /** Where a batch is. */
@@ -105,6 +111,7 @@ export class WriteAheadLog {
     private offset: number,
     private nextSequence: number,
     replayed: ReadonlyMap<number, { firstSequence: number; lastSequence: number }>,
+    private readonly skipSync = false,
   ) {
     for (const [segment, info] of replayed) this.infos.set(segment, { ...info });
     this.prepareSpare();
@@ -144,18 +151,21 @@ export class WriteAheadLog {
     return this.current.segment;
   }
 
-  /** Reads back the records of the batch at `location` (a catch-up read). */
-  async read(location: WalLocation): Promise<WalRecord[]> {
-    const handle = await open(join(this.dir, segmentName(location.segment)), 'r');
+  /**
+   * Reads back the records of the batch at `location` synchronously (a storage engine's reads
+   * are synchronous; catch-up and restart read old entries, which the page cache usually holds).
+   */
+  readSync(location: WalLocation): WalRecord[] {
+    const fd = openSync(join(this.dir, segmentName(location.segment)), 'r');
     try {
       const buf = Buffer.alloc(location.bytes);
-      const { bytesRead } = await handle.read(buf, 0, location.bytes, location.offset);
+      const bytesRead = readSync(fd, buf, 0, location.bytes, location.offset);
       assert(bytesRead === location.bytes, `WAL read of ${location.bytes} bytes at ${location.segment}:${location.offset} got ${bytesRead}`);
       const found = batchAt(buf, 0);
       assert(found.kind === 'batch' && found.sequence === location.sequence, `WAL batch ${location.sequence} not found at ${location.segment}:${location.offset}`);
       return decodeRecords(found.body);
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
   }
 
@@ -192,7 +202,7 @@ export class WriteAheadLog {
       const offset = this.offset;
       const { bytesWritten } = await handle.write(batch, 0, batch.length, offset);
       assert(bytesWritten === batch.length, `WAL wrote ${bytesWritten} of ${batch.length} bytes`);
-      await handle.datasync();
+      if (!this.skipSync) await handle.datasync();
       this.offset = offset + batch.length;
       const info = this.infos.get(segment);
       if (info === undefined) this.infos.set(segment, { firstSequence: sequence, lastSequence: sequence });
@@ -362,6 +372,6 @@ export async function openWal(options: WalOptions, onBatch: (batch: ReplayedBatc
   }
   // Segments after the current one hold no batch (checked above): spares, recreated as needed.
   for (const later of numbers.filter((n) => n > segment)) await unlink(join(dir, segmentName(later)));
-  const wal = new WriteAheadLog(dir, segmentBytes, { segment, handle }, offset, expected ?? 1, infos);
+  const wal = new WriteAheadLog(dir, segmentBytes, { segment, handle }, offset, expected ?? 1, infos, options.skipSync === true);
   return { wal, summary: { batches, nextSequence: expected ?? 1, tornTail } };
 }

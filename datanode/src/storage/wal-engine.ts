@@ -1,0 +1,1008 @@
+/**
+ * The WAL engine (RFC 0002): the PartitionStore interface over a node-wide write-ahead log and
+ * LMDB. Log mutations (appendLog, truncateLogAfter, setEpochHistory, setLeaderTerm, and the
+ * reset a finished snapshot install implies) become WAL records; data mutations (putValue,
+ * deleteValue, setApplied, the snapshot install's data and marks) are kept in memory as one
+ * *layer* per commit and partition, and written to LMDB later by an *apply transaction* that
+ * covers many commits. write() resolves once its WAL batch is durable: one pwrite and one
+ * fdatasync instead of an LMDB commit with its two syncs.
+ *
+ * Layout: `<walDir>/` holds the segments (wal/wal.ts); the LMDB environment at `lmdbPath` holds
+ * per partition a data sub-database `d/<keyspace>/<id>` and, in `meta`, the applied state, the
+ * checkpointed epoch history and leader term, the snapshot-install mark and the WAL floor
+ * (`wal-floor/<keyspace>/<id>`: no WAL entry below it is needed). `meta` also records which
+ * engine wrote the directory (`storage-format`), so neither engine opens the other's layout.
+ *
+ * Critical invariants (RFC 0002):
+ *  - W1: write() resolves only after the WAL batch with the body's records is durable, and, for
+ *    a body that began, loaded or finished a snapshot install (data the log cannot rebuild),
+ *    only after an apply transaction holding that body's layer is durable too.
+ *  - An apply transaction takes only commits whose WAL batch is durable, oldest first, so LMDB
+ *    never holds the data of an entry whose log record could still be lost: after a crash,
+ *    LMDB's applied index is at most the end of the replayed log, and the entries above it are
+ *    in the log (the replica re-applies them, as it does after any restart).
+ *  - W3: a partition's WAL floor rises only to min(what truncateLogBefore asked, LMDB's durable
+ *    applied index + 1); it is written in the apply transaction, and the log index learns it —
+ *    which is what lets segments go — only once that transaction is durable.
+ *  - A finished install's reset record is durable in the WAL before the apply transaction
+ *    that clears the install mark, so replay never joins the pre-install log to the new state.
+ *  - Reads see the newest layer that holds the key, then LMDB; a layer of beginSnapshotInstall
+ *    hides everything older. A body that throws leaves nothing: its layer, its records and its
+ *    changes to the stores' in-memory state are undone.
+ */
+import { open, type RootDatabase } from 'lmdb';
+import { assert, compareBytes, CorruptReplicaError } from '@quire/common';
+import {
+  decodeAppliedState,
+  decodeStoredValue,
+  encodeAppliedState,
+  encodeStoredValue,
+  storedKey,
+  storedVersion,
+  type AppliedState,
+} from './codec.js';
+import type {
+  IndexedLogEntry,
+  PartitionStore,
+  RangeQuery,
+  SnapshotReader,
+  StorageEngine,
+  StoredEntry,
+  StoredPartition,
+} from './engine.js';
+import {
+  checkAppliedState,
+  checkSnapshotChunk,
+  LmdbSnapshotReader,
+  rangeOver,
+  type SnapshotOverlay,
+  sameState,
+  storageFormatKey,
+  storedRangeOptions,
+  type BinaryDb,
+  type MetaDb,
+} from './lmdb-engine.js';
+import { WalLogIndex } from './wal/log-index.js';
+import type { WalPartition, WalRecord } from './wal/records.js';
+import { openWal, type WalLocation, type WriteAheadLog } from './wal/wal.js';
+
+const appliedPrefix = 'applied/';
+const epochHistoryPrefix = 'epoch-history/';
+const leaderTermPrefix = 'leader-term/';
+const installPrefix = 'snapshot-install/';
+const floorPrefix = 'wal-floor/';
+const installMark = Buffer.from([1]);
+/** The value of `storage-format` in a directory this engine wrote. */
+export const walStorageFormat = 'wal-v1';
+const snapshotReadersMaxDefault = 4;
+/** Apply transaction cadence when WalEngineOptions does not say (RFC 0002 "Commit path"). */
+export const applyIntervalMsDefault = 20;
+export const applyMutationsMaxDefault = 2_000;
+/** Decoded batches kept for log reads (catch-up and restart read runs of entries of one batch). */
+const readCacheBatches = 8;
+
+/** Options for the WAL engine. */
+export interface WalEngineOptions {
+  /** Directory of the LMDB environment (the materialised state). */
+  readonly lmdbPath: string;
+  /** Directory of the WAL segments. */
+  readonly walDir: string;
+  /** Most partitions this node can hold. */
+  readonly partitionsMax: number;
+  /**
+   * Commit without fsync, in the WAL and in LMDB. BREAKS DURABILITY: set only by the
+   * `datanode.storage.skipFsync` failpoint (the chaos suite's negative control).
+   */
+  readonly skipFsync?: boolean;
+  /** Most snapshot readers open at once (default 4). */
+  readonly snapshotReadersMax?: number;
+  /** An apply transaction starts at most this long after a durable commit (default 20 ms). */
+  readonly applyIntervalMs?: number;
+  /** ...or as soon as this many data mutations wait (default 2 000). */
+  readonly applyMutationsMax?: number;
+  /** WAL segment size (default 64 MiB). */
+  readonly segmentBytes?: number;
+  /**
+   * Called when an apply transaction or a segment deletion fails: LMDB or the WAL is in an
+   * unknown state, and the process must stop (as for a failed commit). Later writes reject.
+   */
+  readonly onFatal?: (err: unknown) => void;
+}
+
+/** A data mutation waiting for an apply: the stored key and value, or undefined for a delete. */
+interface Mutation {
+  readonly stored: Buffer;
+  readonly raw: Buffer | undefined;
+}
+
+/** One commit's changes to one partition's materialised state. */
+interface Layer {
+  readonly commit: Commit;
+  readonly muts: Map<string, Mutation>;
+  /** beginSnapshotInstall ran: LMDB's data and every older layer are void. */
+  cleared: boolean;
+  applied: AppliedState | undefined;
+  /** true: set the install mark; false: clear it. */
+  installMark: boolean | undefined;
+  /** A Buffer: checkpoint it; null: remove the checkpoint. */
+  epochHistory: Buffer | null | undefined;
+  leaderTerm: number | undefined;
+}
+
+/** What a body changed in one store, for its records and for undoing a throw. */
+interface BodyChanges {
+  readonly saved: StoreState;
+  readonly log: WalRecord[];
+  reset: number | undefined;
+  epochHistory: Buffer | undefined;
+  leaderTerm: number | undefined;
+}
+
+/** One write() body's work. */
+interface Commit {
+  readonly seq: number;
+  readonly stores: Map<WalPartitionStore, BodyChanges>;
+  readonly layers: Map<WalPartitionStore, Layer>;
+  /** Entries this commit appended (removed from the stores' tails once indexed). */
+  readonly appended: { store: WalPartitionStore; index: number; entry: Buffer }[];
+  mutations: number;
+  /** The body wrote data the log cannot rebuild (a snapshot install): wait for its apply. */
+  needsApply: boolean;
+  durable: boolean;
+  /** The WAL batch's sequence, when the commit wrote records. */
+  sequence: number | undefined;
+}
+
+/** The in-memory state of a store that a throwing body must restore. */
+interface StoreState {
+  readonly appliedState: AppliedState;
+  readonly first: number;
+  readonly last: number;
+  readonly tail: Map<number, Buffer>;
+  readonly epochHistory: Buffer | undefined;
+  readonly leaderTerm: number;
+  readonly install: PendingInstall | undefined;
+  readonly floorWanted: number;
+}
+
+interface PendingInstall {
+  readonly state: AppliedState | undefined;
+  readonly lastKey: Buffer | undefined;
+  readonly restartRequired: boolean;
+}
+
+/** What replay found of a partition besides its entries. */
+interface ReplayedMeta {
+  /** Newest epoch history since the last reset; null when a reset came after the last one. */
+  epochHistory: Buffer | null | undefined;
+  leaderTerm: number | undefined;
+}
+
+/** What the engine shares with its stores. */
+interface EngineCore {
+  readonly wal: WriteAheadLog;
+  readonly index: WalLogIndex;
+  readonly openReaders: Set<LmdbSnapshotReader>;
+  readonly snapshotReadersMax: number;
+  /** The body running now, if any. */
+  current: Commit | undefined;
+  /** Reads an entry of a durable batch. */
+  readEntry(p: WalPartition, index: number): Buffer | undefined;
+}
+
+interface StoreDbs {
+  readonly root: RootDatabase;
+  readonly data: BinaryDb;
+  readonly meta: MetaDb;
+  readonly appliedKey: string;
+  readonly epochHistoryKey: string;
+  readonly installKey: string;
+  readonly leaderTermKey: string;
+  readonly floorKey: string;
+}
+
+const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+
+class WalPartitionStore implements PartitionStore {
+  readonly partition: WalPartition;
+  private appliedState: AppliedState;
+  /** LMDB's applied state as of the last durable apply transaction. */
+  private durableApplied: AppliedState;
+  private first: number;
+  private last: number;
+  /** Entries whose batch is not indexed yet (not durable, or durable a moment ago). */
+  private tail = new Map<number, Buffer>();
+  private epochHistoryValue: Buffer | undefined;
+  private leaderTermValue: number;
+  private install: PendingInstall | undefined;
+  /** The lowest entry still wanted (truncateLogBefore); the WAL floor follows it once applied. */
+  private floorWanted: number;
+  /** The WAL floor durable in LMDB. */
+  private floorStored: number;
+  /** Layers not yet durable in LMDB, oldest first. */
+  private layers: Layer[] = [];
+
+  constructor(
+    readonly keyspace: string,
+    readonly partitionId: number,
+    private readonly dbs: StoreDbs,
+    private readonly core: EngineCore,
+    replayed: ReplayedMeta | undefined,
+  ) {
+    this.partition = { keyspace, partitionId };
+    const name = `Partition ${keyspace}/${partitionId}`;
+    const raw = dbs.meta.get(dbs.appliedKey);
+    this.appliedState = raw === undefined ? { appliedIndex: 0, epoch: 0 } : decodeAppliedState(raw);
+    this.durableApplied = this.appliedState;
+    const mark = dbs.meta.get(dbs.installKey);
+    assert(mark === undefined || mark.equals(installMark), `${name}: install mark of ${mark?.length} bytes`);
+    this.install = mark === undefined ? undefined : { state: undefined, lastKey: undefined, restartRequired: true };
+    const storedTerm = dbs.meta.get(dbs.leaderTermKey);
+    this.leaderTermValue = Math.max(storedTerm === undefined ? 0 : Number(storedTerm.readBigUInt64BE(0)), replayed?.leaderTerm ?? 0);
+    this.floorStored = readFloor(dbs.meta, dbs.floorKey);
+    const applied = this.appliedState.appliedIndex;
+    const f = core.index.firstIndex(this.partition);
+    const l = core.index.lastIndex(this.partition);
+    if (this.install !== undefined || f === undefined || l === undefined || l < f) {
+      // An install cut off by a restart: what the log held before it began is void.
+      this.epochHistoryValue = this.install === undefined ? historyOf(dbs.meta.get(dbs.epochHistoryKey), replayed) : dbs.meta.get(dbs.epochHistoryKey);
+      this.first = applied + 1;
+      this.last = applied;
+      if (this.install === undefined && f !== undefined && l !== undefined && l < f) {
+        // An empty run that continues after l: it must continue right after the applied index.
+        if (f !== applied + 1) throw new CorruptReplicaError(`${name}: the WAL's log of it is empty and continues at ${f}, but its applied index is ${applied}`);
+      }
+    } else {
+      this.epochHistoryValue = historyOf(dbs.meta.get(dbs.epochHistoryKey), replayed);
+      // The shape of engine.ts: one gap-free run reaching from at most applied + 1 to at least applied.
+      if (f > applied + 1) throw new CorruptReplicaError(`${name}: log starts at ${f}, leaving a gap after applied index ${applied} (in the WAL)`);
+      if (l < applied) throw new CorruptReplicaError(`${name}: log ends at ${l}, below applied index ${applied} (in the WAL)`);
+      this.first = f;
+      this.last = l;
+    }
+    this.floorWanted = this.first;
+  }
+
+  // ---- reads ----
+
+  /** The newest pending mutation of `stored`, 'hidden' when a clear hides LMDB, undefined to read LMDB. */
+  private pending(stored: Buffer): Mutation | 'hidden' | undefined {
+    if (this.layers.length === 0) return undefined;
+    const k = latin1(stored);
+    for (let i = this.layers.length - 1; i >= 0; i--) {
+      const layer = this.layers[i] as Layer;
+      const m = layer.muts.get(k);
+      if (m !== undefined) return m;
+      if (layer.cleared) return 'hidden';
+    }
+    return undefined;
+  }
+
+  private rawValue(key: Buffer): Buffer | undefined {
+    const stored = storedKey(key);
+    const m = this.pending(stored);
+    if (m === 'hidden') return undefined;
+    if (m !== undefined) return m.raw;
+    return this.dbs.data.get(stored);
+  }
+
+  get(key: Buffer): StoredEntry | undefined {
+    const raw = this.rawValue(key);
+    if (raw === undefined) return undefined;
+    const v = decodeStoredValue(raw);
+    return { key, value: v.value, version: v.version };
+  }
+
+  version(key: Buffer): number {
+    const raw = this.rawValue(key);
+    return raw === undefined ? 0 : storedVersion(raw);
+  }
+
+  range(query: RangeQuery): StoredEntry[] {
+    const options = storedRangeOptions(query);
+    if (this.layers.length === 0) return rangeOver(this.dbs.data.getRange(options), query);
+    const start = latin1(options.start);
+    const end = options.end === undefined ? undefined : latin1(options.end);
+    const overlay = new Map<string, Mutation>();
+    let hidden = false;
+    for (let i = this.layers.length - 1; i >= 0 && !hidden; i--) {
+      const layer = this.layers[i] as Layer;
+      for (const [k, m] of layer.muts) {
+        if (k >= start && (end === undefined || k < end) && !overlay.has(k)) overlay.set(k, m);
+      }
+      hidden = layer.cleared;
+    }
+    const pending = [...overlay].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, m]) => m);
+    return rangeOver(mergeStored(hidden ? [] : this.dbs.data.getRange(options), pending), query);
+  }
+
+  applied(): AppliedState {
+    return this.appliedState;
+  }
+
+  firstLogIndex(): number {
+    return this.first;
+  }
+
+  lastLogIndex(): number {
+    return this.last;
+  }
+
+  logEntries(fromIndex: number, toIndexInclusive: number, bytesMax: number): IndexedLogEntry[] {
+    assert(Number.isSafeInteger(fromIndex) && fromIndex >= 1, `Log read from ${fromIndex}`);
+    assert(Number.isSafeInteger(toIndexInclusive) && toIndexInclusive >= fromIndex - 1, `Log read of ${fromIndex}..${toIndexInclusive}`);
+    assert(bytesMax >= 1, 'Log read byte budget must be positive');
+    assert(fromIndex >= this.first, `Log read from ${fromIndex} below the log start ${this.first}: those entries are gone, send a snapshot`);
+    const out: IndexedLogEntry[] = [];
+    let bytes = 0;
+    for (let index = fromIndex; index <= Math.min(toIndexInclusive, this.last); index++) {
+      const entry = this.logEntry(index);
+      assert(entry !== undefined, `Log gap: entry ${index} of ${this.keyspace}/${this.partitionId} is missing in ${this.first}..${this.last}`);
+      out.push({ index, entry });
+      bytes += entry.length;
+      if (bytes >= bytesMax) break;
+    }
+    return out;
+  }
+
+  logEntry(index: number): Buffer | undefined {
+    if (index < this.first || index > this.last) return undefined;
+    return this.tail.get(index) ?? this.core.readEntry(this.partition, index);
+  }
+
+  epochHistory(): Buffer | undefined {
+    return this.epochHistoryValue;
+  }
+
+  leaderTerm(): number {
+    return this.leaderTermValue;
+  }
+
+  snapshotInstallPending(): boolean {
+    return this.install !== undefined;
+  }
+
+  snapshotReader(): SnapshotReader {
+    this.assertNoInstall('snapshotReader');
+    assert(this.core.openReaders.size < this.core.snapshotReadersMax, `More than ${this.core.snapshotReadersMax} snapshot readers open at once`);
+    // LMDB's view plus the committed layers it does not hold yet, frozen now: a layer LMDB
+    // already holds too reads the same either way. A body's own layer is not committed.
+    const current = this.core.current;
+    const layers = this.layers.filter((layer) => layer.commit !== current);
+    const reader = new LmdbSnapshotReader(this.dbs, (closed) => this.core.openReaders.delete(closed), layers.length === 0 ? undefined : snapshotOverlay(layers));
+    this.core.openReaders.add(reader);
+    return reader;
+  }
+
+  // ---- mutations (inside write()) ----
+
+  /** This body's changes to the store, recording the state to restore if the body throws. */
+  private changes(method: string): BodyChanges {
+    const commit = this.core.current;
+    assert(commit !== undefined, `PartitionStore.${method} called outside a write() body`);
+    let changes = commit.stores.get(this);
+    if (changes === undefined) {
+      changes = { saved: this.state(), log: [], reset: undefined, epochHistory: undefined, leaderTerm: undefined };
+      commit.stores.set(this, changes);
+    }
+    return changes;
+  }
+
+  /** This body's layer of data mutations. */
+  private layer(): Layer {
+    const commit = this.core.current as Commit;
+    let layer = commit.layers.get(this);
+    if (layer === undefined) {
+      layer = { commit, muts: new Map(), cleared: false, applied: undefined, installMark: undefined, epochHistory: undefined, leaderTerm: undefined };
+      commit.layers.set(this, layer);
+      this.layers.push(layer);
+    }
+    return layer;
+  }
+
+  private mutate(stored: Buffer, raw: Buffer | undefined): void {
+    const layer = this.layer();
+    layer.muts.set(latin1(stored), { stored, raw });
+    layer.commit.mutations++;
+  }
+
+  putValue(key: Buffer, version: number, value: Buffer): void {
+    this.changes('putValue');
+    this.assertNoInstall('putValue');
+    this.mutate(storedKey(key), encodeStoredValue(key, version, value));
+  }
+
+  deleteValue(key: Buffer): void {
+    this.changes('deleteValue');
+    this.assertNoInstall('deleteValue');
+    this.mutate(storedKey(key), undefined);
+  }
+
+  appendLog(index: number, entry: Buffer): void {
+    const changes = this.changes('appendLog');
+    this.assertNoInstall('appendLog');
+    assert(index === this.last + 1, `Log append at ${index}, but the log ends at ${this.last}`);
+    changes.log.push({ type: 'append', partition: this.partition, index, entry });
+    (this.core.current as Commit).appended.push({ store: this, index, entry });
+    this.tail.set(index, entry);
+    this.last = index;
+  }
+
+  setApplied(state: AppliedState): void {
+    this.changes('setApplied');
+    this.assertNoInstall('setApplied');
+    assert(state.appliedIndex >= this.appliedState.appliedIndex, 'Applied index must not go backwards');
+    const logEmpty = this.first > this.last;
+    assert(logEmpty || state.appliedIndex <= this.last, `Applied index ${state.appliedIndex} beyond the log end ${this.last}: only logged entries can be applied`);
+    const layer = this.layer();
+    layer.applied = state;
+    layer.commit.mutations++;
+    this.appliedState = state;
+    if (logEmpty) {
+      this.first = state.appliedIndex + 1;
+      this.last = state.appliedIndex;
+    }
+  }
+
+  truncateLogBefore(index: number, entriesMax: number): number {
+    this.changes('truncateLogBefore');
+    this.assertNoInstall('truncateLogBefore');
+    assert(index <= this.appliedState.appliedIndex + 1, `Log truncation below ${index} would drop entries after applied index ${this.appliedState.appliedIndex}`);
+    // Only the view moves here: the WAL keeps the entries until LMDB holds their data durably
+    // (writeFloor), since until then they are what rebuilds it after a crash.
+    const upTo = Math.min(index, this.last + 1, this.first + entriesMax);
+    if (upTo <= this.first) return 0;
+    const removed = upTo - this.first;
+    for (let i = this.first; i < upTo; i++) this.tail.delete(i);
+    this.first = upTo;
+    this.floorWanted = Math.max(this.floorWanted, upTo);
+    return removed;
+  }
+
+  truncateLogAfter(index: number): number {
+    const changes = this.changes('truncateLogAfter');
+    this.assertNoInstall('truncateLogAfter');
+    assert(Number.isSafeInteger(index), `Log truncation after ${index}`);
+    const applied = this.appliedState.appliedIndex;
+    assert(index >= applied, `Log truncation after ${index} would drop entries up to applied index ${applied} (RFC invariant 6)`);
+    if (index >= this.last) return 0;
+    const removed = this.last - index;
+    for (let i = index + 1; i <= this.last; i++) this.tail.delete(i);
+    changes.log.push({ type: 'truncate-after', partition: this.partition, index });
+    this.last = index;
+    if (this.first > index) this.first = index + 1;
+    return removed;
+  }
+
+  setEpochHistory(encoded: Buffer): void {
+    const changes = this.changes('setEpochHistory');
+    assert(encoded.length > 0, 'Epoch history must not be empty');
+    const copy = Buffer.from(encoded);
+    changes.epochHistory = copy;
+    const layer = this.layer();
+    layer.epochHistory = copy;
+    layer.commit.mutations++;
+    this.epochHistoryValue = copy;
+  }
+
+  setLeaderTerm(epoch: number): void {
+    const changes = this.changes('setLeaderTerm');
+    assert(Number.isSafeInteger(epoch) && epoch >= this.leaderTermValue, `Leader term of ${this.keyspace}/${this.partitionId} would go from ${this.leaderTermValue} to ${epoch}`);
+    changes.leaderTerm = epoch;
+    const layer = this.layer();
+    layer.leaderTerm = epoch;
+    layer.commit.mutations++;
+    this.leaderTermValue = epoch;
+  }
+
+  beginSnapshotInstall(): void {
+    const changes = this.changes('beginSnapshotInstall');
+    const layer = this.layer();
+    layer.muts.clear();
+    layer.cleared = true;
+    layer.installMark = true;
+    layer.epochHistory = null;
+    // Written so that storedPartitions() lists a partition whose first install is pending.
+    layer.applied = this.appliedState;
+    layer.commit.needsApply = true;
+    // The log is void from here; the reset that finishSnapshotInstall writes ends it in the WAL.
+    changes.log.length = 0;
+    changes.epochHistory = undefined;
+    this.tail.clear();
+    this.epochHistoryValue = undefined;
+    this.install = { state: undefined, lastKey: undefined, restartRequired: false };
+    this.first = this.appliedState.appliedIndex + 1;
+    this.last = this.appliedState.appliedIndex;
+  }
+
+  installSnapshot(state: AppliedState, entries: Iterable<StoredEntry>): void {
+    this.changes('installSnapshot');
+    const install = this.pendingInstall('installSnapshot');
+    const { chunk, lastKey } = checkSnapshotChunk(install, state, entries);
+    for (const entry of chunk) {
+      const key = Buffer.from(entry.key);
+      this.mutate(storedKey(key), encodeStoredValue(key, entry.version, entry.value));
+    }
+    (this.core.current as Commit).needsApply = true;
+    this.install = { state, lastKey, restartRequired: false };
+  }
+
+  finishSnapshotInstall(state: AppliedState): void {
+    const changes = this.changes('finishSnapshotInstall');
+    const install = this.pendingInstall('finishSnapshotInstall');
+    checkAppliedState(state);
+    if (install.state === undefined) {
+      const some = this.range({ start: Buffer.alloc(0), end: Buffer.alloc(0), limit: 1, bytesMax: 1, keysOnly: true });
+      assert(some.length === 0, 'Snapshot install finished with data but without a chunk naming its state');
+    } else {
+      assert(sameState(install.state, state), `Snapshot install of ${install.state.appliedIndex} finished as ${state.appliedIndex}`);
+    }
+    assert(this.first > this.last, 'Log entries appeared during a snapshot install');
+    const layer = this.layer();
+    layer.applied = state;
+    layer.installMark = false;
+    layer.commit.needsApply = true;
+    changes.reset = state.appliedIndex;
+    this.appliedState = state;
+    this.install = undefined;
+    this.first = state.appliedIndex + 1;
+    this.last = state.appliedIndex;
+    this.floorWanted = this.first;
+  }
+
+  // ---- engine hooks ----
+
+  /** The state a throwing body must restore. */
+  private state(): StoreState {
+    return {
+      appliedState: this.appliedState,
+      first: this.first,
+      last: this.last,
+      tail: new Map(this.tail),
+      epochHistory: this.epochHistoryValue,
+      leaderTerm: this.leaderTermValue,
+      install: this.install,
+      floorWanted: this.floorWanted,
+    };
+  }
+
+  /** Undoes a body that threw. */
+  rollback(commit: Commit, saved: StoreState): void {
+    this.appliedState = saved.appliedState;
+    this.first = saved.first;
+    this.last = saved.last;
+    this.tail = saved.tail;
+    this.epochHistoryValue = saved.epochHistory;
+    this.leaderTermValue = saved.leaderTerm;
+    this.install = saved.install;
+    this.floorWanted = saved.floorWanted;
+    if (this.layers.at(-1)?.commit === commit) this.layers.pop();
+  }
+
+  /** The body's records, in the order replay must see them. */
+  records(changes: BodyChanges): WalRecord[] {
+    const out: WalRecord[] = [];
+    if (changes.reset !== undefined) out.push({ type: 'reset', partition: this.partition, index: changes.reset });
+    out.push(...changes.log);
+    if (changes.epochHistory !== undefined) out.push({ type: 'epoch-history', partition: this.partition, bytes: changes.epochHistory });
+    if (changes.leaderTerm !== undefined) out.push({ type: 'leader-term', partition: this.partition, epoch: changes.leaderTerm });
+    return out;
+  }
+
+  /** An appended entry is in the log index now: the tail drops it unless a later body replaced it. */
+  indexed(index: number, entry: Buffer): void {
+    if (this.tail.get(index) === entry) this.tail.delete(index);
+  }
+
+  /** Writes `layer` into LMDB (inside the apply transaction). */
+  writeLayer(layer: Layer): void {
+    const { data, meta } = this.dbs;
+    if (layer.cleared) data.clearSync();
+    for (const m of layer.muts.values()) {
+      if (m.raw === undefined) data.removeSync(m.stored);
+      else data.putSync(m.stored, m.raw);
+    }
+    if (layer.applied !== undefined) meta.putSync(this.dbs.appliedKey, encodeAppliedState(layer.applied));
+    if (layer.installMark === true) meta.putSync(this.dbs.installKey, installMark);
+    if (layer.installMark === false) meta.removeSync(this.dbs.installKey);
+    if (layer.epochHistory === null) meta.removeSync(this.dbs.epochHistoryKey);
+    else if (layer.epochHistory !== undefined) meta.putSync(this.dbs.epochHistoryKey, layer.epochHistory);
+    if (layer.leaderTerm !== undefined) {
+      const encoded = Buffer.alloc(8);
+      encoded.writeBigUInt64BE(BigInt(layer.leaderTerm), 0);
+      meta.putSync(this.dbs.leaderTermKey, encoded);
+    }
+  }
+
+  /**
+   * Writes the WAL floor that goes with the layers being applied (inside the apply transaction),
+   * if it moves: what truncateLogBefore asked, at most the applied index the transaction makes
+   * durable plus one; after a reset, the reset's index plus one. Returns the floor written.
+   */
+  writeFloor(layers: readonly Layer[]): number | undefined {
+    let applied = this.durableApplied.appliedIndex;
+    let floor = this.floorStored;
+    for (const layer of layers) {
+      if (layer.installMark === false && layer.applied !== undefined) floor = layer.applied.appliedIndex + 1; // a reset
+      if (layer.applied !== undefined) applied = layer.applied.appliedIndex;
+    }
+    if (layers.some((l) => l.installMark === true) && !layers.some((l) => l.installMark === false)) return undefined;
+    const next = Math.max(floor, Math.min(this.floorWanted, applied + 1));
+    if (next === this.floorStored) return undefined;
+    this.dbs.meta.putSync(this.dbs.floorKey, encodeFloor(next));
+    return next;
+  }
+
+  /** `layers` (the oldest of this store's) are durable in LMDB. */
+  layersApplied(layers: readonly Layer[], floor: number | undefined): void {
+    for (const layer of layers) {
+      assert(this.layers[0] === layer, 'Layers are applied oldest first');
+      this.layers.shift();
+      if (layer.applied !== undefined) this.durableApplied = layer.applied;
+    }
+    if (floor !== undefined) this.floorStored = floor;
+  }
+
+  get installPending(): boolean {
+    return this.install !== undefined;
+  }
+
+  private pendingInstall(method: string): PendingInstall {
+    const install = this.install;
+    const name = `${this.keyspace}/${this.partitionId}`;
+    assert(install !== undefined, `PartitionStore.${method} on ${name} without beginSnapshotInstall`);
+    assert(!install.restartRequired, `PartitionStore.${method} on ${name}: an install cut off by a restart must begin again`);
+    return install;
+  }
+
+  private assertNoInstall(method: string): void {
+    assert(this.install === undefined, `PartitionStore.${method} on ${this.keyspace}/${this.partitionId} while a snapshot install is pending`);
+  }
+}
+
+/** The writes of committed layers, oldest first, as a snapshot reader's overlay. */
+function snapshotOverlay(layers: readonly Layer[]): SnapshotOverlay {
+  const newest = new Map<string, Mutation>();
+  let hidden = false;
+  let applied: AppliedState | undefined;
+  let installMark: boolean | undefined;
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const layer = layers[i] as Layer;
+    applied ??= layer.applied;
+    installMark ??= layer.installMark;
+    if (hidden) continue;
+    for (const [k, m] of layer.muts) if (!newest.has(k)) newest.set(k, m);
+    hidden = layer.cleared;
+  }
+  const pending = [...newest].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, m]) => m);
+  return {
+    applied,
+    installMark,
+    merge: (lmdb, start) => mergeStored(hidden ? [] : lmdb, start === undefined ? pending : pending.filter((m) => compareBytes(m.stored, start) >= 0)),
+  };
+}
+
+/** The epoch history at open: the WAL's newest record, else LMDB's checkpoint. */
+function historyOf(checkpoint: Buffer | undefined, replayed: ReplayedMeta | undefined): Buffer | undefined {
+  if (replayed?.epochHistory === undefined) return checkpoint;
+  return replayed.epochHistory ?? undefined;
+}
+
+function encodeFloor(floor: number): Buffer {
+  const out = Buffer.alloc(8);
+  out.writeBigUInt64BE(BigInt(floor), 0);
+  return out;
+}
+
+function readFloor(meta: MetaDb, key: string): number {
+  const raw = meta.get(key);
+  if (raw === undefined) return 0;
+  assert(raw.length === 8, `WAL floor ${key} has ${raw.length} bytes, not 8`);
+  return Number(raw.readBigUInt64BE(0));
+}
+
+/** LMDB's entries merged with pending mutations (sorted by stored key); a pending one wins. */
+function* mergeStored(lmdb: Iterable<{ key: Buffer; value: Buffer }>, pending: readonly Mutation[]): Generator<{ key: Buffer; value: Buffer }> {
+  let i = 0;
+  const take = function* (): Generator<{ key: Buffer; value: Buffer }> {
+    const m = pending[i++] as Mutation;
+    if (m.raw !== undefined) yield { key: m.stored, value: m.raw };
+  };
+  for (const entry of lmdb) {
+    while (i < pending.length && compareBytes((pending[i] as Mutation).stored, entry.key) < 0) yield* take();
+    if (i < pending.length && compareBytes((pending[i] as Mutation).stored, entry.key) === 0) {
+      yield* take();
+      continue;
+    }
+    yield entry;
+  }
+  while (i < pending.length) yield* take();
+}
+
+/** Opens the node's WAL engine: LMDB, then the WAL's replay into the log index. */
+export async function openWalEngine(options: WalEngineOptions): Promise<StorageEngine> {
+  const root: RootDatabase = open({
+    path: options.lmdbPath,
+    maxDbs: options.partitionsMax + 4,
+    overlappingSync: false,
+    ...(options.skipFsync === true ? { noSync: true } : {}),
+    compression: false,
+    keyEncoding: 'binary',
+    encoding: 'binary',
+  });
+  const meta = root.openDB<Buffer, string>('meta', { keyEncoding: 'ordered-binary', encoding: 'binary' });
+  try {
+    checkFormat(meta, options.lmdbPath);
+  } catch (err) {
+    await root.close();
+    throw err;
+  }
+
+  const index = new WalLogIndex();
+  for (const { keyspace, partitionId, key } of metaPartitions(meta, floorPrefix)) index.startFloor({ keyspace, partitionId }, readFloor(meta, key));
+  const replayed = new Map<string, ReplayedMeta>();
+  const { wal } = await openWal({ dir: options.walDir, ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }), skipSync: options.skipFsync === true }, (batch) => {
+    index.apply(batch, batch.records);
+    for (const record of batch.records) {
+      if (record.type !== 'epoch-history' && record.type !== 'leader-term' && record.type !== 'reset') continue;
+      const name = `${record.partition.keyspace}/${record.partition.partitionId}`;
+      const m = replayed.get(name) ?? { epochHistory: undefined, leaderTerm: undefined };
+      if (record.type === 'epoch-history') m.epochHistory = record.bytes;
+      if (record.type === 'reset') m.epochHistory = null;
+      if (record.type === 'leader-term') m.leaderTerm = Math.max(m.leaderTerm ?? 0, record.epoch);
+      replayed.set(name, m);
+    }
+  });
+
+  const stores = new Map<string, WalPartitionStore>();
+  const readCache = new Map<number, Map<string, Buffer>>();
+  const core: EngineCore = {
+    wal,
+    index,
+    openReaders: new Set(),
+    snapshotReadersMax: options.snapshotReadersMax ?? snapshotReadersMaxDefault,
+    current: undefined,
+    readEntry(p, at) {
+      const place = index.place(p, at);
+      if (place === undefined) return undefined;
+      let entries = readCache.get(place.batch.sequence);
+      if (entries === undefined) {
+        entries = new Map();
+        for (const record of wal.readSync(place.batch)) {
+          if (record.type === 'append') entries.set(`${record.partition.keyspace}/${record.partition.partitionId}/${record.index}`, record.entry);
+        }
+        if (readCache.size >= readCacheBatches) readCache.delete(readCache.keys().next().value as number);
+        readCache.set(place.batch.sequence, entries);
+      }
+      return entries.get(`${p.keyspace}/${p.partitionId}/${at}`);
+    },
+  };
+  assert(core.snapshotReadersMax >= 1, 'snapshotReadersMax must be positive');
+  const applyIntervalMs = options.applyIntervalMs ?? applyIntervalMsDefault;
+  const applyMutationsMax = options.applyMutationsMax ?? applyMutationsMaxDefault;
+
+  /** Commits not yet durable in LMDB, oldest first. */
+  const commits: Commit[] = [];
+  let nextSeq = 1;
+  /** Resolves once every batch appended so far is durable. */
+  let walTail: Promise<unknown> = Promise.resolve();
+  let waitingMutations = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let applying: Promise<void> | undefined;
+  let broken: unknown;
+  let closed = false;
+  /** Waiters for an apply that covers a commit (snapshot installs). */
+  const applyWaiters: { seq: number; resolve: () => void; reject: (err: unknown) => void }[] = [];
+
+  const fail = (err: unknown): void => {
+    if (broken !== undefined) return;
+    broken = err;
+    for (const w of applyWaiters.splice(0)) w.reject(err);
+    options.onFatal?.(err);
+  };
+
+  /** One apply transaction over the durable commits at the front of the queue. */
+  const applyOnce = async (): Promise<void> => {
+    let n = 0;
+    while (n < commits.length && (commits[n] as Commit).durable) n++;
+    if (n === 0) return;
+    const taken = commits.slice(0, n);
+    const byStore = new Map<WalPartitionStore, Layer[]>();
+    let sequence = 0;
+    for (const commit of taken) {
+      for (const [store, layer] of commit.layers) byStore.set(store, [...(byStore.get(store) ?? []), layer]);
+      for (const store of commit.stores.keys()) if (!byStore.has(store)) byStore.set(store, []);
+      if (commit.sequence !== undefined) sequence = commit.sequence;
+    }
+    const floors = new Map<WalPartitionStore, number | undefined>();
+    await root.transaction(() => {
+      for (const commit of taken) for (const [store, layer] of commit.layers) store.writeLayer(layer);
+      for (const [store, layers] of byStore) floors.set(store, store.writeFloor(layers));
+    });
+    commits.splice(0, n);
+    for (const commit of taken) waitingMutations -= commit.mutations;
+    for (const [store, layers] of byStore) {
+      const floor = floors.get(store);
+      store.layersApplied(layers, floor);
+      if (floor !== undefined && !store.installPending) index.setFloor(store.partition, Math.max(floor, index.floor(store.partition)));
+      if (sequence > 0) index.checkpointed(store.partition, sequence);
+    }
+    const lastSeq = (taken.at(-1) as Commit).seq;
+    for (let i = applyWaiters.length - 1; i >= 0; i--) {
+      const w = applyWaiters[i] as (typeof applyWaiters)[number];
+      if (w.seq <= lastSeq) {
+        applyWaiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+    // W3: the floors just made durable are what free segments.
+    const keepFrom = index.segmentsNeededFrom(wal.currentSegment);
+    if (keepFrom > (wal.segments()[0]?.segment ?? keepFrom)) await wal.deleteSegmentsBefore(keepFrom);
+  };
+
+  /** Runs an apply transaction now, or right after the one running; one at a time. */
+  let again: Promise<void> | undefined;
+  const apply = (): Promise<void> => {
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
+    if (applying !== undefined) {
+      again ??= applying.then(() => {
+        again = undefined;
+        return apply();
+      });
+      return again;
+    }
+    const run = applyOnce()
+      .catch((err: unknown) => fail(err))
+      .finally(() => {
+        applying = undefined;
+        // Commits that became durable while it ran wait for the next interval.
+        if (commits[0]?.durable === true) scheduleApply();
+      });
+    applying = run;
+    return run;
+  };
+
+  function scheduleApply(): void {
+    if (broken !== undefined || closed) return;
+    if (waitingMutations >= applyMutationsMax) {
+      void apply();
+    } else {
+      timer ??= setTimeout(() => {
+        timer = undefined;
+        void apply();
+      }, applyIntervalMs);
+    }
+  }
+
+  return {
+    partition(keyspace: string, partitionId: number): PartitionStore {
+      const id = `${keyspace}/${partitionId}`;
+      let store = stores.get(id);
+      if (store === undefined) {
+        assert(stores.size < options.partitionsMax, `More than ${options.partitionsMax} partitions on one node`);
+        const data = root.openDB<Buffer, Buffer>(`d/${id}`, { keyEncoding: 'binary', encoding: 'binary' });
+        store = new WalPartitionStore(
+          keyspace,
+          partitionId,
+          {
+            root,
+            data,
+            meta,
+            appliedKey: `${appliedPrefix}${id}`,
+            epochHistoryKey: `${epochHistoryPrefix}${id}`,
+            installKey: `${installPrefix}${id}`,
+            leaderTermKey: `${leaderTermPrefix}${id}`,
+            floorKey: `${floorPrefix}${id}`,
+          },
+          core,
+          replayed.get(id),
+        );
+        stores.set(id, store);
+      }
+      return store;
+    },
+
+    storedPartitions(): StoredPartition[] {
+      const seen = new Map<string, StoredPartition>();
+      for (const { keyspace, partitionId } of metaPartitions(meta, appliedPrefix)) seen.set(`${keyspace}/${partitionId}`, { keyspace, partitionId });
+      // A partition whose writes are all still in the WAL has no applied state in LMDB yet.
+      for (const p of index.partitions()) {
+        if (index.firstIndex(p) !== undefined) seen.set(`${p.keyspace}/${p.partitionId}`, { keyspace: p.keyspace, partitionId: p.partitionId });
+      }
+      for (const store of stores.values()) {
+        if (store.lastLogIndex() > 0 || store.applied().appliedIndex > 0) seen.set(`${store.keyspace}/${store.partitionId}`, { keyspace: store.keyspace, partitionId: store.partitionId });
+      }
+      return [...seen.values()];
+    },
+
+    async write<T>(body: () => T): Promise<T> {
+      if (broken !== undefined) throw broken;
+      if (closed) throw new Error('The storage engine is closed');
+      assert(core.current === undefined, 'write() bodies do not nest');
+      const commit: Commit = { seq: nextSeq++, stores: new Map(), layers: new Map(), appended: [], mutations: 0, needsApply: false, durable: false, sequence: undefined };
+      core.current = commit;
+      let result: T;
+      try {
+        result = body();
+      } catch (err) {
+        for (const [store, changes] of [...commit.stores].reverse()) store.rollback(commit, changes.saved);
+        throw err;
+      } finally {
+        core.current = undefined;
+      }
+      commits.push(commit);
+      waitingMutations += commit.mutations;
+      const records: WalRecord[] = [];
+      for (const [store, changes] of commit.stores) records.push(...store.records(changes));
+      if (records.length > 0) {
+        const appended = wal.append(records);
+        walTail = appended.catch(() => undefined);
+        let location: WalLocation;
+        try {
+          location = await appended;
+        } catch (err) {
+          fail(err);
+          throw err;
+        }
+        commit.sequence = location.sequence;
+        index.apply(location, records);
+        for (const { store, index: at, entry } of commit.appended) store.indexed(at, entry);
+      } else {
+        await walTail;
+        if (broken !== undefined) throw broken;
+      }
+      commit.durable = true;
+      if (commit.needsApply) {
+        const done = new Promise<void>((resolve, reject) => applyWaiters.push({ seq: commit.seq, resolve, reject }));
+        void apply();
+        await done;
+      } else {
+        scheduleApply();
+      }
+      return result;
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await walTail;
+      if (broken === undefined) {
+        while (commits[0]?.durable === true && broken === undefined) await apply();
+      }
+      if (timer !== undefined) clearTimeout(timer);
+      await applying;
+      for (const reader of [...core.openReaders]) reader.close();
+      await wal.close();
+      await root.close();
+    },
+  };
+}
+
+/** Partitions named by meta keys `<prefix><keyspace>/<id>`. */
+function metaPartitions(meta: MetaDb, prefix: string): { keyspace: string; partitionId: number; key: string }[] {
+  const out: { keyspace: string; partitionId: number; key: string }[] = [];
+  for (const key of meta.getKeys({ start: prefix })) {
+    if (!key.startsWith(prefix)) break;
+    const rest = key.slice(prefix.length);
+    const slash = rest.lastIndexOf('/');
+    out.push({ keyspace: rest.slice(0, slash), partitionId: Number(rest.slice(slash + 1)), key });
+  }
+  return out;
+}
+
+/** Refuses a directory the LMDB-log engine wrote; marks a new one as this engine's. */
+function checkFormat(meta: MetaDb, path: string): void {
+  const found = meta.get(storageFormatKey)?.toString('utf8');
+  if (found === walStorageFormat) return;
+  if (found !== undefined) {
+    throw new Error(`The data directory ${path} was written by the "${found}" storage engine; this node runs the "${walStorageFormat}" engine (--storage-engine wal). Start it with the engine that wrote it, or with an empty data directory.`);
+  }
+  for (const key of meta.getKeys({ start: appliedPrefix, limit: 1 })) {
+    if (!key.startsWith(appliedPrefix)) break;
+    throw new Error(`The data directory ${path} holds partitions of the LMDB-log storage engine (written before the storage format was recorded); this node runs the "${walStorageFormat}" engine. Start it with --storage-engine lmdb, or with an empty data directory.`);
+  }
+  meta.putSync(storageFormatKey, Buffer.from(walStorageFormat, 'utf8'));
+}
