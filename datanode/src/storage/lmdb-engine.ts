@@ -52,11 +52,83 @@ import type {
   StoredPartition,
 } from './engine.js';
 
-const appliedPrefix = 'applied/';
+/** `applied/<keyspace>/<id>`: a partition's applied state; its presence lists the partition as stored. */
+export const appliedPrefix = 'applied/';
 const epochHistoryPrefix = 'epoch-history/';
 /** `leader-term/<keyspace>/<id>`: the newest epoch this node led the partition at, 8 bytes big-endian. */
 const leaderTermPrefix = 'leader-term/';
 const installPrefix = 'snapshot-install/';
+
+/** The `meta` keys of one partition that both engines keep. */
+export function partitionMetaKeys(id: string): { appliedKey: string; epochHistoryKey: string; installKey: string; leaderTermKey: string } {
+  return { appliedKey: `${appliedPrefix}${id}`, epochHistoryKey: `${epochHistoryPrefix}${id}`, installKey: `${installPrefix}${id}`, leaderTermKey: `${leaderTermPrefix}${id}` };
+}
+
+/** Partitions named by `meta` keys `<prefix><keyspace>/<id>`, with the key. */
+export function metaPartitions(meta: MetaDb, prefix: string): { keyspace: string; partitionId: number; key: string }[] {
+  const out: { keyspace: string; partitionId: number; key: string }[] = [];
+  for (const key of meta.getKeys({ start: prefix })) {
+    if (!key.startsWith(prefix)) break;
+    const rest = key.slice(prefix.length);
+    const slash = rest.lastIndexOf('/');
+    out.push({ keyspace: rest.slice(0, slash), partitionId: Number(rest.slice(slash + 1)), key });
+  }
+  return out;
+}
+
+/** An 8-byte big-endian `meta` value (leader terms, WAL floors). */
+export function encodeMetaU64(value: number): Buffer {
+  const out = Buffer.alloc(8);
+  out.writeBigUInt64BE(BigInt(value), 0);
+  return out;
+}
+
+/** Reads an 8-byte big-endian `meta` value; 0 when absent. */
+export function readMetaU64(meta: MetaDb, key: string): number {
+  const raw = meta.get(key);
+  if (raw === undefined) return 0;
+  assert(raw.length === 8, `${key} has ${raw.length} bytes, not 8`);
+  return Number(raw.readBigUInt64BE(0));
+}
+
+/**
+ * Records `format` as the engine of the directory, or refuses one another engine wrote: reading
+ * it as this engine's would lose the log the other engine keeps elsewhere. A directory without
+ * the key was written by the LMDB-log engine before the key existed, if it holds partitions.
+ */
+export function claimStorageFormat(meta: MetaDb, path: string, format: string, flag: string): void {
+  const recorded = meta.get(storageFormatKey)?.toString('utf8');
+  const found = recorded ?? (metaPartitions(meta, appliedPrefix).length > 0 ? lmdbStorageFormat : undefined);
+  if (found !== undefined && found !== format) {
+    throw new Error(`The data directory ${path} was written by the "${found}" storage engine; this node runs the "${format}" engine (${flag}). Start it with the engine that wrote it, or with an empty data directory.`);
+  }
+  if (recorded === undefined) meta.putSync(storageFormatKey, Buffer.from(format, 'utf8'));
+}
+
+/** A snapshot install in progress (engine.ts "snapshot install"). */
+export interface PendingInstall {
+  /** The snapshot's state, named by its first chunk. */
+  readonly state: AppliedState | undefined;
+  /** The last key loaded; the next must be greater. */
+  readonly lastKey: Buffer | undefined;
+  /** Found pending at open: what was loaded is unknown, so only beginSnapshotInstall may follow. */
+  readonly restartRequired: boolean;
+}
+
+/** The install `method` continues, or an assertion failure naming why it cannot. */
+export function continuedInstall(install: PendingInstall | undefined, name: string, method: string): PendingInstall {
+  assert(install !== undefined, `PartitionStore.${method} on ${name} without beginSnapshotInstall`);
+  assert(!install.restartRequired, `PartitionStore.${method} on ${name}: an install cut off by a restart must begin again`);
+  return install;
+}
+
+/** Checks the arguments of PartitionStore.logEntries against a log starting at `first`. */
+export function checkLogRead(fromIndex: number, toIndexInclusive: number, bytesMax: number, first: number): void {
+  assert(Number.isSafeInteger(fromIndex) && fromIndex >= 1, `Log read from ${fromIndex}`);
+  assert(Number.isSafeInteger(toIndexInclusive) && toIndexInclusive >= fromIndex - 1, `Log read of ${fromIndex}..${toIndexInclusive}`);
+  assert(bytesMax >= 1, 'Log read byte budget must be positive');
+  assert(fromIndex >= first, `Log read from ${fromIndex} below the log start ${first}: those entries are gone, send a snapshot`);
+}
 /** Meta key naming the engine that wrote the directory (absent in directories of this engine written before it existed). */
 export const storageFormatKey = 'storage-format';
 /** The value of `storage-format` in a directory this engine wrote. */
@@ -125,15 +197,6 @@ interface PartitionDbs extends SnapshotSource {
   readonly leaderTermKey: string;
 }
 
-/** A snapshot install in progress. */
-interface PendingInstall {
-  /** The snapshot's state, named by its first chunk. */
-  readonly state: AppliedState | undefined;
-  /** The last key loaded; the next must be greater. */
-  readonly lastKey: Buffer | undefined;
-  /** Found pending at open: what was loaded is unknown, so only beginSnapshotInstall may follow. */
-  readonly restartRequired: boolean;
-}
 
 class LmdbPartitionStore implements PartitionStore {
   private readonly data: BinaryDb;
@@ -212,13 +275,7 @@ class LmdbPartitionStore implements PartitionStore {
   }
 
   logEntries(fromIndex: number, toIndexInclusive: number, bytesMax: number): IndexedLogEntry[] {
-    assert(Number.isSafeInteger(fromIndex) && fromIndex >= 1, `Log read from ${fromIndex}`);
-    assert(Number.isSafeInteger(toIndexInclusive) && toIndexInclusive >= fromIndex - 1, `Log read of ${fromIndex}..${toIndexInclusive}`);
-    assert(bytesMax >= 1, 'Log read byte budget must be positive');
-    assert(
-      fromIndex >= this.firstIndex,
-      `Log read from ${fromIndex} below the log start ${this.firstIndex}: those entries are gone, send a snapshot`,
-    );
+    checkLogRead(fromIndex, toIndexInclusive, bytesMax, this.firstIndex);
     const out: IndexedLogEntry[] = [];
     if (toIndexInclusive < fromIndex) return out;
     let bytes = 0;
@@ -324,18 +381,13 @@ class LmdbPartitionStore implements PartitionStore {
   }
 
   leaderTerm(): number {
-    const stored = this.meta.get(this.dbs.leaderTermKey);
-    if (stored === undefined) return 0;
-    assert(stored.length === 8, `Leader term of ${this.keyspace}/${this.partitionId} has ${stored.length} bytes, not 8`);
-    return Number(stored.readBigUInt64BE(0));
+    return readMetaU64(this.meta, this.dbs.leaderTermKey);
   }
 
   setLeaderTerm(epoch: number): void {
     this.assertInBody('setLeaderTerm');
     assert(Number.isSafeInteger(epoch) && epoch >= this.leaderTerm(), `Leader term of ${this.keyspace}/${this.partitionId} would go from ${this.leaderTerm()} to ${epoch}`);
-    const encoded = Buffer.alloc(8);
-    encoded.writeBigUInt64BE(BigInt(epoch), 0);
-    this.meta.putSync(this.dbs.leaderTermKey, encoded);
+    this.meta.putSync(this.dbs.leaderTermKey, encodeMetaU64(epoch));
   }
 
   snapshotReader(): SnapshotReader {
@@ -398,11 +450,7 @@ class LmdbPartitionStore implements PartitionStore {
   }
 
   private pendingInstall(method: string): PendingInstall {
-    const install = this.install;
-    const name = `${this.keyspace}/${this.partitionId}`;
-    assert(install !== undefined, `PartitionStore.${method} on ${name} without beginSnapshotInstall`);
-    assert(!install.restartRequired, `PartitionStore.${method} on ${name}: an install cut off by a restart must begin again`);
-    return install;
+    return continuedInstall(this.install, `${this.keyspace}/${this.partitionId}`, method);
   }
 
   private assertInBody(method: string): void {
@@ -674,13 +722,12 @@ export function openLmdbEngine(options: LmdbEngineOptions): StorageEngine {
     encoding: 'binary',
   });
   const meta = root.openDB<Buffer, string>('meta', { keyEncoding: 'ordered-binary', encoding: 'binary' });
-  const format = meta.get(storageFormatKey)?.toString('utf8');
-  if (format !== undefined && format !== lmdbStorageFormat) {
-    // Reading it as this engine's would lose the log the other engine keeps elsewhere.
+  try {
+    claimStorageFormat(meta, options.path, lmdbStorageFormat, '--storage-engine lmdb');
+  } catch (err) {
     void root.close();
-    throw new Error(`The data directory ${options.path} was written by the "${format}" storage engine; this node runs the "${lmdbStorageFormat}" engine (--storage-engine lmdb). Start it with the engine that wrote it, or with an empty data directory.`);
+    throw err;
   }
-  if (format === undefined) meta.putSync(storageFormatKey, Buffer.from(lmdbStorageFormat, 'utf8'));
   const stores = new Map<string, LmdbPartitionStore>();
   const scope: EngineScope = {
     bodyRunning: false,
@@ -702,10 +749,7 @@ export function openLmdbEngine(options: LmdbEngineOptions): StorageEngine {
           data,
           log,
           meta,
-          appliedKey: `${appliedPrefix}${id}`,
-          epochHistoryKey: `${epochHistoryPrefix}${id}`,
-          installKey: `${installPrefix}${id}`,
-          leaderTermKey: `${leaderTermPrefix}${id}`,
+          ...partitionMetaKeys(id),
         }, scope);
         stores.set(id, store);
       }
@@ -713,14 +757,7 @@ export function openLmdbEngine(options: LmdbEngineOptions): StorageEngine {
     },
 
     storedPartitions(): StoredPartition[] {
-      const out: StoredPartition[] = [];
-      for (const key of meta.getKeys({ start: appliedPrefix })) {
-        if (!key.startsWith(appliedPrefix)) break;
-        const rest = key.slice(appliedPrefix.length);
-        const slash = rest.lastIndexOf('/');
-        out.push({ keyspace: rest.slice(0, slash), partitionId: Number(rest.slice(slash + 1)) });
-      }
-      return out;
+      return metaPartitions(meta, appliedPrefix).map(({ keyspace, partitionId }) => ({ keyspace, partitionId }));
     },
 
     async write<T>(body: () => T): Promise<T> {

@@ -51,25 +51,29 @@ import type {
   StoredPartition,
 } from './engine.js';
 import {
+  appliedPrefix,
   checkAppliedState,
+  checkLogRead,
   checkSnapshotChunk,
+  claimStorageFormat,
+  continuedInstall,
+  encodeMetaU64,
   LmdbSnapshotReader,
+  metaPartitions,
+  partitionMetaKeys,
   rangeOver,
-  type SnapshotOverlay,
+  readMetaU64,
   sameState,
-  storageFormatKey,
   storedRangeOptions,
   type BinaryDb,
   type MetaDb,
+  type PendingInstall,
+  type SnapshotOverlay,
 } from './lmdb-engine.js';
 import { WalLogIndex } from './wal/log-index.js';
 import type { WalPartition, WalRecord } from './wal/records.js';
 import { openWal, type WalLocation, type WriteAheadLog } from './wal/wal.js';
 
-const appliedPrefix = 'applied/';
-const epochHistoryPrefix = 'epoch-history/';
-const leaderTermPrefix = 'leader-term/';
-const installPrefix = 'snapshot-install/';
 const floorPrefix = 'wal-floor/';
 const installMark = Buffer.from([1]);
 /** The value of `storage-format` in a directory this engine wrote. */
@@ -134,8 +138,6 @@ interface BodyChanges {
   readonly saved: StoreState;
   readonly log: WalRecord[];
   reset: number | undefined;
-  epochHistory: Buffer | undefined;
-  leaderTerm: number | undefined;
 }
 
 /** One write() body's work. */
@@ -163,12 +165,6 @@ interface StoreState {
   readonly leaderTerm: number;
   readonly install: PendingInstall | undefined;
   readonly floorWanted: number;
-}
-
-interface PendingInstall {
-  readonly state: AppliedState | undefined;
-  readonly lastKey: Buffer | undefined;
-  readonly restartRequired: boolean;
 }
 
 /** What replay found of a partition besides its entries. */
@@ -237,15 +233,15 @@ class WalPartitionStore implements PartitionStore {
     const mark = dbs.meta.get(dbs.installKey);
     assert(mark === undefined || mark.equals(installMark), `${name}: install mark of ${mark?.length} bytes`);
     this.install = mark === undefined ? undefined : { state: undefined, lastKey: undefined, restartRequired: true };
-    const storedTerm = dbs.meta.get(dbs.leaderTermKey);
-    this.leaderTermValue = Math.max(storedTerm === undefined ? 0 : Number(storedTerm.readBigUInt64BE(0)), replayed?.leaderTerm ?? 0);
-    this.floorStored = readFloor(dbs.meta, dbs.floorKey);
+    this.leaderTermValue = Math.max(readMetaU64(dbs.meta, dbs.leaderTermKey), replayed?.leaderTerm ?? 0);
+    this.floorStored = readMetaU64(dbs.meta, dbs.floorKey);
+    // An install cut off by a restart voids the log, and the WAL's records with it.
+    const checkpoint = dbs.meta.get(dbs.epochHistoryKey);
+    this.epochHistoryValue = this.install !== undefined || replayed?.epochHistory === undefined ? checkpoint : (replayed.epochHistory ?? undefined);
     const applied = this.appliedState.appliedIndex;
     const f = core.index.firstIndex(this.partition);
     const l = core.index.lastIndex(this.partition);
     if (this.install !== undefined || f === undefined || l === undefined || l < f) {
-      // An install cut off by a restart: what the log held before it began is void.
-      this.epochHistoryValue = this.install === undefined ? historyOf(dbs.meta.get(dbs.epochHistoryKey), replayed) : dbs.meta.get(dbs.epochHistoryKey);
       this.first = applied + 1;
       this.last = applied;
       if (this.install === undefined && f !== undefined && l !== undefined && l < f) {
@@ -253,7 +249,6 @@ class WalPartitionStore implements PartitionStore {
         if (f !== applied + 1) throw new CorruptReplicaError(`${name}: the WAL's log of it is empty and continues at ${f}, but its applied index is ${applied}`);
       }
     } else {
-      this.epochHistoryValue = historyOf(dbs.meta.get(dbs.epochHistoryKey), replayed);
       // The shape of engine.ts: one gap-free run reaching from at most applied + 1 to at least applied.
       if (f > applied + 1) throw new CorruptReplicaError(`${name}: log starts at ${f}, leaving a gap after applied index ${applied} (in the WAL)`);
       if (l < applied) throw new CorruptReplicaError(`${name}: log ends at ${l}, below applied index ${applied} (in the WAL)`);
@@ -303,16 +298,7 @@ class WalPartitionStore implements PartitionStore {
     if (this.layers.length === 0) return rangeOver(this.dbs.data.getRange(options), query);
     const start = latin1(options.start);
     const end = options.end === undefined ? undefined : latin1(options.end);
-    const overlay = new Map<string, Mutation>();
-    let hidden = false;
-    for (let i = this.layers.length - 1; i >= 0 && !hidden; i--) {
-      const layer = this.layers[i] as Layer;
-      for (const [k, m] of layer.muts) {
-        if (k >= start && (end === undefined || k < end) && !overlay.has(k)) overlay.set(k, m);
-      }
-      hidden = layer.cleared;
-    }
-    const pending = [...overlay].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, m]) => m);
+    const { pending, hidden } = newestPending(this.layers, (k) => k >= start && (end === undefined || k < end));
     return rangeOver(mergeStored(hidden ? [] : this.dbs.data.getRange(options), pending), query);
   }
 
@@ -329,10 +315,7 @@ class WalPartitionStore implements PartitionStore {
   }
 
   logEntries(fromIndex: number, toIndexInclusive: number, bytesMax: number): IndexedLogEntry[] {
-    assert(Number.isSafeInteger(fromIndex) && fromIndex >= 1, `Log read from ${fromIndex}`);
-    assert(Number.isSafeInteger(toIndexInclusive) && toIndexInclusive >= fromIndex - 1, `Log read of ${fromIndex}..${toIndexInclusive}`);
-    assert(bytesMax >= 1, 'Log read byte budget must be positive');
-    assert(fromIndex >= this.first, `Log read from ${fromIndex} below the log start ${this.first}: those entries are gone, send a snapshot`);
+    checkLogRead(fromIndex, toIndexInclusive, bytesMax, this.first);
     const out: IndexedLogEntry[] = [];
     let bytes = 0;
     for (let index = fromIndex; index <= Math.min(toIndexInclusive, this.last); index++) {
@@ -382,7 +365,7 @@ class WalPartitionStore implements PartitionStore {
     assert(commit !== undefined, `PartitionStore.${method} called outside a write() body`);
     let changes = commit.stores.get(this);
     if (changes === undefined) {
-      changes = { saved: this.state(), log: [], reset: undefined, epochHistory: undefined, leaderTerm: undefined };
+      changes = { saved: this.state(), log: [], reset: undefined };
       commit.stores.set(this, changes);
     }
     return changes;
@@ -475,10 +458,9 @@ class WalPartitionStore implements PartitionStore {
   }
 
   setEpochHistory(encoded: Buffer): void {
-    const changes = this.changes('setEpochHistory');
+    this.changes('setEpochHistory');
     assert(encoded.length > 0, 'Epoch history must not be empty');
     const copy = Buffer.from(encoded);
-    changes.epochHistory = copy;
     const layer = this.layer();
     layer.epochHistory = copy;
     layer.commit.mutations++;
@@ -486,9 +468,8 @@ class WalPartitionStore implements PartitionStore {
   }
 
   setLeaderTerm(epoch: number): void {
-    const changes = this.changes('setLeaderTerm');
+    this.changes('setLeaderTerm');
     assert(Number.isSafeInteger(epoch) && epoch >= this.leaderTermValue, `Leader term of ${this.keyspace}/${this.partitionId} would go from ${this.leaderTermValue} to ${epoch}`);
-    changes.leaderTerm = epoch;
     const layer = this.layer();
     layer.leaderTerm = epoch;
     layer.commit.mutations++;
@@ -507,7 +488,6 @@ class WalPartitionStore implements PartitionStore {
     layer.commit.needsApply = true;
     // The log is void from here; the reset that finishSnapshotInstall writes ends it in the WAL.
     changes.log.length = 0;
-    changes.epochHistory = undefined;
     this.tail.clear();
     this.epochHistoryValue = undefined;
     this.install = { state: undefined, lastKey: undefined, restartRequired: false };
@@ -580,12 +560,13 @@ class WalPartitionStore implements PartitionStore {
   }
 
   /** The body's records, in the order replay must see them. */
-  records(changes: BodyChanges): WalRecord[] {
+  records(changes: BodyChanges, layer: Layer | undefined): WalRecord[] {
     const out: WalRecord[] = [];
     if (changes.reset !== undefined) out.push({ type: 'reset', partition: this.partition, index: changes.reset });
     out.push(...changes.log);
-    if (changes.epochHistory !== undefined) out.push({ type: 'epoch-history', partition: this.partition, bytes: changes.epochHistory });
-    if (changes.leaderTerm !== undefined) out.push({ type: 'leader-term', partition: this.partition, epoch: changes.leaderTerm });
+    // The newest of each, from the body's layer (null: an install began, nothing to record).
+    if (layer?.epochHistory instanceof Buffer) out.push({ type: 'epoch-history', partition: this.partition, bytes: layer.epochHistory });
+    if (layer?.leaderTerm !== undefined) out.push({ type: 'leader-term', partition: this.partition, epoch: layer.leaderTerm });
     return out;
   }
 
@@ -607,11 +588,7 @@ class WalPartitionStore implements PartitionStore {
     if (layer.installMark === false) meta.removeSync(this.dbs.installKey);
     if (layer.epochHistory === null) meta.removeSync(this.dbs.epochHistoryKey);
     else if (layer.epochHistory !== undefined) meta.putSync(this.dbs.epochHistoryKey, layer.epochHistory);
-    if (layer.leaderTerm !== undefined) {
-      const encoded = Buffer.alloc(8);
-      encoded.writeBigUInt64BE(BigInt(layer.leaderTerm), 0);
-      meta.putSync(this.dbs.leaderTermKey, encoded);
-    }
+    if (layer.leaderTerm !== undefined) meta.putSync(this.dbs.leaderTermKey, encodeMetaU64(layer.leaderTerm));
   }
 
   /**
@@ -629,7 +606,7 @@ class WalPartitionStore implements PartitionStore {
     if (layers.some((l) => l.installMark === true) && !layers.some((l) => l.installMark === false)) return undefined;
     const next = Math.max(floor, Math.min(this.floorWanted, applied + 1));
     if (next === this.floorStored) return undefined;
-    this.dbs.meta.putSync(this.dbs.floorKey, encodeFloor(next));
+    this.dbs.meta.putSync(this.dbs.floorKey, encodeMetaU64(next));
     return next;
   }
 
@@ -648,11 +625,7 @@ class WalPartitionStore implements PartitionStore {
   }
 
   private pendingInstall(method: string): PendingInstall {
-    const install = this.install;
-    const name = `${this.keyspace}/${this.partitionId}`;
-    assert(install !== undefined, `PartitionStore.${method} on ${name} without beginSnapshotInstall`);
-    assert(!install.restartRequired, `PartitionStore.${method} on ${name}: an install cut off by a restart must begin again`);
-    return install;
+    return continuedInstall(this.install, `${this.keyspace}/${this.partitionId}`, method);
   }
 
   private assertNoInstall(method: string): void {
@@ -662,19 +635,9 @@ class WalPartitionStore implements PartitionStore {
 
 /** The writes of committed layers, oldest first, as a snapshot reader's overlay. */
 function snapshotOverlay(layers: readonly Layer[]): SnapshotOverlay {
-  const newest = new Map<string, Mutation>();
-  let hidden = false;
-  let applied: AppliedState | undefined;
-  let installMark: boolean | undefined;
-  for (let i = layers.length - 1; i >= 0; i--) {
-    const layer = layers[i] as Layer;
-    applied ??= layer.applied;
-    installMark ??= layer.installMark;
-    if (hidden) continue;
-    for (const [k, m] of layer.muts) if (!newest.has(k)) newest.set(k, m);
-    hidden = layer.cleared;
-  }
-  const pending = [...newest].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, m]) => m);
+  const applied = layers.findLast((layer) => layer.applied !== undefined)?.applied;
+  const installMark = layers.findLast((layer) => layer.installMark !== undefined)?.installMark;
+  const { pending, hidden } = newestPending(layers, () => true);
   return {
     applied,
     installMark,
@@ -682,23 +645,21 @@ function snapshotOverlay(layers: readonly Layer[]): SnapshotOverlay {
   };
 }
 
-/** The epoch history at open: the WAL's newest record, else LMDB's checkpoint. */
-function historyOf(checkpoint: Buffer | undefined, replayed: ReplayedMeta | undefined): Buffer | undefined {
-  if (replayed?.epochHistory === undefined) return checkpoint;
-  return replayed.epochHistory ?? undefined;
-}
-
-function encodeFloor(floor: number): Buffer {
-  const out = Buffer.alloc(8);
-  out.writeBigUInt64BE(BigInt(floor), 0);
-  return out;
-}
-
-function readFloor(meta: MetaDb, key: string): number {
-  const raw = meta.get(key);
-  if (raw === undefined) return 0;
-  assert(raw.length === 8, `WAL floor ${key} has ${raw.length} bytes, not 8`);
-  return Number(raw.readBigUInt64BE(0));
+/**
+ * The newest pending mutation of every key `wanted` accepts, sorted by stored key, looking
+ * through `layers` newest first and stopping at a clear; `hidden` when a clear hides LMDB.
+ */
+function newestPending(layers: readonly Layer[], wanted: (key: string) => boolean): { pending: Mutation[]; hidden: boolean } {
+  const newest = new Map<string, Mutation>();
+  let hidden = false;
+  for (let i = layers.length - 1; i >= 0 && !hidden; i--) {
+    const layer = layers[i] as Layer;
+    for (const [k, m] of layer.muts) if (!newest.has(k) && wanted(k)) newest.set(k, m);
+    hidden = layer.cleared;
+  }
+  // Stored keys as latin1 strings compare as their bytes do.
+  const pending = [...newest].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, m]) => m);
+  return { pending, hidden };
 }
 
 /** LMDB's entries merged with pending mutations (sorted by stored key); a pending one wins. */
@@ -732,14 +693,14 @@ export async function openWalEngine(options: WalEngineOptions): Promise<StorageE
   });
   const meta = root.openDB<Buffer, string>('meta', { keyEncoding: 'ordered-binary', encoding: 'binary' });
   try {
-    checkFormat(meta, options.lmdbPath);
+    claimStorageFormat(meta, options.lmdbPath, walStorageFormat, '--storage-engine wal');
   } catch (err) {
     await root.close();
     throw err;
   }
 
   const index = new WalLogIndex();
-  for (const { keyspace, partitionId, key } of metaPartitions(meta, floorPrefix)) index.startFloor({ keyspace, partitionId }, readFloor(meta, key));
+  for (const { keyspace, partitionId, key } of metaPartitions(meta, floorPrefix)) index.startFloor({ keyspace, partitionId }, readMetaU64(meta, key));
   const replayed = new Map<string, ReplayedMeta>();
   const { wal } = await openWal({ dir: options.walDir, ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }), skipSync: options.skipFsync === true }, (batch) => {
     index.apply(batch, batch.records);
@@ -810,8 +771,8 @@ export async function openWalEngine(options: WalEngineOptions): Promise<StorageE
     const byStore = new Map<WalPartitionStore, Layer[]>();
     let sequence = 0;
     for (const commit of taken) {
-      for (const [store, layer] of commit.layers) byStore.set(store, [...(byStore.get(store) ?? []), layer]);
       for (const store of commit.stores.keys()) if (!byStore.has(store)) byStore.set(store, []);
+      for (const [store, layer] of commit.layers) byStore.get(store)?.push(layer);
       if (commit.sequence !== undefined) sequence = commit.sequence;
     }
     const floors = new Map<WalPartitionStore, number | undefined>();
@@ -891,10 +852,7 @@ export async function openWalEngine(options: WalEngineOptions): Promise<StorageE
             root,
             data,
             meta,
-            appliedKey: `${appliedPrefix}${id}`,
-            epochHistoryKey: `${epochHistoryPrefix}${id}`,
-            installKey: `${installPrefix}${id}`,
-            leaderTermKey: `${leaderTermPrefix}${id}`,
+            ...partitionMetaKeys(id),
             floorKey: `${floorPrefix}${id}`,
           },
           core,
@@ -936,7 +894,7 @@ export async function openWalEngine(options: WalEngineOptions): Promise<StorageE
       commits.push(commit);
       waitingMutations += commit.mutations;
       const records: WalRecord[] = [];
-      for (const [store, changes] of commit.stores) records.push(...store.records(changes));
+      for (const [store, changes] of commit.stores) records.push(...store.records(changes, commit.layers.get(store)));
       if (records.length > 0) {
         const appended = wal.append(records);
         walTail = appended.catch(() => undefined);
@@ -979,30 +937,4 @@ export async function openWalEngine(options: WalEngineOptions): Promise<StorageE
       await root.close();
     },
   };
-}
-
-/** Partitions named by meta keys `<prefix><keyspace>/<id>`. */
-function metaPartitions(meta: MetaDb, prefix: string): { keyspace: string; partitionId: number; key: string }[] {
-  const out: { keyspace: string; partitionId: number; key: string }[] = [];
-  for (const key of meta.getKeys({ start: prefix })) {
-    if (!key.startsWith(prefix)) break;
-    const rest = key.slice(prefix.length);
-    const slash = rest.lastIndexOf('/');
-    out.push({ keyspace: rest.slice(0, slash), partitionId: Number(rest.slice(slash + 1)), key });
-  }
-  return out;
-}
-
-/** Refuses a directory the LMDB-log engine wrote; marks a new one as this engine's. */
-function checkFormat(meta: MetaDb, path: string): void {
-  const found = meta.get(storageFormatKey)?.toString('utf8');
-  if (found === walStorageFormat) return;
-  if (found !== undefined) {
-    throw new Error(`The data directory ${path} was written by the "${found}" storage engine; this node runs the "${walStorageFormat}" engine (--storage-engine wal). Start it with the engine that wrote it, or with an empty data directory.`);
-  }
-  for (const key of meta.getKeys({ start: appliedPrefix, limit: 1 })) {
-    if (!key.startsWith(appliedPrefix)) break;
-    throw new Error(`The data directory ${path} holds partitions of the LMDB-log storage engine (written before the storage format was recorded); this node runs the "${walStorageFormat}" engine. Start it with --storage-engine lmdb, or with an empty data directory.`);
-  }
-  meta.putSync(storageFormatKey, Buffer.from(walStorageFormat, 'utf8'));
 }
