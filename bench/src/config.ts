@@ -29,7 +29,7 @@ export const benchOptions = {
     min: 0,
     max: 100_000,
   },
-  storageEngine: { kind: 'string', flag: 'storage-engine', env: 'QUIRE_BENCH_STORAGE_ENGINE', description: "The data nodes' storage engine (datanode --storage-engine)", default: 'lmdb', choices: ['lmdb', 'wal'] },
+  storageEngine: { kind: 'string', flag: 'storage-engine', env: 'QUIRE_BENCH_STORAGE_ENGINE', description: "The data nodes' storage engine (datanode --storage-engine)", default: 'wal', choices: ['wal', 'lmdb'] },
   datanodeFlags: { kind: 'string', flag: 'datanode-flags', env: 'QUIRE_BENCH_DATANODE_FLAGS', description: 'Further data node flags, space-separated; write --datanode-flags="--commit-linger-us 1000" (with =) since the value starts with --', default: '' },
   etcdBin: { kind: 'string', flag: 'etcd-bin', env: 'QUIRE_ETCD_BIN', description: 'The etcd server binary', default: 'etcd' },
   out: { kind: 'string', flag: 'out', env: 'QUIRE_BENCH_OUT', description: 'Directory for the JSON results', default: 'bench/results' },

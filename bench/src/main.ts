@@ -357,7 +357,7 @@ async function main(): Promise<void> {
     writeFileSync(outFile, `${JSON.stringify({ config, environment, summaries, phases, cpuSummary, cpuPhases }, null, 2)}\n`);
 
     const replicationFlags = singleCopy ? '' : ` --replication ${config.replication} --etcd-members ${config.etcdMembers}`;
-    const command = `make bench  # node bench/dist/main.js --rounds ${config.rounds} --duration-seconds ${config.durationSeconds} --in-flight ${config.inFlight} --keys ${config.keys} --value-bytes ${config.valueBytes} --nodes ${config.nodes}${replicationFlags} --cpu-rate ${config.cpuRate}${config.storageEngine === 'lmdb' ? '' : ` --storage-engine ${config.storageEngine}`}${config.datanodeFlags === '' ? '' : ` --datanode-flags='${config.datanodeFlags}'`}`;
+    const command = `make bench  # node bench/dist/main.js --rounds ${config.rounds} --duration-seconds ${config.durationSeconds} --in-flight ${config.inFlight} --keys ${config.keys} --value-bytes ${config.valueBytes} --nodes ${config.nodes}${replicationFlags} --cpu-rate ${config.cpuRate}${config.storageEngine === 'wal' ? '' : ` --storage-engine ${config.storageEngine}`}${config.datanodeFlags === '' ? '' : ` --datanode-flags='${config.datanodeFlags}'`}`;
     const quireSetup = `${config.nodes} data nodes, 16 partitions${config.replication === 1 ? '' : ` with ${config.replication} replicas each`}, fsync before every acknowledgement`;
     const etcdSetup = config.etcdMembers === 1 ? 'one member' : `${config.etcdMembers} members on 127.0.0.1`;
     process.stdout.write(

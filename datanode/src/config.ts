@@ -22,6 +22,8 @@ import {
   type Limits,
   type LogLevel,
 } from '@quire/common';
+import type { StorageEngineSetting } from './storage/engine-choice.js';
+import { walRetentionBytesDefault } from './storage/wal-engine.js';
 
 /** The options `quire datanode` accepts. */
 export const dataNodeOptions = {
@@ -36,9 +38,18 @@ export const dataNodeOptions = {
     kind: 'string',
     flag: 'storage-engine',
     env: 'QUIRE_STORAGE_ENGINE',
-    default: 'lmdb',
-    choices: ['lmdb', 'wal'],
-    description: 'How a replica stores its log: lmdb (in LMDB, one LMDB commit per group commit) or wal (a node-wide write-ahead log, LMDB applied in the background; RFC 0002, experimental). A data directory keeps the engine that created it',
+    default: 'auto',
+    choices: ['auto', 'lmdb', 'wal'],
+    description: 'How a replica stores its log: wal (a node-wide write-ahead log, LMDB applied in the background; RFC 0002) or lmdb (log and data in LMDB, one LMDB commit per group commit). auto: the engine that wrote the data directory, wal for a new one. A data directory keeps the engine that created it',
+  },
+  walRetentionBytes: {
+    kind: 'integer',
+    flag: 'wal-retention-bytes',
+    env: 'QUIRE_WAL_RETENTION_BYTES',
+    default: walRetentionBytesDefault,
+    min: 128 * 1024 * 1024,
+    max: 1024 * 1024 * 1024 * 1024,
+    description: 'WAL engine: live write-ahead log beyond which the logs of partitions that stopped writing are copied forward, so old segments can be deleted (partitions still writing keep their --log-retain-entries)',
   },
   partitionsMax: { kind: 'integer', flag: 'partitions-max', env: 'QUIRE_PARTITIONS_MAX', default: 1024, min: 1, max: 16384, description: 'Most partition replicas this node can hold' },
   writeQueueOpsMax: { kind: 'integer', flag: 'write-queue-ops-max', env: 'QUIRE_WRITE_QUEUE_OPS_MAX', default: 16384, min: 1, max: 1_000_000, description: 'Writes waiting for a commit before new ones get OVERLOADED' },
@@ -73,7 +84,8 @@ export interface DataNodeConfig {
   readonly etcdEndpoints: readonly string[];
   readonly leaseTtlSeconds: number;
   /** The storage engine (storage/lmdb-engine.ts or storage/wal-engine.ts). */
-  readonly storageEngine: 'lmdb' | 'wal';
+  readonly storageEngine: StorageEngineSetting;
+  readonly walRetentionBytes: number;
   readonly partitionsMax: number;
   readonly writeQueueOpsMax: number;
   readonly writeBatchOpsMax: number;
@@ -111,7 +123,8 @@ export function loadDataNodeConfig(argv: readonly string[], env: Env): Readonly<
     metricsListen: o.metricsListen,
     etcdEndpoints: o.etcd,
     leaseTtlSeconds: o.leaseTtlSeconds,
-    storageEngine: o.storageEngine === 'wal' ? 'wal' : 'lmdb',
+    storageEngine: o.storageEngine === 'wal' || o.storageEngine === 'lmdb' ? o.storageEngine : 'auto',
+    walRetentionBytes: o.walRetentionBytes,
     partitionsMax: o.partitionsMax,
     writeQueueOpsMax: o.writeQueueOpsMax,
     writeBatchOpsMax: o.writeBatchOpsMax,

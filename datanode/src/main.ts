@@ -32,6 +32,7 @@ import { loadIdentity, writeIdentity, type NodeIdentity } from './node-identity.
 import { createDataService } from './server/data-service.js';
 import { createReplicationService } from './server/replication-service.js';
 import { CoordinationCaller } from './replicate/coordination-client.js';
+import { chooseStorageEngine } from './storage/engine-choice.js';
 import { openLmdbEngine } from './storage/lmdb-engine.js';
 import { openWalEngine } from './storage/wal-engine.js';
 
@@ -74,13 +75,17 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
   if (config.failpoints !== '') failpoints.set(config.failpoints);
 
   const skipFsync = failpoints.isOn('datanode.storage.skipFsync');
+  const chosen = chooseStorageEngine(config.dataDir, config.storageEngine);
+  log.info('Opening storage', { storageEngine: chosen.engine, because: chosen.reason });
   const engine =
-    config.storageEngine === 'wal'
+    chosen.engine === 'wal'
       ? await openWalEngine({
           lmdbPath: join(config.dataDir, 'lmdb'),
           walDir: join(config.dataDir, 'wal'),
           partitionsMax: config.partitionsMax,
+          walRetentionBytes: config.walRetentionBytes,
           skipFsync,
+          beforeWalSync: () => (failpoints.isArmed('datanode.wal.beforeSync') ? failpoints.hitAsync('datanode.wal.beforeSync') : undefined),
           onFatal: (err) => {
             log.error('A storage apply transaction failed; stopping so no unsynced state is served', { err: String(err) });
             process.exit(70);
@@ -155,7 +160,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
     log,
   );
   await registrar.start();
-  log.info('Data node ready', { address, metrics: metrics.address, dataDir: config.dataDir, storageEngine: config.storageEngine, storedPartitions: engine.storedPartitions().length });
+  log.info('Data node ready', { address, metrics: metrics.address, dataDir: config.dataDir, storageEngine: chosen.engine, storedPartitions: engine.storedPartitions().length });
 
   const signal = await waitForStopSignal(log, { stopWithParent: stopWithParentRequested(env) });
   log.info('Stopping data node', { signal });

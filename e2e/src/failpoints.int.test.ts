@@ -4,6 +4,7 @@ import { isQuireError, loadHashPartitioner, type HashPartitioner } from '@quire/
 import type { PartitionMap } from '@quire/proto';
 import type { ManagedProcess } from '@quire/client';
 import { armFailpoints, listFailpoints, restartWithFailpointsEnv } from './harness/failpoints.js';
+import { testStorageEngine } from './harness/storage-engine.js';
 import { eventually, rejection, startTestCluster, type TestCluster } from './harness/test-cluster.js';
 
 /** The gRPC status a Debug call failed with. */
@@ -138,4 +139,34 @@ describe('failpoints: armed by environment and by the Debug RPC, they open crash
     expect(got.found).toBe(true);
     expect(got.value.toString()).toBe('durable-unacknowledged');
   });
+
+  it.skipIf(testStorageEngine(process.env) !== 'wal')(
+    'error at datanode.wal.beforeSync (a failed WAL fdatasync) stops the data node with exit code 70; restarted, it serves and nothing acknowledged is lost',
+    async () => {
+      const node2 = t.cluster.process('node-2');
+      const before = keyOn('node-2', 'wal-acknowledged');
+      await t.client.put(before, 'acknowledged');
+      const key = keyOn('node-2', 'wal-failed-sync');
+      await armFailpoints(address('node-2'), 'datanode.wal.beforeSync=error(UNAVAILABLE)');
+      // node-2 leads the key's partition: its next WAL batch fails to sync and it stops. The put is
+      // then retried by the router on the new leader (it may succeed there: the entry was sent
+      // ahead of node-2's sync) or fails; either way node-2 never acknowledges it.
+      const outcome = await t.client.put(key, 'written-before-the-failed-sync').then(
+        () => 'ok',
+        (err: unknown) => (isQuireError(err) ? err.code : String(err)),
+      );
+      const exit = await node2.exited;
+      console.log(`datanode.wal.beforeSync=error(UNAVAILABLE) on node-2: it exited ${JSON.stringify(exit)}; the put it held ended ${outcome}`);
+      expect(exit).toEqual({ code: 70, signal: null });
+      expect(node2.running).toBe(false);
+      node2.start();
+      await t.cluster.waitReady(60_000);
+      expect(await listFailpoints(address('node-2'))).toEqual([]);
+      expect((await t.client.get(before)).value.toString()).toBe('acknowledged');
+      if (outcome === 'ok') expect((await t.client.get(key)).value.toString()).toBe('written-before-the-failed-sync');
+      else expect(['AMBIGUOUS_RESULT', 'UNAVAILABLE', 'PARTITION_UNAVAILABLE', 'DEADLINE_EXCEEDED']).toContain(outcome);
+      await t.client.put(key, 'after-restart');
+      expect((await t.client.get(key)).value.toString()).toBe('after-restart');
+    },
+  );
 });

@@ -82,6 +82,13 @@ export const failpointRegistry = [
       'BREAKS DURABILITY: read once when the data node opens its storage; when on, LMDB commits without fsync (noSync), so writes are acknowledged before they are on disk and a power loss drops the newest of them. Only for proving that the chaos checkers catch lost acknowledged writes; arm it through QUIRE_FAILPOINTS',
   },
   {
+    name: 'datanode.wal.beforeSync',
+    component: 'datanode',
+    site: 'async',
+    description:
+      "With --storage-engine wal, after a batch is written to the write-ahead log and before its fdatasync: error(CODE) fails the sync as an EIO from fdatasync would (the log is broken, the data node stops with exit code 70, and no write of the batch or after it is acknowledged); crash dies with the batch written but not synced; sleep(MS) holds the sync (every later batch waits behind it)",
+  },
+  {
     name: 'datanode.replication.breakStreams',
     component: 'datanode',
     site: 'switch',

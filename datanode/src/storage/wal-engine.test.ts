@@ -110,6 +110,54 @@ describe('the WAL engine', () => {
     await engine.close();
   });
 
+  it('bounds the live WAL: a partition that stopped writing is copied forward instead of keeping every later segment', async () => {
+    const entryOf = (i: number): Buffer => Buffer.from(`idle entry ${i}`);
+    /** Writes 20 entries to an idle partition, then 400 batches of ~2 KB to a busy one; returns the most segments seen at once. */
+    const run = async (walRetentionBytes: number): Promise<{ engine: StorageEngine; most: number }> => {
+      const engine = await openWalEngine(options({ applyIntervalMs: 1, walRetentionBytes }));
+      const idle = engine.partition('default', 0);
+      const busy = engine.partition('default', 1);
+      await engine.write(() => {
+        for (let i = 1; i <= 20; i++) idle.appendLog(i, entryOf(i));
+        idle.putValue(Buffer.from('idle-key'), 20, Buffer.from('idle-value'));
+        idle.setApplied({ appliedIndex: 20, epoch: 1 });
+      });
+      const value = Buffer.alloc(2_000, 7);
+      let most = 0;
+      for (let i = 1; i <= 400; i++) {
+        await engine.write(() => {
+          busy.appendLog(i, value);
+          busy.setApplied({ appliedIndex: i, epoch: 1 });
+          if (i > 50) busy.truncateLogBefore(i - 49, 1_000);
+        });
+        most = Math.max(most, segments().length);
+      }
+      return { engine, most };
+    };
+
+    // Without a bound that matters, the idle partition's first segment keeps all the others.
+    const unbounded = await run(1 << 30);
+    await unbounded.engine.close();
+    expect(unbounded.most).toBeGreaterThan(12);
+    rmSync(dir, { recursive: true, force: true });
+
+    // With 4 segments of 64 KiB: the idle run is relocated and old segments go.
+    const bounded = await run(4 * 64 * 1024);
+    expect(bounded.most).toBeLessThanOrEqual(7);
+    const idle = bounded.engine.partition('default', 0);
+    expect(idle.logEntries(1, 20, 1 << 30).map((e) => e.entry)).toEqual(Array.from({ length: 20 }, (_, i) => entryOf(i + 1)));
+    await bounded.engine.close();
+    // Replay finds the run at its new place (the segment that held it first is gone).
+    expect(segments().map((n) => Number.parseInt(n, 16))).not.toContain(1);
+    const reopened = await openWalEngine(options());
+    const again = reopened.partition('default', 0);
+    expect([again.firstLogIndex(), again.lastLogIndex(), again.applied().appliedIndex]).toEqual([1, 20, 20]);
+    expect(again.logEntries(1, 20, 1 << 30).map((e) => e.entry)).toEqual(Array.from({ length: 20 }, (_, i) => entryOf(i + 1)));
+    expect(again.get(Buffer.from('idle-key'))?.value.toString()).toBe('idle-value');
+    expect(reopened.partition('default', 1).lastLogIndex()).toBe(400);
+    await reopened.close();
+  });
+
   it('lists a partition whose writes are only in the WAL as stored', async () => {
     const engine = await openWalEngine(options({ applyIntervalMs: 60_000 }));
     const p = engine.partition('default', 2);

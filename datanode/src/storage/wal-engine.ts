@@ -26,10 +26,18 @@
  *    which is what lets segments go — only once that transaction is durable.
  *  - A finished install's reset record is durable in the WAL before the apply transaction
  *    that clears the install mark, so replay never joins the pre-install log to the new state.
+ *  - WAL retention: once the live WAL exceeds walRetentionBytes, the quiet partitions pinning
+ *    its oldest segment (no commit of theirs in flight, no install pending, at most a quarter
+ *    segment of entries) have their whole indexed run copied into one new batch after a
+ *    relocate record, which replay reads as the run's new place (log-index.ts). The batch is
+ *    atomic and ordered after every earlier commit, so replay rebuilds the same run from it
+ *    whether or not the old segments are still there.
  *  - Reads see the newest layer that holds the key, then LMDB; a layer of beginSnapshotInstall
  *    hides everything older. A body that throws leaves nothing: its layer, its records and its
  *    changes to the stores' in-memory state are undone.
  */
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { open, type RootDatabase } from 'lmdb';
 import { assert, compareBytes, CorruptReplicaError } from '@quire/common';
 import {
@@ -82,8 +90,12 @@ const snapshotReadersMaxDefault = 4;
 /** Apply transaction cadence when WalEngineOptions does not say (RFC 0002 "Commit path"). */
 export const applyIntervalMsDefault = 20;
 export const applyMutationsMaxDefault = 2_000;
+/** WalEngineOptions.walRetentionBytes when not given. */
+export const walRetentionBytesDefault = 1024 * 1024 * 1024;
 /** Decoded batches kept for log reads (catch-up and restart read runs of entries of one batch). */
 const readCacheBatches = 8;
+/** Bytes a relocated append takes besides its entry (type, partition, index, length), rounded up. */
+const relocatedRecordOverhead = 64;
 
 /** Options for the WAL engine. */
 export interface WalEngineOptions {
@@ -98,6 +110,8 @@ export interface WalEngineOptions {
    * `datanode.storage.skipFsync` failpoint (the chaos suite's negative control).
    */
   readonly skipFsync?: boolean;
+  /** Awaited before each WAL fdatasync; a rejection fails it (WalOptions.beforeSync, a failpoint). */
+  readonly beforeWalSync?: () => Promise<void> | undefined;
   /** Most snapshot readers open at once (default 4). */
   readonly snapshotReadersMax?: number;
   /** An apply transaction starts at most this long after a durable commit (default 20 ms). */
@@ -106,6 +120,12 @@ export interface WalEngineOptions {
   readonly applyMutationsMax?: number;
   /** WAL segment size (default 64 MiB). */
   readonly segmentBytes?: number;
+  /**
+   * Live WAL (segments from the oldest one still needed to the current one) beyond which the
+   * partitions that pin the oldest segment are copied forward (relocate records), so a partition
+   * that stopped writing does not keep every later segment alive (default 1 GiB).
+   */
+  readonly walRetentionBytes?: number;
   /**
    * Called when an apply transaction or a segment deletion fails: LMDB or the WAL is in an
    * unknown state, and the process must stop (as for a failed commit). Later writes reject.
@@ -682,6 +702,10 @@ function* mergeStored(lmdb: Iterable<{ key: Buffer; value: Buffer }>, pending: r
 
 /** Opens the node's WAL engine: LMDB, then the WAL's replay into the log index. */
 export async function openWalEngine(options: WalEngineOptions): Promise<StorageEngine> {
+  // In a new data directory the WAL directory exists before LMDB does: it marks the directory as
+  // this engine's (engine-choice.ts). An existing one is claimed below first, so a refusal leaves
+  // another engine's directory as it was.
+  if (!existsSync(options.lmdbPath)) await mkdir(options.walDir, { recursive: true });
   const root: RootDatabase = open({
     path: options.lmdbPath,
     maxDbs: options.partitionsMax + 4,
@@ -702,7 +726,7 @@ export async function openWalEngine(options: WalEngineOptions): Promise<StorageE
   const index = new WalLogIndex();
   for (const { keyspace, partitionId, key } of metaPartitions(meta, floorPrefix)) index.startFloor({ keyspace, partitionId }, readMetaU64(meta, key));
   const replayed = new Map<string, ReplayedMeta>();
-  const { wal } = await openWal({ dir: options.walDir, ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }), skipSync: options.skipFsync === true }, (batch) => {
+  const { wal } = await openWal({ dir: options.walDir, ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }), skipSync: options.skipFsync === true, ...(options.beforeWalSync === undefined ? {} : { beforeSync: options.beforeWalSync }) }, (batch) => {
     index.apply(batch, batch.records);
     for (const record of batch.records) {
       if (record.type !== 'epoch-history' && record.type !== 'leader-term' && record.type !== 'reset') continue;
@@ -745,6 +769,7 @@ export async function openWalEngine(options: WalEngineOptions): Promise<StorageE
   /** Commits not yet durable in LMDB, oldest first. */
   const commits: Commit[] = [];
   let nextSeq = 1;
+  const newCommit = (): Commit => ({ seq: nextSeq++, stores: new Map(), layers: new Map(), appended: [], mutations: 0, needsApply: false, durable: false, sequence: undefined });
   /** Resolves once every batch appended so far is durable. */
   let walTail: Promise<unknown> = Promise.resolve();
   let waitingMutations = 0;
@@ -799,7 +824,69 @@ export async function openWalEngine(options: WalEngineOptions): Promise<StorageE
     // W3: the floors just made durable are what free segments.
     const keepFrom = index.segmentsNeededFrom(wal.currentSegment);
     if (keepFrom > (wal.segments()[0]?.segment ?? keepFrom)) await wal.deleteSegmentsBefore(keepFrom);
+    relocateIfOver();
   };
+
+  const walRetentionBytes = options.walRetentionBytes ?? walRetentionBytesDefault;
+  assert(walRetentionBytes >= 2 * wal.batchBytesMax, `WAL retention of ${walRetentionBytes} bytes is less than two segments of ${wal.batchBytesMax}`);
+  let relocating = false;
+
+  /**
+   * The records that copy partition `p`'s indexed run forward, if it is quiet and its entries
+   * take at most `bytesMax`; undefined otherwise (it stays where it is for now).
+   */
+  const relocation = (p: WalPartition, bytesMax: number): { records: WalRecord[]; bytes: number } | undefined => {
+    const store = stores.get(`${p.keyspace}/${p.partitionId}`);
+    if (store !== undefined && (store.installPending || commits.some((c) => !c.durable && c.stores.has(store)))) return undefined;
+    const first = index.firstIndex(p);
+    const last = index.lastIndex(p);
+    if (first === undefined || last === undefined || last < first) return undefined;
+    const records: WalRecord[] = [{ type: 'relocate', partition: p, index: first }];
+    let bytes = 0;
+    for (let i = first; i <= last; i++) {
+      const entry = core.readEntry(p, i);
+      assert(entry !== undefined, `WAL entry ${i} of ${p.keyspace}/${p.partitionId} is indexed but not found`);
+      bytes += entry.length + relocatedRecordOverhead;
+      if (bytes > bytesMax) return undefined;
+      records.push({ type: 'append', partition: p, index: i, entry });
+    }
+    return { records, bytes };
+  };
+
+  /** Copies the quiet partitions pinning the oldest segment forward when the live WAL is over its bound. */
+  function relocateIfOver(): void {
+    if (relocating || broken !== undefined || closed) return;
+    const oldest = index.segmentsNeededFrom(wal.currentSegment);
+    if ((wal.currentSegment - oldest + 1) * wal.batchBytesMax <= walRetentionBytes) return;
+    const bytesMax = Math.floor(wal.batchBytesMax / 4);
+    const records: WalRecord[] = [];
+    let bytes = 0;
+    for (const p of index.pinning(oldest)) {
+      const copy = relocation(p, bytesMax - bytes);
+      if (copy === undefined) continue;
+      records.push(...copy.records);
+      bytes += copy.bytes;
+    }
+    if (records.length === 0) return;
+    relocating = true;
+    const commit = newCommit();
+    commits.push(commit);
+    const appended = wal.append(records);
+    walTail = appended.catch(() => undefined);
+    appended.then(
+      (location) => {
+        relocating = false;
+        commit.sequence = location.sequence;
+        index.apply(location, records);
+        commit.durable = true;
+        scheduleApply();
+      },
+      (err: unknown) => {
+        relocating = false;
+        fail(err);
+      },
+    );
+  }
 
   /** Runs an apply transaction now, or right after the one running; one at a time. */
   let again: Promise<void> | undefined;
@@ -880,7 +967,7 @@ export async function openWalEngine(options: WalEngineOptions): Promise<StorageE
       if (broken !== undefined) throw broken;
       if (closed) throw new Error('The storage engine is closed');
       assert(core.current === undefined, 'write() bodies do not nest');
-      const commit: Commit = { seq: nextSeq++, stores: new Map(), layers: new Map(), appended: [], mutations: 0, needsApply: false, durable: false, sequence: undefined };
+      const commit = newCommit();
       core.current = commit;
       let result: T;
       try {

@@ -41,7 +41,9 @@ describe('set workload with crashes and disk faults', () => {
   });
 
   it('loses no acknowledged add when a data node’s disk fills up', async () => {
-    const r = await noAcknowledgedAddLost('set-disk-full', 13, (ctx) => new DiskFullNemesis(ctx, { kind: 'one', role: 'datanode' }), 'disk-full', { diskBytes: 128 * 1024 * 1024 });
+    // 512 MiB: the WAL engine preallocates its current and next 64 MiB segments (as etcd does);
+    // the filler takes whatever is free, so the size changes only how much the node can use first.
+    const r = await noAcknowledgedAddLost('set-disk-full', 13, (ctx) => new DiskFullNemesis(ctx, { kind: 'one', role: 'datanode' }), 'disk-full', { diskBytes: 512 * 1024 * 1024 });
     // ENOSPC must have reached a commit, which stops the node.
     expect(stopsWith(r, 'restartedAfterCrash')).toBeGreaterThan(0);
   });

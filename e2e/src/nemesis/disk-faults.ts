@@ -21,25 +21,40 @@ const fiuControlTimeoutMs = 2_000;
 const exitSettleMs = 1_000;
 
 /**
- * How long heal() watches the nodes a disk fault touched: an fsync or write that began while
- * the fault was on can fail after stop() looked, and the node then exits a moment later.
+ * How long heal() requires the nodes a disk fault touched to stay up. A node can stop well
+ * after stop() looked: an fsync or write that began while the fault was on fails late, and a
+ * restarted node reports the kernel's write-back error of its predecessor's failed writes on its
+ * own first sync (Linux errseq: an error no one saw goes to the next opener), which with the WAL
+ * engine comes with its first apply, seconds after it started serving.
  */
-const lateCrashWatchMs = 2_000;
+const lateCrashQuietMs = 5_000;
+/** The longest heal() supervises them (a node failing for longer is a failure the run reports). */
+const lateCrashWatchMaxMs = 30_000;
+/** How often the supervisor looks. */
+const lateCrashPollMs = 200;
 
 /**
  * Restarts every node in `ids` that is down (the supervisor's part, as a kubelet restarts a
  * pod): a node that hit the fault stops by design, possibly after stop() decided it lived.
- * Records what it restarted, so the report shows each late crash.
+ * With `quietMs` 0 it looks once; otherwise it keeps looking until every node in `ids` has
+ * stayed up for `quietMs` since the last restart (at most lateCrashWatchMaxMs). Records what it
+ * restarted, so the report shows each late crash.
  */
-async function restartLateCrashes(deps: { readonly cluster: ChaosCluster; readonly log: NemesisLog }, name: string, ids: ReadonlySet<string>, watchMs: number): Promise<void> {
+async function restartLateCrashes(deps: { readonly cluster: ChaosCluster; readonly log: NemesisLog }, name: string, ids: ReadonlySet<string>, quietMs: number): Promise<void> {
   if (ids.size === 0) return;
-  if (watchMs > 0) await new Promise((resolve) => setTimeout(resolve, watchMs));
   const restarted: string[] = [];
-  for (const id of ids) {
-    const p = deps.cluster.process(id);
-    if (p.managed.running) continue;
-    p.managed.start();
-    restarted.push(id);
+  const deadline = Date.now() + lateCrashWatchMaxMs;
+  let quietSince = Date.now();
+  for (;;) {
+    for (const id of ids) {
+      const p = deps.cluster.process(id);
+      if (p.managed.running) continue;
+      p.managed.start();
+      restarted.push(id);
+      quietSince = Date.now();
+    }
+    if (Date.now() - quietSince >= quietMs || Date.now() >= deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, lateCrashPollMs));
   }
   if (restarted.length > 0) deps.log.record(name, 'heal', restarted, true, { restartedAfterLateCrash: restarted });
 }
@@ -112,7 +127,7 @@ export class DiskFullNemesis implements Nemesis {
 
   async heal(): Promise<void> {
     if (this.filled.length > 0) await this.stop();
-    await restartLateCrashes(this.deps, this.name, this.touched, lateCrashWatchMs);
+    await restartLateCrashes(this.deps, this.name, this.touched, lateCrashQuietMs);
   }
 }
 
@@ -184,6 +199,6 @@ export class FsyncErrorNemesis implements Nemesis {
 
   async heal(): Promise<void> {
     if (this.failing.length > 0) await this.stop();
-    await restartLateCrashes(this.deps, this.name, this.touched, lateCrashWatchMs);
+    await restartLateCrashes(this.deps, this.name, this.touched, lateCrashQuietMs);
   }
 }

@@ -55,6 +55,29 @@ describe('WalLogIndex', () => {
     expect(() => index.apply(at(2), [{ type: 'truncate-after', partition: b, index: 0 }])).toThrow(/which has no log/);
   });
 
+  it('a relocate record moves a run to the batch that copies it, skipping copies below the floor', () => {
+    const index = new WalLogIndex();
+    index.apply(at(1), [append(a, 1), append(a, 2), append(b, 1)]);
+    index.apply(at(2), [append(a, 3), append(b, 2)]);
+    expect(index.pinning(1)).toEqual([a, b]);
+    const moved = at(5);
+    index.apply(moved, [{ type: 'relocate', partition: a, index: 1 }, append(a, 1), append(a, 2), append(a, 3)]);
+    expect([index.firstIndex(a), index.lastIndex(a)]).toEqual([1, 3]);
+    for (const i of [1, 2, 3]) expect(index.place(a, i)?.batch).toEqual(moved);
+    expect(index.pinning(4)).toEqual([b]);
+    expect(index.segmentsNeededFrom(5)).toBe(1);
+    // The floor rose while the copy was being written: copies below it are not part of the run.
+    index.setFloor(b, 2);
+    const again = at(6);
+    index.apply(again, [{ type: 'relocate', partition: b, index: 1 }, append(b, 1), append(b, 2)]);
+    expect([index.firstIndex(b), index.lastIndex(b)]).toEqual([2, 2]);
+    expect(index.place(b, 2)?.batch).toEqual(again);
+    expect(index.segmentsNeededFrom(6)).toBe(5);
+    // Appends continue the moved run.
+    index.apply(at(6), [append(a, 4)]);
+    expect(index.lastIndex(a)).toBe(4);
+  });
+
   it('restarts a partition after a reset at the snapshot index', () => {
     const index = new WalLogIndex();
     index.apply(at(1), [append(a, 1), append(a, 2)]);

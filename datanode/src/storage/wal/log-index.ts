@@ -17,6 +17,9 @@
  *    the run instead of being corruption when a floor is set: the entries it cut were in
  *    segments deleted because nothing needed them, or are below the floor. Whether the run
  *    that replay leaves fits the partition's applied state is the engine's check.
+ *  - A relocate record empties the run; the appends after it in its batch (the partition's
+ *    entries copied forward out of old segments) start it again as a first append would, so
+ *    entries below the floor are skipped.
  *  - W3 (RFC 0002): segmentsNeededFrom() names the lowest segment holding an entry at or above
  *    a partition's floor, or a partition's newest epoch-history or leader-term record that the
  *    caller has not yet reported checkpointed. Segments below it hold nothing any partition
@@ -98,6 +101,16 @@ export class WalLogIndex {
           this.logs.set(name, { partition: record.partition, first: record.index + 1, places: [], floor: record.index + 1, metaPin: log?.metaPin });
           break;
         }
+        case 'relocate': {
+          // The partition's entries from record.index on follow in this batch, copied out of
+          // older segments: the run restarts with the first of them that is not below the floor.
+          if (log === undefined) {
+            log = this.create(record.partition);
+          }
+          log.first = undefined;
+          log.places = [];
+          break;
+        }
         case 'epoch-history':
         case 'leader-term': {
           if (log === undefined) {
@@ -175,6 +188,19 @@ export class WalLogIndex {
   checkpointed(p: WalPartition, sequence: number): void {
     const log = this.logs.get(keyOf(p));
     if (log?.metaPin !== undefined && log.metaPin.sequence <= sequence) log.metaPin = undefined;
+  }
+
+  /**
+   * The partitions whose oldest needed entry is in segment `segment` or an older one (what a
+   * relocation can move; an epoch-history or leader-term pin goes at the next checkpoint).
+   */
+  pinning(segment: number): WalPartition[] {
+    const out: WalPartition[] = [];
+    for (const log of this.logs.values()) {
+      const oldest = log.places[0]?.batch.segment;
+      if (oldest !== undefined && oldest <= segment) out.push(log.partition);
+    }
+    return out;
   }
 
   /** The lowest segment any partition still needs; `current` when none needs an older one. */

@@ -10,6 +10,7 @@ const everyType: WalRecord[] = [
   { type: 'epoch-history', partition: p, bytes: Buffer.from([1, 2, 3, 4]) },
   { type: 'leader-term', partition: p, epoch: 12 },
   { type: 'reset', partition: p, index: 99 },
+  { type: 'relocate', partition: p, index: 42 },
 ];
 
 describe('WAL batch framing', () => {

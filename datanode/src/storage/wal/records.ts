@@ -16,6 +16,8 @@
  *     epoch-history  length u32 | bytes (epoch-history.ts encoding)
  *     leader-term    epoch u64
  *     reset          index u64 (a snapshot install finished at this applied index)
+ *     relocate       index u64 (the partition's entries from this index on are copied into this
+ *                    batch, right after the record: earlier copies are void; wal-engine.ts)
  *
  * u64 fields hold safe integers (< 2^53), as every index and epoch in Quire.
  */
@@ -38,9 +40,10 @@ export type WalRecord =
   | { readonly type: 'truncate-after'; readonly partition: WalPartition; readonly index: number }
   | { readonly type: 'epoch-history'; readonly partition: WalPartition; readonly bytes: Buffer }
   | { readonly type: 'leader-term'; readonly partition: WalPartition; readonly epoch: number }
-  | { readonly type: 'reset'; readonly partition: WalPartition; readonly index: number };
+  | { readonly type: 'reset'; readonly partition: WalPartition; readonly index: number }
+  | { readonly type: 'relocate'; readonly partition: WalPartition; readonly index: number };
 
-const typeCodes = { append: 1, 'truncate-after': 2, 'epoch-history': 3, 'leader-term': 4, reset: 5 } as const;
+const typeCodes = { append: 1, 'truncate-after': 2, 'epoch-history': 3, 'leader-term': 4, reset: 5, relocate: 6 } as const;
 const keyspaceBytesMax = 0xffff;
 
 function writeU64(out: Buffer, value: number, at: number): number {
@@ -66,6 +69,7 @@ function recordBytes(record: WalRecord): number {
     case 'truncate-after':
     case 'leader-term':
     case 'reset':
+    case 'relocate':
       return head + 8;
   }
 }
@@ -88,6 +92,7 @@ function writeRecord(out: Buffer, record: WalRecord, at: number): number {
       return p + record.bytes.copy(out, p);
     case 'truncate-after':
     case 'reset':
+    case 'relocate':
       return writeU64(out, record.index, p);
     case 'leader-term':
       return writeU64(out, record.epoch, p);
@@ -183,12 +188,13 @@ export function decodeRecords(body: Buffer): WalRecord[] {
       }
       case typeCodes['truncate-after']:
       case typeCodes['leader-term']:
-      case typeCodes.reset: {
+      case typeCodes.reset:
+      case typeCodes.relocate: {
         need(8, 'u64 field');
         const value = readU64(body, at);
         at += 8;
         if (code === typeCodes['leader-term']) out.push({ type: 'leader-term', partition, epoch: value });
-        else out.push({ type: code === typeCodes.reset ? 'reset' : 'truncate-after', partition, index: value });
+        else out.push({ type: code === typeCodes.reset ? 'reset' : code === typeCodes.relocate ? 'relocate' : 'truncate-after', partition, index: value });
         break;
       }
       default:

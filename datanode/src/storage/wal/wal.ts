@@ -44,6 +44,17 @@ export interface WalOptions {
    * failpoint, so the chaos suite's negative control proves its checkers catch lost writes.
    */
   readonly skipSync?: boolean;
+  /**
+   * Awaited after a batch is written and before its fdatasync; a rejection fails the append as a
+   * failed sync would, and breaks the log. The `datanode.wal.beforeSync` failpoint.
+   */
+  readonly beforeSync?: () => Promise<void> | undefined;
+}
+
+/** How appends sync (WalOptions.skipSync, WalOptions.beforeSync). */
+interface SyncHooks {
+  readonly skipSync: boolean;
+  readonly beforeSync: (() => Promise<void> | undefined) | undefined;
 }
 
 /** Where a batch is. */
@@ -111,7 +122,7 @@ export class WriteAheadLog {
     private offset: number,
     private nextSequence: number,
     replayed: ReadonlyMap<number, { firstSequence: number; lastSequence: number }>,
-    private readonly skipSync = false,
+    private readonly sync: SyncHooks,
   ) {
     for (const [segment, info] of replayed) this.infos.set(segment, { ...info });
     this.prepareSpare();
@@ -202,7 +213,9 @@ export class WriteAheadLog {
       const offset = this.offset;
       const { bytesWritten } = await handle.write(batch, 0, batch.length, offset);
       assert(bytesWritten === batch.length, `WAL wrote ${bytesWritten} of ${batch.length} bytes`);
-      if (!this.skipSync) await handle.datasync();
+      const gate = this.sync.beforeSync?.();
+      if (gate !== undefined) await gate;
+      if (!this.sync.skipSync) await handle.datasync();
       this.offset = offset + batch.length;
       const info = this.infos.get(segment);
       if (info === undefined) this.infos.set(segment, { firstSequence: sequence, lastSequence: sequence });
@@ -372,6 +385,6 @@ export async function openWal(options: WalOptions, onBatch: (batch: ReplayedBatc
   }
   // Segments after the current one hold no batch (checked above): spares, recreated as needed.
   for (const later of numbers.filter((n) => n > segment)) await unlink(join(dir, segmentName(later)));
-  const wal = new WriteAheadLog(dir, segmentBytes, { segment, handle }, offset, expected ?? 1, infos, options.skipSync === true);
+  const wal = new WriteAheadLog(dir, segmentBytes, { segment, handle }, offset, expected ?? 1, infos, { skipSync: options.skipSync === true, beforeSync: options.beforeSync });
   return { wal, summary: { batches, nextSequence: expected ?? 1, tornTail } };
 }
