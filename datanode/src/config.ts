@@ -49,7 +49,7 @@ export const dataNodeOptions = {
     default: walRetentionBytesDefault,
     min: 128 * 1024 * 1024,
     max: 1024 * 1024 * 1024 * 1024,
-    description: 'WAL engine: live write-ahead log beyond which the logs of partitions that stopped writing are copied forward, so old segments can be deleted (partitions still writing keep their --log-retain-entries)',
+    description: 'WAL engine: the live write-ahead log beyond which the partitions holding its oldest segment have their logs copied forward, or, when too long to copy, trimmed to what they must keep (from the applied index, or what an in-sync follower lacks), so the segment can be deleted; it caps --log-retain-entries',
   },
   partitionsMax: { kind: 'integer', flag: 'partitions-max', env: 'QUIRE_PARTITIONS_MAX', default: 1024, min: 1, max: 16384, description: 'Most partition replicas this node can hold' },
   writeQueueOpsMax: { kind: 'integer', flag: 'write-queue-ops-max', env: 'QUIRE_WRITE_QUEUE_OPS_MAX', default: 16384, min: 1, max: 1_000_000, description: 'Writes waiting for a commit before new ones get OVERLOADED' },

@@ -75,6 +75,8 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
   if (config.failpoints !== '') failpoints.set(config.failpoints);
 
   const skipFsync = failpoints.isOn('datanode.storage.skipFsync');
+  /** The node, once built: the WAL engine asks it to trim logs (onLogTrimWanted). */
+  let trimTarget: DataNode | undefined;
   const chosen = chooseStorageEngine(config.dataDir, config.storageEngine);
   log.info('Opening storage', { storageEngine: chosen.engine, because: chosen.reason });
   const engine =
@@ -84,6 +86,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
           walDir: join(config.dataDir, 'wal'),
           partitionsMax: config.partitionsMax,
           walRetentionBytes: config.walRetentionBytes,
+          onLogTrimWanted: (p) => trimTarget?.trimLogFor(p.keyspace, p.partitionId),
           skipFsync,
           beforeWalSync: () => (failpoints.isArmed('datanode.wal.beforeSync') ? failpoints.hitAsync('datanode.wal.beforeSync') : undefined),
           onFatal: (err) => {
@@ -140,6 +143,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
       },
     },
   );
+  trimTarget = node;
   node.openOwnedPartitions();
   view.subscribe(() => node.openOwnedPartitions());
 

@@ -193,6 +193,8 @@ export type ScanSink = (items: KeyValue[]) => Promise<void>;
 /** The data node's request logic. */
 export class DataNode {
   private readonly replicas = new Map<string, PartitionReplica>();
+  /** Replicas with a log trim queued (trimLogFor). */
+  private readonly trimming = new Set<PartitionReplica>();
   private readonly committer: GroupCommitter;
   /** The leader side of replication: partitions this node leads with followers. */
   readonly replicator: LeaderReplicator;
@@ -556,6 +558,19 @@ export class DataNode {
       }
     }
     return replica;
+  }
+
+  /**
+   * The storage engine wants this replica's log trimmed to what it must keep (the WAL engine's
+   * retention bound, PartitionReplica.trimLog). One trim at a time per replica; a replica not
+   * open here is left alone.
+   */
+  trimLogFor(keyspace: string, partitionId: number): void {
+    const replica = this.replicas.get(`${keyspace}/${partitionId}`);
+    if (replica === undefined || this.trimming.has(replica)) return;
+    this.trimming.add(replica);
+    const queued = this.committer.submitTask({ replica, run: () => replica.trimLog(), done: () => this.trimming.delete(replica) });
+    if (!queued) this.trimming.delete(replica);
   }
 
   /**

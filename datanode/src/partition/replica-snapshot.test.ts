@@ -228,3 +228,22 @@ describe('PartitionReplica snapshot install', () => {
     expect(dataOf(1)).toEqual([]);
   });
 });
+
+describe('PartitionReplica.trimLog: a storage engine wants the space of a log back', () => {
+  it('drops the log down to the keep floor while an in-sync follower lacks entries, then down to the applied index + 1', async () => {
+    const r = replicated(3);
+    await lead(r, 1, put('a', '1'), put('b', '2'), put('c', '3'));
+    const store = engine.partition('default', 3);
+    expect([store.firstLogIndex(), store.lastLogIndex(), store.applied().appliedIndex]).toEqual([1, 3, 3]);
+    // A follower still lacks entry 2: the trim keeps it.
+    r.setLogKeepFloor(2);
+    expect(await engine.write(() => r.trimLog())).toBe(1);
+    expect(store.firstLogIndex()).toBe(2);
+    // Nothing is owed any more: only the applied state remains.
+    r.setLogKeepFloor(Number.POSITIVE_INFINITY);
+    expect(await engine.write(() => r.trimLog())).toBe(2);
+    expect([store.firstLogIndex(), store.lastLogIndex()]).toEqual([4, 3]);
+    expect(await engine.write(() => r.trimLog())).toBe(0);
+    expect(r.read(Buffer.from('c'))?.value.toString()).toBe('3');
+  });
+});

@@ -596,6 +596,20 @@ export class PartitionReplica {
   }
 
   /**
+   * Trims the log to what it must keep whatever the retention: from the applied index + 1, or
+   * from the keep floor (the first entry an in-sync follower lacks) when that is lower. For a
+   * storage engine that wants the space back (the WAL engine, once a partition that stopped
+   * writing pins old segments: WalEngineOptions.onLogTrimWanted); a lagging follower then gets
+   * a snapshot. Inside a transaction; returns the entries dropped (at most logTruncateBatchMax).
+   */
+  trimLog(): number {
+    if (this.installing) return 0;
+    const keepFrom = Math.min(this.store.applied().appliedIndex + 1, this.keepFloor);
+    if (keepFrom <= this.store.firstLogIndex()) return 0;
+    return this.store.truncateLogBefore(keepFrom, this.settings.logTruncateBatchMax);
+  }
+
+  /**
    * Whether a snapshot install has begun and not finished: the data is partial, and the replica
    * takes no append, truncation or apply until finishSnapshotInstall or discardSnapshotInstall.
    */

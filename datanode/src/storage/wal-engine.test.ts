@@ -158,6 +158,49 @@ describe('the WAL engine', () => {
     await reopened.close();
   });
 
+  it('asks for a log trim when a stopped partition pins old segments with a run too long to copy, and the trim frees them', async () => {
+    const wanted: string[] = [];
+    let trim: (() => void) | undefined;
+    const engine = await openWalEngine(options({ applyIntervalMs: 1, walRetentionBytes: 4 * 64 * 1024, onLogTrimWanted: (p) => {
+      wanted.push(`${p.keyspace}/${p.partitionId}`);
+      trim?.();
+    } }));
+    const idle = engine.partition('default', 0);
+    const busy = engine.partition('default', 1);
+    // 40 entries of 1 KB: more than the quarter segment (16 KiB) a relocation copies.
+    const big = Buffer.alloc(1_000, 3);
+    await engine.write(() => {
+      for (let i = 1; i <= 40; i++) idle.appendLog(i, big);
+      idle.setApplied({ appliedIndex: 40, epoch: 1 });
+    });
+    // What PartitionReplica.trimLog does for it: keep from the applied index + 1.
+    let trims = 0;
+    trim = () => {
+      if (trims > 0) return;
+      trims++;
+      void engine.write(() => idle.truncateLogBefore(idle.applied().appliedIndex + 1, 1_000));
+    };
+    const value = Buffer.alloc(2_000, 7);
+    let most = 0;
+    for (let i = 1; i <= 400; i++) {
+      await engine.write(() => {
+        busy.appendLog(i, value);
+        busy.setApplied({ appliedIndex: i, epoch: 1 });
+        if (i > 50) busy.truncateLogBefore(i - 49, 1_000);
+      });
+      most = Math.max(most, segments().length);
+    }
+    expect(wanted[0]).toBe('default/0');
+    expect(trims).toBe(1);
+    expect(most).toBeLessThanOrEqual(7);
+    expect([idle.firstLogIndex(), idle.lastLogIndex()]).toEqual([41, 40]);
+    await engine.close();
+    const reopened = await openWalEngine(options());
+    const again = reopened.partition('default', 0);
+    expect([again.firstLogIndex(), again.lastLogIndex(), again.applied().appliedIndex]).toEqual([41, 40, 40]);
+    await reopened.close();
+  });
+
   it('lists a partition whose writes are only in the WAL as stored', async () => {
     const engine = await openWalEngine(options({ applyIntervalMs: 60_000 }));
     const p = engine.partition('default', 2);

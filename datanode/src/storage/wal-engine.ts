@@ -31,7 +31,8 @@
  *    segment of entries) have their whole indexed run copied into one new batch after a
  *    relocate record, which replay reads as the run's new place (log-index.ts). The batch is
  *    atomic and ordered after every earlier commit, so replay rebuilds the same run from it
- *    whether or not the old segments are still there.
+ *    whether or not the old segments are still there. A run too long to copy is reported
+ *    (onLogTrimWanted): the replica trims its log to what it must keep, and its floor rises.
  *  - Reads see the newest layer that holds the key, then LMDB; a layer of beginSnapshotInstall
  *    hides everything older. A body that throws leaves nothing: its layer, its records and its
  *    changes to the stores' in-memory state are undone.
@@ -126,6 +127,12 @@ export interface WalEngineOptions {
    * that stopped writing does not keep every later segment alive (default 1 GiB).
    */
   readonly walRetentionBytes?: number;
+  /**
+   * Called (repeatedly, while it lasts) for a partition that pins the oldest segment past
+   * walRetentionBytes with a run too long to copy forward: the replica should trim its log to
+   * what it must keep (PartitionReplica.trimLog), which lets its floor, and the segment, go.
+   */
+  readonly onLogTrimWanted?: (p: WalPartition) => void;
   /**
    * Called when an apply transaction or a segment deletion fails: LMDB or the WAL is in an
    * unknown state, and the process must stop (as for a failed commit). Later writes reject.
@@ -831,25 +838,35 @@ export async function openWalEngine(options: WalEngineOptions): Promise<StorageE
   assert(walRetentionBytes >= 2 * wal.batchBytesMax, `WAL retention of ${walRetentionBytes} bytes is less than two segments of ${wal.batchBytesMax}`);
   let relocating = false;
 
+  /** Runs found too long to copy, by partition: the run's first and last index then. */
+  const tooLong = new Map<string, string>();
+
   /**
    * The records that copy partition `p`'s indexed run forward, if it is quiet and its entries
-   * take at most `bytesMax`; undefined otherwise (it stays where it is for now).
+   * take at most `bytesMax`; 'busy' when it is not quiet, 'long' when its run takes more.
    */
-  const relocation = (p: WalPartition, bytesMax: number): { records: WalRecord[]; bytes: number } | undefined => {
-    const store = stores.get(`${p.keyspace}/${p.partitionId}`);
-    if (store !== undefined && (store.installPending || commits.some((c) => !c.durable && c.stores.has(store)))) return undefined;
+  const relocation = (p: WalPartition, bytesMax: number): { records: WalRecord[]; bytes: number } | 'busy' | 'long' => {
+    const name = `${p.keyspace}/${p.partitionId}`;
+    const store = stores.get(name);
+    if (store !== undefined && (store.installPending || commits.some((c) => !c.durable && c.stores.has(store)))) return 'busy';
     const first = index.firstIndex(p);
     const last = index.lastIndex(p);
-    if (first === undefined || last === undefined || last < first) return undefined;
+    if (first === undefined || last === undefined || last < first) return 'busy';
+    const run = `${first}..${last}`;
+    if (tooLong.get(name) === run) return 'long';
     const records: WalRecord[] = [{ type: 'relocate', partition: p, index: first }];
     let bytes = 0;
     for (let i = first; i <= last; i++) {
       const entry = core.readEntry(p, i);
-      assert(entry !== undefined, `WAL entry ${i} of ${p.keyspace}/${p.partitionId} is indexed but not found`);
+      assert(entry !== undefined, `WAL entry ${i} of ${name} is indexed but not found`);
       bytes += entry.length + relocatedRecordOverhead;
-      if (bytes > bytesMax) return undefined;
+      if (bytes > bytesMax) {
+        tooLong.set(name, run);
+        return 'long';
+      }
       records.push({ type: 'append', partition: p, index: i, entry });
     }
+    tooLong.delete(name);
     return { records, bytes };
   };
 
@@ -862,8 +879,9 @@ export async function openWalEngine(options: WalEngineOptions): Promise<StorageE
     const records: WalRecord[] = [];
     let bytes = 0;
     for (const p of index.pinning(oldest)) {
-      const copy = relocation(p, bytesMax - bytes);
-      if (copy === undefined) continue;
+      const copy = relocation(p, bytesMax);
+      if (copy === 'long') options.onLogTrimWanted?.(p);
+      if (typeof copy === 'string' || bytes + copy.bytes > bytesMax) continue;
       records.push(...copy.records);
       bytes += copy.bytes;
     }
