@@ -22,7 +22,13 @@ describe('kill -9 of a data node in the middle of a write load', () => {
   it('loses no acknowledged write: each is present after restart with its value and version', async () => {
     const load = startUniqueWrites(t.client, 'crash', 64);
     await eventually('writes to be acknowledged', 30_000, async () => load.acknowledgedCount() > 2_000);
-    const victim = t.cluster.process('node-2');
+    // The victim leads partitions, so the kill hits writes in flight (a node that only follows
+    // would only stall its leaders until the ISR shrank, failing nothing).
+    const led = new Map<string, number>();
+    for (const p of (await t.client.partitionMap()).partitions) led.set(p.leader, (led.get(p.leader) ?? 0) + 1);
+    const [victimId, victimLeads] = [...led].filter(([id]) => id !== '').sort((a, b) => b[1] - a[1])[0] ?? ['node-2', 0];
+    expect(victimLeads).toBeGreaterThan(0);
+    const victim = t.cluster.process(victimId);
     const resendsBefore = await ambiguousResends(t);
     const atKill = load.acknowledgedCount();
     victim.kill('SIGKILL');
@@ -46,7 +52,7 @@ describe('kill -9 of a data node in the middle of a write load', () => {
     console.log(
       `crash test: acknowledged writes checked ${result.acknowledged.size}, lost ${lost.length}; ` +
         `ambiguous ${result.ambiguous.size} (${ambiguousPresent} present), failed ${result.failed}, resent by the router after an ambiguous outcome ${resent}; ` +
-        `failure codes ${JSON.stringify(Object.fromEntries(result.failureCodes))}; faults injected 1 (kill -9 node-2)`,
+        `failure codes ${JSON.stringify(Object.fromEntries(result.failureCodes))}; faults injected 1 (kill -9 ${victimId}, leader of ${victimLeads} partitions)`,
     );
     // The kill hit writes in flight: they failed, stayed ambiguous, or were resent with their
     // request ids once the node was back — and then acknowledged with the version of their one
