@@ -27,7 +27,7 @@ import {
 } from '@quire/common';
 import { NodeRegistrar, openMetadataClient } from '@quire/metastore';
 import { loadDataNodeConfig } from './config.js';
-import { DataNode } from './node.js';
+import { DataNode, gateOf } from './node.js';
 import { loadIdentity, writeIdentity, type NodeIdentity } from './node-identity.js';
 import { createDataService } from './server/data-service.js';
 import { createReplicationService } from './server/replication-service.js';
@@ -88,7 +88,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
           walRetentionBytes: config.walRetentionBytes,
           onLogTrimWanted: (p) => trimTarget?.trimLogFor(p.keyspace, p.partitionId),
           skipFsync,
-          beforeWalSync: () => (failpoints.isArmed('datanode.wal.beforeSync') ? failpoints.hitAsync('datanode.wal.beforeSync') : undefined),
+          beforeWalSync: () => gateOf(failpoints, 'datanode.wal.beforeSync'),
           onFatal: (err) => {
             log.error('A storage apply transaction failed; stopping so no unsynced state is served', { err: String(err) });
             process.exit(70);

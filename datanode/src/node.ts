@@ -180,7 +180,7 @@ export interface DataNodeDeps {
 }
 
 /** An async failpoint as a group-commit gate: undefined (stay synchronous) unless armed. */
-function gateOf(failpoints: Failpoints, name: FailpointName): Promise<void> | undefined {
+export function gateOf(failpoints: Failpoints, name: FailpointName): Promise<void> | undefined {
   return failpoints.isArmed(name) ? failpoints.hitAsync(name) : undefined;
 }
 

@@ -589,10 +589,12 @@ export class PartitionReplica {
     if (!this.dirty) return;
     this.dirty = false;
     this.store.setApplied({ appliedIndex: this.applying, epoch: this.appliedEpoch });
-    const keepFrom = Math.min(this.logEnd - this.settings.logRetainEntriesMax + 1, this.applying + 1, this.keepFloor);
-    if (keepFrom > this.store.firstLogIndex()) {
-      this.store.truncateLogBefore(keepFrom, this.settings.logTruncateBatchMax);
-    }
+    this.truncateLogBefore(Math.min(this.logEnd - this.settings.logRetainEntriesMax + 1, this.applying + 1, this.keepFloor));
+  }
+
+  /** Drops log entries below `keepFrom`, at most logTruncateBatchMax per transaction; returns how many. */
+  private truncateLogBefore(keepFrom: number): number {
+    return keepFrom > this.store.firstLogIndex() ? this.store.truncateLogBefore(keepFrom, this.settings.logTruncateBatchMax) : 0;
   }
 
   /**
@@ -604,9 +606,7 @@ export class PartitionReplica {
    */
   trimLog(): number {
     if (this.installing) return 0;
-    const keepFrom = Math.min(this.store.applied().appliedIndex + 1, this.keepFloor);
-    if (keepFrom <= this.store.firstLogIndex()) return 0;
-    return this.store.truncateLogBefore(keepFrom, this.settings.logTruncateBatchMax);
+    return this.truncateLogBefore(Math.min(this.store.applied().appliedIndex + 1, this.keepFloor));
   }
 
   /**

@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { RangeQuery, StorageEngine } from './engine.js';
+import type { PartitionStore, RangeQuery, StorageEngine } from './engine.js';
 import { openLmdbEngine } from './lmdb-engine.js';
 import { openWalEngine, type WalEngineOptions } from './wal-engine.js';
 
@@ -16,6 +16,21 @@ let dir: string;
 const all: RangeQuery = { start: Buffer.alloc(0), end: Buffer.alloc(0), limit: 1_000, bytesMax: 1 << 30, keysOnly: false };
 const options = (over: Partial<WalEngineOptions> = {}): WalEngineOptions => ({ lmdbPath: join(dir, 'lmdb'), walDir: join(dir, 'wal'), partitionsMax: 4, segmentBytes: 64 * 1024, ...over });
 const segments = (): string[] => readdirSync(join(dir, 'wal')).filter((n) => n.endsWith('.seg'));
+
+/** 400 commits of one ~2 KB entry to `busy`, applied at once and trimmed to the last 50; returns the most segments seen at once. */
+async function writeBusy(engine: StorageEngine, busy: PartitionStore): Promise<number> {
+  const value = Buffer.alloc(2_000, 7);
+  let most = 0;
+  for (let i = 1; i <= 400; i++) {
+    await engine.write(() => {
+      busy.appendLog(i, value);
+      busy.setApplied({ appliedIndex: i, epoch: 1 });
+      if (i > 50) busy.truncateLogBefore(i - 49, 1_000);
+    });
+    most = Math.max(most, segments().length);
+  }
+  return most;
+}
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'quire-wal-engine-'));
@@ -112,7 +127,7 @@ describe('the WAL engine', () => {
 
   it('bounds the live WAL: a partition that stopped writing is copied forward instead of keeping every later segment', async () => {
     const entryOf = (i: number): Buffer => Buffer.from(`idle entry ${i}`);
-    /** Writes 20 entries to an idle partition, then 400 batches of ~2 KB to a busy one; returns the most segments seen at once. */
+    /** Writes 20 entries to an idle partition, then the busy load (writeBusy). */
     const run = async (walRetentionBytes: number): Promise<{ engine: StorageEngine; most: number }> => {
       const engine = await openWalEngine(options({ applyIntervalMs: 1, walRetentionBytes }));
       const idle = engine.partition('default', 0);
@@ -122,17 +137,7 @@ describe('the WAL engine', () => {
         idle.putValue(Buffer.from('idle-key'), 20, Buffer.from('idle-value'));
         idle.setApplied({ appliedIndex: 20, epoch: 1 });
       });
-      const value = Buffer.alloc(2_000, 7);
-      let most = 0;
-      for (let i = 1; i <= 400; i++) {
-        await engine.write(() => {
-          busy.appendLog(i, value);
-          busy.setApplied({ appliedIndex: i, epoch: 1 });
-          if (i > 50) busy.truncateLogBefore(i - 49, 1_000);
-        });
-        most = Math.max(most, segments().length);
-      }
-      return { engine, most };
+      return { engine, most: await writeBusy(engine, busy) };
     };
 
     // Without a bound that matters, the idle partition's first segment keeps all the others.
@@ -180,16 +185,7 @@ describe('the WAL engine', () => {
       trims++;
       void engine.write(() => idle.truncateLogBefore(idle.applied().appliedIndex + 1, 1_000));
     };
-    const value = Buffer.alloc(2_000, 7);
-    let most = 0;
-    for (let i = 1; i <= 400; i++) {
-      await engine.write(() => {
-        busy.appendLog(i, value);
-        busy.setApplied({ appliedIndex: i, epoch: 1 });
-        if (i > 50) busy.truncateLogBefore(i - 49, 1_000);
-      });
-      most = Math.max(most, segments().length);
-    }
+    const most = await writeBusy(engine, busy);
     expect(wanted[0]).toBe('default/0');
     expect(trims).toBe(1);
     expect(most).toBeLessThanOrEqual(7);

@@ -794,6 +794,26 @@ export async function openWalEngine(options: WalEngineOptions): Promise<StorageE
     options.onFatal?.(err);
   };
 
+  /**
+   * Appends a commit's records to the WAL in call order; once the batch is durable, indexes them
+   * and marks the commit durable. A failed append stops the engine (fail) and rejects.
+   */
+  const logCommit = async (commit: Commit, records: WalRecord[]): Promise<void> => {
+    const appended = wal.append(records);
+    walTail = appended.catch(() => undefined);
+    let location: WalLocation;
+    try {
+      location = await appended;
+    } catch (err) {
+      fail(err);
+      throw err;
+    }
+    commit.sequence = location.sequence;
+    index.apply(location, records);
+    for (const { store, index: at, entry } of commit.appended) store.indexed(at, entry);
+    commit.durable = true;
+  };
+
   /** One apply transaction over the durable commits at the front of the queue. */
   const applyOnce = async (): Promise<void> => {
     let n = 0;
@@ -889,19 +909,13 @@ export async function openWalEngine(options: WalEngineOptions): Promise<StorageE
     relocating = true;
     const commit = newCommit();
     commits.push(commit);
-    const appended = wal.append(records);
-    walTail = appended.catch(() => undefined);
-    appended.then(
-      (location) => {
+    logCommit(commit, records).then(
+      () => {
         relocating = false;
-        commit.sequence = location.sequence;
-        index.apply(location, records);
-        commit.durable = true;
         scheduleApply();
       },
-      (err: unknown) => {
+      () => {
         relocating = false;
-        fail(err);
       },
     );
   }
@@ -1001,23 +1015,12 @@ export async function openWalEngine(options: WalEngineOptions): Promise<StorageE
       const records: WalRecord[] = [];
       for (const [store, changes] of commit.stores) records.push(...store.records(changes, commit.layers.get(store)));
       if (records.length > 0) {
-        const appended = wal.append(records);
-        walTail = appended.catch(() => undefined);
-        let location: WalLocation;
-        try {
-          location = await appended;
-        } catch (err) {
-          fail(err);
-          throw err;
-        }
-        commit.sequence = location.sequence;
-        index.apply(location, records);
-        for (const { store, index: at, entry } of commit.appended) store.indexed(at, entry);
+        await logCommit(commit, records);
       } else {
         await walTail;
         if (broken !== undefined) throw broken;
+        commit.durable = true;
       }
-      commit.durable = true;
       if (commit.needsApply) {
         const done = new Promise<void>((resolve, reject) => applyWaiters.push({ seq: commit.seq, resolve, reject }));
         void apply();
