@@ -16,7 +16,7 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 up: build ## Start a local cluster (etcd, coordinator, 3 data nodes, router) in ./.quire
-	node client/dist/cli/main.js dev --data-dir $(DATA_DIR)
+	node cli/dist/main.js dev --data-dir $(DATA_DIR)
 
 test: build lint test-unit test-integration test-chaos ## Install what is missing, build, lint, run every CI test tier
 

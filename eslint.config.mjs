@@ -1,6 +1,11 @@
 // ESLint enforces the boundaries of ../shared/STYLE.md:
+//  - every import of a package is declared in the importing workspace's package.json
+//    (tests may also use the root's devDependencies), so a package installs what it uses;
 //  - no deep imports into another package (@quire/x/src/..., @quire/x/dist/...);
-//  - components never import each other; they talk through proto/ contracts;
+//  - components never import each other; they talk through proto/ contracts; only cli/ (the
+//    `quire` command) depends on components, through their entry points;
+//  - common/ and client/ carry no process-level adapter (logger, metrics SDK, servers) and no
+//    etcd or native module: those live in runtime/, metastore/ and datanode/src/storage/;
 //  - etcd3 only inside metastore/, lmdb only inside datanode/src/storage/;
 //  - core folders stay free of I/O, timers, wall-clock time, randomness and process.env;
 //  - process.env only in entry points (main.ts, the CLI) and tests;
@@ -8,11 +13,24 @@
 import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
-const components = ['datanode', 'coordinator', 'router', 'client', 'operator'];
+const root = import.meta.dirname;
+const workspaces = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).workspaces;
+
+const components = ['datanode', 'coordinator', 'router', 'client', 'cli', 'operator'];
 const deepImports = { group: ['@quire/*/src/*', '@quire/*/dist/*', '@quire/*/src', '@quire/*/dist'], message: 'Import the package entry point (@quire/x), never its files.' };
 const etcdOnlyInMetastore = { name: 'etcd3', message: 'Only metastore/ talks to etcd; use @quire/metastore.' };
 const lmdbOnlyInStorage = { name: 'lmdb', message: 'Only datanode/src/storage/ uses LMDB; use the StorageEngine interface.' };
+// What a client process must never load: the logger, the metrics SDK, etcd and native modules.
+const processAdapters = [
+  { name: 'pino', message: 'The pino logger is a process-level adapter: it lives in @quire/runtime (common holds the Logger interface).' },
+  { name: 'cockatiel', message: 'Only metastore/ uses cockatiel.' },
+  { name: 'node:http', message: 'Servers live in @quire/runtime.' },
+  { name: 'node:child_process', message: 'Processes are started by @quire/cli.' },
+];
+const processAdapterPatterns = { group: ['@opentelemetry/*', 'msgpackr*'], message: 'Metrics, tracing and native codecs are process-level adapters: they live in @quire/runtime or the components.' };
 
 /** no-restricted-imports for a component: other components, etcd3 and lmdb unless allowed. */
 function componentImports(self, { etcd = false, lmdb = false } = {}) {
@@ -70,23 +88,52 @@ export default tseslint.config(
       eqeqeq: ['error', 'always'],
     },
   },
-  // proto and common: no component, no etcd, no lmdb.
-  { files: ['proto/src/**/*.ts', 'common/src/**/*.ts'], rules: { 'no-restricted-imports': ['error', { paths: [etcdOnlyInMetastore, lmdbOnlyInStorage], patterns: [deepImports, { group: ['@quire/*', '!@quire/proto'], message: 'proto and common are foundations: they import no component.' }] }] } },
+  // Every package an import names is declared in the importing workspace's package.json.
+  ...workspaces.map((w) => ({ files: [`${w}/src/**/*.ts`], ignores: ['**/*.test.ts'], rules: { 'import-x/no-extraneous-dependencies': ['error', { packageDir: [join(root, w)], devDependencies: false, includeTypes: true }] } })),
+  ...workspaces.map((w) => ({ files: [`${w}/src/**/*.test.ts`], rules: { 'import-x/no-extraneous-dependencies': ['error', { packageDir: [join(root, w), root], includeTypes: true }] } })),
+  // proto and common: foundations the client library installs. No component, no runtime, and
+  // no process-level adapter (logger, metrics SDK, servers), etcd or native module.
+  {
+    files: ['proto/src/**/*.ts', 'common/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { paths: [etcdOnlyInMetastore, lmdbOnlyInStorage, ...processAdapters], patterns: [deepImports, processAdapterPatterns, { group: ['@quire/*', '!@quire/proto'], message: 'proto and common are foundations: they import no other Quire package.' }] },
+      ],
+    },
+  },
+  // runtime: the server processes' adapters. It builds on proto and common and imports no component.
+  { files: ['runtime/src/**/*.ts'], rules: { 'no-restricted-imports': ['error', { paths: [etcdOnlyInMetastore, lmdbOnlyInStorage], patterns: [deepImports, { group: ['@quire/*', '!@quire/proto', '!@quire/common'], message: 'runtime builds on proto and common only.' }] }] } },
   { files: ['metastore/src/**/*.ts'], rules: { 'no-restricted-imports': ['error', { paths: [lmdbOnlyInStorage], patterns: [deepImports, { group: components.map((c) => `@quire/${c}`), message: 'metastore is a foundation: it imports no component.' }] }] } },
   { files: ['datanode/src/**/*.ts'], rules: { 'no-restricted-imports': componentImports('datanode') } },
   { files: ['datanode/src/storage/**/*.ts'], rules: { 'no-restricted-imports': componentImports('datanode', { lmdb: true }) } },
   { files: ['coordinator/src/**/*.ts'], rules: { 'no-restricted-imports': componentImports('coordinator') } },
   { files: ['router/src/**/*.ts'], rules: { 'no-restricted-imports': componentImports('router') } },
+  // client: what an application installs. proto, common and grpc-js; nothing a server process needs.
   {
     files: ['client/src/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { paths: [etcdOnlyInMetastore, lmdbOnlyInStorage, { name: '@quire/metastore', message: 'The client reaches the cluster through a router only.' }], patterns: [deepImports, { group: ['@quire/datanode', '@quire/coordinator', '@quire/router', '@quire/operator'], message: 'The client library never imports component source; the CLI starts components through their entry points in cli/processes.ts.' }] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [etcdOnlyInMetastore, lmdbOnlyInStorage, ...processAdapters],
+          patterns: [deepImports, processAdapterPatterns, { group: ['@quire/*', '!@quire/proto', '!@quire/common'], message: 'The client library depends on proto and common only: it reaches the cluster through a router.' }],
+        },
+      ],
+    },
   },
-  // The `quire` dispatcher starts server processes through the components' entry points.
-  { files: ['client/src/cli/processes.ts'], rules: { 'no-restricted-imports': ['error', { paths: [etcdOnlyInMetastore, lmdbOnlyInStorage], patterns: [deepImports] }] } },
-  // e2e and bench treat the system as a black box: client, proto, common (and etcd3 for peers/fault setup).
+  // cli: the `quire` command starts components through their entry points; never etcd or metastore.
+  { files: ['cli/src/**/*.ts'], rules: { 'no-restricted-imports': ['error', { paths: [etcdOnlyInMetastore, lmdbOnlyInStorage, { name: '@quire/metastore', message: 'The CLI reaches the cluster through a router.' }], patterns: [deepImports] }] } },
+  // e2e and bench treat the system as a black box: client, proto, common, and cli for
+  // LocalCluster and the process launchers (and etcd3 for peers/fault setup).
   {
     files: ['e2e/src/**/*.ts', 'bench/src/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { paths: [lmdbOnlyInStorage], patterns: [deepImports, { group: ['@quire/datanode', '@quire/coordinator', '@quire/router', '@quire/operator', '@quire/metastore'], message: 'e2e and bench drive real processes: import only client, proto and common.' }] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { paths: [lmdbOnlyInStorage], patterns: [deepImports, { group: ['@quire/datanode', '@quire/coordinator', '@quire/router', '@quire/operator', '@quire/metastore', '@quire/runtime'], message: 'e2e and bench drive real processes: import only client, cli, proto and common.' }] },
+      ],
+    },
   },
   // The one exception: `make bench-storage` measures the storage engine in-process (RFC 0002),
   // through its published `@quire/datanode/storage` entry point and nothing else of the node.
@@ -97,7 +144,7 @@ export default tseslint.config(
         'error',
         {
           paths: [lmdbOnlyInStorage, { name: '@quire/datanode', message: 'bench-storage imports only @quire/datanode/storage.' }],
-          patterns: [deepImports, { group: ['@quire/datanode/*', '!@quire/datanode/storage', '@quire/coordinator', '@quire/router', '@quire/operator', '@quire/metastore'], message: 'bench-storage imports only the storage entry point of the data node.' }],
+          patterns: [deepImports, { group: ['@quire/datanode/*', '!@quire/datanode/storage', '@quire/coordinator', '@quire/router', '@quire/operator', '@quire/metastore', '@quire/runtime'], message: 'bench-storage imports only the storage entry point of the data node.' }],
         },
       ],
     },
@@ -121,5 +168,5 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { paths: [etcdOnlyInMetastore, lmdbOnlyInStorage, 'node:fs', 'node:fs/promises', 'node:net', 'node:http', 'node:child_process', '@grpc/grpc-js'], patterns: [deepImports, { group: ['@quire/*'], message: 'history is a foundation: it imports nothing from the repo.' }] }] },
   },
   // Entry points and tests may read the environment.
-  { files: ['*/src/main.ts', 'client/src/cli/**/*.ts', '**/*.test.ts', 'e2e/src/**/*.ts', 'bench/src/**/*.ts'], rules: { 'no-restricted-properties': 'off' } },
+  { files: ['*/src/main.ts', 'cli/src/**/*.ts', '**/*.test.ts', 'e2e/src/**/*.ts', 'bench/src/**/*.ts'], rules: { 'no-restricted-properties': 'off' } },
 );

@@ -17,7 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalCluster, ManagedProcess, etcdServerArgs, freePort, waitForEtcdHealthy } from '@quire/client';
+import { LocalCluster, ManagedProcess, etcdServerArgs, freePort, waitForEtcdHealthy } from '@quire/cli';
 import { ConfigError, seededRng } from '@quire/common';
 import { isSingleCopy, loadBenchConfig, systemLabels, type BenchConfig } from './config.js';
 import { canReadProcessCpu, processesCpuSeconds, selfCpuSeconds } from './cpu.js';

@@ -1,11 +1,33 @@
 /**
- * @quire/client: the TypeScript client library, and LocalCluster, which runs a whole
- * cluster as local processes (behind `quire dev`, and used by the integration tests).
+ * @quire/client: the TypeScript client library. QuireClient (get, put, delete, scan and the
+ * Admin calls, multiplexed over one stream to a router), its session for SESSION reads, and
+ * the typed errors every call fails with (branch on `err.code`). It depends on @quire/proto,
+ * @quire/common and @grpc/grpc-js only: no native module, etcd client, logger or metrics SDK.
  */
 export * from './client.js';
-export { LocalCluster, localClusterDefaults, type ClusterJson, type ClusterProcessInfo, type LocalClusterOptions } from './dev/local-cluster.js';
-export { ManagedProcess, type ProcessExit, type ProcessRole, type ProcessSpec } from './dev/managed-process.js';
-export { freePort, isPortFree } from './dev/ports.js';
-export { etcdServerArgs, waitForEtcdHealthy, type EtcdMember, type EtcdServerOptions } from './dev/etcd-server.js';
-export { coordinatorArgs, dataNodeArgs, routerArgs, quireCliPath, type CoordinatorArgs, type ServerArgs } from './dev/process-args.js';
-export { waitForClusterReady, type ReadinessOptions } from './dev/readiness.js';
+export {
+  AmbiguousResultError,
+  ConditionFailedError,
+  CoordinatorUnavailableError,
+  CorruptReplicaError,
+  DeadlineExceededError,
+  InternalError,
+  InvalidArgumentError,
+  KeyTooLargeError,
+  KeyspaceNotFoundError,
+  NotLeaderError,
+  OverloadedError,
+  PartitionUnavailableError,
+  QuireError,
+  ReplicaBehindError,
+  ShuttingDownError,
+  StaleEpochError,
+  UnavailableError,
+  ValueTooLargeError,
+  WrongPartitionError,
+  isQuireError,
+  isQuireErrorCode,
+  type QuireErrorCode,
+  type QuireErrorDetails,
+  type RetryClass,
+} from '@quire/common';

@@ -8,23 +8,25 @@ import {
   ConfigError,
   defaultLimits,
   defaultMinIsr,
+  parseOptions,
+  required,
+  type AckPolicyName,
+  type Env,
+  type Limits,
+  type LogLevel,
+} from '@quire/common';
+import {
   etcdOption,
   failpointsAdminOption,
   failpointsOption,
   leaseTtlOption,
   logLevelOption,
   metricsListenOption,
-  parseOptions,
-  required,
   validateAddress,
   validateAdvertise,
   validateEtcdEndpoints,
   validateFailpoints,
-  type AckPolicyName,
-  type Env,
-  type Limits,
-  type LogLevel,
-} from '@quire/common';
+} from '@quire/runtime';
 
 /** The largest replication factor a keyspace may have. */
 export const replicationFactorMax = 7;

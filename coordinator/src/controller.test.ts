@@ -4,7 +4,7 @@ import { Failpoints, nodeKey, partitionKey, seededRng, type MetadataView } from 
 import type { FencedChange, FencedResult } from '@quire/metastore';
 import { ManualClock } from '../../common/src/testing/manual-clock.js';
 import { applyToView, nodeRegistrationValue, viewOf, type ViewFixture } from '../../common/src/testing/metadata-fixtures.js';
-import { RecordingLogger, recordingMeter } from '../../common/src/testing/recorders.js';
+import { RecordingLogger, recordingMeter } from '../../runtime/src/testing/recorders.js';
 import { CoordinatorController, type LogEndSource } from './controller.js';
 import type { LogEnd } from './failover/index.js';
 

@@ -27,7 +27,6 @@ import {
   ackPolicyName,
   defaultKeyspace,
   keyspaceKey,
-  latencyBucketsMs,
   nodeKey,
   partitionKey,
   type Clock,
@@ -38,6 +37,7 @@ import {
   type Rng,
   type TimerHandle,
 } from '@quire/common';
+import { latencyBucketsMs } from '@quire/runtime';
 import type { FencedChange, FencedResult, FencedWriter, MetadataWatcher } from '@quire/metastore';
 import { countLeaderships, failoverCandidates, planFailover, type FailoverDecision, type LeaderlessReason, type LogEnd } from './failover/index.js';
 import { planPlacement } from './placement/planner.js';

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { status, type Server, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import { ReplicationService, type GetLogEndRequest, type GetLogEndResponse } from '@quire/proto';
-import { bindGrpcServer, createGrpcServer, nodeKey, silentLogger, systemClock } from '@quire/common';
+import { nodeKey, silentLogger, systemClock } from '@quire/common';
+import { bindGrpcServer, createGrpcServer } from '@quire/runtime';
 import { applyToView, nodeRegistrationValue, viewOf } from '../../common/src/testing/metadata-fixtures.js';
 import { LogEndClient, logEndOf } from './log-end-client.js';
 import { ReplicationClients } from './replication-clients.js';

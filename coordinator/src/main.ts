@@ -3,25 +3,9 @@
  * serves Admin and Coordination, and while elected runs the controller (bootstrap, placement,
  * failover). On SIGTERM/SIGINT it resigns (a standby takes over at once) and exits.
  */
-import { AdminService, CoordinationService, DebugService, type CoordinatorLeaderRecord } from '@quire/proto';
-import {
-  ackPolicyFromName,
-  Failpoints,
-  RpcMetrics,
-  bindGrpcServer,
-  createDebugService,
-  createGrpcServer,
-  createLogger,
-  guardService,
-  installCrashHandlers,
-  shutdownGrpcServer,
-  startMetrics,
-  systemClock,
-  systemRng,
-  stopWithParentRequested,
-  waitForStopSignal,
-  type Env,
-} from '@quire/common';
+import { AdminService, CoordinationService, type CoordinatorLeaderRecord } from '@quire/proto';
+import { ackPolicyFromName, type Env } from '@quire/common';
+import { RpcMetrics, guardService, runServerProcess, shutdownGrpcServer } from '@quire/runtime';
 import { FencedWriter, LeaderElection, openMetadataClient } from '@quire/metastore';
 import { loadCoordinatorConfig } from './config.js';
 import { CoordinatorController } from './controller.js';
@@ -35,98 +19,83 @@ import { createCoordinationService } from './server/coordination-service.js';
 /** Runs a coordinator until SIGINT/SIGTERM. */
 export async function runCoordinator(argv: readonly string[], env: Env): Promise<void> {
   const config = loadCoordinatorConfig(argv, env);
-  const log = createLogger({ component: 'coordinator', level: config.logLevel, fields: { coordinatorId: config.coordinatorId } });
-  installCrashHandlers(log);
-  const failpoints = new Failpoints({ component: 'coordinator', rng: systemRng, clock: systemClock, crash: () => process.kill(process.pid, 'SIGKILL'), log });
-  if (config.failpoints !== '') failpoints.set(config.failpoints);
-  const metrics = await startMetrics({ component: 'coordinator', instanceId: config.coordinatorId, listen: config.metricsListen });
+  const spec = { component: 'coordinator', instanceId: config.coordinatorId, logFields: { coordinatorId: config.coordinatorId }, config, env } as const;
+  await runServerProcess(spec, async ({ log, failpoints, metrics, server, clock, rng, closeAtExit }) => {
+    const metadata = await openMetadataClient(config.etcdEndpoints, log);
+    closeAtExit('etcd', () => metadata.close());
+    const { etcd, view, watcher } = metadata;
 
-  const metadata = await openMetadataClient(config.etcdEndpoints, log);
-  const { etcd, view, watcher } = metadata;
-
-  let election: LeaderElection | undefined;
-  const replicationClients = new ReplicationClients(view);
-  const logEnds = new LogEndClient(replicationClients, systemClock, log);
-  const followerProgress = new FollowerProgressClient(replicationClients, systemClock, log);
-  const controller = new CoordinatorController(
-    {
-      nodesMin: config.nodesMin,
-      defaultPartitions: config.defaultPartitions,
-      replicationFactor: config.replicationFactor,
-      minIsr: config.minIsr,
-      ackPolicy: ackPolicyFromName(config.ackPolicy),
-      reconcileIntervalMs: config.reconcileIntervalMs,
-      failoverLogEndDeadlineMs: config.failoverLogEndDeadlineMs,
-      failoverRetryMs: config.failoverRetryMs,
-      failoverPartitionsMax: config.failoverPartitionsMax,
-    },
-    {
-      view,
-      watcher,
-      writer: new FencedWriter(etcd),
-      logEnds,
-      clock: systemClock,
-      rng: systemRng,
-      log,
-      meter: metrics.meter,
-      onFenced: () => election?.fenced(),
-      failpoints,
-    },
-  );
-
-  const server = createGrpcServer();
-  server.addService(
-    ...guardService(
-      AdminService,
-      createAdminService(view, () => controller.isLeader, config.limits, new RpcMetrics(metrics.meter, 'coordinator', 'admin'), systemClock, {
-        handOver: new HandOverClient(systemClock),
-        log,
-        followerProgress,
-        followerProgressDeadlineMs: config.statusProgressDeadlineMs,
-      }),
-    ),
-  );
-  server.addService(
-    ...guardService(
-      CoordinationService,
-      createCoordinationService({
+    let election: LeaderElection | undefined;
+    const replicationClients = new ReplicationClients(view);
+    closeAtExit('data node channels', () => replicationClients.close());
+    const logEnds = new LogEndClient(replicationClients, clock, log);
+    const followerProgress = new FollowerProgressClient(replicationClients, clock, log);
+    const controller = new CoordinatorController(
+      {
+        nodesMin: config.nodesMin,
+        defaultPartitions: config.defaultPartitions,
+        replicationFactor: config.replicationFactor,
+        minIsr: config.minIsr,
+        ackPolicy: ackPolicyFromName(config.ackPolicy),
+        reconcileIntervalMs: config.reconcileIntervalMs,
+        failoverLogEndDeadlineMs: config.failoverLogEndDeadlineMs,
+        failoverRetryMs: config.failoverRetryMs,
+        failoverPartitionsMax: config.failoverPartitionsMax,
+      },
+      {
         view,
         watcher,
-        writer: controller,
-        limits: config.limits,
-        metrics: new RpcMetrics(metrics.meter, 'coordinator', 'coordination'),
-        meter: metrics.meter,
-        clock: systemClock,
+        writer: new FencedWriter(etcd),
+        logEnds,
+        clock,
+        rng,
         log,
-      }),
-    ),
-  );
-  if (config.failpointsAdmin) {
-    // Without --failpoints-admin the service does not exist: calls are UNIMPLEMENTED.
-    server.addService(...guardService(DebugService, createDebugService(failpoints)));
-    log.warn('Serving the Debug service: failpoints can be armed remotely');
-  }
-  const bound = await bindGrpcServer(server, config.listen);
-  const address = config.advertise ?? bound;
+        meter: metrics.meter,
+        onFenced: () => election?.fenced(),
+        failpoints,
+      },
+    );
 
-  const record: CoordinatorLeaderRecord = { coordinatorId: config.coordinatorId, address };
-  election = new LeaderElection(
-    etcd,
-    record,
-    config.leaseTtlSeconds,
-    { onElected: (term) => controller.onElected(term), onDeposed: () => controller.onDeposed() },
-    log,
-  );
-  election.start();
-  log.info('Coordinator ready', { address, metrics: metrics.address });
+    server.addService(
+      ...guardService(
+        AdminService,
+        createAdminService(view, () => controller.isLeader, config.limits, new RpcMetrics(metrics.meter, 'coordinator', 'admin'), clock, {
+          handOver: new HandOverClient(clock),
+          log,
+          followerProgress,
+          followerProgressDeadlineMs: config.statusProgressDeadlineMs,
+        }),
+      ),
+    );
+    server.addService(
+      ...guardService(
+        CoordinationService,
+        createCoordinationService({
+          view,
+          watcher,
+          writer: controller,
+          limits: config.limits,
+          metrics: new RpcMetrics(metrics.meter, 'coordinator', 'coordination'),
+          meter: metrics.meter,
+          clock,
+          log,
+        }),
+      ),
+    );
 
-  const signal = await waitForStopSignal(log, { stopWithParent: stopWithParentRequested(env) });
-  log.info('Stopping coordinator', { signal });
-  await election.close();
-  await controller.idle();
-  replicationClients.close();
-  await shutdownGrpcServer(server, 1_000);
-  await metadata.close();
-  await metrics.close();
-  log.info('Coordinator stopped');
+    return {
+      started: async (address) => {
+        const record: CoordinatorLeaderRecord = { coordinatorId: config.coordinatorId, address };
+        election = new LeaderElection(etcd, record, config.leaseTtlSeconds, { onElected: (term) => controller.onElected(term), onDeposed: () => controller.onDeposed() }, log);
+        election.start();
+        return undefined;
+      },
+      stop: async () => {
+        // Resign first, so a standby takes over at once; then let the controller finish its pass.
+        await election?.close();
+        await controller.idle();
+        await shutdownGrpcServer(server, 1_000);
+      },
+    };
+  });
 }

@@ -2,26 +2,19 @@
  * Data node configuration: flags, then QUIRE_* environment variables, then defaults;
  * validated once at start (relationships included) with an error that names the option.
  */
+import { ConfigError, defaultLimits, grpcMessageBytesMax, parseOptions, required, type Env, type Limits, type LogLevel } from '@quire/common';
 import {
-  ConfigError,
-  defaultLimits,
   etcdOption,
   failpointsAdminOption,
   failpointsOption,
-  grpcMessageBytesMax,
   leaseTtlOption,
   logLevelOption,
   metricsListenOption,
-  parseOptions,
-  required,
   validateAddress,
   validateAdvertise,
   validateEtcdEndpoints,
   validateFailpoints,
-  type Env,
-  type Limits,
-  type LogLevel,
-} from '@quire/common';
+} from '@quire/runtime';
 import type { StorageEngineSetting } from './storage/engine-choice.js';
 import { walRetentionBytesDefault } from './storage/wal-engine.js';
 

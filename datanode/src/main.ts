@@ -6,25 +6,9 @@
  * write become durable and exits.
  */
 import { join } from 'node:path';
-import { DataNodeService, DebugService, ReplicationService } from '@quire/proto';
-import {
-  Failpoints,
-  bindGrpcServer,
-  createDebugService,
-  createGrpcServer,
-  createLogger,
-  guardService,
-  installCrashHandlers,
-  quireVersion,
-  startMetrics,
-  systemClock,
-  systemRng,
-  stopWithParentRequested,
-  waitForStopSignal,
-  type Env,
-  type Logger,
-  type MetadataView,
-} from '@quire/common';
+import { DataNodeService, ReplicationService } from '@quire/proto';
+import { quireVersion, systemClock, type Env, type Logger, type MetadataView } from '@quire/common';
+import { guardService, runServerProcess } from '@quire/runtime';
 import { NodeRegistrar, openMetadataClient } from '@quire/metastore';
 import { loadDataNodeConfig } from './config.js';
 import { DataNode, gateOf } from './node.js';
@@ -69,142 +53,130 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
   const config = loadDataNodeConfig(argv, env);
   const identity = loadIdentity(config.dataDir, config.nodeId, systemClock.nowMs());
   const nodeId = identity.nodeId;
-  const log = createLogger({ component: 'datanode', level: config.logLevel, fields: { nodeId } });
-  installCrashHandlers(log);
-  const failpoints = new Failpoints({ component: 'datanode', rng: systemRng, clock: systemClock, crash: () => process.kill(process.pid, 'SIGKILL'), log });
-  if (config.failpoints !== '') failpoints.set(config.failpoints);
+  await runServerProcess({ component: 'datanode', instanceId: nodeId, logFields: { nodeId }, config, env }, async ({ log, failpoints, metrics, server, clock, closeAtExit }) => {
+    const skipFsync = failpoints.isOn('datanode.storage.skipFsync');
+    /** The node, once built: the WAL engine asks it to trim logs (onLogTrimWanted). */
+    let trimTarget: DataNode | undefined;
+    const chosen = chooseStorageEngine(config.dataDir, config.storageEngine);
+    log.info('Opening storage', { storageEngine: chosen.engine, because: chosen.reason });
+    const engine =
+      chosen.engine === 'wal'
+        ? await openWalEngine({
+            lmdbPath: join(config.dataDir, 'lmdb'),
+            walDir: join(config.dataDir, 'wal'),
+            partitionsMax: config.partitionsMax,
+            walRetentionBytes: config.walRetentionBytes,
+            onLogTrimWanted: (p) => trimTarget?.trimLogFor(p.keyspace, p.partitionId),
+            skipFsync,
+            beforeWalSync: () => gateOf(failpoints, 'datanode.wal.beforeSync'),
+            onFatal: (err) => {
+              log.error('A storage apply transaction failed; stopping so no unsynced state is served', { err: String(err) });
+              process.exit(70);
+            },
+          })
+        : openLmdbEngine({ path: join(config.dataDir, 'lmdb'), partitionsMax: config.partitionsMax, skipFsync });
+    closeAtExit('storage', () => engine.close());
 
-  const skipFsync = failpoints.isOn('datanode.storage.skipFsync');
-  /** The node, once built: the WAL engine asks it to trim logs (onLogTrimWanted). */
-  let trimTarget: DataNode | undefined;
-  const chosen = chooseStorageEngine(config.dataDir, config.storageEngine);
-  log.info('Opening storage', { storageEngine: chosen.engine, because: chosen.reason });
-  const engine =
-    chosen.engine === 'wal'
-      ? await openWalEngine({
-          lmdbPath: join(config.dataDir, 'lmdb'),
-          walDir: join(config.dataDir, 'wal'),
-          partitionsMax: config.partitionsMax,
-          walRetentionBytes: config.walRetentionBytes,
-          onLogTrimWanted: (p) => trimTarget?.trimLogFor(p.keyspace, p.partitionId),
-          skipFsync,
-          beforeWalSync: () => gateOf(failpoints, 'datanode.wal.beforeSync'),
-          onFatal: (err) => {
-            log.error('A storage apply transaction failed; stopping so no unsynced state is served', { err: String(err) });
-            process.exit(70);
-          },
-        })
-      : openLmdbEngine({ path: join(config.dataDir, 'lmdb'), partitionsMax: config.partitionsMax, skipFsync });
-  const metrics = await startMetrics({ component: 'datanode', instanceId: nodeId, listen: config.metricsListen });
+    const metadata = await openMetadataClient(config.etcdEndpoints, log);
+    closeAtExit('etcd', () => metadata.close());
+    const { etcd, view } = metadata;
+    const bind = bindToCluster(config.dataDir, identity, view, log);
+    view.subscribe(bind);
+    bind();
 
-  const metadata = await openMetadataClient(config.etcdEndpoints, log);
-  const { etcd, view } = metadata;
-  const bind = bindToCluster(config.dataDir, identity, view, log);
-  view.subscribe(bind);
-  bind();
-
-  const coordination = new CoordinationCaller();
-  // Created once the server is bound (it registers the address); reads wait for its lease.
-  let registrar: NodeRegistrar | undefined = undefined;
-  const node = new DataNode(
-    {
-      nodeId,
-      limits: config.limits,
-      writeQueueOpsMax: config.writeQueueOpsMax,
-      writeBatchOpsMax: config.writeBatchOpsMax,
-      ...(config.commitLingerUs === 0 ? {} : { commitPacing: { opsMin: config.commitOpsMin, lingerMs: config.commitLingerUs / 1000 } }),
-      logRetainEntries: config.logRetainEntries,
-      pendingEntriesMax: config.pendingEntriesMax,
-      pendingBytesMax: config.pendingBytesMax,
-      dedupWindowMs: config.dedupWindowMs,
-      dedupEntriesMax: config.dedupEntriesMax,
-      scanChunkKeysMax,
-      scanChunkBytesMax,
-      isrLagTimeMs: config.isrLagTimeMs,
-      followerReads: { sessionReadWaitMs: config.sessionReadWaitMs, sessionReadWaitersMax: config.sessionReadWaitersMax },
-    },
-    {
-      engine,
-      view,
-      clock: systemClock,
-      log,
-      meter: metrics.meter,
-      schedule: setImmediate,
-      onFatal: (err) => {
-        log.error('A storage commit failed; stopping so no unsynced state is served', { err: String(err) });
-        process.exit(70);
+    const coordination = new CoordinationCaller();
+    closeAtExit('coordinator channels', () => coordination.close());
+    // Created once the server is bound (it registers the address); reads wait for its lease.
+    let registrar: NodeRegistrar | undefined = undefined;
+    const node = new DataNode(
+      {
+        nodeId,
+        limits: config.limits,
+        writeQueueOpsMax: config.writeQueueOpsMax,
+        writeBatchOpsMax: config.writeBatchOpsMax,
+        ...(config.commitLingerUs === 0 ? {} : { commitPacing: { opsMin: config.commitOpsMin, lingerMs: config.commitLingerUs / 1000 } }),
+        logRetainEntries: config.logRetainEntries,
+        pendingEntriesMax: config.pendingEntriesMax,
+        pendingBytesMax: config.pendingBytesMax,
+        dedupWindowMs: config.dedupWindowMs,
+        dedupEntriesMax: config.dedupEntriesMax,
+        scanChunkKeysMax,
+        scanChunkBytesMax,
+        isrLagTimeMs: config.isrLagTimeMs,
+        followerReads: { sessionReadWaitMs: config.sessionReadWaitMs, sessionReadWaitersMax: config.sessionReadWaitersMax },
       },
-      failpoints,
-      alterIsr: (address, request) => coordination.alterIsr(address, request),
-      transferLeader: (address, request) => coordination.transferLeader(address, request),
-      leaseHolds: () => {
-        const revision = registrar?.registrationRevision ?? 0;
-        return revision > 0 && view.revision >= revision && performance.now() < (registrar?.leaseHeldUntilMs ?? 0);
+      {
+        engine,
+        view,
+        clock,
+        log,
+        meter: metrics.meter,
+        schedule: setImmediate,
+        onFatal: (err) => {
+          log.error('A storage commit failed; stopping so no unsynced state is served', { err: String(err) });
+          process.exit(70);
+        },
+        failpoints,
+        alterIsr: (address, request) => coordination.alterIsr(address, request),
+        transferLeader: (address, request) => coordination.transferLeader(address, request),
+        leaseHolds: () => {
+          const revision = registrar?.registrationRevision ?? 0;
+          return revision > 0 && view.revision >= revision && performance.now() < (registrar?.leaseHeldUntilMs ?? 0);
+        },
       },
-    },
-  );
-  trimTarget = node;
-  node.openOwnedPartitions();
-  view.subscribe(() => node.openOwnedPartitions());
+    );
+    trimTarget = node;
+    node.openOwnedPartitions();
+    view.subscribe(() => node.openOwnedPartitions());
 
-  const server = createGrpcServer();
-  server.addService(...guardService(DataNodeService, createDataService(node, { streamOpsInFlightMax: config.streamOpsInFlightMax, limits: config.limits }, log)));
-  server.addService(...guardService(ReplicationService, createReplicationService(node, nodeId, log)));
-  if (config.failpointsAdmin) {
-    // Without --failpoints-admin the service does not exist: calls are UNIMPLEMENTED.
-    server.addService(...guardService(DebugService, createDebugService(failpoints)));
-    log.warn('Serving the Debug service: failpoints can be armed remotely');
-  }
-  const bound = await bindGrpcServer(server, config.listen);
-  const address = config.advertise ?? bound;
-  registrar = new NodeRegistrar(
-    etcd,
-    { nodeId, address, metricsAddress: metrics.address, startedAtMs: systemClock.nowMs(), version: quireVersion },
-    config.leaseTtlSeconds,
-    log,
-  );
-  await registrar.start();
-  log.info('Data node ready', { address, metrics: metrics.address, dataDir: config.dataDir, storageEngine: chosen.engine, storedPartitions: engine.storedPartitions().length });
+    server.addService(...guardService(DataNodeService, createDataService(node, { streamOpsInFlightMax: config.streamOpsInFlightMax, limits: config.limits }, log)));
+    server.addService(...guardService(ReplicationService, createReplicationService(node, nodeId, log)));
 
-  const signal = await waitForStopSignal(log, { stopWithParent: stopWithParentRequested(env) });
-  log.info('Stopping data node', { signal });
-  // Hand every led partition with a live in-sync follower over first, so its writes pause
-  // briefly instead of waiting for a failover; the rest fail over once the node is gone.
-  // Bounded by --shutdown-grace-ms: hand-overs still running then keep their partitions fenced
-  // (they are refused, never served twice) and fail over like the others.
-  if (config.shutdownGraceMs > 0) {
-    let handOverTimer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      node.handOvers.handOverAll(config.shutdownGraceMs).catch((err: unknown) => log.warn('Handing leaderships over failed', { err: String(err) })),
-      new Promise<void>((resolve) => {
-        handOverTimer = setTimeout(() => {
-          log.warn('Shutdown grace ran out while handing leaderships over', { shutdownGraceMs: config.shutdownGraceMs });
-          resolve();
-        }, config.shutdownGraceMs);
-      }),
-    ]);
-    clearTimeout(handOverTimer);
-  }
-  // Deregister so the coordinator sees the node leave (and leaders drop it from their ISRs at
-  // once); then finish accepted writes.
-  await registrar.close();
-  // Accepted writes get up to --shutdown-grace-ms to become durable and be answered; after
-  // that the streams close and their callers see AMBIGUOUS_RESULT (never a false failure).
-  let graceTimer: NodeJS.Timeout | undefined;
-  const drained = await Promise.race([
-    node.stop().then(() => true),
-    new Promise<boolean>((resolve) => {
-      graceTimer = setTimeout(() => resolve(false), config.shutdownGraceMs);
+    return {
+      started: async (address) => {
+        registrar = new NodeRegistrar(etcd, { nodeId, address, metricsAddress: metrics.address, startedAtMs: clock.nowMs(), version: quireVersion }, config.leaseTtlSeconds, log);
+        await registrar.start();
+        return { dataDir: config.dataDir, storageEngine: chosen.engine, storedPartitions: engine.storedPartitions().length };
+      },
+      stop: async () => {
+        // Hand every led partition with a live in-sync follower over first, so its writes pause
+        // briefly instead of waiting for a failover; the rest fail over once the node is gone.
+        // Bounded by --shutdown-grace-ms: hand-overs still running then keep their partitions
+        // fenced (they are refused, never served twice) and fail over like the others.
+        if (config.shutdownGraceMs > 0) {
+          await withinGrace(
+            node.handOvers.handOverAll(config.shutdownGraceMs).catch((err: unknown) => log.warn('Handing leaderships over failed', { err: String(err) })),
+            config.shutdownGraceMs,
+            () => log.warn('Shutdown grace ran out while handing leaderships over', { shutdownGraceMs: config.shutdownGraceMs }),
+          );
+        }
+        // Deregister so the coordinator sees the node leave (and leaders drop it from their ISRs
+        // at once); then finish accepted writes.
+        await registrar?.close();
+        // Accepted writes get up to --shutdown-grace-ms to become durable and be answered; after
+        // that the streams close and their callers see AMBIGUOUS_RESULT (never a false failure).
+        await withinGrace(node.stop(), config.shutdownGraceMs, () =>
+          log.warn('Shutdown grace ran out with writes still in flight', { shutdownGraceMs: config.shutdownGraceMs }),
+        );
+        // Let the last results leave (they are flushed after the current turn); runServerProcess
+        // then closes the streams, the coordinator channels, etcd and storage.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      },
+    };
+  });
+}
+
+/** Waits for `work`, or for `graceMs` to pass (then calls `onTimeout` and stops waiting). */
+async function withinGrace(work: Promise<unknown>, graceMs: number, onTimeout: () => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    work,
+    new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        onTimeout();
+        resolve();
+      }, graceMs);
     }),
   ]);
-  clearTimeout(graceTimer);
-  if (!drained) log.warn('Shutdown grace ran out with writes still in flight', { shutdownGraceMs: config.shutdownGraceMs });
-  // Let the last results leave (they are flushed after the current turn), then close streams.
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  server.forceShutdown();
-  coordination.close();
-  await engine.close();
-  await metadata.close();
-  await metrics.close();
-  log.info('Data node stopped');
+  clearTimeout(timer);
 }

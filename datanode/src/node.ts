@@ -43,13 +43,10 @@ import {
   AmbiguousResultError,
   PartitionUnavailableError,
   ReplicaBehindError,
-  RpcMetrics,
   assert,
   ShuttingDownError,
   WrongPartitionError,
-  batchSizeBuckets,
   consistencyOf,
-  latencyBucketsMs,
   resolveKeyspaceName,
   scanRange,
   toErrorInfo,
@@ -66,6 +63,7 @@ import {
   type MetadataView,
   type QuireError,
 } from '@quire/common';
+import { RpcMetrics, batchSizeBuckets, latencyBucketsMs } from '@quire/runtime';
 import { checkOwnership, checkReplica } from './partition/ownership.js';
 import { GroupCommitter } from './partition/group-commit.js';
 import { PartitionReplica, type WriteRequest, type WriteResult } from './partition/replica.js';

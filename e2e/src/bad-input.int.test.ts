@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Metadata, makeGenericClientConstructor, status, type ServiceError } from '@grpc/grpc-js';
 import { DataNodeClient, KVClient, type NodeOperation, type OperationResult } from '@quire/proto';
-import { clientCredentials, fromGrpcError, type QuireError } from '@quire/common';
-import { loadHashPartitioner } from '@quire/common';
+import { clientCredentials, fromGrpcError, type QuireError, loadHashPartitioner } from '@quire/common';
 import { startTestCluster, type TestCluster } from './harness/test-cluster.js';
 
 /** Every key, value and version in the keyspace, in order. */

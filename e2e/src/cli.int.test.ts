@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '@quire/client';
+import { freePort } from '@quire/cli';
 import { quireVersion } from '@quire/common';
 import { startTestCluster, type TestCluster } from './harness/test-cluster.js';
 import { runCli } from './harness/cli.js';
@@ -60,6 +60,17 @@ describe('the quire CLI', () => {
     const json = JSON.parse((await runCli(['status', '--json'], env)).stdout) as { nodes: unknown[]; keyspaces: { partitions: unknown[] }[] };
     expect(json.nodes).toHaveLength(3);
     expect(json.keyspaces[0]?.partitions).toHaveLength(16);
+  });
+
+  it('takes --router and --json before the command as well as after it, as kubectl and etcdctl do', async () => {
+    const router = t.cluster.routerAddress;
+    expect(await runCli(['--router', router, 'put', 'cli/global', 'g1'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^OK version \d+\n$/) });
+    expect(await runCli(['--router', router, '--json', 'get', 'cli/global'])).toMatchObject({ code: 0, stdout: expect.stringContaining('"value":"g1"') });
+    expect(await runCli([`--router=${router}`, 'get', 'cli/global', '--json'])).toMatchObject({ code: 0, stdout: expect.stringContaining('"value":"g1"') });
+    expect(await runCli(['get', 'cli/global', '--router', router])).toMatchObject({ code: 0, stdout: 'g1\n' });
+    const notGlobal = await runCli(['--prefix', 'cli/', 'scan'], env);
+    expect(notGlobal.code).toBe(64);
+    expect(notGlobal.stderr).toBe('quire: Unknown option "--prefix" before the command; only --router, --keyspace, --timeout-ms, --json may come before it\n');
   });
 
   it('rejects bad command lines with exit 64 and prints --help and --version', async () => {

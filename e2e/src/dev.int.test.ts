@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { ClusterJson } from '@quire/client';
+import type { ClusterJson } from '@quire/cli';
 import { cliPath, runCli } from './harness/cli.js';
 import { eventually } from './harness/test-cluster.js';
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { isQuireError, loadHashPartitioner, type HashPartitioner } from '@quire/common';
 import type { PartitionMap } from '@quire/proto';
-import type { ManagedProcess } from '@quire/client';
+import type { ManagedProcess } from '@quire/cli';
 import { armFailpoints, listFailpoints, restartWithFailpointsEnv } from './harness/failpoints.js';
 import { testStorageEngine } from './harness/storage-engine.js';
 import { eventually, rejection, startTestCluster, type TestCluster } from './harness/test-cluster.js';

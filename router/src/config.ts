@@ -2,23 +2,17 @@
  * Router configuration: flags, then QUIRE_* environment variables, then defaults; validated
  * once at start.
  */
+import { ConfigError, defaultLimits, grpcMessageBytesMax, parseOptions, type Env, type Limits, type LogLevel } from '@quire/common';
 import {
-  ConfigError,
-  defaultLimits,
   etcdOption,
   failpointsAdminOption,
   failpointsOption,
-  grpcMessageBytesMax,
   logLevelOption,
   metricsListenOption,
-  parseOptions,
   validateAddress,
   validateEtcdEndpoints,
   validateFailpoints,
-  type Env,
-  type Limits,
-  type LogLevel,
-} from '@quire/common';
+} from '@quire/runtime';
 
 /** The options `quire router` accepts. */
 export const routerOptions = {

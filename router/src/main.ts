@@ -3,24 +3,9 @@
  * public KV service and an Admin proxy, and forwards operations to data nodes over pooled,
  * multiplexed streams. Stateless: everything it knows it can rebuild from etcd.
  */
-import { AdminService, DebugService, KVService } from '@quire/proto';
-import {
-  Failpoints,
-  bindGrpcServer,
-  createDebugService,
-  createGrpcServer,
-  createLogger,
-  guardService,
-  installCrashHandlers,
-  loadHashPartitioner,
-  shutdownGrpcServer,
-  startMetrics,
-  systemClock,
-  systemRng,
-  stopWithParentRequested,
-  waitForStopSignal,
-  type Env,
-} from '@quire/common';
+import { AdminService, KVService } from '@quire/proto';
+import { loadHashPartitioner, type Env } from '@quire/common';
+import { guardService, runServerProcess, shutdownGrpcServer } from '@quire/runtime';
 import { openMetadataClient } from '@quire/metastore';
 import { loadRouterConfig } from './config.js';
 import { NodePool } from './node-connection.js';
@@ -31,53 +16,39 @@ import { createKvService } from './server/kv-service.js';
 /** Runs a router until SIGINT/SIGTERM. */
 export async function runRouter(argv: readonly string[], env: Env): Promise<void> {
   const config = loadRouterConfig(argv, env);
-  const log = createLogger({ component: 'router', level: config.logLevel, fields: { routerId: config.routerId } });
-  installCrashHandlers(log);
-  const failpoints = new Failpoints({ component: 'router', rng: systemRng, clock: systemClock, crash: () => process.kill(process.pid, 'SIGKILL'), log });
-  if (config.failpoints !== '') failpoints.set(config.failpoints);
-  const metrics = await startMetrics({ component: 'router', instanceId: config.routerId, listen: config.metricsListen });
-  const partitioner = await loadHashPartitioner();
+  const spec = { component: 'router', instanceId: config.routerId, logFields: { routerId: config.routerId }, config, env } as const;
+  await runServerProcess(spec, async ({ log, failpoints, metrics, server, clock, closeAtExit }) => {
+    const partitioner = await loadHashPartitioner();
+    const metadata = await openMetadataClient(config.etcdEndpoints, log);
+    closeAtExit('etcd', () => metadata.close());
+    const { view, watcher } = metadata;
+    metrics.meter
+      .createObservableGauge('quire_router_map_revision', { description: 'The etcd revision of the partition map this router routes by' })
+      .addCallback((r) => r.observe(view.revision));
 
-  const metadata = await openMetadataClient(config.etcdEndpoints, log);
-  const { view, watcher } = metadata;
-  metrics.meter
-    .createObservableGauge('quire_router_map_revision', { description: 'The etcd revision of the partition map this router routes by' })
-    .addCallback((r) => r.observe(view.revision));
+    const pool = new NodePool({ connectTimeoutMs: config.connectTimeoutMs, opsInFlightMax: config.nodeOpsInFlightMax, batchOpsMax: config.limits.streamBatchOpsMax }, clock, log);
+    closeAtExit('data node streams', () => pool.close());
+    view.subscribe((v) => pool.retain(new Set([...v.nodes.values()].map((n) => n.address))));
+    const router = new Router(
+      { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs, staleMapWaitMs: config.staleMapWaitMs, failoverWaitMs: config.failoverWaitMs, followerReadTimeoutMs: config.followerReadTimeoutMs },
+      { map: watcher, partitioner, pool, clock, log, meter: metrics.meter, failpoints },
+    );
 
-  const pool = new NodePool(
-    { connectTimeoutMs: config.connectTimeoutMs, opsInFlightMax: config.nodeOpsInFlightMax, batchOpsMax: config.limits.streamBatchOpsMax },
-    systemClock,
-    log,
-  );
-  view.subscribe((v) => pool.retain(new Set([...v.nodes.values()].map((n) => n.address))));
-  const router = new Router(
-    { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs, staleMapWaitMs: config.staleMapWaitMs, failoverWaitMs: config.failoverWaitMs, followerReadTimeoutMs: config.followerReadTimeoutMs },
-    { map: watcher, partitioner, pool, clock: systemClock, log, meter: metrics.meter, failpoints },
-  );
+    server.addService(
+      ...guardService(
+        KVService,
+        createKvService(router, { limits: config.limits, streamOpsInFlightMax: config.clientOpsInFlightMax, scanChunkKeysMax: 256, scanChunkBytesMax: 256 * 1024 }, log),
+      ),
+    );
+    const admin = createAdminProxy(view, 5_000, { meter: metrics.meter, clock });
+    closeAtExit('coordinator channel', () => admin.close());
+    server.addService(...guardService(AdminService, admin));
 
-  const server = createGrpcServer();
-  server.addService(
-    ...guardService(
-      KVService,
-      createKvService(router, { limits: config.limits, streamOpsInFlightMax: config.clientOpsInFlightMax, scanChunkKeysMax: 256, scanChunkBytesMax: 256 * 1024 }, log),
-    ),
-  );
-  const admin = createAdminProxy(view, 5_000, { meter: metrics.meter, clock: systemClock });
-  server.addService(...guardService(AdminService, admin));
-  if (config.failpointsAdmin) {
-    // Without --failpoints-admin the service does not exist: calls are UNIMPLEMENTED.
-    server.addService(...guardService(DebugService, createDebugService(failpoints)));
-    log.warn('Serving the Debug service: failpoints can be armed remotely');
-  }
-  const address = await bindGrpcServer(server, config.listen);
-  log.info('Router ready', { address, metrics: metrics.address, mapRevision: view.revision });
-
-  const signal = await waitForStopSignal(log, { stopWithParent: stopWithParentRequested(env) });
-  log.info('Stopping router', { signal });
-  await shutdownGrpcServer(server, 2_000);
-  pool.close();
-  admin.close();
-  await metadata.close();
-  await metrics.close();
-  log.info('Router stopped');
+    return {
+      started: async () => ({ mapRevision: view.revision }),
+      stop: async () => {
+        await shutdownGrpcServer(server, 2_000);
+      },
+    };
+  });
 }

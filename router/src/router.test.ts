@@ -1,6 +1,18 @@
 import type { Meter } from '@opentelemetry/api';
 import { describe, expect, it } from 'vitest';
-import { Failpoints, loadHashPartitioner, nodeKey, partitionKey, toErrorInfo, errorClasses, type HashPartitioner, type LogFields, type Logger, type MetadataView, type QuireErrorCode } from '@quire/common';
+import {
+  Failpoints,
+  loadHashPartitioner,
+  nodeKey,
+  partitionKey,
+  toErrorInfo,
+  errorClasses,
+  type HashPartitioner,
+  type LogFields,
+  type Logger,
+  type MetadataView,
+  type QuireErrorCode,
+} from '@quire/common';
 import { PartitionRecord, type KeyValue, type NodeOperation, type Operation, type OperationResult } from '@quire/proto';
 import { ManualClock } from '../../common/src/testing/manual-clock.js';
 import { viewOf } from '../../common/src/testing/metadata-fixtures.js';

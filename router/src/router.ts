@@ -40,11 +40,9 @@ import type { KeyValue, Operation, OperationResult, ScanRequest } from '@quire/p
 import {
   InvalidArgumentError,
   PartitionUnavailableError,
-  RpcMetrics,
   consistencyOf,
   fromGrpcError,
   isQuireError,
-  latencyBucketsMs,
   resolveKeyspaceName,
   scanRange,
   sessionIndexFor,
@@ -63,6 +61,7 @@ import {
   type MetadataView,
   type QuireError,
 } from '@quire/common';
+import { RpcMetrics, latencyBucketsMs } from '@quire/runtime';
 import type { NodeConnection } from './node-connection.js';
 import { keyspaceOf, routePartition, type Route } from './routing/route.js';
 import { epochOf, holdUntilMs, replicaCountOf, retryActionFor, settlesAmbiguousWrite, type OperationKind } from './routing/failover.js';

@@ -26,11 +26,7 @@
  *  - The current record satisfies leader ∈ isr ⊆ replicas (asserted), and so does the result.
  */
 import type { PartitionRecord } from '@quire/proto';
-import {
-  InvalidArgumentError,
-  type PartitionEntry,
-  type QuireError,
-} from '@quire/common';
+import { InvalidArgumentError, type PartitionEntry, type QuireError } from '@quire/common';
 import { leaderRequestRefusal } from './leader-request.js';
 import { assertPartitionRecord } from './record-invariant.js';
 

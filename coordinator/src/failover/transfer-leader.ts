@@ -28,12 +28,7 @@
  *    leader ∈ isr ⊆ replicas (asserted), and so does the result.
  */
 import type { PartitionRecord } from '@quire/proto';
-import {
-  InvalidArgumentError,
-  PartitionUnavailableError,
-  type PartitionEntry,
-  type QuireError,
-} from '@quire/common';
+import { InvalidArgumentError, PartitionUnavailableError, type PartitionEntry, type QuireError } from '@quire/common';
 import { leaderRequestRefusal } from './leader-request.js';
 import { assertPartitionRecord } from './record-invariant.js';
 

@@ -22,14 +22,13 @@ import {
   PartitionUnavailableError,
   InternalError,
   resolveKeyspaceName,
-  recordedUnaryHandler,
   toQuireError,
   type Clock,
   type Limits,
   type Logger,
   type MetadataView,
-  type RpcMetrics,
 } from '@quire/common';
+import { recordedUnaryHandler, type RpcMetrics } from '@quire/runtime';
 import { chooseTransferTarget, countLeaderships } from '../failover/index.js';
 import type { FollowerProgressSource } from '../follower-progress-client.js';
 import type { HandOverSource } from '../hand-over-client.js';

@@ -7,11 +7,12 @@ import {
   type CoordinationTransferLeaderRequest,
   type CoordinationTransferLeaderResponse,
 } from '@quire/proto';
-import { RpcMetrics, defaultLimits, fromGrpcError, partitionKey, type MetadataView, type QuireError } from '@quire/common';
+import { defaultLimits, fromGrpcError, partitionKey, type MetadataView, type QuireError } from '@quire/common';
+import { RpcMetrics } from '@quire/runtime';
 import type { FencedChange, FencedResult } from '@quire/metastore';
 import { ManualClock } from '../../../common/src/testing/manual-clock.js';
 import { applyToView, viewOf } from '../../../common/src/testing/metadata-fixtures.js';
-import { RecordingLogger, recordingMeter } from '../../../common/src/testing/recorders.js';
+import { RecordingLogger, recordingMeter } from '../../../runtime/src/testing/recorders.js';
 import { createCoordinationService, type IsrWriter } from './coordination-service.js';
 
 /** An IsrWriter over the view that applies a change when its expected revision holds, like etcd; `next` overrides one answer. */

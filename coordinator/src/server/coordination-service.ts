@@ -39,14 +39,13 @@ import {
   WrongPartitionError,
   partitionKey,
   resolveKeyspaceName,
-  recordedUnaryHandler,
   type Clock,
   type Limits,
   type Logger,
   type MetadataView,
   type PartitionEntry,
-  type RpcMetrics,
 } from '@quire/common';
+import { recordedUnaryHandler, type RpcMetrics } from '@quire/runtime';
 import type { FencedChange, FencedResult, MetadataWatcher } from '@quire/metastore';
 import { replicationFactorMax } from '../config.js';
 import { planAlterIsr, planTransferLeader } from '../failover/index.js';

@@ -27,14 +27,7 @@
  *    the replica to snapshot mode and the snapshot replaces data, log, epoch history and dedup
  *    table. PartitionReplica.truncateLogAfter asserts the same floor as the last line of defence.
  */
-import {
-  InvalidArgumentError,
-  UnavailableError,
-  validateRequestId,
-  type Logger,
-  type MetadataView,
-  type PartitionEntry,
-} from '@quire/common';
+import { InvalidArgumentError, UnavailableError, validateRequestId, type Logger, type MetadataView, type PartitionEntry } from '@quire/common';
 import { AckPolicy, LogEntryKind, type FollowerMessage, type LeaderMessage, type LogEntry } from '@quire/proto';
 import {
   checkSender,

@@ -11,7 +11,7 @@ import {
   type QuireError,
 } from '@quire/common';
 import { viewOf } from '../../../common/src/testing/metadata-fixtures.js';
-import { RecordingLogger } from '../../../common/src/testing/recorders.js';
+import { RecordingLogger } from '../../../runtime/src/testing/recorders.js';
 import { HandOvers, type HandOverDeps, type HandOverSettings } from './hand-over.js';
 import type { HandOverReadiness, LedPartition } from './leader-replicator.js';
 

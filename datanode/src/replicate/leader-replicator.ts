@@ -57,7 +57,16 @@ import {
   type LeaderMessage,
   type LedPartitionProgress,
 } from '@quire/proto';
-import { InvalidArgumentError, NotLeaderError, PartitionUnavailableError, type Clock, type Logger, type MetadataView, type PartitionEntry, type QuireError } from '@quire/common';
+import {
+  InvalidArgumentError,
+  NotLeaderError,
+  PartitionUnavailableError,
+  type Clock,
+  type Logger,
+  type MetadataView,
+  type PartitionEntry,
+  type QuireError,
+} from '@quire/common';
 import { adviseTruncation } from '../replication/divergence.js';
 import { LeaderProgress, type Admission, type AckPolicy, type AppendRange, type IsrProposal } from '../replication/leader-progress.js';
 import type { GroupCommitter } from '../partition/group-commit.js';

@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PartitionRecord, type SnapshotRequest, type SnapshotResponse } from '@quire/proto';
 import { isQuireError, partitionKey, systemClock, type MetadataView } from '@quire/common';
 import { applyToView, viewOf } from '../../../common/src/testing/metadata-fixtures.js';
-import { RecordingLogger } from '../../../common/src/testing/recorders.js';
+import { RecordingLogger } from '../../../runtime/src/testing/recorders.js';
 import { GroupCommitter } from '../partition/group-commit.js';
 import { PartitionReplica, type WriteRequest } from '../partition/replica.js';
 import type { LogEnd } from '../replication/divergence.js';

@@ -12,7 +12,8 @@ import type {
   DataNodeStreamRequest,
   DataNodeStreamResponse,
 } from '@quire/proto';
-import { operationResultBytes, serveMultiplexedStream, toErrorInfo, toGrpcStatus, writeWithBackpressure, type Limits, type Logger } from '@quire/common';
+import { operationResultBytes, toErrorInfo, toGrpcStatus, type Limits, type Logger } from '@quire/common';
+import { serveMultiplexedStream, writeWithBackpressure } from '@quire/runtime';
 import type { DataNode } from '../node.js';
 
 /** Limits of the gRPC adapter. */

@@ -29,7 +29,8 @@ import type {
   SnapshotRequest,
   SnapshotResponse,
 } from '@quire/proto';
-import { InvalidArgumentError, ShuttingDownError, toGrpcStatus, writeWithBackpressure, type Logger } from '@quire/common';
+import { InvalidArgumentError, ShuttingDownError, toGrpcStatus, type Logger } from '@quire/common';
+import { writeWithBackpressure } from '@quire/runtime';
 import type { DataNode } from '../node.js';
 
 /** Builds the Replication service implementation. */

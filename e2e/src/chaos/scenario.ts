@@ -7,7 +7,7 @@
  */
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
-import { type QuireClient } from '@quire/client';
+import type { QuireClient } from '@quire/client';
 import { loadHashPartitioner, seededRng, type Rng } from '@quire/common';
 import { checkRegister, checkSet, formatResult, parseHistory } from '@quire/history';
 import { ChaosCluster, type ChaosClusterOptions } from '../harness/chaos-cluster.js';

@@ -16,18 +16,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  ManagedProcess,
-  QuireClient,
-  coordinatorArgs,
-  dataNodeArgs,
-  etcdServerArgs,
-  freePort,
-  routerArgs,
-  waitForClusterReady,
-  waitForEtcdHealthy,
-  type ProcessRole,
-} from '@quire/client';
+import { QuireClient } from '@quire/client';
+import { ManagedProcess, coordinatorArgs, dataNodeArgs, etcdServerArgs, freePort, routerArgs, waitForClusterReady, waitForEtcdHealthy, type ProcessRole } from '@quire/cli';
 import { seededRng, type AckPolicyName } from '@quire/common';
 import { FaultProxy } from '../nemesis/tcp-proxy.js';
 import { thawFreezerGroups } from './freezer.js';

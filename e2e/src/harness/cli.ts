@@ -1,5 +1,5 @@
 /**
- * Runs the real `quire` CLI (client/dist/cli/main.js) as a child process and captures its
+ * Runs the real `quire` CLI (cli/dist/main.js) as a child process and captures its
  * exit code and output.
  */
 import { spawn } from 'node:child_process';
@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 
 const require_ = createRequire(import.meta.url);
 /** Path of the quire CLI entry point. */
-export const cliPath = join(dirname(require_.resolve('@quire/client')), 'cli', 'main.js');
+export const cliPath = join(dirname(require_.resolve('@quire/cli')), 'main.js');
 
 /** What a CLI run produced. */
 export interface CliResult {

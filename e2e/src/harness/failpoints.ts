@@ -7,7 +7,7 @@
 import { Metadata } from '@grpc/grpc-js';
 import { DebugClient, type FailpointStatus } from '@quire/proto';
 import { clientCredentials, grpcClientOptions } from '@quire/common';
-import { ManagedProcess } from '@quire/client';
+import { ManagedProcess } from '@quire/cli';
 
 /** Deadline of one Debug call. */
 const debugCallTimeoutMs = 5_000;

@@ -6,7 +6,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalCluster, QuireClient, type LocalClusterOptions } from '@quire/client';
+import { QuireClient } from '@quire/client';
+import { LocalCluster, type LocalClusterOptions } from '@quire/cli';
 import { storageEngineArgs } from './storage-engine.js';
 
 /** A running test cluster. */

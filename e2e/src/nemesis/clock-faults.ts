@@ -5,7 +5,7 @@
  * and timers are untouched). Bumps follow Jepsen: ±2^k ms for k in 2..18 (4 ms … 262 s).
  */
 import { writeFileSync } from 'node:fs';
-import { type Rng } from '@quire/common';
+import type { Rng } from '@quire/common';
 import { type ChaosCluster } from '../harness/chaos-cluster.js';
 import { type Nemesis, type NemesisLog } from './nemesis.js';
 import { selectTargets, type TargetSelector } from './targets.js';

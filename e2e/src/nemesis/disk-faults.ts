@@ -5,7 +5,7 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Rng } from '@quire/common';
+import type { Rng } from '@quire/common';
 import { run } from '../harness/exec.js';
 import { type ChaosCluster, type ChaosProcess } from '../harness/chaos-cluster.js';
 import { type Nemesis, type NemesisLog } from './nemesis.js';

@@ -3,7 +3,7 @@
  * packets it drops. Pure functions over node names, so each shape is unit-tested; the
  * partition nemesis turns a grudge into iptables rules (network.ts).
  */
-import { type Rng } from '@quire/common';
+import type { Rng } from '@quire/common';
 import { pick } from './targets.js';
 
 /** node → the nodes it drops packets from. */

@@ -4,8 +4,8 @@
  * isolated, one node cut from etcd only — and random packet loss. Only processes in the
  * harness's own namespaces are ever affected; the driver (workload clients) keeps its links.
  */
-import { type QuireClient } from '@quire/client';
-import { type Rng } from '@quire/common';
+import type { QuireClient } from '@quire/client';
+import type { Rng } from '@quire/common';
 import { type ChaosCluster } from '../harness/chaos-cluster.js';
 import { bridge, cutLinks, cutPairs, halves, isolateEach, isolateOne, majoritiesRing, type Grudge } from './grudge.js';
 import { type Nemesis, type NemesisLog } from './nemesis.js';

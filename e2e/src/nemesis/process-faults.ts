@@ -5,8 +5,8 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type QuireClient } from '@quire/client';
-import { type Rng } from '@quire/common';
+import type { QuireClient } from '@quire/client';
+import type { Rng } from '@quire/common';
 import { type ChaosCluster, type ChaosProcess } from '../harness/chaos-cluster.js';
 import { freezerRoot, thawGroup } from '../harness/freezer.js';
 import { type Nemesis, type NemesisLog } from './nemesis.js';

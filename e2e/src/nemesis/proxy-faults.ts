@@ -5,7 +5,7 @@
  * bandwidth — to the chosen nodes' links, cycling through the kinds from one start to the
  * next; stop() and heal() clear them.
  */
-import { type Rng } from '@quire/common';
+import type { Rng } from '@quire/common';
 import { type ChaosCluster, type ChaosProcess } from '../harness/chaos-cluster.js';
 import { type Nemesis, type NemesisLog } from './nemesis.js';
 import { selectTargets, type TargetSelector } from './targets.js';

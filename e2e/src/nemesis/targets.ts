@@ -2,8 +2,8 @@
  * Which processes a nemesis hits: one at random, a minority, all, named ones, or the data node
  * that leads a given partition (looked up in the cluster status at the moment of the fault).
  */
-import { type QuireClient } from '@quire/client';
-import { type Rng } from '@quire/common';
+import type { QuireClient } from '@quire/client';
+import type { Rng } from '@quire/common';
 import { type ChaosCluster, type ChaosProcess } from '../harness/chaos-cluster.js';
 
 /** A target selector. */

@@ -3,7 +3,7 @@
  * of operations and replaced by a fresh one, so operations on a key overlap (the checker has
  * work) while every per-key linearizability search stays small.
  */
-import { type Rng } from '@quire/common';
+import type { Rng } from '@quire/common';
 
 /** Returns a picker of integer keys: `active` at a time, each used at most `opsPerKeyMax` times. */
 export function keyRotation(active: number, opsPerKeyMax: number, rng: Rng): () => number {

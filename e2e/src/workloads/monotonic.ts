@@ -5,8 +5,8 @@
  * a linearizable counter is in particular monotonic: no read goes back, and no increment is
  * applied twice or lost after it was acknowledged.
  */
-import { type QuireClient } from '@quire/client';
-import { type Rng } from '@quire/common';
+import type { QuireClient } from '@quire/client';
+import type { Rng } from '@quire/common';
 import { errorLabel } from './outcome.js';
 import { casRegister } from './register.js';
 import { keyRotation } from './key-rotation.js';

@@ -9,7 +9,7 @@
  * effect at the put's linearization point, when the value was still `expected`. A read that
  * shows another value, or a version conflict, is a `fail` — the cas definitely did not apply.
  */
-import { type QuireClient } from '@quire/client';
+import type { QuireClient } from '@quire/client';
 import { isQuireError, type Rng } from '@quire/common';
 import { errorLabel, writeErrorType } from './outcome.js';
 import { keyRotation } from './key-rotation.js';

@@ -5,7 +5,7 @@
  * the final read misses (lost), every element read that was never added (unexpected), and
  * duplicates.
  */
-import { type QuireClient } from '@quire/client';
+import type { QuireClient } from '@quire/client';
 import { errorLabel, writeErrorType } from './outcome.js';
 import { type HistoryRecorder } from './recorder.js';
 import { type OperationOutcome, type Workload } from './runner.js';

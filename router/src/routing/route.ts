@@ -4,13 +4,7 @@
  * leader yet, or whose leader is not registered, is unavailable right now and the request is
  * not sent anywhere.
  */
-import {
-  KeyspaceNotFoundError,
-  PartitionUnavailableError,
-  type HashPartitioner,
-  type KeyspaceEntry,
-  type MetadataView,
-} from '@quire/common';
+import { KeyspaceNotFoundError, PartitionUnavailableError, type HashPartitioner, type KeyspaceEntry, type MetadataView } from '@quire/common';
 
 /** Where to send an operation. */
 export interface Route {

@@ -19,7 +19,6 @@ import {
 } from '@quire/proto';
 import {
   CoordinatorUnavailableError,
-  RpcMetrics,
   clientCredentials,
   fromGrpcError,
   grpcClientOptions,
@@ -29,6 +28,7 @@ import {
   type MetadataView,
   type QuireError,
 } from '@quire/common';
+import { RpcMetrics } from '@quire/runtime';
 
 /** Deadline of a proxied TransferLeader (the coordinator's own call to the partition leader has 9 s). */
 const transferLeaderDeadlineMs = 10_000;

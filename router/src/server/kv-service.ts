@@ -21,7 +21,8 @@ import type {
   StreamRequest,
   StreamResponse,
 } from '@quire/proto';
-import { fromErrorInfo, operationResultBytes, serveMultiplexedStream, toErrorInfo, toGrpcStatus, writeWithBackpressure, type Limits, type Logger } from '@quire/common';
+import { fromErrorInfo, operationResultBytes, toErrorInfo, toGrpcStatus, type Limits, type Logger } from '@quire/common';
+import { serveMultiplexedStream, writeWithBackpressure } from '@quire/runtime';
 import type { Router } from '../router.js';
 
 /** Limits of the KV service. */

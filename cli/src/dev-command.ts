@@ -5,8 +5,9 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { ConfigError, ackPolicyNames, isAckPolicyName, parseOptions, formatOptionsHelp, waitForStopSignal, silentLogger, type Env } from '@quire/common';
-import { LocalCluster, localClusterDefaults } from '../dev/local-cluster.js';
+import { ConfigError, ackPolicyNames, isAckPolicyName, parseOptions, formatOptionsHelp, silentLogger, type Env } from '@quire/common';
+import { waitForStopSignal } from '@quire/runtime';
+import { LocalCluster, localClusterDefaults } from './dev/local-cluster.js';
 
 /** The options of `quire dev`. */
 export const devOptions = {

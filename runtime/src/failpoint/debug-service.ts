@@ -13,8 +13,7 @@ import type {
   SetFailpointsRequest,
   SetFailpointsResponse,
 } from '@quire/proto';
-import { toGrpcStatus } from '../errors/grpc-status.js';
-import type { ArmedFailpoint, Failpoints } from './failpoints.js';
+import { toGrpcStatus, type ArmedFailpoint, type Failpoints } from '@quire/common';
 
 function toStatus(f: ArmedFailpoint): FailpointStatus {
   return { name: f.name, term: f.term, hits: f.hits, fired: f.fired };

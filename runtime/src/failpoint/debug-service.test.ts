@@ -1,11 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { status, type sendUnaryData, type ServerUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import type { ListFailpointsRequest, SetFailpointsRequest } from '@quire/proto';
-import { ManualClock } from '../testing/manual-clock.js';
-import { seededRng } from '../rng.js';
-import { silentLogger } from '../log/logger.js';
+import { ManualClock } from '../../../common/src/testing/manual-clock.js';
+import { seededRng, silentLogger, Failpoints } from '@quire/common';
 import { createDebugService } from './debug-service.js';
-import { Failpoints } from './failpoints.js';
 
 /** Calls a unary handler with `request` and returns its error or response. */
 async function call<Req, Res>(

@@ -7,10 +7,8 @@
  * result has left.
  */
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import { OverloadedError, type QuireError } from '../errors/quire-error.js';
-import { toGrpcStatus } from '../errors/grpc-status.js';
+import { OverloadedError, type QuireError, toGrpcStatus, MicroBatcher } from '@quire/common';
 import { isMalformed, malformedError } from './malformed.js';
-import { MicroBatcher } from './micro-batcher.js';
 
 /** How to serve one multiplexed stream. */
 export interface MultiplexedServerOptions<Op extends { id: number }, Result, Req, Res> {

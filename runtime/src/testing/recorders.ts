@@ -3,7 +3,7 @@
  * lines and metrics. Import from tests only.
  */
 import type { Attributes, Meter } from '@opentelemetry/api';
-import type { LogFields, Logger } from '../log/logger.js';
+import type { LogFields, Logger } from '@quire/common';
 
 /** One recorded log line. */
 export interface LogLine {

@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url';
 
 /** The `quire` CLI entry point, which runs every component. */
-export const quireCliPath = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+export const quireCliPath = fileURLToPath(new URL('../main.js', import.meta.url));
 
 /** Settings every server process takes. */
 export interface ServerArgs {

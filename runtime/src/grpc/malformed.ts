@@ -14,8 +14,7 @@ import type {
   sendUnaryData,
   UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import { InvalidArgumentError } from '../errors/quire-error.js';
-import { toGrpcStatus } from '../errors/grpc-status.js';
+import { InvalidArgumentError, toGrpcStatus } from '@quire/common';
 
 const malformedTag: unique symbol = Symbol('quire.malformedRequest');
 

@@ -3,7 +3,7 @@
  * assertion failure or an unexpected exception must stop the process, not leave it serving),
  * and a wait for SIGINT/SIGTERM followed by a graceful stop. A second signal exits at once.
  */
-import type { Logger } from '../log/logger.js';
+import type { Logger } from '@quire/common';
 
 /** Exit code when a process stops because of a bug or a failed invariant. */
 export const exitCodeCrash = 70;

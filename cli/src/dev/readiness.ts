@@ -4,7 +4,7 @@
  * `quire dev`, the benchmarks and the chaos harness.
  */
 import { loadHashPartitioner } from '@quire/common';
-import { QuireClient } from '../client.js';
+import { QuireClient } from '@quire/client';
 import { type ManagedProcess } from './managed-process.js';
 
 /** What waitForClusterReady watches. */

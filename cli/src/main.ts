@@ -1,17 +1,20 @@
-#!/usr/bin/env node
 /**
  * The `quire` command: client commands (put, get, del, scan, status, transfer-leader), the local cluster
- * (dev), and the server processes (datanode, coordinator, router). Exit codes: 0 success,
- * 1 failure, 2 key not found, 3 compare-and-set mismatch, 64 bad command line.
+ * (dev), and the server processes (datanode, coordinator, router). Global options (--router,
+ * --keyspace, --timeout-ms, --json) may come before or after the command, as kubectl and
+ * etcdctl take them. Exit codes: 0 success, 1 failure, 2 key not found, 3 compare-and-set
+ * mismatch, 64 bad command line. npm links ../bin/quire.js, which checks the Node.js version
+ * and loads this module.
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, quireVersion } from '@quire/common';
-import { QuireClient } from '../client.js';
+import { QuireClient } from '@quire/client';
 import { ExitCode, formatStatus, jsonBytes, reportError } from './output.js';
-import { devHelp, runDev } from './dev.js';
-import { runServer, serverHelp, type ServerRole } from './processes.js';
+import { devHelp, runDev } from './dev-command.js';
+import { runServer, serverHelp, type ServerRole } from './servers.js';
+import { UsageError, splitCommand } from './command-line.js';
 
 const usage = `Usage: quire <command> [options]
 
@@ -38,13 +41,15 @@ Servers:
   coordinator         Run a coordinator
   router              Run a router
 
-Client options:
+Global options (before or after the command: quire --router H:P get k = quire get k --router H:P):
   --router HOST:PORT  Router to use [env: QUIRE_ROUTER; default: the router in ./.quire/cluster.json, else 127.0.0.1:7000]
   --keyspace NAME     Keyspace [default: default]
-  --expected-version N  put/del only if the key's version is N (0 = only if absent); exit 3 on mismatch
   --timeout-ms N      Deadline of the operation [default: 10000]
   --json              Machine-readable output (scan: one JSON object per line)
   --help, --version
+
+Client options:
+  --expected-version N  put/del only if the key's version is N (0 = only if absent); exit 3 on mismatch
 
 Exit codes: 0 success, 1 failure, 2 key not found, 3 version mismatch, 64 bad command line.
 `;
@@ -66,10 +71,6 @@ const clientOptions = {
   to: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
-
-class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
 
 function integer(value: string | undefined, flag: string, min: number): number | undefined {
   if (value === undefined) return undefined;
@@ -230,8 +231,21 @@ async function runHistoryCheck(argv: readonly string[]): Promise<number> {
   });
 }
 
+/** Commands that exit by themselves once done: servers stop their own handles, `check` lets stdout drain. */
+const selfExiting = new Set(['datanode', 'coordinator', 'router', 'check']);
+/** The command main() ran (for the exit decision below). */
+let commandRun: string | undefined;
+
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
+  let command: string | undefined;
+  let rest: string[];
+  try {
+    ({ command, rest } = splitCommand(argv));
+  } catch (err) {
+    process.stderr.write(`quire: ${(err as Error).message}\n`);
+    return ExitCode.Usage;
+  }
+  commandRun = command;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(usage);
     return command === undefined ? ExitCode.Usage : ExitCode.Ok;
@@ -290,8 +304,9 @@ main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
     // Client commands leave gRPC channels that keep the loop alive for a moment; do not wait.
-    // `check` may print a lot: let stdout drain instead of exiting at once.
-    if (!['datanode', 'coordinator', 'router', 'check'].includes(process.argv[2] ?? '')) process.exit(code);
+    // `check` may print a lot: let stdout drain instead of exiting at once. A server that
+    // stopped cleanly has closed its handles; one that failed to start exits at once.
+    if (!selfExiting.has(commandRun ?? '') || (code !== ExitCode.Ok && commandRun !== 'check')) process.exit(code);
   },
   (err: unknown) => {
     process.stderr.write(`quire: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -4,9 +4,8 @@
  * and records the call's outcome code and latency in the component's RpcMetrics.
  */
 import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
-import { errorCodeMetadataKey, toGrpcStatus } from '../errors/grpc-status.js';
+import { errorCodeMetadataKey, toGrpcStatus, type Clock } from '@quire/common';
 import type { RpcMetrics } from '../metrics/metrics.js';
-import type { Clock } from '../clock.js';
 
 /** Returns a unary handler that answers with `body`'s result and records `method`'s outcome. */
 export function recordedUnaryHandler<Req, Res>(

@@ -3,9 +3,16 @@
  * failpoints) and the checks of address-valued options, so the three components declare and
  * validate them the same way.
  */
-import { ConfigError, type BooleanOption, type IntegerOption, type ListOption, type StringOption } from './options.js';
-import { logLevels } from '../log/logger.js';
-import { parseFailpointSpec, type FailpointComponent } from '../failpoint/failpoints.js';
+import {
+  ConfigError,
+  type BooleanOption,
+  type IntegerOption,
+  type ListOption,
+  type StringOption,
+  logLevels,
+  parseFailpointSpec,
+  type FailpointComponent,
+} from '@quire/common';
 
 /** --etcd: the etcd endpoints. */
 export const etcdOption = { kind: 'list', flag: 'etcd', env: 'QUIRE_ETCD', default: ['127.0.0.1:2379'], description: 'etcd endpoints' } as const satisfies ListOption;
