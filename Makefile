@@ -10,7 +10,7 @@ NPM_STAMP := node_modules/.quire-install-stamp
 PACKAGE_FILES := package.json package-lock.json $(wildcard */package.json)
 DATA_DIR ?= .quire
 
-.PHONY: help up test deps etcd chaos-tools build gen lint test-unit test-integration test-chaos chaos bench bench-storage clean
+.PHONY: help up test deps etcd chaos-tools build gen lint test-unit test-integration test-chaos test-readme chaos bench bench-storage clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -18,7 +18,7 @@ help: ## List the targets
 up: build ## Start a local cluster (etcd, coordinator, 3 data nodes, router) in ./.quire
 	node cli/dist/main.js dev --data-dir $(DATA_DIR)
 
-test: build lint test-unit test-integration test-chaos ## Install what is missing, build, lint, run every CI test tier
+test: build lint test-unit test-integration test-chaos test-readme ## Install what is missing, build, lint, run every CI test tier
 
 deps: $(NPM_STAMP) etcd ## Install npm packages and etcd if missing
 
@@ -48,8 +48,14 @@ test-unit: build ## Unit tests (pure modules, milliseconds each)
 test-integration: build ## Integration tests: real etcd and real processes on 127.0.0.1
 	vitest run --project integration
 
-test-chaos: build chaos-tools ## Chaos suite, short tier (~8½ min): namespaces, nemeses, checked histories
+test-test-readme: build ## The README run literally in a fresh clone: make up, the tour, the packed client library (~5 min)
+	vitest run --project readme
+
+chaos: build chaos-tools ## Chaos suite, short tier (~8½ min): namespaces, nemeses, checked histories
 	QUIRE_CHAOS_TIER=short vitest run --project chaos
+
+test-readme: build ## The README run literally in a fresh clone: make up, the tour, the packed client library (~5 min)
+	vitest run --project readme
 
 chaos: build chaos-tools ## Chaos suite, long tier (~60 min); reports in e2e/results/
 	QUIRE_CHAOS_TIER=long vitest run --project chaos
