@@ -127,7 +127,7 @@ export class LeaderElection {
 
   /** Called by the owner when a fenced write failed because the term no longer holds. */
   fenced(): void {
-    this.depose('a fenced write found another leader term');
+    this.depose('a fenced write found the term over');
   }
 
   /** Resigns (deleting the key at once, so a standby takes over without waiting the TTL) and stops. */
