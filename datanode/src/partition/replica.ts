@@ -2,12 +2,13 @@
  * PartitionReplica: one partition's state machine on this node (RFC 0001, "Write path on the
  * leader"). A write is first *appended*: its compare-and-set condition is checked against the
  * pending view (data overlaid with appended-but-unapplied entries), it gets the next log index
- * and its log entry is written. Once the entry is *acknowledged* (today, with one replica: as
- * soon as the append is durable) it is *applied*: its value is written to data and the applied
- * index moves. Data therefore holds acknowledged writes only; reads see data overlaid with the
- * acknowledged but not yet applied writes, so a write is readable exactly from the moment it is
- * acknowledged — and no read returns a value a failover could take back. It does no I/O of its
- * own and has no timers; the group committer calls it inside storage write transactions.
+ * and its log entry is written. Once the entry is *acknowledged* (with one replica: as soon as
+ * the append is durable; with followers: when the ack policy is met) it is *applied*: its
+ * value is written to data and the applied index moves. Data therefore holds acknowledged
+ * writes only; reads see data overlaid with the acknowledged but not yet applied writes, so a
+ * write is readable exactly from the moment it is acknowledged — and no read returns a value a
+ * failover could take back. It does no I/O of its own and has no timers; the group committer
+ * calls it inside storage write transactions.
  *
  * Critical invariants:
  *  - Log indexes are assigned consecutively from the log end + 1 and never reused; a key's

@@ -12,7 +12,7 @@
  * commit), so `write()` bodies validate before they write, and a throw inside one is an
  * assertion failure that stops the process.
  *
- * Replication primitives (RFC 0001; the node does not call them yet):
+ * Replication primitives (RFC 0001):
  *  - The log may run ahead of the applied index. Its shape (engine.ts) is checked on open from
  *    the first and last log keys and the sub-database's entry count (mdb_stat, O(1)), and kept
  *    by appendLog, setApplied and both truncations, which assert it.

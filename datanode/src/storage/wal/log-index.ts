@@ -1,8 +1,8 @@
 /**
  * WalLogIndex: where each partition replica's log entries are in the write-ahead log, and which
- * segments the node still needs (RFC 0002 "Log index, reads and retention"; step 2 builds the
- * engine on it, the data node does not use it yet). Pure: it is fed the batches replay finds and
- * every batch once it is durable, and answers from memory.
+ * segments the node still needs (RFC 0002 "Log index, reads and retention"; wal-engine.ts is
+ * built on it). Pure: it is fed the batches replay finds and every batch once it is durable,
+ * and answers from memory.
  *
  * Critical invariants:
  *  - Per partition the indexed entries are one gap-free run [first, last]: an append must extend
