@@ -213,7 +213,7 @@ describe('CoordinatorController failover', () => {
     expect(entryOf(c.view, 0).record).toMatchObject({ leader: 'n1', epoch: 4 });
   });
 
-  it('steps down once when concurrent failover writes find another leader term', async () => {
+  it('steps down once when concurrent failover writes find the term over', async () => {
     const c = await cluster(
       { keyspaces: { default: 2 }, partitions: [0, 1].map((id) => ({ id, leader: 'n1', ...three })), live },
       ends({ n2: [1, 1], n3: [1, 1] }),

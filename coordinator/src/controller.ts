@@ -221,7 +221,7 @@ export class CoordinatorController {
     const result = await this.deps.writer.apply(term, changes, absentKeys);
     // Concurrent writes may all find the term gone; step down once.
     if (!result.applied && result.reason === 'term' && this.term === term) {
-      this.deps.log.warn('A fenced write found another leader term; stepping down', { term });
+      this.deps.log.warn('A fenced write found the term over; stepping down', { term });
       this.deps.onFenced();
     }
     return result;

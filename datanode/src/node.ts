@@ -16,7 +16,7 @@
  *    empty one before anything else touches it (its data is partial); leaders re-seed it.
  *  - A partition being handed over (replicate/hand-over.ts) admits no write and serves no read:
  *    both are refused with NOT_LEADER naming the target until the hand-over fails or the view
- *    ends this node's term. A new leader serves reads only once it has acknowledged the log it
+ *    ends this node's tenure. A new leader serves reads only once it has acknowledged the log it
  *    took over (LeaderReplicator.readRefusal).
  *  - SESSION and STALE reads (RFC 0001 "Follower reads") may be served by a follower: only from
  *    acknowledged state (PartitionReplica.read), and only as replication/read-serving.ts decides;
@@ -447,7 +447,7 @@ export class DataNode {
         if (!owner.ok) throw owner.error;
         const record = owner.entry.record;
         role = record.leader === this.settings.nodeId ? 'leader' : 'follower';
-        // A leader serves only as it serves linearizable reads: lease held, its term's log acknowledged.
+        // A leader serves only as it serves linearizable reads: lease held, its tenure's log acknowledged.
         const replica = role === 'leader' ? this.replicaFor(keyspace, op.partitionId, op.epoch) : this.openReplica(keyspace, op.partitionId);
         const nowMs = this.deps.clock.monotonicMs();
         const decision = decideRead(
@@ -512,7 +512,7 @@ export class DataNode {
     const owner = checkOwnership(this.deps.view, this.settings.nodeId, keyspace, partitionId, epoch);
     if (!owner.ok) throw owner.error;
     const replica = this.openReplica(keyspace, partitionId);
-    // Being handed over (the new leader may serve as soon as etcd names it), or a new term that
+    // Being handed over (the new leader may serve as soon as etcd names it), or a new tenure that
     // has not acknowledged the log it took over yet.
     const refusal = this.replicator.readRefusal(keyspace, partitionId);
     if (refusal !== undefined) throw refusal;

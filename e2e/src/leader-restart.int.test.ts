@@ -8,7 +8,7 @@
  * registration outlives the restart, so no failover happens: the restarted node finds itself
  * leading the same epoch it recorded before the crash. It must not lead that epoch again (its
  * new writes would reuse the indexes of the lost entries at the same epoch); it asks the
- * coordinator to renew its term at epoch + 1 first. The test proves the renewal happens, that
+ * coordinator to renew its tenure at epoch + 1 first. The test proves the renewal happens, that
  * writes resume, and that nothing acknowledged is lost.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,7 +28,7 @@ describe('a leader restarted before its node lease expires', () => {
     await t?.stop();
   });
 
-  it('renews its term at epoch + 1 before serving the partitions it led, and nothing acknowledged is lost', async () => {
+  it('renews its tenure at epoch + 1 before serving the partitions it led, and nothing acknowledged is lost', async () => {
     const load = startUniqueWrites(t.client, 'leader-restart', 64);
     await eventually('writes', 30_000, async () => load.acknowledgedCount() > 2_000);
     const rounds = 2;
@@ -47,7 +47,7 @@ describe('a leader restarted before its node lease expires', () => {
       victim.start();
       // Its registration never lapsed (10 s lease), so no failover: the same node leads each of
       // its partitions again, at a new epoch it asked for.
-      const after = await eventually(`${victimId} to renew its terms`, 30_000, async () => {
+      const after = await eventually(`${victimId} to renew its tenures`, 30_000, async () => {
         const now = await partitionInfos(t);
         const mine = led.map((p) => now.find((q) => q.partitionId === p.partitionId));
         return mine.every((q, i) => q !== undefined && q.epoch > (led[i]?.epoch ?? 0) && q.leaderLive) ? now : undefined;
@@ -65,7 +65,7 @@ describe('a leader restarted before its node lease expires', () => {
     const result = await load.stop();
     const lost = await verifyAcknowledged(t.client, result);
     console.log(
-      `leader restarted within its lease: ${rounds} kill -9 + restarts, terms renewed ${renewed.join(', ')}; ` +
+      `leader restarted within its lease: ${rounds} kill -9 + restarts, tenures renewed ${renewed.join(', ')}; ` +
         `500 more writes acknowledged ${resumeMs.join(', ')} ms after each kill; ` +
         `acknowledged ${result.acknowledged.size}, ambiguous ${result.ambiguous.size}, failed ${result.failed}, lost ${lost.length}; ` +
         `failure codes ${JSON.stringify(Object.fromEntries(result.failureCodes))}`,

@@ -6,9 +6,11 @@
  * leader's late writes fail. Losers watch the key and campaign again when it is deleted
  * (the leader resigned or its lease expired).
  *
- * Invariant: at most one candidate believes it is leader with a given term, and a leader
- * stops acting (onDeposed) before its lease can have expired on the etcd side, because etcd3
- * reports `lost` as soon as a keep-alive fails past the TTL.
+ * Invariant: at most one candidate believes it is leader with a given term. A leader cut off
+ * from etcd may go on believing it leads for up to about 2×TTL after its last keep-alive
+ * (etcd3 reports `lost` only when etcd answers that the lease expired, or on reconnecting more
+ * than 2×TTL after the last successful keep-alive), while a standby may already lead: its
+ * writes are fenced by the term (FencedWriter), so they change nothing.
  */
 import type { Lease } from 'etcd3';
 import { CoordinatorLeaderRecord } from '@quire/proto';
@@ -127,7 +129,7 @@ export class LeaderElection {
 
   /** Called by the owner when a fenced write failed because the term no longer holds. */
   fenced(): void {
-    this.depose('a fenced write found another leader term');
+    this.depose('a fenced write found the term over');
   }
 
   /** Resigns (deleting the key at once, so a standby takes over without waiting the TTL) and stops. */

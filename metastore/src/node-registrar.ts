@@ -4,7 +4,7 @@
  * renewing it (crash, partition from etcd) and the coordinator sees the node as down. A lost
  * lease (etcd unreachable longer than the TTL) is replaced with a new one as soon as etcd
  * answers again. The node also records itself once under /quire/v1/known-nodes/<id>, which
- * has no lease: placement remembers nodes that are briefly down.
+ * has no lease, so ClusterStatus still lists a node that is down.
  */
 import type { Lease } from 'etcd3';
 import { KnownNode, NodeRegistration } from '@quire/proto';

@@ -79,7 +79,7 @@ export const failpointRegistry = [
     component: 'datanode',
     site: 'switch',
     description:
-      'BREAKS DURABILITY: read once when the data node opens its storage; when on, LMDB commits without fsync (noSync), so writes are acknowledged before they are on disk and a power loss drops the newest of them. Only for proving that the chaos checkers catch lost acknowledged writes; arm it through QUIRE_FAILPOINTS',
+      'BREAKS DURABILITY: read once when the data node opens its storage; when on, LMDB commits without fsync (noSync) and the WAL engine skips its fdatasync, so writes are acknowledged before they are on disk and a power loss drops the newest of them. Only for proving that the chaos checkers catch lost acknowledged writes; arm it through QUIRE_FAILPOINTS',
   },
   {
     name: 'datanode.wal.beforeSync',

@@ -48,7 +48,7 @@ describe('planTransferLeader', () => {
     expect(result.error.details).toEqual(details);
   });
 
-  it('renews the term of a leader that names itself: same leader, epoch + 1, ISR kept, comparing the record revision', () => {
+  it('renews the tenure of a leader that names itself: same leader, epoch + 1, ISR kept, comparing the record revision', () => {
     expect(planTransferLeader(entry({ isr: ['n1', 'n3'] }), request({ target: 'n1' }), allLive)).toEqual({
       ok: true,
       plan: { record: record({ epoch: 6, isr: ['n1', 'n3'] }), expectedRevision: 300 },

@@ -7,7 +7,7 @@
  *    once it has stopped serving the partition and the target holds its whole log: it checks the
  *    request against the current record and returns the record to write,
  *    `{leader: target, epoch: epoch + 1, isr: unchanged}`, fenced by the record's mod revision.
- *    A request whose target is the leader itself is a *term renewal*: a leader that restarted
+ *    A request whose target is the leader itself is a *tenure renewal*: a leader that restarted
  *    while leading asks for epoch + 1 before it takes writes again, because entries it sent
  *    ahead of its own fsync may be on followers and not in its log (RFC 0001 "Sending ahead of
  *    the leader's fsync"); the record becomes `{leader: unchanged, epoch: epoch + 1}`.

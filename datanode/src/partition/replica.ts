@@ -2,12 +2,13 @@
  * PartitionReplica: one partition's state machine on this node (RFC 0001, "Write path on the
  * leader"). A write is first *appended*: its compare-and-set condition is checked against the
  * pending view (data overlaid with appended-but-unapplied entries), it gets the next log index
- * and its log entry is written. Once the entry is *acknowledged* (today, with one replica: as
- * soon as the append is durable) it is *applied*: its value is written to data and the applied
- * index moves. Data therefore holds acknowledged writes only; reads see data overlaid with the
- * acknowledged but not yet applied writes, so a write is readable exactly from the moment it is
- * acknowledged — and no read returns a value a failover could take back. It does no I/O of its
- * own and has no timers; the group committer calls it inside storage write transactions.
+ * and its log entry is written. Once the entry is *acknowledged* (with one replica: as soon as
+ * the append is durable; with followers: when the ack policy is met) it is *applied*: its
+ * value is written to data and the applied index moves. Data therefore holds acknowledged
+ * writes only; reads see data overlaid with the acknowledged but not yet applied writes, so a
+ * write is readable exactly from the moment it is acknowledged — and no read returns a value a
+ * failover could take back. It does no I/O of its own and has no timers; the group committer
+ * calls it inside storage write transactions.
  *
  * Critical invariants:
  *  - Log indexes are assigned consecutively from the log end + 1 and never reused; a key's
@@ -142,8 +143,8 @@ export class PartitionReplica {
   private floorVouched = 0;
   /** The epoch this node leads the partition at by its view; 0 when it does not lead; undefined when not tracked (tests). */
   private leading: number | undefined;
-  /** The newest epoch recorded as led here (store.leaderTerm), as of the last recordLeaderTerm or the open. */
-  private leaderTermRecorded: number;
+  /** The newest epoch recorded as led here (store.leaderTenure), as of the last recordLeaderTenure or the open. */
+  private leaderTenureRecorded: number;
   /** The log is kept from here on at least (entries followers still need); Infinity for no floor. */
   private keepFloor = Number.POSITIVE_INFINITY;
   private pending: PendingView;
@@ -186,7 +187,7 @@ export class PartitionReplica {
     this.durable = this.logEnd;
     this.acknowledged = settings.replicated ? this.applied : this.logEnd;
     this.known = this.logEndEpoch;
-    this.leaderTermRecorded = store.leaderTerm();
+    this.leaderTenureRecorded = store.leaderTenure();
     // Log Matching: the leader of the last entry's epoch held this whole log.
     this.floorVouched = this.logEndEpoch;
   }
@@ -296,13 +297,14 @@ export class PartitionReplica {
   }
 
   /**
-   * The newest epoch this node recorded as leading the partition at, possibly in an earlier
-   * run of the process (0: never). A leader whose view names it for an epoch at or below this
-   * on start-up led that epoch before a restart, and may have sent entries of it that it lost:
-   * it must not lead that epoch again (RFC 0001 "Sending ahead of the leader's fsync").
+   * The leader tenure: the newest epoch this node recorded as leading the partition at,
+   * possibly in an earlier run of the process (0: never). A leader whose view names it for an
+   * epoch at or below this on start-up led that epoch before a restart, and may have sent
+   * entries of it that it lost: it must not lead that epoch again (RFC 0001 "Sending ahead of
+   * the leader's fsync").
    */
-  get leaderTermEpoch(): number {
-    return this.leaderTermRecorded;
+  get leaderTenureEpoch(): number {
+    return this.leaderTenureRecorded;
   }
 
   /**
@@ -310,10 +312,10 @@ export class PartitionReplica {
    * `epoch`; entries of that epoch may be sent before they are durable here once the
    * transaction is.
    */
-  recordLeaderTerm(epoch: number): void {
-    assert(epoch > this.leaderTermRecorded, `Leader term ${epoch} of ${this.keyspace}/${this.partitionId} is not newer than the recorded ${this.leaderTermRecorded}`);
-    this.store.setLeaderTerm(epoch);
-    this.leaderTermRecorded = epoch;
+  recordLeaderTenure(epoch: number): void {
+    assert(epoch > this.leaderTenureRecorded, `Leader tenure ${epoch} of ${this.keyspace}/${this.partitionId} is not newer than the recorded ${this.leaderTenureRecorded}`);
+    this.store.setLeaderTenure(epoch);
+    this.leaderTenureRecorded = epoch;
   }
 
   /** The newest epoch this replica has seen for the partition. */

@@ -199,7 +199,7 @@ describe('HandOvers.handOver', () => {
     expect(s.log.find('The outcome of a leadership transfer stayed unknown; assuming it did not apply and serving again')).toHaveLength(1);
   });
 
-  it('keeps the fence when the view ends the term meanwhile', async () => {
+  it('keeps the fence when the view ends the tenure meanwhile', async () => {
     const s = setup([new AmbiguousResultError('deadline')]);
     setTimeout(() => (s.replicator.leading = false), 5);
     expect((await s.failure()).code).toBe('PARTITION_UNAVAILABLE');

@@ -9,7 +9,7 @@
  *     pending — within the catch-up deadline;
  *  3. ask the coordinator leader to write {leader: target, epoch + 1} (Coordination.TransferLeader);
  *  4. on success, stay stopped: the view moves, the node becomes a follower and the fence goes
- *     with the term. On a refusal or a missed deadline, admit and serve again.
+ *     with the tenure. On a refusal or a missed deadline, admit and serve again.
  *
  * Critical invariants:
  *  - The fence is up before the coordinator is asked, and it comes down only when the request
@@ -21,7 +21,7 @@
  *    request whose caller gave up, and an etcd transaction left pending that long is assumed
  *    never to apply — the one timing assumption here, logged when it is used).
  *  - A refusal naming a newer epoch means the leadership moved (possibly by this very request):
- *    the fence stays until the view ends the term.
+ *    the fence stays until the view ends the tenure.
  *  - At most one hand-over per partition at a time (beginHandOver refuses a second).
  */
 import type { CoordinationTransferLeaderRequest, CoordinationTransferLeaderResponse, HandOverRequest, HandOverResponse } from '@quire/proto';
@@ -87,7 +87,7 @@ type TransferOutcome =
   | { readonly kind: 'transferred'; readonly response: HandOverResponse }
   /** Not applied: serve again. */
   | { readonly kind: 'refused'; readonly error: QuireError }
-  /** The leadership moved (or may have): keep the fence until the view ends the term. */
+  /** The leadership moved (or may have): keep the fence until the view ends the tenure. */
   | { readonly kind: 'moved'; readonly error: QuireError };
 
 /** Codes after which a TransferLeader may or may not have been written. */
@@ -228,7 +228,7 @@ export class HandOvers {
     return { led: led.length, handedOver, failed, withoutLiveFollower };
   }
 
-  /** Waits until the partition is ready to hand over, or throws when the deadline passes or the term ends. */
+  /** Waits until the partition is ready to hand over, or throws when the deadline passes or the tenure ends. */
   private async waitUntilReady(keyspace: string, partitionId: number, epoch: number, target: string, untilMs: number) {
     for (;;) {
       const r = this.deps.replicator.handOverReadiness(keyspace, partitionId, epoch);
@@ -258,7 +258,7 @@ export class HandOvers {
     for (;;) {
       const r = this.deps.replicator.handOverReadiness(keyspace, partitionId, epoch);
       if (r === undefined) {
-        // The term ended (the view moved): whatever happened, this node no longer leads.
+        // The tenure ended (the view moved): whatever happened, this node no longer leads.
         return { kind: 'moved', error: new PartitionUnavailableError(`Partition ${keyspace}/${partitionId} stopped being led here at epoch ${epoch}`, { partitionId, epoch }) };
       }
       if (unknownSinceMs !== undefined && r.recordRevision > askedRevision) {

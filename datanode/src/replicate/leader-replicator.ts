@@ -14,12 +14,12 @@
  *
  * Critical invariants:
  *  - Entries are sent as soon as they are in this node's log, before its own fsync completes
- *    (Raft's parallel append; logAppended), but only once the term is recorded durably
- *    (PartitionReplica.recordLeaderTerm); until then only durable entries are sent. A node that
+ *    (Raft's parallel append; logAppended), but only once the tenure is recorded durably
+ *    (PartitionReplica.recordLeaderTenure); until then only durable entries are sent. A node that
  *    finds on start-up that the view names it leader of an epoch it had recorded before — it
  *    restarted while leading, and followers may hold entries of that epoch it lost — does not
  *    lead that epoch: it admits no write, serves no read, and asks the coordinator to renew the
- *    term at epoch + 1 (Coordination.TransferLeader to itself) until the view moves on. The new
+ *    tenure at epoch + 1 (Coordination.TransferLeader to itself) until the view moves on. The new
  *    epoch's truncation advice then removes the lost entries from the followers; they were
  *    never acknowledged (acknowledgement counts the leader's own durable index).
  *  - The replica's acknowledged index is the progress's, which under `sync` is the minimum
@@ -28,7 +28,7 @@
  *  - A LeaderProgress lives for one epoch: a new epoch, or losing the leadership, drops it;
  *    answers to another epoch are ignored.
  *  - While a partition is being handed over (beginHandOver until endHandOver, or the end of the
- *    term), admit() and handOverRefusal() refuse with NOT_LEADER naming the target, so no write
+ *    tenure), admit() and handOverRefusal() refuse with NOT_LEADER naming the target, so no write
  *    is admitted and no read served after the leader decided to hand over (RFC 0001
  *    "Leadership transfer": the old leader stops before it asks).
  *  - Followers without a registration in etcd are reported to the progress as departed, so
@@ -37,13 +37,13 @@
  *    snapshot mode instead, and is sent InstallSnapshot when it enters it and again on every
  *    new stream (or after a refusal) while it stays in it.
  *  - While a snapshot is served to a follower, and after it installed one until it joins the
- *    ISR (or departs, or the term ends), the log is kept from the snapshot's index + 1 (or the
+ *    ISR (or departs, or the tenure ends), the log is kept from the snapshot's index + 1 (or the
  *    follower's durable index + 1, if higher), so it can catch up from the log
  *    (keepLogForSnapshot; replication.proto SnapshotHeader promises it).
- *  - A new term serves no read until it has acknowledged the whole log it took over
+ *  - A new tenure serves no read until it has acknowledged the whole log it took over
  *    (readRefusal): the previous leader may have acknowledged entries this node knows only as
- *    appended, and a read must see every acknowledged write (Raft's rule that a leader commits
- *    in its term before it serves reads). After a transfer or a failover this takes one round
+ *    appended, and a read must see every acknowledged write (Raft's rule that a new leader commits
+ *    an entry of its own before it serves reads). After a transfer or a failover this takes one round
  *    trip to the followers.
  */
 import {
@@ -104,7 +104,7 @@ export interface LeaderReplicatorDeps {
   openReplica(keyspace: string, partitionId: number): PartitionReplica;
   /** Sends an AlterIsr to the coordinator leader at `address` (absent: ISR changes are only logged). */
   alterIsr?(address: string, request: AlterIsrRequest): Promise<AlterIsrResponse>;
-  /** Sends a Coordination.TransferLeader to the coordinator leader at `address` (term renewals; absent: they are only logged). */
+  /** Sends a Coordination.TransferLeader to the coordinator leader at `address` (tenure renewals; absent: they are only logged). */
   transferLeader?(address: string, request: CoordinationTransferLeaderRequest): Promise<CoordinationTransferLeaderResponse>;
   /** Creates the link to a follower node (a PeerLink in production). */
   createLink?(targetNodeId: string, events: ConstructorParameters<typeof PeerLink>[2]): PeerLink;
@@ -132,11 +132,11 @@ interface Led {
    * durable index + 1 if higher) until it is in the confirmed ISR or departs.
    */
   readonly snapshotFloors: Map<string, number>;
-  /** The log end this term took over: reads are served once it is acknowledged in this term. */
+  /** The log end this tenure took over: reads are served once it is acknowledged in this tenure. */
   readonly readsFromIndex: number;
 }
 
-/** A partition this node must not lead at `epoch` (it led it before a restart): its term is being renewed. */
+/** A partition this node must not lead at `epoch` (it led it before a restart): its tenure is being renewed. */
 interface Renewal {
   readonly keyspace: string;
   readonly partitionId: number;
@@ -191,9 +191,9 @@ function ackPolicyOf(policy: WireAckPolicy): AckPolicy {
 /** The leader side of replication for every partition this node leads with followers. */
 export class LeaderReplicator {
   private readonly led = new Map<string, Led>();
-  /** Partitions whose term is being renewed (see the header), by id. */
+  /** Partitions whose tenure is being renewed (see the header), by id. */
   private readonly renewals = new Map<string, Renewal>();
-  /** The epoch each partition's term started at in this process, by id: restarting a term of this process is safe. */
+  /** The epoch each partition's tenure started at in this process, by id: restarting a tenure of this process is safe. */
   private readonly startedHere = new Map<string, number>();
   private readonly links = new Map<string, PeerLink>();
   /** Led partitions per follower node. */
@@ -202,7 +202,7 @@ export class LeaderReplicator {
   private pumpScheduled = false;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
-  /** Partitions being handed over, by id: the term (epoch) and the target. */
+  /** Partitions being handed over, by id: the tenure (epoch) and the target. */
   private readonly handOvers = new Map<string, { readonly epoch: number; readonly target: string }>();
 
   constructor(
@@ -247,7 +247,7 @@ export class LeaderReplicator {
 
   /**
    * Why reads of a partition led here cannot be served now, or undefined: it is being handed
-   * over (NOT_LEADER naming the target), or this term has not yet acknowledged the log it took
+   * over (NOT_LEADER naming the target), or this tenure has not yet acknowledged the log it took
    * over (PARTITION_UNAVAILABLE; routers send reads again).
    */
   readRefusal(keyspace: string, partitionId: number): QuireError | undefined {
@@ -262,7 +262,7 @@ export class LeaderReplicator {
     );
   }
 
-  /** The refusal of writes and reads of a partition whose term is being renewed, or undefined. */
+  /** The refusal of writes and reads of a partition whose tenure is being renewed, or undefined. */
   private renewalRefusal(keyspace: string, partitionId: number): QuireError | undefined {
     const renewal = this.renewals.get(idOf(keyspace, partitionId));
     if (renewal === undefined) return undefined;
@@ -275,7 +275,7 @@ export class LeaderReplicator {
 
   /**
    * Starts handing a partition over to `target` (RFC 0001 "Leadership transfer"): from now on
-   * until endHandOver, or until this term ends, writes are not admitted and handOverRefusal()
+   * until endHandOver, or until this tenure ends, writes are not admitted and handOverRefusal()
    * refuses reads. Throws the typed refusal when the partition is not led here with followers
    * at `epoch`, `target` is not a follower in the confirmed ISR, or a hand-over of it is under way.
    */
@@ -397,7 +397,7 @@ export class LeaderReplicator {
         }
         if (current !== undefined) this.drop(current);
         const replica = this.deps.openReplica(name, entry.record.partitionId);
-        if (replica.leaderTermEpoch >= entry.record.epoch && this.startedHere.get(id) !== entry.record.epoch) {
+        if (replica.leaderTenureEpoch >= entry.record.epoch && this.startedHere.get(id) !== entry.record.epoch) {
           this.renew(name, entry);
           continue;
         }
@@ -409,7 +409,7 @@ export class LeaderReplicator {
     for (const [id, renewal] of this.renewals) {
       if (seen.has(id)) continue;
       this.renewals.delete(id);
-      this.deps.log.info('Term renewal ended: the view moved on', { keyspace: renewal.keyspace, partitionId: renewal.partitionId, epoch: renewal.epoch });
+      this.deps.log.info('Tenure renewal ended: the view moved on', { keyspace: renewal.keyspace, partitionId: renewal.partitionId, epoch: renewal.epoch });
     }
     this.noteDepartures();
     for (const [nodeId, link] of this.links) {
@@ -425,7 +425,7 @@ export class LeaderReplicator {
 
   /**
    * The leader's log of `replica` was extended by a transaction that is not durable yet: ship
-   * the new entries now if this term sends ahead of durability, so followers fsync in parallel.
+   * the new entries now if this tenure sends ahead of durability, so followers fsync in parallel.
    */
   logAppended(replica: PartitionReplica): void {
     const led = this.led.get(idOf(replica.keyspace, replica.partitionId));
@@ -493,13 +493,13 @@ export class LeaderReplicator {
     this.led.set(led.id, led);
     this.startedHere.set(led.id, record.epoch);
     replica.noteEpoch(record.epoch);
-    // Entries go out before they are durable here only once the term is recorded durably: a
+    // Entries go out before they are durable here only once the tenure is recorded durably: a
     // restart then knows it led this epoch and asks for a new one instead (renew).
     const recorded = this.deps.committer.submitTask({
       replica,
-      // A term restarted within this process was recorded by its first start.
+      // A tenure restarted within this process was recorded by its first start.
       run: () => {
-        if (replica.leaderTermEpoch < record.epoch) replica.recordLeaderTerm(record.epoch);
+        if (replica.leaderTenureEpoch < record.epoch) replica.recordLeaderTenure(record.epoch);
       },
       done: () => {
         if (this.led.get(led.id) !== led) return;
@@ -507,7 +507,7 @@ export class LeaderReplicator {
         for (const f of followers) this.pumpLater(f);
       },
     });
-    if (!recorded) this.deps.log.info('Not recording the leader term (stopping): sending durable entries only', { keyspace, partitionId: record.partitionId, epoch: record.epoch });
+    if (!recorded) this.deps.log.info('Not recording the leader tenure (stopping): sending durable entries only', { keyspace, partitionId: record.partitionId, epoch: record.epoch });
     for (const f of followers) {
       let set = this.byFollower.get(f);
       if (set === undefined) {
@@ -615,7 +615,7 @@ export class LeaderReplicator {
     // The history still describes entries retention dropped: advice below the log start is a snapshot.
     let advice = adviseTruncation(logEnd, replica.epochHistory, replica.logEndIndex, replica.firstLogIndex);
     // Advise keeping no more than what may have been sent from here (durable, or appended when
-    // this term sends ahead): entries above are still being written.
+    // this tenure sends ahead): entries above are still being written.
     const sendLimit = led.progress.sendLimit;
     if (advice.kind === 'truncate' && advice.index > sendLimit) advice = { ...advice, index: sendLimit };
     if (!led.progress.appendRefused(follower, prevIndex, advice)) return;
@@ -807,7 +807,7 @@ export class LeaderReplicator {
     return { keyspace: led.keyspace, partitionId: led.partitionId, epoch: led.epoch, body: { $case: 'installSnapshot', value: {} } };
   }
 
-  /** Starts (or updates) the renewal of a term this node led before a restart (see the header). */
+  /** Starts (or updates) the renewal of a tenure this node led before a restart (see the header). */
   private renew(keyspace: string, entry: PartitionEntry): void {
     const { partitionId, epoch } = entry.record;
     const id = idOf(keyspace, partitionId);
@@ -834,8 +834,8 @@ export class LeaderReplicator {
       transferLeader(address, { keyspace, partitionId, epoch, leaderNodeId: this.deps.nodeId, targetNodeId: this.deps.nodeId, recordRevision: renewal.recordRevision }).then(
         (res) => {
           renewal.inFlight = false;
-          this.deps.log.info('Term renewed', { keyspace, partitionId, epoch: res.record?.epoch, recordRevision: res.recordRevision });
-          // The view brings the new epoch; sync() then starts the term.
+          this.deps.log.info('Tenure renewed', { keyspace, partitionId, epoch: res.record?.epoch, recordRevision: res.recordRevision });
+          // The view brings the new epoch; sync() then starts the tenure.
         },
         (err: unknown) => {
           // Refused (the record moved: the view tells what is next) or unknown: ask again
@@ -843,7 +843,7 @@ export class LeaderReplicator {
           // second application impossible.
           renewal.inFlight = false;
           renewal.nextAttemptMs = this.nowMs() + renewalRetryMs;
-          this.deps.log.info('Term renewal not applied yet', { keyspace, partitionId, epoch, err: String(err) });
+          this.deps.log.info('Tenure renewal not applied yet', { keyspace, partitionId, epoch, err: String(err) });
         },
       );
     }
@@ -914,7 +914,7 @@ export class LeaderReplicator {
   }
 }
 
-/** A term renewal that failed is asked again after this long. */
+/** A tenure renewal that failed is asked again after this long. */
 const renewalRetryMs = 200;
 
 /** An unanswered AlterIsr is sent again after this long. */

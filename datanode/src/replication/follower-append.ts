@@ -231,7 +231,7 @@ export function decideAppend<E extends EntryRef>(state: FollowerState, message: 
   // A newer epoch's leader matched less than this replica holds applied or acknowledged, and
   // nothing proves its log holds the rest (under semi-sync/async a failover may have taken it
   // back): answer as a mismatch, so the leader's truncation advice settles it — a truncation
-  // above the floor, or a re-seed. Under sync the first probe of a term already covers the floor.
+  // above the floor, or a re-seed. Under sync the first probe of a tenure already covers the floor.
   if (message.epoch > state.floorEpoch && matchedIndex < truncationFloor(state)) return { kind: 'mismatch', logEnd };
   const applyUpToIndex = Math.max(state.appliedIndex, Math.min(message.acknowledgedIndex, matchedIndex));
   return {

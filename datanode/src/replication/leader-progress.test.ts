@@ -268,7 +268,7 @@ describe('LeaderProgress', () => {
       expect(p.confirmedIsr).toEqual(['a', 'b']);
     });
 
-    it('does not add a follower that has not acknowledged anything in this term, even at index 0', () => {
+    it('does not add a follower that has not acknowledged anything in this tenure, even at index 0', () => {
       expect(progress({}, { isr: ['a', 'b'] }).proposals(100)).toBeUndefined();
     });
 

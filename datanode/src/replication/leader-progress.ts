@@ -45,7 +45,7 @@
  * of this epoch that the leader lost in a crash; such a leader must not lead this epoch again
  * after a restart (it would assign those indexes to other writes at the same epoch): the caller
  * allows sending ahead only once it has made that impossible (sendAheadOfDurable; the data node
- * records the term durably first and renews the epoch after a restart), and until then sends
+ * records the tenure durably first and renews the epoch after a restart), and until then sends
  * durable entries only.
  *
  * Sending: per follower, the index of the next entry to send. In 'probe' mode (start, after a
@@ -74,7 +74,7 @@ import type { TruncationAdvice } from './divergence.js';
 /** The keyspace's ack policy. */
 export type AckPolicy = 'sync' | 'semi-sync' | 'async';
 
-/** Fixed settings of one leader term of one partition. */
+/** Fixed settings of one leader tenure of one partition. */
 export interface LeaderProgressConfig {
   readonly partitionId: number;
   readonly epoch: number;
@@ -94,7 +94,7 @@ export interface LeaderProgressConfig {
   readonly isrProposalRetryMs: number;
 }
 
-/** Where the leader starts its term. */
+/** Where the leader starts its tenure. */
 export interface LeaderStart {
   /** The ISR in the partition record, leader included. */
   readonly isr: readonly string[];
@@ -131,7 +131,7 @@ export type SendMode = 'probe' | 'replicate' | 'snapshot';
 export interface FollowerStatus {
   readonly nodeId: string;
   readonly durableIndex: number;
-  /** Monotonic time of its last acknowledgement in this term, if any. */
+  /** Monotonic time of its last acknowledgement in this tenure, if any. */
   readonly lastAckMs: number | undefined;
   /** How long it has lacked an entry durable on the leader (0 when it has them all). */
   readonly lagMs: number;
@@ -209,7 +209,7 @@ export class LeaderProgress {
     this.logEnd = start.durableIndex;
     this.acknowledged = start.acknowledgedIndex;
     this.nowMsLast = start.nowMs;
-    // Followers get isrLagTimeMs from the start of the term to catch up on older entries.
+    // Followers get isrLagTimeMs from the start of the tenure to catch up on older entries.
     this.marks = [{ firstIndex: 1, ms: start.nowMs }];
     this.markSpacingMs = Math.max(1, Math.ceil(config.isrLagTimeMs / lagMarksPerLagTime));
     for (const node of replicas) {
@@ -250,7 +250,7 @@ export class LeaderProgress {
 
   /**
    * Allows sending entries before they are durable on the leader (see the header: only once a
-   * restart of the leader cannot lead this epoch again). Never withdrawn within a term.
+   * restart of the leader cannot lead this epoch again). Never withdrawn within a tenure.
    */
   sendAheadOfDurable(): void {
     this.ahead = true;

@@ -124,13 +124,13 @@ export interface PartitionStore {
   /** Stores the encoded epoch history, replacing the previous one (inside write()). */
   setEpochHistory(encoded: Buffer): void;
   /**
-   * The newest epoch this node recorded as leading the partition at (setLeaderTerm), or 0. Kept
-   * across restarts and snapshot installs: it tells a restarted leader that it may have sent
-   * entries of that epoch it no longer holds (RFC 0001 "Sending ahead of the leader's fsync").
+   * The leader tenure: the newest epoch this node recorded as leading the partition at
+   * (setLeaderTenure), or 0. Kept across restarts and snapshot installs: it tells a restarted
+   * leader that it may have sent entries of that epoch it no longer holds (RFC 0001 "Sending ahead of the leader's fsync").
    */
-  leaderTerm(): number;
+  leaderTenure(): number;
   /** Records that this node leads the partition at `epoch` (inside write(); never lowered). */
-  setLeaderTerm(epoch: number): void;
+  setLeaderTenure(epoch: number): void;
   /**
    * Opens a consistent view of the partition's committed data and applied state. Not allowed
    * while a snapshot install is pending. The engine bounds how many are open at once.

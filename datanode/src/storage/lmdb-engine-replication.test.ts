@@ -269,24 +269,36 @@ describe.each(engineKinds)('the %s storage engine', (engineKind) => {
     });
   });
 
-  describe('the leader term', () => {
+  describe('the leader tenure', () => {
     it('is 0 until recorded, keeps the newest epoch per partition across a reopen and a snapshot install, and is never lowered', async () => {
       const a = engine.partition('default', 0);
-      expect(a.leaderTerm()).toBe(0);
-      await engine.write(() => a.setLeaderTerm(3));
-      await engine.write(() => a.setLeaderTerm(2 ** 40));
-      expect(a.leaderTerm()).toBe(2 ** 40);
-      expect(engine.partition('default', 1).leaderTerm()).toBe(0);
+      expect(a.leaderTenure()).toBe(0);
+      await engine.write(() => a.setLeaderTenure(3));
+      await engine.write(() => a.setLeaderTenure(2 ** 40));
+      expect(a.leaderTenure()).toBe(2 ** 40);
+      expect(engine.partition('default', 1).leaderTenure()).toBe(0);
       await reopen();
       const reopened = engine.partition('default', 0);
-      expect(reopened.leaderTerm()).toBe(2 ** 40);
+      expect(reopened.leaderTenure()).toBe(2 ** 40);
       // A node that led, then was re-seeded as a follower, still knows the epoch it led.
       await engine.write(() => reopened.beginSnapshotInstall());
       await engine.write(() => reopened.finishSnapshotInstall({ appliedIndex: 0, epoch: 0 }));
-      expect(reopened.leaderTerm()).toBe(2 ** 40);
-      await expect(engine.write(() => reopened.setLeaderTerm(5))).rejects.toThrow('would go from');
-      expect(() => reopened.setLeaderTerm(2 ** 41)).toThrow('outside a write() body');
+      expect(reopened.leaderTenure()).toBe(2 ** 40);
+      await expect(engine.write(() => reopened.setLeaderTenure(5))).rejects.toThrow('would go from');
+      expect(() => reopened.setLeaderTenure(2 ** 41)).toThrow('outside a write() body');
       expect(engine.storedPartitions().map((p) => p.partitionId)).toEqual([0]);
+    });
+
+    it('is stored in meta under leader-term/<keyspace>/<id>, the key existing data directories have', async () => {
+      const a = engine.partition('default', 0);
+      await engine.write(() => a.setLeaderTenure(7));
+      await engine.close();
+      let stored: Buffer | undefined;
+      await editRaw((dbs) => {
+        stored = dbs.meta.get('leader-term/default/0');
+      });
+      engine = await open();
+      expect(stored?.toString('hex')).toBe('0000000000000007');
     });
   });
 

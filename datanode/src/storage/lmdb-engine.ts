@@ -12,7 +12,7 @@
  * commit), so `write()` bodies validate before they write, and a throw inside one is an
  * assertion failure that stops the process.
  *
- * Replication primitives (RFC 0001; the node does not call them yet):
+ * Replication primitives (RFC 0001):
  *  - The log may run ahead of the applied index. Its shape (engine.ts) is checked on open from
  *    the first and last log keys and the sub-database's entry count (mdb_stat, O(1)), and kept
  *    by appendLog, setApplied and both truncations, which assert it.
@@ -55,13 +55,17 @@ import type {
 /** `applied/<keyspace>/<id>`: a partition's applied state; its presence lists the partition as stored. */
 export const appliedPrefix = 'applied/';
 const epochHistoryPrefix = 'epoch-history/';
-/** `leader-term/<keyspace>/<id>`: the newest epoch this node led the partition at, 8 bytes big-endian. */
-const leaderTermPrefix = 'leader-term/';
+/**
+ * `leader-term/<keyspace>/<id>`: the leader tenure, i.e. the newest epoch this node led the
+ * partition at, 8 bytes big-endian. The stored key keeps the spelling `leader-term/` so that
+ * existing data directories read unchanged.
+ */
+const leaderTenurePrefix = 'leader-term/';
 const installPrefix = 'snapshot-install/';
 
 /** The `meta` keys of one partition that both engines keep. */
-export function partitionMetaKeys(id: string): { appliedKey: string; epochHistoryKey: string; installKey: string; leaderTermKey: string } {
-  return { appliedKey: `${appliedPrefix}${id}`, epochHistoryKey: `${epochHistoryPrefix}${id}`, installKey: `${installPrefix}${id}`, leaderTermKey: `${leaderTermPrefix}${id}` };
+export function partitionMetaKeys(id: string): { appliedKey: string; epochHistoryKey: string; installKey: string; leaderTenureKey: string } {
+  return { appliedKey: `${appliedPrefix}${id}`, epochHistoryKey: `${epochHistoryPrefix}${id}`, installKey: `${installPrefix}${id}`, leaderTenureKey: `${leaderTenurePrefix}${id}` };
 }
 
 /** Partitions named by `meta` keys `<prefix><keyspace>/<id>`, with the key. */
@@ -76,7 +80,7 @@ export function metaPartitions(meta: MetaDb, prefix: string): { keyspace: string
   return out;
 }
 
-/** An 8-byte big-endian `meta` value (leader terms, WAL floors). */
+/** An 8-byte big-endian `meta` value (leader tenures, WAL floors). */
 export function encodeMetaU64(value: number): Buffer {
   const out = Buffer.alloc(8);
   out.writeBigUInt64BE(BigInt(value), 0);
@@ -194,7 +198,7 @@ export interface SnapshotSource {
 interface PartitionDbs extends SnapshotSource {
   readonly log: BinaryDb;
   readonly epochHistoryKey: string;
-  readonly leaderTermKey: string;
+  readonly leaderTenureKey: string;
 }
 
 
@@ -380,14 +384,14 @@ class LmdbPartitionStore implements PartitionStore {
     this.meta.putSync(this.dbs.epochHistoryKey, encoded);
   }
 
-  leaderTerm(): number {
-    return readMetaU64(this.meta, this.dbs.leaderTermKey);
+  leaderTenure(): number {
+    return readMetaU64(this.meta, this.dbs.leaderTenureKey);
   }
 
-  setLeaderTerm(epoch: number): void {
-    this.assertInBody('setLeaderTerm');
-    assert(Number.isSafeInteger(epoch) && epoch >= this.leaderTerm(), `Leader term of ${this.keyspace}/${this.partitionId} would go from ${this.leaderTerm()} to ${epoch}`);
-    this.meta.putSync(this.dbs.leaderTermKey, encodeMetaU64(epoch));
+  setLeaderTenure(epoch: number): void {
+    this.assertInBody('setLeaderTenure');
+    assert(Number.isSafeInteger(epoch) && epoch >= this.leaderTenure(), `Leader tenure of ${this.keyspace}/${this.partitionId} would go from ${this.leaderTenure()} to ${epoch}`);
+    this.meta.putSync(this.dbs.leaderTenureKey, encodeMetaU64(epoch));
   }
 
   snapshotReader(): SnapshotReader {

@@ -1,6 +1,6 @@
 /**
  * The WAL engine (RFC 0002): the PartitionStore interface over a node-wide write-ahead log and
- * LMDB. Log mutations (appendLog, truncateLogAfter, setEpochHistory, setLeaderTerm, and the
+ * LMDB. Log mutations (appendLog, truncateLogAfter, setEpochHistory, setLeaderTenure, and the
  * reset a finished snapshot install implies) become WAL records; data mutations (putValue,
  * deleteValue, setApplied, the snapshot install's data and marks) are kept in memory as one
  * *layer* per commit and partition, and written to LMDB later by an *apply transaction* that
@@ -9,7 +9,7 @@
  *
  * Layout: `<walDir>/` holds the segments (wal/wal.ts); the LMDB environment at `lmdbPath` holds
  * per partition a data sub-database `d/<keyspace>/<id>` and, in `meta`, the applied state, the
- * checkpointed epoch history and leader term, the snapshot-install mark and the WAL floor
+ * checkpointed epoch history and leader tenure, the snapshot-install mark and the WAL floor
  * (`wal-floor/<keyspace>/<id>`: no WAL entry below it is needed). `meta` also records which
  * engine wrote the directory (`storage-format`), so neither engine opens the other's layout.
  *
@@ -157,7 +157,7 @@ interface Layer {
   installMark: boolean | undefined;
   /** A Buffer: checkpoint it; null: remove the checkpoint. */
   epochHistory: Buffer | null | undefined;
-  leaderTerm: number | undefined;
+  leaderTenure: number | undefined;
 }
 
 /** What a body changed in one store, for its records and for undoing a throw. */
@@ -189,7 +189,7 @@ interface StoreState {
   readonly last: number;
   readonly tail: Map<number, Buffer>;
   readonly epochHistory: Buffer | undefined;
-  readonly leaderTerm: number;
+  readonly leaderTenure: number;
   readonly install: PendingInstall | undefined;
   readonly floorWanted: number;
 }
@@ -198,7 +198,7 @@ interface StoreState {
 interface ReplayedMeta {
   /** Newest epoch history since the last reset; null when a reset came after the last one. */
   epochHistory: Buffer | null | undefined;
-  leaderTerm: number | undefined;
+  leaderTenure: number | undefined;
 }
 
 /** What the engine shares with its stores. */
@@ -220,7 +220,7 @@ interface StoreDbs {
   readonly appliedKey: string;
   readonly epochHistoryKey: string;
   readonly installKey: string;
-  readonly leaderTermKey: string;
+  readonly leaderTenureKey: string;
   readonly floorKey: string;
 }
 
@@ -236,7 +236,7 @@ class WalPartitionStore implements PartitionStore {
   /** Entries whose batch is not indexed yet (not durable, or durable a moment ago). */
   private tail = new Map<number, Buffer>();
   private epochHistoryValue: Buffer | undefined;
-  private leaderTermValue: number;
+  private leaderTenureValue: number;
   private install: PendingInstall | undefined;
   /** The lowest entry still wanted (truncateLogBefore); the WAL floor follows it once applied. */
   private floorWanted: number;
@@ -260,7 +260,7 @@ class WalPartitionStore implements PartitionStore {
     const mark = dbs.meta.get(dbs.installKey);
     assert(mark === undefined || mark.equals(installMark), `${name}: install mark of ${mark?.length} bytes`);
     this.install = mark === undefined ? undefined : { state: undefined, lastKey: undefined, restartRequired: true };
-    this.leaderTermValue = Math.max(readMetaU64(dbs.meta, dbs.leaderTermKey), replayed?.leaderTerm ?? 0);
+    this.leaderTenureValue = Math.max(readMetaU64(dbs.meta, dbs.leaderTenureKey), replayed?.leaderTenure ?? 0);
     this.floorStored = readMetaU64(dbs.meta, dbs.floorKey);
     // An install cut off by a restart voids the log, and the WAL's records with it.
     const checkpoint = dbs.meta.get(dbs.epochHistoryKey);
@@ -364,8 +364,8 @@ class WalPartitionStore implements PartitionStore {
     return this.epochHistoryValue;
   }
 
-  leaderTerm(): number {
-    return this.leaderTermValue;
+  leaderTenure(): number {
+    return this.leaderTenureValue;
   }
 
   snapshotInstallPending(): boolean {
@@ -403,7 +403,7 @@ class WalPartitionStore implements PartitionStore {
     const commit = this.core.current as Commit;
     let layer = commit.layers.get(this);
     if (layer === undefined) {
-      layer = { commit, muts: new Map(), cleared: false, applied: undefined, installMark: undefined, epochHistory: undefined, leaderTerm: undefined };
+      layer = { commit, muts: new Map(), cleared: false, applied: undefined, installMark: undefined, epochHistory: undefined, leaderTenure: undefined };
       commit.layers.set(this, layer);
       this.layers.push(layer);
     }
@@ -494,13 +494,13 @@ class WalPartitionStore implements PartitionStore {
     this.epochHistoryValue = copy;
   }
 
-  setLeaderTerm(epoch: number): void {
-    this.changes('setLeaderTerm');
-    assert(Number.isSafeInteger(epoch) && epoch >= this.leaderTermValue, `Leader term of ${this.keyspace}/${this.partitionId} would go from ${this.leaderTermValue} to ${epoch}`);
+  setLeaderTenure(epoch: number): void {
+    this.changes('setLeaderTenure');
+    assert(Number.isSafeInteger(epoch) && epoch >= this.leaderTenureValue, `Leader tenure of ${this.keyspace}/${this.partitionId} would go from ${this.leaderTenureValue} to ${epoch}`);
     const layer = this.layer();
-    layer.leaderTerm = epoch;
+    layer.leaderTenure = epoch;
     layer.commit.mutations++;
-    this.leaderTermValue = epoch;
+    this.leaderTenureValue = epoch;
   }
 
   beginSnapshotInstall(): void {
@@ -567,7 +567,7 @@ class WalPartitionStore implements PartitionStore {
       last: this.last,
       tail: new Map(this.tail),
       epochHistory: this.epochHistoryValue,
-      leaderTerm: this.leaderTermValue,
+      leaderTenure: this.leaderTenureValue,
       install: this.install,
       floorWanted: this.floorWanted,
     };
@@ -580,7 +580,7 @@ class WalPartitionStore implements PartitionStore {
     this.last = saved.last;
     this.tail = saved.tail;
     this.epochHistoryValue = saved.epochHistory;
-    this.leaderTermValue = saved.leaderTerm;
+    this.leaderTenureValue = saved.leaderTenure;
     this.install = saved.install;
     this.floorWanted = saved.floorWanted;
     if (this.layers.at(-1)?.commit === commit) this.layers.pop();
@@ -593,7 +593,7 @@ class WalPartitionStore implements PartitionStore {
     out.push(...changes.log);
     // The newest of each, from the body's layer (null: an install began, nothing to record).
     if (layer?.epochHistory instanceof Buffer) out.push({ type: 'epoch-history', partition: this.partition, bytes: layer.epochHistory });
-    if (layer?.leaderTerm !== undefined) out.push({ type: 'leader-term', partition: this.partition, epoch: layer.leaderTerm });
+    if (layer?.leaderTenure !== undefined) out.push({ type: 'leader-tenure', partition: this.partition, epoch: layer.leaderTenure });
     return out;
   }
 
@@ -615,7 +615,7 @@ class WalPartitionStore implements PartitionStore {
     if (layer.installMark === false) meta.removeSync(this.dbs.installKey);
     if (layer.epochHistory === null) meta.removeSync(this.dbs.epochHistoryKey);
     else if (layer.epochHistory !== undefined) meta.putSync(this.dbs.epochHistoryKey, layer.epochHistory);
-    if (layer.leaderTerm !== undefined) meta.putSync(this.dbs.leaderTermKey, encodeMetaU64(layer.leaderTerm));
+    if (layer.leaderTenure !== undefined) meta.putSync(this.dbs.leaderTenureKey, encodeMetaU64(layer.leaderTenure));
   }
 
   /**
@@ -736,12 +736,12 @@ export async function openWalEngine(options: WalEngineOptions): Promise<StorageE
   const { wal } = await openWal({ dir: options.walDir, ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }), skipSync: options.skipFsync === true, ...(options.beforeWalSync === undefined ? {} : { beforeSync: options.beforeWalSync }) }, (batch) => {
     index.apply(batch, batch.records);
     for (const record of batch.records) {
-      if (record.type !== 'epoch-history' && record.type !== 'leader-term' && record.type !== 'reset') continue;
+      if (record.type !== 'epoch-history' && record.type !== 'leader-tenure' && record.type !== 'reset') continue;
       const name = `${record.partition.keyspace}/${record.partition.partitionId}`;
-      const m = replayed.get(name) ?? { epochHistory: undefined, leaderTerm: undefined };
+      const m = replayed.get(name) ?? { epochHistory: undefined, leaderTenure: undefined };
       if (record.type === 'epoch-history') m.epochHistory = record.bytes;
       if (record.type === 'reset') m.epochHistory = null;
-      if (record.type === 'leader-term') m.leaderTerm = Math.max(m.leaderTerm ?? 0, record.epoch);
+      if (record.type === 'leader-tenure') m.leaderTenure = Math.max(m.leaderTenure ?? 0, record.epoch);
       replayed.set(name, m);
     }
   });

@@ -12,7 +12,7 @@
  *  - The same leader kills with the `semi-sync` ack policy (the leader and one ISR follower):
  *    still no acknowledged add lost (RFC 0001 "Ack policies and what each loses").
  *  - Partition leaders killed with kill -9 and restarted at once, within their 5 s lease, so no
- *    failover happens: each restarted leader renews its terms at epoch + 1 before it serves
+ *    failover happens: each restarted leader renews its tenures at epoch + 1 before it serves
  *    (followers may hold entries it sent ahead of its fsync and lost; RFC 0001 "Sending ahead of
  *    the leader's fsync"); no acknowledged add is lost.
  * The short tier (make test) kills a few leaders; the long tier (make chaos) kills at least 20.
@@ -70,7 +70,7 @@ describe('replication 3 under leader faults (sync, and semi-sync for the kills)'
     expect(r.report.passed, failedChecks(r)).toBe(true);
   });
 
-  it('loses no acknowledged add while partition leaders are killed and restarted within their lease (term renewal)', async () => {
+  it('loses no acknowledged add while partition leaders are killed and restarted within their lease (tenure renewal)', async () => {
     const r = await runScenario({
       name: 'replicated-leader-restart-in-lease',
       tier,

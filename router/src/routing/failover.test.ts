@@ -33,7 +33,7 @@ describe('retryActionFor', () => {
     ['DEADLINE_EXCEEDED', 'node', 'put', 3, 'fail'],
     ['DEADLINE_EXCEEDED', 'node', 'get', 3, 'fail'],
     ['DEADLINE_EXCEEDED', 'node', 'scan', 3, 'fail'],
-    // A leader that cannot serve reads for a moment (lease, new term): reads are sent again.
+    // A leader that cannot serve reads for a moment (lease, new tenure): reads are sent again.
     ['PARTITION_UNAVAILABLE', 'node', 'get', 3, 'resend'],
     ['PARTITION_UNAVAILABLE', 'node', 'scan', 2, 'resend'],
     ['PARTITION_UNAVAILABLE', 'node', 'get', 1, 'fail'],

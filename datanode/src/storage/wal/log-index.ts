@@ -1,8 +1,8 @@
 /**
  * WalLogIndex: where each partition replica's log entries are in the write-ahead log, and which
- * segments the node still needs (RFC 0002 "Log index, reads and retention"; step 2 builds the
- * engine on it, the data node does not use it yet). Pure: it is fed the batches replay finds and
- * every batch once it is durable, and answers from memory.
+ * segments the node still needs (RFC 0002 "Log index, reads and retention"; wal-engine.ts is
+ * built on it). Pure: it is fed the batches replay finds and every batch once it is durable,
+ * and answers from memory.
  *
  * Critical invariants:
  *  - Per partition the indexed entries are one gap-free run [first, last]: an append must extend
@@ -21,7 +21,7 @@
  *    entries copied forward out of old segments) start it again as a first append would, so
  *    entries below the floor are skipped.
  *  - W3 (RFC 0002): segmentsNeededFrom() names the lowest segment holding an entry at or above
- *    a partition's floor, or a partition's newest epoch-history or leader-term record that the
+ *    a partition's floor, or a partition's newest epoch-history or leader-tenure record that the
  *    caller has not yet reported checkpointed. Segments below it hold nothing any partition
  *    needs; the caller deletes them only after the floors it set are durable in LMDB.
  */
@@ -39,13 +39,13 @@ interface PartitionLog {
   /**
    * Index of places[0]; with no places, the index the next append must have. Undefined until
    * the log shows where the run starts (an append or a reset; a partition named first by an
-   * epoch-history or leader-term record has no run yet).
+   * epoch-history or leader-tenure record has no run yet).
    */
   first: number | undefined;
   places: EntryPlace[];
   /** Entries below this are not needed (applied durably, kept for no follower). */
   floor: number;
-  /** The batch with the newest epoch-history or leader-term record not yet checkpointed. */
+  /** The batch with the newest epoch-history or leader-tenure record not yet checkpointed. */
   metaPin: WalLocation | undefined;
 }
 
@@ -112,7 +112,7 @@ export class WalLogIndex {
           break;
         }
         case 'epoch-history':
-        case 'leader-term': {
+        case 'leader-tenure': {
           if (log === undefined) {
             log = this.create(record.partition);
           }
@@ -184,7 +184,7 @@ export class WalLogIndex {
     }
   }
 
-  /** The partition's newest epoch-history and leader-term records up to batch `sequence` are durable in LMDB. */
+  /** The partition's newest epoch-history and leader-tenure records up to batch `sequence` are durable in LMDB. */
   checkpointed(p: WalPartition, sequence: number): void {
     const log = this.logs.get(keyOf(p));
     if (log?.metaPin !== undefined && log.metaPin.sequence <= sequence) log.metaPin = undefined;
@@ -192,7 +192,7 @@ export class WalLogIndex {
 
   /**
    * The partitions whose oldest needed entry is in segment `segment` or an older one (what a
-   * relocation can move; an epoch-history or leader-term pin goes at the next checkpoint).
+   * relocation can move; an epoch-history or leader-tenure pin goes at the next checkpoint).
    */
   pinning(segment: number): WalPartition[] {
     const out: WalPartition[] = [];

@@ -8,7 +8,7 @@ const everyType: WalRecord[] = [
   { type: 'append', partition: { keyspace: 'kéyspace-ü', partitionId: 0xffff_ffff }, index: Number.MAX_SAFE_INTEGER, entry: Buffer.alloc(0) },
   { type: 'truncate-after', partition: p, index: 0 },
   { type: 'epoch-history', partition: p, bytes: Buffer.from([1, 2, 3, 4]) },
-  { type: 'leader-term', partition: p, epoch: 12 },
+  { type: 'leader-tenure', partition: p, epoch: 12 },
   { type: 'reset', partition: p, index: 99 },
   { type: 'relocate', partition: p, index: 42 },
 ];
@@ -22,6 +22,15 @@ describe('WAL batch framing', () => {
     expect(found.sequence).toBe(5);
     expect(found.bytes).toBe(batch.length);
     expect(decodeRecords(found.body)).toEqual(everyType);
+  });
+
+  it('stores each record type as its fixed type byte', () => {
+    // The bytes on disk: renaming a record type must never change its code.
+    const codes = everyType.map((record) => {
+      const found = batchAt(encodeBatch(1, [record]), 0);
+      return found.kind === 'batch' ? [record.type, found.body[0]] : [record.type, undefined];
+    });
+    expect(Object.fromEntries(codes)).toEqual({ append: 1, 'truncate-after': 2, 'epoch-history': 3, 'leader-tenure': 4, reset: 5, relocate: 6 });
   });
 
   it('finds a batch at an offset inside a larger buffer and reads zeros after it as empty', () => {

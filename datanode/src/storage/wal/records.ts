@@ -14,7 +14,7 @@
  *     append         index u64 | entry length u32 | entry (opaque here; codec.ts log entry)
  *     truncate-after index u64
  *     epoch-history  length u32 | bytes (epoch-history.ts encoding)
- *     leader-term    epoch u64
+ *     leader-tenure  epoch u64
  *     reset          index u64 (a snapshot install finished at this applied index)
  *     relocate       index u64 (the partition's entries from this index on are copied into this
  *                    batch, right after the record: earlier copies are void; wal-engine.ts)
@@ -39,11 +39,12 @@ export type WalRecord =
   | { readonly type: 'append'; readonly partition: WalPartition; readonly index: number; readonly entry: Buffer }
   | { readonly type: 'truncate-after'; readonly partition: WalPartition; readonly index: number }
   | { readonly type: 'epoch-history'; readonly partition: WalPartition; readonly bytes: Buffer }
-  | { readonly type: 'leader-term'; readonly partition: WalPartition; readonly epoch: number }
+  | { readonly type: 'leader-tenure'; readonly partition: WalPartition; readonly epoch: number }
   | { readonly type: 'reset'; readonly partition: WalPartition; readonly index: number }
   | { readonly type: 'relocate'; readonly partition: WalPartition; readonly index: number };
 
-const typeCodes = { append: 1, 'truncate-after': 2, 'epoch-history': 3, 'leader-term': 4, reset: 5, relocate: 6 } as const;
+/** The stored type byte of each record; the names exist only in memory. */
+const typeCodes = { append: 1, 'truncate-after': 2, 'epoch-history': 3, 'leader-tenure': 4, reset: 5, relocate: 6 } as const;
 const keyspaceBytesMax = 0xffff;
 
 function writeU64(out: Buffer, value: number, at: number): number {
@@ -67,7 +68,7 @@ function recordBytes(record: WalRecord): number {
     case 'epoch-history':
       return head + 4 + record.bytes.length;
     case 'truncate-after':
-    case 'leader-term':
+    case 'leader-tenure':
     case 'reset':
     case 'relocate':
       return head + 8;
@@ -94,7 +95,7 @@ function writeRecord(out: Buffer, record: WalRecord, at: number): number {
     case 'reset':
     case 'relocate':
       return writeU64(out, record.index, p);
-    case 'leader-term':
+    case 'leader-tenure':
       return writeU64(out, record.epoch, p);
   }
 }
@@ -187,13 +188,13 @@ export function decodeRecords(body: Buffer): WalRecord[] {
         break;
       }
       case typeCodes['truncate-after']:
-      case typeCodes['leader-term']:
+      case typeCodes['leader-tenure']:
       case typeCodes.reset:
       case typeCodes.relocate: {
         need(8, 'u64 field');
         const value = readU64(body, at);
         at += 8;
-        if (code === typeCodes['leader-term']) out.push({ type: 'leader-term', partition, epoch: value });
+        if (code === typeCodes['leader-tenure']) out.push({ type: 'leader-tenure', partition, epoch: value });
         else out.push({ type: code === typeCodes.reset ? 'reset' : code === typeCodes.relocate ? 'relocate' : 'truncate-after', partition, index: value });
         break;
       }

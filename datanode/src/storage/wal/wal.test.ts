@@ -15,7 +15,7 @@ function batchOf(n: number): WalRecord[] {
   if (n % 10 === 0) {
     records.push(
       { type: 'epoch-history', partition: p, bytes: Buffer.from(`history ${n}`) },
-      { type: 'leader-term', partition: { keyspace: 'other', partitionId: n }, epoch: n },
+      { type: 'leader-tenure', partition: { keyspace: 'other', partitionId: n }, epoch: n },
       { type: 'truncate-after', partition: p, index: n - 1 },
     );
   }

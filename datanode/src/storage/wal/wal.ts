@@ -1,7 +1,7 @@
 /**
  * WriteAheadLog: the node-wide log of RFC 0002 — preallocated segment files, one framed batch
- * (records.ts) per append, made durable with one fdatasync off the main thread. RFC 0002 step 1:
- * the data node does not use it yet.
+ * (records.ts) per append, made durable with one fdatasync off the main thread (RFC 0002; the
+ * WAL engine, wal-engine.ts, writes through it).
  *
  * On disk: `<dir>/<segment number, 16 hex digits>.seg`, each exactly `segmentBytes` long.
  * A segment is created as `<name>.tmp`, filled with zeros, synced, renamed into place and the
