@@ -48,13 +48,10 @@ test-unit: build ## Unit tests (pure modules, milliseconds each)
 test-integration: build ## Integration tests: real etcd and real processes on 127.0.0.1
 	vitest run --project integration
 
-test-test-readme: build ## The README run literally in a fresh clone: make up, the tour, the packed client library (~5 min)
-	vitest run --project readme
-
-chaos: build chaos-tools ## Chaos suite, short tier (~8½ min): namespaces, nemeses, checked histories
+test-chaos: build chaos-tools ## Chaos suite, short tier (~8½ min): namespaces, nemeses, checked histories
 	QUIRE_CHAOS_TIER=short vitest run --project chaos
 
-test-readme: build ## The README run literally in a fresh clone: make up, the tour, the packed client library (~5 min)
+test-readme: build ## The README run literally in a fresh clone: make up, the tour, the packed client library (~1 min)
 	vitest run --project readme
 
 chaos: build chaos-tools ## Chaos suite, long tier (~60 min); reports in e2e/results/

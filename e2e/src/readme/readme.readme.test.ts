@@ -129,6 +129,7 @@ describe('the README, run as a new user would on a fresh clone', () => {
 
     // The project the README installed the client library into.
     expect(run.fileDir, 'the README saves the client example in a project').toBeDefined();
+    run.report.push(`the reader's own Node.js and npm (which ran the example and npm install): ${(await run.terminal.run('node --version; npm --version', 10_000)).lines.join(', ')}`);
     const packages = installedPackages(run.fileDir ?? '', run.env);
     const names = packages.map((p) => p.name);
     run.report.push(`installed tree of ${run.fileDir ?? ''}: ${packages.length} packages (npm ls --omit=dev --all): ${names.join(', ')}`);
