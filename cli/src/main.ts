@@ -233,19 +233,8 @@ async function runHistoryCheck(argv: readonly string[]): Promise<number> {
 
 /** Commands that exit by themselves once done: servers stop their own handles, `check` lets stdout drain. */
 const selfExiting = new Set(['datanode', 'coordinator', 'router', 'check']);
-/** The command main() ran (for the exit decision below). */
-let commandRun: string | undefined;
 
-async function main(argv: string[]): Promise<number> {
-  let command: string | undefined;
-  let rest: string[];
-  try {
-    ({ command, rest } = splitCommand(argv));
-  } catch (err) {
-    process.stderr.write(`quire: ${(err as Error).message}\n`);
-    return ExitCode.Usage;
-  }
-  commandRun = command;
+async function main(command: string | undefined, rest: string[]): Promise<number> {
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(usage);
     return command === undefined ? ExitCode.Usage : ExitCode.Ok;
@@ -300,13 +289,24 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
-main(process.argv.slice(2)).then(
+/** The command line split into command and arguments; a malformed one exits 64 here. */
+function commandLine(): { readonly command: string | undefined; readonly rest: string[] } {
+  try {
+    return splitCommand(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`quire: ${(err as Error).message}\n`);
+    process.exit(ExitCode.Usage);
+  }
+}
+
+const { command, rest } = commandLine();
+main(command, rest).then(
   (code) => {
     process.exitCode = code;
     // Client commands leave gRPC channels that keep the loop alive for a moment; do not wait.
     // `check` may print a lot: let stdout drain instead of exiting at once. A server that
     // stopped cleanly has closed its handles; one that failed to start exits at once.
-    if (!selfExiting.has(commandRun ?? '') || (code !== ExitCode.Ok && commandRun !== 'check')) process.exit(code);
+    if (!selfExiting.has(command ?? '') || (code !== ExitCode.Ok && command !== 'check')) process.exit(code);
   },
   (err: unknown) => {
     process.stderr.write(`quire: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

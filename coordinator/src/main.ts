@@ -5,7 +5,7 @@
  */
 import { AdminService, CoordinationService, type CoordinatorLeaderRecord } from '@quire/proto';
 import { ackPolicyFromName, type Env } from '@quire/common';
-import { RpcMetrics, guardService, runServerProcess, shutdownGrpcServer } from '@quire/runtime';
+import { RpcMetrics, guardService, runServerProcess } from '@quire/runtime';
 import { FencedWriter, LeaderElection, openMetadataClient } from '@quire/metastore';
 import { loadCoordinatorConfig } from './config.js';
 import { CoordinatorController } from './controller.js';
@@ -94,8 +94,8 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
         // Resign first, so a standby takes over at once; then let the controller finish its pass.
         await election?.close();
         await controller.idle();
-        await shutdownGrpcServer(server, 1_000);
       },
+      serverGraceMs: 1_000,
     };
   });
 }

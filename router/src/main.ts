@@ -5,7 +5,7 @@
  */
 import { AdminService, KVService } from '@quire/proto';
 import { loadHashPartitioner, type Env } from '@quire/common';
-import { guardService, runServerProcess, shutdownGrpcServer } from '@quire/runtime';
+import { guardService, runServerProcess } from '@quire/runtime';
 import { openMetadataClient } from '@quire/metastore';
 import { loadRouterConfig } from './config.js';
 import { NodePool } from './node-connection.js';
@@ -46,9 +46,7 @@ export async function runRouter(argv: readonly string[], env: Env): Promise<void
 
     return {
       started: async () => ({ mapRevision: view.revision }),
-      stop: async () => {
-        await shutdownGrpcServer(server, 2_000);
-      },
+      serverGraceMs: 2_000,
     };
   });
 }

@@ -11,9 +11,10 @@
  *   4. bind, then the component's started(address) (a data node registers in etcd, a
  *      coordinator campaigns), then one "<Component> ready" line;
  *   5. on SIGINT/SIGTERM (or the parent's exit under `quire dev`): one "Stopping" line, the
- *      component's stop(signal) (hand-overs, deregistration, draining, its server's shutdown),
- *      then everything registered with closeAtExit in reverse order, the metrics endpoint, and
- *      one "<Component> stopped" line.
+ *      component's stop(signal) (hand-overs, deregistration, draining), the server's shutdown
+ *      (running calls get the component's serverGraceMs, then are cancelled), everything
+ *      registered with closeAtExit in reverse order, the metrics endpoint, and one
+ *      "<Component> stopped" line.
  *
  * Invariant: whatever setup or started() opened is closed when either throws, so a process
  * that fails to start exits instead of lingering on an open etcd connection or port.
@@ -34,7 +35,7 @@ import {
 } from '@quire/common';
 import { createDebugService } from '../failpoint/debug-service.js';
 import { guardService } from '../grpc/malformed.js';
-import { bindGrpcServer, createGrpcServer } from '../grpc/servers.js';
+import { bindGrpcServer, createGrpcServer, shutdownGrpcServer } from '../grpc/servers.js';
 import { createLogger } from '../log/pino-logger.js';
 import { startMetrics, type MetricsEndpoint } from '../metrics/metrics.js';
 import { installCrashHandlers, stopWithParentRequested, waitForStopSignal } from './lifecycle.js';
@@ -88,8 +89,10 @@ export interface ServerComponent {
    * bound one). Returns fields for the ready line.
    */
   started?(address: string): Promise<LogFields | undefined>;
-  /** The component's own stop sequence; runs before the resources registered with closeAtExit close. */
-  stop(signal: string): Promise<void>;
+  /** The component's own stop sequence, if it has one; runs before the server shuts down. */
+  stop?(signal: string): Promise<void>;
+  /** How long calls still running after stop() may take before they are cancelled. Default 0. */
+  readonly serverGraceMs?: number;
 }
 
 /** The name of each component in its lifecycle log lines. */
@@ -149,7 +152,8 @@ export async function runServerProcess(spec: ServerProcessSpec, setup: (context:
   const signal = await waitForStopSignal(log, { stopWithParent: stopWithParentRequested(spec.env) });
   log.info(`Stopping ${name.toLowerCase()}`, { signal });
   try {
-    await running.stop(signal);
+    await running.stop?.(signal);
+    await shutdownGrpcServer(server, running.serverGraceMs ?? 0);
   } finally {
     server.forceShutdown();
     await closeAll();
