@@ -103,6 +103,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
         scanChunkKeysMax,
         scanChunkBytesMax,
         isrLagTimeMs: config.isrLagTimeMs,
+        followerSilenceMs: config.followerSilenceMs,
         followerReads: { sessionReadWaitMs: config.sessionReadWaitMs, sessionReadWaitersMax: config.sessionReadWaitersMax },
       },
       {

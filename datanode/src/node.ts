@@ -98,6 +98,8 @@ export interface DataNodeSettings {
   readonly scanChunkBytesMax: number;
   /** A follower lacking an entry durable on the leader for longer than this lags (ISR). */
   readonly isrLagTimeMs: number;
+  /** A follower that answers nothing for this long leaves the ISR (when the ISR can spare it). */
+  readonly followerSilenceMs: number;
   /** SESSION and STALE reads (RFC 0001 "Follower reads"). */
   readonly followerReads: FollowerReadSettings;
 }
@@ -262,7 +264,8 @@ export class DataNode {
         sendAheadEntriesMax: settings.writeBatchOpsMax * 4,
         streamBatchBytesMax: settings.limits.streamBatchBytesMax,
         isrLagTimeMs: settings.isrLagTimeMs,
-        tickMs: 100,
+        followerSilenceMs: settings.followerSilenceMs,
+        tickMs: 50,
         heartbeatMs: 250,
       },
       {

@@ -32,12 +32,15 @@ class FakeNodes implements NodeConnections {
   /** Keys each node's scan delivers, or the error it fails with. */
   readonly scans = new Map<string, KeyValue[] | QuireErrorCode>();
   readonly scanned: string[] = [];
+  /** Nodes that take operations and never answer (paused). */
+  readonly paused = new Set<string>();
 
   get(a: string): ReturnType<NodeConnections['get']> {
     const node = nodeOf(a);
     return {
       send: (op, write) => {
         this.sent.push({ node, op, write });
+        if (this.paused.has(node)) return new Promise<OperationResult>(() => undefined);
         const script = this.answers.get(node) ?? [];
         const answer = script.length > 1 ? script.shift() : script[0];
         return Promise.resolve({ id: 0, result: answer ?? errorAnswer('INTERNAL', `no answer scripted for ${node}`) });
@@ -425,6 +428,82 @@ describe('Router resending writes with a request id', () => {
     expect(codeOf(a.state.result)).toBe('INVALID_ARGUMENT');
     expect(messageOf(a.state.result)).toBe('request_id is 65 bytes; the limit is 64 bytes');
     expect(t.nodes.sent).toHaveLength(0);
+  });
+});
+
+describe('Router: a leader that stops answering (paused, cut off) does not hold requests past its replacement', () => {
+  const requestId = Buffer.from('0123456789abcdef');
+  const putWithId = (key = 'k'): Operation['op'] => ({ $case: 'put', value: { keyspace: 'default', key: Buffer.from(key), value: Buffer.from('v'), requestId } });
+
+  it('resends a write with a request id to the new leader once the view names another leader, and answers its result', async () => {
+    const t = await setup();
+    t.nodes.paused.add('n1');
+    t.nodes.answers.set('n2', [putOk]);
+    const a = t.start(putWithId());
+    await t.advance(2_000);
+    expect(codeOf(a.state.result)).toBe('pending');
+    t.promote('n2', 2);
+    await a.done;
+    expect(codeOf(a.state.result)).toBe('put');
+    expect(t.nodes.sent.map((s) => [s.node, s.op.epoch])).toEqual([
+      ['n1', 1],
+      ['n2', 2],
+    ]);
+    expect(t.metrics.sum('quire_router_abandoned_attempts')).toBe(1);
+    expect(t.lines.some((l) => l.message.startsWith('Stopped waiting for a partition leader') && l.fields.nodeId === 'n1')).toBe(true);
+  });
+
+  it('stops waiting as soon as the leader loses its registration, and holds the write until a new leader is named', async () => {
+    const t = await setup();
+    t.nodes.paused.add('n1');
+    t.nodes.answers.set('n2', [putOk]);
+    const a = t.start(putWithId());
+    await t.advance(100);
+    t.nodeDown('n1');
+    await t.advance(300);
+    expect(codeOf(a.state.result)).toBe('pending');
+    expect(t.metrics.sum('quire_router_abandoned_attempts')).toBe(1);
+    t.promote('n2', 2);
+    await a.done;
+    expect(codeOf(a.state.result)).toBe('put');
+    expect(t.nodes.sent.map((s) => s.node)).toEqual(['n1', 'n2']);
+  });
+
+  it('answers AMBIGUOUS_RESULT at once for a write without a request id (it may have been applied; it cannot be resent)', async () => {
+    const t = await setup();
+    t.nodes.paused.add('n1');
+    const a = t.start(put());
+    await t.advance(100);
+    t.promote('n2', 2);
+    await a.done;
+    expect(codeOf(a.state.result)).toBe('AMBIGUOUS_RESULT');
+    expect(messageOf(a.state.result)).toBe('Stopped waiting for n1: partition default/0 is led by n2 at epoch 2 now, not by n1; the write may have been applied');
+    expect(t.nodes.sent).toHaveLength(1);
+  });
+
+  it('sends a read to the new leader', async () => {
+    const t = await setup();
+    t.nodes.paused.add('n1');
+    t.nodes.answers.set('n2', [getOk]);
+    const a = t.start(get());
+    await t.advance(100);
+    t.promote('n2', 2);
+    await a.done;
+    expect(codeOf(a.state.result)).toBe('get');
+    expect(t.nodes.sent.map((s) => s.node)).toEqual(['n1', 'n2']);
+  });
+
+  it('keeps waiting through a tenure renewal (a new epoch with the same leader) and through unrelated view changes', async () => {
+    const t = await setup();
+    t.nodes.paused.add('n1');
+    const a = t.start(putWithId());
+    await t.advance(100);
+    t.promote('n1', 2);
+    t.nodeDown('n3');
+    await t.advance(100);
+    expect(codeOf(a.state.result)).toBe('pending');
+    expect(t.metrics.sum('quire_router_abandoned_attempts')).toBe(0);
+    expect(t.nodes.sent).toHaveLength(1);
   });
 });
 

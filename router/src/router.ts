@@ -38,8 +38,10 @@
 import type { Counter, Histogram, Meter } from '@opentelemetry/api';
 import type { KeyValue, Operation, OperationResult, ScanRequest } from '@quire/proto';
 import {
+  AmbiguousResultError,
   InvalidArgumentError,
   PartitionUnavailableError,
+  UnavailableError,
   consistencyOf,
   fromGrpcError,
   isQuireError,
@@ -64,7 +66,7 @@ import {
 import { RpcMetrics, latencyBucketsMs } from '@quire/runtime';
 import type { NodeConnection } from './node-connection.js';
 import { keyspaceOf, routePartition, type Route } from './routing/route.js';
-import { epochOf, holdUntilMs, replicaCountOf, retryActionFor, settlesAmbiguousWrite, type OperationKind } from './routing/failover.js';
+import { epochOf, holdUntilMs, replicaCountOf, retryActionFor, routeSuperseded, settlesAmbiguousWrite, type OperationKind } from './routing/failover.js';
 import { mergeOrdered } from './routing/merge.js';
 import { chooseReadReplica } from './routing/replica-choice.js';
 
@@ -138,6 +140,12 @@ interface Hold {
   readonly untilMs: number;
 }
 
+/** An attempt sent to a partition leader and not answered yet; abandoned when its route is superseded. */
+interface Attempt {
+  readonly route: Route;
+  abandon(reason: string): void;
+}
+
 /** The requests held for one partition, so it is logged once per epoch, not per request. */
 interface HeldPartition {
   epoch: number;
@@ -159,6 +167,9 @@ export class Router {
   private readonly heldPartitions = new Map<string, HeldPartition>();
   /** Spreads SESSION and STALE reads over followers (routing/replica-choice.ts). */
   private readTurn = 0;
+  /** Attempts waiting for a partition leader's answer, by "keyspace/partition". */
+  private readonly attempts = new Map<string, Set<Attempt>>();
+  private readonly abandonedAttempts: Counter;
 
   constructor(
     private readonly settings: RouterSettings,
@@ -174,6 +185,12 @@ export class Router {
     this.followerReads = deps.meter.createCounter('quire_router_follower_reads', {
       description: 'SESSION and STALE gets sent to a follower, by outcome: served there, or fallback (refused or lost; sent on to another replica or the leader)',
     });
+    this.abandonedAttempts = deps.meter.createCounter('quire_router_abandoned_attempts', {
+      description: 'Requests (or scan partitions) in flight on a partition leader that the router stopped waiting for because the map named another leader or the node lost its registration; then resent to the next leader (reads, writes with a request id) or answered AMBIGUOUS_RESULT',
+    });
+    // One subscription for every attempt in flight: a paused or cut-off leader's requests are
+    // let go as soon as the view shows it replaced or its lease gone.
+    deps.map.view.subscribe(() => this.abandonSuperseded());
     this.failoverWaits = deps.meter.createCounter('quire_router_failover_waits', {
       description: 'Requests (or scan partitions) held for a usable partition leader, by outcome: routed, timed_out or abandoned',
     });
@@ -272,9 +289,7 @@ export class Router {
         }
         // Checked first so an unarmed failpoint costs no await on the hot path.
         if (this.deps.failpoints.isArmed('router.forward.beforeSend')) await this.deps.failpoints.hitAsync('router.forward.beforeSend');
-        const result = await this.deps.pool
-          .get(route.address)
-          .send({ partitionId: route.partitionId, epoch: route.epoch, mapRevision: route.mapRevision, op: forwarded, minIndex }, write, deadlineMs);
+        const result = await this.sendToLeader(route, { partitionId: route.partitionId, epoch: route.epoch, mapRevision: route.mapRevision, op: forwarded, minIndex }, write, deadlineMs);
         const error = result.result?.$case === 'error' ? result.result.value : undefined;
         const action = error === undefined ? 'fail' : retryActionFor(error.code, 'node', kind, replicaCountOf(ks, partitionId), hasRequestId);
         if (error === undefined || action === 'fail') {
@@ -309,6 +324,72 @@ export class Router {
       throw err;
     } finally {
       if (hold !== undefined) this.endHold(hold, outcome, route);
+    }
+  }
+
+  /**
+   * Sends one operation to the partition leader on `route` and resolves with its answer, or —
+   * as soon as the view shows the route superseded (routeSuperseded: another leader, or the
+   * node's lease gone) — with AMBIGUOUS_RESULT for a write (it may have been applied) or
+   * UNAVAILABLE for a read, which route() then resends to the next leader like any other lost
+   * attempt. The late answer of an abandoned attempt is dropped.
+   */
+  private async sendToLeader(route: Route, op: Parameters<NodeConnection['send']>[0], write: boolean, deadlineMs: number): Promise<OperationResult> {
+    const sent = this.deps.pool.get(route.address).send(op, write, deadlineMs);
+    let resolve: (result: OperationResult) => void = () => undefined;
+    const abandoned = new Promise<OperationResult>((r) => {
+      resolve = r;
+    });
+    const release = this.track({
+      route,
+      abandon: (reason) => {
+        const message = `Stopped waiting for ${route.nodeId}: ${reason}; ${write ? 'the write may have been applied' : 'the read was not answered'}`;
+        const details = { partitionId: route.partitionId, epoch: route.epoch };
+        const err = write ? new AmbiguousResultError(message, details) : new UnavailableError(message, details);
+        resolve({ id: 0, result: { $case: 'error', value: toErrorInfo(err) } });
+      },
+    });
+    try {
+      return await Promise.race([sent, abandoned]);
+    } finally {
+      release();
+    }
+  }
+
+  /** Registers an attempt in flight; returns the function that removes it. */
+  private track(attempt: Attempt): () => void {
+    const key = `${attempt.route.keyspace}/${attempt.route.partitionId}`;
+    let set = this.attempts.get(key);
+    if (set === undefined) {
+      set = new Set();
+      this.attempts.set(key, set);
+    }
+    set.add(attempt);
+    return () => {
+      const current = this.attempts.get(key);
+      if (current === undefined) return;
+      current.delete(attempt);
+      if (current.size === 0) this.attempts.delete(key);
+    };
+  }
+
+  /** Lets go of every attempt in flight whose route the view superseded (one log line per partition and reason). */
+  private abandonSuperseded(): void {
+    if (this.attempts.size === 0) return;
+    const view = this.deps.map.view;
+    for (const set of this.attempts.values()) {
+      let logged: string | undefined;
+      for (const attempt of [...set]) {
+        const reason = routeSuperseded(view, attempt.route);
+        if (reason === undefined) continue;
+        set.delete(attempt);
+        this.abandonedAttempts.add(1);
+        if (logged !== reason) {
+          logged = reason;
+          this.deps.log.info('Stopped waiting for a partition leader that was replaced or lost its lease; sending its requests on', { reason, nodeId: attempt.route.nodeId, partitionId: attempt.route.partitionId, epoch: attempt.route.epoch });
+        }
+        attempt.abandon(reason);
+      }
     }
   }
 
@@ -488,6 +569,15 @@ export class Router {
           call.cancel();
         };
         signal.addEventListener('abort', cancel, { once: true });
+        // A leader replaced or without a lease mid-scan: stop reading from it and resume after the last key.
+        let supersededBy: string | undefined;
+        const release = this.track({
+          route,
+          abandon: (reason) => {
+            supersededBy = reason;
+            call.cancel();
+          },
+        });
         try {
           // A node that sends nothing for a request timeout is stalled; the scan fails rather than hangs.
           const chunks = withIdleTimeout(call as AsyncIterable<{ items: KeyValue[] }>, {
@@ -513,7 +603,12 @@ export class Router {
           return;
         } catch (err) {
           if (signal.aborted) return;
-          const e = isQuireError(err) ? err : fromGrpcError(err, target);
+          const e =
+            supersededBy !== undefined
+              ? new UnavailableError(`Stopped reading a scan from ${target}: ${supersededBy}`, { partitionId })
+              : isQuireError(err)
+                ? err
+                : fromGrpcError(err, target);
           const action = retryActionFor(e.code, 'node', 'scan', replicaCountOf(ks, partitionId), false);
           if (action === 'fail') {
             outcome = 'routed';
@@ -534,6 +629,7 @@ export class Router {
             await this.waitForViewChange(route.mapRevision, Math.min(resendPauseMs, untilMs - clock.monotonicMs()), signal);
           }
         } finally {
+          release();
           signal.removeEventListener('abort', cancel);
           call.cancel();
         }

@@ -83,6 +83,8 @@ export interface LeaderReplicatorSettings {
   readonly streamBatchBytesMax: number;
   /** A follower lacking an entry durable on the leader for longer than this lags. */
   readonly isrLagTimeMs: number;
+  /** A follower that answers nothing for this long leaves the ISR (when the ISR can spare it). */
+  readonly followerSilenceMs: number;
   /** How often idle partitions are looked at (retries after NotReady, acknowledged-index heartbeats). */
   readonly tickMs: number;
   /**
@@ -471,6 +473,7 @@ export class LeaderReplicator {
         sendAheadEntriesMax: this.settings.sendAheadEntriesMax,
         appendEntriesMax: this.settings.appendEntriesMax,
         isrProposalRetryMs: isrProposalRetryMs,
+        followerSilenceMs: this.settings.followerSilenceMs,
       },
       { isr, isrRevision: entry.modRevision, durableIndex: replica.durableIndex, acknowledgedIndex: replica.acknowledgedIndex, nowMs: this.nowMs() },
     );
@@ -519,6 +522,7 @@ export class LeaderReplicator {
       if (link === undefined) {
         const events = {
           connected: () => this.connected(f),
+          disconnected: () => this.disconnected(f),
           messages: (messages: readonly FollowerMessage[]) => this.answers(f, messages),
           writable: () => this.pumpLater(f),
         };
@@ -565,6 +569,23 @@ export class LeaderReplicator {
       if (led.progress.sendMode(follower) === 'snapshot') led.installDue.add(follower);
     }
     this.pumpLater(follower);
+  }
+
+  /**
+   * The stream to a follower broke (its process died, or the connection was reset): every
+   * partition led here proposes its removal from the ISR now, instead of after the lag time or
+   * the node's lease (RFC 0001 "Fast ISR shrink"); it rejoins once it has caught up again.
+   */
+  private disconnected(follower: string): void {
+    const now = this.nowMs();
+    const partitions: number[] = [];
+    for (const led of this.byFollower.get(follower) ?? []) {
+      if (!led.progress.followerDisconnected(follower)) continue;
+      partitions.push(led.partitionId);
+      const proposal = led.progress.proposals(now);
+      if (proposal !== undefined) this.proposeIsr(led, proposal);
+    }
+    if (partitions.length > 0) this.deps.log.info('Replication stream to a follower broke; leaving it out of the ISR until it catches up', { follower, partitions });
   }
 
   private answers(follower: string, messages: readonly FollowerMessage[]): void {
@@ -771,7 +792,7 @@ export class LeaderReplicator {
     }
     const entries = range.toIndex >= range.fromIndex ? replica.entriesForSend(range.fromIndex, range.toIndex, Math.max(1, bytesBudget)) : [];
     const sent: AppendRange = { ...range, toIndex: range.fromIndex + entries.length - 1 };
-    progress.batchSent(follower, sent);
+    progress.batchSent(follower, sent, nowMs);
     led.ackSent.set(follower, progress.acknowledgedIndex);
     led.lastSentMs.set(follower, nowMs);
     let bytes = 0;

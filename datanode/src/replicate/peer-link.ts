@@ -24,6 +24,8 @@ import { clientCredentials, grpcClientOptions, type Logger } from '@quire/common
 export interface PeerLinkEvents {
   /** A new stream is open: the follower saw nothing of what the previous one carried. */
   connected(): void;
+  /** The open stream failed or ended (not when this side closed it): the follower may be gone. */
+  disconnected(): void;
   /** Answers from the follower. */
   messages(messages: readonly FollowerMessage[]): void;
   /** The stream can take more after a refused send. */
@@ -113,6 +115,7 @@ export class PeerLink {
       this.canWrite = false;
       this.log.debug('Replication stream ended; reconnecting', { follower: this.targetNodeId, address, err: String(err), backoffMs: this.backoffMs });
       this.scheduleReconnect();
+      this.events.disconnected();
     };
     call.on('error', ended);
     call.on('end', () => ended('stream ended'));

@@ -15,6 +15,7 @@ const baseConfig: LeaderProgressConfig = {
   sendAheadEntriesMax: 30,
   appendEntriesMax: 10,
   isrProposalRetryMs: 500,
+  followerSilenceMs: 200,
 };
 
 function progress(config: Partial<LeaderProgressConfig> = {}, start: Partial<LeaderStart> = {}): LeaderProgress {
@@ -345,6 +346,126 @@ describe('LeaderProgress', () => {
     });
   });
 
+  describe('fast ISR shrink: broken streams and silent followers', () => {
+    /** A leader at index 5 whose followers acknowledged everything at t=1000. */
+    const caughtUp = (config: Partial<LeaderProgressConfig> = {}, start: Partial<LeaderStart> = {}): LeaderProgress => {
+      const p = progress(config, start);
+      p.leaderAppended(5, 1000);
+      for (const f of ['b', 'c']) {
+        p.batchSent(f, p.nextBatch(f) ?? (p.heartbeat(f) as AppendRange), 1000);
+        p.followerAcked(f, 5, 1000);
+      }
+      return p;
+    };
+    /** Sends the follower the next write (index 6) at `ms` and leaves it unanswered. */
+    const sendUnanswered = (p: LeaderProgress, follower: string, ms: number): void => {
+      p.leaderAppended(Math.max(6, p.leaderDurableIndex), ms);
+      p.batchSent(follower, p.nextBatch(follower) as AppendRange, ms);
+    };
+
+    it.each([
+      // policy, ISR, min_isr, who broke, removed
+      ['sync', ['a', 'b', 'c'], 2, ['c'], ['c'], 'a broken stream leaves at once'],
+      ['sync', ['a', 'b'], 2, ['b'], ['b'], 'even below min_isr: writes are refused instead of waiting for a dead node'],
+      ['sync', ['a', 'b', 'c'], 2, ['b', 'c'], ['b', 'c'], 'both, when both streams broke'],
+      ['async', ['a', 'b', 'c'], 1, ['b'], ['b'], 'under async too'],
+      ['semi-sync', ['a', 'b', 'c'], 1, ['c'], ['c'], 'under semi-sync while another follower holds every acknowledged entry'],
+    ] as const)('%s, ISR %j, min_isr %i: broken streams of %j remove %j (%s)', (ackPolicy, isr, minIsr, broken, removed, _why) => {
+      const p = caughtUp({ ackPolicy, minIsr }, { isr });
+      for (const f of broken) expect(p.followerDisconnected(f)).toBe(true);
+      expect(p.proposals(1001)).toMatchObject({ remove: removed });
+    });
+
+    it('keeps the only follower holding acknowledged entries under semi-sync, even with a broken stream', () => {
+      const p = progress({ ackPolicy: 'semi-sync', minIsr: 1 });
+      p.leaderAppended(5, 1000);
+      p.followerAcked('b', 5, 1000);
+      p.followerAcked('c', 2, 1000);
+      expect(p.acknowledgedIndex).toBe(5);
+      p.followerDisconnected('b');
+      expect(p.proposals(1001)).toBeUndefined();
+      p.followerDisconnected('c');
+      expect(p.proposals(1002)).toMatchObject({ remove: ['c'] });
+    });
+
+    it('does not add a follower back after a reconnect until it acknowledges again', () => {
+      const p = caughtUp({}, { isr: ['a', 'b'] });
+      p.followerDisconnected('c');
+      p.reconnected('c');
+      expect(p.proposals(1001)).toBeUndefined();
+      p.followerAcked('c', 5, 1002);
+      expect(p.proposals(1002)).toMatchObject({ add: ['c'] });
+    });
+
+    it('removes a silent follower only after followerSilenceMs without an answer to what it was sent', () => {
+      const at = (ms: number): IsrProposal | undefined => {
+        const p = caughtUp();
+        sendUnanswered(p, 'c', 2000);
+        p.followerAcked('b', 6, 2000);
+        return p.proposals(ms);
+      };
+      expect(at(2200)).toBeUndefined();
+      expect(at(2201)).toMatchObject({ remove: ['c'] });
+    });
+
+    it('counts silence from the follower\'s last answer while more is outstanding, not from the first send', () => {
+      const p = caughtUp();
+      sendUnanswered(p, 'c', 2000);
+      p.leaderAppended(7, 2150);
+      p.batchSent('c', p.nextBatch('c') as AppendRange, 2150);
+      p.followerAcked('c', 6, 2150);
+      p.followerAcked('b', 6, 2150);
+      expect(p.proposals(2350)).toBeUndefined();
+      expect(p.proposals(2351)).toMatchObject({ remove: ['c'] });
+    });
+
+    it('does not count time with nothing outstanding as silence', () => {
+      const p = caughtUp();
+      expect(p.proposals(9000)).toBeUndefined();
+    });
+
+    it.each([
+      // ISR, min_isr, silent, removed
+      [['a', 'b', 'c'], 2, ['c'], ['c'], 'one silent follower of two'],
+      [['a', 'b', 'c'], 2, ['b', 'c'], ['b'], 'only one of two silent followers: min_isr must stay met'],
+      [['a', 'b'], 2, ['b'], [], 'none when that would take the ISR below min_isr (a slow disk stalls, it does not refuse)'],
+      [['a', 'b', 'c'], 1, ['b', 'c'], ['b', 'c'], 'both with min_isr 1'],
+    ] as const)('sync, ISR %j, min_isr %i: silent %j removes %j (%s)', (isr, minIsr, silent, removed, _why) => {
+      const p = caughtUp({ minIsr }, { isr });
+      for (const f of ['b', 'c']) {
+        if (!(isr as readonly string[]).includes(f)) continue;
+        sendUnanswered(p, f, 2000);
+        if (!(silent as readonly string[]).includes(f)) p.followerAcked(f, 6, 2000);
+      }
+      expect(p.proposals(2500)?.remove ?? []).toEqual(removed);
+    });
+
+    it('removes a silent follower whose stream also broke before a merely silent one', () => {
+      const p = caughtUp();
+      sendUnanswered(p, 'b', 2000);
+      sendUnanswered(p, 'c', 2000);
+      p.followerDisconnected('c');
+      expect(p.proposals(2500)).toMatchObject({ remove: ['c'] });
+    });
+
+    it('does not add back a follower that is silent now, even one that acknowledged up to the acknowledged index', () => {
+      const p = caughtUp({}, { isr: ['a', 'b'] });
+      sendUnanswered(p, 'c', 2000);
+      expect(p.proposals(2500)).toBeUndefined();
+      p.followerAcked('c', 6, 2600);
+      expect(p.proposals(2600)).toMatchObject({ add: ['c'] });
+    });
+
+    it('stops counting silence once a follower switches to snapshot mode (nothing is sent to it)', () => {
+      const p = caughtUp({}, { isr: ['a', 'b'] });
+      sendUnanswered(p, 'c', 2000);
+      p.needsSnapshot('c');
+      expect(p.followerStatus('c', 2500).mode).toBe('snapshot');
+      p.followerAcked('b', 6, 2500);
+      expect(p.proposals(2500)).toBeUndefined();
+    });
+  });
+
   describe('sending', () => {
     it('probes at its own log end first, then pipelines once the follower acknowledges', () => {
       const p = progress({}, { durableIndex: 50, acknowledgedIndex: 50 });
@@ -584,7 +705,7 @@ describe('LeaderProgress under random acknowledgements, crashes and ISR changes'
     const ahead = seed % 2 === 0;
     const replicas = ['a', 'b', 'c', 'd'].slice(0, 2 + rng.below(3));
     const minIsr = ackPolicy === 'sync' ? Math.min(2, replicas.length) : 1;
-    const config: LeaderProgressConfig = { ...baseConfig, replicas, ackPolicy, minIsr, isrLagTimeMs: 1000, sendAheadEntriesMax: 20, appendEntriesMax: 5, isrProposalRetryMs: 300 };
+    const config: LeaderProgressConfig = { ...baseConfig, replicas, ackPolicy, minIsr, isrLagTimeMs: 1000, sendAheadEntriesMax: 20, appendEntriesMax: 5, isrProposalRetryMs: 300, followerSilenceMs: 100_000 };
     const etcd = { isr: [...replicas], revision: 10 };
     const p = new LeaderProgress(config, { isr: etcd.isr, isrRevision: etcd.revision, durableIndex: 0, acknowledgedIndex: 0, nowMs: 0 });
     const history = EpochHistory.empty();

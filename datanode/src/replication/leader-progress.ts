@@ -31,6 +31,17 @@
  * a member is always safe; this spares writes the wait for a node that is gone — a node stopped
  * with SIGTERM leaves the ISRs it is in within one proposal round trip.
  *
+ * Unreachable and silent followers (RFC 0001 "Fast ISR shrink"): a follower whose replication
+ * stream broke (followerDisconnected: the process died, its connection was reset) is proposed
+ * for removal at once, like a departed one, and counts as reachable again from its next
+ * acknowledgement. A follower that has answered nothing for followerSilenceMs since the leader
+ * sent it something (a paused process, a cut link: the stream stays open) is proposed for
+ * removal too, but only while that leaves the ISR enough members: under sync at least minIsr
+ * (a slow disk on every follower at once then stalls writes instead of refusing them), under
+ * semi-sync another follower holding every acknowledged entry. The acknowledgement of the
+ * entries sent still counts the member until etcd confirms its removal, so a write in flight
+ * waits for that confirmation, not for the lag time or the node's lease.
+ *
  * Lag (for shrinking): a follower lags when it lacks an entry that has been durable on the
  * leader for more than isrLagTimeMs (Kafka's replica.lag.time.max.ms). The leader records when
  * its durable index advanced, in at most lagMarksPerLagTime + 2 marks; entries that became
@@ -92,6 +103,11 @@ export interface LeaderProgressConfig {
   readonly appendEntriesMax: number;
   /** An unanswered AlterIsr is sent again after this long. */
   readonly isrProposalRetryMs: number;
+  /**
+   * A follower that answered nothing for this long since it was sent something leaves the ISR
+   * (when the ISR keeps enough members without it; see the header).
+   */
+  readonly followerSilenceMs: number;
 }
 
 /** Where the leader starts its tenure. */
@@ -155,6 +171,10 @@ interface FollowerProgress {
   mode: SendMode;
   probeInFlight: boolean;
   probePrevIndex: number;
+  /** Its stream broke and it has not acknowledged anything since. */
+  unreachable: boolean;
+  /** Since when something sent to it is unanswered (undefined: nothing outstanding). */
+  awaitingSinceMs: number | undefined;
 }
 
 /** "Entries from firstIndex on became durable on the leader no earlier than ms." */
@@ -192,6 +212,7 @@ export class LeaderProgress {
     assert(Number.isSafeInteger(minIsr) && minIsr >= 1 && minIsr <= replicas.length, `min_isr ${minIsr} is not within [1, ${replicas.length}]`);
     assert(Number.isSafeInteger(config.isrLagTimeMs) && config.isrLagTimeMs >= 1, `isrLagTimeMs ${config.isrLagTimeMs} is not a positive integer`);
     assert(Number.isSafeInteger(config.isrProposalRetryMs) && config.isrProposalRetryMs >= 1, `isrProposalRetryMs ${config.isrProposalRetryMs} is not a positive integer`);
+    assert(Number.isSafeInteger(config.followerSilenceMs) && config.followerSilenceMs >= 1, `followerSilenceMs ${config.followerSilenceMs} is not a positive integer`);
     assert(
       Number.isSafeInteger(config.appendEntriesMax) && config.appendEntriesMax >= 1 && config.sendAheadEntriesMax >= config.appendEntriesMax,
       `Need 1 ≤ appendEntriesMax (${config.appendEntriesMax}) ≤ sendAheadEntriesMax (${config.sendAheadEntriesMax})`,
@@ -223,6 +244,8 @@ export class LeaderProgress {
         mode: 'probe',
         probeInFlight: false,
         probePrevIndex: 0,
+        unreachable: false,
+        awaitingSinceMs: undefined,
       });
     }
     this.recompute();
@@ -337,6 +360,7 @@ export class LeaderProgress {
     );
     f.acked = true;
     f.lastAckMs = nowMs;
+    f.unreachable = false;
     f.durableIndex = Math.max(f.durableIndex, durableIndex);
     if (f.mode === 'probe' && f.durableIndex >= f.nextIndex - 1) {
       // The follower's log matches up to where we would send from: pipeline from here on.
@@ -345,7 +369,22 @@ export class LeaderProgress {
       f.probeInFlight = false;
     }
     f.nextIndex = Math.max(f.nextIndex, f.durableIndex + 1);
+    // It answered: silence is counted again from now if more is outstanding.
+    f.awaitingSinceMs = f.mode !== 'snapshot' && (f.nextIndex - 1 > f.durableIndex || f.probeInFlight) ? nowMs : undefined;
     this.recompute();
+  }
+
+  /**
+   * Records that the stream to a follower broke: it is proposed for removal from the ISR at the
+   * next proposals() and is not added back before it acknowledges again. Returns whether it
+   * was reachable until now.
+   */
+  followerDisconnected(nodeId: string): boolean {
+    const f = this.follower(nodeId);
+    f.awaitingSinceMs = undefined;
+    if (f.unreachable) return false;
+    f.unreachable = true;
+    return true;
   }
 
   /**
@@ -365,6 +404,7 @@ export class LeaderProgress {
     // entries it applied refuses even an index it acknowledged (follower-append.ts, RFC invariant 6).
     if (!probeAnswer && (f.mode === 'probe' || refusedPrevIndex <= f.durableIndex)) return false;
     f.probeInFlight = false;
+    f.awaitingSinceMs = undefined;
     if (advice.kind === 'snapshot') {
       f.mode = 'snapshot';
       return true;
@@ -387,6 +427,7 @@ export class LeaderProgress {
     if (f.mode === 'snapshot') return false;
     f.mode = 'snapshot';
     f.probeInFlight = false;
+    f.awaitingSinceMs = undefined;
     return true;
   }
 
@@ -398,6 +439,7 @@ export class LeaderProgress {
   /** Records a new stream to a follower: what was in flight on the old one is lost; probe again. */
   reconnected(nodeId: string): void {
     const f = this.follower(nodeId);
+    f.awaitingSinceMs = undefined;
     if (f.mode === 'snapshot') return;
     f.mode = 'probe';
     f.probeInFlight = false;
@@ -450,8 +492,13 @@ export class LeaderProgress {
     return this.range(f.nextIndex, f.nextIndex - 1);
   }
 
-  /** Records that `range` (from nextBatch or heartbeat) left for a follower. */
-  batchSent(nodeId: string, range: AppendRange): void {
+  /**
+   * Records that `range` (from nextBatch or heartbeat) left for a follower at `nowMs` (default:
+   * the latest time passed in; an earlier time counts as that), from when its silence is counted
+   * if nothing else was unanswered.
+   */
+  batchSent(nodeId: string, range: AppendRange, nowMs: number = this.nowMsLast): void {
+    const sentMs = Math.max(nowMs, this.nowMsLast);
     const f = this.follower(nodeId);
     assert(f.mode !== 'snapshot', `Nothing is sent to ${nodeId} while it waits for a snapshot`);
     assert(range.fromIndex === f.nextIndex && range.prevIndex === range.fromIndex - 1, `Batch from ${range.fromIndex} sent to ${nodeId}, expected from ${f.nextIndex}`);
@@ -465,6 +512,7 @@ export class LeaderProgress {
       assert(range.toIndex - f.durableIndex <= this.config.sendAheadEntriesMax, `Batch to ${range.toIndex} runs beyond the send-ahead window of ${nodeId}`);
     }
     f.nextIndex = range.toIndex + 1;
+    f.awaitingSinceMs ??= sentMs;
   }
 
   /**
@@ -482,13 +530,22 @@ export class LeaderProgress {
     }
     const add: string[] = [];
     const remove: string[] = [];
+    const fast: string[] = [];
     for (const [node, f] of this.followers) {
       const lagging = this.departed.has(node) || this.lagMs(f, nowMs) > this.config.isrLagTimeMs;
+      const silent = f.awaitingSinceMs !== undefined && nowMs - f.awaitingSinceMs > this.config.followerSilenceMs;
       if (this.confirmed.has(node)) {
         if (lagging) remove.push(node);
-      } else if (f.acked && f.durableIndex >= this.acknowledged && !lagging) {
+        else if (f.unreachable || silent) fast.push(node);
+      } else if (f.acked && f.durableIndex >= this.acknowledged && !lagging && !f.unreachable && !silent) {
         add.push(node);
       }
+    }
+    // Unreachable members before silent ones, each only while the rest of the ISR can spare it.
+    fast.sort((x, y) => Number(this.follower(y).unreachable) - Number(this.follower(x).unreachable));
+    for (const node of fast) {
+      const rest = this.config.replicas.filter((n) => this.confirmed.has(n) && n !== node && !remove.includes(n));
+      if (this.canSpare(node, rest)) remove.push(node);
     }
     if (add.length === 0 && remove.length === 0) return undefined;
     const proposal: IsrProposal = {
@@ -555,6 +612,22 @@ export class LeaderProgress {
       inConfirmedIsr: this.confirmed.has(nodeId),
       pendingChange: this.pendingAdd.has(nodeId) ? 'add' : this.pendingRemove.has(nodeId) ? 'remove' : undefined,
     };
+  }
+
+  /** Whether the ISR may lose `node` to the fast rules, `rest` (leader included) staying. */
+  private canSpare(node: string, rest: readonly string[]): boolean {
+    switch (this.config.ackPolicy) {
+      case 'async':
+        return true;
+      case 'semi-sync':
+        // Another follower must hold every acknowledged entry: failover promotes ISR members only.
+        return rest.some((n) => n !== this.config.leaderNodeId && this.follower(n).durableIndex >= this.acknowledged);
+      case 'sync':
+        // Removing a member never loses an acknowledged entry under sync; a broken stream goes
+        // whatever the ISR size (writes are refused below min_isr instead of stalling), a silent
+        // member only while min_isr stays met.
+        return this.follower(node).unreachable || rest.length >= this.config.minIsr;
+    }
   }
 
   private range(fromIndex: number, toIndex: number): AppendRange {

@@ -12,6 +12,7 @@ import { loadHashPartitioner, seededRng, type Rng } from '@quire/common';
 import { checkRegister, checkSet, formatResult, parseHistory } from '@quire/history';
 import { ChaosCluster, type ChaosClusterOptions } from '../harness/chaos-cluster.js';
 import { cycle, NemesisLog, type FaultEvent, type Nemesis } from '../nemesis/nemesis.js';
+import { availabilityOf, formatAvailability, type AvailabilityFigures } from '../report/availability.js';
 import { writeRunReport, type CheckOutcome, type RunReport } from '../report/report.js';
 import { HistoryRecorder, RunClock, type RecordedEvent } from '../workloads/recorder.js';
 import { monotonicWorkload } from '../workloads/monotonic.js';
@@ -55,6 +56,8 @@ export interface ScenarioResult {
   readonly faults: readonly FaultEvent[];
   /** Recovery time of each kill or power loss of a data node, in ms (see recoveryTimes). */
   readonly recoveryMs: readonly number[];
+  /** The longest no-success interval per key, and the indeterminate and failed operations (report/availability.ts). */
+  readonly availability: AvailabilityFigures;
 }
 
 /**
@@ -211,7 +214,9 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       });
     }
     const recovery = await recoveryTimes(control, recorder, log, storeKeyOf);
-    const extra: Record<string, string> = {};
+    const availability = availabilityOf(recorder.events);
+    say(`${spec.name}: ${formatAvailability(availability)}`);
+    const extra: Record<string, string> = { availability: formatAvailability(availability) };
     if (recovery.length > 0) {
       extra['recovery p50/p99/max'] = `${(percentile(recovery, 0.5) / 1000).toFixed(2)}/${(percentile(recovery, 0.99) / 1000).toFixed(2)}/${(Math.max(...recovery) / 1000).toFixed(2)} s over ${recovery.length} faults`;
     }
@@ -220,7 +225,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     const report = writeRunReport({ run: spec.name, recorder, nemesis: log, processes: cluster.records(), workload: figures, plannedFaults: spec.plannedFaults, checks, figures: extra });
     passed = report.passed;
     if (!passed) cpSync(join(cluster.dir, 'logs'), join(report.dir, 'logs'), { recursive: true });
-    return { report, checks, workload: figures, lostAcknowledged, faults: log.events, recoveryMs: recovery };
+    return { report, checks, workload: figures, lostAcknowledged, faults: log.events, recoveryMs: recovery, availability };
   } finally {
     await cluster.stop();
     say(`${spec.name}: cluster stopped${passed ? '' : '; process logs copied into the report directory'}`);

@@ -1,6 +1,7 @@
 /**
  * Which processes a nemesis hits: one at random, a minority, all, named ones, or the data node
- * that leads a given partition (looked up in the cluster status at the moment of the fault).
+ * that leads a given partition or one that leads none, looked up in the cluster status at the
+ * moment of the fault.
  */
 import type { QuireClient } from '@quire/client';
 import type { Rng } from '@quire/common';
@@ -12,7 +13,9 @@ export type TargetSelector =
   | { readonly kind: 'minority'; readonly role: ChaosProcess['role'] }
   | { readonly kind: 'all'; readonly role: ChaosProcess['role'] }
   | { readonly kind: 'ids'; readonly ids: readonly string[] }
-  | { readonly kind: 'leader-of'; readonly keyspace: string; readonly partition: number };
+  | { readonly kind: 'leader-of'; readonly keyspace: string; readonly partition: number }
+  /** A live data node that holds replicas and leads no partition (a pure follower), at random. */
+  | { readonly kind: 'follower-only' };
 
 /** Returns a random subset of `items` of size `n`. */
 export function pick<T>(items: readonly T[], n: number, rng: Rng): T[] {
@@ -35,6 +38,13 @@ export async function selectTargets(cluster: ChaosCluster, selector: TargetSelec
       return cluster.byRole(selector.role);
     case 'ids':
       return selector.ids.map((id) => cluster.process(id));
+    case 'follower-only': {
+      if (client === undefined) throw new Error('Selecting a follower needs a client');
+      const status = await client.clusterStatus();
+      const followers = status.nodes.filter((n) => n.live && n.leaderCount === 0 && n.replicaCount > 0).map((n) => n.nodeId);
+      if (followers.length === 0) throw new Error(`No live data node holds replicas without leading one: ${status.nodes.map((n) => `${n.nodeId} leads ${n.leaderCount}`).join(', ')}`);
+      return pick(followers, 1, rng).map((id) => cluster.process(id));
+    }
     case 'leader-of': {
       if (client === undefined) throw new Error('Selecting a partition leader needs a client');
       const status = await client.clusterStatus();

@@ -27,7 +27,8 @@
  *  - A partition without a usable leader is held only if a failover can give it one: it has
  *    more than one replica.
  */
-import type { KeyspaceEntry } from '@quire/common';
+import type { KeyspaceEntry, MetadataView } from '@quire/common';
+import type { Route } from './route.js';
 
 /** The kinds of request the router retries differently. */
 export type OperationKind = 'get' | 'put' | 'delete' | 'scan';
@@ -85,6 +86,27 @@ export function retryActionFor(code: string, site: FailureSite, kind: OperationK
  */
 export function settlesAmbiguousWrite(code: string | undefined): boolean {
   return code === undefined || code === 'CONDITION_FAILED';
+}
+
+/**
+ * Returns why an attempt sent along `route` can no longer be answered by the partition's
+ * leader, or undefined while it still can: the view names another leader (the node was
+ * replaced, by a failover or a transfer), the route's node has no registration (its lease
+ * expired: it was paused, cut off or killed), or the partition is gone from the map. The router
+ * stops waiting for such an attempt and treats it as lost with its node (RFC 0001 "Bounded
+ * waits"): a paused leader's answer would come only after it resumes, and by then a new
+ * leader serves the partition. A new epoch with the same leader (a tenure renewal) is not a
+ * reason: that node keeps answering.
+ */
+export function routeSuperseded(view: MetadataView, route: Route): string | undefined {
+  const entry = view.keyspace(route.keyspace)?.partitions[route.partitionId];
+  const name = `${route.keyspace}/${route.partitionId}`;
+  if (entry === undefined) return `partition ${name} is no longer in the map`;
+  if (entry.record.leader !== route.nodeId) {
+    return `partition ${name} is led by ${entry.record.leader === '' ? 'no node' : entry.record.leader} at epoch ${entry.record.epoch} now, not by ${route.nodeId}`;
+  }
+  if (!view.nodes.has(route.nodeId)) return `node ${route.nodeId}, leader of partition ${name}, lost its registration (its lease expired)`;
+  return undefined;
 }
 
 /** Returns the number of replicas of a partition in the view (0 while it has no record). */
