@@ -2,8 +2,11 @@
  * Issue 15's availability checks at replication 3 (`sync`, min ISR 2): for each fault, the
  * longest interval with no successful operation on a key (report/availability.ts) is measured
  * from the register history and asserted against a bound, and the history must stay
- * linearizable. The bounds are generous so a loaded CI machine does not flake; the measured
- * figures go in docs/benchmarks.md. What each fault exercises:
+ * linearizable. The bounds are several times the figures measured on the dev machine, so a
+ * loaded CI machine does not flake, and below what the same scenario measured without the
+ * mechanism it checks (docs/benchmarks.md, "Availability under faults"): a follower pause
+ * without the silence rule stalled 1.97 s (the 2 s lag time), a leader pause without the
+ * router's abandonment 3.02 s (the whole pause). What each fault exercises:
  *  - a follower (a node leading no partition: four nodes, three partitions) killed with kill -9: its leaders see the replication stream break and drop it
  *    from the ISR at once (RFC 0001 "Fast ISR shrink"), instead of waiting for its lease, which
  *    is 5 s here so that the old path could not pass the bound;
@@ -50,7 +53,7 @@ describe('availability at replication 3: how long a key goes without a successfu
       plannedFaults: ['kill'],
       seed: 151,
     });
-    expectAvailable(r, 'follower kill -9', 2_000);
+    expectAvailable(r, 'follower kill -9', 1_000);
   });
 
   it('a follower paused with SIGSTOP stalls writes far less than its lease', async () => {
@@ -63,7 +66,7 @@ describe('availability at replication 3: how long a key goes without a successfu
       plannedFaults: ['pause'],
       seed: 152,
     });
-    expectAvailable(r, 'follower pause', 2_000);
+    expectAvailable(r, 'follower pause', 1_000);
   });
 
   it('a partition leader killed with kill -9 stalls its keys for about its lease', async () => {
@@ -76,7 +79,7 @@ describe('availability at replication 3: how long a key goes without a successfu
       plannedFaults: ['kill'],
       seed: 153,
     });
-    expectAvailable(r, 'leader kill -9', 4_000);
+    expectAvailable(r, 'leader kill -9', 3_000);
   });
 
   it('a partition leader paused past its lease holds no request after its replacement', async () => {
@@ -89,7 +92,7 @@ describe('availability at replication 3: how long a key goes without a successfu
       plannedFaults: ['pause'],
       seed: 154,
     });
-    expectAvailable(r, 'leader pause', 4_000);
+    expectAvailable(r, 'leader pause', 2_500);
   });
 
   it('the coordinator killed with kill -9 stalls nothing', async () => {
@@ -102,6 +105,6 @@ describe('availability at replication 3: how long a key goes without a successfu
       plannedFaults: ['kill'],
       seed: 155,
     });
-    expectAvailable(r, 'coordinator kill -9', 2_000);
+    expectAvailable(r, 'coordinator kill -9', 1_000);
   });
 });
