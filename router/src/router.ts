@@ -307,6 +307,10 @@ export class Router {
         if (write && error.code === 'AMBIGUOUS_RESULT') {
           this.ambiguousResends.add(1);
           this.deps.log.debug('Resending a write with a request id after an ambiguous result', { partitionId: route.partitionId, epoch: route.epoch, nodeId: route.nodeId });
+          // A deliberately broken build for the chaos suite: the resend loses its id (docs/testing.md, failpoints).
+          if (forwarded !== undefined && forwarded.$case !== 'get' && this.deps.failpoints.isOn('router.resend.dropRequestId')) {
+            forwarded = { ...forwarded, value: { ...forwarded.value, requestId: Buffer.alloc(0) } } as Operation['op'];
+          }
         }
         const untilMs = firstRefresh || hold === undefined ? deadlineMs : hold.untilMs;
         if (action === 'refresh') {

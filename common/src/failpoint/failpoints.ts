@@ -103,6 +103,13 @@ export const failpointRegistry = [
       'In the router, before an operation is sent to its data node: error(CODE) fails the operation with CODE without sending it; sleep(MS) delays it (it still counts against its deadline); crash kills the router with operations in flight',
   },
   {
+    name: 'router.resend.dropRequestId',
+    component: 'router',
+    site: 'switch',
+    description:
+      'BREAKS AT-MOST-ONCE WRITES: when on, the router resends a write whose earlier attempt was ambiguous without its request id, so a data node that applied the first attempt applies it again (or refuses its condition against the version the first attempt produced). Only for proving that the chaos checkers catch duplicated writes; arm it through QUIRE_FAILPOINTS',
+  },
+  {
     name: 'coordinator.placement.beforePublish',
     component: 'coordinator',
     site: 'async',
