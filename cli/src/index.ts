@@ -10,3 +10,5 @@ export { freePort, isPortFree } from './dev/ports.js';
 export { etcdServerArgs, waitForEtcdHealthy, type EtcdMember, type EtcdServerOptions } from './dev/etcd-server.js';
 export { coordinatorArgs, dataNodeArgs, routerArgs, quireCliPath, type CoordinatorArgs, type ServerArgs } from './dev/process-args.js';
 export { waitForClusterReady, type ReadinessOptions } from './dev/readiness.js';
+export * from './trace/summary.js';
+export { readSpanFiles } from './trace/trace-command.js';

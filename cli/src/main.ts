@@ -15,6 +15,7 @@ import { ExitCode, formatStatus, jsonBytes, reportError } from './output.js';
 import { devHelp, runDev } from './dev-command.js';
 import { runServer, serverHelp, type ServerRole } from './servers.js';
 import { UsageError, splitCommand } from './command-line.js';
+import { runTrace, traceHelp } from './trace/trace-command.js';
 
 const usage = `Usage: quire <command> [options]
 
@@ -35,6 +36,7 @@ Histories:
 
 Local cluster:
   dev                 Start etcd, coordinators, data nodes and a router in the foreground (see quire dev --help)
+  trace               Where traced requests waited, from the spans of quire dev --trace (see quire trace --help)
 
 Servers:
   datanode            Run a data node (see quire datanode --help)
@@ -264,6 +266,18 @@ async function main(command: string | undefined, rest: string[]): Promise<number
         return ExitCode.Ok;
       case 'check':
         return await runHistoryCheck(rest);
+      case 'trace': {
+        if (rest.includes('--help') || rest.includes('-h')) {
+          process.stdout.write(traceHelp);
+          return ExitCode.Ok;
+        }
+        const json = rest.includes('--json');
+        return runTrace(
+          rest.filter((a) => a !== '--json'),
+          json,
+          (line) => void process.stdout.write(`${line}\n`),
+        );
+      }
       case 'put':
       case 'get':
       case 'del':

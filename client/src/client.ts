@@ -198,7 +198,7 @@ export class QuireClient {
   }
 
   private async run(op: Operation['op'], write: boolean): Promise<OperationResult['result']> {
-    const result = await this.mux.send({ op }, write, systemClock.monotonicMs() + this.requestTimeoutMs);
+    const result = await this.mux.send({ op, traceparent: '' }, write, systemClock.monotonicMs() + this.requestTimeoutMs);
     if (result.result?.$case === 'error') throw fromErrorInfo(result.result.value);
     return result.result;
   }

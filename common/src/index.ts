@@ -27,3 +27,4 @@ export * from './metadata/metadata-view.js';
 export * from './metadata/records.js';
 export * from './grpc/idle-timeout.js';
 export * from './reads/read-consistency.js';
+export * from './tracing/span-record.js';

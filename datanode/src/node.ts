@@ -23,7 +23,7 @@
  *    a SESSION read that waits re-checks everything after the wait, and at most
  *    sessionReadWaitersMax of them wait at once.
  */
-import type { Attributes, Counter, Meter } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, type Attributes, type Counter, type Meter, type Span } from '@opentelemetry/api';
 import type {
   AlterIsrRequest,
   AlterIsrResponse,
@@ -63,9 +63,9 @@ import {
   type MetadataView,
   type QuireError,
 } from '@quire/common';
-import { RpcMetrics, batchSizeBuckets, latencyBucketsMs } from '@quire/runtime';
+import { RpcMetrics, batchSizeBuckets, contextFromTraceparent, latencyBucketsMs, traceparentOf, tracer, tracingOn } from '@quire/runtime';
 import { checkOwnership, checkReplica } from './partition/ownership.js';
-import { GroupCommitter } from './partition/group-commit.js';
+import { GroupCommitter, type WriteTrace } from './partition/group-commit.js';
 import { PartitionReplica, type WriteRequest, type WriteResult } from './partition/replica.js';
 import { FollowerHandler } from './replicate/follower-handler.js';
 import { HandOvers, handOverDefaults, type HandOverSettings } from './replicate/hand-over.js';
@@ -74,6 +74,10 @@ import { decideRead, type ReadAsk, type StalenessReport } from './replication/re
 import { SnapshotClients, SnapshotInstaller, snapshotInstallerDefaults, type SnapshotInstallerSettings, type SnapshotStream } from './replicate/snapshot-installer.js';
 import { SnapshotSource, snapshotSourceDefaults, type SnapshotSourceSettings } from './replicate/snapshot-source.js';
 import type { StorageEngine } from './storage/engine.js';
+
+let dataNodeTracerCached: ReturnType<typeof tracer> | undefined;
+/** The data node's tracer (made on first use, after tracing started). */
+const dataNodeTracer = (): ReturnType<typeof tracer> => (dataNodeTracerCached ??= tracer('datanode'));
 
 /** Settings the request logic needs. */
 export interface DataNodeSettings {
@@ -326,9 +330,24 @@ export class DataNode {
   private readonly overloaded: () => void;
 
   /** Executes one operation; `reply` is called exactly once, possibly later. */
-  execute(op: NodeOperation, reply: (result: OperationResult) => void): void {
+  execute(op: NodeOperation, replyTo: (result: OperationResult) => void): void {
     const startedMs = this.deps.clock.monotonicMs();
     const method = op.op?.$case ?? 'none';
+    // A span per operation while tracing is on: its events say where a write waited here
+    // (appended: its transaction ran; durable: fsynced here; the end: the ack policy was met).
+    const span = tracingOn()
+      ? dataNodeTracer().startSpan(`datanode.${method}`, { kind: SpanKind.SERVER, attributes: { 'quire.partition': op.partitionId, 'quire.epoch': op.epoch } }, contextFromTraceparent(op.traceparent))
+      : undefined;
+    const reply =
+      span === undefined
+        ? replyTo
+        : (result: OperationResult): void => {
+            const code = result.result?.$case === 'error' ? result.result.value.code : 'OK';
+            span.setAttribute('quire.code', code);
+            if (code !== 'OK') span.setStatus({ code: SpanStatusCode.ERROR, message: code });
+            span.end();
+            replyTo(result);
+          };
     const fail = (err: unknown): void => {
       const error = toErrorInfo(err);
       this.rpc.record(method, error.code, this.deps.clock.monotonicMs() - startedMs);
@@ -362,7 +381,7 @@ export class DataNode {
           validateValue(req.value, this.settings.limits);
           validateRequestId(req.requestId);
           const write: WriteRequest = { kind: 'put', key: req.key, value: req.value, expectedVersion: req.expectedVersion, requestId: req.requestId };
-          this.submitWrite(keyspace, op, write, (result) => {
+          this.submitWrite(keyspace, op, write, span, (result) => {
             if (!result.ok) return fail(result.error);
             this.rpc.record(method, 'OK', this.deps.clock.monotonicMs() - startedMs);
             reply({ id: op.id, result: { $case: 'put', value: { version: result.version, position: { partitionId: op.partitionId, index: result.version } } } });
@@ -375,7 +394,7 @@ export class DataNode {
           validateKey(req.key, this.settings.limits);
           validateRequestId(req.requestId);
           const write: WriteRequest = { kind: 'delete', key: req.key, value: Buffer.alloc(0), expectedVersion: req.expectedVersion, requestId: req.requestId };
-          const replica = this.submitWrite(keyspace, op, write, (result) => {
+          const replica = this.submitWrite(keyspace, op, write, span, (result) => {
             if (!result.ok) return fail(result.error);
             this.rpc.record(method, 'OK', this.deps.clock.monotonicMs() - startedMs);
             // A delete that found nothing is answered once the index it was decided against is
@@ -394,13 +413,14 @@ export class DataNode {
   }
 
   /** Submits a write to the partition's replica (returned) or throws the refusal. */
-  private submitWrite(keyspace: string, op: NodeOperation, request: WriteRequest, done: (result: WriteResult) => void): PartitionReplica {
+  private submitWrite(keyspace: string, op: NodeOperation, request: WriteRequest, span: Span | undefined, done: (result: WriteResult) => void): PartitionReplica {
     const owner = checkOwnership(this.deps.view, this.settings.nodeId, keyspace, op.partitionId, op.epoch);
     if (!owner.ok) throw owner.error;
     const replica = this.openReplica(keyspace, op.partitionId);
     const admission = this.replicator.admit(keyspace, op.partitionId);
     if (!admission.ok) throw admission.error;
-    const accepted = this.committer.submit({ replica, request, epoch: owner.entry.record.epoch, done });
+    const trace = span === undefined ? undefined : this.writeTrace(span, keyspace, op.partitionId);
+    const accepted = this.committer.submit({ replica, request, epoch: owner.entry.record.epoch, done, ...(trace === undefined ? {} : { trace }) });
     if (!accepted) {
       this.overloaded();
       throw this.stopping
@@ -411,6 +431,17 @@ export class DataNode {
           });
     }
     return replica;
+  }
+
+  /** The hooks that put a traced write's stages on its span, and tell the replicator its index. */
+  private writeTrace(span: Span, keyspace: string, partitionId: number): WriteTrace {
+    return {
+      appended: (index) => {
+        span.addEvent('appended', { 'quire.index': index });
+        if (index > 0) this.replicator.noteTraced(keyspace, partitionId, index, traceparentOf(span));
+      },
+      durable: () => span.addEvent('durable'),
+    };
   }
 
   /**

@@ -172,6 +172,7 @@ describe('bad input is refused with a precise error and changes nothing', () => 
         mapRevision: 0,
         op: { $case: 'put' as const, value: { keyspace: '', key, value: Buffer.from('x'), expectedVersion: undefined, requestId } },
         minIndex: 0,
+        traceparent: '',
       });
       const [wrong, stale, tooLong, longId] = await send([
         put(foreign.partitionId, foreign.epoch, Buffer.from('k1')),

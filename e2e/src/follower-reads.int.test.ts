@@ -150,6 +150,7 @@ describe('follower reads with replication factor 3 and sync', () => {
         mapRevision: 0,
         op: { $case: 'get', value: { keyspace: 'default', key: Buffer.from(key), consistency: ReadConsistency.READ_CONSISTENCY_SESSION, session: [], maxStalenessMs: 0 } },
         minIndex: written.version + 1_000,
+        traceparent: '',
       };
       call.write({ operations: [op] });
     });

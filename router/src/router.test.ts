@@ -172,7 +172,7 @@ async function setup(options: { replicas?: string[]; partitions?: number; settin
   /** Starts an operation and tracks whether it has finished. */
   const start = (op: Operation['op']) => {
     const state: { result?: OperationResult } = {};
-    const done = router.execute({ id: 1, op }).then((r) => (state.result = r));
+    const done = router.execute({ id: 1, op , traceparent: '' }).then((r) => (state.result = r));
     return { state, done };
   };
   return { view, clock, nodes, metrics, lines, router, settle, advance, nodeDown, promote, start };
@@ -559,7 +559,7 @@ describe('router: SESSION and STALE gets', () => {
     t.nodes.answers.set('n2', [getOk]);
     t.nodes.answers.set('n3', [getOk]);
     for (let i = 0; i < 4; i++) {
-      const r = await t.router.execute({ id: 1, op: read(2, [{ partitionId: 0, index: 5 + i }]) });
+      const r = await t.router.execute({ id: 1, op: read(2, [{ partitionId: 0, index: 5 + i }]), traceparent: '' });
       expect(codeOf(r)).toBe('get');
     }
     expect([0, 1, 2, 3].map((i) => sentGet(t, i))).toEqual([
@@ -576,7 +576,7 @@ describe('router: SESSION and STALE gets', () => {
     t.nodes.answers.set('n2', [errorAnswer('REPLICA_BEHIND')]);
     t.nodes.answers.set('n3', [errorAnswer('UNAVAILABLE')]);
     t.nodes.answers.set('n1', [getOk]);
-    const r = await t.router.execute({ id: 1, op: read(3) });
+    const r = await t.router.execute({ id: 1, op: read(3) , traceparent: '' });
     expect(codeOf(r)).toBe('get');
     expect(t.nodes.sent.map((s) => s.node).sort()).toEqual(['n1', 'n2', 'n3']);
     expect(t.nodes.sent.at(-1)?.node).toBe('n1');
@@ -588,16 +588,16 @@ describe('router: SESSION and STALE gets', () => {
     t.nodes.answers.set('n2', [errorAnswer('INVALID_ARGUMENT')]);
     t.nodes.answers.set('n3', [errorAnswer('INVALID_ARGUMENT')]);
     t.nodes.answers.set('n1', [getOk]);
-    expect(codeOf(await t.router.execute({ id: 1, op: read(3) }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(await t.router.execute({ id: 1, op: read(3) , traceparent: '' }))).toBe('INVALID_ARGUMENT');
     expect(t.nodes.sent).toHaveLength(1);
-    expect(codeOf(await t.router.execute({ id: 1, op: read(1) }))).toBe('get');
+    expect(codeOf(await t.router.execute({ id: 1, op: read(1) , traceparent: '' }))).toBe('get');
     expect(t.nodes.sent.at(-1)?.node).toBe('n1');
   });
 
   it('refuses an unknown consistency, a bad session and SESSION or STALE scans with INVALID_ARGUMENT naming the field', async () => {
     const t = await setup({ partitions: 4 });
     const refusal = async (op: Operation['op']) => {
-      const r = await t.router.execute({ id: 1, op });
+      const r = await t.router.execute({ id: 1, op , traceparent: '' });
       return r.result?.$case === 'error' ? [r.result.value.code, r.result.value.field] : ['ok'];
     };
     expect(await refusal(read(9))).toEqual(['INVALID_ARGUMENT', 'consistency']);

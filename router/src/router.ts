@@ -35,7 +35,7 @@
  * Retries live here and nowhere else: data nodes never retry, the client library retries
  * nothing on its own.
  */
-import type { Counter, Histogram, Meter } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, type Counter, type Histogram, type Meter, type Span } from '@opentelemetry/api';
 import type { KeyValue, Operation, OperationResult, ScanRequest } from '@quire/proto';
 import {
   AmbiguousResultError,
@@ -63,7 +63,7 @@ import {
   type MetadataView,
   type QuireError,
 } from '@quire/common';
-import { RpcMetrics, latencyBucketsMs } from '@quire/runtime';
+import { RpcMetrics, contextFromTraceparent, latencyBucketsMs, traceparentOf, tracer, tracingOn } from '@quire/runtime';
 import type { NodeConnection } from './node-connection.js';
 import { keyspaceOf, routePartition, type Route } from './routing/route.js';
 import { epochOf, holdUntilMs, replicaCountOf, retryActionFor, routeSuperseded, settlesAmbiguousWrite, type OperationKind } from './routing/failover.js';
@@ -122,6 +122,17 @@ const nodeCatchUpWaitMs = 100;
 const holdRecheckIntervalMs = 250;
 /** Pause before sending again when the view did not move, so a refusal cannot spin. */
 const resendPauseMs = 50;
+
+let routerTracerCached: ReturnType<typeof tracer> | undefined;
+/** The router's tracer (made on first use, after tracing started). */
+const routerTracer = (): ReturnType<typeof tracer> => (routerTracerCached ??= tracer('router'));
+
+/** Ends a request's span with its result code. */
+function endSpan(span: Span, code: string): void {
+  span.setAttribute('quire.code', code);
+  if (code !== 'OK') span.setStatus({ code: SpanStatusCode.ERROR, message: code });
+  span.end();
+}
 
 /** How a held request's wait ended: sent to a node, out of time, or ended otherwise. */
 type HoldOutcome = 'routed' | 'timed_out' | 'abandoned';
@@ -205,18 +216,23 @@ export class Router {
   async execute(op: Operation): Promise<OperationResult> {
     const startedMs = this.deps.clock.monotonicMs();
     const method = op.op?.$case ?? 'none';
+    // A span per request while tracing is on (runtime/src/tracing): routing, holds, resends.
+    const span = tracingOn()
+      ? routerTracer().startSpan(`router.${method}`, { kind: SpanKind.SERVER, attributes: { 'quire.keyspace': op.op?.value.keyspace ?? '' } }, contextFromTraceparent(op.traceparent))
+      : undefined;
     let result: OperationResult;
     try {
-      result = await this.route(op, startedMs + this.settings.requestTimeoutMs);
+      result = await this.route(op, startedMs + this.settings.requestTimeoutMs, span);
     } catch (err) {
       result = { id: op.id, result: { $case: 'error', value: toErrorInfo(err) } };
     }
     const code = result.result?.$case === 'error' ? result.result.value.code : 'OK';
     this.rpc.record(method, code, this.deps.clock.monotonicMs() - startedMs);
+    if (span !== undefined) endSpan(span, code);
     return result;
   }
 
-  private async route(op: Operation, deadlineMs: number): Promise<OperationResult> {
+  private async route(op: Operation, deadlineMs: number, span: Span | undefined): Promise<OperationResult> {
     const limits = this.settings.limits;
     const body = op.op;
     if (body === undefined) throw new InvalidArgumentError('operation has no get, put or delete', { field: 'op' });
@@ -237,6 +253,8 @@ export class Router {
     const tried = new Set<string>();
     /** What goes to data nodes: a get without its session token (min_index carries its one index). */
     let forwarded: Operation['op'] = body;
+    /** The trace context the data nodes' spans are children of. */
+    const traceparent = span === undefined ? '' : traceparentOf(span);
     let minIndex = 0;
     /** The first AMBIGUOUS_RESULT of this write, while no later answer has decided it. */
     let ambiguous: OperationResult['result'] | undefined;
@@ -258,9 +276,10 @@ export class Router {
           const replica = chooseReadReplica(view, ks, partitionId, tried, this.readTurn++);
           if (replica !== undefined) {
             tried.add(replica.nodeId);
+            span?.addEvent('sent to follower', { 'quire.node': replica.nodeId, 'quire.partition': partitionId, 'quire.epoch': replica.epoch });
             const result = await this.deps.pool
               .get(replica.address)
-              .send({ partitionId, epoch: replica.epoch, mapRevision: replica.mapRevision, op: forwarded, minIndex }, false, Math.min(deadlineMs, clock.monotonicMs() + this.settings.followerReadTimeoutMs));
+              .send({ partitionId, epoch: replica.epoch, mapRevision: replica.mapRevision, op: forwarded, minIndex, traceparent }, false, Math.min(deadlineMs, clock.monotonicMs() + this.settings.followerReadTimeoutMs));
             const error = result.result?.$case === 'error' ? result.result.value : undefined;
             if (error === undefined || argumentErrorCodes.has(error.code)) {
               if (error === undefined) this.followerReads.add(1, followerReadAttributes.served);
@@ -278,6 +297,7 @@ export class Router {
           route = routePartition(view, ks, partitionId);
         } catch (err) {
           if (!isQuireError(err) || retryActionFor(err.code, 'route', kind, replicaCountOf(ks, partitionId), hasRequestId) !== 'hold') throw err;
+          if (hold === undefined) span?.addEvent('held', { 'quire.code': err.code, 'quire.partition': partitionId });
           hold ??= this.beginHold(keyspace, partitionId, epochOf(ks, partitionId), err.code, deadlineMs);
           if (hold === undefined) throw err;
           if (clock.monotonicMs() >= hold.untilMs) {
@@ -287,11 +307,13 @@ export class Router {
           await this.waitForViewChange(view.revision, Math.min(holdRecheckIntervalMs, hold.untilMs - clock.monotonicMs()));
           continue;
         }
+        span?.addEvent('sent', { 'quire.node': route.nodeId, 'quire.partition': route.partitionId, 'quire.epoch': route.epoch });
         // Checked first so an unarmed failpoint costs no await on the hot path.
         if (this.deps.failpoints.isArmed('router.forward.beforeSend')) await this.deps.failpoints.hitAsync('router.forward.beforeSend');
-        const result = await this.sendToLeader(route, { partitionId: route.partitionId, epoch: route.epoch, mapRevision: route.mapRevision, op: forwarded, minIndex }, write, deadlineMs);
+        const result = await this.sendToLeader(route, { partitionId: route.partitionId, epoch: route.epoch, mapRevision: route.mapRevision, op: forwarded, minIndex, traceparent }, write, deadlineMs, span);
         const error = result.result?.$case === 'error' ? result.result.value : undefined;
         const action = error === undefined ? 'fail' : retryActionFor(error.code, 'node', kind, replicaCountOf(ks, partitionId), hasRequestId);
+        if (error !== undefined && action !== 'fail') span?.addEvent('retry', { 'quire.code': error.code, 'quire.action': action, 'quire.message': error.message });
         if (error === undefined || action === 'fail') {
           outcome = 'routed';
           return answer(result.result);
@@ -338,7 +360,7 @@ export class Router {
    * UNAVAILABLE for a read, which route() then resends to the next leader like any other lost
    * attempt. The late answer of an abandoned attempt is dropped.
    */
-  private async sendToLeader(route: Route, op: Parameters<NodeConnection['send']>[0], write: boolean, deadlineMs: number): Promise<OperationResult> {
+  private async sendToLeader(route: Route, op: Parameters<NodeConnection['send']>[0], write: boolean, deadlineMs: number, span: Span | undefined): Promise<OperationResult> {
     const sent = this.deps.pool.get(route.address).send(op, write, deadlineMs);
     let resolve: (result: OperationResult) => void = () => undefined;
     const abandoned = new Promise<OperationResult>((r) => {
@@ -347,6 +369,7 @@ export class Router {
     const release = this.track({
       route,
       abandon: (reason) => {
+        span?.addEvent('abandoned', { 'quire.node': route.nodeId, 'quire.reason': reason });
         const message = `Stopped waiting for ${route.nodeId}: ${reason}; ${write ? 'the write may have been applied' : 'the read was not answered'}`;
         const details = { partitionId: route.partitionId, epoch: route.epoch };
         const err = write ? new AmbiguousResultError(message, details) : new UnavailableError(message, details);

@@ -17,3 +17,4 @@ export * from './grpc/flow-control.js';
 export * from './grpc/unary-handler.js';
 export * from './failpoint/debug-service.js';
 export * from './config/server-options.js';
+export * from './tracing/tracing.js';

@@ -46,6 +46,11 @@ export interface LocalClusterOptions {
   readonly logLevel: string;
   /** Environment of the child processes (QUIRE_* variables are removed; flags configure them). */
   readonly env: Readonly<Record<string, string | undefined>>;
+  /**
+   * Whether every Quire process writes its spans to <dataDir>/traces/<id>.jsonl
+   * (QUIRE_TRACE_FILE; `quire dev --trace`, read by `quire trace`).
+   */
+  readonly trace?: boolean;
   /** Extra flags per role, e.g. { datanode: ['--log-retain-entries', '100'] }. */
   readonly extraArgs?: Partial<Record<ProcessRole, readonly string[]>>;
   /** Progress lines while starting. */
@@ -114,12 +119,14 @@ export class LocalCluster {
     const progress = options.onProgress ?? (() => undefined);
     const env = { ...Object.fromEntries(Object.entries(options.env).filter(([k]) => !k.startsWith('QUIRE_'))), QUIRE_STOP_WITH_PARENT: '1' };
     const node = process.execPath;
+    const traceDir = join(dataDir, 'traces');
+    if (options.trace === true) mkdirSync(traceDir, { recursive: true });
     const spec = (role: ProcessRole, id: string, command: string, args: string[], address: string, metricsAddress?: string): ProcessSpec => ({
       role,
       id,
       command,
       args: [...args, ...(role === 'etcd' ? [] : (options.extraArgs?.[role] ?? []))],
-      env,
+      env: options.trace === true && role !== 'etcd' ? { ...env, QUIRE_TRACE_FILE: join(traceDir, `${id}.jsonl`) } : env,
       address,
       metricsAddress,
       logPath: join(logDir, `${id}.log`),

@@ -127,7 +127,7 @@ describe('parseFailpointSpec', () => {
       expect(d.name.startsWith(`${d.component}.`)).toBe(true);
     }
     expect(parseFailpointSpec('datanode.groupCommit.beforeCommit=error(OVERLOADED)', 'datanode')).toHaveLength(1);
-    expect(() => parseFailpointSpec('datanode.groupCommit.beforeCommit=crash', 'router')).toThrow(/belongs to the datanode, not the router \(which knows router.forward.beforeSend\)/);
+    expect(() => parseFailpointSpec('datanode.groupCommit.beforeCommit=crash', 'router')).toThrow(/belongs to the datanode, not the router \(which knows router.forward.beforeSend, router.resend.dropRequestId\)/);
     expect(() => parseFailpointSpec('datanode.groupCommit.beforCommit=crash', 'datanode')).toThrow(
       /Unknown failpoint "datanode.groupCommit.beforCommit"; the datanode knows datanode.groupCommit.beforeCommit, datanode.groupCommit.afterCommit, datanode.groupCommit.ackBeforeDurable/,
     );

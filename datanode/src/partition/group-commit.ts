@@ -25,6 +25,16 @@ export interface PendingWrite {
   readonly epoch: number;
   /** Called once, after the write is durable and acknowledged (or never, if the process stops). */
   readonly done: (result: WriteResult) => void;
+  /** Hooks of a traced write (tracing on only). */
+  readonly trace?: WriteTrace;
+}
+
+/** Where a traced write is on the leader (issue 15): its span's events. */
+export interface WriteTrace {
+  /** Its transaction ran: the outcome's index (the entry's, or the one its answer waits for; 0: none). */
+  appended(index: number): void;
+  /** That transaction is durable on this node; the answer now waits for the ack policy. */
+  durable(): void;
 }
 
 /**
@@ -295,6 +305,7 @@ export class GroupCommitter {
         for (let i = 0; i < batch.length; i++) {
           const w = batch[i] as PendingWrite;
           outcomes[i] = w.replica.appendWrite(w.request, w.epoch);
+          w.trace?.appended((outcomes[i] as AppendOutcome).answerAfterIndex);
           touched.add(w.replica);
           // Deliberately unsafe (failpoint): answered before the transaction is durable.
           if (ackBeforeDurable) w.done((outcomes[i] as AppendOutcome).result);
@@ -317,6 +328,7 @@ export class GroupCommitter {
           for (const replica of applying) replica.appliedDurable();
           for (const replica of appended) replica.logDurable();
           for (const replica of appended) this.deps.onLogDurable?.(replica);
+          for (const w of batch) w.trace?.durable();
           for (let i = 0; i < tasks.length; i++) (tasks[i] as ReplicaTask).done(taskResults[i]);
           // Writes answered early are never answered again, not even with an injected error.
           const finish = (): void => {

@@ -27,6 +27,8 @@
  *    the replica to snapshot mode and the snapshot replaces data, log, epoch history and dedup
  *    table. PartitionReplica.truncateLogAfter asserts the same floor as the last line of defence.
  */
+import { SpanKind, trace, type Link, type Span } from '@opentelemetry/api';
+import { contextFromTraceparent, tracer, tracingOn } from '@quire/runtime';
 import { InvalidArgumentError, UnavailableError, validateRequestId, type Logger, type MetadataView, type PartitionEntry } from '@quire/common';
 import { AckPolicy, LogEntryKind, type FollowerMessage, type LeaderMessage, type LogEntry } from '@quire/proto';
 import {
@@ -97,8 +99,11 @@ export class FollowerHandler {
         // For the staleness of follower reads (LeaderContact): when it arrived, what the log held.
         const receivedMs = replica.monotonicMs();
         let logEndBefore = 0;
+        // A span for an Append that carries traced entries (tracing on): linked to their requests.
+        const span = tracingOn() && append.traceparents.length > 0 ? appendSpan(senderNodeId, keyspace, partitionId, entries.length, append.traceparents) : undefined;
         this.submit(replica, {
           run: (): AppendDecision<ReplicatedEntry> => {
+            span?.addEvent('appended');
             installsBegun = replica.snapshotInstallsBegun;
             if (replica.installingSnapshot) return this.installing(replica);
             logEndBefore = replica.logEndIndex;
@@ -122,6 +127,8 @@ export class FollowerHandler {
           done: (decided: AppendDecision<ReplicatedEntry>) => {
             // An install that began after this decision dropped what it appended.
             const decision = replica.snapshotInstallsBegun === installsBegun ? decided : this.installing(replica);
+            span?.setAttribute('quire.decision', decision.kind);
+            span?.end();
             switch (decision.kind) {
               case 'accept':
                 if (decision.applyUpToIndex > replica.acknowledgedIndex) {
@@ -301,6 +308,23 @@ function decodeEntry(e: LogEntry, keyspace: string, partitionId: number): Replic
     default:
       throw new InvalidArgumentError(`${where}: unknown kind ${e.kind}`, { field: 'entries.kind' });
   }
+}
+
+let followerTracerCached: ReturnType<typeof tracer> | undefined;
+
+/** The span of a follower's append of a batch with traced entries, linked to their requests. */
+function appendSpan(leader: string, keyspace: string, partitionId: number, entries: number, traceparents: readonly string[]): Span {
+  followerTracerCached ??= tracer('datanode');
+  const links: Link[] = [];
+  for (const tp of traceparents) {
+    const context = trace.getSpanContext(contextFromTraceparent(tp));
+    if (context !== undefined) links.push({ context });
+  }
+  return followerTracerCached.startSpan('replication.append', {
+    kind: SpanKind.CONSUMER,
+    links,
+    attributes: { 'quire.leader': leader, 'quire.keyspace': keyspace, 'quire.partition': partitionId, 'quire.entries': entries },
+  });
 }
 
 /** Checks an Append against the wire invariants (replication.proto, Append) before the core sees it. */

@@ -136,7 +136,16 @@ interface Led {
   readonly snapshotFloors: Map<string, number>;
   /** The log end this tenure took over: reads are served once it is acknowledged in this tenure. */
   readonly readsFromIndex: number;
+  /**
+   * Trace contexts of traced writes by log index, while tracing is on: each Append lists those
+   * of its entries so the follower's span links to them. Dropped once acknowledged, and beyond
+   * tracedEntriesMax (oldest first).
+   */
+  readonly traced: Map<number, string>;
 }
+
+/** Most traced entries remembered per led partition. */
+const tracedEntriesMax = 4_096;
 
 /** A partition this node must not lead at `epoch` (it led it before a restart): its tenure is being renewed. */
 interface Renewal {
@@ -177,6 +186,16 @@ export interface LedPartition {
   readonly isr: readonly string[];
   /** Each follower's durable index as it last acknowledged. */
   readonly followerDurableIndexes: ReadonlyMap<string, number>;
+}
+
+/** The trace contexts of the traced entries among `entries`. */
+function tracedOf(traced: ReadonlyMap<number, string>, entries: readonly { readonly index: number }[]): string[] {
+  const out: string[] = [];
+  for (const e of entries) {
+    const traceparent = traced.get(e.index);
+    if (traceparent !== undefined) out.push(traceparent);
+  }
+  return out;
 }
 
 function ackPolicyOf(policy: WireAckPolicy): AckPolicy {
@@ -492,6 +511,7 @@ export class LeaderReplicator {
       installDue: new Set(),
       snapshotFloors: new Map(),
       readsFromIndex: replica.logEndIndex,
+      traced: new Map(),
     };
     this.led.set(led.id, led);
     this.startedHere.set(led.id, record.epoch);
@@ -695,6 +715,21 @@ export class LeaderReplicator {
       led.replica.acknowledge(ack);
       this.deps.committer.acknowledged(led.replica);
     }
+    for (const index of led.traced.keys()) {
+      if (index > ack) break;
+      led.traced.delete(index);
+    }
+  }
+
+  /**
+   * Remembers the trace context of a traced write appended at `index` of a partition led here
+   * (tracing on only), so the Appends carrying it name it to the followers.
+   */
+  noteTraced(keyspace: string, partitionId: number, index: number, traceparent: string): void {
+    const led = this.led.get(idOf(keyspace, partitionId));
+    if (led === undefined || traceparent === '') return;
+    led.traced.set(index, traceparent);
+    if (led.traced.size > tracedEntriesMax) led.traced.delete(led.traced.keys().next().value as number);
   }
 
   /** Keeps the leader's log from the first entry some follower still lacks. */
@@ -808,6 +843,7 @@ export class LeaderReplicator {
             prevIndex: range.prevIndex,
             prevEpoch,
             acknowledgedIndex: progress.acknowledgedIndex,
+            traceparents: led.traced.size === 0 ? [] : tracedOf(led.traced, entries),
             entries: entries.map((e) => ({
               index: e.index,
               epoch: e.epoch,

@@ -40,7 +40,9 @@ export interface KvServiceSettings {
 export function createKvService(router: Router, settings: KvServiceSettings, log: Logger): KVServer {
   function unary<Req, Res>(wrap: (request: Req) => Operation['op'], unwrap: (result: OperationResult['result']) => Res | undefined) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
-      router.execute({ id: 0, op: wrap(call.request) }).then(
+      // A unary caller's trace context comes in the call's metadata (W3C traceparent).
+      const traceparent = call.metadata.get('traceparent')[0];
+      router.execute({ id: 0, op: wrap(call.request), traceparent: typeof traceparent === 'string' ? traceparent : '' }).then(
         (result) => {
           if (result.result?.$case === 'error') return callback(toGrpcStatus(fromErrorInfo(result.result.value)));
           const value = unwrap(result.result);

@@ -4,7 +4,8 @@
  * runServerProcess a setup function; everything around it is the same for all three:
  *
  *   1. the logger (with the component's bound fields), crash handlers, the failpoints armed by
- *      --failpoints, the Prometheus endpoint, and an unbound gRPC server;
+ *      --failpoints, the Prometheus endpoint, tracing when the environment asks for it
+ *      (tracing/tracing.ts), and an unbound gRPC server;
  *   2. setup(context): the component opens what it needs (storage, etcd), adds its services to
  *      the server and registers what must be closed at exit (context.closeAtExit);
  *   3. the Debug service when --failpoints-admin is set (never otherwise);
@@ -13,7 +14,8 @@
  *   5. on SIGINT/SIGTERM (or the parent's exit under `quire dev`): one "Stopping" line, the
  *      component's stop(signal) (hand-overs, deregistration, draining), the server's shutdown
  *      (running calls get the component's serverGraceMs, then are cancelled), everything
- *      registered with closeAtExit in reverse order, the metrics endpoint, and one
+ *      registered with closeAtExit in reverse order, the metrics endpoint, the span exporter's
+ *      flush, and one
  *      "<Component> stopped" line.
  *
  * Invariant: whatever setup or started() opened is closed when either throws, so a process
@@ -38,6 +40,7 @@ import { guardService } from '../grpc/malformed.js';
 import { bindGrpcServer, createGrpcServer, shutdownGrpcServer } from '../grpc/servers.js';
 import { createLogger } from '../log/pino-logger.js';
 import { startMetrics, type MetricsEndpoint } from '../metrics/metrics.js';
+import { startTracing } from '../tracing/tracing.js';
 import { installCrashHandlers, stopWithParentRequested, waitForStopSignal } from './lifecycle.js';
 
 /** The settings every server process has (see config/server-options.ts for the flags). */
@@ -107,6 +110,8 @@ export async function runServerProcess(spec: ServerProcessSpec, setup: (context:
   const failpoints = new Failpoints({ component, rng: systemRng, clock: systemClock, crash: () => process.kill(process.pid, 'SIGKILL'), log });
   if (config.failpoints !== '') failpoints.set(config.failpoints);
   const metrics = await startMetrics({ component, instanceId: spec.instanceId, listen: config.metricsListen });
+  // Off unless OTEL_* or QUIRE_TRACE_FILE ask for it (tracing/tracing.ts); flushed last at exit.
+  const tracing = startTracing(`${component} ${spec.instanceId}`, spec.env, log);
 
   const resources: { readonly name: string; readonly close: () => Promise<void> | void }[] = [];
   const closeAll = async (): Promise<void> => {
@@ -118,6 +123,7 @@ export async function runServerProcess(spec: ServerProcessSpec, setup: (context:
       }
     }
     await metrics.close();
+    await tracing.shutdown();
   };
   const server = createGrpcServer();
   let running: ServerComponent;
