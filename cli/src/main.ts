@@ -34,7 +34,7 @@ Histories:
                       (see quire check --help; exit 0 valid, 1 violation, 3 undecided)
 
 Local cluster:
-  dev                 Start etcd, coordinators, data nodes and a router in the foreground (see quire dev --help)
+  dev                 Start etcd, coordinators, data nodes and routers in the foreground (see quire dev --help)
 
 Servers:
   datanode            Run a data node (see quire datanode --help)
