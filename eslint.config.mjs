@@ -62,6 +62,7 @@ const coreFolders = [
   'coordinator/src/failover/**',
   'router/src/routing/**',
   'history/src/**',
+  'cli/src/dev/restart-policy.ts',
 ];
 
 export default tseslint.config(

@@ -1,13 +1,18 @@
 /**
- * `quire dev`: a whole local cluster in the foreground (etcd, coordinators, data nodes, a
- * router on 127.0.0.1), with progress while it starts, <dir>/cluster.json once it is ready,
+ * `quire dev`: a whole local cluster in the foreground (etcd, coordinators, data nodes,
+ * routers on 127.0.0.1), with progress while it starts, <dir>/cluster.json once it is ready,
  * and a clean stop of everything on Ctrl-C. Restarting on the same directory keeps the data.
+ * While it runs it supervises its processes as a kubelet would: one that exits unexpectedly is
+ * started again with backoff (restart-policy.ts), one line per exit and per restart, unless
+ * --no-restart.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { ConfigError, ackPolicyNames, isAckPolicyName, parseOptions, formatOptionsHelp, silentLogger, type Env } from '@quire/common';
 import { waitForStopSignal } from '@quire/runtime';
-import { LocalCluster, localClusterDefaults } from './dev/local-cluster.js';
+import { LocalCluster, localClusterDefaults, localClusterRoutersMax } from './dev/local-cluster.js';
+import { type ManagedProcess, type ProcessExit, type UnexpectedExit } from './dev/managed-process.js';
+import { restartPolicyDefaults, type RestartDecision } from './dev/restart-policy.js';
 
 /** The options of `quire dev`. */
 export const devOptions = {
@@ -24,7 +29,8 @@ export const devOptions = {
     description: 'Ack policy of the default keyspace: sync, semi-sync (needs --replication 2 or more) or async (fixed when the cluster is first created)',
   },
   coordinators: { kind: 'integer', flag: 'coordinators', env: 'QUIRE_DEV_COORDINATORS', default: localClusterDefaults.coordinators, min: 1, max: 5, description: 'Coordinator processes (one is elected leader)' },
-  routerPort: { kind: 'integer', flag: 'router-port', env: 'QUIRE_DEV_ROUTER_PORT', default: 0, min: 0, max: 65535, description: 'Router port; 0 picks a free one (kept across restarts)' },
+  routers: { kind: 'integer', flag: 'routers', env: 'QUIRE_DEV_ROUTERS', default: localClusterDefaults.routers, min: 1, max: localClusterRoutersMax, description: 'Router processes (router-1..router-N, each on its own port); cluster.json lists them all' },
+  routerPort: { kind: 'integer', flag: 'router-port', env: 'QUIRE_DEV_ROUTER_PORT', default: 0, min: 0, max: 65535, description: 'Port of the first router, the others taking the next ones; 0 picks free ports (kept across restarts)' },
   storageEngine: {
     kind: 'string',
     flag: 'storage-engine',
@@ -35,19 +41,54 @@ export const devOptions = {
   },
   etcdBin: { kind: 'string', flag: 'etcd-bin', env: 'QUIRE_ETCD_BIN', default: 'etcd', description: 'The etcd server binary' },
   logLevel: { kind: 'string', flag: 'log-level', env: 'QUIRE_LOG_LEVEL', default: 'info', choices: ['debug', 'info', 'warn', 'error'], description: 'Log level of the processes (logs go to <data-dir>/logs)' },
+  noRestart: {
+    kind: 'boolean',
+    flag: 'no-restart',
+    env: 'QUIRE_DEV_NO_RESTART',
+    default: false,
+    description: `Leave a process that exits unexpectedly down. Without it, the process is restarted after ${restartPolicyDefaults.backoffMsMin / 1000} s, the delay doubling up to ${restartPolicyDefaults.backoffMsMax / 1000} s while it keeps exiting less than ${restartPolicyDefaults.stableUptimeMsMin / 1000} s after a start`,
+  },
 } as const;
 
 /** --help of `quire dev`. */
 export function devHelp(): string {
   return `Usage: quire dev [options]
 
-Start a local Quire cluster in the foreground: etcd, coordinators, data nodes and a router on
-127.0.0.1. When it is ready it writes <data-dir>/cluster.json and prints the router address.
-Ctrl-C stops every process. Running it again on the same directory keeps all data.
+Start a local Quire cluster in the foreground: etcd, coordinators, data nodes and routers on
+127.0.0.1. When it is ready it writes <data-dir>/cluster.json and prints the router addresses.
+A process that exits unexpectedly (a crash, a kill -9) is restarted with the same flags, data
+and ports after a backoff, as a kubelet would, unless --no-restart; each exit and restart is one
+line here, and cluster.json gets the new pid. Ctrl-C stops every process, restarted ones
+included. Running it again on the same directory keeps all data.
 
 Options:
 ${formatOptionsHelp(devOptions)}
 `;
+}
+
+const seconds = (ms: number): string => `${Number((ms / 1000).toFixed(1))} s`;
+
+function describeExit(exit: ProcessExit): string {
+  return exit.signal !== null ? `signal ${exit.signal}` : `exit code ${exit.code ?? 'unknown'}`;
+}
+
+/**
+ * The line `quire dev` prints when a process exits unexpectedly: the process, how it ended,
+ * how long it ran and what happens next.
+ */
+export function unexpectedExitLine(id: string, report: UnexpectedExit, logPath: string): string {
+  const what = `quire dev: ${id} exited unexpectedly (${describeExit(report.exit)}) after ${seconds(report.uptimeMs)}`;
+  const next = restartLine(report.decision);
+  return `${what}; ${next}; its log is ${logPath}`;
+}
+
+function restartLine(decision: RestartDecision): string {
+  switch (decision.action) {
+    case 'restart':
+      return `restarting it in ${seconds(decision.delayMs)}${decision.exitStreak > 1 ? ` (exit ${decision.exitStreak} in a row)` : ''}`;
+    case 'stay-down':
+      return decision.reason === 'restarts-off' ? 'not restarting it (--no-restart)' : 'not restarting it';
+  }
 }
 
 function isAlive(pid: number): boolean {
@@ -83,7 +124,10 @@ export async function runDev(argv: readonly string[], env: Env): Promise<void> {
   writeFileSync(lock, String(process.pid));
   const shown = relative(process.cwd(), dataDir) || '.';
   const fresh = !existsSync(join(dataDir, 'etcd'));
-  process.stderr.write(`quire dev: ${fresh ? 'creating' : 'restarting'} a cluster in ${shown} (${o.nodes} data nodes, ${o.coordinators} coordinator(s))\n`);
+  process.stderr.write(
+    `quire dev: ${fresh ? 'creating' : 'restarting'} a cluster in ${shown} (${o.nodes} data nodes, ${o.coordinators} coordinator(s)${o.routers === 1 ? '' : `, ${o.routers} routers`})\n`,
+  );
+  const logOf = (p: ManagedProcess): string => relative(process.cwd(), p.spec.logPath);
   const started = Date.now();
   let cluster: LocalCluster;
   try {
@@ -94,6 +138,7 @@ export async function runDev(argv: readonly string[], env: Env): Promise<void> {
       partitions: o.partitions,
       replicationFactor: replication,
       ackPolicy,
+      routers: o.routers,
       routerPort: o.routerPort,
       etcdBin: o.etcdBin,
       nodeLeaseTtlSeconds: localClusterDefaults.nodeLeaseTtlSeconds,
@@ -102,20 +147,23 @@ export async function runDev(argv: readonly string[], env: Env): Promise<void> {
       env,
       extraArgs: { datanode: ['--storage-engine', o.storageEngine] },
       onProgress: (line) => process.stderr.write(`  ${line}\n`),
-      onUnexpectedExit: (p, exit) =>
-        process.stderr.write(`quire dev: ${p.id} exited unexpectedly (${exit.signal ?? `code ${exit.code}`}); its log is ${p.spec.logPath}\n`),
+      ...(o.noRestart ? {} : { restartPolicy: restartPolicyDefaults }),
+      onUnexpectedExit: (p, report) => process.stderr.write(`${unexpectedExitLine(p.id, report, logOf(p))}\n`),
+      onRestart: (p) => process.stderr.write(`quire dev: restarted ${p.id} (pid ${p.pid ?? '?'}); ${join(shown, 'cluster.json')} updated\n`),
+      onRestartError: (p, err, decision) => process.stderr.write(`quire dev: could not restart ${p.id} (${err.message}); ${restartLine(decision)}\n`),
     });
   } catch (err) {
     rmSync(lock, { force: true });
     throw err;
   }
-  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  const startSeconds = ((Date.now() - started) / 1000).toFixed(1);
+  const routers = cluster.routerAddresses;
   process.stdout.write(
     [
       '',
-      `Quire is ready in ${seconds} s. Router: ${cluster.routerAddress}`,
+      `Quire is ready in ${startSeconds} s. ${routers.length === 1 ? 'Router' : 'Routers'}: ${routers.join(', ')}`,
       `  Try:   npx quire put hello world && npx quire get hello`,
-      `  Elsewhere: export QUIRE_ROUTER=${cluster.routerAddress}`,
+      `  Elsewhere: export QUIRE_ROUTER=${routers.join(',')}`,
       `  Cluster file: ${join(shown, 'cluster.json')}   Logs: ${join(shown, 'logs')}/`,
       'Press Ctrl-C to stop.',
       '',

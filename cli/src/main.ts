@@ -35,7 +35,7 @@ Histories:
                       (see quire check --help; exit 0 valid, 1 violation, 3 undecided)
 
 Local cluster:
-  dev                 Start etcd, coordinators, data nodes and a router in the foreground (see quire dev --help)
+  dev                 Start etcd, coordinators, data nodes and routers in the foreground (see quire dev --help)
   trace               Where traced requests waited, from the spans of quire dev --trace (see quire trace --help)
 
 Servers:

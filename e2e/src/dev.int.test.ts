@@ -19,20 +19,30 @@ function alive(pid: number): boolean {
 describe('quire dev', () => {
   const dir = mkdtempSync(join(tmpdir(), 'quire-dev-'));
   let child: ChildProcess | undefined;
+  /** Every pid cluster.json named during the current run of quire dev. */
+  const pidsSeen = new Set<number>();
   afterAll(() => {
     child?.kill('SIGKILL');
     if (process.env.QUIRE_KEEP_TEST_DIRS !== '1') rmSync(dir, { recursive: true, force: true });
   });
 
-  async function startDev(): Promise<{ json: ClusterJson; output: () => string }> {
+  function readClusterJson(): ClusterJson {
+    const json = JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8')) as ClusterJson;
+    for (const p of json.processes) pidsSeen.add(p.pid);
+    return json;
+  }
+
+  const pidOf = (json: ClusterJson, id: string): number => json.processes.find((p) => p.id === id)?.pid ?? 0;
+
+  async function startDev(...extra: string[]): Promise<{ json: ClusterJson; output: () => string }> {
     let output = '';
+    pidsSeen.clear();
     const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUIRE_')));
-    child = spawn(process.execPath, [cliPath, 'dev', '--data-dir', dir, '--nodes', '2', '--partitions', '8'], { env: clean });
+    child = spawn(process.execPath, [cliPath, 'dev', '--data-dir', dir, '--nodes', '2', '--partitions', '8', ...extra], { env: clean });
     child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
     await eventually('quire dev to be ready', 90_000, async () => output.includes('Quire is ready'));
-    const json = JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8')) as ClusterJson;
-    return { json, output: () => output };
+    return { json: readClusterJson(), output: () => output };
   }
 
   async function stopDev(): Promise<number | null> {
@@ -45,29 +55,100 @@ describe('quire dev', () => {
     return code;
   }
 
-  it('starts etcd, a coordinator, the data nodes and a router, shows progress and writes cluster.json', async () => {
-    const { json, output } = await startDev();
+  /** Puts through router `via` and reads the value back through every router. */
+  async function answersThroughEveryRouter(json: ClusterJson, key: string, via: string): Promise<boolean> {
+    const put = await runCli(['put', key, via], { QUIRE_ROUTER: via });
+    if (put.code !== 0) return false;
+    for (const router of json.routers) {
+      const got = await runCli(['get', key], { QUIRE_ROUTER: router });
+      if (got.code !== 0 || got.stdout !== `${via}\n`) return false;
+    }
+    return true;
+  }
+
+  let dev: { json: ClusterJson; output: () => string };
+
+  it('starts etcd, a coordinator, the data nodes and two routers, shows progress and writes cluster.json', async () => {
+    dev = await startDev('--routers', '2');
+    const { json, output } = dev;
+    expect(output()).toContain('(2 data nodes, 1 coordinator(s), 2 routers)');
     expect(output()).toMatch(/Starting etcd on 127\.0\.0\.1:\d+/);
+    expect(output()).toMatch(/Started 1 coordinator\(s\), 2 data node\(s\) and 2 routers on 127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+/);
     expect(output()).toMatch(/Cluster ready: data nodes live 2\/2, partitions with a live leader 8\/8/);
-    expect(output()).toContain(`Router: ${json.router}`);
-    expect(json.processes.map((p) => `${p.role}:${p.id}`)).toEqual(['etcd:etcd', 'coordinator:coordinator-1', 'datanode:node-1', 'datanode:node-2', 'router:router-1']);
+    expect(json.routers).toHaveLength(2);
+    expect(json.router).toBe(json.routers[0]);
+    expect(new Set(json.routers).size).toBe(2);
+    expect(output()).toContain(`Routers: ${json.routers.join(', ')}`);
+    expect(output()).toContain(`export QUIRE_ROUTER=${json.routers.join(',')}`);
+    expect(json.processes.map((p) => `${p.role}:${p.id}`)).toEqual(['etcd:etcd', 'coordinator:coordinator-1', 'datanode:node-1', 'datanode:node-2', 'router:router-1', 'router:router-2']);
+    expect(json.processes.filter((p) => p.role === 'router').map((p) => p.address)).toEqual(json.routers);
     for (const p of json.processes) {
       expect(alive(p.pid)).toBe(true);
       expect(p.address).toMatch(/^127\.0\.0\.1:\d+$/);
     }
-    expect(json.processes.filter((p) => p.metrics !== undefined)).toHaveLength(4);
+    expect(json.processes.filter((p) => p.metrics !== undefined)).toHaveLength(5);
     expect((await runCli(['put', 'persist', 'me'], { QUIRE_ROUTER: json.router })).code).toBe(0);
+    for (const router of json.routers) expect(await runCli(['get', 'persist'], { QUIRE_ROUTER: router })).toMatchObject({ code: 0, stdout: 'me\n' });
   });
 
-  it('stops every process on Ctrl-C and keeps the data for the next start on the same directory', async () => {
-    const before = JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8')) as ClusterJson;
+  it('restarts a data node and a router killed with kill -9, logs each exit and restart, and rewrites cluster.json with their new pids', async () => {
+    const before = readClusterJson();
+    const killed = { 'node-2': pidOf(before, 'node-2'), 'router-2': pidOf(before, 'router-2') };
+    for (const pid of Object.values(killed)) process.kill(pid, 'SIGKILL');
+    const after = await eventually('node-2 and router-2 to be restarted with new pids in cluster.json', 30_000, async () => {
+      const json = readClusterJson();
+      const back = Object.entries(killed).every(([id, old]) => {
+        const pid = pidOf(json, id);
+        return pid !== old && alive(pid);
+      });
+      return back ? json : undefined;
+    });
+    for (const [id, old] of Object.entries(killed)) {
+      expect(alive(old)).toBe(false);
+      expect(dev.output()).toMatch(new RegExp(`quire dev: ${id} exited unexpectedly \\(signal SIGKILL\\) after [\\d.]+ s; restarting it in 0\\.5 s; its log is \\S+${id}\\.log`));
+      expect(dev.output()).toContain(`quire dev: restarted ${id} (pid ${pidOf(after, id)})`);
+    }
+    // Everything else kept its pid, and the restarted router serves on the same address.
+    for (const p of before.processes.filter((x) => !(x.id in killed))) expect(pidOf(after, p.id)).toBe(p.pid);
+    expect(after.routers).toEqual(before.routers);
+    await eventually('the cluster to answer through both routers', 60_000, async () => {
+      for (const router of after.routers) if (!(await answersThroughEveryRouter(after, 'after-restart', router))) return false;
+      return true;
+    });
+  });
+
+  it('stops every process it started on Ctrl-C, restarted ones included, and keeps the data for the next start', async () => {
+    const last = readClusterJson();
+    expect(pidsSeen.size).toBe(last.processes.length + 2);
     expect(await stopDev()).toBe(0);
-    for (const p of before.processes) expect(alive(p.pid)).toBe(false);
+    expect(dev.output()).toContain('quire dev: SIGINT: stopping the cluster');
+    for (const pid of pidsSeen) expect(alive(pid), `pid ${pid}`).toBe(false);
     expect(existsSync(join(dir, 'cluster.json'))).toBe(false);
+    // Stopping is not an unexpected exit: nothing was restarted while stopping.
+    expect(dev.output().split('quire dev: SIGINT')[1]).not.toMatch(/restart/);
+
     const { json, output } = await startDev();
     expect(output()).toContain('restarting a cluster');
+    expect(json.routers).toHaveLength(1);
     const got = await runCli(['get', 'persist'], { QUIRE_ROUTER: json.router });
     expect(got).toMatchObject({ code: 0, stdout: 'me\n' });
     expect(await stopDev()).toBe(0);
+  });
+
+  it('with --no-restart, leaves a killed process down and says so', async () => {
+    const { json, output } = await startDev('--no-restart');
+    const victim = pidOf(json, 'node-2');
+    process.kill(victim, 'SIGKILL');
+    await eventually('the exit line', 10_000, async () => output().includes('quire dev: node-2 exited unexpectedly (signal SIGKILL)'));
+    expect(output()).toMatch(/quire dev: node-2 exited unexpectedly \(signal SIGKILL\) after [\d.]+ s; not restarting it \(--no-restart\); its log is \S+node-2\.log/);
+    // Longer than the first backoff (0.5 s) and a data node's start: it would be back by now.
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(output()).not.toContain('restarted node-2');
+    expect(pidOf(readClusterJson(), 'node-2')).toBe(victim);
+    expect(alive(victim)).toBe(false);
+    // Data node 2 stays down: once its lease runs out the cluster shows it as not live.
+    await eventually('node-2 to show as not live', 15_000, async () => /^node-2\s+-\s+NO\b/m.test((await runCli(['status'], { QUIRE_ROUTER: json.router })).stdout));
+    expect(await stopDev()).toBe(0);
+    for (const pid of pidsSeen) expect(alive(pid), `pid ${pid}`).toBe(false);
   });
 });

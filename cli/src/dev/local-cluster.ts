@@ -1,19 +1,31 @@
 /**
  * LocalCluster starts a whole Quire cluster as child processes on 127.0.0.1: etcd (Debian's
- * etcd-server binary), coordinators, data nodes and a router, each with its data under one
- * directory and its log in <dir>/logs. It powers `quire dev` and the integration and e2e tests,
- * which also use it to kill, stop and restart single processes.
+ * etcd-server binary), coordinators, data nodes and one or more routers, each with its data
+ * under one directory and its log in <dir>/logs. It powers `quire dev` and the integration and
+ * e2e tests, which also use it to kill, stop and restart single processes.
  *
  * Restarting on the same directory keeps everything: etcd's data, every node's identity and
  * LMDB files, and (when still free) the same ports.
+ *
+ * With a `restartPolicy` (`quire dev` unless --no-restart), once the cluster is ready it
+ * supervises its processes as a kubelet would: one that exits without having been asked to is
+ * started again with backoff, and cluster.json is rewritten with its new pid. Without one (the
+ * default, for tests that inject faults themselves) nothing is restarted behind their back.
+ *
+ * Invariants:
+ * - stop() ends supervision of every process before it awaits anything, so no restart
+ *   scheduled earlier can start a process once stopping began.
+ * - cluster.json exists only while the cluster is ready and not stopping, and is replaced
+ *   atomically (write, then rename), so a reader never sees half a file.
  */
-import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, type AckPolicyName } from '@quire/common';
 import { waitForClusterReady } from './readiness.js';
 import { coordinatorArgs, dataNodeArgs, routerArgs } from './process-args.js';
 import { etcdServerArgs, waitForEtcdHealthy } from './etcd-server.js';
-import { ManagedProcess, type ProcessExit, type ProcessRole, type ProcessSpec } from './managed-process.js';
+import { ManagedProcess, type ProcessRole, type ProcessSpec, type UnexpectedExit } from './managed-process.js';
+import { validateRestartPolicy, type RestartDecision, type RestartPolicy } from './restart-policy.js';
 import { PortBook } from './ports.js';
 
 /** Options of a local cluster. */
@@ -35,7 +47,12 @@ export interface LocalClusterOptions {
    * omitted, the coordinator's default (sync) applies.
    */
   readonly ackPolicy?: AckPolicyName;
-  /** Router port; 0 picks a free one (remembered for restarts). */
+  /** Router processes (1..`localClusterRoutersMax`); omitted, one. */
+  readonly routers?: number;
+  /**
+   * Port of the first router, the others taking the ports after it; 0 picks free ones
+   * (remembered for restarts).
+   */
   readonly routerPort: number;
   /** The etcd server binary. */
   readonly etcdBin: string;
@@ -55,9 +72,21 @@ export interface LocalClusterOptions {
   readonly extraArgs?: Partial<Record<ProcessRole, readonly string[]>>;
   /** Progress lines while starting. */
   readonly onProgress?: (message: string) => void;
-  /** Called when a process exits that nobody stopped. */
-  readonly onUnexpectedExit?: (process: ManagedProcess, exit: ProcessExit) => void;
+  /**
+   * Once the cluster is ready, restart processes that exit unexpectedly with this policy;
+   * omitted, nothing is restarted (a test's kill -9 stays a kill -9).
+   */
+  readonly restartPolicy?: RestartPolicy;
+  /** Called when a process exits that nobody stopped (not while the cluster stops), with what happens next. */
+  readonly onUnexpectedExit?: (process: ManagedProcess, report: UnexpectedExit) => void;
+  /** Called when the supervisor has started a process again, after cluster.json was rewritten. */
+  readonly onRestart?: (process: ManagedProcess) => void;
+  /** Called when a scheduled restart could not spawn the process, with the next attempt. */
+  readonly onRestartError?: (process: ManagedProcess, error: Error, decision: RestartDecision) => void;
 }
+
+/** The most routers a local cluster runs. */
+export const localClusterRoutersMax = 8;
 
 /** One process in cluster.json. */
 export interface ClusterProcessInfo {
@@ -71,7 +100,10 @@ export interface ClusterProcessInfo {
 
 /** The contents of <dir>/cluster.json. */
 export interface ClusterJson {
+  /** The first router (what older readers use). */
   readonly router: string;
+  /** Every router, the first one first. */
+  readonly routers: readonly string[];
   readonly etcd: string;
   readonly dataDir: string;
   readonly processes: readonly ClusterProcessInfo[];
@@ -81,6 +113,7 @@ export interface ClusterJson {
 export const localClusterDefaults = {
   nodes: 3,
   coordinators: 1,
+  routers: 1,
   partitions: 16,
   routerPort: 0,
   etcdBin: 'etcd',
@@ -94,28 +127,48 @@ export const localClusterDefaults = {
 export class LocalCluster {
   private readonly processes: ManagedProcess[] = [];
   private stopping = false;
+  /** Set once the cluster was ready and cluster.json written; rewrites follow each start. */
+  private ready = false;
 
   private constructor(
     readonly options: LocalClusterOptions,
     readonly dataDir: string,
     readonly etcdEndpoint: string,
-    readonly routerAddress: string,
+    /** Every router's host:port, router-1 first. */
+    readonly routerAddresses: readonly string[],
   ) {}
+
+  /** The first router's host:port. */
+  get routerAddress(): string {
+    return this.routerAddresses[0] ?? '';
+  }
 
   /** Starts every process and resolves once the cluster serves every partition. */
   static async start(options: LocalClusterOptions): Promise<LocalCluster> {
     if (options.replicationFactor !== undefined && options.replicationFactor > options.nodes) {
       throw new ConfigError(`A replication factor of ${options.replicationFactor} needs at least as many data nodes; the cluster has ${options.nodes}`);
     }
+    const routers = options.routers ?? localClusterDefaults.routers;
+    if (!Number.isInteger(routers) || routers < 1 || routers > localClusterRoutersMax) {
+      throw new ConfigError(`A local cluster runs 1 to ${localClusterRoutersMax} routers; ${routers} were asked for`);
+    }
+    if (options.restartPolicy !== undefined) validateRestartPolicy(options.restartPolicy);
     const dataDir = resolve(options.dataDir);
     const logDir = join(dataDir, 'logs');
     mkdirSync(logDir, { recursive: true });
     const ports = new PortBook(join(dataDir, 'ports.json'));
     const etcdClient = await ports.port('etcd-client');
     const etcdPeer = await ports.port('etcd-peer');
-    const routerPort = await ports.port('router', options.routerPort);
+    // router-1 keeps the names "router" and "router-metrics" of ports.json from before there
+    // could be several.
+    const routerPortName = (i: number): string => (i === 1 ? 'router' : `router-${i}`);
+    const routerAddresses: string[] = [];
+    for (let i = 1; i <= routers; i++) {
+      const preferred = options.routerPort === 0 ? 0 : options.routerPort + i - 1;
+      routerAddresses.push(`127.0.0.1:${await ports.port(routerPortName(i), preferred)}`);
+    }
     const etcdEndpoint = `127.0.0.1:${etcdClient}`;
-    const cluster = new LocalCluster(options, dataDir, etcdEndpoint, `127.0.0.1:${routerPort}`);
+    const cluster = new LocalCluster(options, dataDir, etcdEndpoint, routerAddresses);
     const progress = options.onProgress ?? (() => undefined);
     const env = { ...Object.fromEntries(Object.entries(options.env).filter(([k]) => !k.startsWith('QUIRE_'))), QUIRE_STOP_WITH_PARENT: '1' };
     const node = process.execPath;
@@ -167,8 +220,11 @@ export class LocalCluster {
       const args = dataNodeArgs({ ...common, id, listen, metricsListen, dataDir: join(dataDir, id), leaseTtlSeconds: options.nodeLeaseTtlSeconds });
       cluster.add(spec('datanode', id, node, args, listen, metricsListen));
     }
-    const routerMetrics = `127.0.0.1:${await ports.port('router-metrics')}`;
-    cluster.add(spec('router', 'router-1', node, routerArgs({ ...common, id: 'router-1', listen: cluster.routerAddress, metricsListen: routerMetrics }), cluster.routerAddress, routerMetrics));
+    for (const [index, listen] of routerAddresses.entries()) {
+      const id = `router-${index + 1}`;
+      const metricsListen = `127.0.0.1:${await ports.port(`${routerPortName(index + 1)}-metrics`)}`;
+      cluster.add(spec('router', id, node, routerArgs({ ...common, id, listen, metricsListen }), listen, metricsListen));
+    }
     ports.save();
 
     try {
@@ -180,9 +236,14 @@ export class LocalCluster {
         if (p.role === 'etcd') continue;
         p.start();
       }
-      progress(`Started ${options.coordinators} coordinator(s), ${options.nodes} data node(s) and a router on ${cluster.routerAddress}`);
+      const routersShown = routers === 1 ? `a router on ${cluster.routerAddress}` : `${routers} routers on ${routerAddresses.join(', ')}`;
+      progress(`Started ${options.coordinators} coordinator(s), ${options.nodes} data node(s) and ${routersShown}`);
       await cluster.waitReady(120_000, progress);
       cluster.writeClusterJson();
+      cluster.ready = true;
+      if (options.restartPolicy !== undefined) {
+        for (const p of cluster.processes) p.supervise(options.restartPolicy);
+      }
     } catch (err) {
       await cluster.stop();
       throw err;
@@ -192,8 +253,18 @@ export class LocalCluster {
 
   private add(spec: ProcessSpec): void {
     const p = new ManagedProcess(spec);
-    p.onUnexpectedExit = (proc, exit) => {
-      if (!this.stopping) this.options.onUnexpectedExit?.(proc, exit);
+    p.onUnexpectedExit = (proc, report) => {
+      if (!this.stopping) this.options.onUnexpectedExit?.(proc, report);
+    };
+    // Any start once the cluster is ready (by the supervisor, or a test by hand) changes a pid.
+    p.onStart = () => {
+      if (this.ready && !this.stopping) this.writeClusterJson();
+    };
+    p.onRestart = (proc) => {
+      if (!this.stopping) this.options.onRestart?.(proc);
+    };
+    p.onRestartError = (proc, error, decision) => {
+      if (!this.stopping) this.options.onRestartError?.(proc, error, decision);
     };
     this.processes.push(p);
   }
@@ -203,7 +274,7 @@ export class LocalCluster {
     return this.processes;
   }
 
-  /** The process with this id (etcd, coordinator-N, node-N, router-1). */
+  /** The process with this id (etcd, coordinator-N, node-N, router-N). */
   process(id: string): ManagedProcess {
     const p = this.processes.find((x) => x.id === id);
     if (p === undefined) throw new Error(`No process ${id} in this cluster`);
@@ -217,22 +288,25 @@ export class LocalCluster {
 
   /**
    * Resolves once every data node is live, every partition of every keyspace has a live
-   * leader, and a routed read reaches every partition through the router.
+   * leader, and a routed read reaches every partition through every router.
    */
   async waitReady(timeoutMs: number, progress: (message: string) => void = () => undefined): Promise<void> {
-    await waitForClusterReady({ router: this.routerAddress, nodes: this.options.nodes, processes: this.processes, timeoutMs, progress, logDir: join(this.dataDir, 'logs') });
+    await waitForClusterReady({ routers: this.routerAddresses, nodes: this.options.nodes, processes: this.processes, timeoutMs, progress, logDir: join(this.dataDir, 'logs') });
   }
 
   /** The cluster.json contents for the running processes. */
   clusterJson(): ClusterJson {
     return {
       router: this.routerAddress,
+      routers: this.routerAddresses,
       etcd: this.etcdEndpoint,
       dataDir: this.dataDir,
       processes: this.processes.map((p) => ({
         role: p.role,
         id: p.id,
-        pid: p.pid ?? 0,
+        // While a process is down (waiting for a restart, or under --no-restart) its last pid
+        // stays: 0 would make `kill -9 <pid>` signal the caller's own process group.
+        pid: p.pid ?? p.lastPid ?? 0,
         address: p.spec.address,
         ...(p.spec.metricsAddress === undefined ? {} : { metrics: p.spec.metricsAddress }),
         log: p.spec.logPath,
@@ -240,14 +314,20 @@ export class LocalCluster {
     };
   }
 
-  /** Writes <dir>/cluster.json. */
+  /** Writes <dir>/cluster.json (atomically: a temporary file renamed over it). */
   writeClusterJson(): void {
-    writeFileSync(join(this.dataDir, 'cluster.json'), `${JSON.stringify(this.clusterJson(), null, 2)}\n`);
+    const path = join(this.dataDir, 'cluster.json');
+    writeFileSync(`${path}.tmp`, `${JSON.stringify(this.clusterJson(), null, 2)}\n`);
+    renameSync(`${path}.tmp`, path);
   }
 
-  /** Stops everything: router, data nodes, coordinators, then etcd. */
+  /**
+   * Stops everything: routers, data nodes, coordinators, then etcd. Supervision ends first, so
+   * restarts already scheduled never happen and processes that exit meanwhile stay down.
+   */
   async stop(graceMs = 10_000): Promise<void> {
     this.stopping = true;
+    for (const p of this.processes) p.unsupervise();
     const order: ProcessRole[] = ['router', 'datanode', 'coordinator', 'etcd'];
     for (const role of order) {
       await Promise.all(this.processes.filter((p) => p.role === role).map((p) => p.stop(graceMs)));

@@ -1,6 +1,6 @@
 /**
  * When is a cluster ready? Every data node is live, every partition of every keyspace has a
- * live leader, and a read routed to each partition through the router succeeds. Shared by
+ * live leader, and a read routed to each partition through every router succeeds. Shared by
  * `quire dev`, the benchmarks and the chaos harness.
  */
 import { loadHashPartitioner } from '@quire/common';
@@ -9,11 +9,11 @@ import { type ManagedProcess } from './managed-process.js';
 
 /** What waitForClusterReady watches. */
 export interface ReadinessOptions {
-  /** host:port of a router. */
-  readonly router: string;
+  /** host:port of every router; each must reach every partition. */
+  readonly routers: readonly string[];
   /** Data nodes that must be live. */
   readonly nodes: number;
-  /** The cluster's processes: one that exits while starting fails the wait at once. */
+  /** The cluster's processes: one that exits while starting (and is not about to be restarted) fails the wait at once. */
   readonly processes: readonly ManagedProcess[];
   readonly timeoutMs: number;
   /** Progress lines, one per change of state. */
@@ -27,13 +27,17 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** Resolves once the cluster serves every partition; rejects on timeout or a dead process. */
 export async function waitForClusterReady(options: ReadinessOptions): Promise<void> {
   const progress = options.progress ?? (() => undefined);
-  const client = new QuireClient({ router: options.router, requestTimeoutMs: 5_000, connectTimeoutMs: 1_000 });
+  // One client per router: a client spread over several would hide a router that fails.
+  const clients = options.routers.map((router) => ({ router, client: new QuireClient({ router, requestTimeoutMs: 5_000, connectTimeoutMs: 1_000 }) }));
+  const [first] = clients;
+  if (first === undefined) throw new Error('waitForClusterReady needs at least one router');
+  const client = first.client;
   const deadline = Date.now() + options.timeoutMs;
   let last = '';
   try {
     for (;;) {
       for (const p of options.processes) {
-        if (!p.running && p.spec.role !== 'etcd') {
+        if (!p.running && !p.restartPending && p.spec.role !== 'etcd') {
           // A process that stopped during start-up will not come back by itself.
           throw new Error(`${p.id} exited while the cluster was starting; its log ends with:\n${p.logTail()}`);
         }
@@ -46,7 +50,14 @@ export async function waitForClusterReady(options: ReadinessOptions): Promise<vo
         const ready = partitions.filter((p) => p.leaderLive).length;
         status = `data nodes live ${live}/${options.nodes}, partitions with a live leader ${ready}/${partitions.length}`;
         if (live >= options.nodes && partitions.length > 0 && ready === partitions.length) {
-          await probeAllPartitions(client, s.keyspaces.map((k) => ({ name: k.keyspace, partitions: k.partitionCount })));
+          const keyspaces = s.keyspaces.map((k) => ({ name: k.keyspace, partitions: k.partitionCount }));
+          for (const c of clients) {
+            try {
+              await probeAllPartitions(c.client, keyspaces);
+            } catch (err) {
+              throw new Error(`router ${c.router} cannot reach every partition yet: ${(err as Error).message}`, { cause: err });
+            }
+          }
           progress(`Cluster ready: ${status}`);
           return;
         }
@@ -61,7 +72,7 @@ export async function waitForClusterReady(options: ReadinessOptions): Promise<vo
       await sleep(200);
     }
   } finally {
-    client.close();
+    for (const c of clients) c.client.close();
   }
 }
 

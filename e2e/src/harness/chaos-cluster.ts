@@ -273,7 +273,7 @@ export class ChaosCluster {
   /** Resolves once every data node is live and every partition is served. */
   async waitReady(timeoutMs: number): Promise<void> {
     await waitForClusterReady({
-      router: this.routerAddresses[0] ?? '',
+      routers: this.routerAddresses,
       nodes: this.options.nodes,
       processes: this.members.map((m) => m.managed),
       timeoutMs,
