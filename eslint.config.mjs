@@ -31,6 +31,8 @@ const processAdapters = [
   { name: 'node:child_process', message: 'Processes are started by @quire/cli.' },
 ];
 const processAdapterPatterns = { group: ['@opentelemetry/*', 'msgpackr*'], message: 'Metrics, tracing and native codecs are process-level adapters: they live in @quire/runtime or the components.' };
+// The client library may use the OpenTelemetry API (no-op unless the application registers an SDK), never an SDK.
+const clientAdapterPatterns = { group: ['@opentelemetry/*', '!@opentelemetry/api', 'msgpackr*'], message: 'The client may use @opentelemetry/api only: SDKs, exporters and native codecs belong to the application or to the servers.' };
 
 /** no-restricted-imports for a component: other components, etcd3 and lmdb unless allowed. */
 function componentImports(self, { etcd = false, lmdb = false } = {}) {
@@ -118,7 +120,7 @@ export default tseslint.config(
         'error',
         {
           paths: [etcdOnlyInMetastore, lmdbOnlyInStorage, ...processAdapters],
-          patterns: [deepImports, processAdapterPatterns, { group: ['@quire/*', '!@quire/proto', '!@quire/common'], message: 'The client library depends on proto and common only: it reaches the cluster through a router.' }],
+          patterns: [deepImports, clientAdapterPatterns, { group: ['@quire/*', '!@quire/proto', '!@quire/common'], message: 'The client library depends on proto and common only: it reaches the cluster through a router.' }],
         },
       ],
     },

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { splitCommand } from './command-line.js';
+import { routerTargetsOf } from '@quire/client';
+import { resolveRouters, splitCommand } from './command-line.js';
 
 describe('splitCommand', () => {
   const cases: readonly { readonly argv: readonly string[]; readonly command: string | undefined; readonly rest: readonly string[] }[] = [
@@ -30,5 +31,36 @@ describe('splitCommand', () => {
 
   it('refuses a global option that lacks its value', () => {
     expect(() => splitCommand(['--router'])).toThrow('Option "--router" needs a value');
+  });
+});
+
+describe('resolveRouters', () => {
+  const check = (routers: string[]): unknown => routerTargetsOf({ routers });
+  const cluster = (json: object): string => JSON.stringify(json);
+
+  it.each<[string, Parameters<typeof resolveRouters>[0], string[], string]>([
+    ['one --router', { flag: 'h:1' }, ['h:1'], '--router'],
+    ['a --router list, spaces trimmed', { flag: 'a:1, b:2' }, ['a:1', 'b:2'], '--router'],
+    ['--router over the rest', { flag: 'a:1', env: 'b:2', clusterJson: cluster({ routers: ['c:3'] }) }, ['a:1'], '--router'],
+    ['a QUIRE_ROUTER list', { env: 'a:1,b:2', clusterJson: cluster({ routers: ['c:3'] }) }, ['a:1', 'b:2'], 'QUIRE_ROUTER'],
+    ['an empty QUIRE_ROUTER is unset', { env: '', clusterJson: cluster({ routers: ['c:3'] }) }, ['c:3'], '.quire/cluster.json'],
+    ['cluster.json routers', { clusterJson: cluster({ routers: ['c:3', 'd:4'], router: 'c:3' }) }, ['c:3', 'd:4'], '.quire/cluster.json'],
+    ['cluster.json router when it has no routers (an older file)', { clusterJson: cluster({ router: 'c:3', etcd: 'e:1' }) }, ['c:3'], '.quire/cluster.json'],
+    ['cluster.json router when routers is empty', { clusterJson: cluster({ routers: [], router: 'c:3' }) }, ['c:3'], '.quire/cluster.json'],
+    ['the default without a cluster file', {}, ['127.0.0.1:7000'], 'the default'],
+    ['the default when the cluster file does not parse', { clusterJson: '{"rout' }, ['127.0.0.1:7000'], 'the default'],
+    ['the default when the cluster file names no router', { clusterJson: cluster({ etcd: 'e:1' }) }, ['127.0.0.1:7000'], 'the default'],
+  ])('takes %s', (_name, sources, routers, source) => {
+    expect(resolveRouters(sources, check)).toEqual({ routers, source });
+  });
+
+  it.each<[string, Parameters<typeof resolveRouters>[0], RegExp]>([
+    ['an empty entry in --router', { flag: 'a:1,' }, /^--router must be a comma-separated list of host:port, got "a:1,"$/],
+    ['an empty --router', { flag: '' }, /^--router must be a comma-separated list/],
+    ['an entry without a port in QUIRE_ROUTER', { env: 'a:1,b' }, /^QUIRE_ROUTER: routers entry "b" is not host:port/],
+    ['a repeated entry', { flag: 'a:1,a:1' }, /^--router: routers names a:1 twice$/],
+    ['a bad entry in cluster.json routers', { clusterJson: cluster({ routers: ['c:3', 7] }) }, /^\.quire\/cluster\.json: routers entry "7" is not host:port/],
+  ])('refuses %s as a usage error naming where it came from', (_name, sources, message) => {
+    expect(() => resolveRouters(sources, check)).toThrow(message);
   });
 });

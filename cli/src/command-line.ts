@@ -43,3 +43,56 @@ export function splitCommand(argv: readonly string[]): { readonly command: strin
   return { command: argv[i], rest: [...leading, ...argv.slice(i + 1)] };
 }
 
+
+/** Where the CLI found its routers, for error messages. */
+export type RouterSource = '--router' | 'QUIRE_ROUTER' | '.quire/cluster.json' | 'the default';
+
+/** The routers a client command uses, and where they came from. */
+export interface ResolvedRouters {
+  readonly routers: string[];
+  readonly source: RouterSource;
+}
+
+/** The router a command uses when nothing names one. */
+export const defaultRouter = '127.0.0.1:7000';
+
+/** Splits a comma-separated router list (`a:1,b:2`), refusing empty entries. */
+function routerList(text: string, source: RouterSource): string[] {
+  const entries = text.split(',').map((e) => e.trim());
+  if (entries.some((e) => e === '')) throw new UsageError(`${source} must be a comma-separated list of host:port, got "${text}"`);
+  return entries;
+}
+
+/**
+ * Resolves the routers of a client command: `--router` (a comma-separated list), then
+ * `$QUIRE_ROUTER` (the same), then `./.quire/cluster.json`'s `routers` (a list; its `router`
+ * when it has none, as files written before `quire dev --routers` have), then 127.0.0.1:7000.
+ * `clusterJson` is the file's text, or undefined when it cannot be read; a file that does not
+ * parse or names no router is passed over. Entries are checked by `check` (the client's
+ * routerTargetsOf), whose message is reported against the source as a UsageError.
+ */
+export function resolveRouters(sources: { readonly flag?: string | undefined; readonly env?: string | undefined; readonly clusterJson?: string | undefined }, check: (routers: string[]) => unknown): ResolvedRouters {
+  const checked = (routers: string[], source: RouterSource): ResolvedRouters => {
+    try {
+      check(routers);
+    } catch (err) {
+      throw new UsageError(`${source}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    return { routers, source };
+  };
+  if (sources.flag !== undefined) return checked(routerList(sources.flag, '--router'), '--router');
+  if (sources.env !== undefined && sources.env !== '') return checked(routerList(sources.env, 'QUIRE_ROUTER'), 'QUIRE_ROUTER');
+  if (sources.clusterJson !== undefined) {
+    let cluster: { routers?: unknown; router?: unknown } | undefined;
+    try {
+      cluster = JSON.parse(sources.clusterJson) as { routers?: unknown; router?: unknown };
+    } catch {
+      // Not a cluster file we can read: fall through to the default.
+      cluster = undefined;
+    }
+    const routers = cluster?.routers;
+    if (Array.isArray(routers) && routers.length > 0) return checked(routers.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))), '.quire/cluster.json');
+    if (typeof cluster?.router === 'string' && cluster.router !== '') return checked([cluster.router], '.quire/cluster.json');
+  }
+  return { routers: [defaultRouter], source: 'the default' };
+}

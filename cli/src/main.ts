@@ -10,11 +10,11 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, quireVersion } from '@quire/common';
-import { QuireClient } from '@quire/client';
+import { QuireClient, routerTargetsOf } from '@quire/client';
 import { ExitCode, formatStatus, jsonBytes, reportError } from './output.js';
 import { devHelp, runDev } from './dev-command.js';
 import { runServer, serverHelp, type ServerRole } from './servers.js';
-import { UsageError, splitCommand } from './command-line.js';
+import { UsageError, resolveRouters, splitCommand } from './command-line.js';
 import { runTrace, traceHelp } from './trace/trace-command.js';
 
 const usage = `Usage: quire <command> [options]
@@ -44,7 +44,9 @@ Servers:
   router              Run a router
 
 Global options (before or after the command: quire --router H:P get k = quire get k --router H:P):
-  --router HOST:PORT  Router to use [env: QUIRE_ROUTER; default: the router in ./.quire/cluster.json, else 127.0.0.1:7000]
+  --router HOST:PORT[,HOST:PORT...]
+                      Routers to use; the command moves to another when one dies [env: QUIRE_ROUTER;
+                      default: the routers in ./.quire/cluster.json, else 127.0.0.1:7000]
   --keyspace NAME     Keyspace [default: default]
   --timeout-ms N      Deadline of the operation [default: 10000]
   --json              Machine-readable output (scan: one JSON object per line)
@@ -82,18 +84,14 @@ function integer(value: string | undefined, flag: string, min: number): number |
   return Number(value);
 }
 
-/** Router address: --router, then $QUIRE_ROUTER, then ./.quire/cluster.json, then 127.0.0.1:7000. */
-function resolveRouter(flag: string | undefined): string {
-  if (flag !== undefined) return flag;
-  const fromEnv = process.env.QUIRE_ROUTER;
-  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+/** The text of ./.quire/cluster.json, or undefined when there is none. */
+function readClusterJson(): string | undefined {
   try {
-    const cluster = JSON.parse(readFileSync('.quire/cluster.json', 'utf8')) as { router?: unknown };
-    if (typeof cluster.router === 'string') return cluster.router;
+    return readFileSync('.quire/cluster.json', 'utf8');
   } catch {
-    // No local cluster file: fall through to the default.
+    // No local cluster file: the routers come from elsewhere.
+    return undefined;
   }
-  return '127.0.0.1:7000';
 }
 
 function readStdin(): Buffer {
@@ -113,7 +111,7 @@ async function runClientCommand(command: string, args: string[]): Promise<number
   const keyspace = values.keyspace ?? '';
   const expectedVersion = integer(values['expected-version'], 'expected-version', 0);
   const requestTimeoutMs = integer(values['timeout-ms'], 'timeout-ms', 1) ?? 10_000;
-  const routerAddress = resolveRouter(values.router);
+  const { routers } = resolveRouters({ flag: values.router, env: process.env.QUIRE_ROUTER, clusterJson: readClusterJson() }, (list) => routerTargetsOf({ routers: list }));
   const consistency = values.consistency ?? 'linearizable';
   if (consistency !== 'linearizable' && consistency !== 'session' && consistency !== 'stale') {
     throw new UsageError(`--consistency must be linearizable, session or stale, got "${consistency}"`);
@@ -138,7 +136,7 @@ async function runClientCommand(command: string, args: string[]): Promise<number
     }
   };
   validate();
-  const client = new QuireClient({ router: routerAddress, keyspace, requestTimeoutMs, connectTimeoutMs: Math.min(2_000, requestTimeoutMs) });
+  const client = new QuireClient({ routers, keyspace, requestTimeoutMs, connectTimeoutMs: Math.min(2_000, requestTimeoutMs) });
   try {
     switch (command) {
       case 'put': {

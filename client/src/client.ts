@@ -1,75 +1,100 @@
 /**
  * QuireClient: the TypeScript client library. Get, Put and Delete are multiplexed over one
- * KV.Stream to the router (batched per event-loop turn, matched by id); Scan is a server
- * stream consumed as an async iterator; Admin calls go to the router's proxy.
+ * KV.Stream per router (batched per event-loop turn, matched by id); Scan is a server stream
+ * consumed as an async iterator; Admin calls go to the router's proxy.
+ *
+ * A client is given one router or several (`routers`; an entry may be a DNS name with several
+ * addresses) and keeps a connection to every one (router-set.ts). Operations go to one READY
+ * router, chosen at random per client and kept while it works; when it dies — its stream
+ * breaks, its connection closes, it cannot be reached — in-flight and new operations move to
+ * another within each operation's deadline (attempts.ts): reads and unsent operations are sent
+ * again, writes with the same request id (the data nodes deduplicate it, so a write is applied at
+ * most once), scans resume after the last key they yielded, and Admin reads are sent again.
  *
  * Every failure is a typed QuireError (decoded from the router's ErrorInfo or classified from
- * the transport), so callers branch on `err.code`. A write whose outcome is unknown fails with
- * AMBIGUOUS_RESULT, never with a plain failure. The client does not retry: the router retries
- * routing errors, and the caller decides about everything else.
+ * the transport), so callers branch on `err.code`; `mayHaveTakenEffect(err.code)` (common
+ * operation-effect.ts) says whether it may have happened. A write whose outcome is unknown —
+ * lost with every router tried, past its deadline after it was sent, answered with something
+ * that does not decode — fails with AMBIGUOUS_RESULT, never with a code that says it did not
+ * happen. Besides moving between routers the client does not retry: the router retries routing
+ * errors, and the caller decides about everything else.
  *
  * Every put and delete carries a request id (RFC 0001 "Request ids and router buffering"):
  * the caller's, or one made here from this client's random 8-byte id and an 8-byte sequence
  * number (big-endian) that never repeats within the client. Data nodes remember recent ids per
- * partition (--dedup-window-ms), so the router may resend a write after an unknown outcome,
- * and a caller may retry one that ended in AMBIGUOUS_RESULT by passing the same id
- * (`newRequestId()`, then `{ requestId }` on every attempt): it is applied at most once.
+ * partition (--dedup-window-ms), so the router — and this client, on another router — may send a
+ * write again after an unknown outcome, and a caller may retry one that ended in
+ * AMBIGUOUS_RESULT by passing the same id (`newRequestId()`, then `{ requestId }` on every
+ * attempt): it is applied at most once.
  *
  * Every client keeps a session (session.ts, RFC 0001 "Follower reads"): it merges the position
  * every get, put and delete answer reflects, and sends the keyspace's positions with SESSION
  * reads, so those — served by followers when they can — see this client's own writes and never
  * go back behind what it read before.
  */
-import { randomBytes } from 'node:crypto';
+import { SpanKind, SpanStatusCode, context as otelContext, propagation, trace } from '@opentelemetry/api';
+import { randomBytes, randomInt } from 'node:crypto';
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
-import {
-  AdminClient,
-  KVClient,
-  type ClusterStatusResponse,
-  type DeleteRequest,
-  type GetRequest,
-  type Operation,
-  type OperationResult,
-  type PartitionMap,
-  type PutRequest,
-  type SessionPosition,
-  type Staleness,
-  type StreamRequest,
-  type StreamResponse,
-  type TransferLeaderResponse,
+import type {
+  ClusterStatusResponse,
+  DeleteRequest,
+  GetRequest,
+  Operation,
+  OperationResult,
+  PartitionMap,
+  PutRequest,
+  ScanRequest,
+  SessionPosition,
+  Staleness,
+  TransferLeaderResponse,
 } from '@quire/proto';
 import {
+  AmbiguousResultError,
+  DeadlineExceededError,
   InternalError,
-  clientCredentials,
-  createOperationStream,
+  OverloadedError,
+  UnavailableError,
+  errorInfoMetadataKey,
   fromErrorInfo,
   fromGrpcError,
-  grpcClientOptions,
   isQuireError,
+  isQuireErrorCode,
   readConsistencyOf,
   systemClock,
   validateRequestId,
   withIdleTimeout,
   type Consistency,
-  type MultiplexedStream,
   type QuireError,
 } from '@quire/common';
+import { attemptsMaxFor, resendAfter, settlesAmbiguousWrite } from './attempts.js';
+import { RouterSet, type RouterConnection } from './router-set.js';
+import { routerTargetsOf } from './router-targets.js';
 import { SessionToken } from './session.js';
 
+
+/** The client's tracer: a no-op unless the application registered an OpenTelemetry SDK. */
+const clientTracer = trace.getTracer('quire.client');
 /** Keys and values: bytes, or strings (encoded as UTF-8). */
 export type Bytes = Uint8Array | string;
 
 /** Options of a QuireClient. */
 export interface QuireClientOptions {
-  /** host:port of a router. */
-  readonly router: string;
+  /**
+   * The routers, each `host:port` (a DNS name that resolves to several addresses counts as all
+   * of them), `[ipv6]:port` or a gRPC target name such as `dns:///host:port`; at most 32. The
+   * client connects to every one and moves to another when the one it uses dies. Give this or
+   * `router`.
+   */
+  readonly routers?: readonly string[];
+  /** One router: shorthand for `routers: [router]`. */
+  readonly router?: string;
   /** Keyspace used when an operation names none; defaults to "default". */
   readonly keyspace?: string;
-  /** Deadline of each operation. Default 10 000 ms. */
+  /** Deadline of each operation, moves between routers included. Default 10 000 ms. */
   readonly requestTimeoutMs?: number;
-  /** How long an operation waits for the router connection. Default 3 000 ms. */
+  /** How long an operation waits for some router to be connected. Default 3 000 ms. */
   readonly connectTimeoutMs?: number;
-  /** Most operations in flight on the stream. Default 16 384. */
+  /** Most operations in flight (over every router). Default 16 384. */
   readonly opsInFlightMax?: number;
 }
 
@@ -143,13 +168,35 @@ const toBuffer = (b: Bytes | undefined): Buffer =>
 /** Bytes of the random client id at the start of every request id a client makes. */
 const clientIdBytes = 8;
 
-/** A connection to a Quire cluster through one router. */
+/** How long a router that failed is passed over while another is READY. */
+const routerSuspectMs = 1_000;
+
+type OperationCase = NonNullable<Operation['op']>['$case'];
+type ResultOf<C extends OperationCase> = Extract<NonNullable<OperationResult['result']>, { $case: C }>['value'];
+
+/** Whether a gRPC failure carries an error the router decided (quire-error-bin), rather than coming from the transport. */
+function carriesQuireError(err: unknown): boolean {
+  const metadata = (err as Partial<ServiceError> | undefined)?.metadata;
+  return metadata instanceof Metadata && metadata.get(errorInfoMetadataKey).length > 0;
+}
+
+/** An AMBIGUOUS_RESULT that says what happened after the first ambiguous attempt, too. */
+function stillAmbiguous(first: QuireError, last: QuireError | undefined): QuireError {
+  if (last === undefined || last === first) return first;
+  return new AmbiguousResultError(`${first.message}; sending it again with its request id did not settle it: ${last.message}`, first.details, { cause: last });
+}
+
+/** A connection to a Quire cluster through one or more routers. */
 export class QuireClient {
-  private readonly kv: KVClient;
-  private readonly admin: AdminClient;
-  private readonly mux: MultiplexedStream<Operation, OperationResult, StreamRequest, StreamResponse>;
+  private readonly routers: RouterSet;
   private readonly keyspace: string;
   private readonly requestTimeoutMs: number;
+  private readonly connectTimeoutMs: number;
+  private readonly opsInFlightMax: number;
+  private readonly attemptsMax: number;
+  /** Gets, puts and deletes not yet answered. */
+  private operationsInFlight = 0;
+  private closed = false;
   /** Random, chosen once per client: the first half of every request id it makes. */
   private readonly clientId: Buffer = randomBytes(clientIdBytes);
   /** The sequence number of the last request id made (the second half). */
@@ -157,24 +204,37 @@ export class QuireClient {
   /** This client's session: the positions its answers reflected (SESSION reads). */
   private readonly session = new SessionToken();
 
+  /** Throws INVALID_ARGUMENT (field `routers` or `router`) when the routers are not given right. */
   constructor(options: QuireClientOptions) {
+    const targets = routerTargetsOf(options);
     this.keyspace = options.keyspace ?? '';
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
-    const kv = new KVClient(options.router, clientCredentials(), grpcClientOptions);
-    this.kv = kv;
-    // The admin client shares the KV client's channel.
-    this.admin = new AdminClient(options.router, clientCredentials(), { ...grpcClientOptions, channelOverride: kv.getChannel() });
-    this.mux = createOperationStream(
-      kv,
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 3_000;
+    this.opsInFlightMax = options.opsInFlightMax ?? 16_384;
+    this.attemptsMax = attemptsMaxFor(targets.length);
+    this.routers = new RouterSet(
+      targets,
       {
-        peer: `router at ${options.router}`,
-        connectTimeoutMs: options.connectTimeoutMs ?? 3_000,
-        opsInFlightMax: options.opsInFlightMax ?? 16_384,
+        connectTimeoutMs: this.connectTimeoutMs,
+        opsInFlightMax: this.opsInFlightMax,
         batchOpsMax: 1024,
         deadlineCheckIntervalMs: 100,
+        routerSuspectMs,
       },
       systemClock,
+      // Clients start on different routers, so load spreads and one router's death moves only its share.
+      randomInt(targets.length),
     );
+  }
+
+  /** The router entries this client was given, in order. */
+  get routerTargets(): string[] {
+    return this.routers.targets;
+  }
+
+  /** The router entry operations go to now (it changes when that router fails). */
+  get activeRouter(): string {
+    return this.routers.preferredTarget;
   }
 
   /**
@@ -197,10 +257,102 @@ export class QuireClient {
     return id;
   }
 
-  private async run(op: Operation['op'], write: boolean): Promise<OperationResult['result']> {
-    const result = await this.mux.send({ op, traceparent: '' }, write, systemClock.monotonicMs() + this.requestTimeoutMs);
-    if (result.result?.$case === 'error') throw fromErrorInfo(result.result.value);
-    return result.result;
+  /**
+   * A READY router, waiting at most the connect timeout and never past `deadlineMs`; when none
+   * becomes READY, the error to fail with (nothing was sent): DEADLINE_EXCEEDED when the
+   * deadline cut the wait short, UNAVAILABLE otherwise.
+   */
+  private async readyRouter(deadlineMs: number): Promise<RouterConnection | QuireError> {
+    const connectDeadlineMs = systemClock.monotonicMs() + this.connectTimeoutMs;
+    const router = await this.routers.ready(Math.min(deadlineMs, connectDeadlineMs));
+    if (router !== undefined) return router;
+    if (this.closed) return new UnavailableError('The client is closed');
+    if (deadlineMs < connectDeadlineMs && systemClock.monotonicMs() >= deadlineMs) {
+      return new DeadlineExceededError(`No router was ready before the deadline (${this.routers.describe()})`);
+    }
+    const targets = this.routers.targets;
+    if (targets.length === 1) return new UnavailableError(`Cannot reach router at ${targets[0] ?? ''}: not connected within ${this.connectTimeoutMs} ms (channel ${this.routers.describe(false)}; is it running?)`);
+    return new UnavailableError(`Cannot reach any router: none connected within ${this.connectTimeoutMs} ms (${this.routers.describe()}; is one running?)`);
+  }
+
+  /**
+   * Sends a get, put or delete to a READY router and resolves with its result, moving to
+   * another router after a failure that allows it (attempts.ts) until the deadline.
+   */
+  private async run<C extends OperationCase>(op: Extract<NonNullable<Operation['op']>, { $case: C }>, hasRequestId: boolean): Promise<ResultOf<C>> {
+    if (this.operationsInFlight >= this.opsInFlightMax) {
+      throw new OverloadedError(`${this.operationsInFlight} operations are in flight`, { retryAfterMs: 10, limit: this.opsInFlightMax });
+    }
+    this.operationsInFlight++;
+    // A span per operation, recorded only when the application registered an OpenTelemetry SDK;
+    // its W3C traceparent goes with the operation so the router's and data nodes' spans join it.
+    const span = clientTracer.startSpan(`quire.${op.$case}`, { kind: SpanKind.CLIENT, attributes: { 'quire.keyspace': op.value.keyspace } });
+    let traceparent = '';
+    if (span.isRecording()) {
+      const carrier: { traceparent?: string } = {};
+      propagation.inject(trace.setSpan(otelContext.active(), span), carrier);
+      traceparent = carrier.traceparent ?? '';
+    }
+    try {
+      const result = await this.attempt(op, op.$case !== 'get', hasRequestId, systemClock.monotonicMs() + this.requestTimeoutMs, traceparent);
+      span.setAttribute('quire.code', 'OK');
+      return result;
+    } catch (err) {
+      const code = isQuireError(err) ? err.code : 'INTERNAL';
+      span.setAttribute('quire.code', code);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: code });
+      throw err;
+    } finally {
+      span.end();
+      this.operationsInFlight--;
+    }
+  }
+
+  private async attempt<C extends OperationCase>(
+    op: Extract<NonNullable<Operation['op']>, { $case: C }>,
+    write: boolean,
+    hasRequestId: boolean,
+    deadlineMs: number,
+    traceparent: string,
+  ): Promise<ResultOf<C>> {
+    /** The first attempt of this write whose outcome is unknown. */
+    let ambiguous: QuireError | undefined;
+    for (let attempts = 1; ; attempts++) {
+      const router = await this.readyRouter(deadlineMs);
+      if (isQuireError(router)) throw ambiguous === undefined ? router : stillAmbiguous(ambiguous, router);
+      const r = await router.stream.send({ op, traceparent }, write, deadlineMs);
+      if (r.local === undefined) return this.answer(op.$case, r.result, ambiguous, router.target);
+      const failure = r.local;
+      if (write && failure.code === 'AMBIGUOUS_RESULT') ambiguous ??= failure;
+      const again = !this.closed && resendAfter({ code: failure.code, write, hasRequestId, attempts, attemptsMax: this.attemptsMax, remainingMs: deadlineMs - systemClock.monotonicMs() });
+      if (!again) throw ambiguous === undefined ? failure : stillAmbiguous(ambiguous, failure);
+      this.routers.failed(router);
+    }
+  }
+
+  /**
+   * The value of a router's answer, or the error to throw: the router's error as it is, unless
+   * an earlier attempt of this write was ambiguous and the answer does not settle it, or it is a
+   * write answered with something that does not decode (an unknown code, another kind of
+   * result): then AMBIGUOUS_RESULT.
+   */
+  private answer<C extends OperationCase>(expected: C, result: OperationResult['result'], ambiguous: QuireError | undefined, target: string): ResultOf<C> {
+    const write = expected !== 'get';
+    if (result?.$case === 'error') {
+      const info = result.value;
+      const code = isQuireErrorCode(info.code) ? info.code : undefined;
+      const error = fromErrorInfo(info);
+      if (ambiguous !== undefined && (code === undefined || !settlesAmbiguousWrite(code))) throw stillAmbiguous(ambiguous, error);
+      if (write && code === undefined) {
+        throw new AmbiguousResultError(`The router at ${target} answered the ${expected} with an unknown error code ${info.code} (${info.message}); it may or may not have been applied`, {}, { cause: error });
+      }
+      throw error;
+    }
+    if (result?.$case !== expected) {
+      const what = `The router at ${target} answered a ${expected} with ${result === undefined ? 'no result' : `a ${result.$case} result`}`;
+      throw write ? new AmbiguousResultError(`${what}; it may or may not have been applied`) : new InternalError(what);
+    }
+    return result.value as ResultOf<C>;
   }
 
   /** Reads a key. A missing key is not an error: `found` is false. */
@@ -215,9 +367,8 @@ export class QuireClient {
       maxStalenessMs: consistency === 'stale' ? (options.maxStalenessMs ?? 0) : 0,
     };
     const r = await this.run({ $case: 'get', value: request }, false);
-    if (r?.$case !== 'get') throw new InternalError('The router answered a get with another result');
-    this.session.merge(keyspace, r.value.position);
-    return r.value;
+    this.session.merge(keyspace, r.position);
+    return r;
   }
 
   /** This client's session positions in a keyspace (what its SESSION reads send). */
@@ -234,10 +385,9 @@ export class QuireClient {
       expectedVersion: options.expectedVersion,
       requestId: this.requestIdOf(options),
     };
-    const r = await this.run({ $case: 'put', value: request }, true);
-    if (r?.$case !== 'put') throw new InternalError('The router answered a put with another result');
-    this.session.merge(request.keyspace, r.value.position);
-    return { version: r.value.version };
+    const r = await this.run({ $case: 'put', value: request }, request.requestId.length > 0);
+    this.session.merge(request.keyspace, r.position);
+    return { version: r.version };
   }
 
   /** Deletes a key; `found` says whether it existed. */
@@ -248,15 +398,19 @@ export class QuireClient {
       expectedVersion: options.expectedVersion,
       requestId: this.requestIdOf(options),
     };
-    const r = await this.run({ $case: 'delete', value: request }, true);
-    if (r?.$case !== 'delete') throw new InternalError('The router answered a delete with another result');
-    this.session.merge(request.keyspace, r.value.position);
-    return { found: r.value.found, version: r.value.version };
+    const r = await this.run({ $case: 'delete', value: request }, request.requestId.length > 0);
+    this.session.merge(request.keyspace, r.position);
+    return { found: r.found, version: r.version };
   }
 
-  /** Streams the keys of a range in ascending order. */
+  /**
+   * Streams the keys of a range in ascending order. When the router serving it fails (the call
+   * breaks without an error the router decided), the scan resumes on another router after the
+   * last key it yielded, at most attemptsMax times in a row without a new key; an error the
+   * router answered, or the router sending nothing for the request timeout, ends it.
+   */
   async *scan(options: ScanOptions = {}): AsyncGenerator<ScanEntry> {
-    const call = this.kv.scan({
+    const request: ScanRequest = {
       keyspace: options.keyspace ?? this.keyspace,
       start: toBuffer(options.start),
       end: toBuffer(options.end),
@@ -264,36 +418,73 @@ export class QuireClient {
       limit: options.limit ?? 0,
       consistency: 0,
       keysOnly: options.keysOnly ?? false,
-    });
-    try {
-      // A scan may run long, but a router that sends nothing for a request timeout is stalled.
-      const chunks = withIdleTimeout(call as AsyncIterable<{ items: ScanEntry[] }>, { idleMs: this.requestTimeoutMs, clock: systemClock, what: 'the router', cancel: () => call.cancel() });
-      for await (const chunk of chunks) yield* chunk.items;
-    } catch (err) {
-      throw isQuireError(err) ? err : fromGrpcError(err, 'the router');
-    } finally {
-      call.cancel();
+    };
+    let yielded = 0;
+    let lastKey: Buffer | undefined;
+    for (let failures = 0; ; ) {
+      if (request.limit > 0 && yielded >= request.limit) return;
+      const router = await this.readyRouter(Infinity);
+      if (isQuireError(router)) throw router;
+      // Resumed at the last key yielded (inclusive: its successor could exceed the key size
+      // limit), which is skipped when it comes again.
+      const call = router.kv.scan(lastKey === undefined ? request : { ...request, start: lastKey, limit: request.limit === 0 ? 0 : request.limit - yielded + 1 });
+      try {
+        // A scan may run long, but a router that sends nothing for a request timeout is stalled.
+        const chunks = withIdleTimeout(call as AsyncIterable<{ items: ScanEntry[] }>, { idleMs: this.requestTimeoutMs, clock: systemClock, what: `the router at ${router.target}`, cancel: () => call.cancel() });
+        for await (const chunk of chunks) {
+          for (const item of chunk.items) {
+            if (lastKey !== undefined && Buffer.compare(item.key, lastKey) <= 0) continue;
+            lastKey = item.key;
+            yielded++;
+            failures = 0;
+            yield item;
+            if (request.limit > 0 && yielded >= request.limit) return;
+          }
+        }
+        return;
+      } catch (err) {
+        if (isQuireError(err) || carriesQuireError(err) || this.closed) throw isQuireError(err) ? err : fromGrpcError(err, `the router at ${router.target}`);
+        failures++;
+        if (failures >= this.attemptsMax) throw fromGrpcError(err, `the router at ${router.target}`);
+        this.routers.failed(router);
+      } finally {
+        call.cancel();
+      }
     }
   }
 
-  private async unaryAdmin<Res>(invoke: (metadata: Metadata, deadline: Date, cb: (err: ServiceError | null, res: Res) => void) => void): Promise<Res> {
-    try {
-      return await new Promise<Res>((resolve, reject) =>
-        invoke(new Metadata(), new Date(Date.now() + this.requestTimeoutMs), (err, res) => (err ? reject(err) : resolve(res))),
-      );
-    } catch (err) {
-      throw fromGrpcError(err, 'the router');
+  /**
+   * Calls a unary Admin method on a READY router. A read whose call fails without an error the
+   * router decided is sent to another router (at most attemptsMax attempts, within the request
+   * timeout); a write (`write`) is never sent twice, and such a failure after it was sent is
+   * AMBIGUOUS_RESULT.
+   */
+  private async unaryAdmin<Res>(write: boolean, invoke: (router: RouterConnection, metadata: Metadata, deadline: Date, cb: (err: ServiceError | null, res: Res) => void) => void): Promise<Res> {
+    const deadlineMs = systemClock.monotonicMs() + this.requestTimeoutMs;
+    for (let attempts = 1; ; attempts++) {
+      const router = await this.readyRouter(deadlineMs);
+      if (isQuireError(router)) throw router;
+      const remainingMs = deadlineMs - systemClock.monotonicMs();
+      try {
+        return await new Promise<Res>((resolve, reject) => invoke(router, new Metadata(), new Date(Date.now() + remainingMs), (err, res) => (err ? reject(err) : resolve(res))));
+      } catch (err) {
+        const target = `the router at ${router.target}`;
+        if (write || carriesQuireError(err) || this.closed) throw fromGrpcError(err, target, write);
+        const e = fromGrpcError(err, target);
+        if (e.code === 'DEADLINE_EXCEEDED' || attempts >= this.attemptsMax || deadlineMs <= systemClock.monotonicMs()) throw e;
+        this.routers.failed(router);
+      }
     }
   }
 
   /** Returns the nodes, the coordinator leader and every keyspace's partitions. */
   async clusterStatus(): Promise<ClusterStatusResponse> {
-    return this.unaryAdmin((md, deadline, cb) => this.admin.clusterStatus({}, md, { deadline }, cb));
+    return this.unaryAdmin(false, (router, md, deadline, cb) => router.admin.clusterStatus({}, md, { deadline }, cb));
   }
 
   /** Returns one keyspace's partition map. */
   async partitionMap(keyspace = ''): Promise<PartitionMap> {
-    const res = await this.unaryAdmin<{ map: PartitionMap | undefined }>((md, deadline, cb) => this.admin.getPartitionMap({ keyspace }, md, { deadline }, cb));
+    const res = await this.unaryAdmin<{ map: PartitionMap | undefined }>(false, (router, md, deadline, cb) => router.admin.getPartitionMap({ keyspace }, md, { deadline }, cb));
     if (res.map === undefined) throw new InternalError('GetPartitionMap returned no map');
     return res.map;
   }
@@ -302,17 +493,18 @@ export class QuireClient {
    * Moves a partition's leadership to another in-sync replica (`to`: a node id; absent: the
    * coordinator picks the live ISR member leading the fewest partitions). Resolves with the
    * new leader and epoch once the change is in etcd. Writes to the partition pause briefly
-   * meanwhile; the router retries them, so they do not fail.
+   * meanwhile; the router retries them, so they do not fail. Never sent twice: when the call
+   * fails after it was sent without an answer, it is AMBIGUOUS_RESULT.
    */
   async transferLeader(partitionId: number, options: { readonly keyspace?: string; readonly to?: string } = {}): Promise<TransferLeaderResponse> {
     const request = { keyspace: options.keyspace ?? this.keyspace, partitionId, targetNodeId: options.to ?? '' };
-    return this.unaryAdmin<TransferLeaderResponse>((md, deadline, cb) => this.admin.transferLeader(request, md, { deadline }, cb));
+    return this.unaryAdmin<TransferLeaderResponse>(true, (router, md, deadline, cb) => router.admin.transferLeader(request, md, { deadline }, cb));
   }
 
-  /** Closes the connection; operations in flight fail. */
+  /** Closes every router connection; operations in flight fail. */
   close(): void {
-    this.mux.close();
-    this.kv.close();
+    this.closed = true;
+    this.routers.close();
   }
 }
 

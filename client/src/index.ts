@@ -1,10 +1,13 @@
 /**
  * @quire/client: the TypeScript client library. QuireClient (get, put, delete, scan and the
- * Admin calls, multiplexed over one stream to a router), its session for SESSION reads, and
- * the typed errors every call fails with (branch on `err.code`). It depends on @quire/proto,
- * @quire/common and @grpc/grpc-js only: no native module, etcd client, logger or metrics SDK.
+ * Admin calls, multiplexed over one stream per router, moving to another router when one
+ * dies), its session for SESSION reads, and the typed errors every call fails with (branch on
+ * `err.code`; `mayHaveTakenEffect(err.code)` says whether the operation may have happened). It
+ * depends on @quire/proto, @quire/common and @grpc/grpc-js only: no native module, etcd client,
+ * logger or metrics SDK.
  */
 export * from './client.js';
+export { routerTargetsOf, routerTargetsMax, type RouterTargetOptions } from './router-targets.js';
 export {
   AmbiguousResultError,
   ConditionFailedError,
@@ -27,6 +30,9 @@ export {
   WrongPartitionError,
   isQuireError,
   isQuireErrorCode,
+  mayHaveTakenEffect,
+  operationEffectByCode,
+  type OperationEffect,
   type QuireErrorCode,
   type QuireErrorDetails,
   type RetryClass,

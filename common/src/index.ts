@@ -14,6 +14,7 @@ export * from './limits.js';
 export * from './version.js';
 export * from './errors/quire-error.js';
 export * from './errors/grpc-status.js';
+export * from './errors/operation-effect.js';
 export * from './config/options.js';
 export * from './failpoint/failpoints.js';
 export * from './log/logger.js';

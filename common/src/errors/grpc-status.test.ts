@@ -1,7 +1,9 @@
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
+import { ErrorInfo } from '@quire/proto';
 import { AssertionError } from '../assert.js';
 import { errorClasses, isQuireError, type QuireErrorCode } from './quire-error.js';
+import { mayHaveTakenEffect } from './operation-effect.js';
 import { fromErrorInfo, fromGrpcError, grpcStatusByCode, toErrorInfo, toGrpcStatus, toQuireError } from './grpc-status.js';
 
 const codes = Object.keys(errorClasses) as QuireErrorCode[];
@@ -67,15 +69,37 @@ describe('classifying transport failures without Quire metadata', () => {
   const transport = (code: status, details: string): ServiceError =>
     Object.assign(new Error(details), { code, details, metadata: new Metadata() }) as ServiceError;
 
-  it.each([
-    [status.UNAVAILABLE, false, 'UNAVAILABLE'],
-    [status.UNAVAILABLE, true, 'AMBIGUOUS_RESULT'],
-    [status.CANCELLED, true, 'AMBIGUOUS_RESULT'],
-    [status.DEADLINE_EXCEEDED, false, 'DEADLINE_EXCEEDED'],
-    [status.DEADLINE_EXCEEDED, true, 'AMBIGUOUS_RESULT'],
-    [status.UNIMPLEMENTED, false, 'INTERNAL'],
-  ] as const)('status %s with a write in flight %s becomes %s', (code, writeInFlight, expected) => {
-    expect(fromGrpcError(transport(code, 'x'), 'peer', writeInFlight).code).toBe(expected);
+  // Every status grpc-js can report, OK included (a stream that ends without an answer).
+  const statuses = Object.values(status).filter((v): v is status => typeof v === 'number');
+
+  it.each(statuses)('status %s without a write in flight keeps the read typed: UNAVAILABLE, DEADLINE_EXCEEDED or INTERNAL', (code) => {
+    const expected = code === status.UNAVAILABLE || code === status.CANCELLED ? 'UNAVAILABLE' : code === status.DEADLINE_EXCEEDED ? 'DEADLINE_EXCEEDED' : 'INTERNAL';
+    expect(fromGrpcError(transport(code, 'x'), 'peer', false).code).toBe(expected);
+  });
+
+  it.each(statuses)('status %s with a write in flight is AMBIGUOUS_RESULT (grpc-js reports an RST_STREAM as INTERNAL)', (code) => {
+    const e = fromGrpcError(transport(code, 'Received RST_STREAM with code 2'), 'router at 127.0.0.1:1', true);
+    expect(e.code).toBe('AMBIGUOUS_RESULT');
+    expect(mayHaveTakenEffect(e.code)).toBe(true);
+  });
+
+  it('makes a failure that is not a gRPC status INTERNAL for a read and AMBIGUOUS_RESULT for a write in flight', () => {
+    expect(fromGrpcError(new TypeError('boom'), 'peer', false).code).toBe('INTERNAL');
+    expect(fromGrpcError(new TypeError('boom'), 'peer', true).code).toBe('AMBIGUOUS_RESULT');
+  });
+
+  it('keeps a Quire error the server decided, write in flight or not', () => {
+    const refused = asServiceError(new errorClasses.CONDITION_FAILED('no', { currentVersion: 3 }));
+    expect(fromGrpcError(refused, 'peer', true).code).toBe('CONDITION_FAILED');
+  });
+
+  it('makes an unknown code from a newer server AMBIGUOUS_RESULT for a write in flight, INTERNAL otherwise', () => {
+    const s = toGrpcStatus(new errorClasses.OVERLOADED('x'));
+    const info = toErrorInfo(new errorClasses.OVERLOADED('x'));
+    s.metadata.set('quire-error-bin', Buffer.from(ErrorInfo.encode({ ...info, code: 'SOMETHING_NEW' }).finish()));
+    const err = Object.assign(new Error('x'), { code: s.code, details: s.details, metadata: s.metadata });
+    expect(fromGrpcError(err, 'peer', false).code).toBe('INTERNAL');
+    expect(fromGrpcError(err, 'peer', true).code).toBe('AMBIGUOUS_RESULT');
   });
 
   it('says "connection refused" instead of grpc-js internals', () => {
@@ -83,11 +107,12 @@ describe('classifying transport failures without Quire metadata', () => {
     expect(e.message).toBe('Cannot reach router at 127.0.0.1:1: connection refused (is it running?)');
   });
 
-  it('reports undecodable error details as INTERNAL instead of throwing', () => {
+  it('reports undecodable error details as INTERNAL instead of throwing, and as AMBIGUOUS_RESULT with a write in flight', () => {
     const md = new Metadata();
     md.set('quire-error-bin', Buffer.from([0x0a, 0xff]));
-    const e = fromGrpcError(Object.assign(new Error('x'), { code: status.INTERNAL, details: 'x', metadata: md }), 'peer');
-    expect(e.code).toBe('INTERNAL');
+    const err = Object.assign(new Error('x'), { code: status.INTERNAL, details: 'x', metadata: md });
+    expect(fromGrpcError(err, 'peer').code).toBe('INTERNAL');
+    expect(fromGrpcError(err, 'peer', true).code).toBe('AMBIGUOUS_RESULT');
   });
 });
 

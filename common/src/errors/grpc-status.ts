@@ -117,34 +117,54 @@ export function toGrpcStatus(err: unknown): Partial<StatusObject> & { code: stat
  * Converts an error a gRPC client call failed with into the typed error it carries. A status
  * without Quire metadata comes from the transport: UNAVAILABLE (cannot connect),
  * DEADLINE_EXCEEDED, CANCELLED and the rest are classified here. `writeInFlight` says whether a
- * write may already have reached the server, which turns a lost connection into an ambiguous
- * result instead of a failure.
+ * write may already have reached the server: then every failure that does not carry a Quire
+ * error the server decided — whatever the transport status (grpc-js reports some broken
+ * streams, an RST_STREAM for one, as INTERNAL), details that do not decode, a code this version
+ * does not know, an error that is not a gRPC status at all — is AMBIGUOUS_RESULT, never a code
+ * that says the write did not happen (operation-effect.ts).
  */
 export function fromGrpcError(err: unknown, target: string, writeInFlight = false): QuireError {
   if (isQuireError(err)) return err;
   const se = err as Partial<ServiceError>;
-  if (typeof se.code !== 'number') return toQuireError(err);
+  if (typeof se.code !== 'number') {
+    if (!writeInFlight) return toQuireError(err);
+    const message = err instanceof Error ? err.message : String(err);
+    return new AmbiguousResultError(`The call to ${target} failed with a write in flight (${message}); it may or may not have been applied`, {}, { cause: err });
+  }
   const bin = se.metadata?.get(errorInfoMetadataKey)[0];
   if (bin instanceof Buffer) {
+    let info: ErrorInfo;
     try {
-      return fromErrorInfo(ErrorInfo.decode(bin));
+      info = ErrorInfo.decode(bin);
     } catch (decodeErr) {
-      return new InternalError(`Undecodable error details from ${target}`, {}, { cause: decodeErr });
+      return writeInFlight
+        ? new AmbiguousResultError(`Undecodable error details from ${target} with a write in flight; it may or may not have been applied`, {}, { cause: decodeErr })
+        : new InternalError(`Undecodable error details from ${target}`, {}, { cause: decodeErr });
     }
+    if (writeInFlight && !isQuireErrorCode(info.code)) {
+      return new AmbiguousResultError(`Unknown error code ${info.code} from ${target} with a write in flight (${info.message}); it may or may not have been applied`, {}, { cause: err });
+    }
+    return fromErrorInfo(info);
   }
   const detail = se.details ?? se.message ?? 'no details';
+  const statusName = status[se.code] ?? String(se.code);
+  if (writeInFlight) {
+    return new AmbiguousResultError(
+      se.code === status.DEADLINE_EXCEEDED
+        ? `Deadline exceeded at ${target} while a write was in flight; it may or may not have been applied`
+        : `Lost the call to ${target} while a write was in flight (${statusName}: ${detail}); it may or may not have been applied`,
+      {},
+      { cause: err },
+    );
+  }
   switch (se.code) {
     case status.UNAVAILABLE:
     case status.CANCELLED:
-      return writeInFlight
-        ? new AmbiguousResultError(`Lost the connection to ${target} while a write was in flight: ${detail}`, {}, { cause: err })
-        : new UnavailableError(`Cannot reach ${target}: ${describeTransportFailure(detail)}`, {}, { cause: err });
+      return new UnavailableError(`Cannot reach ${target}: ${describeTransportFailure(detail)}`, {}, { cause: err });
     case status.DEADLINE_EXCEEDED:
-      return writeInFlight
-        ? new AmbiguousResultError(`Deadline exceeded at ${target} while a write was in flight`, {}, { cause: err })
-        : new DeadlineExceededError(`Deadline exceeded waiting for ${target}`, {}, { cause: err });
+      return new DeadlineExceededError(`Deadline exceeded waiting for ${target}`, {}, { cause: err });
     default:
-      return new InternalError(`Unexpected status ${status[se.code] ?? se.code} from ${target}: ${detail}`, {}, { cause: err });
+      return new InternalError(`Unexpected status ${statusName} from ${target}: ${detail}`, {}, { cause: err });
   }
 }
 
