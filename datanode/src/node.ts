@@ -322,6 +322,24 @@ export class DataNode {
     deps.meter
       .createObservableGauge('quire_datanode_write_queue_ops', { description: 'Writes waiting for a commit' })
       .addCallback((r) => r.observe(this.committer.queuedOps));
+    // Per partition led here with followers (issue 15): ISR size and each follower's lag.
+    const isrSize = deps.meter.createObservableGauge('quire_datanode_isr_size', { description: 'In-sync replicas (leader included) of each partition this node leads, as confirmed in etcd' });
+    const lagEntries = deps.meter.createObservableGauge('quire_datanode_replication_lag_entries', { description: "Entries of each led partition's log a follower has not acknowledged as durable" });
+    const lagMs = deps.meter.createObservableGauge('quire_datanode_replication_lag_ms', { description: 'How long a follower has lacked an entry durable on this leader (0 when caught up)', unit: 'ms' });
+    deps.meter.addBatchObservableCallback(
+      (r) => {
+        for (const p of this.replicator.followerProgress()) {
+          const partition = { keyspace: p.keyspace, partition: String(p.partitionId) };
+          r.observe(isrSize, p.followers.filter((f) => f.inIsr).length + 1, partition);
+          for (const f of p.followers) {
+            const attributes = { ...partition, follower: f.nodeId };
+            r.observe(lagEntries, Math.max(0, p.durableIndex - f.durableIndex), attributes);
+            r.observe(lagMs, f.lagMs, attributes);
+          }
+        }
+      },
+      [isrSize, lagEntries, lagMs],
+    );
     deps.meter
       .createObservableGauge('quire_datanode_partitions', { description: 'Partition replicas open on this node' })
       .addCallback((r) => r.observe(this.replicas.size));

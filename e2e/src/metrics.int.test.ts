@@ -35,3 +35,33 @@ describe('every process exposes Prometheus metrics on its /metrics port', () => 
     expect(coordinator).toMatch(/quire_coordinator_partition_assignments_total 4/);
   });
 });
+
+describe('replication metrics per partition', () => {
+  let t: TestCluster;
+  beforeAll(async () => {
+    t = await startTestCluster('metrics-replicated', { nodes: 3, partitions: 4, replicationFactor: 3 });
+    for (let i = 0; i < 40; i++) await t.client.put(`r${i}`, 'x');
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it('reports each led partition\'s ISR size and each follower\'s lag in entries and ms', async () => {
+    const status = await t.client.clusterStatus();
+    const ks = status.keyspaces.find((k) => k.keyspace === 'default');
+    const leaders = new Set(ks?.partitions.map((p) => p.leader));
+    let partitions = 0;
+    for (const nodeId of leaders) {
+      const node = await scrape(t.cluster.process(nodeId).spec.metricsAddress ?? '');
+      for (const p of ks?.partitions.filter((x) => x.leader === nodeId) ?? []) {
+        partitions++;
+        expect(node).toMatch(new RegExp(`quire_datanode_isr_size\\{[^}]*keyspace="default"[^}]*partition="${p.partitionId}"[^}]*\\} 3`));
+        for (const follower of p.replicas.filter((r) => r !== nodeId)) {
+          expect(node).toMatch(new RegExp(`quire_datanode_replication_lag_entries\\{[^}]*partition="${p.partitionId}"[^}]*follower="${follower}"[^}]*\\} \\d+`));
+          expect(node).toMatch(new RegExp(`quire_datanode_replication_lag_ms\\{[^}]*partition="${p.partitionId}"[^}]*follower="${follower}"[^}]*\\} \\d+`));
+        }
+      }
+    }
+    expect(partitions).toBe(4);
+  });
+});

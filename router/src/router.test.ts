@@ -205,6 +205,7 @@ describe('Router failover buffering', () => {
     ]);
     expect(t.metrics.sum('quire_router_failover_waits', { outcome: 'routed' })).toBe(2);
     expect(t.metrics.sum('quire_router_failover_wait_ms', { outcome: 'routed' })).toBe(1_200);
+    expect(t.metrics.sum('quire_router_partition_held_requests', { keyspace: 'default', partition: '0' })).toBe(2);
     // One line when the partition's requests start being held, one when they go out: not one per request.
     expect(t.lines.filter((l) => l.level === 'info').map((l) => [l.message, l.fields.epoch])).toEqual([
       ['Holding requests for a partition without a usable leader', 1],
@@ -450,6 +451,7 @@ describe('Router: a leader that stops answering (paused, cut off) does not hold 
       ['n2', 2],
     ]);
     expect(t.metrics.sum('quire_router_abandoned_attempts')).toBe(1);
+    expect(t.metrics.sum('quire_router_partition_resent_requests', { keyspace: 'default', partition: '0', code: 'AMBIGUOUS_RESULT' })).toBe(1);
     expect(t.lines.some((l) => l.message.startsWith('Stopped waiting for a partition leader') && l.fields.nodeId === 'n1')).toBe(true);
   });
 

@@ -181,6 +181,9 @@ export class Router {
   /** Attempts waiting for a partition leader's answer, by "keyspace/partition". */
   private readonly attempts = new Map<string, Set<Attempt>>();
   private readonly abandonedAttempts: Counter;
+  /** Held and resent requests per partition (issue 15), by keyspace and partition. */
+  private readonly heldByPartition: Counter;
+  private readonly resentByPartition: Counter;
 
   constructor(
     private readonly settings: RouterSettings,
@@ -198,6 +201,12 @@ export class Router {
     });
     this.abandonedAttempts = deps.meter.createCounter('quire_router_abandoned_attempts', {
       description: 'Requests (or scan partitions) in flight on a partition leader that the router stopped waiting for because the map named another leader or the node lost its registration; then resent to the next leader (reads, writes with a request id) or answered AMBIGUOUS_RESULT',
+    });
+    this.heldByPartition = deps.meter.createCounter('quire_router_partition_held_requests', {
+      description: 'Requests held for a usable leader, by keyspace and partition',
+    });
+    this.resentByPartition = deps.meter.createCounter('quire_router_partition_resent_requests', {
+      description: 'Requests sent again after a failure at a data node (routing refusal, lost node, ambiguous write with a request id, abandoned leader), by keyspace, partition and the code that caused it',
     });
     // One subscription for every attempt in flight: a paused or cut-off leader's requests are
     // let go as soon as the view shows it replaced or its lease gone.
@@ -326,6 +335,7 @@ export class Router {
           outcome = 'timed_out';
           return answer(result.result);
         }
+        this.resentByPartition.add(1, { keyspace, partition: String(route.partitionId), code: error.code });
         if (write && error.code === 'AMBIGUOUS_RESULT') {
           this.ambiguousResends.add(1);
           this.deps.log.debug('Resending a write with a request id after an ambiguous result', { partitionId: route.partitionId, epoch: route.epoch, nodeId: route.nodeId });
@@ -437,6 +447,7 @@ export class Router {
       this.heldPartitions.set(key, held);
     }
     held.requests++;
+    this.heldByPartition.add(1, { keyspace, partition: String(partitionId) });
     return { keyspace, partitionId, startedMs: nowMs, untilMs };
   }
 

@@ -66,7 +66,7 @@ describe('breakDown', () => {
       '  leader commit  p50         -   p99         -   max         -',
       '  followers      p50         -   p99         -   max         -',
       'Slowest 1:',
-      '  aaaaaaaaaaaaaaaa  put      1500 ms  OK         router 1400 ms, held 1×, 1 retry, 1 abandoned; datanode node-3: queue -, commit -, followers -',
+      '  aaaaaaaaaaaaaaaa  put      1500 ms  OK         router 1400 ms, held 1×, 1 retry, 1 abandoned; datanode node-3 100 ms',
     ]);
   });
 });

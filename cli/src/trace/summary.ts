@@ -37,6 +37,8 @@ export interface RequestBreakdown {
   readonly abandoned: number;
   /** The leader that answered (its service name), and its stages, when its span is there. */
   readonly leader: string | undefined;
+  /** The answering leader span's duration. */
+  readonly leaderMs: number | undefined;
   readonly queueMs: number | undefined;
   readonly commitMs: number | undefined;
   readonly followersMs: number | undefined;
@@ -86,6 +88,7 @@ export function breakDown(spans: readonly SpanRecord[]): RequestBreakdown[] {
       retries: router?.events.filter((e) => e.name === 'retry').length ?? 0,
       abandoned: router?.events.filter((e) => e.name === 'abandoned').length ?? 0,
       leader: leader?.service,
+      leaderMs: leader?.durationMs,
       queueMs: appended,
       commitMs: appended !== undefined && durable !== undefined ? durable - appended : undefined,
       followersMs: leader !== undefined && durable !== undefined ? leader.durationMs - durable : undefined,
@@ -110,7 +113,9 @@ export function formatBreakdown(r: RequestBreakdown): string {
   const leader =
     r.leader === undefined
       ? ''
-      : `; ${r.leader}: queue ${ms(r.queueMs)}, commit ${ms(r.commitMs)}, followers ${ms(r.followersMs)}${r.followers.length === 0 ? '' : ` (${r.followers.map((f) => `${f.service.replace(/^datanode /, '')} ${ms(f.durationMs)}`).join(', ')})`}`;
+      : r.queueMs === undefined
+        ? `; ${r.leader} ${ms(r.leaderMs)}`
+        : `; ${r.leader}: queue ${ms(r.queueMs)}, commit ${ms(r.commitMs)}, followers ${ms(r.followersMs)}${r.followers.length === 0 ? '' : ` (${r.followers.map((f) => `${f.service.replace(/^datanode /, '')} ${ms(f.durationMs)}`).join(', ')})`}`;
   return `${r.traceId.slice(0, 16)}  ${r.op.padEnd(6)} ${ms(r.totalMs).padStart(9)}  ${r.code.padEnd(10)} ${router}${leader}`;
 }
 
