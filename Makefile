@@ -15,8 +15,8 @@ DATA_DIR ?= .quire
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-up: build ## Start a local cluster (etcd, coordinator, 3 data nodes, router) in ./.quire
-	node cli/dist/main.js dev --data-dir $(DATA_DIR)
+up: build ## Start a local cluster (etcd, coordinator, 3 data nodes, 2 routers) in ./.quire
+	node cli/dist/main.js dev --routers 2 --data-dir $(DATA_DIR)
 
 test: build lint test-unit test-integration test-chaos test-readme ## Install what is missing, build, lint, run every CI test tier
 

@@ -16,6 +16,8 @@
  *    promotes a follower once the lease is gone, and the router stops waiting for the old leader
  *    as soon as its map shows it replaced or without a lease, resending to the new one (RFC
  *    0001 "Bounded waits");
+ *  - a router killed, with clients given both routers: each client moves its operations to the
+ *    other router, resending writes with their request ids;
  *  - the coordinator killed: the data path does not need it.
  */
 import { describe, expect, it } from 'vitest';
@@ -93,6 +95,20 @@ describe('availability at replication 3: how long a key goes without a successfu
       seed: 154,
     });
     expectAvailable(r, 'leader pause', 2_500);
+  });
+
+  it('a router killed with kill -9 stalls clients that know two routers for well under a second', async () => {
+    const r = await runScenario({
+      name: 'availability-router-kill',
+      tier,
+      cluster: { ...base, routers: 2, nodeLeaseTtlSeconds: 1 },
+      clients: 'all-routers',
+      workload: 'register',
+      nemesis: (ctx) => new KillNemesis(ctx, { kind: 'one', role: 'router' }),
+      plannedFaults: ['kill'],
+      seed: 157,
+    });
+    expectAvailable(r, 'router kill -9 (two routers)', 1_000);
   });
 
   it('the coordinator killed with kill -9 stalls nothing', async () => {

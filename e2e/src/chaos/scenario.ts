@@ -40,6 +40,12 @@ export interface ScenarioSpec {
   readonly nemesis?: (context: NemesisContext) => Nemesis;
   /** Fault and quiet durations, when not the tier's (e.g. many short kills). */
   readonly schedule?: { readonly faultMs: number; readonly quietMs: number };
+  /**
+   * How the workload's clients reach the routers: one client per router (default; the
+   * processes spread over them), or clients that are each given every router and move to
+   * another when theirs dies.
+   */
+  readonly clients?: 'per-router' | 'all-routers';
   /** Nemesis names that must inject at least one fault, or the run fails. */
   readonly plannedFaults: readonly string[];
   readonly seed: number;
@@ -138,9 +144,10 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const cluster = await ChaosCluster.start({ ...spec.cluster, name: spec.name, onProgress: (m) => say(`${spec.name}: ${m}`) });
   let passed = false;
   try {
-    const clients = cluster.routerAddresses.map((_, i) => cluster.client(i, 5_000));
+    const allRouters = spec.clients === 'all-routers';
+    const clients = cluster.routerAddresses.map((_, i) => (allRouters ? cluster.clientOfAllRouters(5_000) : cluster.client(i, 5_000)));
     const clientFor = (process: number): QuireClient => clients[process % clients.length] ?? clients[0]!;
-    const control = cluster.client(0, 5_000);
+    const control = allRouters ? cluster.clientOfAllRouters(5_000) : cluster.client(0, 5_000);
     const clock = new RunClock();
     const recorder = new HistoryRecorder(clock);
     const log = new NemesisLog(clock);

@@ -311,6 +311,11 @@ export class ChaosCluster {
     return new QuireClient({ router, requestTimeoutMs, connectTimeoutMs: 1_000 });
   }
 
+  /** A client given every router, which moves to another when the one it uses dies. */
+  clientOfAllRouters(requestTimeoutMs = 5_000): QuireClient {
+    return new QuireClient({ routers: this.routerAddresses, requestTimeoutMs, connectTimeoutMs: 1_000 });
+  }
+
   /** Pids, addresses, namespaces, data directories and logs, for the report. */
   records(): ProcessRecord[] {
     return this.members.map((m) => ({

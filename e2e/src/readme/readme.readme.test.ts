@@ -40,8 +40,8 @@ interface Run {
   readonly terminal: ShellSession;
   /** The first terminal's `make up`, while it runs. */
   makeUp: BackgroundJob | undefined;
-  /** The router address `make up` printed last. */
-  router: string;
+  /** The router addresses `make up` printed last, in its order. */
+  routers: string[];
   /** The directory of the last file the README had the reader save. */
   fileDir: string | undefined;
   readonly report: string[];
@@ -63,9 +63,9 @@ async function startMakeUp(run: Run, step: Step & { kind: 'command' }): Promise<
   const ready = await job.waitFor(() => job.ended !== undefined || job.lines.some((l) => normalizeLine(l) === wanted), previous === undefined ? firstStartMsMax : restartMsMax);
   const match = matchLines(step.expected, job.lines);
   expect(match.ok ? 'matches' : match.reason, `${where(step)}${ready ? '' : ' (timed out)'}${job.ended ? `; make up ended ${JSON.stringify(job.ended)}` : ''}`).toBe('matches');
-  const routerLine = job.lines.map((l) => /Router: (127\.0\.0\.1:\d+)/.exec(l)).find((m) => m !== null);
-  run.router = routerLine?.[1] ?? run.router;
-  run.report.push(`make up (README line ${step.line}): ready in ${((Date.now() - started) / 1000).toFixed(1)} s, router ${run.router}`);
+  const routerLine = job.lines.map((l) => /Routers?: (127\.0\.0\.1:\d+(?:, 127\.0\.0\.1:\d+)*)/.exec(l)).find((m) => m !== null);
+  run.routers = routerLine?.[1]?.split(', ') ?? run.routers;
+  run.report.push(`make up (README line ${step.line}): ready in ${((Date.now() - started) / 1000).toFixed(1)} s, routers ${run.routers.join(', ')}`);
 }
 
 async function interruptMakeUp(run: Run, step: Step & { kind: 'interrupt' }): Promise<void> {
@@ -82,8 +82,9 @@ async function interruptMakeUp(run: Run, step: Step & { kind: 'interrupt' }): Pr
 }
 
 async function runCommand(run: Run, step: Step & { kind: 'command' }): Promise<void> {
-  // Addresses are the README's examples; the reader types the one make up printed.
-  const command = step.command.replace(/127\.0\.0\.1:\d+/g, run.router);
+  // Addresses are the README's examples; the reader types the ones make up printed, in order.
+  let nth = 0;
+  const command = step.command.replace(/127\.0\.0\.1:\d+/g, () => run.routers[nth++] ?? run.routers[0] ?? '');
   const started = Date.now();
   const out = await run.terminal.run(command, commandMsMax);
   const match = matchLines(step.expected, out.lines);
@@ -104,7 +105,7 @@ describe('the README, run as a new user would on a fresh clone', () => {
   beforeAll(() => {
     const clone = cloneWorkingTree(repo);
     const env = newUserEnv();
-    run = { clone, env, terminal: new ShellSession(clone.dir, env), makeUp: undefined, router: '', fileDir: undefined, report: [] };
+    run = { clone, env, terminal: new ShellSession(clone.dir, env), makeUp: undefined, routers: [], fileDir: undefined, report: [] };
     run.report.push(`clone of ${clone.commit.slice(0, 12)}${clone.dirty ? ' (HEAD plus the uncommitted changes of the working tree)' : ''} in ${clone.dir}; PATH=${env.PATH ?? ''}`);
   });
 
