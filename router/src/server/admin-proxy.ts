@@ -48,7 +48,13 @@ export function createAdminProxy(view: MetadataView, deadlineMs: number, deps: {
 
   type Invoke<Req, Res> = (client: AdminClient, request: Req, deadline: Date, callback: (err: ServiceError | null, res: Res) => void) => void;
 
-  async function forward<Req, Res>(request: Req, invoke: Invoke<Req, Res>, callDeadlineMs: number): Promise<Res> {
+  /**
+   * Sends one Admin call to the coordinator leader. `changesState` (TransferLeader): a failure
+   * of the call after it was sent, which the coordinator did not answer itself, may have left the
+   * change made, so it is AMBIGUOUS_RESULT rather than "coordinator unavailable" (docs/architecture.md,
+   * "Did the operation take effect?").
+   */
+  async function forward<Req, Res>(request: Req, invoke: Invoke<Req, Res>, callDeadlineMs: number, changesState: boolean): Promise<Res> {
     let address = view.coordinatorLeader?.record.address;
     for (let attempt = 0; ; attempt++) {
       if (address === undefined || address === '') throw new CoordinatorUnavailableError('No coordinator leader is elected right now');
@@ -58,7 +64,7 @@ export function createAdminProxy(view: MetadataView, deadlineMs: number, deps: {
           invoke(clientFor(target), request, new Date(Date.now() + callDeadlineMs), (err, res) => (err ? reject(err) : resolve(res)));
         });
       } catch (err) {
-        const e: QuireError = fromGrpcError(err, `coordinator at ${target}`);
+        const e: QuireError = fromGrpcError(err, `coordinator at ${target}`, changesState);
         // Only a NOT_LEADER about the coordinator (epoch 0, an address as the hint) is followed;
         // one about a partition (TransferLeader: epoch ≥ 1, a node id) is the answer.
         if (attempt === 0 && e.code === 'NOT_LEADER' && (e.details.epoch ?? 0) === 0 && e.details.leaderHint !== undefined && e.details.leaderHint !== target) {
@@ -71,10 +77,10 @@ export function createAdminProxy(view: MetadataView, deadlineMs: number, deps: {
     }
   }
 
-  function handler<Req, Res>(method: string, invoke: Invoke<Req, Res>, callDeadlineMs = deadlineMs) {
+  function handler<Req, Res>(method: string, invoke: Invoke<Req, Res>, callDeadlineMs = deadlineMs, changesState = false) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
       const startedMs = deps.clock.monotonicMs();
-      forward(call.request, invoke, callDeadlineMs).then(
+      forward(call.request, invoke, callDeadlineMs, changesState).then(
         (res) => {
           rpc.record(method, 'OK', deps.clock.monotonicMs() - startedMs);
           callback(null, res);
@@ -94,6 +100,7 @@ export function createAdminProxy(view: MetadataView, deadlineMs: number, deps: {
       'TransferLeader',
       (c, req, deadline, cb) => c.transferLeader(req, new Metadata(), { deadline }, cb),
       Math.max(deadlineMs, transferLeaderDeadlineMs),
+      true,
     ),
     close() {
       for (const c of clients.values()) c.close();
