@@ -705,7 +705,7 @@ describe('LeaderProgress under random acknowledgements, crashes and ISR changes'
     const ahead = seed % 2 === 0;
     const replicas = ['a', 'b', 'c', 'd'].slice(0, 2 + rng.below(3));
     const minIsr = ackPolicy === 'sync' ? Math.min(2, replicas.length) : 1;
-    const config: LeaderProgressConfig = { ...baseConfig, replicas, ackPolicy, minIsr, isrLagTimeMs: 1000, sendAheadEntriesMax: 20, appendEntriesMax: 5, isrProposalRetryMs: 300, followerSilenceMs: 100_000 };
+    const config: LeaderProgressConfig = { ...baseConfig, replicas, ackPolicy, minIsr, isrLagTimeMs: 1000, sendAheadEntriesMax: 20, appendEntriesMax: 5, isrProposalRetryMs: 300, followerSilenceMs: seed % 4 < 2 ? 100_000 : 150 };
     const etcd = { isr: [...replicas], revision: 10 };
     const p = new LeaderProgress(config, { isr: etcd.isr, isrRevision: etcd.revision, durableIndex: 0, acknowledgedIndex: 0, nowMs: 0 });
     const history = EpochHistory.empty();
@@ -813,10 +813,12 @@ describe('LeaderProgress under random acknowledgements, crashes and ISR changes'
       } else if (roll < 82) {
         answer(node, f);
       } else if (roll < 85) {
-        // Crash: what was in flight on the stream is lost; the durable log survives.
+        // Crash: what was in flight on the stream is lost; the durable log survives. The leader
+        // sees the stream break (fast ISR shrink), unless the crash is a silent pause.
         f.up = false;
         f.inbox = [];
         f.outbox = [];
+        if (rng.below(2) === 0) p.followerDisconnected(node);
       } else if (roll < 89) {
         if (!f.up) {
           f.up = true;
