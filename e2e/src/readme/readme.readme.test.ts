@@ -31,7 +31,7 @@ const restartMsMax = 3 * 60_000;
 /** How long one command of the second terminal may take. */
 const commandMsMax = 5 * 60_000;
 /** Packages the client library must not bring: etcd, loggers, metrics, native storage. */
-const forbidden = [/^etcd3$/, /^pino(-.*)?$/, /^@opentelemetry\//, /^lmdb/, /^msgpackr/, /^cockatiel$/, /^@quire\/(?!proto$|common$|client$)/];
+const forbidden = [/^etcd3$/, /^pino(-.*)?$/, /^@opentelemetry\/(?!api$)/, /^lmdb/, /^msgpackr/, /^cockatiel$/, /^@quire\/(?!proto$|common$|client$)/];
 
 /** Where the README is run, and what it has printed. */
 interface Run {
