@@ -593,8 +593,9 @@ export class LeaderReplicator {
 
   /**
    * The stream to a follower broke (its process died, or the connection was reset): every
-   * partition led here proposes its removal from the ISR now, instead of after the lag time or
-   * the node's lease (RFC 0001 "Fast ISR shrink"); it rejoins once it has caught up again.
+   * sync partition led here proposes its removal from the ISR now, instead of after the lag
+   * time or the node's lease (RFC 0001 "Fast ISR shrink"); it rejoins once it has caught up
+   * again. (LeaderProgress decides; other policies keep it until the lag or departure rules.)
    */
   private disconnected(follower: string): void {
     const now = this.nowMs();

@@ -31,16 +31,18 @@
  * a member is always safe; this spares writes the wait for a node that is gone — a node stopped
  * with SIGTERM leaves the ISRs it is in within one proposal round trip.
  *
- * Unreachable and silent followers (RFC 0001 "Fast ISR shrink"): a follower whose replication
- * stream broke (followerDisconnected: the process died, its connection was reset) is proposed
- * for removal at once, like a departed one, and counts as reachable again from its next
- * acknowledgement. A follower that has answered nothing for followerSilenceMs since the leader
- * sent it something (a paused process, a cut link: the stream stays open) is proposed for
- * removal too, but only while that leaves the ISR enough members: under sync at least minIsr
- * (a slow disk on every follower at once then stalls writes instead of refusing them), under
- * semi-sync another follower holding every acknowledged entry. The acknowledgement of the
- * entries sent still counts the member until etcd confirms its removal, so a write in flight
- * waits for that confirmation, not for the lag time or the node's lease.
+ * Unreachable and silent followers (RFC 0001 "Fast ISR shrink"), under sync only — the one
+ * policy whose writes wait for every ISR member: a follower whose replication stream broke
+ * (followerDisconnected: the process died, its connection was reset) is proposed for removal
+ * at once, like a departed one, and counts as reachable again from its next acknowledgement. A
+ * follower that has answered nothing for followerSilenceMs since the leader sent it something
+ * (a paused process, a cut link: the stream stays open) is proposed for removal too, but only
+ * while the ISR keeps minIsr members without it (a slow disk on every follower at once then
+ * stalls writes instead of refusing them). The member still counts for acknowledgement until
+ * etcd confirms its removal, so a write in flight waits for that confirmation, not for the lag
+ * time or the node's lease. Under semi-sync and async a dead follower stalls nothing (another
+ * follower, or none, is waited for), and an early removal would only leave a failover fewer
+ * candidates, so they keep the lag and departure rules alone.
  *
  * Lag (for shrinking): a follower lags when it lacks an entry that has been durable on the
  * leader for more than isrLagTimeMs (Kafka's replica.lag.time.max.ms). The leader records when
@@ -616,18 +618,13 @@ export class LeaderProgress {
 
   /** Whether the ISR may lose `node` to the fast rules, `rest` (leader included) staying. */
   private canSpare(node: string, rest: readonly string[]): boolean {
-    switch (this.config.ackPolicy) {
-      case 'async':
-        return true;
-      case 'semi-sync':
-        // Another follower must hold every acknowledged entry: failover promotes ISR members only.
-        return rest.some((n) => n !== this.config.leaderNodeId && this.follower(n).durableIndex >= this.acknowledged);
-      case 'sync':
-        // Removing a member never loses an acknowledged entry under sync; a broken stream goes
-        // whatever the ISR size (writes are refused below min_isr instead of stalling), a silent
-        // member only while min_isr stays met.
-        return this.follower(node).unreachable || rest.length >= this.config.minIsr;
-    }
+    // Only sync writes wait for every ISR member; elsewhere an early removal gains nothing and
+    // leaves a failover fewer candidates (see the header).
+    if (this.config.ackPolicy !== 'sync') return false;
+    // Removing a member never loses an acknowledged entry under sync; a broken stream goes
+    // whatever the ISR size (writes are refused below min_isr instead of stalling), a silent
+    // member only while min_isr stays met.
+    return this.follower(node).unreachable || rest.length >= this.config.minIsr;
   }
 
   private range(fromIndex: number, toIndex: number): AppendRange {
