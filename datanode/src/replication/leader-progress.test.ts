@@ -366,8 +366,9 @@ describe('LeaderProgress', () => {
     it.each([
       // policy, ISR, min_isr, who broke, removed
       ['sync', ['a', 'b', 'c'], 2, ['c'], ['c'], 'a broken stream leaves at once'],
-      ['sync', ['a', 'b'], 2, ['b'], ['b'], 'even below min_isr: writes are refused instead of waiting for a dead node'],
-      ['sync', ['a', 'b', 'c'], 2, ['b', 'c'], ['b', 'c'], 'both, when both streams broke'],
+      ['sync', ['a', 'b'], 2, ['b'], [], 'none below min_isr: writes stop either way, and a failover keeps a candidate'],
+      ['sync', ['a', 'b', 'c'], 2, ['b', 'c'], ['b'], 'one of two broken streams with min_isr 2'],
+      ['sync', ['a', 'b', 'c'], 1, ['b', 'c'], ['b', 'c'], 'both with min_isr 1'],
       ['async', ['a', 'b', 'c'], 1, ['b'], [], 'none under async: its writes wait for no follower, and a failover would lose a candidate'],
       ['semi-sync', ['a', 'b', 'c'], 1, ['c'], [], 'none under semi-sync: the other follower acknowledges'],
     ] as const)('%s, ISR %j, min_isr %i: broken streams of %j remove %j (%s)', (ackPolicy, isr, minIsr, broken, removed, _why) => {

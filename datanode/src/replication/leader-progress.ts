@@ -34,11 +34,12 @@
  * Unreachable and silent followers (RFC 0001 "Fast ISR shrink"), under sync only — the one
  * policy whose writes wait for every ISR member: a follower whose replication stream broke
  * (followerDisconnected: the process died, its connection was reset) is proposed for removal
- * at once, like a departed one, and counts as reachable again from its next acknowledgement. A
- * follower that has answered nothing for followerSilenceMs since the leader sent it something
- * (a paused process, a cut link: the stream stays open) is proposed for removal too, but only
- * while the ISR keeps minIsr members without it (a slow disk on every follower at once then
- * stalls writes instead of refusing them). The member still counts for acknowledgement until
+ * at once, and counts as reachable again from its next acknowledgement; a follower that has
+ * answered nothing for followerSilenceMs since the leader sent it something (a paused process,
+ * a cut link: the stream stays open) too. Both only while the ISR keeps minIsr members without
+ * it: below that writes stop either way, and a failover would lose a candidate holding every
+ * acknowledged entry (a slow disk on every follower at once stalls writes, it does not refuse
+ * them; the lag and departure rules remove what is really gone). The member still counts for acknowledgement until
  * etcd confirms its removal, so a write in flight waits for that confirmation, not for the lag
  * time or the node's lease. Under semi-sync and async a dead follower stalls nothing (another
  * follower, or none, is waited for), and an early removal would only leave a failover fewer
@@ -621,10 +622,10 @@ export class LeaderProgress {
     // Only sync writes wait for every ISR member; elsewhere an early removal gains nothing and
     // leaves a failover fewer candidates (see the header).
     if (this.config.ackPolicy !== 'sync') return false;
-    // Removing a member never loses an acknowledged entry under sync; a broken stream goes
-    // whatever the ISR size (writes are refused below min_isr instead of stalling), a silent
-    // member only while min_isr stays met.
-    return this.follower(node).unreachable || rest.length >= this.config.minIsr;
+    // Removing a member never loses an acknowledged entry under sync, but below min_isr it gains
+    // nothing (writes stop either way) and a failover would lose a candidate that holds every
+    // acknowledged entry: the lag and departure rules take it from there.
+    return rest.length >= this.config.minIsr;
   }
 
   private range(fromIndex: number, toIndex: number): AppendRange {
