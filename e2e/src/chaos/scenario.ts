@@ -49,6 +49,14 @@ export interface ScenarioSpec {
   /** Nemesis names that must inject at least one fault, or the run fails. */
   readonly plannedFaults: readonly string[];
   readonly seed: number;
+  /**
+   * Routers (0-based indexes) whose clients only read (register workload): a router cut off
+   * from etcd keeps sending them to the leader its stale map names, and nothing else of theirs
+   * (a write held by that leader until the deadline) keeps them from it.
+   */
+  readonly readOnlyRouters?: readonly number[];
+  /** Copy the process logs into the report directory even when the run passes (they always are when it fails). */
+  readonly keepLogs?: boolean;
 }
 
 /** What a scenario measured and decided. */
@@ -79,6 +87,14 @@ export function failedChecks(r: ScenarioResult): string {
 
 /** How long the cluster may take to serve every partition again after the heal. */
 const recoveryWaitMs = 60_000;
+
+/**
+ * Search steps per key for the linearizability check (the checker's default is 10× less).
+ * Indeterminate writes multiply the orders to try: a key of a replication-3 majorities-ring run
+ * with 10 of them in 150 operations took 8.7 million steps (4 s) to prove linearizable, and was
+ * "undecided" at the default.
+ */
+const registerSearchStepsMax = 10_000_000;
 
 const say = (line: string): void => void process.stderr.write(`[chaos] ${line}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -125,6 +141,27 @@ async function recoveryTimes(client: QuireClient, recorder: HistoryRecorder, log
   return out;
 }
 
+/**
+ * The set workload's events keyed by partition instead of element (each element is added once,
+ * so per element there is no interval to measure): the availability figures then give, per
+ * partition, the longest interval without an acknowledged add. Events without a store key
+ * (reads) are left out.
+ */
+async function keyedByPartition(client: QuireClient, events: readonly RecordedEvent[], storeKeyOf: (f: string, key: string | number | null, value: unknown) => string | undefined): Promise<RecordedEvent[]> {
+  const map = await client.partitionMap();
+  const partitioner = await loadHashPartitioner();
+  const open = new Map<number, string | undefined>();
+  const out: RecordedEvent[] = [];
+  for (const e of events) {
+    const storeKey = e.type === 'invoke' ? storeKeyOf(e.f, e.key, e.value) : open.get(e.process);
+    if (e.type === 'invoke') open.set(e.process, storeKey);
+    else open.delete(e.process);
+    if (storeKey === undefined) continue;
+    out.push({ ...e, key: `partition-${partitioner.partitionOf(Buffer.from(storeKey), map.partitionCount)}` });
+  }
+  return out;
+}
+
 /** Draws the adds of the given set elements and every read. */
 const focusOnElements =
   (elements: ReadonlySet<number>) =>
@@ -153,7 +190,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     const log = new NemesisLog(clock);
     const prefix = `${spec.name}-${spec.seed}`;
     const workloads: Record<ScenarioSpec['workload'], () => Workload> = {
-      register: () => registerWorkload({ prefix, activeKeys: 4, opsPerKeyMax: 150, valuesMax: 5, rng, clientFor }),
+      register: () => registerWorkload({ prefix, activeKeys: 4, opsPerKeyMax: 150, valuesMax: 5, rng, clientFor, readOnly: (process) => spec.readOnlyRouters?.includes(process % clients.length) ?? false }),
       monotonic: () => monotonicWorkload({ prefix, counters: 4, opsPerKeyMax: 150, rng, clientFor }),
       set: () => setWorkload({ prefix, clientFor }),
     };
@@ -182,8 +219,11 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       // A cluster that does not come back after the heal is a failed run with a report, not a
       // bare timeout: the history and the process logs are what explain it.
       recovered = false;
-      const processes = cluster.processes.map((p) => `${p.id} ${p.managed.running ? `running (pid ${p.managed.pid})` : 'not running'}`).join(', ');
-      checks.push({ name: 'recovery', valid: false, figures: {}, text: `The cluster did not serve every partition within ${recoveryWaitMs} ms of the heal: ${(err as Error).message}\nProcesses: ${processes}` });
+      // A data node's last log line says why it is not serving (e.g. it stopped on a failed commit and never exited).
+      const processes = cluster.processes
+        .map((p) => `${p.id} ${p.managed.running ? `running (pid ${p.managed.pid})` : 'not running'}${p.role === 'datanode' ? `, last log line: ${p.managed.logTail(1).slice(0, 400)}` : ''}`)
+        .join('\n  ');
+      checks.push({ name: 'recovery', valid: false, figures: {}, text: `The cluster did not serve every partition within ${recoveryWaitMs} ms of the heal: ${(err as Error).message}\nProcesses:\n  ${processes}` });
     }
     // Keep the workload going briefly after the heal, so recovery shows in the history.
     await sleep(2_000);
@@ -191,7 +231,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
 
     let lostAcknowledged: number | undefined;
     if (linearizable) {
-      const result = checkRegister(parseHistory(recorder.toJsonl()));
+      const result = checkRegister(parseHistory(recorder.toJsonl()), { stepsMax: registerSearchStepsMax });
       const failing = result.evidence.violations[0]?.key ?? result.evidence.unknownKeys[0]?.key;
       checks.push({
         name: 'linearizable',
@@ -221,9 +261,12 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       });
     }
     const recovery = await recoveryTimes(control, recorder, log, storeKeyOf);
-    const availability = availabilityOf(recorder.events);
+    const availability = availabilityOf(linearizable ? recorder.events : await keyedByPartition(control, recorder.events, storeKeyOf));
     say(`${spec.name}: ${formatAvailability(availability)}`);
     const extra: Record<string, string> = { availability: formatAvailability(availability) };
+    if (cluster.fiuStartupRestarts.length > 0) {
+      extra['start-ups restarted (libfiu deadlock, harness)'] = cluster.fiuStartupRestarts.map((r) => `${r.id} pid ${r.pid}`).join(', ');
+    }
     if (recovery.length > 0) {
       extra['recovery p50/p99/max'] = `${(percentile(recovery, 0.5) / 1000).toFixed(2)}/${(percentile(recovery, 0.99) / 1000).toFixed(2)}/${(Math.max(...recovery) / 1000).toFixed(2)} s over ${recovery.length} faults`;
     }
@@ -231,10 +274,10 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     control.close();
     const report = writeRunReport({ run: spec.name, recorder, nemesis: log, processes: cluster.records(), workload: figures, plannedFaults: spec.plannedFaults, checks, figures: extra });
     passed = report.passed;
-    if (!passed) cpSync(join(cluster.dir, 'logs'), join(report.dir, 'logs'), { recursive: true });
+    if (!passed || spec.keepLogs === true) cpSync(join(cluster.dir, 'logs'), join(report.dir, 'logs'), { recursive: true });
     return { report, checks, workload: figures, lostAcknowledged, faults: log.events, recoveryMs: recovery, availability };
   } finally {
     await cluster.stop();
-    say(`${spec.name}: cluster stopped${passed ? '' : '; process logs copied into the report directory'}`);
+    say(`${spec.name}: cluster stopped${passed && spec.keepLogs !== true ? '' : '; process logs copied into the report directory'}`);
   }
 }

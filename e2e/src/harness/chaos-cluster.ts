@@ -7,13 +7,16 @@
  * Clock faults: with `clock` on, every Quire process starts under libfaketime reading its
  * offset from its own file (FAKETIME_TIMESTAMP_FILE, re-read on every call), so a nemesis can
  * shift one process's wall clock at run time. Monotonic time is left alone, as in the plan.
+ * With `clockRate` on, data nodes fake monotonic time as well and libfaketime smooths rate
+ * changes (FAKETIME_XRESET), so a nemesis can make one data node's clocks — Date.now(),
+ * performance.now() and with it every timer — run slower or faster than real time.
  *
  * stop() tears everything down — processes, mounts, namespaces — and is idempotent. It also
  * runs (synchronously, best effort) when the test process exits or is interrupted, and the
  * next run removes what a killed run left behind.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QuireClient } from '@quire/client';
@@ -43,6 +46,14 @@ export interface ChaosClusterOptions {
   readonly diskBytes?: number;
   /** Start every Quire process under libfaketime with a per-process offset file. */
   readonly clock?: boolean;
+  /**
+   * Implies `clock`; data nodes also fake monotonic time (no FAKETIME_DONT_FAKE_MONOTONIC) and
+   * take rate changes at run time (FAKETIME_XRESET), so writing "+0 x0.5" to a node's clock
+   * file halves the speed of its wall clock, its monotonic clock and its timers from then on
+   * (ClockRateNemesis). Measured with Node 24 and libfaketime 0.9.10: the change is continuous,
+   * no jump either way.
+   */
+  readonly clockRate?: boolean;
   /** Start data nodes with libfiu's POSIX preload, so fsync/fdatasync can be made to fail at run time. */
   readonly fiu?: boolean;
   /**
@@ -102,12 +113,20 @@ const fiuLibraries = ['/usr/lib/fiu/fiu_run_preload.so', '/usr/lib/fiu/fiu_posix
 const namespacePorts = { etcdClient: 2379, etcdPeer: 2380, service: 7000, metrics: 9100 } as const;
 /** Host octets: data nodes 1.., etcd 21, coordinators 31.., routers 41... */
 const octets = { datanode: 1, etcd: 21, coordinator: 31, router: 41 } as const;
+/** How long a data node started under libfiu may go without a log line before it counts as deadlocked in start-up. */
+const fiuSilentStartMs = 10_000;
+/** How often the start-up watch looks. */
+const fiuWatchPollMs = 500;
 
 /** The running cluster under test. */
 export class ChaosCluster {
   private readonly members: ChaosProcess[] = [];
   private readonly proxies: FaultProxy[] = [];
   private stopped = false;
+  /** The libfiu start-up watch (watchFiuStartups). */
+  private fiuWatch: NodeJS.Timeout | undefined;
+  /** Data nodes under libfiu that deadlocked in start-up and were killed and started again (watchFiuStartups). */
+  readonly fiuStartupRestarts: { readonly id: string; readonly pid: number }[] = [];
   private readonly exitHandler = (): void => this.stopSync();
   private readonly signalHandler = (signal: NodeJS.Signals): void => {
     this.stopSync();
@@ -132,7 +151,7 @@ export class ChaosCluster {
       await removeStaleMounts();
       thawFreezerGroups();
     }
-    if (options.clock === true && !existsSync(fakeTimeLibrary)) {
+    if ((options.clock === true || options.clockRate === true) && !existsSync(fakeTimeLibrary)) {
       throw new Error(`Clock faults need libfaketime (${fakeTimeLibrary}); run scripts/ensure-chaos-tools.sh`);
     }
     if (options.fiu === true && !fiuLibraries.every((l) => existsSync(l))) {
@@ -148,7 +167,8 @@ export class ChaosCluster {
     try {
       await cluster.launch();
     } catch (err) {
-      await cluster.stop();
+      // Keep the run directory: the error names its logs, which say why the cluster never got ready.
+      await cluster.stop({ keepDir: true });
       throw err;
     }
     return cluster;
@@ -175,12 +195,14 @@ export class ChaosCluster {
     };
     const preload: string[] = [];
     let clockFile: string | undefined;
-    if (this.options.clock === true && role !== 'etcd') {
+    if ((this.options.clock === true || this.options.clockRate === true) && role !== 'etcd') {
       clockFile = join(this.dir, 'clock', id);
       mkdirSync(join(this.dir, 'clock'), { recursive: true });
-      writeFileSync(clockFile, '+0\n');
+      const rate = this.options.clockRate === true && role === 'datanode';
+      // An explicit rate from the start, so the first change is a change of rate that XRESET smooths.
+      writeFileSync(clockFile, rate ? '+0 x1\n' : '+0\n');
       preload.push(fakeTimeLibrary);
-      Object.assign(env, { FAKETIME_TIMESTAMP_FILE: clockFile, FAKETIME_NO_CACHE: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' });
+      Object.assign(env, { FAKETIME_TIMESTAMP_FILE: clockFile, FAKETIME_NO_CACHE: '1' }, rate ? { FAKETIME_XRESET: '1' } : { FAKETIME_DONT_FAKE_MONOTONIC: '1' });
     }
     let fiuControl: string | undefined;
     if (this.options.fiu === true && role === 'datanode') {
@@ -266,8 +288,66 @@ export class ChaosCluster {
       this.add('router', id, place.host, node, routerArgs({ ...common, id, listen, metricsListen }), listen, undefined, undefined, metricsListen);
     }
     for (const m of this.members) if (m.role !== 'etcd') m.managed.start();
+    if (o.fiu === true) this.watchFiuStartups();
     this.progress(`Started ${o.coordinators} coordinator(s), ${o.nodes} data node(s), ${o.routers} router(s)${this.network === undefined ? '' : ` in network namespaces on 10.77.${this.network.subnet}.0/24`}`);
     await this.waitReady(120_000);
+  }
+
+  /**
+   * libfiu's POSIX preload can deadlock a process in start-up. Its wrappers keep the real libc
+   * function per thread and look it up with dlsym() on a thread's first call — sometimes while
+   * holding libfiu's lookup-cache lock (fiu_fail → strdup → dlsym) — and dlsym() waits for the
+   * dynamic loader's lock, which the main thread holds while it dlopen()s a native addon (lmdb,
+   * msgpackr-extract) and mallocs through the same wrappers into that cache lock. gdb on one of
+   * the data nodes that stayed silent (1 start in 40 on the dev machine): a libuv worker in
+   * write() → fiu_fail → strdup() → dlsym, the main thread in dlopen → malloc() → fiu_fail →
+   * pthread_rwlock_rdlock. Production never runs under libfiu, so the harness does what a
+   * start-up probe would: a data node under libfiu that has not logged a line fiuSilentStartMs
+   * after it started is killed and started again, and recorded in fiuStartupRestarts. A node
+   * that logged anything is never touched, whatever it does next.
+   */
+  private watchFiuStartups(): void {
+    /** Pid → when the watch first saw it; removed once that pid has logged. */
+    const silent = new Map<number, number>();
+    const logged = new Set<number>();
+    let busy = false;
+    const look = async (): Promise<void> => {
+      for (const p of this.byRole('datanode')) {
+        const pid = p.managed.pid;
+        if (pid === undefined || logged.has(pid)) continue;
+        const since = silent.get(pid);
+        if (since === undefined) {
+          silent.set(pid, Date.now());
+          continue;
+        }
+        let log = '';
+        try {
+          log = readFileSync(p.managed.spec.logPath, 'utf8');
+        } catch {
+          // No log yet: still silent.
+        }
+        if (log.includes(`"pid":${pid},`)) {
+          silent.delete(pid);
+          logged.add(pid);
+          continue;
+        }
+        if (Date.now() - since < fiuSilentStartMs) continue;
+        silent.delete(pid);
+        this.progress(`${p.id} (pid ${pid}) logged nothing ${fiuSilentStartMs} ms after it started under libfiu (a start-up deadlock of libfiu's preload); restarting it`);
+        p.managed.kill('SIGKILL');
+        await p.managed.exited;
+        if (this.stopped) return;
+        if (!p.managed.running) p.managed.start();
+        this.fiuStartupRestarts.push({ id: p.id, pid });
+      }
+    };
+    this.fiuWatch = setInterval(() => {
+      if (busy || this.stopped) return;
+      busy = true;
+      look()
+        .catch((err: unknown) => this.progress(`libfiu start-up watch failed: ${String(err)}`))
+        .finally(() => (busy = false));
+    }, fiuWatchPollMs);
   }
 
   /** Resolves once every data node is live and every partition is served. */
@@ -333,6 +413,7 @@ export class ChaosCluster {
   async stop(options: { readonly keepDir?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    clearInterval(this.fiuWatch);
     process.off('exit', this.exitHandler);
     process.off('SIGINT', this.signalHandler);
     process.off('SIGTERM', this.signalHandler);
@@ -349,6 +430,7 @@ export class ChaosCluster {
   private stopSync(): void {
     if (this.stopped) return;
     this.stopped = true;
+    clearInterval(this.fiuWatch);
     thawFreezerGroups(process.pid);
     for (const m of this.members) {
       const pid = m.managed.pid;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { seededRng } from '@quire/common';
-import { faketimeOffset, randomBumpMs } from './clock-faults.js';
+import { faketimeOffset, faketimeRate, randomBumpMs } from './clock-faults.js';
 
 describe('clock fault helpers', () => {
   it('renders offsets in libfaketime’s relative seconds format', () => {
@@ -18,5 +18,12 @@ describe('clock fault helpers', () => {
       expect(Number.isInteger(k) && k >= 2 && k <= 18).toBe(true);
     }
     expect(bumps.some((b) => b < 0) && bumps.some((b) => b > 0)).toBe(true);
+  });
+
+  it('renders clock rates as libfaketime speed settings with a zero offset, and refuses nonsense', () => {
+    expect(faketimeRate(0.5)).toBe('+0 x0.5');
+    expect(faketimeRate(1)).toBe('+0 x1');
+    expect(faketimeRate(2)).toBe('+0 x2');
+    for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, 101]) expect(() => faketimeRate(bad)).toThrow(/must be in/);
   });
 });

@@ -3,8 +3,14 @@
  * started with `clock: true` reads its wall-clock offset from its own file on every call, so
  * writing "+0.250" or "-1.5" there shifts Date.now() of that process at once (monotonic time
  * and timers are untouched). Bumps follow Jepsen: ±2^k ms for k in 2..18 (4 ms … 262 s).
+ *
+ * Clock rates: in a cluster started with `clockRate: true`, data nodes fake monotonic time too,
+ * so writing "+0 x0.5" makes a node's wall clock, performance.now() and timers all run at half
+ * speed from then on (libfaketime's speed factor, smoothed by FAKETIME_XRESET) — the slow clock
+ * that leader leases assume away (RFC 0001 "Leader leases": rates differ by less than 1 %).
  */
 import { writeFileSync } from 'node:fs';
+import type { QuireClient } from '@quire/client';
 import type { Rng } from '@quire/common';
 import { type ChaosCluster } from '../harness/chaos-cluster.js';
 import { type Nemesis, type NemesisLog } from './nemesis.js';
@@ -14,6 +20,20 @@ import { selectTargets, type TargetSelector } from './targets.js';
 export function faketimeOffset(offsetMs: number): string {
   const sign = offsetMs < 0 ? '-' : '+';
   return `${sign}${(Math.abs(offsetMs) / 1000).toFixed(3)}`;
+}
+
+/** Renders a clock rate as libfaketime's speed setting with a zero offset ("+0 x0.5"). */
+export function faketimeRate(rate: number): string {
+  if (!(Number.isFinite(rate) && rate > 0 && rate <= 100)) throw new Error(`Clock rate ${rate} must be in (0, 100]`);
+  return `+0 x${rate}`;
+}
+
+/** What a clock nemesis needs; the client reads the cluster status for leader-of and follower-only targets. */
+export interface ClockNemesisDeps {
+  readonly cluster: ChaosCluster;
+  readonly log: NemesisLog;
+  readonly rng: Rng;
+  readonly client?: QuireClient;
 }
 
 /** A Jepsen-style random bump: ±2^k ms with k uniform in kMin..kMax. */
@@ -28,7 +48,7 @@ export class ClockBumpNemesis implements Nemesis {
   private bumped: string[] = [];
 
   constructor(
-    private readonly deps: { readonly cluster: ChaosCluster; readonly log: NemesisLog; readonly rng: Rng },
+    private readonly deps: ClockNemesisDeps,
     private readonly selector: TargetSelector,
     /** A fixed offset instead of a random bump. */
     private readonly offsetMs?: number,
@@ -42,13 +62,13 @@ export class ClockBumpNemesis implements Nemesis {
 
   async start(): Promise<void> {
     try {
-      const targets = await selectTargets(this.deps.cluster, this.selector, this.deps.rng);
+      const targets = await selectTargets(this.deps.cluster, this.selector, this.deps.rng, this.deps.client);
       const offsetMs = this.offsetMs ?? randomBumpMs(this.deps.rng);
       for (const p of targets) {
         this.set(p.id, offsetMs);
         this.bumped.push(p.id);
       }
-      this.deps.log.record(this.name, 'start', targets.map((p) => p.id), true, { offsetMs });
+      this.deps.log.record(this.name, 'start', targets.map((p) => p.id), true, { offsetMs, selector: this.selector.kind });
     } catch (err) {
       this.deps.log.record(this.name, 'start', this.bumped, false, { error: (err as Error).message });
     }
@@ -77,7 +97,7 @@ export class ClockStrobeNemesis implements Nemesis {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly deps: { readonly cluster: ChaosCluster; readonly log: NemesisLog; readonly rng: Rng },
+    private readonly deps: ClockNemesisDeps,
     private readonly selector: TargetSelector,
     private readonly settings: { readonly deltaMs: number; readonly periodMs: number },
   ) {}
@@ -91,7 +111,7 @@ export class ClockStrobeNemesis implements Nemesis {
   async start(): Promise<void> {
     if (this.timer !== undefined) return;
     try {
-      const targets = await selectTargets(this.deps.cluster, this.selector, this.deps.rng);
+      const targets = await selectTargets(this.deps.cluster, this.selector, this.deps.rng, this.deps.client);
       this.strobed = targets.map((p) => p.id);
       let shifted = false;
       const flip = (): void => {
@@ -100,7 +120,7 @@ export class ClockStrobeNemesis implements Nemesis {
       };
       flip();
       this.timer = setInterval(flip, this.settings.periodMs);
-      this.deps.log.record(this.name, 'start', this.strobed, true, { ...this.settings });
+      this.deps.log.record(this.name, 'start', this.strobed, true, { ...this.settings, selector: this.selector.kind });
     } catch (err) {
       this.deps.log.record(this.name, 'start', this.strobed, false, { error: (err as Error).message });
     }
@@ -117,5 +137,55 @@ export class ClockStrobeNemesis implements Nemesis {
 
   async heal(): Promise<void> {
     if (this.timer !== undefined || this.strobed.length > 0) await this.stop();
+  }
+}
+
+/**
+ * Changes the clock rate of the selected data nodes (a cluster started with `clockRate: true`):
+ * while the fault lasts their wall clock, monotonic clock and timers run at `rate` times real
+ * speed; stop() and heal() set the rate back to 1. The change is continuous (no jump).
+ */
+export class ClockRateNemesis implements Nemesis {
+  readonly name = 'clock-rate';
+  private changed: string[] = [];
+
+  constructor(
+    private readonly deps: ClockNemesisDeps,
+    private readonly selector: TargetSelector,
+    private readonly rate: number,
+  ) {
+    faketimeRate(rate);
+  }
+
+  private set(id: string, rate: number): void {
+    const p = this.deps.cluster.process(id);
+    if (p.clockFile === undefined || p.role !== 'datanode' || this.deps.cluster.options.clockRate !== true) {
+      throw new Error(`${id} cannot change its clock rate; start the cluster with clockRate: true and target data nodes`);
+    }
+    writeFileSync(p.clockFile, `${faketimeRate(rate)}\n`);
+  }
+
+  async start(): Promise<void> {
+    try {
+      const targets = await selectTargets(this.deps.cluster, this.selector, this.deps.rng, this.deps.client);
+      for (const p of targets) {
+        this.set(p.id, this.rate);
+        this.changed.push(p.id);
+      }
+      this.deps.log.record(this.name, 'start', targets.map((p) => p.id), true, { rate: this.rate, selector: this.selector.kind });
+    } catch (err) {
+      this.deps.log.record(this.name, 'start', this.changed, false, { error: (err as Error).message });
+    }
+  }
+
+  async stop(): Promise<void> {
+    const reset = this.changed;
+    this.changed = [];
+    for (const id of reset) this.set(id, 1);
+    this.deps.log.record(this.name, 'stop', reset, true, { rate: 1 });
+  }
+
+  async heal(): Promise<void> {
+    if (this.changed.length > 0) await this.stop();
   }
 }

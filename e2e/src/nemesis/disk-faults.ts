@@ -5,11 +5,20 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import type { QuireClient } from '@quire/client';
 import type { Rng } from '@quire/common';
 import { run } from '../harness/exec.js';
 import { type ChaosCluster, type ChaosProcess } from '../harness/chaos-cluster.js';
 import { type Nemesis, type NemesisLog } from './nemesis.js';
 import { selectTargets, type TargetSelector } from './targets.js';
+
+/** What a disk nemesis needs; the client reads the cluster status for leader-of and follower-only targets. */
+export interface DiskNemesisDeps {
+  readonly cluster: ChaosCluster;
+  readonly log: NemesisLog;
+  readonly rng: Rng;
+  readonly client?: QuireClient;
+}
 
 const fillerName = 'quire-chaos-filler';
 /** libfiu's failure points of fsync and fdatasync (one wildcard). */
@@ -78,7 +87,7 @@ export class DiskFullNemesis implements Nemesis {
   private readonly touched = new Set<string>();
 
   constructor(
-    private readonly deps: { readonly cluster: ChaosCluster; readonly log: NemesisLog; readonly rng: Rng },
+    private readonly deps: DiskNemesisDeps,
     private readonly selector: TargetSelector,
   ) {}
 
@@ -89,7 +98,14 @@ export class DiskFullNemesis implements Nemesis {
   }
 
   async start(): Promise<void> {
-    const targets = await selectTargets(this.deps.cluster, this.selector, this.deps.rng);
+    let targets: ChaosProcess[];
+    try {
+      targets = await selectTargets(this.deps.cluster, this.selector, this.deps.rng, this.deps.client);
+    } catch (err) {
+      // No leader now (a failover under way), or no node that leads nothing: this cycle injects nothing.
+      this.deps.log.record(this.name, 'start', [], false, { error: (err as Error).message, selector: this.selector.kind });
+      return;
+    }
     for (const p of targets) {
       try {
         const mount = this.mountPoint(p.id);
@@ -100,7 +116,7 @@ export class DiskFullNemesis implements Nemesis {
         this.filled.push(p.id);
         this.touched.add(p.id);
         const left = Number((await run('df', ['--output=avail', '-B1', mount])).split('\n')[1]?.trim() ?? '-1');
-        this.deps.log.record(this.name, 'start', [p.id], true, { filledBytes: free, freeBytesLeft: left });
+        this.deps.log.record(this.name, 'start', [p.id], true, { filledBytes: free, freeBytesLeft: left, selector: this.selector.kind });
       } catch (err) {
         this.deps.log.record(this.name, 'start', [p.id], false, { error: (err as Error).message });
       }
@@ -146,7 +162,7 @@ export class FsyncErrorNemesis implements Nemesis {
   private readonly touched = new Set<string>();
 
   constructor(
-    private readonly deps: { readonly cluster: ChaosCluster; readonly log: NemesisLog; readonly rng: Rng },
+    private readonly deps: DiskNemesisDeps,
     private readonly selector: TargetSelector,
   ) {}
 
@@ -162,7 +178,14 @@ export class FsyncErrorNemesis implements Nemesis {
   }
 
   async start(): Promise<void> {
-    const targets = await selectTargets(this.deps.cluster, this.selector, this.deps.rng);
+    let targets: ChaosProcess[];
+    try {
+      targets = await selectTargets(this.deps.cluster, this.selector, this.deps.rng, this.deps.client);
+    } catch (err) {
+      // No leader now (a failover under way), or no node that leads nothing: this cycle injects nothing.
+      this.deps.log.record(this.name, 'start', [], false, { error: (err as Error).message, selector: this.selector.kind });
+      return;
+    }
     for (const p of targets) {
       const pid = p.managed.pid;
       if (pid === undefined) {
@@ -173,11 +196,11 @@ export class FsyncErrorNemesis implements Nemesis {
       this.touched.add(p.id);
       try {
         await this.control(p.id, pid, 'enable');
-        this.deps.log.record(this.name, 'start', [p.id], true, { pid, points: fsyncPoints });
+        this.deps.log.record(this.name, 'start', [p.id], true, { pid, points: fsyncPoints, selector: this.selector.kind });
       } catch (err) {
         // The command can only fail to be read when the node is gone — killed by the fault itself.
         const diedOfIt = p.managed.pid !== pid;
-        this.deps.log.record(this.name, 'start', [p.id], diedOfIt, diedOfIt ? { pid, points: fsyncPoints, exitedBeforeAcknowledging: true } : { error: (err as Error).message });
+        this.deps.log.record(this.name, 'start', [p.id], diedOfIt, diedOfIt ? { pid, points: fsyncPoints, exitedBeforeAcknowledging: true, selector: this.selector.kind } : { error: (err as Error).message });
       }
     }
   }

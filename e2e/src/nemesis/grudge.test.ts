@@ -55,5 +55,9 @@ describe('grudges', () => {
 
   it('cuts only the named links, both ways', () => {
     expect(cutPairs(cutLinks('n1', ['etcd1']))).toEqual([['etcd1', 'n1'], ['n1', 'etcd1']]);
+    // Several victims (a leader and a router): each loses etcd, they keep each other.
+    expect(cutPairs(cutLinks(['n1', 'r2'], ['etcd1']))).toEqual([['etcd1', 'n1'], ['etcd1', 'r2'], ['n1', 'etcd1'], ['r2', 'etcd1']]);
+    // A repeated victim counts once, and one named on both sides is only cut from.
+    expect(cutPairs(cutLinks(['n1', 'n1', 'etcd1'], ['etcd1']))).toEqual([['etcd1', 'n1'], ['n1', 'etcd1']]);
   });
 });

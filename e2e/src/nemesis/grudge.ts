@@ -77,10 +77,16 @@ export function isolateEach(nodes: readonly string[], isolated: readonly string[
   return completeGrudge([...isolated.map((n) => [n]), nodes.filter((n) => !set.has(n))]);
 }
 
-/** Only `victim` and the `cutFrom` nodes lose each other (e.g. a node cut from etcd only). */
-export function cutLinks(victim: string, cutFrom: readonly string[]): Grudge {
-  const out = new Map<string, Set<string>>([[victim, new Set(cutFrom)]]);
-  for (const n of cutFrom) out.set(n, new Set([victim]));
+/**
+ * Only the victims and the `cutFrom` nodes lose each other, both ways (e.g. a node cut from
+ * etcd only, or a leader and a router cut from etcd together); victims keep hearing each other.
+ */
+export function cutLinks(victims: string | readonly string[], cutFrom: readonly string[]): Grudge {
+  // A node on both sides would have to drop itself: it counts only among the cutFrom nodes.
+  const list = [...new Set(typeof victims === 'string' ? [victims] : victims)].filter((v) => !cutFrom.includes(v));
+  const out = new Map<string, Set<string>>();
+  for (const v of list) out.set(v, new Set(cutFrom));
+  for (const n of cutFrom) out.set(n, new Set(list));
   return out;
 }
 

@@ -85,3 +85,29 @@ export async function cycle(nemesis: Nemesis, options: { readonly faultMs: numbe
     await nemesis.heal();
   }
 }
+
+/**
+ * Several nemeses as one fault: start() starts each in order (a slow clock, then the cut that
+ * makes it matter), stop() stops them in reverse order, heal() heals every one. Each records
+ * its own actions under its own name, so fault coverage counts each.
+ */
+export class CombinedNemesis implements Nemesis {
+  readonly name: string;
+
+  constructor(private readonly parts: readonly Nemesis[]) {
+    if (parts.length === 0) throw new Error('CombinedNemesis needs at least one nemesis');
+    this.name = parts.map((p) => p.name).join('+');
+  }
+
+  async start(): Promise<void> {
+    for (const p of this.parts) await p.start();
+  }
+
+  async stop(): Promise<void> {
+    for (const p of [...this.parts].reverse()) await p.stop();
+  }
+
+  async heal(): Promise<void> {
+    for (const p of [...this.parts].reverse()) await p.heal();
+  }
+}

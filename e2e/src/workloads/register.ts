@@ -28,6 +28,11 @@ export interface RegisterWorkloadOptions {
   readonly rng: Rng;
   /** A client per logical process (e.g. spread over routers). */
   readonly clientFor: (process: number) => QuireClient;
+  /**
+   * Processes that only read (default none): e.g. the clients of a router cut off from etcd,
+   * so that nothing but reads reaches a leader that router still believes in.
+   */
+  readonly readOnly?: (process: number) => boolean;
 }
 
 /**
@@ -85,7 +90,7 @@ export function registerWorkload(o: RegisterWorkloadOptions): Workload {
       const client = o.clientFor(process);
       const key = pickKey();
       const dice = o.rng.next();
-      if (dice < 0.5) return { f: 'read', key, value: null, run: () => read(client, key) };
+      if (dice < 0.5 || o.readOnly?.(process) === true) return { f: 'read', key, value: null, run: () => read(client, key) };
       if (dice < 0.75) {
         const v = value();
         return { f: 'write', key, value: v, run: () => write(client, key, v) };
