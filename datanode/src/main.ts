@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { DataNodeService, ReplicationService } from '@quire/proto';
 import { quireVersion, systemClock, type Env, type Logger, type MetadataView } from '@quire/common';
-import { guardService, runServerProcess } from '@quire/runtime';
+import { guardService, killSelf, runServerProcess } from '@quire/runtime';
 import { NodeRegistrar, openMetadataClient } from '@quire/metastore';
 import { loadDataNodeConfig } from './config.js';
 import { DataNode, gateOf } from './node.js';
@@ -69,10 +69,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
             onLogTrimWanted: (p) => trimTarget?.trimLogFor(p.keyspace, p.partitionId),
             skipFsync,
             beforeWalSync: () => gateOf(failpoints, 'datanode.wal.beforeSync'),
-            onFatal: (err) => {
-              log.error('A storage apply transaction failed; stopping so no unsynced state is served', { err: String(err) });
-              process.exit(70);
-            },
+            onFatal: (err) => killSelf(log, 'A storage apply transaction failed; stopping so no unsynced state is served', { err: String(err) }),
           })
         : openLmdbEngine({ path: join(config.dataDir, 'lmdb'), partitionsMax: config.partitionsMax, skipFsync });
     closeAtExit('storage', () => engine.close());
@@ -113,10 +110,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
         log,
         meter: metrics.meter,
         schedule: setImmediate,
-        onFatal: (err) => {
-          log.error('A storage commit failed; stopping so no unsynced state is served', { err: String(err) });
-          process.exit(70);
-        },
+        onFatal: (err) => killSelf(log, 'A storage commit failed; stopping so no unsynced state is served', { err: String(err) }),
         failpoints,
         alterIsr: (address, request) => coordination.alterIsr(address, request),
         transferLeader: (address, request) => coordination.transferLeader(address, request),

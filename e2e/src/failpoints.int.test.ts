@@ -5,6 +5,7 @@ import type { PartitionMap } from '@quire/proto';
 import type { ManagedProcess } from '@quire/cli';
 import { armFailpoints, listFailpoints, restartWithFailpointsEnv } from './harness/failpoints.js';
 import { testStorageEngine } from './harness/storage-engine.js';
+import { logLines } from './harness/log-lines.js';
 import { eventually, rejection, startTestCluster, type TestCluster } from './harness/test-cluster.js';
 
 /** The gRPC status a Debug call failed with. */
@@ -141,7 +142,7 @@ describe('failpoints: armed by environment and by the Debug RPC, they open crash
   });
 
   it.skipIf(testStorageEngine(process.env) !== 'wal')(
-    'error at datanode.wal.beforeSync (a failed WAL fdatasync) stops the data node with exit code 70; restarted, it serves and nothing acknowledged is lost',
+    'error at datanode.wal.beforeSync (a failed WAL fdatasync) stops the data node at once (SIGKILL to itself, after logging why); restarted, it serves and nothing acknowledged is lost',
     async () => {
       const node2 = t.cluster.process('node-2');
       const before = keyOn('node-2', 'wal-acknowledged');
@@ -157,7 +158,10 @@ describe('failpoints: armed by environment and by the Debug RPC, they open crash
       );
       const exit = await node2.exited;
       console.log(`datanode.wal.beforeSync=error(UNAVAILABLE) on node-2: it exited ${JSON.stringify(exit)}; the put it held ended ${outcome}`);
-      expect(exit).toEqual({ code: 70, signal: null });
+      expect(exit).toEqual({ code: null, signal: 'SIGKILL' });
+      // Its last line says why; the log file gets it once quire dev's pipe is drained.
+      const why = await eventually('node-2 to log why it stopped', 5_000, async () => logLines(t, 'node-2', 'A storage apply transaction failed; stopping so no unsynced state is served').at(-1));
+      expect(why['stopping']).toBe('SIGKILL to itself (no exit handlers run)');
       expect(node2.running).toBe(false);
       node2.start();
       await t.cluster.waitReady(60_000);

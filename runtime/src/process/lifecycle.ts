@@ -3,10 +3,24 @@
  * assertion failure or an unexpected exception must stop the process, not leave it serving),
  * and a wait for SIGINT/SIGTERM followed by a graceful stop. A second signal exits at once.
  */
-import type { Logger } from '@quire/common';
+import type { LogFields, Logger } from '@quire/common';
 
 /** Exit code when a process stops because of a bug or a failed invariant. */
 export const exitCodeCrash = 70;
+
+/**
+ * Stops the process at once after logging why (synchronously): SIGKILL to itself, without
+ * `process.exit`. For a data node whose storage failed: `process.exit` runs libc's `exit()`,
+ * whose libuv shutdown joins the thread pool, and an LMDB write worker that waits for this
+ * thread to run its callbacks then never ends — the process hung, neither serving nor exiting,
+ * about once in thirty fatal stops in the chaos suite. A supervisor sees signal SIGKILL.
+ */
+export function killSelf(log: Logger, message: string, fields: LogFields): never {
+  log.error(message, { ...fields, stopping: 'SIGKILL to itself (no exit handlers run)' });
+  process.kill(process.pid, 'SIGKILL');
+  // The signal is delivered before kill() returns to a single-threaded caller; never reached.
+  throw new Error('SIGKILL did not stop the process');
+}
 
 /** Logs uncaught exceptions and unhandled rejections as fatal, then exits. */
 export function installCrashHandlers(log: Logger): void {
