@@ -48,7 +48,7 @@ test-unit: build ## Unit tests (pure modules, milliseconds each)
 test-integration: build ## Integration tests: real etcd and real processes on 127.0.0.1
 	vitest run --project integration
 
-test-chaos: build chaos-tools ## Chaos suite, short tier (~8½ min): namespaces, nemeses, checked histories
+test-chaos: build chaos-tools ## Chaos suite, short tier (~18 min): namespaces, nemeses, checked histories
 	QUIRE_CHAOS_TIER=short vitest run --project chaos
 
 test-readme: build ## The README run literally in a fresh clone: make up, the tour, the packed client library (~1 min)
