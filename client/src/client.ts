@@ -92,7 +92,11 @@ export interface QuireClientOptions {
   readonly keyspace?: string;
   /** Deadline of each operation, moves between routers included. Default 10 000 ms. */
   readonly requestTimeoutMs?: number;
-  /** How long an operation waits for some router to be connected. Default 3 000 ms. */
+  /**
+   * How long an operation waits for some router to be connected. Default 3 000 ms. When no
+   * router connects the operation fails UNAVAILABLE (nothing was sent), or DEADLINE_EXCEEDED
+   * when the request deadline ended the wait while a router was still connecting.
+   */
   readonly connectTimeoutMs?: number;
   /** Most operations in flight (over every router). Default 16 384. */
   readonly opsInFlightMax?: number;
@@ -259,20 +263,22 @@ export class QuireClient {
 
   /**
    * A READY router, waiting at most the connect timeout and never past `deadlineMs`; when none
-   * becomes READY, the error to fail with (nothing was sent): DEADLINE_EXCEEDED when the
-   * deadline cut the wait short, UNAVAILABLE otherwise.
+   * becomes READY, the error to fail with (nothing was sent): UNAVAILABLE when every router's
+   * connection attempts failed or the connect timeout ran out, DEADLINE_EXCEEDED when the
+   * deadline cut short a wait for a router still connecting.
    */
   private async readyRouter(deadlineMs: number): Promise<RouterConnection | QuireError> {
     const connectDeadlineMs = systemClock.monotonicMs() + this.connectTimeoutMs;
     const router = await this.routers.ready(Math.min(deadlineMs, connectDeadlineMs));
     if (router !== undefined) return router;
     if (this.closed) return new UnavailableError('The client is closed');
-    if (deadlineMs < connectDeadlineMs && systemClock.monotonicMs() >= deadlineMs) {
+    // ready() returns nothing before its bound unless the client closed: the smaller bound ended the wait.
+    if (deadlineMs < connectDeadlineMs && !this.routers.everyRouterFailing()) {
       return new DeadlineExceededError(`No router was ready before the deadline (${this.routers.describe()})`);
     }
     const targets = this.routers.targets;
-    if (targets.length === 1) return new UnavailableError(`Cannot reach router at ${targets[0] ?? ''}: not connected within ${this.connectTimeoutMs} ms (channel ${this.routers.describe(false)}; is it running?)`);
-    return new UnavailableError(`Cannot reach any router: none connected within ${this.connectTimeoutMs} ms (${this.routers.describe()}; is one running?)`);
+    if (targets.length === 1) return new UnavailableError(`Cannot reach router at ${targets[0] ?? ''}: not connected within ${Math.min(this.connectTimeoutMs, this.requestTimeoutMs)} ms (channel ${this.routers.describe(false)}; is it running?)`);
+    return new UnavailableError(`Cannot reach any router: none connected within ${Math.min(this.connectTimeoutMs, this.requestTimeoutMs)} ms (${this.routers.describe()}; is one running?)`);
   }
 
   /**

@@ -241,6 +241,14 @@ export class RouterSet {
     }
   }
 
+  /**
+   * Whether every router's channel is in TRANSIENT_FAILURE: its last connection attempts failed
+   * (round_robin keeps that state until an address connects), so no router is known to be up.
+   */
+  everyRouterFailing(): boolean {
+    return this.routers.every((r) => r.state === connectivityState.TRANSIENT_FAILURE);
+  }
+
   /** Every router's channel state (with its target unless `withTargets` is false), for error messages. */
   describe(withTargets = true): string {
     return this.routers.map((r) => `${withTargets ? `${r.connection.target} ` : ''}${connectivityState[r.state].toLowerCase()}`).join(', ');
