@@ -62,6 +62,7 @@ const coreFolders = [
   'coordinator/src/placement/**',
   'coordinator/src/status/**',
   'coordinator/src/failover/**',
+  'coordinator/src/keyspaces/**',
   'router/src/routing/**',
   'history/src/**',
   'cli/src/dev/restart-policy.ts',

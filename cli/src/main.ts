@@ -1,5 +1,5 @@
 /**
- * The `quire` command: client commands (put, get, del, scan, status, transfer-leader), the local cluster
+ * The `quire` command: client commands (put, get, del, scan, status, transfer-leader, keyspace), the local cluster
  * (dev), and the server processes (datanode, coordinator, router). Global options (--router,
  * --keyspace, --timeout-ms, --json) may come before or after the command, as kubectl and
  * etcdctl take them. Exit codes: 0 success, 1 failure, 2 key not found, 3 compare-and-set
@@ -9,9 +9,9 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ConfigError, quireVersion } from '@quire/common';
+import { ConfigError, ackPolicyName, ackPolicyNames, isAckPolicyName, quireVersion } from '@quire/common';
 import { QuireClient, routerTargetsOf } from '@quire/client';
-import { ExitCode, formatStatus, jsonBytes, reportError } from './output.js';
+import { ExitCode, formatKeyspaces, formatStatus, jsonBytes, keyspaceJson, reportError } from './output.js';
 import { devHelp, runDev } from './dev-command.js';
 import { runServer, serverHelp, type ServerRole } from './servers.js';
 import { UsageError, resolveRouters, splitCommand } from './command-line.js';
@@ -29,6 +29,10 @@ Client commands (talk to a router):
   status              Nodes, coordinator leader and every partition's leader and epoch
   transfer-leader     Move a partition's leadership to an in-sync replica: --partition N [--to NODE]
                       (without --to the coordinator picks the one leading the fewest partitions)
+  keyspace create NAME --partitions N [--replication R] [--ack-policy sync|semi-sync|async] [--min-isr M]
+                      Create a hash keyspace; unset settings take the coordinator's defaults
+                      (its --replication-factor and --ack-policy; min ISR 2 from two replicas on)
+  keyspace list       Every keyspace: partitions, replication, ack policy, min ISR, partitions led
 
 Histories:
   check               Check a recorded history (JSON lines) against a model: register, set, bank, list-append
@@ -73,6 +77,10 @@ const clientOptions = {
   'max-staleness-ms': { type: 'string' },
   partition: { type: 'string' },
   to: { type: 'string' },
+  partitions: { type: 'string' },
+  replication: { type: 'string' },
+  'ack-policy': { type: 'string' },
+  'min-isr': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -133,7 +141,21 @@ async function runClientCommand(command: string, args: string[]): Promise<number
         expect(0, '--partition N [--to NODE] and no arguments');
         if (values.partition === undefined) throw new UsageError('quire transfer-leader needs --partition N');
         return;
+      case 'keyspace': {
+        const sub = positionals[0];
+        if (sub === 'list') return expect(1, 'list and no other arguments');
+        if (sub !== 'create') throw new UsageError(`quire keyspace takes create NAME or list; got ${sub === undefined ? 'nothing' : `"${sub}"`}`);
+        expect(2, 'create NAME');
+        if (values.partitions === undefined) throw new UsageError('quire keyspace create needs --partitions N');
+        if (values['ack-policy'] !== undefined && !isAckPolicyName(values['ack-policy'])) {
+          throw new UsageError(`--ack-policy must be ${ackPolicyNames.join(', ')}, got "${values['ack-policy']}"`);
+        }
+        return;
+      }
     }
+    const keyspaceOnly = ['partitions', 'replication', 'ack-policy', 'min-isr'] as const;
+    const misplaced = keyspaceOnly.find((name) => values[name] !== undefined);
+    if (misplaced !== undefined && command !== 'keyspace') throw new UsageError(`--${misplaced} applies to keyspace create only`);
   };
   validate();
   const client = new QuireClient({ routers, keyspace, requestTimeoutMs, connectTimeoutMs: Math.min(2_000, requestTimeoutMs) });
@@ -205,6 +227,30 @@ async function runClientCommand(command: string, args: string[]): Promise<number
         const r = await client.transferLeader(partitionId, values.to === undefined ? {} : { to: values.to });
         process.stdout.write(
           json ? `${JSON.stringify({ keyspace: keyspace || 'default', partition: partitionId, leader: r.leader, epoch: r.epoch })}\n` : `OK partition ${partitionId} led by ${r.leader} at epoch ${r.epoch}\n`,
+        );
+        return ExitCode.Ok;
+      }
+      case 'keyspace': {
+        if (positionals[0] === 'list') {
+          const list = await client.listKeyspaces();
+          process.stdout.write(json ? `${JSON.stringify(list.map(keyspaceJson), null, 2)}\n` : `${formatKeyspaces(list)}\n`);
+          return ExitCode.Ok;
+        }
+        const name = positionals[1] ?? '';
+        const ackPolicy = values['ack-policy'];
+        const replicationFactor = integer(values.replication, 'replication', 1);
+        const minIsr = integer(values['min-isr'], 'min-isr', 1);
+        const map = await client.createKeyspace(name, {
+          partitions: integer(values.partitions, 'partitions', 1) ?? 0,
+          ...(replicationFactor === undefined ? {} : { replicationFactor }),
+          ...(ackPolicy !== undefined && isAckPolicyName(ackPolicy) ? { ackPolicy } : {}),
+          ...(minIsr === undefined ? {} : { minIsr }),
+        });
+        const led = map.partitions.filter((p) => p.leaderLive).length;
+        process.stdout.write(
+          json
+            ? `${JSON.stringify({ keyspace: map.keyspace, partitions: map.partitionCount, replication: map.replicationFactor, ackPolicy: ackPolicyName(map.ackPolicy), minIsr: map.minIsr, led })}\n`
+            : `OK keyspace ${map.keyspace}: ${map.partitionCount} partitions, replication ${map.replicationFactor}, ${ackPolicyName(map.ackPolicy)}, min ISR ${map.minIsr}; ${led} of ${map.partitionCount} partitions led\n`,
         );
         return ExitCode.Ok;
       }
@@ -282,6 +328,7 @@ async function main(command: string | undefined, rest: string[]): Promise<number
       case 'scan':
       case 'status':
       case 'transfer-leader':
+      case 'keyspace':
         return await runClientCommand(command, rest);
       default:
         throw new UsageError(`Unknown command "${command}"; run quire --help`);

@@ -3,7 +3,7 @@
  * goes to stdout, errors to stderr; --json prints machine-readable JSON (one object per line
  * for scans).
  */
-import type { ClusterStatusResponse, FollowerLag } from '@quire/proto';
+import type { ClusterStatusResponse, FollowerLag, KeyspaceInfo } from '@quire/proto';
 import { ackPolicyName, isQuireError } from '@quire/common';
 
 /** Exit codes of the `quire` command. */
@@ -87,4 +87,25 @@ export function formatStatus(s: ClusterStatusResponse): string {
     );
   }
   return out.join('\n');
+}
+
+/** One keyspace as `quire keyspace list --json` prints it. */
+export function keyspaceJson(k: KeyspaceInfo): Record<string, string | number> {
+  return {
+    keyspace: k.keyspace,
+    partitions: k.partitionCount,
+    replication: k.replicationFactor,
+    ackPolicy: ackPolicyName(k.ackPolicy),
+    minIsr: k.minIsr,
+    assigned: k.partitionsAssigned,
+    led: k.partitionsLed,
+  };
+}
+
+/** `quire keyspace list` as a table. */
+export function formatKeyspaces(list: readonly KeyspaceInfo[]): string {
+  const header = ['KEYSPACE', 'PARTITIONS', 'REPLICATION', 'ACK POLICY', 'MIN ISR', 'LED'];
+  const rows = list.map((k) => [k.keyspace, String(k.partitionCount), String(k.replicationFactor), ackPolicyName(k.ackPolicy), String(k.minIsr), `${k.partitionsLed}/${k.partitionCount}`]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  return [header, ...rows].map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
 }

@@ -35,22 +35,29 @@
 import { SpanKind, SpanStatusCode, context as otelContext, propagation, trace } from '@opentelemetry/api';
 import { randomBytes, randomInt } from 'node:crypto';
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
-import type {
-  ClusterStatusResponse,
-  DeleteRequest,
-  GetRequest,
-  Operation,
-  OperationResult,
-  PartitionMap,
-  PutRequest,
-  ScanRequest,
-  SessionPosition,
-  Staleness,
-  TransferLeaderResponse,
+import {
+  AckPolicy,
+  PartitionScheme,
+  type ClusterStatusResponse,
+  type CreateKeyspaceRequest,
+  type CreateKeyspaceResponse,
+  type DeleteRequest,
+  type GetRequest,
+  type KeyspaceInfo,
+  type ListKeyspacesResponse,
+  type Operation,
+  type OperationResult,
+  type PartitionMap,
+  type PutRequest,
+  type ScanRequest,
+  type SessionPosition,
+  type Staleness,
+  type TransferLeaderResponse,
 } from '@quire/proto';
 import {
   AmbiguousResultError,
   DeadlineExceededError,
+  ackPolicyFromName,
   InternalError,
   OverloadedError,
   UnavailableError,
@@ -63,6 +70,7 @@ import {
   systemClock,
   validateRequestId,
   withIdleTimeout,
+  type AckPolicyName,
   type Consistency,
   type QuireError,
 } from '@quire/common';
@@ -76,6 +84,18 @@ import { SessionToken } from './session.js';
 const clientTracer = trace.getTracer('quire.client');
 /** Keys and values: bytes, or strings (encoded as UTF-8). */
 export type Bytes = Uint8Array | string;
+
+/** Settings of a keyspace to create; unset ones take the coordinator's defaults. */
+export interface KeyspaceSettings {
+  /** Partitions, 1..4096, fixed for the keyspace's life. */
+  readonly partitions: number;
+  /** Replicas per partition, 1..7 and at most the live data nodes. */
+  readonly replicationFactor?: number;
+  /** When a partition leader acknowledges a write (RFC 0001). */
+  readonly ackPolicy?: AckPolicyName;
+  /** The smallest ISR with which a sync leader accepts writes, 1..replicationFactor. */
+  readonly minIsr?: number;
+}
 
 /** Options of a QuireClient. */
 export interface QuireClientOptions {
@@ -505,6 +525,35 @@ export class QuireClient {
   async transferLeader(partitionId: number, options: { readonly keyspace?: string; readonly to?: string } = {}): Promise<TransferLeaderResponse> {
     const request = { keyspace: options.keyspace ?? this.keyspace, partitionId, targetNodeId: options.to ?? '' };
     return this.unaryAdmin<TransferLeaderResponse>(true, (router, md, deadline, cb) => router.admin.transferLeader(request, md, { deadline }, cb));
+  }
+
+  /**
+   * Creates a hash keyspace and resolves with its partition map once its partitions have
+   * leaders (the coordinator waits up to 5 s; a partition still unled then is retried by the
+   * routers like any failover). Unset settings take the coordinator's defaults (its
+   * --replication-factor and --ack-policy; min ISR 2 from two replicas on). Fails
+   * ALREADY_EXISTS when the name is taken, INVALID_ARGUMENT naming the field for a bad setting;
+   * never sent twice: a call that fails after it was sent without an answer is AMBIGUOUS_RESULT
+   * (listKeyspaces tells whether it was created).
+   */
+  async createKeyspace(name: string, settings: KeyspaceSettings): Promise<PartitionMap> {
+    const request: CreateKeyspaceRequest = {
+      keyspace: name,
+      scheme: PartitionScheme.PARTITION_SCHEME_HASH,
+      partitionCount: settings.partitions,
+      replicationFactor: settings.replicationFactor ?? 0,
+      ackPolicy: settings.ackPolicy === undefined ? AckPolicy.ACK_POLICY_UNSPECIFIED : ackPolicyFromName(settings.ackPolicy),
+      minIsr: settings.minIsr ?? 0,
+    };
+    const res = await this.unaryAdmin<CreateKeyspaceResponse>(true, (router, md, deadline, cb) => router.admin.createKeyspace(request, md, { deadline }, cb));
+    if (res.map === undefined) throw new InternalError('CreateKeyspace returned no map');
+    return res.map;
+  }
+
+  /** Lists every keyspace with its settings and how many of its partitions have a live leader, sorted by name. */
+  async listKeyspaces(): Promise<KeyspaceInfo[]> {
+    const res = await this.unaryAdmin<ListKeyspacesResponse>(false, (router, md, deadline, cb) => router.admin.listKeyspaces({}, md, { deadline }, cb));
+    return res.keyspaces;
   }
 
   /** Closes every router connection; operations in flight fail. */

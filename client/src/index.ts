@@ -8,7 +8,9 @@
  */
 export * from './client.js';
 export { routerTargetsOf, routerTargetsMax, type RouterTargetOptions } from './router-targets.js';
+export type { KeyspaceInfo, PartitionMap } from '@quire/proto';
 export {
+  AlreadyExistsError,
   AmbiguousResultError,
   ConditionFailedError,
   CoordinatorUnavailableError,
@@ -32,6 +34,7 @@ export {
   isQuireErrorCode,
   mayHaveTakenEffect,
   operationEffectByCode,
+  type AckPolicyName,
   type OperationEffect,
   type QuireErrorCode,
   type QuireErrorDetails,

@@ -27,9 +27,9 @@ import {
   validateEtcdEndpoints,
   validateFailpoints,
 } from '@quire/runtime';
+import { partitionCountMax, replicationFactorMax } from './keyspaces/create-keyspace.js';
 
-/** The largest replication factor a keyspace may have. */
-export const replicationFactorMax = 7;
+export { partitionCountMax, replicationFactorMax };
 
 /** The options `quire coordinator` accepts. */
 export const coordinatorOptions = {
@@ -40,7 +40,7 @@ export const coordinatorOptions = {
   etcd: etcdOption,
   leaseTtlSeconds: leaseTtlOption(5, 'TTL of the leader lease; a crashed leader is replaced after about this long'),
   nodesMin: { kind: 'integer', flag: 'nodes-min', env: 'QUIRE_NODES_MIN', default: 1, min: 1, max: 10_000, description: 'Live data nodes required before partitions are first assigned' },
-  defaultPartitions: { kind: 'integer', flag: 'default-partitions', env: 'QUIRE_DEFAULT_PARTITIONS', default: 16, min: 1, max: 4096, description: 'Partition count of the default keyspace created at bootstrap' },
+  defaultPartitions: { kind: 'integer', flag: 'default-partitions', env: 'QUIRE_DEFAULT_PARTITIONS', default: 16, min: 1, max: partitionCountMax, description: 'Partition count of the default keyspace created at bootstrap' },
   replicationFactor: { kind: 'integer', flag: 'replication-factor', env: 'QUIRE_REPLICATION_FACTOR', default: 1, min: 1, max: replicationFactorMax, description: 'Replicas per partition of the default keyspace created at bootstrap (placement waits for this many live data nodes)' },
   minIsr: { kind: 'integer', flag: 'min-isr', env: 'QUIRE_MIN_ISR', default: 0, min: 0, max: replicationFactorMax, description: 'Min ISR of the default keyspace created at bootstrap, at most --replication-factor; 0 means the default (2 from two replicas on, else 1)' },
   ackPolicy: {

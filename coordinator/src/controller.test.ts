@@ -5,7 +5,7 @@ import type { FencedChange, FencedResult } from '@quire/metastore';
 import { ManualClock } from '../../common/src/testing/manual-clock.js';
 import { applyToView, nodeRegistrationValue, viewOf, type ViewFixture } from '../../common/src/testing/metadata-fixtures.js';
 import { RecordingLogger, recordingMeter } from '../../runtime/src/testing/recorders.js';
-import { CoordinatorController, type LogEndSource } from './controller.js';
+import { CoordinatorController, placementTxnRecordsMax, type LogEndSource } from './controller.js';
 import type { LogEnd } from './failover/index.js';
 
 const term = 7;
@@ -355,5 +355,20 @@ describe('CoordinatorController bootstrap', () => {
     controller.onDeposed();
     expect(view.cluster).toBeDefined();
     expect(view.keyspace('default')?.record).toMatchObject({ replicationFactor: 3, minIsr: 2, ackPolicy });
+  });
+});
+
+describe('CoordinatorController placement', () => {
+  it(`writes a large keyspace's records in transactions of at most ${placementTxnRecordsMax} (etcd refuses more than --max-txn-ops 128), planning again after each`, async () => {
+    const { view, writer } = await cluster({ keyspaces: { default: 250 }, live });
+    const sizes = writer.calls.map((c) => c.changes.length);
+    expect(sizes).toEqual([100, 100, 50]);
+    expect(writer.calls.every((c) => c.term === term)).toBe(true);
+    const partitions = view.keyspace('default')!.partitions;
+    expect(partitions.every((p) => p !== undefined && p.record.replicas.length === 3)).toBe(true);
+    // Balanced as one plan would be: 250 × 3 replicas over 3 nodes, leaders within one.
+    const leaders = new Map<string, number>();
+    for (const p of partitions) leaders.set(p!.record.leader, (leaders.get(p!.record.leader) ?? 0) + 1);
+    expect(Math.max(...leaders.values()) - Math.min(...leaders.values())).toBeLessThanOrEqual(1);
   });
 });

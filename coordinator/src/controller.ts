@@ -46,6 +46,12 @@ import { planPlacement } from './placement/planner.js';
 const appliedViewWaitMs = 5_000;
 /** How long to wait for the view to catch up after a write refused because a revision moved. */
 const conflictViewWaitMs = 2_000;
+/**
+ * Most partition records one placement transaction writes. etcd refuses a transaction with more
+ * than --max-txn-ops (default 128) compares or operations, and each record adds one of each
+ * besides the term compare; a larger plan is written in several passes.
+ */
+export const placementTxnRecordsMax = 100;
 
 /** Settings of the controller. */
 export interface ControllerSettings {
@@ -277,9 +283,22 @@ export class CoordinatorController {
     await this.settle(await this.writeFenced(term, changes));
   }
 
-  /** Assigns unassigned partitions; returns whether the reconcile may go on (nothing to write, or the write applied). */
+  /**
+   * Assigns unassigned partitions, at most placementTxnRecordsMax per transaction, planning again
+   * after each write; returns whether the reconcile may go on (nothing to write, or every write
+   * applied).
+   */
   private async place(term: number): Promise<boolean> {
-    const plan = planPlacement(this.deps.view, { nodesMin: this.settings.nodesMin });
+    for (;;) {
+      const more = await this.placeSome(term);
+      if (more !== 'more') return more;
+    }
+  }
+
+  /** One placement transaction: true or false as place() answers, or 'more' when the plan did not fit. */
+  private async placeSome(term: number): Promise<boolean | 'more'> {
+    const full = planPlacement(this.deps.view, { nodesMin: this.settings.nodesMin });
+    const plan = { ...full, assignments: full.assignments.slice(0, placementTxnRecordsMax) };
     if (plan.waitingFor !== undefined && plan.waitingFor !== this.lastWaitingFor) {
       this.deps.log.info('Waiting for data nodes before assigning partitions', { waitingFor: plan.waitingFor, unassigned: plan.unassigned });
     }
@@ -302,7 +321,8 @@ export class CoordinatorController {
         });
       }
     }
-    return (await this.settle(result)) && this.term === term;
+    const goOn = (await this.settle(result)) && this.term === term;
+    return goOn && full.assignments.length > plan.assignments.length ? 'more' : goOn;
   }
 
   /**

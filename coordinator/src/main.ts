@@ -64,6 +64,9 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
           log,
           followerProgress,
           followerProgressDeadlineMs: config.statusProgressDeadlineMs,
+        }, {
+          writer: controller,
+          defaults: { replicationFactor: config.replicationFactor, ackPolicy: ackPolicyFromName(config.ackPolicy) },
         }),
       ),
     );

@@ -44,6 +44,7 @@ describe('the error mapping table', () => {
   it('uses the documented statuses for the shared codes', () => {
     expect(grpcStatusByCode.KEY_TOO_LARGE).toBe(status.INVALID_ARGUMENT);
     expect(grpcStatusByCode.KEYSPACE_NOT_FOUND).toBe(status.NOT_FOUND);
+    expect(grpcStatusByCode.ALREADY_EXISTS).toBe(status.ALREADY_EXISTS);
     expect(grpcStatusByCode.CONDITION_FAILED).toBe(status.FAILED_PRECONDITION);
     expect(grpcStatusByCode.NOT_LEADER).toBe(status.FAILED_PRECONDITION);
     expect(grpcStatusByCode.OVERLOADED).toBe(status.RESOURCE_EXHAUSTED);

@@ -24,6 +24,7 @@ export const operationEffectByCode: Readonly<Record<QuireErrorCode, OperationEff
   KEY_TOO_LARGE: 'no',
   VALUE_TOO_LARGE: 'no',
   KEYSPACE_NOT_FOUND: 'no',
+  ALREADY_EXISTS: 'no',
   CONDITION_FAILED: 'no',
   NOT_LEADER: 'no',
   WRONG_PARTITION: 'no',

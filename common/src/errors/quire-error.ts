@@ -26,6 +26,7 @@ export type QuireErrorCode =
   | 'KEY_TOO_LARGE'
   | 'VALUE_TOO_LARGE'
   | 'KEYSPACE_NOT_FOUND'
+  | 'ALREADY_EXISTS'
   | 'CONDITION_FAILED'
   | 'NOT_LEADER'
   | 'WRONG_PARTITION'
@@ -100,6 +101,13 @@ export class ValueTooLargeError extends QuireError {
 export class KeyspaceNotFoundError extends QuireError {
   override readonly name = 'KeyspaceNotFoundError';
   readonly code = 'KEYSPACE_NOT_FOUND';
+  readonly retry = 'none';
+}
+
+/** What the request would create exists already (a keyspace of that name); nothing changed. */
+export class AlreadyExistsError extends QuireError {
+  override readonly name = 'AlreadyExistsError';
+  readonly code = 'ALREADY_EXISTS';
   readonly retry = 'none';
 }
 
@@ -214,6 +222,7 @@ export const errorClasses: Readonly<Record<QuireErrorCode, ErrorConstructor>> = 
   KEY_TOO_LARGE: KeyTooLargeError,
   VALUE_TOO_LARGE: ValueTooLargeError,
   KEYSPACE_NOT_FOUND: KeyspaceNotFoundError,
+  ALREADY_EXISTS: AlreadyExistsError,
   CONDITION_FAILED: ConditionFailedError,
   NOT_LEADER: NotLeaderError,
   WRONG_PARTITION: WrongPartitionError,

@@ -5,18 +5,29 @@
  * `chooseTransferTarget` and asks the partition's leader data node to hand over
  * (Replication.HandOver); the leader writes the transfer itself through
  * Coordination.TransferLeader once the target holds its whole log, and the answer is the
- * record written. Nothing here writes etcd.
+ * record written. CreateKeyspace decides with the pure `planCreateKeyspace` and writes the
+ * keyspace record through the controller's fenced path (`applyFenced`, the key expected
+ * absent); placement assigns its partitions on the next reconcile, and the answer waits (at most
+ * `createKeyspaceWaitMs`) until every partition has a live leader. Nothing else here writes etcd.
  */
-import type {
-  AdminServer,
-  ClusterStatusRequest,
-  ClusterStatusResponse,
-  GetPartitionMapRequest,
-  GetPartitionMapResponse,
-  TransferLeaderRequest,
-  TransferLeaderResponse,
-} from '@quire/proto';
 import {
+  KeyspaceRecord,
+  type AdminServer,
+  type ClusterStatusRequest,
+  type ClusterStatusResponse,
+  type CreateKeyspaceRequest,
+  type CreateKeyspaceResponse,
+  type GetPartitionMapRequest,
+  type GetPartitionMapResponse,
+  type ListKeyspacesRequest,
+  type ListKeyspacesResponse,
+  type TransferLeaderRequest,
+  type TransferLeaderResponse,
+} from '@quire/proto';
+import type { FencedChange, FencedResult } from '@quire/metastore';
+import {
+  AlreadyExistsError,
+  keyspaceKey,
   InvalidArgumentError,
   KeyspaceNotFoundError,
   PartitionUnavailableError,
@@ -32,11 +43,22 @@ import { recordedUnaryHandler, type RpcMetrics } from '@quire/runtime';
 import { chooseTransferTarget, countLeaderships } from '../failover/index.js';
 import type { FollowerProgressSource } from '../follower-progress-client.js';
 import type { HandOverSource } from '../hand-over-client.js';
-import { clusterStatusOf, leadersWithFollowers, partitionMapOf } from '../status/cluster-status.js';
+import { describeKeyspace, planCreateKeyspace, type KeyspaceDefaults } from '../keyspaces/create-keyspace.js';
+import { clusterStatusOf, keyspaceInfoOf, leadersWithFollowers, partitionMapOf } from '../status/cluster-status.js';
 import { coordinatorNotLeaderError } from './not-leader.js';
 
 /** Deadline of the call asking a partition leader to hand over: its catch-up wait (5 s) and the transfer call, with margin. */
 const handOverCallDeadlineMs = 9_000;
+
+/** How long CreateKeyspace waits for every new partition to have a live leader before answering. */
+export const createKeyspaceWaitMs = 5_000;
+
+/** What CreateKeyspace needs beyond the view: the fenced write path and what 0 fields mean. */
+export interface AdminKeyspaceDeps {
+  /** The controller's fenced write (its term; a term refusal steps it down). */
+  readonly writer: { applyFenced(changes: readonly FencedChange[]): Promise<FencedResult> };
+  readonly defaults: KeyspaceDefaults;
+}
 
 /** What TransferLeader and ClusterStatus need beyond the view. */
 export interface AdminTransferDeps {
@@ -56,6 +78,7 @@ export function createAdminService(
   metrics: RpcMetrics,
   clock: Clock,
   transfers: AdminTransferDeps,
+  keyspaces: AdminKeyspaceDeps,
 ): AdminServer {
   const ensureLeader = (): void => {
     if (!isLeader()) throw coordinatorNotLeaderError(view);
@@ -119,6 +142,33 @@ export function createAdminService(
     return clusterStatusOf(view, progress);
   }
 
+  async function createKeyspace(request: CreateKeyspaceRequest): Promise<CreateKeyspaceResponse> {
+    ensureLeader();
+    const decision = planCreateKeyspace(request, {
+      exists: (name) => view.keyspace(name) !== undefined,
+      liveNodes: view.nodes.size,
+      limits,
+      defaults: keyspaces.defaults,
+    });
+    if (!decision.ok) throw decision.error;
+    const { record } = decision;
+    const result = await keyspaces.writer.applyFenced([{ key: keyspaceKey(record.name), value: KeyspaceRecord.encode(record).finish(), expectedModRevision: 0 }]);
+    if (!result.applied) {
+      // Nothing was written: another leader holds the term, or the name was taken meanwhile.
+      if (result.reason === 'term') throw coordinatorNotLeaderError(view);
+      throw new AlreadyExistsError(`keyspace "${record.name}" already exists; nothing changed`, { field: 'keyspace' });
+    }
+    transfers.log.info('Keyspace created', { keyspace: record.name, settings: describeKeyspace(record), revision: result.revision });
+    const led = await waitForView(view, (v) => {
+      const ks = v.keyspace(record.name);
+      return ks !== undefined && keyspaceInfoOf(v, ks).partitionsLed === record.partitionCount;
+    }, createKeyspaceWaitMs);
+    // Written either way: a view that has not caught up answers with no partition placed yet.
+    const ks = view.keyspace(record.name) ?? { record, modRevision: result.revision, partitions: new Array<undefined>(record.partitionCount).fill(undefined) };
+    if (!led) transfers.log.warn('A new keyspace has partitions without a live leader yet', { ...keyspaceInfoOf(view, ks) });
+    return { map: partitionMapOf(view, ks) };
+  }
+
   /** Admin methods answered from the view: only the leader's view is authoritative. */
   function handle<Req, Res>(method: string, body: (request: Req) => Res) {
     return recordedUnaryHandler<Req, Res>(metrics, clock, method, (call) => {
@@ -129,6 +179,14 @@ export function createAdminService(
   return {
     transferLeader: recordedUnaryHandler<TransferLeaderRequest, TransferLeaderResponse>(metrics, clock, 'TransferLeader', (call) => transferLeader(call.request)),
     clusterStatus: recordedUnaryHandler<ClusterStatusRequest, ClusterStatusResponse>(metrics, clock, 'ClusterStatus', () => clusterStatus()),
+    createKeyspace: recordedUnaryHandler<CreateKeyspaceRequest, CreateKeyspaceResponse>(metrics, clock, 'CreateKeyspace', (call) => createKeyspace(call.request)),
+    listKeyspaces: handle<ListKeyspacesRequest, ListKeyspacesResponse>('ListKeyspaces', () => ({
+      keyspaces: view.keyspaceNames().flatMap((name) => {
+        const ks = view.keyspace(name);
+        return ks === undefined ? [] : [keyspaceInfoOf(view, ks)];
+      }),
+      mapRevision: view.revision,
+    })),
     getPartitionMap: handle<GetPartitionMapRequest, GetPartitionMapResponse>('GetPartitionMap', (request) => {
       const name = resolveKeyspaceName(request.keyspace, limits);
       const ks = view.keyspace(name);
@@ -136,4 +194,21 @@ export function createAdminService(
       return { map: partitionMapOf(view, ks) };
     }),
   };
+}
+
+/** Resolves true once `done(view)` holds (checked now and at every view change), false after `timeoutMs`. */
+function waitForView(view: MetadataView, done: (view: MetadataView) => boolean, timeoutMs: number): Promise<boolean> {
+  if (done(view)) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      unsubscribe();
+      resolve(false);
+    }, timeoutMs);
+    const unsubscribe = view.subscribe((v) => {
+      if (!done(v)) return;
+      clearTimeout(timer);
+      unsubscribe();
+      resolve(true);
+    });
+  });
 }

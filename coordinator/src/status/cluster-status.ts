@@ -1,11 +1,12 @@
 /**
- * Builds the Admin API's views of the cluster (ClusterStatus, PartitionMap) from the
+ * Builds the Admin API's views of the cluster (ClusterStatus, PartitionMap, KeyspaceInfo) from the
  * metadata view and, for follower lag, what the partition leaders reported
  * (Replication.GetFollowerProgress). Pure: the same inputs always give the same answer.
  */
 import {
   type ClusterStatusResponse,
   type FollowerLag,
+  type KeyspaceInfo,
   type LedPartitionProgress,
   type NodeInfo,
   type PartitionMap,
@@ -106,5 +107,26 @@ export function clusterStatusOf(view: MetadataView, progress: FollowerProgressBy
         : { coordinatorId: leader.record.coordinatorId, address: leader.record.address, term: leader.term },
     nodes,
     keyspaces,
+  };
+}
+
+/** One keyspace's settings and how many of its partitions are placed and led by a live node. */
+export function keyspaceInfoOf(view: MetadataView, keyspace: KeyspaceEntry): KeyspaceInfo {
+  let assigned = 0;
+  let led = 0;
+  for (const entry of keyspace.partitions) {
+    if (entry === undefined) continue;
+    assigned++;
+    if (view.nodes.has(entry.record.leader)) led++;
+  }
+  return {
+    keyspace: keyspace.record.name,
+    scheme: keyspace.record.scheme,
+    partitionCount: keyspace.record.partitionCount,
+    replicationFactor: keyspace.record.replicationFactor,
+    ackPolicy: keyspace.record.ackPolicy,
+    minIsr: keyspace.record.minIsr,
+    partitionsAssigned: assigned,
+    partitionsLed: led,
   };
 }

@@ -3,7 +3,10 @@
  * the router knows from its metadata view. A NOT_LEADER answer (an election just happened)
  * is followed once to the hinted address. Errors pass through with their typed details.
  * TransferLeader gets a longer deadline than the others: the partition leader may wait up to
- * its hand-over deadline (5 s) for the target to catch up before the transfer is written.
+ * its hand-over deadline (5 s) for the target to catch up before the transfer is written;
+ * CreateKeyspace too (the coordinator waits up to 5 s for the new partitions' leaders), and its
+ * answer is held until this router's own view shows the new keyspace (at most
+ * `createdViewWaitMs`), so a client that goes on through this router finds it.
  */
 import type { Meter } from '@opentelemetry/api';
 import { Metadata, type sendUnaryData, type ServerUnaryCall, type ServiceError } from '@grpc/grpc-js';
@@ -12,8 +15,12 @@ import {
   type AdminServer,
   type ClusterStatusRequest,
   type ClusterStatusResponse,
+  type CreateKeyspaceRequest,
+  type CreateKeyspaceResponse,
   type GetPartitionMapRequest,
   type GetPartitionMapResponse,
+  type ListKeyspacesRequest,
+  type ListKeyspacesResponse,
   type TransferLeaderRequest,
   type TransferLeaderResponse,
 } from '@quire/proto';
@@ -32,6 +39,10 @@ import { RpcMetrics } from '@quire/runtime';
 
 /** Deadline of a proxied TransferLeader (the coordinator's own call to the partition leader has 9 s). */
 const transferLeaderDeadlineMs = 10_000;
+/** Deadline of a proxied CreateKeyspace (the coordinator waits up to 5 s for leaders). */
+const createKeyspaceDeadlineMs = 10_000;
+/** How long a created keyspace's answer waits for this router's view to show it. */
+const createdViewWaitMs = 2_000;
 
 /** Builds the Admin proxy; every call is counted and timed in `quire_router_admin_*` by method and result code. */
 export function createAdminProxy(view: MetadataView, deadlineMs: number, deps: { readonly meter: Meter; readonly clock: Clock }): AdminServer & { close(): void } {
@@ -77,10 +88,13 @@ export function createAdminProxy(view: MetadataView, deadlineMs: number, deps: {
     }
   }
 
-  function handler<Req, Res>(method: string, invoke: Invoke<Req, Res>, callDeadlineMs = deadlineMs, changesState = false) {
+  function handler<Req, Res>(method: string, invoke: Invoke<Req, Res>, callDeadlineMs = deadlineMs, changesState = false, answered: (res: Res) => Promise<unknown> = () => Promise.resolve()) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
       const startedMs = deps.clock.monotonicMs();
-      forward(call.request, invoke, callDeadlineMs, changesState).then(
+      forward(call.request, invoke, callDeadlineMs, changesState).then(async (res) => {
+        await answered(res);
+        return res;
+      }).then(
         (res) => {
           rpc.record(method, 'OK', deps.clock.monotonicMs() - startedMs);
           callback(null, res);
@@ -102,9 +116,34 @@ export function createAdminProxy(view: MetadataView, deadlineMs: number, deps: {
       Math.max(deadlineMs, transferLeaderDeadlineMs),
       true,
     ),
+    createKeyspace: handler<CreateKeyspaceRequest, CreateKeyspaceResponse>(
+      'CreateKeyspace',
+      (c, req, deadline, cb) => c.createKeyspace(req, new Metadata(), { deadline }, cb),
+      Math.max(deadlineMs, createKeyspaceDeadlineMs),
+      true,
+      (res) => viewReaches(view, res.map?.revision ?? 0, createdViewWaitMs),
+    ),
+    listKeyspaces: handler<ListKeyspacesRequest, ListKeyspacesResponse>('ListKeyspaces', (c, req, deadline, cb) => c.listKeyspaces(req, new Metadata(), { deadline }, cb)),
     close() {
       for (const c of clients.values()) c.close();
       clients.clear();
     },
   };
+}
+
+/** Resolves true once the view's revision is at least `revision`, false after `timeoutMs`. */
+function viewReaches(view: MetadataView, revision: number, timeoutMs: number): Promise<boolean> {
+  if (view.revision >= revision) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      unsubscribe();
+      resolve(false);
+    }, timeoutMs);
+    const unsubscribe = view.subscribe((v) => {
+      if (v.revision < revision) return;
+      clearTimeout(timer);
+      unsubscribe();
+      resolve(true);
+    });
+  });
 }

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { AckPolicy, PartitionScheme, type CreateKeyspaceRequest } from '@quire/proto';
+import { defaultLimits } from '@quire/common';
+import { planCreateKeyspace, type KeyspaceCreationContext } from './create-keyspace.js';
+
+const ctx: KeyspaceCreationContext = {
+  exists: (name) => name === 'default' || name === 'orders',
+  liveNodes: 3,
+  limits: defaultLimits,
+  defaults: { replicationFactor: 3, ackPolicy: AckPolicy.ACK_POLICY_SYNC },
+};
+const request = (fields: Partial<CreateKeyspaceRequest>): CreateKeyspaceRequest => ({
+  keyspace: 'users',
+  scheme: PartitionScheme.PARTITION_SCHEME_UNSPECIFIED,
+  partitionCount: 8,
+  replicationFactor: 0,
+  ackPolicy: AckPolicy.ACK_POLICY_UNSPECIFIED,
+  minIsr: 0,
+  ...fields,
+});
+
+describe('planCreateKeyspace accepts', () => {
+  it.each([
+    ['defaults: the coordinator\'s replication factor and ack policy, min ISR 2', {}, { replicationFactor: 3, ackPolicy: AckPolicy.ACK_POLICY_SYNC, minIsr: 2 }],
+    ['one replica, min ISR 1', { replicationFactor: 1 }, { replicationFactor: 1, minIsr: 1 }],
+    ['every setting given', { replicationFactor: 2, ackPolicy: AckPolicy.ACK_POLICY_ASYNC, minIsr: 1, partitionCount: 4096 }, { replicationFactor: 2, ackPolicy: AckPolicy.ACK_POLICY_ASYNC, minIsr: 1, partitionCount: 4096 }],
+    ['HASH named explicitly', { scheme: PartitionScheme.PARTITION_SCHEME_HASH }, { scheme: PartitionScheme.PARTITION_SCHEME_HASH }],
+    ['as many replicas as live nodes', { replicationFactor: 3, minIsr: 3 }, { replicationFactor: 3, minIsr: 3 }],
+  ] as const)('%s', (_name, fields, expected) => {
+    const decision = planCreateKeyspace(request(fields), ctx);
+    expect(decision).toMatchObject({ ok: true, record: { name: 'users', scheme: PartitionScheme.PARTITION_SCHEME_HASH, partitionCount: 8, ...expected } });
+  });
+});
+
+describe('planCreateKeyspace refuses, naming the field and its limit', () => {
+  it.each([
+    ['no name', { keyspace: '' }, 'INVALID_ARGUMENT', 'keyspace', undefined],
+    ['a name with a slash', { keyspace: 'a/b' }, 'INVALID_ARGUMENT', 'keyspace', 64],
+    ['a name of 65 characters', { keyspace: 'k'.repeat(65) }, 'INVALID_ARGUMENT', 'keyspace', 64],
+    ['an unknown scheme', { scheme: 7 as PartitionScheme }, 'INVALID_ARGUMENT', 'scheme', undefined],
+    ['zero partitions', { partitionCount: 0 }, 'INVALID_ARGUMENT', 'partition_count', 4096],
+    ['4097 partitions', { partitionCount: 4097 }, 'INVALID_ARGUMENT', 'partition_count', 4096],
+    ['replication above the limit', { replicationFactor: 8 }, 'INVALID_ARGUMENT', 'replication_factor', 7],
+    ['replication above the live node count', { replicationFactor: 4 }, 'INVALID_ARGUMENT', 'replication_factor', 3],
+    ['min ISR above the replication factor', { replicationFactor: 2, minIsr: 3 }, 'INVALID_ARGUMENT', 'min_isr', 2],
+    ['an unknown ack policy', { ackPolicy: 9 as AckPolicy }, 'INVALID_ARGUMENT', 'ack_policy', undefined],
+    ['a name in use', { keyspace: 'orders' }, 'ALREADY_EXISTS', 'keyspace', undefined],
+    ['the default keyspace', { keyspace: 'default' }, 'ALREADY_EXISTS', 'keyspace', undefined],
+  ] as const)('%s', (_name, fields, code, field, limit) => {
+    const decision = planCreateKeyspace(request(fields), ctx);
+    expect(decision.ok).toBe(false);
+    if (decision.ok) return;
+    expect(decision.error.code).toBe(code);
+    expect(decision.error.details.field).toBe(field);
+    expect(decision.error.details.limit).toBe(limit);
+    expect(decision.error.message).toMatch(field);
+  });
+
+  it('counts live nodes only: replication 3 with 2 live is refused, with the count in the message', () => {
+    const decision = planCreateKeyspace(request({ replicationFactor: 3 }), { ...ctx, liveNodes: 2 });
+    expect(decision).toMatchObject({ ok: false, error: { code: 'INVALID_ARGUMENT', details: { field: 'replication_factor', limit: 2, actual: 3 } } });
+    expect(decision.ok ? '' : decision.error.message).toBe('replication_factor is 3 but 2 data nodes are live: a partition\'s replicas go to distinct nodes');
+  });
+});
