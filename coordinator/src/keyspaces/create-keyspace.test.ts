@@ -5,7 +5,7 @@ import { planCreateKeyspace, type KeyspaceCreationContext } from './create-keysp
 
 const ctx: KeyspaceCreationContext = {
   exists: (name) => name === 'default' || name === 'orders',
-  liveNodes: 3,
+  nodeRoom: [Infinity, Infinity, Infinity],
   limits: defaultLimits,
   defaults: { replicationFactor: 3, ackPolicy: AckPolicy.ACK_POLICY_SYNC },
 };
@@ -57,8 +57,20 @@ describe('planCreateKeyspace refuses, naming the field and its limit', () => {
   });
 
   it('counts live nodes only: replication 3 with 2 live is refused, with the count in the message', () => {
-    const decision = planCreateKeyspace(request({ replicationFactor: 3 }), { ...ctx, liveNodes: 2 });
+    const decision = planCreateKeyspace(request({ replicationFactor: 3 }), { ...ctx, nodeRoom: [Infinity, Infinity] });
     expect(decision).toMatchObject({ ok: false, error: { code: 'INVALID_ARGUMENT', details: { field: 'replication_factor', limit: 2, actual: 3 } } });
     expect(decision.ok ? '' : decision.error.message).toBe('replication_factor is 3 but 2 data nodes are live: a partition\'s replicas go to distinct nodes');
+  });
+
+  it.each([
+    ['partitions × replicas above the room left', [10, 10, 10], { partitionCount: 11, replicationFactor: 3 }, 'partition_count', 10],
+    ['room on fewer nodes than the replication factor', [0, 100, 100], { partitionCount: 1, replicationFactor: 3 }, 'replication_factor', 2],
+  ] as const)('refuses %s (each node\'s --partitions-max)', (_name, nodeRoom, fields, field, limit) => {
+    const decision = planCreateKeyspace(request(fields), { ...ctx, nodeRoom });
+    expect(decision).toMatchObject({ ok: false, error: { code: 'INVALID_ARGUMENT', details: { field, limit } } });
+  });
+
+  it('accepts what exactly fits the room left', () => {
+    expect(planCreateKeyspace(request({ partitionCount: 10, replicationFactor: 3 }), { ...ctx, nodeRoom: [10, 10, 10] }).ok).toBe(true);
   });
 });

@@ -5,9 +5,9 @@
  * key expected); placement then assigns its partitions like the `default` keyspace's.
  *
  * Invariant: a returned record passes every check here — a valid, unused name, the HASH scheme,
- * 1..partitionCountMax partitions, 1..min(replicationFactorMax, live nodes) replicas,
- * 1 ≤ min_isr ≤ replication factor and a known ack policy — so the planner never sees a
- * keyspace it cannot place.
+ * 1..partitionCountMax partitions, 1..min(replicationFactorMax, live nodes) replicas, room for
+ * partitions × replicas on the live nodes (each node's --partitions-max), 1 ≤ min_isr ≤
+ * replication factor and a known ack policy — so placement can place the whole keyspace.
  */
 import { AckPolicy, PartitionScheme, type CreateKeyspaceRequest, type KeyspaceRecord } from '@quire/proto';
 import { AlreadyExistsError, InvalidArgumentError, ackPolicyName, defaultMinIsr, resolveKeyspaceName, type Limits, type QuireError } from '@quire/common';
@@ -26,8 +26,11 @@ export interface KeyspaceDefaults {
 /** What the decision needs to know about the cluster. */
 export interface KeyspaceCreationContext {
   readonly exists: (name: string) => boolean;
-  /** Data nodes holding a live registration. */
-  readonly liveNodes: number;
+  /**
+   * Room for more replicas on each data node holding a live registration: its partitions_max
+   * less the replicas it holds (Infinity when its limit is not known).
+   */
+  readonly nodeRoom: readonly number[];
   readonly limits: Limits;
   readonly defaults: KeyspaceDefaults;
 }
@@ -72,11 +75,32 @@ export function planCreateKeyspace(request: CreateKeyspaceRequest, ctx: Keyspace
       }),
     );
   }
-  if (replicationFactor > ctx.liveNodes) {
+  const liveNodes = ctx.nodeRoom.length;
+  if (replicationFactor > liveNodes) {
     return refuse(
       new InvalidArgumentError(
-        `replication_factor is ${replicationFactor} but ${ctx.liveNodes} data node${ctx.liveNodes === 1 ? ' is' : 's are'} live: a partition's replicas go to distinct nodes`,
-        { field: 'replication_factor', limit: ctx.liveNodes, actual: replicationFactor },
+        `replication_factor is ${replicationFactor} but ${liveNodes} data node${liveNodes === 1 ? ' is' : 's are'} live: a partition's replicas go to distinct nodes`,
+        { field: 'replication_factor', limit: liveNodes, actual: replicationFactor },
+      ),
+    );
+  }
+  // Each partition needs R nodes with room; R × partitions replicas need that much room in all.
+  const withRoom = ctx.nodeRoom.filter((room) => room > 0).length;
+  if (replicationFactor > withRoom) {
+    return refuse(
+      new InvalidArgumentError(
+        `replication_factor is ${replicationFactor} but only ${withRoom} live data node${withRoom === 1 ? ' has' : 's have'} room for another replica (--partitions-max)`,
+        { field: 'replication_factor', limit: withRoom, actual: replicationFactor },
+      ),
+    );
+  }
+  const room = ctx.nodeRoom.reduce((sum, r) => sum + r, 0);
+  if (request.partitionCount * replicationFactor > room) {
+    const fits = Math.floor(room / replicationFactor);
+    return refuse(
+      new InvalidArgumentError(
+        `partition_count is ${request.partitionCount}: with replication ${replicationFactor} that is ${request.partitionCount * replicationFactor} replicas, and the live data nodes have room for ${room} more (--partitions-max), so at most ${fits} partitions`,
+        { field: 'partition_count', limit: fits, actual: request.partitionCount },
       ),
     );
   }

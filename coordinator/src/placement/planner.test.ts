@@ -128,4 +128,26 @@ describe('planPlacement', () => {
       ]);
     });
   });
+
+  describe('with node capacities (partitions_max)', () => {
+    it('never gives a node more replicas than its partitions_max, and fills the others instead', () => {
+      const plan = planPlacement(viewOf({ live: ['n1', 'n2', 'n3'], partitionsMax: { n1: 2 } }), { nodesMin: 1 });
+      expect(counts(plan)).toEqual({ n1: 2, n2: 7, n3: 7 });
+      expect(plan).toMatchObject({ unassigned: 0, waitingFor: undefined });
+    });
+
+    it('leaves partitions unassigned, with a reason, when too few nodes have room for R replicas', () => {
+      const view = viewOf({ live: ['n1', 'n2', 'n3'], replicationFactors: { default: 3 }, partitionsMax: { n1: 4, n2: 10, n3: 10 } });
+      const plan = planPlacement(view, { nodesMin: 1 });
+      expect(plan.assignments).toHaveLength(4);
+      expect(plan.unassigned).toBe(12);
+      expect(plan.waitingFor).toBe('2 of the 3 data nodes default/4 needs have room for another replica (--partitions-max)');
+    });
+
+    it('counts replicas already placed against the capacity', () => {
+      const partitions = Array.from({ length: 3 }, (_, id) => ({ id, leader: 'n1' }));
+      const plan = planPlacement(viewOf({ partitions, live: ['n1', 'n2'], partitionsMax: { n1: 3, n2: 100 } }), { nodesMin: 1 });
+      expect(counts(plan)).toEqual({ n2: 13 });
+    });
+  });
 });

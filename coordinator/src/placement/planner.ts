@@ -11,6 +11,9 @@
  *    replicas}`. A keyspace whose replication factor reads 0 is placed as R = 1.
  *  - Replica and leader counts include partitions assigned earlier in the same plan, and count
  *    only live nodes: a down node's partitions add nothing to anyone's load.
+ *  - A node never gets more replicas than its registration's partitions_max (its
+ *    --partitions-max; 0 means no limit known): a partition that cannot find R live nodes with
+ *    room waits, and the plan says why, rather than crashing a node that was given too many.
  *  - Nothing of a keyspace is assigned until at least max(nodesMin, R) nodes are live, so a
  *    cluster bootstrapping its nodes one by one does not pile every partition onto the first
  *    ones, and no partition is created with fewer replicas than its keyspace asks for.
@@ -49,9 +52,11 @@ export function planPlacement(view: MetadataView, settings: PlacementSettings): 
   // Both maps iterate in node-id order, which the tie-breaks below rely on.
   const replicaLoad = new Map<string, number>();
   const leaderLoad = new Map<string, number>();
+  const capacity = new Map<string, number>();
   for (const nodeId of [...view.nodes.keys()].sort()) {
     replicaLoad.set(nodeId, 0);
     leaderLoad.set(nodeId, 0);
+    capacity.set(nodeId, capacityOf(view.nodes.get(nodeId)?.partitionsMax ?? 0));
   }
   const missing: { keyspace: string; partitionId: number; replicationFactor: number }[] = [];
   for (const name of view.keyspaceNames()) {
@@ -84,8 +89,13 @@ export function planPlacement(view: MetadataView, settings: PlacementSettings): 
       }
       continue;
     }
-    const chosen = fewestReplicas(replicaLoad, replicationFactor);
-    assert(chosen.length === replicationFactor, `placement chose ${chosen.length} of ${replicationFactor} replicas for ${keyspace}/${partitionId} with ${live} live nodes`);
+    const chosen = fewestReplicas(replicaLoad, capacity, replicationFactor);
+    if (chosen.length < replicationFactor) {
+      if (waitingFor === undefined) {
+        waitingFor = `${chosen.length} of the ${replicationFactor} data nodes ${keyspace}/${partitionId} needs have room for another replica (--partitions-max)`;
+      }
+      continue;
+    }
     const leader = fewestLeaderships(leaderLoad, chosen);
     const replicas = [leader, ...chosen.filter((nodeId) => nodeId !== leader)];
     const record: PartitionRecord = { keyspace, partitionId, replicas, leader, epoch: 1, isr: [...replicas] };
@@ -103,17 +113,23 @@ function increment(load: Map<string, number>, nodeId: string): void {
   if (n !== undefined) load.set(nodeId, n + 1);
 }
 
+/** A registration's partitions_max as a capacity: 0 (not known) is no limit. */
+export function capacityOf(partitionsMax: number): number {
+  return partitionsMax === 0 ? Number.POSITIVE_INFINITY : partitionsMax;
+}
+
 /**
- * Returns up to `count` distinct nodes holding the fewest replicas, fewest first, ties by node
- * id (`load` iterates in node-id order and a strict `<` keeps the first). O(count × nodes).
+ * Returns up to `count` distinct nodes with room (load below capacity) holding the fewest
+ * replicas, fewest first, ties by node id (`load` iterates in node-id order and a strict `<`
+ * keeps the first). O(count × nodes).
  */
-function fewestReplicas(load: ReadonlyMap<string, number>, count: number): string[] {
+function fewestReplicas(load: ReadonlyMap<string, number>, capacity: ReadonlyMap<string, number>, count: number): string[] {
   const chosen: string[] = [];
   while (chosen.length < count) {
     let best: string | undefined;
     let bestLoad = Number.POSITIVE_INFINITY;
     for (const [nodeId, n] of load) {
-      if (n < bestLoad && !chosen.includes(nodeId)) {
+      if (n < bestLoad && n < (capacity.get(nodeId) ?? Number.POSITIVE_INFINITY) && !chosen.includes(nodeId)) {
         best = nodeId;
         bestLoad = n;
       }

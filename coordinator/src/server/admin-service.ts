@@ -44,6 +44,7 @@ import { chooseTransferTarget, countLeaderships } from '../failover/index.js';
 import type { FollowerProgressSource } from '../follower-progress-client.js';
 import type { HandOverSource } from '../hand-over-client.js';
 import { describeKeyspace, planCreateKeyspace, type KeyspaceDefaults } from '../keyspaces/create-keyspace.js';
+import { capacityOf } from '../placement/planner.js';
 import { clusterStatusOf, keyspaceInfoOf, leadersWithFollowers, partitionMapOf } from '../status/cluster-status.js';
 import { coordinatorNotLeaderError } from './not-leader.js';
 
@@ -146,7 +147,7 @@ export function createAdminService(
     ensureLeader();
     const decision = planCreateKeyspace(request, {
       exists: (name) => view.keyspace(name) !== undefined,
-      liveNodes: view.nodes.size,
+      nodeRoom: nodeRoomOf(view),
       limits,
       defaults: keyspaces.defaults,
     });
@@ -211,4 +212,15 @@ function waitForView(view: MetadataView, done: (view: MetadataView) => boolean, 
       resolve(true);
     });
   });
+}
+
+/** Room for more replicas on each live data node: its partitions_max less the replicas it holds. */
+function nodeRoomOf(view: MetadataView): number[] {
+  const held = new Map<string, number>();
+  for (const name of view.keyspaceNames()) {
+    for (const entry of view.keyspace(name)?.partitions ?? []) {
+      for (const nodeId of entry?.record.replicas ?? []) held.set(nodeId, (held.get(nodeId) ?? 0) + 1);
+    }
+  }
+  return [...view.nodes.values()].map((reg) => Math.max(0, capacityOf(reg.partitionsMax) - (held.get(reg.nodeId) ?? 0)));
 }

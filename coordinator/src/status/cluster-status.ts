@@ -95,6 +95,7 @@ export function clusterStatusOf(view: MetadataView, progress: FollowerProgressBy
       replicaCount: replicaCount.get(nodeId) ?? 0,
       leaderCount: leaderCount.get(nodeId) ?? 0,
       metricsAddress: reg?.metricsAddress ?? '',
+      partitionsMax: reg?.partitionsMax ?? 0,
     };
   });
   const leader = view.coordinatorLeader;
