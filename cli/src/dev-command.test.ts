@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseOptions } from '@quire/common';
-import { devOptions, unexpectedExitLine } from './dev-command.js';
+import { devOptions, unexpectedExitLine, zonesOf } from './dev-command.js';
 import type { UnexpectedExit } from './dev/managed-process.js';
 
 describe('unexpectedExitLine', () => {
@@ -35,5 +35,20 @@ describe('devOptions', () => {
 
   it.each([['0'], ['9']])('refuses --routers %s', (n) => {
     expect(() => parseOptions(devOptions, ['--routers', n], {})).toThrow(/--routers is \d; expected an integer in 1\.\.8/);
+  });
+});
+
+describe('zonesOf (quire dev --zones)', () => {
+  it.each([
+    ['', []],
+    ['a', ['a']],
+    ['a,b,c', ['a', 'b', 'c']],
+    ['eu-west-1a, eu-west-1b', ['eu-west-1a', 'eu-west-1b']],
+  ] as const)('reads "%s"', (text, zones) => {
+    expect(zonesOf(text)).toEqual(zones);
+  });
+
+  it.each(['a,,b', 'A', 'a b', '-a', 'x'.repeat(64)])('refuses "%s" with a message naming --zones', (text) => {
+    expect(() => zonesOf(text)).toThrow(/--zones must be a comma-separated list of zones/);
   });
 });

@@ -28,6 +28,13 @@ export const devOptions = {
     choices: ackPolicyNames,
     description: 'Ack policy of the default keyspace: sync, semi-sync (needs --replication 2 or more) or async (fixed when the cluster is first created)',
   },
+  zones: {
+    kind: 'string',
+    flag: 'zones',
+    env: 'QUIRE_DEV_ZONES',
+    default: '',
+    description: "Zones of the data nodes, comma-separated, given round robin (--zones a,b,c: node-1 in a, node-2 in b, node-3 in c, node-4 in a, …); each partition's replicas go to distinct zones while there are enough. Empty: no zones",
+  },
   coordinators: { kind: 'integer', flag: 'coordinators', env: 'QUIRE_DEV_COORDINATORS', default: localClusterDefaults.coordinators, min: 1, max: 5, description: 'Coordinator processes (one is elected leader)' },
   routers: { kind: 'integer', flag: 'routers', env: 'QUIRE_DEV_ROUTERS', default: localClusterDefaults.routers, min: 1, max: localClusterRoutersMax, description: 'Router processes (router-1..router-N, each on its own port); cluster.json lists them all' },
   routerPort: { kind: 'integer', flag: 'router-port', env: 'QUIRE_DEV_ROUTER_PORT', default: 0, min: 0, max: 65535, description: 'Port of the first router, the others taking the next ones; 0 picks free ports (kept across restarts)' },
@@ -145,6 +152,7 @@ export async function runDev(argv: readonly string[], env: Env): Promise<void> {
       partitions: o.partitions,
       replicationFactor: replication,
       ackPolicy,
+      zones: zonesOf(o.zones),
       routers: o.routers,
       routerPort: o.routerPort,
       etcdBin: o.etcdBin,
@@ -183,4 +191,15 @@ export async function runDev(argv: readonly string[], env: Env): Promise<void> {
   await cluster.stop();
   rmSync(lock, { force: true });
   process.stderr.write('quire dev: stopped; data kept in ' + shown + '\n');
+}
+
+/** The zones of --zones: a comma-separated list of zone names, or none when empty. */
+export function zonesOf(text: string): string[] {
+  if (text === '') return [];
+  const zones = text.split(',').map((z) => z.trim());
+  const bad = zones.find((z) => !/^[a-z0-9][a-z0-9._-]{0,62}$/.test(z));
+  if (bad !== undefined) {
+    throw new ConfigError(`--zones must be a comma-separated list of zones of 1..63 characters of a-z, 0-9, '.', '_' and '-'; "${bad}" is not one`);
+  }
+  return zones;
 }

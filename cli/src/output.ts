@@ -56,8 +56,8 @@ export function formatStatus(s: ClusterStatusResponse): string {
   out.push('');
   out.push(
     table([
-      ['NODE', 'ADDRESS', 'LIVE', 'REPLICAS', 'LEADERS', 'METRICS'],
-      ...s.nodes.map((n) => [n.nodeId, n.address || '-', n.live ? 'yes' : 'NO', String(n.replicaCount), String(n.leaderCount), n.metricsAddress || '-']),
+      ['NODE', 'ADDRESS', 'LIVE', 'REPLICAS', 'LEADERS', 'METRICS', 'ZONE'],
+      ...s.nodes.map((n) => [n.nodeId, n.address || '-', n.live ? 'yes' : 'NO', String(n.replicaCount), String(n.leaderCount), n.metricsAddress || '-', n.zone || '-']),
     ]),
   );
   for (const ks of s.keyspaces) {

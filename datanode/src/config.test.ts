@@ -23,3 +23,15 @@ describe('loadDataNodeConfig request id deduplication', () => {
     expect(c.dedupEntriesMax).toBe(1_000);
   });
 });
+
+describe('loadDataNodeConfig --zone', () => {
+  it('is empty unless given, and reads --zone or QUIRE_ZONE', () => {
+    expect(loadDataNodeConfig(base, {}).zone).toBe('');
+    expect(loadDataNodeConfig([...base, '--zone', 'eu-west-1a'], {}).zone).toBe('eu-west-1a');
+    expect(loadDataNodeConfig(base, { QUIRE_ZONE: 'rack.7' }).zone).toBe('rack.7');
+  });
+
+  it.each(['A', 'a b', '-a', 'x'.repeat(64)])('refuses "%s", naming the flag and the rule', (zone) => {
+    expect(() => loadDataNodeConfig([...base, '--zone', zone], {})).toThrow(/--zone ".*" is invalid: use 1\.\.63 characters of a-z, 0-9/);
+  });
+});

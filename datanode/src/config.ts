@@ -27,6 +27,7 @@ export const dataNodeOptions = {
   metricsListen: metricsListenOption,
   etcd: etcdOption,
   leaseTtlSeconds: leaseTtlOption(10, 'TTL of the etcd lease that keeps the node registered'),
+  zone: { kind: 'string', flag: 'zone', env: 'QUIRE_ZONE', default: '', description: "The node's failure domain (a zone, rack or host group: 1..63 of a-z, 0-9, '.', '_', '-'); placement puts a partition's replicas in distinct zones while there are enough. Empty: the node is a zone of its own" },
   storageEngine: {
     kind: 'string',
     flag: 'storage-engine',
@@ -74,6 +75,8 @@ export interface DataNodeConfig {
   readonly dataDir: string;
   readonly listen: string;
   readonly advertise: string | undefined;
+  /** The node's failure domain ('' when not given). */
+  readonly zone: string;
   readonly metricsListen: string;
   readonly etcdEndpoints: readonly string[];
   readonly leaseTtlSeconds: number;
@@ -115,6 +118,7 @@ export function loadDataNodeConfig(argv: readonly string[], env: Env): Readonly<
     dataDir: required(o.dataDir, dataNodeOptions.dataDir),
     listen: o.listen,
     advertise: o.advertise,
+    zone: o.zone,
     metricsListen: o.metricsListen,
     etcdEndpoints: o.etcd,
     leaseTtlSeconds: o.leaseTtlSeconds,
@@ -167,5 +171,8 @@ function validate(c: DataNodeConfig): void {
   validateAddress('listen', c.listen);
   validateAddress('metrics-listen', c.metricsListen);
   validateAdvertise(c.listen, c.advertise);
+  if (c.zone !== '' && !/^[a-z0-9][a-z0-9._-]{0,62}$/.test(c.zone)) {
+    throw new ConfigError(`--zone "${c.zone}" is invalid: use 1..63 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit`);
+  }
   validateFailpoints('datanode', c.failpoints);
 }

@@ -129,7 +129,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
 
     return {
       started: async (address) => {
-        registrar = new NodeRegistrar(etcd, { nodeId, address, metricsAddress: metrics.address, startedAtMs: clock.nowMs(), version: quireVersion, partitionsMax: config.partitionsMax }, config.leaseTtlSeconds, log);
+        registrar = new NodeRegistrar(etcd, { nodeId, address, metricsAddress: metrics.address, startedAtMs: clock.nowMs(), version: quireVersion, partitionsMax: config.partitionsMax, zone: config.zone }, config.leaseTtlSeconds, log);
         await registrar.start();
         return { dataDir: config.dataDir, storageEngine: chosen.engine, storedPartitions: engine.storedPartitions().length };
       },

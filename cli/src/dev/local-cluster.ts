@@ -47,6 +47,8 @@ export interface LocalClusterOptions {
    * omitted, the coordinator's default (sync) applies.
    */
   readonly ackPolicy?: AckPolicyName;
+  /** Zones of the data nodes, given round robin (node-1 the first, node-2 the second, …); omitted or empty, none. */
+  readonly zones?: readonly string[];
   /** Router processes (1..`localClusterRoutersMax`); omitted, one. */
   readonly routers?: number;
   /**
@@ -217,7 +219,8 @@ export class LocalCluster {
       const id = `node-${i}`;
       const listen = `127.0.0.1:${await ports.port(id)}`;
       const metricsListen = `127.0.0.1:${await ports.port(`${id}-metrics`)}`;
-      const args = dataNodeArgs({ ...common, id, listen, metricsListen, dataDir: join(dataDir, id), leaseTtlSeconds: options.nodeLeaseTtlSeconds });
+      const zone = options.zones === undefined || options.zones.length === 0 ? undefined : options.zones[(i - 1) % options.zones.length];
+      const args = dataNodeArgs({ ...common, id, listen, metricsListen, dataDir: join(dataDir, id), leaseTtlSeconds: options.nodeLeaseTtlSeconds, ...(zone === undefined ? {} : { zone }) });
       cluster.add(spec('datanode', id, node, args, listen, metricsListen));
     }
     for (const [index, listen] of routerAddresses.entries()) {

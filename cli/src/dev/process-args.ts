@@ -51,13 +51,14 @@ export function coordinatorArgs(a: CoordinatorArgs): string[] {
 }
 
 /** Arguments of `quire datanode`. */
-export function dataNodeArgs(a: ServerArgs & { readonly dataDir: string; readonly leaseTtlSeconds: number }): string[] {
+export function dataNodeArgs(a: ServerArgs & { readonly dataDir: string; readonly leaseTtlSeconds: number; readonly zone?: string }): string[] {
   return [
     quireCliPath, 'datanode',
     '--node-id', a.id,
     '--data-dir', a.dataDir,
     ...serverFlags(a),
     '--lease-ttl-seconds', String(a.leaseTtlSeconds),
+    ...(a.zone === undefined || a.zone === '' ? [] : ['--zone', a.zone]),
   ];
 }
 

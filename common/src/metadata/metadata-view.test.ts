@@ -22,7 +22,7 @@ const keyspace = (name: string, partitionCount: number, rev: number): MetadataKv
 const partition = (ks: string, id: number, leader: string, rev: number): MetadataKv =>
   kv(partitionKey(ks, id), PartitionRecord.encode({ keyspace: ks, partitionId: id, replicas: [leader], leader, epoch: 1, isr: [leader] }).finish(), rev);
 const node = (id: string, rev: number): MetadataKv =>
-  kv(nodeKey(id), NodeRegistration.encode({ nodeId: id, address: `127.0.0.1:${rev}`, metricsAddress: '', startedAtMs: 0, version: 'v', partitionsMax: 0 }).finish(), rev);
+  kv(nodeKey(id), NodeRegistration.encode({ nodeId: id, address: `127.0.0.1:${rev}`, metricsAddress: '', startedAtMs: 0, version: 'v', partitionsMax: 0, zone: '' }).finish(), rev);
 
 describe('metadata keys', () => {
   it.each([

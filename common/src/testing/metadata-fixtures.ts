@@ -19,6 +19,8 @@ export interface ViewFixture {
   readonly live?: readonly string[];
   /** Live nodes' --partitions-max (0, no limit known, when absent). */
   readonly partitionsMax?: Readonly<Record<string, number>>;
+  /** Live nodes' zones ('' when absent). */
+  readonly zones?: Readonly<Record<string, string>>;
   /** Nodes that registered once. */
   readonly known?: readonly string[];
   /** Whether the cluster record exists (the cluster is bootstrapped); false when absent. */
@@ -57,7 +59,7 @@ export function viewOf(f: ViewFixture): MetadataView {
     add(partitionKey(keyspace, p.id), PartitionRecord.encode({ keyspace, partitionId: p.id, replicas, leader: p.leader, epoch: p.epoch ?? 1, isr }).finish());
   }
   (f.live ?? []).forEach((nodeId, i) => {
-    add(nodeKey(nodeId), NodeRegistration.encode({ nodeId, address: `127.0.0.1:${7100 + i}`, metricsAddress: `127.0.0.1:${9100 + i}`, startedAtMs: 0, version: 'test', partitionsMax: f.partitionsMax?.[nodeId] ?? 0 }).finish());
+    add(nodeKey(nodeId), NodeRegistration.encode({ nodeId, address: `127.0.0.1:${7100 + i}`, metricsAddress: `127.0.0.1:${9100 + i}`, startedAtMs: 0, version: 'test', partitionsMax: f.partitionsMax?.[nodeId] ?? 0, zone: f.zones?.[nodeId] ?? '' }).finish());
   });
   for (const nodeId of new Set([...(f.known ?? []), ...(f.live ?? [])])) {
     add(knownNodeKey(nodeId), KnownNode.encode({ nodeId, firstSeenMs: 0 }).finish());
@@ -96,5 +98,5 @@ export function applyToView(view: MetadataView, changes: readonly ViewChange[]):
 
 /** Returns the value that registers `nodeId` at `address`, for applyToView. */
 export function nodeRegistrationValue(nodeId: string, address: string): Uint8Array {
-  return NodeRegistration.encode({ nodeId, address, metricsAddress: '', startedAtMs: 0, version: 'test', partitionsMax: 0 }).finish();
+  return NodeRegistration.encode({ nodeId, address, metricsAddress: '', startedAtMs: 0, version: 'test', partitionsMax: 0, zone: '' }).finish();
 }

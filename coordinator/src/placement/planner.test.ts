@@ -150,4 +150,46 @@ describe('planPlacement', () => {
       expect(counts(plan)).toEqual({ n2: 13 });
     });
   });
+
+  describe('with zones', () => {
+    const zonesOf = (plan: ReturnType<typeof planPlacement>, zones: Record<string, string>): string[][] => plan.assignments.map((a) => a.record.replicas.map((r) => zones[r] ?? r).sort());
+    const perNode = (plan: ReturnType<typeof planPlacement>): number[] => {
+      const n = new Map<string, number>();
+      for (const a of plan.assignments) for (const r of a.record.replicas) n.set(r, (n.get(r) ?? 0) + 1);
+      return [...n.values()];
+    };
+
+    it('puts the R replicas of every partition in R distinct zones, replicas and leaders balanced within one', () => {
+      const zones = { n1: 'a', n2: 'a', n3: 'b', n4: 'b', n5: 'c', n6: 'c' };
+      const plan = planPlacement(viewOf({ live: Object.keys(zones), zones, replicationFactors: { default: 3 } }), { nodesMin: 1 });
+      expect(plan.unassigned).toBe(0);
+      for (const z of zonesOf(plan, zones)) expect(z).toEqual(['a', 'b', 'c']);
+      const replicas = perNode(plan);
+      expect(Math.max(...replicas) - Math.min(...replicas)).toBeLessThanOrEqual(1);
+      const leaders = Object.values(counts(plan));
+      expect(leaders).toHaveLength(6);
+      expect(Math.max(...leaders) - Math.min(...leaders)).toBeLessThanOrEqual(1);
+    });
+
+    it('with fewer zones than R, spreads each partition over every zone and never puts all R in one', () => {
+      const zones = { n1: 'a', n2: 'a', n3: 'b', n4: 'b' };
+      const plan = planPlacement(viewOf({ live: Object.keys(zones), zones, replicationFactors: { default: 3 } }), { nodesMin: 1 });
+      for (const z of zonesOf(plan, zones)) expect(new Set(z)).toEqual(new Set(['a', 'b']));
+    });
+
+    it('treats a node without a zone as a zone of its own', () => {
+      const zones = { n1: 'a', n2: 'a' };
+      const plan = planPlacement(viewOf({ live: ['n1', 'n2', 'n3'], zones, replicationFactors: { default: 2 } }), { nodesMin: 1 });
+      // Every partition has n3 (its own zone) and one of zone a's nodes.
+      for (const a of plan.assignments) expect(a.record.replicas).toContain('n3');
+      for (const z of zonesOf(plan, zones)) expect(z).toEqual(['a', 'n3']);
+    });
+
+    it('chooses exactly as without zones when every node is in its own zone', () => {
+      const live = ['n1', 'n2', 'n3', 'n4'];
+      const without = planPlacement(viewOf({ live, replicationFactors: { default: 2 } }), { nodesMin: 1 });
+      const distinct = planPlacement(viewOf({ live, zones: { n1: 'w', n2: 'x', n3: 'y', n4: 'z' }, replicationFactors: { default: 2 } }), { nodesMin: 1 });
+      expect(distinct).toEqual(without);
+    });
+  });
 });

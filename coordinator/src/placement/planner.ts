@@ -5,7 +5,10 @@
  *
  * Rules (initial placement only; nothing is ever moved):
  *  - An unassigned partition of a keyspace with replication factor R gets R distinct live
- *    nodes: those holding the fewest replicas (ties by node id). Its leader is the chosen node
+ *    nodes, chosen one at a time: first a node in a zone holding the fewest of the partition's
+ *    replicas chosen so far (so replicas go to distinct zones while there are enough; a node
+ *    without a zone is a zone of its own), then the one holding the fewest replicas, then by
+ *    node id. Its leader is the chosen node
  *    leading the fewest partitions (ties by node id), so leaderships spread evenly. The record
  *    is `{replicas: [leader, ...the others in the chosen order], leader, epoch: 1, isr: all R
  *    replicas}`. A keyspace whose replication factor reads 0 is placed as R = 1.
@@ -53,10 +56,14 @@ export function planPlacement(view: MetadataView, settings: PlacementSettings): 
   const replicaLoad = new Map<string, number>();
   const leaderLoad = new Map<string, number>();
   const capacity = new Map<string, number>();
+  const zones = new Map<string, string>();
   for (const nodeId of [...view.nodes.keys()].sort()) {
     replicaLoad.set(nodeId, 0);
     leaderLoad.set(nodeId, 0);
-    capacity.set(nodeId, capacityOf(view.nodes.get(nodeId)?.partitionsMax ?? 0));
+    const registration = view.nodes.get(nodeId);
+    capacity.set(nodeId, capacityOf(registration?.partitionsMax ?? 0));
+    // A node without a zone is a failure domain of its own.
+    zones.set(nodeId, registration?.zone ? `zone:${registration.zone}` : `node:${nodeId}`);
   }
   const missing: { keyspace: string; partitionId: number; replicationFactor: number }[] = [];
   for (const name of view.keyspaceNames()) {
@@ -89,7 +96,7 @@ export function planPlacement(view: MetadataView, settings: PlacementSettings): 
       }
       continue;
     }
-    const chosen = fewestReplicas(replicaLoad, capacity, replicationFactor);
+    const chosen = chooseReplicas({ load: replicaLoad, capacity, zones }, replicationFactor);
     if (chosen.length < replicationFactor) {
       if (waitingFor === undefined) {
         waitingFor = `${chosen.length} of the ${replicationFactor} data nodes ${keyspace}/${partitionId} needs have room for another replica (--partitions-max)`;
@@ -118,24 +125,38 @@ export function capacityOf(partitionsMax: number): number {
   return partitionsMax === 0 ? Number.POSITIVE_INFINITY : partitionsMax;
 }
 
+/** What choosing a partition's replicas looks at, by live node id (each map in node-id order). */
+interface NodeFacts {
+  readonly load: ReadonlyMap<string, number>;
+  readonly capacity: ReadonlyMap<string, number>;
+  readonly zones: ReadonlyMap<string, string>;
+}
+
 /**
- * Returns up to `count` distinct nodes with room (load below capacity) holding the fewest
- * replicas, fewest first, ties by node id (`load` iterates in node-id order and a strict `<`
- * keeps the first). O(count × nodes).
+ * Returns up to `count` distinct nodes with room (load below capacity), one at a time: the node
+ * whose zone holds the fewest of those already chosen, then the fewest replicas, ties by node id
+ * (`load` iterates in node-id order and strict comparisons keep the first). O(count × nodes).
  */
-function fewestReplicas(load: ReadonlyMap<string, number>, capacity: ReadonlyMap<string, number>, count: number): string[] {
+function chooseReplicas(facts: NodeFacts, count: number): string[] {
   const chosen: string[] = [];
+  const perZone = new Map<string, number>();
   while (chosen.length < count) {
     let best: string | undefined;
+    let bestZoneUse = Number.POSITIVE_INFINITY;
     let bestLoad = Number.POSITIVE_INFINITY;
-    for (const [nodeId, n] of load) {
-      if (n < bestLoad && n < (capacity.get(nodeId) ?? Number.POSITIVE_INFINITY) && !chosen.includes(nodeId)) {
+    for (const [nodeId, n] of facts.load) {
+      if (n >= (facts.capacity.get(nodeId) ?? Number.POSITIVE_INFINITY) || chosen.includes(nodeId)) continue;
+      const zoneUse = perZone.get(facts.zones.get(nodeId) ?? nodeId) ?? 0;
+      if (zoneUse < bestZoneUse || (zoneUse === bestZoneUse && n < bestLoad)) {
         best = nodeId;
+        bestZoneUse = zoneUse;
         bestLoad = n;
       }
     }
     if (best === undefined) break;
     chosen.push(best);
+    const zone = facts.zones.get(best) ?? best;
+    perZone.set(zone, (perZone.get(zone) ?? 0) + 1);
   }
   return chosen;
 }

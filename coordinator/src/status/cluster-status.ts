@@ -96,6 +96,7 @@ export function clusterStatusOf(view: MetadataView, progress: FollowerProgressBy
       leaderCount: leaderCount.get(nodeId) ?? 0,
       metricsAddress: reg?.metricsAddress ?? '',
       partitionsMax: reg?.partitionsMax ?? 0,
+      zone: reg?.zone ?? '',
     };
   });
   const leader = view.coordinatorLeader;
