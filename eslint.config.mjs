@@ -63,6 +63,7 @@ const coreFolders = [
   'coordinator/src/status/**',
   'coordinator/src/failover/**',
   'coordinator/src/keyspaces/**',
+  'coordinator/src/moves/**',
   'router/src/routing/**',
   'history/src/**',
   'cli/src/dev/restart-policy.ts',
