@@ -41,6 +41,7 @@ import { latencyBucketsMs } from '@quire/runtime';
 import type { FencedChange, FencedResult, FencedWriter, MetadataWatcher } from '@quire/metastore';
 import { countLeaderships, failoverCandidates, planFailover, type FailoverDecision, type LeaderlessReason, type LogEnd } from './failover/index.js';
 import { planPlacement } from './placement/planner.js';
+import { underReplicatedByKeyspace } from './status/cluster-status.js';
 
 /** How long to wait for the view to include an applied write before planning again. */
 const appliedViewWaitMs = 5_000;
@@ -147,6 +148,15 @@ export class CoordinatorController {
     deps.meter
       .createObservableGauge('quire_coordinator_is_leader', { description: '1 while this coordinator is the leader' })
       .addCallback((r) => r.observe(this.term === 0 ? 0 : 1));
+    // Reported by the leader only, so a scrape of every coordinator counts each partition once.
+    deps.meter
+      .createObservableGauge('quire_coordinator_under_replicated_partitions', {
+        description: "Partitions whose in-sync replica set is smaller than their keyspace's replication factor, by keyspace (reported by the coordinator leader)",
+      })
+      .addCallback((r) => {
+        if (this.term === 0) return;
+        for (const [keyspace, n] of underReplicatedByKeyspace(deps.view)) r.observe(n, { keyspace });
+      });
     // Every view change, a lost registration included, starts a reconcile at once.
     deps.view.subscribe((view) => {
       this.noteRegistrations(view);

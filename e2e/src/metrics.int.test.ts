@@ -64,4 +64,24 @@ describe('replication metrics per partition', () => {
     }
     expect(partitions).toBe(4);
   });
+
+  // Last in this file: it stops a data node.
+  it('counts partitions whose ISR is below the replication factor in quire_coordinator_under_replicated_partitions', async () => {
+    const coordinator = t.cluster.process('coordinator-1').spec.metricsAddress ?? '';
+    const gauge = async (): Promise<number | undefined> => {
+      const m = /quire_coordinator_under_replicated_partitions\{[^}]*keyspace="default"[^}]*\} (\d+)/.exec(await scrape(coordinator));
+      return m === null ? undefined : Number(m[1]);
+    };
+    expect(await gauge()).toBe(0);
+    t.cluster.process('node-3').kill('SIGKILL');
+    // Its leaders drop it from their ISRs at once (broken streams); its own partitions fail over
+    // without it after its 3 s lease. Every partition then has two of three in sync.
+    const deadline = Date.now() + 15_000;
+    let seen = await gauge();
+    while (seen !== 4 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      seen = await gauge();
+    }
+    expect(seen).toBe(4);
+  });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AckPolicy } from '@quire/proto';
 import { viewOf } from '../../../common/src/testing/metadata-fixtures.js';
-import { clusterStatusOf, leadersWithFollowers, partitionMapOf } from './cluster-status.js';
+import { clusterStatusOf, leadersWithFollowers, partitionMapOf, underReplicatedByKeyspace } from './cluster-status.js';
 
 describe('cluster status', () => {
   const view = viewOf({
@@ -59,5 +59,24 @@ describe('cluster status', () => {
     expect(lags(new Map([['n1', undefined]]))[2]).toEqual(unknown);
     expect(lags(new Map([['n1', [led(2)]]]))[2]).toEqual(unknown);
     expect(lags(new Map())[2]).toEqual(unknown);
+  });
+});
+
+describe('underReplicatedByKeyspace', () => {
+  it('counts assigned partitions whose ISR is smaller than the replication factor, every keyspace listed', () => {
+    const view = viewOf({
+      keyspaces: { default: 3, other: 2, single: 1 },
+      replicationFactors: { default: 3, other: 3, single: 1 },
+      live: ['n1', 'n2', 'n3'],
+      partitions: [
+        { keyspace: 'default', id: 0, leader: 'n1', replicas: ['n1', 'n2', 'n3'], isr: ['n1', 'n2', 'n3'] },
+        { keyspace: 'default', id: 1, leader: 'n2', replicas: ['n2', 'n3', 'n1'], isr: ['n2', 'n3'] },
+        { keyspace: 'other', id: 0, leader: 'n3', replicas: ['n3', 'n1', 'n2'], isr: ['n3', 'n1', 'n2'] },
+        // A partition in a move has four replicas; three in sync is not under-replicated.
+        { keyspace: 'other', id: 1, leader: 'n1', replicas: ['n1', 'n2', 'n3', 'n4'], isr: ['n1', 'n2', 'n3'] },
+        { keyspace: 'single', id: 0, leader: 'n1' },
+      ],
+    });
+    expect(Object.fromEntries(underReplicatedByKeyspace(view))).toEqual({ default: 1, other: 0, single: 0 });
   });
 });

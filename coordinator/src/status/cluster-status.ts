@@ -132,3 +132,19 @@ export function keyspaceInfoOf(view: MetadataView, keyspace: KeyspaceEntry): Key
     partitionsLed: led,
   };
 }
+
+/**
+ * Partitions whose ISR is smaller than their keyspace's replication factor, by keyspace (every
+ * keyspace listed, 0 included): copies are missing until a follower catches up or, once moves
+ * run, a replica is re-created. Unassigned partitions do not count.
+ */
+export function underReplicatedByKeyspace(view: MetadataView): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const name of view.keyspaceNames()) {
+    const ks = view.keyspace(name);
+    if (ks === undefined) continue;
+    const factor = Math.max(1, ks.record.replicationFactor);
+    out.set(name, ks.partitions.filter((entry) => entry !== undefined && entry.record.isr.length < factor).length);
+  }
+  return out;
+}
