@@ -63,13 +63,16 @@ export function formatStatus(s: ClusterStatusResponse): string {
   for (const ks of s.keyspaces) {
     const unassigned = ks.partitions.filter((p) => p.leader === '').length;
     const down = ks.partitions.filter((p) => p.leader !== '' && !p.leaderLive).length;
+    // The coordinator's quire_coordinator_under_replicated_partitions: fewer in sync than the replication factor.
+    const underReplicated = ks.partitions.filter((p) => p.leader !== '' && p.isr.length < ks.replicationFactor).length;
     const policy = ackPolicyName(ks.ackPolicy);
     out.push('');
     out.push(
       // min_isr is a sync setting: the other policies ignore it.
       `Keyspace ${ks.keyspace}: hash, ${ks.partitionCount} partitions, replication ${ks.replicationFactor}, ack ${policy}${policy === 'sync' ? `, min ISR ${ks.minIsr}` : ''}` +
         (unassigned > 0 ? `, ${unassigned} unassigned` : '') +
-        (down > 0 ? `, ${down} with their leader down` : ''),
+        (down > 0 ? `, ${down} with their leader down` : '') +
+        (underReplicated > 0 ? `, ${underReplicated} under-replicated` : ''),
     );
     out.push(
       table([
