@@ -8,7 +8,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { ConfigError, ackPolicyNames, isAckPolicyName, parseOptions, formatOptionsHelp, silentLogger, type Env } from '@quire/common';
+import { ConfigError, ackPolicyNames, isAckPolicyName, parseOptions, formatOptionsHelp, silentLogger, zoneNamePattern, zoneNameRule, type Env } from '@quire/common';
 import { waitForStopSignal } from '@quire/runtime';
 import { LocalCluster, localClusterDefaults, localClusterRoutersMax } from './dev/local-cluster.js';
 import { type ManagedProcess, type ProcessExit, type UnexpectedExit } from './dev/managed-process.js';
@@ -197,9 +197,7 @@ export async function runDev(argv: readonly string[], env: Env): Promise<void> {
 export function zonesOf(text: string): string[] {
   if (text === '') return [];
   const zones = text.split(',').map((z) => z.trim());
-  const bad = zones.find((z) => !/^[a-z0-9][a-z0-9._-]{0,62}$/.test(z));
-  if (bad !== undefined) {
-    throw new ConfigError(`--zones must be a comma-separated list of zones of 1..63 characters of a-z, 0-9, '.', '_' and '-'; "${bad}" is not one`);
-  }
+  const bad = zones.find((z) => !zoneNamePattern.test(z));
+  if (bad !== undefined) throw new ConfigError(`--zones must be a comma-separated list of zones of ${zoneNameRule}; "${bad}" is not one`);
   return zones;
 }

@@ -94,6 +94,12 @@ export function validateScanBound(bound: Uint8Array, limits: Limits, field: stri
   }
 }
 
+/** A data node's zone (--zone): 1..63 of a-z, 0-9, '.', '_', '-', starting with a letter or digit. */
+export const zoneNamePattern = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+/** The rule zoneNamePattern checks, for error messages. */
+export const zoneNameRule = "1..63 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit";
+
 /** Returns the keyspace name a request means, validating its syntax. */
 export function resolveKeyspaceName(name: string, limits: Limits): string {
   if (name === '') return defaultKeyspace;

@@ -2,7 +2,7 @@
  * Data node configuration: flags, then QUIRE_* environment variables, then defaults;
  * validated once at start (relationships included) with an error that names the option.
  */
-import { ConfigError, defaultLimits, grpcMessageBytesMax, parseOptions, required, type Env, type Limits, type LogLevel } from '@quire/common';
+import { ConfigError, defaultLimits, grpcMessageBytesMax, parseOptions, required, zoneNamePattern, zoneNameRule, type Env, type Limits, type LogLevel } from '@quire/common';
 import {
   etcdOption,
   failpointsAdminOption,
@@ -171,8 +171,6 @@ function validate(c: DataNodeConfig): void {
   validateAddress('listen', c.listen);
   validateAddress('metrics-listen', c.metricsListen);
   validateAdvertise(c.listen, c.advertise);
-  if (c.zone !== '' && !/^[a-z0-9][a-z0-9._-]{0,62}$/.test(c.zone)) {
-    throw new ConfigError(`--zone "${c.zone}" is invalid: use 1..63 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit`);
-  }
+  if (c.zone !== '' && !zoneNamePattern.test(c.zone)) throw new ConfigError(`--zone "${c.zone}" is invalid: use ${zoneNameRule}`);
   validateFailpoints('datanode', c.failpoints);
 }

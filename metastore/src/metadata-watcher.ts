@@ -9,7 +9,7 @@
  * change up to R has been applied".
  */
 import type { IKeyValue, IWatchResponse, Watcher } from 'etcd3';
-import { metadataPrefix, type Logger, type MetadataEvent, type MetadataKv, type MetadataView } from '@quire/common';
+import { metadataPrefix, waitForView, type Logger, type MetadataEvent, type MetadataKv, type MetadataView } from '@quire/common';
 import { revisionOf, type EtcdClient } from './connect.js';
 import { retryUntilDone } from './retry.js';
 
@@ -121,21 +121,7 @@ export class MetadataWatcher {
    * within `timeoutMs`, re-reads from etcd once and reports whether that reached it.
    */
   async waitForRevision(revision: number, timeoutMs: number): Promise<boolean> {
-    if (this.view.revision >= revision) return true;
-    const reached = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => {
-        unsubscribe();
-        resolve(false);
-      }, timeoutMs);
-      const unsubscribe = this.view.subscribe((v) => {
-        if (v.revision >= revision) {
-          clearTimeout(timer);
-          unsubscribe();
-          resolve(true);
-        }
-      });
-    });
-    if (reached) return true;
+    if (await waitForView(this.view, (v) => v.revision >= revision, timeoutMs)) return true;
     try {
       await this.refresh();
     } catch (err) {

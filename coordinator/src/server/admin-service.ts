@@ -33,6 +33,7 @@ import {
   PartitionUnavailableError,
   InternalError,
   resolveKeyspaceName,
+  waitForView,
   toQuireError,
   type Clock,
   type Limits,
@@ -195,23 +196,6 @@ export function createAdminService(
       return { map: partitionMapOf(view, ks) };
     }),
   };
-}
-
-/** Resolves true once `done(view)` holds (checked now and at every view change), false after `timeoutMs`. */
-function waitForView(view: MetadataView, done: (view: MetadataView) => boolean, timeoutMs: number): Promise<boolean> {
-  if (done(view)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      unsubscribe();
-      resolve(false);
-    }, timeoutMs);
-    const unsubscribe = view.subscribe((v) => {
-      if (!done(v)) return;
-      clearTimeout(timer);
-      unsubscribe();
-      resolve(true);
-    });
-  });
 }
 
 /** Room for more replicas on each live data node: its partitions_max less the replicas it holds. */

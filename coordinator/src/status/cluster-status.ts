@@ -38,15 +38,16 @@ export function followerLagsOf(record: PartitionRecord, progress: FollowerProgre
 
 const noProgress: FollowerProgressByNode = new Map();
 
+/** A keyspace's settings as the Admin API reports them (PartitionMap and KeyspaceInfo share them). */
+function keyspaceSettingsOf(keyspace: KeyspaceEntry): Pick<KeyspaceInfo, 'keyspace' | 'scheme' | 'partitionCount' | 'replicationFactor' | 'ackPolicy' | 'minIsr'> {
+  const r = keyspace.record;
+  return { keyspace: r.name, scheme: r.scheme, partitionCount: r.partitionCount, replicationFactor: r.replicationFactor, ackPolicy: r.ackPolicy, minIsr: r.minIsr };
+}
+
 /** Returns the partition map of one keyspace. */
 export function partitionMapOf(view: MetadataView, keyspace: KeyspaceEntry, progress: FollowerProgressByNode = noProgress): PartitionMap {
   return {
-    keyspace: keyspace.record.name,
-    scheme: keyspace.record.scheme,
-    partitionCount: keyspace.record.partitionCount,
-    replicationFactor: keyspace.record.replicationFactor,
-    ackPolicy: keyspace.record.ackPolicy,
-    minIsr: keyspace.record.minIsr,
+    ...keyspaceSettingsOf(keyspace),
     revision: view.revision,
     partitions: keyspace.partitions.map((entry, partitionId) => ({
       partitionId,
@@ -122,12 +123,7 @@ export function keyspaceInfoOf(view: MetadataView, keyspace: KeyspaceEntry): Key
     if (view.nodes.has(entry.record.leader)) led++;
   }
   return {
-    keyspace: keyspace.record.name,
-    scheme: keyspace.record.scheme,
-    partitionCount: keyspace.record.partitionCount,
-    replicationFactor: keyspace.record.replicationFactor,
-    ackPolicy: keyspace.record.ackPolicy,
-    minIsr: keyspace.record.minIsr,
+    ...keyspaceSettingsOf(keyspace),
     partitionsAssigned: assigned,
     partitionsLed: led,
   };

@@ -31,6 +31,7 @@ import {
   grpcClientOptions,
   toGrpcStatus,
   toQuireError,
+  waitForView,
   type Clock,
   type MetadataView,
   type QuireError,
@@ -121,7 +122,7 @@ export function createAdminProxy(view: MetadataView, deadlineMs: number, deps: {
       (c, req, deadline, cb) => c.createKeyspace(req, new Metadata(), { deadline }, cb),
       Math.max(deadlineMs, createKeyspaceDeadlineMs),
       true,
-      (res) => viewReaches(view, res.map?.revision ?? 0, createdViewWaitMs),
+      (res) => waitForView(view, (v) => v.revision >= (res.map?.revision ?? 0), createdViewWaitMs),
     ),
     listKeyspaces: handler<ListKeyspacesRequest, ListKeyspacesResponse>('ListKeyspaces', (c, req, deadline, cb) => c.listKeyspaces(req, new Metadata(), { deadline }, cb)),
     close() {
@@ -129,21 +130,4 @@ export function createAdminProxy(view: MetadataView, deadlineMs: number, deps: {
       clients.clear();
     },
   };
-}
-
-/** Resolves true once the view's revision is at least `revision`, false after `timeoutMs`. */
-function viewReaches(view: MetadataView, revision: number, timeoutMs: number): Promise<boolean> {
-  if (view.revision >= revision) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      unsubscribe();
-      resolve(false);
-    }, timeoutMs);
-    const unsubscribe = view.subscribe((v) => {
-      if (v.revision < revision) return;
-      clearTimeout(timer);
-      unsubscribe();
-      resolve(true);
-    });
-  });
 }
