@@ -4,12 +4,15 @@
  * and a clean stop of everything on Ctrl-C. Restarting on the same directory keeps the data.
  * While it runs it supervises its processes as a kubelet would: one that exits unexpectedly is
  * started again with backoff (restart-policy.ts), one line per exit and per restart, unless
- * --no-restart.
+ * --no-restart. `quire dev node add|remove` reshape it while it runs, through its control socket
+ * (dev/control.ts).
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { ConfigError, ackPolicyNames, isAckPolicyName, parseOptions, formatOptionsHelp, silentLogger, zoneNamePattern, zoneNameRule, type Env } from '@quire/common';
 import { waitForStopSignal } from '@quire/runtime';
+import { QuireClient } from '@quire/client';
+import { callDevControl, serveDevControl } from './dev/control.js';
 import { LocalCluster, localClusterDefaults, localClusterRoutersMax } from './dev/local-cluster.js';
 import { type ManagedProcess, type ProcessExit, type UnexpectedExit } from './dev/managed-process.js';
 import { restartPolicyDefaults, type RestartDecision } from './dev/restart-policy.js';
@@ -64,16 +67,33 @@ export const devOptions = {
   },
 } as const;
 
+/** The options of `quire dev node add|remove`. */
+export const devNodeOptions = {
+  dataDir: devOptions.dataDir,
+  zone: { kind: 'string', flag: 'zone', env: 'QUIRE_DEV_ZONE', default: '', description: `node add: the new data node's zone (${zoneNameRule}); empty: none` },
+} as const;
+
+/** How long `quire dev node add` waits for the new node to register. */
+const nodeRegisterWaitMs = 60_000;
+
 /** --help of `quire dev`. */
 export function devHelp(): string {
   return `Usage: quire dev [options]
+       quire dev node add [--zone Z] [--data-dir D]
+       quire dev node remove NODE [--data-dir D]
 
 Start a local Quire cluster in the foreground: etcd, coordinators, data nodes and routers on
 127.0.0.1. When it is ready it writes <data-dir>/cluster.json and prints the router addresses.
 A process that exits unexpectedly (a crash, a kill -9) is restarted with the same flags, data
 and ports after a backoff, as a kubelet would, unless --no-restart; each exit and restart is one
 line here, and cluster.json gets the new pid. Ctrl-C stops every process, restarted ones
-included. Running it again on the same directory keeps all data.
+included. Running it again on the same directory keeps all data, and the data nodes added or
+removed meanwhile.
+
+While it runs, in another shell: \`quire dev node add\` starts one more data node (node-N) and
+returns once it has registered; the coordinator then moves replicas onto it. \`quire dev node
+remove NODE\` drains the node (its replicas move to the others, progress shown), then stops it
+for good; the coordinator forgets it.
 
 Options:
 ${formatOptionsHelp(devOptions)}
@@ -114,8 +134,40 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Runs `quire dev`; resolves after Ctrl-C stopped everything. */
-export async function runDev(argv: readonly string[], env: Env): Promise<void> {
+/** `quire dev node add|remove`: asks the running `quire dev` through its control socket; returns the exit code. */
+async function runDevNode(argv: readonly string[], env: Env): Promise<number> {
+  const [verb, ...rest] = argv;
+  // `remove` takes the node id first: quire dev node remove node-4 [--data-dir D].
+  const positional = verb === 'remove' && rest[0] !== undefined && !rest[0].startsWith('--') ? [rest[0]] : [];
+  const o = parseOptions(devNodeOptions, rest.slice(positional.length), env);
+  const socket = join(resolve(o.dataDir), 'dev.sock');
+  const show = (line: string): void => void process.stderr.write(`${line}\n`);
+  let last: string;
+  if (verb === 'add') {
+    if (o.zone !== '' && !zoneNamePattern.test(o.zone)) throw new ConfigError(`--zone must be ${zoneNameRule}; "${o.zone}" is not`);
+    last = await callDevControl(socket, 'POST', `/nodes${o.zone === '' ? '' : `?zone=${encodeURIComponent(o.zone)}`}`, (line) => (line.startsWith('OK ') || line.startsWith('ERROR ') ? undefined : show(line)));
+  } else if (verb === 'remove') {
+    if (positional.length !== 1) throw new ConfigError(`quire dev node remove takes one data node id (quire status lists them); got ${positional.length}`);
+    last = await callDevControl(socket, 'DELETE', `/nodes/${encodeURIComponent(positional[0] ?? '')}`, (line) => (line.startsWith('OK ') || line.startsWith('ERROR ') ? undefined : show(line)));
+  } else {
+    throw new ConfigError(`quire dev node takes add or remove; got ${verb === undefined ? 'nothing' : `"${verb}"`}`);
+  }
+  if (last.startsWith('OK ')) {
+    process.stdout.write(`${last}\n`);
+    return 0;
+  }
+  process.stderr.write(`quire: ${last.replace(/^ERROR /, '')}\n`);
+  return 1;
+}
+
+/** Runs `quire dev` (or `quire dev node …`); resolves after Ctrl-C stopped everything. */
+export async function runDev(argv: readonly string[], env: Env): Promise<number> {
+  if (argv[0] === 'node') return runDevNode(argv.slice(1), env);
+  await runDevCluster(argv, env);
+  return 0;
+}
+
+async function runDevCluster(argv: readonly string[], env: Env): Promise<void> {
   const o = parseOptions(devOptions, argv, env);
   const replication = o.replication === 0 ? Math.min(3, o.nodes) : o.replication;
   if (replication > o.nodes) {
@@ -186,8 +238,45 @@ export async function runDev(argv: readonly string[], env: Env): Promise<void> {
       '',
     ].join('\n'),
   );
+  const client = new QuireClient({ routers: [...routers], requestTimeoutMs: 10_000 });
+  const control = await serveDevControl(join(dataDir, 'dev.sock'), {
+    addNode: async (zone, progress) => {
+      if (zone !== undefined && !zoneNamePattern.test(zone)) throw new Error(`--zone must be ${zoneNameRule}; "${zone}" is not`);
+      const p = await cluster.addDataNode(zone === undefined ? {} : { zone });
+      process.stderr.write(`quire dev: started ${p.id}${zone === undefined ? '' : ` in zone ${zone}`} (pid ${p.pid ?? '?'}); its log is ${logOf(p)}\n`);
+      progress(`started ${p.id} (pid ${p.pid ?? '?'}); waiting for it to register`);
+      const deadline = Date.now() + nodeRegisterWaitMs;
+      while (!(await client.clusterStatus()).nodes.some((n) => n.nodeId === p.id && n.live)) {
+        if (Date.now() > deadline) throw new Error(`${p.id} did not register within ${nodeRegisterWaitMs / 1000} s; see ${logOf(p)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      return `${p.id} joined; the coordinator moves replicas onto it (npx quire moves, npx quire status)`;
+    },
+    removeNode: async (id, progress) => {
+      if (!cluster.all.some((p) => p.id === id && p.role === 'datanode')) throw new Error(`no data node "${id}" runs in this quire dev`);
+      const { replicaCount } = await client.decommissionNode(id);
+      progress(`${id} is draining: ${replicaCount} replica(s) to move away`);
+      let left = replicaCount;
+      for (;;) {
+        const node = (await client.clusterStatus()).nodes.find((n) => n.nodeId === id);
+        if ((node?.replicaCount ?? 0) === 0) break;
+        if (node?.draining === false) throw new Error(`the drain of ${id} was cancelled; it keeps running`);
+        if (node !== undefined && node.replicaCount !== left) {
+          left = node.replicaCount;
+          progress(`${id}: ${left} of ${replicaCount} replica(s) left`);
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      await cluster.removeDataNode(id);
+      process.stderr.write(`quire dev: ${id} drained and stopped\n`);
+      return `${id} drained and stopped; the coordinator forgets it`;
+    },
+  });
   const signal = await waitForStopSignal(silentLogger);
   process.stderr.write(`quire dev: ${signal}: stopping the cluster\n`);
+  control.close();
+  client.close();
+  rmSync(join(dataDir, 'dev.sock'), { force: true });
   await cluster.stop();
   rmSync(lock, { force: true });
   process.stderr.write('quire dev: stopped; data kept in ' + shown + '\n');

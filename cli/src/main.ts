@@ -1,5 +1,6 @@
 /**
- * The `quire` command: client commands (put, get, del, scan, status, transfer-leader, keyspace), the local cluster
+ * The `quire` command: client commands (put, get, del, scan, status, transfer-leader, keyspace, drain, undrain,
+ * rebalance, moves), the local cluster
  * (dev), and the server processes (datanode, coordinator, router). Global options (--router,
  * --keyspace, --timeout-ms, --json) may come before or after the command, as kubectl and
  * etcdctl take them. Exit codes: 0 success, 1 failure, 2 key not found, 3 compare-and-set
@@ -11,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, ackPolicyName, ackPolicyNames, isAckPolicyName, quireVersion } from '@quire/common';
 import { QuireClient, routerTargetsOf } from '@quire/client';
-import { ExitCode, formatKeyspaces, formatStatus, jsonBytes, keyspaceJson, reportError } from './output.js';
+import { ExitCode, formatKeyspaces, formatMoveTable, formatMoves, formatStatus, jsonBytes, keyspaceJson, moveJson, reportError } from './output.js';
 import { devHelp, runDev } from './dev-command.js';
 import { runServer, serverHelp, type ServerRole } from './servers.js';
 import { UsageError, resolveRouters, splitCommand } from './command-line.js';
@@ -33,6 +34,15 @@ Client commands (talk to a router):
                       Create a hash keyspace; unset settings take the coordinator's defaults
                       (its --replication-factor and --ack-policy; min ISR 2 from two replicas on)
   keyspace list       Every keyspace: partitions, replication, ack policy, min ISR, partitions led
+
+Cluster shape (replica moves, add before remove; see docs/operations.md):
+  drain NODE [--wait] Move every replica off a data node; once it holds none it may be stopped
+                      (--wait prints progress and returns when it is drained)
+  undrain NODE        Cancel a drain: moves under way finish or roll back, the node takes replicas again
+  rebalance [--dry-run]
+                      Start the moves that balance replicas (the coordinator also does this by
+                      itself unless started with --auto-rebalance=false); --dry-run only lists them
+  moves               Replica moves in flight and the most recent finished ones
 
 Histories:
   check               Check a recorded history (JSON lines) against a model: register, set, bank, list-append
@@ -81,6 +91,8 @@ const clientOptions = {
   replication: { type: 'string' },
   'ack-policy': { type: 'string' },
   'min-isr': { type: 'string' },
+  wait: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -152,7 +164,15 @@ async function runClientCommand(command: string, args: string[]): Promise<number
         }
         return;
       }
+      case 'drain':
+      case 'undrain':
+        return expect(1, 'NODE');
+      case 'rebalance':
+      case 'moves':
+        return expect(0, 'no arguments');
     }
+    if (values.wait === true && command !== 'drain') throw new UsageError('--wait applies to drain only');
+    if (values['dry-run'] === true && command !== 'rebalance') throw new UsageError('--dry-run applies to rebalance only');
     const keyspaceOnly = ['partitions', 'replication', 'ack-policy', 'min-isr'] as const;
     const misplaced = keyspaceOnly.find((name) => values[name] !== undefined);
     if (misplaced !== undefined && command !== 'keyspace') throw new UsageError(`--${misplaced} applies to keyspace create only`);
@@ -254,6 +274,56 @@ async function runClientCommand(command: string, args: string[]): Promise<number
         );
         return ExitCode.Ok;
       }
+      case 'drain': {
+        const [nodeId = ''] = positionals;
+        const r = await client.decommissionNode(nodeId);
+        if (values.wait !== true) {
+          process.stdout.write(json ? `${JSON.stringify({ node: nodeId, draining: true, replicas: r.replicaCount })}\n` : `OK ${nodeId} is draining: ${r.replicaCount} replica(s) to move away (quire status shows progress)\n`);
+          return ExitCode.Ok;
+        }
+        const startedMs = Date.now();
+        for (;;) {
+          const s = await client.clusterStatus();
+          const node = s.nodes.find((n) => n.nodeId === nodeId);
+          const left = node?.replicaCount ?? 0;
+          const moving = s.moves.filter((m) => m.source === nodeId).length;
+          if (left === 0) {
+            const tookS = ((Date.now() - startedMs) / 1000).toFixed(1);
+            process.stdout.write(json ? `${JSON.stringify({ node: nodeId, drained: true, tookS: Number(tookS) })}\n` : `OK ${nodeId} is drained (${tookS}s): it holds no replica and may be stopped\n`);
+            return ExitCode.Ok;
+          }
+          if (node?.draining === false) {
+            process.stderr.write(`quire: the drain of ${nodeId} was cancelled with ${left} replica(s) still on it\n`);
+            return ExitCode.Error;
+          }
+          process.stderr.write(`${nodeId}: ${left} of ${r.replicaCount} replica(s) left, ${moving} moving (${Math.round((Date.now() - startedMs) / 1000)}s)\n`);
+          await new Promise((resolve) => setTimeout(resolve, 1_000));
+        }
+      }
+      case 'undrain': {
+        const [nodeId = ''] = positionals;
+        const was = await client.cancelDecommission(nodeId);
+        process.stdout.write(json ? `${JSON.stringify({ node: nodeId, wasDraining: was })}\n` : was ? `OK ${nodeId} is no longer draining\n` : `OK ${nodeId} was not draining; nothing changed\n`);
+        return ExitCode.Ok;
+      }
+      case 'rebalance': {
+        const dryRun = values['dry-run'] === true;
+        const r = await client.rebalance({ dryRun });
+        if (json) {
+          process.stdout.write(`${JSON.stringify({ dryRun, moves: r.moves.map(moveJson), inFlight: r.inFlight }, null, 2)}\n`);
+        } else {
+          const verb = dryRun ? 'would start' : 'started';
+          process.stdout.write(`${r.moves.length === 0 ? `Nothing to move: replicas are balanced` : `${dryRun ? 'Planned' : 'Started'} ${r.moves.length} move(s)`}${r.inFlight > 0 ? ` (${r.inFlight} already in flight)` : ''}\n`);
+          if (r.moves.length > 0) process.stdout.write(`${formatMoveTable(r.moves, false)}\n`);
+          if (dryRun && r.moves.length > 0) process.stdout.write(`(dry run: nothing was started; the coordinator ${verb} these, a few per node at a time)\n`);
+        }
+        return ExitCode.Ok;
+      }
+      case 'moves': {
+        const r = await client.listMoves();
+        process.stdout.write(json ? `${JSON.stringify({ inFlight: r.inFlight.map(moveJson), recent: r.recent.map(moveJson) }, null, 2)}\n` : `${formatMoves(r.inFlight, r.recent)}\n`);
+        return ExitCode.Ok;
+      }
       default:
         throw new UsageError(`Unknown command "${command}"`);
     }
@@ -306,8 +376,7 @@ async function main(command: string | undefined, rest: string[]): Promise<number
           process.stdout.write(devHelp());
           return ExitCode.Ok;
         }
-        await runDev(rest, process.env);
-        return ExitCode.Ok;
+        return await runDev(rest, process.env);
       case 'check':
         return await runHistoryCheck(rest);
       case 'trace': {
@@ -329,6 +398,10 @@ async function main(command: string | undefined, rest: string[]): Promise<number
       case 'status':
       case 'transfer-leader':
       case 'keyspace':
+      case 'drain':
+      case 'undrain':
+      case 'rebalance':
+      case 'moves':
         return await runClientCommand(command, rest);
       default:
         throw new UsageError(`Unknown command "${command}"; run quire --help`);

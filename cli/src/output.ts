@@ -3,7 +3,7 @@
  * goes to stdout, errors to stderr; --json prints machine-readable JSON (one object per line
  * for scans).
  */
-import type { ClusterStatusResponse, FollowerLag, KeyspaceInfo } from '@quire/proto';
+import { MovePhase, type ClusterStatusResponse, type FollowerLag, type KeyspaceInfo, type MoveInfo, type NodeInfo } from '@quire/proto';
 import { ackPolicyName, isQuireError } from '@quire/common';
 
 /** Exit codes of the `quire` command. */
@@ -56,8 +56,8 @@ export function formatStatus(s: ClusterStatusResponse): string {
   out.push('');
   out.push(
     table([
-      ['NODE', 'ADDRESS', 'LIVE', 'REPLICAS', 'LEADERS', 'METRICS', 'ZONE'],
-      ...s.nodes.map((n) => [n.nodeId, n.address || '-', n.live ? 'yes' : 'NO', String(n.replicaCount), String(n.leaderCount), n.metricsAddress || '-', n.zone || '-']),
+      ['NODE', 'ADDRESS', 'LIVE', 'REPLICAS', 'LEADERS', 'METRICS', 'ZONE', 'DRAIN'],
+      ...s.nodes.map((n) => [n.nodeId, n.address || '-', n.live ? 'yes' : 'NO', String(n.replicaCount), String(n.leaderCount), n.metricsAddress || '-', n.zone || '-', drainState(n)]),
     ]),
   );
   for (const ks of s.keyspaces) {
@@ -89,6 +89,71 @@ export function formatStatus(s: ClusterStatusResponse): string {
       ]),
     );
   }
+  if (s.moves.length > 0) {
+    out.push('');
+    out.push(`Moves in flight: ${s.moves.length}`);
+    out.push(formatMoveTable(s.moves, false));
+  }
+  return out.join('\n');
+}
+
+/** A node's drain state for the status table: '-', 'draining' (replicas still on it) or 'drained' (it may be stopped). */
+export function drainState(n: NodeInfo): string {
+  if (!n.draining) return '-';
+  return n.replicaCount === 0 ? 'drained' : 'draining';
+}
+
+const phaseNames: Readonly<Record<number, string>> = {
+  [MovePhase.MOVE_PHASE_ADDING]: 'adding',
+  [MovePhase.MOVE_PHASE_CATCHING_UP]: 'catching-up',
+  [MovePhase.MOVE_PHASE_TRANSFERRING]: 'transferring',
+  [MovePhase.MOVE_PHASE_REMOVING]: 'removing',
+  [MovePhase.MOVE_PHASE_ROLLING_BACK]: 'rolling-back',
+  [MovePhase.MOVE_PHASE_DONE]: 'done',
+  [MovePhase.MOVE_PHASE_ROLLED_BACK]: 'rolled-back',
+};
+
+/** A move phase's name. */
+export function movePhaseName(phase: MovePhase): string {
+  return phaseNames[phase] ?? 'unknown';
+}
+
+/** One move as `quire moves --json` and `quire rebalance --json` print it. */
+export function moveJson(m: MoveInfo): Record<string, string | number> {
+  return {
+    keyspace: m.keyspace,
+    partition: m.partitionId,
+    source: m.source,
+    target: m.target,
+    phase: movePhaseName(m.phase),
+    reason: m.reason,
+    startedAtMs: m.startedAtMs,
+    ...(m.endedAtMs === 0 ? {} : { endedAtMs: m.endedAtMs }),
+    ...(m.outcome === '' ? {} : { outcome: m.outcome }),
+  };
+}
+
+/** Moves as a table; `finished` adds how long each took and its outcome. */
+export function formatMoveTable(moves: readonly MoveInfo[], finished: boolean): string {
+  const header = ['PARTITION', 'SOURCE', 'TARGET', 'PHASE', 'REASON', ...(finished ? ['TOOK', 'OUTCOME'] : [])];
+  const rows = moves.map((m) => [
+    `${m.keyspace}/${m.partitionId}`,
+    m.source,
+    m.target,
+    movePhaseName(m.phase),
+    m.reason,
+    ...(finished ? [m.endedAtMs >= m.startedAtMs && m.startedAtMs > 0 ? `${((m.endedAtMs - m.startedAtMs) / 1000).toFixed(1)}s` : '-', m.outcome || '-'] : []),
+  ]);
+  return table([header, ...rows]);
+}
+
+/** `quire moves`: moves in flight, then the most recent finished ones. */
+export function formatMoves(inFlight: readonly MoveInfo[], recent: readonly MoveInfo[]): string {
+  const out = [inFlight.length === 0 ? 'No moves in flight' : `Moves in flight: ${inFlight.length}`];
+  if (inFlight.length > 0) out.push(formatMoveTable(inFlight, false));
+  out.push('');
+  out.push(recent.length === 0 ? 'No finished moves recorded' : `Recent moves (newest first): ${recent.length}`);
+  if (recent.length > 0) out.push(formatMoveTable(recent, true));
   return out.join('\n');
 }
 

@@ -41,6 +41,10 @@ import {
   type ClusterStatusResponse,
   type CreateKeyspaceRequest,
   type CreateKeyspaceResponse,
+  type CancelDecommissionResponse,
+  type DecommissionNodeResponse,
+  type ListMovesResponse,
+  type RebalanceResponse,
   type DeleteRequest,
   type GetRequest,
   type KeyspaceInfo,
@@ -554,6 +558,38 @@ export class QuireClient {
   async listKeyspaces(): Promise<KeyspaceInfo[]> {
     const res = await this.unaryAdmin<ListKeyspacesResponse>(false, (router, md, deadline, cb) => router.admin.listKeyspaces({}, md, { deadline }, cb));
     return res.keyspaces;
+  }
+
+  /**
+   * Drains a data node (DecommissionNode): the coordinator moves every replica it holds to
+   * other nodes, add before remove; once it holds none (its replicaCount in clusterStatus is 0)
+   * it may be stopped. Resolves once the drain is recorded, with the replicas it held then.
+   * Fails NODE_NOT_FOUND for an unknown node and FAILED_PRECONDITION when too few nodes would
+   * remain for a keyspace's replication factor (nothing changed either way).
+   */
+  async decommissionNode(nodeId: string): Promise<DecommissionNodeResponse> {
+    return this.unaryAdmin<DecommissionNodeResponse>(true, (router, md, deadline, cb) => router.admin.decommissionNode({ nodeId }, md, { deadline }, cb));
+  }
+
+  /** Ends a node's drain (moves under way finish or roll back); resolves with whether it was draining. */
+  async cancelDecommission(nodeId: string): Promise<boolean> {
+    const res = await this.unaryAdmin<CancelDecommissionResponse>(true, (router, md, deadline, cb) => router.admin.cancelDecommission({ nodeId }, md, { deadline }, cb));
+    return res.wasDraining;
+  }
+
+  /**
+   * Plans the replica moves that bring the cluster to its target (dead and draining nodes'
+   * replicas away, replica counts within one per node, zones distinct) and starts them, unless
+   * `dryRun`; resolves with the moves started (or planned) and how many were already in flight.
+   */
+  async rebalance(options: { readonly dryRun?: boolean } = {}): Promise<RebalanceResponse> {
+    const dryRun = options.dryRun ?? false;
+    return this.unaryAdmin<RebalanceResponse>(!dryRun, (router, md, deadline, cb) => router.admin.rebalance({ dryRun }, md, { deadline }, cb));
+  }
+
+  /** Lists the replica moves in flight and the most recent finished ones (newest first). */
+  async listMoves(): Promise<ListMovesResponse> {
+    return this.unaryAdmin<ListMovesResponse>(false, (router, md, deadline, cb) => router.admin.listMoves({}, md, { deadline }, cb));
   }
 
   /** Closes every router connection; operations in flight fail. */

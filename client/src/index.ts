@@ -8,9 +8,12 @@
  */
 export * from './client.js';
 export { routerTargetsOf, routerTargetsMax, type RouterTargetOptions } from './router-targets.js';
-export type { KeyspaceInfo, PartitionMap } from '@quire/proto';
+export type { KeyspaceInfo, ListMovesResponse, MoveInfo, PartitionMap, RebalanceResponse } from '@quire/proto';
+export { MovePhase } from '@quire/proto';
 export {
   AlreadyExistsError,
+  NodeNotFoundError,
+  FailedPreconditionError,
   AmbiguousResultError,
   ConditionFailedError,
   CoordinatorUnavailableError,

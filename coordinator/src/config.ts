@@ -57,6 +57,10 @@ export const coordinatorOptions = {
   statusProgressDeadlineMs: { kind: 'integer', flag: 'status-progress-deadline-ms', env: 'QUIRE_STATUS_PROGRESS_DEADLINE_MS', default: 500, min: 10, max: 60_000, description: 'Deadline of the GetFollowerProgress call ClusterStatus makes to each partition leader (in parallel); a leader that does not answer in time shows its followers\' lag as unknown' },
   failoverRetryMs: { kind: 'integer', flag: 'failover-retry-ms', env: 'QUIRE_FAILOVER_RETRY_MS', default: 200, min: 10, max: 60_000, description: 'Delay before planning again a partition left leaderless (no live ISR member answered)' },
   failoverPartitionsMax: { kind: 'integer', flag: 'failover-partitions-max', env: 'QUIRE_FAILOVER_PARTITIONS_MAX', default: 1024, min: 1, max: 1_000_000, description: 'Most partitions whose ISR members one reconcile asks for log ends at once; the rest follow in the next pass' },
+  autoRebalance: { kind: 'boolean', flag: 'auto-rebalance', env: 'QUIRE_AUTO_REBALANCE', default: true, description: 'Plan replica moves by itself on every change (nodes joining, draining or dead past --node-dead-after-ms, uneven replica counts); when false, only `quire rebalance` starts them' },
+  nodeDeadAfterMs: { kind: 'integer', flag: 'node-dead-after-ms', env: 'QUIRE_NODE_DEAD_AFTER_MS', default: 300_000, min: 1_000, max: 86_400_000, description: 'How long a data node may stay without a registration before its replicas are re-created on other nodes (a node that returns later deletes them)' },
+  movesPerNodeMax: { kind: 'integer', flag: 'moves-per-node-max', env: 'QUIRE_MOVES_PER_NODE_MAX', default: 2, min: 1, max: 64, description: 'Most replica moves a data node takes part in at once, as source or target' },
+  moveCatchUpTimeoutMs: { kind: 'integer', flag: 'move-catch-up-timeout-ms', env: 'QUIRE_MOVE_CATCH_UP_TIMEOUT_MS', default: 600_000, min: 1_000, max: 86_400_000, description: "How long a move's new replica may take to join the ISR before the move is rolled back" },
   logLevel: logLevelOption,
   failpoints: failpointsOption,
   failpointsAdmin: failpointsAdminOption,
@@ -86,6 +90,12 @@ export interface CoordinatorConfig {
   readonly statusProgressDeadlineMs: number;
   /** Most partitions asked for log ends per reconcile. */
   readonly failoverPartitionsMax: number;
+  /** Whether reconciles plan replica moves by themselves. */
+  readonly autoRebalance: boolean;
+  /** A node without a registration for this long has its replicas re-created elsewhere. */
+  readonly nodeDeadAfterMs: number;
+  readonly movesPerNodeMax: number;
+  readonly moveCatchUpTimeoutMs: number;
   readonly limits: Limits;
   readonly logLevel: LogLevel;
   /** Failpoints armed at start ('' for none); tests and chaos runs only. */
@@ -114,6 +124,10 @@ export function loadCoordinatorConfig(argv: readonly string[], env: Env): Readon
     failoverRetryMs: o.failoverRetryMs,
     statusProgressDeadlineMs: o.statusProgressDeadlineMs,
     failoverPartitionsMax: o.failoverPartitionsMax,
+    autoRebalance: o.autoRebalance,
+    nodeDeadAfterMs: o.nodeDeadAfterMs,
+    movesPerNodeMax: o.movesPerNodeMax,
+    moveCatchUpTimeoutMs: o.moveCatchUpTimeoutMs,
     limits: defaultLimits,
     logLevel: o.logLevel as LogLevel,
     failpoints: o.failpoints ?? '',

@@ -19,7 +19,11 @@ const settings = {
   failoverLogEndDeadlineMs: 1_000,
   failoverRetryMs: 200,
   failoverPartitionsMax: 64,
+  moves: { autoRebalance: false, nodeDeadAfterMs: 60_000, movesPerNodeMax: 2, catchUpTimeoutMs: 60_000, transferRetryMs: 1_000 },
 };
+
+/** Replica moves are not exercised here: no hand-over is ever asked for. */
+const noHandOver = { handOver: () => Promise.reject(new Error('no hand-over in these tests')) };
 
 /** A FencedWriter over the view: it applies a change when every expected revision holds, like etcd, unless told to refuse. */
 class FakeWriter {
@@ -104,6 +108,7 @@ async function cluster(fixture: ViewFixture, answers: Map<string, LogEnd | undef
       controller.onDeposed();
     },
     failpoints: Failpoints.disabled(),
+    handOver: noHandOver,
   });
   controller.onElected(term);
   await controller.idle();
@@ -348,6 +353,7 @@ describe('CoordinatorController bootstrap', () => {
         meter: recordingMeter().meter,
         onFenced: () => undefined,
         failpoints: Failpoints.disabled(),
+        handOver: noHandOver,
       },
     );
     controller.onElected(term);

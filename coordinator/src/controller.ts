@@ -9,7 +9,10 @@
  *     epoch + 1 (`planFailover`). Its candidates are asked for their log ends in parallel,
  *     within a deadline, and each promotion is its own fenced transaction, so one refused
  *     write does not hold up the others. A partition that stays leaderless is planned again
- *     every `failoverRetryMs` until a member is back.
+ *     every `failoverRetryMs` until a member is back;
+ *  3. moves (RFC 0003, `MoveExecutor`): every replica move in flight takes its next step, and new
+ *     moves are planned (replicas of dead and draining nodes first, then balance), unless
+ *     --auto-rebalance is off and no Rebalance asked for them.
  * The Coordination service writes ISR changes through `applyFenced`, the same fenced path.
  *
  * Invariants: only a leader with a current term writes, and every write goes through
@@ -42,6 +45,9 @@ import type { FencedChange, FencedResult, FencedWriter, MetadataWatcher } from '
 import { countLeaderships, failoverCandidates, planFailover, type FailoverDecision, type LeaderlessReason, type LogEnd } from './failover/index.js';
 import { planPlacement } from './placement/planner.js';
 import { underReplicatedByKeyspace } from './status/cluster-status.js';
+import type { HandOverSource } from './hand-over-client.js';
+import { MoveExecutor, type MoveExecutorSettings } from './move-executor.js';
+import type { ProposedMove } from './placement/rebalance.js';
 
 /** How long to wait for the view to include an applied write before planning again. */
 const appliedViewWaitMs = 5_000;
@@ -74,6 +80,8 @@ export interface ControllerSettings {
   readonly failoverRetryMs: number;
   /** Most partitions whose candidates one reconcile asks for log ends; the rest wait for the next pass. */
   readonly failoverPartitionsMax: number;
+  /** Replica moves (RFC 0003). */
+  readonly moves: MoveExecutorSettings;
 }
 
 /** Reports a replica's log end for failover (`Replication.GetLogEnd` in production). */
@@ -100,6 +108,8 @@ export interface ControllerDeps {
   readonly onFenced: () => void;
   /** The process's failpoints (coordinator.placement.beforePublish). */
   readonly failpoints: Failpoints;
+  /** Asks partition leaders to hand over (replica moves whose source leads). */
+  readonly handOver: HandOverSource;
 }
 
 /** A partition whose leader is dead, with the log ends its live ISR members reported. */
@@ -129,11 +139,27 @@ export class CoordinatorController {
   private readonly assignmentsCounter: Counter;
   private readonly failoversCounter: Counter;
   private readonly failoverDuration: Histogram;
+  /** Runs replica moves (RFC 0003). */
+  readonly moves: MoveExecutor;
+  /** A Rebalance asked for moves to be planned in the next pass. */
+  private planRequested = false;
+  /** Where the moves started by the passes of a pending Rebalance call go. */
+  private startedSink: ProposedMove[] | undefined;
 
   constructor(
     private readonly settings: ControllerSettings,
     private readonly deps: ControllerDeps,
   ) {
+    this.moves = new MoveExecutor(settings.moves, {
+      view: deps.view,
+      clock: deps.clock,
+      log: deps.log,
+      meter: deps.meter,
+      writeFenced: (term, changes) => this.writeFenced(term, changes),
+      handOver: deps.handOver,
+      kick: () => this.kick(),
+      isLeader: () => this.term !== 0,
+    });
     this.assignmentsCounter = deps.meter.createCounter('quire_coordinator_partition_assignments', {
       description: 'Partitions assigned to a data node',
     });
@@ -187,6 +213,7 @@ export class CoordinatorController {
     this.retry = undefined;
     this.missingSinceMs.clear();
     this.leaderless.clear();
+    this.moves.reset();
   }
 
   /** Requests a reconcile; runs are serialized and coalesced. */
@@ -265,6 +292,36 @@ export class CoordinatorController {
     }
     if (!(await this.place(term))) return;
     await this.failOver(term);
+    if (this.term !== term) return;
+    await this.runMoves(term);
+  }
+
+  /**
+   * Starts the moves a rebalance plans now (with `dryRun`, only plans them) and returns them.
+   * Without --auto-rebalance this is what lets the next passes plan moves (until nothing is left).
+   */
+  async rebalance(dryRun: boolean): Promise<ProposedMove[]> {
+    if (dryRun || this.term === 0) return dryRun ? this.moves.plan() : [];
+    const started: ProposedMove[] = [];
+    this.startedSink = started;
+    this.planRequested = true;
+    try {
+      this.kick();
+      await this.idle();
+    } finally {
+      if (this.startedSink === started) this.startedSink = undefined;
+    }
+    return started;
+  }
+
+  /** One pass of the move executor; waits for the view to include its writes. Returns the moves it started. */
+  private async runMoves(term: number): Promise<ProposedMove[]> {
+    const planNew = this.planRequested;
+    const { revision, startedMoves } = await this.moves.reconcile(term, planNew);
+    this.startedSink?.push(...startedMoves);
+    if (planNew && startedMoves.length === 0) this.planRequested = false;
+    if (revision > 0 && this.term === term) await this.deps.watcher.waitForRevision(revision, appliedViewWaitMs);
+    return startedMoves;
   }
 
   /** Creates the cluster record and the `default` keyspace. */

@@ -16,6 +16,9 @@ import { ReplicationClients } from './replication-clients.js';
 import { createAdminService } from './server/admin-service.js';
 import { createCoordinationService } from './server/coordination-service.js';
 
+/** How long a replica move waits for a requested hand-over before asking the leader again. */
+const moveTransferRetryMs = 10_000;
+
 /** Runs a coordinator until SIGINT/SIGTERM. */
 export async function runCoordinator(argv: readonly string[], env: Env): Promise<void> {
   const config = loadCoordinatorConfig(argv, env);
@@ -30,6 +33,7 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
     closeAtExit('data node channels', () => replicationClients.close());
     const logEnds = new LogEndClient(replicationClients, clock, log);
     const followerProgress = new FollowerProgressClient(replicationClients, clock, log);
+    const handOver = new HandOverClient(clock);
     const controller = new CoordinatorController(
       {
         nodesMin: config.nodesMin,
@@ -41,6 +45,13 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
         failoverLogEndDeadlineMs: config.failoverLogEndDeadlineMs,
         failoverRetryMs: config.failoverRetryMs,
         failoverPartitionsMax: config.failoverPartitionsMax,
+        moves: {
+          autoRebalance: config.autoRebalance,
+          nodeDeadAfterMs: config.nodeDeadAfterMs,
+          movesPerNodeMax: config.movesPerNodeMax,
+          catchUpTimeoutMs: config.moveCatchUpTimeoutMs,
+          transferRetryMs: moveTransferRetryMs,
+        },
       },
       {
         view,
@@ -53,6 +64,7 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
         meter: metrics.meter,
         onFenced: () => election?.fenced(),
         failpoints,
+        handOver,
       },
     );
 
@@ -60,13 +72,16 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
       ...guardService(
         AdminService,
         createAdminService(view, () => controller.isLeader, config.limits, new RpcMetrics(metrics.meter, 'coordinator', 'admin'), clock, {
-          handOver: new HandOverClient(clock),
+          handOver,
           log,
           followerProgress,
           followerProgressDeadlineMs: config.statusProgressDeadlineMs,
         }, {
           writer: controller,
           defaults: { replicationFactor: config.replicationFactor, ackPolicy: ackPolicyFromName(config.ackPolicy) },
+        }, {
+          rebalance: (dryRun) => controller.rebalance(dryRun),
+          inFlightCount: () => controller.moves.inFlight().length,
         }),
       ),
     );

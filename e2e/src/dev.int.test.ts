@@ -135,6 +135,41 @@ describe('quire dev', () => {
     expect(await stopDev()).toBe(0);
   });
 
+  it('quire dev node add starts one more data node that gets replicas; quire dev node remove drains and stops one; a restart keeps the new shape', async () => {
+    const { json, output } = await startDev();
+    const env = { QUIRE_ROUTER: json.router };
+    const added = await runCli(['dev', 'node', 'add', '--data-dir', dir]);
+    expect(added.stderr).toMatch(/^started node-3 \(pid \d+\); waiting for it to register$/m);
+    expect(added.stdout).toMatch(/^OK node-3 joined; the coordinator moves replicas onto it/m);
+    expect(added.code).toBe(0);
+    expect(output()).toMatch(/quire dev: started node-3 \(pid \d+\); its log is \S+node-3\.log/);
+    expect(readClusterJson().processes.map((p) => p.id)).toContain('node-3');
+    // 8 partitions x 2 replicas over three nodes: 6/5/5.
+    await eventually('node-3 to hold replicas and the moves to end', 60_000, async () => {
+      const s = JSON.parse((await runCli(['status', '--json'], env)).stdout) as { nodes: { nodeId: string; replicaCount: number }[]; moves?: unknown[] };
+      const counts = s.nodes.map((n) => n.replicaCount).sort();
+      return (s.moves ?? []).length === 0 && counts.join(',') === '5,5,6';
+    });
+    const removed = await runCli(['dev', 'node', 'remove', 'node-1', '--data-dir', dir]);
+    expect(removed.stderr).toMatch(/^node-1 is draining: [56] replica\(s\) to move away$/m);
+    expect(removed.stdout).toMatch(/^OK node-1 drained and stopped; the coordinator forgets it$/m);
+    expect(removed.code).toBe(0);
+    expect(readClusterJson().processes.map((p) => p.id)).not.toContain('node-1');
+    expect(await runCli(['get', 'persist'], env)).toMatchObject({ code: 0, stdout: 'me\n' });
+    await eventually('node-1 to be forgotten', 30_000, async () => !/^node-1\s/m.test((await runCli(['status'], env)).stdout));
+    const unknown = await runCli(['dev', 'node', 'remove', 'node-9', '--data-dir', dir]);
+    expect(unknown).toMatchObject({ code: 1, stderr: 'quire: no data node "node-9" runs in this quire dev\n' });
+    expect(await stopDev()).toBe(0);
+
+    const again = await startDev();
+    expect(again.json.processes.filter((p) => p.role === 'datanode').map((p) => p.id)).toEqual(['node-2', 'node-3']);
+    expect(await runCli(['get', 'persist'], { QUIRE_ROUTER: again.json.router })).toMatchObject({ code: 0, stdout: 'me\n' });
+    expect(await stopDev()).toBe(0);
+    const none = await runCli(['dev', 'node', 'add', '--data-dir', dir]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/no quire dev is running with this --data-dir/);
+  });
+
   it('with --no-restart, leaves a killed process down and says so', async () => {
     const { json, output } = await startDev('--no-restart');
     const victim = pidOf(json, 'node-2');

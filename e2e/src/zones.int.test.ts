@@ -23,8 +23,8 @@ describe('zones', () => {
   it('registers each data node with the zone it was given (round robin over the list), and quire status shows it', async () => {
     expect(Object.fromEntries(zoneOf)).toEqual({ 'node-1': 'a', 'node-2': 'a', 'node-3': 'b', 'node-4': 'b', 'node-5': 'c', 'node-6': 'c' });
     const status = await runCli(['status'], { QUIRE_ROUTER: t.cluster.routerAddress });
-    expect(status.stdout).toMatch(/^NODE\s+ADDRESS\s+LIVE\s+REPLICAS\s+LEADERS\s+METRICS\s+ZONE$/m);
-    expect(status.stdout).toMatch(/^node-5\s.*\sc$/m);
+    expect(status.stdout).toMatch(/^NODE\s+ADDRESS\s+LIVE\s+REPLICAS\s+LEADERS\s+METRICS\s+ZONE\s+DRAIN$/m);
+    expect(status.stdout).toMatch(/^node-5\s.*\sc\s+-$/m);
   });
 
   it('puts the three replicas of every partition in three zones, with replicas and leaders within one per node', async () => {

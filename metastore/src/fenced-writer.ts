@@ -13,8 +13,8 @@ export interface FencedChange {
   readonly key: string;
   /** New value, or undefined to delete. */
   readonly value: Uint8Array | undefined;
-  /** The mod revision the plan saw; 0 when the key must not exist yet. */
-  readonly expectedModRevision: number;
+  /** The mod revision the plan saw; 0 when the key must not exist yet; 'any': not compared. */
+  readonly expectedModRevision: number | 'any';
 }
 
 /** The outcome of a fenced transaction. */
@@ -33,7 +33,7 @@ export class FencedWriter {
    */
   async apply(term: number, changes: readonly FencedChange[], absentKeys: readonly string[] = []): Promise<FencedResult> {
     let txn = this.etcd.if(coordinatorLeaderKey, 'Create', '==', term);
-    for (const c of changes) txn = txn.and(c.key, 'Mod', '==', c.expectedModRevision);
+    for (const c of changes) if (c.expectedModRevision !== 'any') txn = txn.and(c.key, 'Mod', '==', c.expectedModRevision);
     for (const key of absentKeys) txn = txn.and(key, 'Create', '==', 0);
     const ops = changes.map((c) =>
       c.value === undefined ? this.etcd.delete().key(c.key) : this.etcd.put(c.key).value(Buffer.from(c.value)),

@@ -5,7 +5,8 @@
  * e2e tests, which also use it to kill, stop and restart single processes.
  *
  * Restarting on the same directory keeps everything: etcd's data, every node's identity and
- * LMDB files, and (when still free) the same ports.
+ * LMDB files, (when still free) the same ports, and the data nodes added or removed while it ran
+ * (addDataNode, removeDataNode: <dir>/data-nodes.json).
  *
  * With a `restartPolicy` (`quire dev` unless --no-restart), once the cluster is ready it
  * supervises its processes as a kubelet would: one that exits without having been asked to is
@@ -18,7 +19,7 @@
  * - cluster.json exists only while the cluster is ready and not stopping, and is replaced
  *   atomically (write, then rename), so a reader never sees half a file.
  */
-import { mkdirSync, renameSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, type AckPolicyName } from '@quire/common';
 import { waitForClusterReady } from './readiness.js';
@@ -27,6 +28,20 @@ import { etcdServerArgs, waitForEtcdHealthy } from './etcd-server.js';
 import { ManagedProcess, type ProcessRole, type ProcessSpec, type UnexpectedExit } from './managed-process.js';
 import { validateRestartPolicy, type RestartDecision, type RestartPolicy } from './restart-policy.js';
 import { PortBook } from './ports.js';
+
+/** The data nodes added and removed at run time (<dir>/data-nodes.json), kept across restarts. */
+export interface DataNodeChanges {
+  readonly added: readonly { readonly id: string; readonly zone?: string }[];
+  readonly removed: readonly string[];
+}
+
+/** Reads <dir>/data-nodes.json; none when it does not exist. */
+export function readDataNodeChanges(dataDir: string): DataNodeChanges {
+  const path = join(dataDir, 'data-nodes.json');
+  if (!existsSync(path)) return { added: [], removed: [] };
+  const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<DataNodeChanges>;
+  return { added: parsed.added ?? [], removed: parsed.removed ?? [] };
+}
 
 /** Options of a local cluster. */
 export interface LocalClusterOptions {
@@ -85,6 +100,14 @@ export interface LocalClusterOptions {
   readonly onRestart?: (process: ManagedProcess) => void;
   /** Called when a scheduled restart could not spawn the process, with the next attempt. */
   readonly onRestartError?: (process: ManagedProcess, error: Error, decision: RestartDecision) => void;
+  /** The coordinators' --node-dead-after-ms; omitted, their default (5 minutes). */
+  readonly nodeDeadAfterMs?: number;
+}
+
+/** How `addDataNode` places a new data node. */
+export interface AddDataNodeOptions {
+  /** Its --zone; omitted, none. */
+  readonly zone?: string;
 }
 
 /** The most routers a local cluster runs. */
@@ -131,6 +154,10 @@ export class LocalCluster {
   private stopping = false;
   /** Set once the cluster was ready and cluster.json written; rewrites follow each start. */
   private ready = false;
+  /** Data nodes added and removed at run time, as in <dir>/data-nodes.json. */
+  private changes: DataNodeChanges = { added: [], removed: [] };
+  /** Builds a data node's process spec (set by start()). */
+  private dataNodeSpec: ((id: string, zone: string | undefined) => Promise<ProcessSpec>) | undefined;
 
   private constructor(
     readonly options: LocalClusterOptions,
@@ -198,6 +225,14 @@ export class LocalCluster {
       }), etcdEndpoint),
     );
     const common = { etcd: [etcdEndpoint], logLevel: options.logLevel };
+    // node-1..node-N, less those removed and plus those added while an earlier run ran.
+    cluster.changes = readDataNodeChanges(dataDir);
+    const removed = new Set(cluster.changes.removed);
+    const zoneOf = (i: number): string | undefined => (options.zones === undefined || options.zones.length === 0 ? undefined : options.zones[(i - 1) % options.zones.length]);
+    const dataNodes = [
+      ...Array.from({ length: options.nodes }, (_, i) => ({ id: `node-${i + 1}`, zone: zoneOf(i + 1) })),
+      ...cluster.changes.added,
+    ].filter((n) => !removed.has(n.id));
     for (let i = 1; i <= options.coordinators; i++) {
       const id = `coordinator-${i}`;
       const listen = `127.0.0.1:${await ports.port(id)}`;
@@ -207,22 +242,22 @@ export class LocalCluster {
         id,
         listen,
         metricsListen,
-        nodesMin: options.nodes, // ≥ the replication factor (checked above)
+        nodesMin: Math.max(1, Math.min(options.nodes, dataNodes.length)), // ≥ the replication factor (checked above) unless nodes were removed
         partitions: options.partitions,
         leaseTtlSeconds: options.coordinatorLeaseTtlSeconds,
+        ...(options.nodeDeadAfterMs === undefined ? {} : { nodeDeadAfterMs: options.nodeDeadAfterMs }),
         ...(options.replicationFactor === undefined ? {} : { replicationFactor: options.replicationFactor }),
         ...(options.ackPolicy === undefined ? {} : { ackPolicy: options.ackPolicy }),
       });
       cluster.add(spec('coordinator', id, node, args, listen, metricsListen));
     }
-    for (let i = 1; i <= options.nodes; i++) {
-      const id = `node-${i}`;
+    cluster.dataNodeSpec = async (id, zone) => {
       const listen = `127.0.0.1:${await ports.port(id)}`;
       const metricsListen = `127.0.0.1:${await ports.port(`${id}-metrics`)}`;
-      const zone = options.zones === undefined || options.zones.length === 0 ? undefined : options.zones[(i - 1) % options.zones.length];
       const args = dataNodeArgs({ ...common, id, listen, metricsListen, dataDir: join(dataDir, id), leaseTtlSeconds: options.nodeLeaseTtlSeconds, ...(zone === undefined ? {} : { zone }) });
-      cluster.add(spec('datanode', id, node, args, listen, metricsListen));
-    }
+      return spec('datanode', id, node, args, listen, metricsListen);
+    };
+    for (const n of dataNodes) cluster.add(await cluster.dataNodeSpec(n.id, n.zone));
     for (const [index, listen] of routerAddresses.entries()) {
       const id = `router-${index + 1}`;
       const metricsListen = `127.0.0.1:${await ports.port(`${routerPortName(index + 1)}-metrics`)}`;
@@ -272,6 +307,47 @@ export class LocalCluster {
     this.processes.push(p);
   }
 
+  /**
+   * Starts one more data node (node-N, N one above the highest so far) and resolves with it once
+   * its process is started; the coordinator gives it replicas (RFC 0003) once it registers.
+   * Supervised like the others under a restart policy; cluster.json lists it.
+   */
+  async addDataNode(options: AddDataNodeOptions = {}): Promise<ManagedProcess> {
+    if (this.dataNodeSpec === undefined || this.stopping) throw new Error('The cluster is not running');
+    // Never reuse the id of a removed node: the cluster may still know it.
+    const ids = [...this.processes.filter((p) => p.role === 'datanode').map((p) => p.id), ...this.changes.removed, ...this.changes.added.map((a) => a.id)];
+    const highest = Math.max(this.options.nodes, ...ids.map((id) => Number(id.slice('node-'.length)) || 0));
+    const spec = await this.dataNodeSpec(`node-${highest + 1}`, options.zone);
+    this.add(spec);
+    this.saveChanges({ ...this.changes, added: [...this.changes.added, { id: spec.id, ...(options.zone === undefined ? {} : { zone: options.zone }) }] });
+    const p = this.process(spec.id);
+    p.start();
+    if (this.options.restartPolicy !== undefined) p.supervise(this.options.restartPolicy);
+    return p;
+  }
+
+  /**
+   * Stops a data node for good and forgets it (no restart; cluster.json no longer lists it). Its
+   * data directory stays. Drain it first (DecommissionNode), or its replicas wait for it.
+   */
+  async removeDataNode(id: string, graceMs = 10_000): Promise<void> {
+    const p = this.process(id);
+    if (p.role !== 'datanode') throw new Error(`${id} is not a data node`);
+    p.unsupervise();
+    await p.stop(graceMs);
+    this.processes.splice(this.processes.indexOf(p), 1);
+    this.saveChanges({ ...this.changes, removed: [...this.changes.removed, id] });
+    if (this.ready && !this.stopping) this.writeClusterJson();
+  }
+
+  /** Records the data nodes added and removed (atomically), so a restart starts the same ones. */
+  private saveChanges(changes: DataNodeChanges): void {
+    this.changes = changes;
+    const path = join(this.dataDir, 'data-nodes.json');
+    writeFileSync(`${path}.tmp`, `${JSON.stringify(changes, null, 2)}\n`);
+    renameSync(`${path}.tmp`, path);
+  }
+
   /** All processes, in start order. */
   get all(): readonly ManagedProcess[] {
     return this.processes;
@@ -294,7 +370,8 @@ export class LocalCluster {
    * leader, and a routed read reaches every partition through every router.
    */
   async waitReady(timeoutMs: number, progress: (message: string) => void = () => undefined): Promise<void> {
-    await waitForClusterReady({ routers: this.routerAddresses, nodes: this.options.nodes, processes: this.processes, timeoutMs, progress, logDir: join(this.dataDir, 'logs') });
+    const nodes = this.processes.filter((p) => p.role === 'datanode').length;
+    await waitForClusterReady({ routers: this.routerAddresses, nodes, processes: this.processes, timeoutMs, progress, logDir: join(this.dataDir, 'logs') });
   }
 
   /** The cluster.json contents for the running processes. */

@@ -34,6 +34,8 @@ export interface CoordinatorArgs extends ServerArgs {
   readonly replicationFactor?: number;
   /** Ack policy of the default keyspace (sync, semi-sync, async); omitted, the coordinator's default (sync) applies. */
   readonly ackPolicy?: string;
+  /** --node-dead-after-ms; omitted, the coordinator's default applies. */
+  readonly nodeDeadAfterMs?: number;
 }
 
 /** Arguments of `quire coordinator`. */
@@ -47,6 +49,7 @@ export function coordinatorArgs(a: CoordinatorArgs): string[] {
     '--lease-ttl-seconds', String(a.leaseTtlSeconds),
     ...(a.replicationFactor === undefined ? [] : ['--replication-factor', String(a.replicationFactor)]),
     ...(a.ackPolicy === undefined ? [] : ['--ack-policy', a.ackPolicy]),
+    ...(a.nodeDeadAfterMs === undefined ? [] : ['--node-dead-after-ms', String(a.nodeDeadAfterMs)]),
   ];
 }
 

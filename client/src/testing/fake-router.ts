@@ -171,7 +171,7 @@ export class FakeRouter {
         else callback(s);
       };
     this.server.addService(AdminService, {
-      clusterStatus: unary<unknown, ClusterStatusResponse>('clusterStatus', { clusterId: 'fake', mapRevision: 1, coordinator: undefined, nodes: [], keyspaces: [] }),
+      clusterStatus: unary<unknown, ClusterStatusResponse>('clusterStatus', { clusterId: 'fake', mapRevision: 1, coordinator: undefined, nodes: [], keyspaces: [], moves: [] }),
       getPartitionMap: unary<unknown, GetPartitionMapResponse>('getPartitionMap', { map: undefined }),
       transferLeader: unary<unknown, TransferLeaderResponse>('transferLeader', { leader: 'node-1', epoch: 2 }),
     });

@@ -25,6 +25,8 @@ export const operationEffectByCode: Readonly<Record<QuireErrorCode, OperationEff
   VALUE_TOO_LARGE: 'no',
   KEYSPACE_NOT_FOUND: 'no',
   ALREADY_EXISTS: 'no',
+  NODE_NOT_FOUND: 'no',
+  FAILED_PRECONDITION: 'no',
   CONDITION_FAILED: 'no',
   NOT_LEADER: 'no',
   WRONG_PARTITION: 'no',

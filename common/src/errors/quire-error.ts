@@ -27,6 +27,8 @@ export type QuireErrorCode =
   | 'VALUE_TOO_LARGE'
   | 'KEYSPACE_NOT_FOUND'
   | 'ALREADY_EXISTS'
+  | 'NODE_NOT_FOUND'
+  | 'FAILED_PRECONDITION'
   | 'CONDITION_FAILED'
   | 'NOT_LEADER'
   | 'WRONG_PARTITION'
@@ -108,6 +110,20 @@ export class KeyspaceNotFoundError extends QuireError {
 export class AlreadyExistsError extends QuireError {
   override readonly name = 'AlreadyExistsError';
   readonly code = 'ALREADY_EXISTS';
+  readonly retry = 'none';
+}
+
+/** The named data node never registered (or was forgotten after a drain). */
+export class NodeNotFoundError extends QuireError {
+  override readonly name = 'NodeNotFoundError';
+  readonly code = 'NODE_NOT_FOUND';
+  readonly retry = 'none';
+}
+
+/** The cluster is not in a state that allows the request (draining too many nodes); nothing changed. */
+export class FailedPreconditionError extends QuireError {
+  override readonly name = 'FailedPreconditionError';
+  readonly code = 'FAILED_PRECONDITION';
   readonly retry = 'none';
 }
 
@@ -223,6 +239,8 @@ export const errorClasses: Readonly<Record<QuireErrorCode, ErrorConstructor>> = 
   VALUE_TOO_LARGE: ValueTooLargeError,
   KEYSPACE_NOT_FOUND: KeyspaceNotFoundError,
   ALREADY_EXISTS: AlreadyExistsError,
+  NODE_NOT_FOUND: NodeNotFoundError,
+  FAILED_PRECONDITION: FailedPreconditionError,
   CONDITION_FAILED: ConditionFailedError,
   NOT_LEADER: NotLeaderError,
   WRONG_PARTITION: WrongPartitionError,

@@ -8,6 +8,9 @@
  *   /quire/v1/nodes/<node id>                       NodeRegistration, on the node's lease
  *   /quire/v1/known-nodes/<node id>                 KnownNode (no lease)
  *   /quire/v1/coordinator/leader                    CoordinatorLeaderRecord, on the leader's lease
+ *   /quire/v1/moves/<keyspace>/<id, 5 digits>       MoveRecord, while a move of the partition is in flight
+ *   /quire/v1/move-history/<ended ms, 16 digits>-<keyspace>-<id>-<started ms>   MoveRecord of a finished move
+ *   /quire/v1/drains/<node id>                      DrainRecord, while the node is being drained
  *
  * Values are protobuf-encoded records from proto/quire/v1/internal/metadata.proto.
  */
@@ -27,6 +30,13 @@ export const partitionsPrefix = `${metadataPrefix}partitions/`;
 export const nodesPrefix = `${metadataPrefix}nodes/`;
 /** Prefix of known-node records. */
 export const knownNodesPrefix = `${metadataPrefix}known-nodes/`;
+
+/** Prefix of in-flight move records. */
+export const movesPrefix = `${metadataPrefix}moves/`;
+/** Prefix of finished move records. */
+export const moveHistoryPrefix = `${metadataPrefix}move-history/`;
+/** Prefix of drain records. */
+export const drainsPrefix = `${metadataPrefix}drains/`;
 
 /** Returns the key of a keyspace record. */
 export function keyspaceKey(name: string): string {
@@ -48,6 +58,24 @@ export function knownNodeKey(nodeId: string): string {
   return `${knownNodesPrefix}${nodeId}`;
 }
 
+/** Returns the key of a partition's in-flight move record. */
+export function moveKey(keyspace: string, partitionId: number): string {
+  return `${movesPrefix}${keyspace}/${String(partitionId).padStart(5, '0')}`;
+}
+
+/**
+ * Returns the key of a finished move record: keys sort by the time the move ended; the start time
+ * makes it unique (a partition has one move at a time).
+ */
+export function moveHistoryKey(endedAtMs: number, keyspace: string, partitionId: number, startedAtMs: number): string {
+  return `${moveHistoryPrefix}${String(endedAtMs).padStart(16, '0')}-${keyspace}-${partitionId}-${startedAtMs}`;
+}
+
+/** Returns the key of a drain record. */
+export function drainKey(nodeId: string): string {
+  return `${drainsPrefix}${nodeId}`;
+}
+
 /** A parsed metadata key. */
 export type ParsedKey =
   | { readonly kind: 'cluster' }
@@ -56,6 +84,9 @@ export type ParsedKey =
   | { readonly kind: 'partition'; readonly keyspace: string; readonly partitionId: number }
   | { readonly kind: 'node'; readonly nodeId: string }
   | { readonly kind: 'known-node'; readonly nodeId: string }
+  | { readonly kind: 'move'; readonly keyspace: string; readonly partitionId: number }
+  | { readonly kind: 'move-history'; readonly key: string }
+  | { readonly kind: 'drain'; readonly nodeId: string }
   | { readonly kind: 'unknown' };
 
 /** Classifies a metadata key. Unknown keys (from newer versions) are ignored by readers. */
@@ -64,15 +95,23 @@ export function parseKey(key: string): ParsedKey {
   if (key === coordinatorLeaderKey) return { kind: 'coordinator-leader' };
   if (key.startsWith(keyspacesPrefix)) return { kind: 'keyspace', keyspace: key.slice(keyspacesPrefix.length) };
   if (key.startsWith(partitionsPrefix)) {
-    const rest = key.slice(partitionsPrefix.length);
-    const slash = rest.lastIndexOf('/');
-    const id = Number(rest.slice(slash + 1));
-    if (slash > 0 && Number.isInteger(id) && id >= 0) {
-      return { kind: 'partition', keyspace: rest.slice(0, slash), partitionId: id };
-    }
-    return { kind: 'unknown' };
+    const parsed = keyspaceAndId(key.slice(partitionsPrefix.length));
+    return parsed === undefined ? { kind: 'unknown' } : { kind: 'partition', ...parsed };
   }
+  if (key.startsWith(movesPrefix)) {
+    const parsed = keyspaceAndId(key.slice(movesPrefix.length));
+    return parsed === undefined ? { kind: 'unknown' } : { kind: 'move', ...parsed };
+  }
+  if (key.startsWith(moveHistoryPrefix)) return { kind: 'move-history', key };
+  if (key.startsWith(drainsPrefix)) return { kind: 'drain', nodeId: key.slice(drainsPrefix.length) };
   if (key.startsWith(nodesPrefix)) return { kind: 'node', nodeId: key.slice(nodesPrefix.length) };
   if (key.startsWith(knownNodesPrefix)) return { kind: 'known-node', nodeId: key.slice(knownNodesPrefix.length) };
   return { kind: 'unknown' };
+}
+
+/** Splits `<keyspace>/<id>`; undefined when it is not that shape. */
+function keyspaceAndId(rest: string): { keyspace: string; partitionId: number } | undefined {
+  const slash = rest.lastIndexOf('/');
+  const id = Number(rest.slice(slash + 1));
+  return slash > 0 && Number.isInteger(id) && id >= 0 ? { keyspace: rest.slice(0, slash), partitionId: id } : undefined;
 }

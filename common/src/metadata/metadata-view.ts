@@ -17,7 +17,9 @@ import {
   ClusterRecord,
   CoordinatorLeaderRecord,
   KeyspaceRecord,
+  DrainRecord,
   KnownNode,
+  MoveRecord,
   NodeRegistration,
   PartitionRecord,
 } from '@quire/proto';
@@ -57,6 +59,12 @@ export interface CoordinatorLeaderEntry {
   readonly term: number;
 }
 
+/** A move record plus the etcd revision it was last changed at. */
+export interface MoveEntry {
+  readonly record: MoveRecord;
+  readonly modRevision: number;
+}
+
 /** Listener called after every change of the view. */
 export type ViewListener = (view: MetadataView) => void;
 
@@ -69,6 +77,9 @@ export class MetadataView {
   private readonly partitionRecords = new Map<string, Map<number, PartitionEntry>>();
   private readonly liveNodes = new Map<string, NodeRegistration>();
   private readonly known = new Map<string, KnownNode>();
+  private readonly moveRecords = new Map<string, MoveEntry>();
+  private readonly history = new Map<string, MoveEntry>();
+  private readonly drainRecords = new Map<string, { record: DrainRecord; modRevision: number }>();
   private readonly listeners = new Set<ViewListener>();
   private keyspaceCache = new Map<string, KeyspaceEntry>();
   /** Records that could not be decoded (written by an incompatible version). */
@@ -100,6 +111,21 @@ export class MetadataView {
   /** Every node that ever registered, by node id. */
   get knownNodes(): ReadonlyMap<string, KnownNode> {
     return this.known;
+  }
+
+  /** Moves in flight by `keyspace/partitionId` (RFC 0003). */
+  get moves(): ReadonlyMap<string, MoveEntry> {
+    return this.moveRecords;
+  }
+
+  /** Finished moves by their etcd key (keys sort by the time each ended). */
+  get moveHistory(): ReadonlyMap<string, MoveEntry> {
+    return this.history;
+  }
+
+  /** Drain records by node id: the nodes being drained. */
+  get drains(): ReadonlyMap<string, { readonly record: DrainRecord; readonly modRevision: number }> {
+    return this.drainRecords;
   }
 
   /** Returns the keyspace with its partitions, or undefined if it does not exist. */
@@ -136,6 +162,9 @@ export class MetadataView {
     this.partitionRecords.clear();
     this.liveNodes.clear();
     this.known.clear();
+    this.moveRecords.clear();
+    this.history.clear();
+    this.drainRecords.clear();
     for (const kv of kvs) this.put(kv);
     this.rev = revision;
     this.changed();
@@ -188,6 +217,15 @@ export class MetadataView {
         case 'known-node':
           this.known.set(parsed.nodeId, KnownNode.decode(kv.value));
           break;
+        case 'move':
+          this.moveRecords.set(`${parsed.keyspace}/${parsed.partitionId}`, { record: MoveRecord.decode(kv.value), modRevision: kv.modRevision });
+          break;
+        case 'move-history':
+          this.history.set(parsed.key, { record: MoveRecord.decode(kv.value), modRevision: kv.modRevision });
+          break;
+        case 'drain':
+          this.drainRecords.set(parsed.nodeId, { record: DrainRecord.decode(kv.value), modRevision: kv.modRevision });
+          break;
         case 'unknown':
           break;
       }
@@ -216,6 +254,15 @@ export class MetadataView {
         break;
       case 'known-node':
         this.known.delete(parsed.nodeId);
+        break;
+      case 'move':
+        this.moveRecords.delete(`${parsed.keyspace}/${parsed.partitionId}`);
+        break;
+      case 'move-history':
+        this.history.delete(parsed.key);
+        break;
+      case 'drain':
+        this.drainRecords.delete(parsed.nodeId);
         break;
       case 'unknown':
         break;

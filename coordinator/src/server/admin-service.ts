@@ -8,7 +8,10 @@
  * record written. CreateKeyspace decides with the pure `planCreateKeyspace` and writes the
  * keyspace record through the controller's fenced path (`applyFenced`, the key expected
  * absent); placement assigns its partitions on the next reconcile, and the answer waits (at most
- * `createKeyspaceWaitMs`) until every partition has a live leader. Nothing else here writes etcd.
+ * `createKeyspaceWaitMs`) until every partition has a live leader. DecommissionNode decides with
+ * the pure `planDecommission` and writes the drain record, CancelDecommission deletes it (both
+ * through `applyFenced`); Rebalance asks the controller's move executor to plan (and start)
+ * moves. Nothing else here writes etcd.
  */
 import {
   KeyspaceRecord,
@@ -17,6 +20,15 @@ import {
   type ClusterStatusResponse,
   type CreateKeyspaceRequest,
   type CreateKeyspaceResponse,
+  type CancelDecommissionRequest,
+  type CancelDecommissionResponse,
+  type DecommissionNodeRequest,
+  type DecommissionNodeResponse,
+  type ListMovesRequest,
+  type ListMovesResponse,
+  type MoveInfo,
+  type RebalanceRequest,
+  type RebalanceResponse,
   type GetPartitionMapRequest,
   type GetPartitionMapResponse,
   type ListKeyspacesRequest,
@@ -27,6 +39,7 @@ import {
 import type { FencedChange, FencedResult } from '@quire/metastore';
 import {
   AlreadyExistsError,
+  drainKey,
   keyspaceKey,
   InvalidArgumentError,
   KeyspaceNotFoundError,
@@ -46,7 +59,11 @@ import type { FollowerProgressSource } from '../follower-progress-client.js';
 import type { HandOverSource } from '../hand-over-client.js';
 import { describeKeyspace, planCreateKeyspace, type KeyspaceDefaults } from '../keyspaces/create-keyspace.js';
 import { capacityOf } from '../placement/planner.js';
-import { clusterStatusOf, keyspaceInfoOf, leadersWithFollowers, partitionMapOf } from '../status/cluster-status.js';
+import { clusterStatusOf, keyspaceInfoOf, leadersWithFollowers, moveHistoryOf, movesOf, partitionMapOf } from '../status/cluster-status.js';
+import { drainChange } from '../move-executor.js';
+import { checkNodeId, planDecommission } from '../moves/decommission.js';
+import { wirePhaseOf } from '../moves/move-records.js';
+import type { ProposedMove } from '../placement/rebalance.js';
 import { coordinatorNotLeaderError } from './not-leader.js';
 
 /** Deadline of the call asking a partition leader to hand over: its catch-up wait (5 s) and the transfer call, with margin. */
@@ -72,6 +89,14 @@ export interface AdminTransferDeps {
   readonly followerProgressDeadlineMs?: number;
 }
 
+/** What DecommissionNode, Rebalance and ListMoves need: the controller's move executor. */
+export interface AdminMoveDeps {
+  /** Plans the moves a rebalance starts now; starts them unless `dryRun`. */
+  rebalance(dryRun: boolean): Promise<ProposedMove[]>;
+  /** Moves in flight (counted in a Rebalance answer). */
+  inFlightCount(): number;
+}
+
 /** Builds the Admin service implementation. */
 export function createAdminService(
   view: MetadataView,
@@ -81,6 +106,7 @@ export function createAdminService(
   clock: Clock,
   transfers: AdminTransferDeps,
   keyspaces: AdminKeyspaceDeps,
+  moves: AdminMoveDeps,
 ): AdminServer {
   const ensureLeader = (): void => {
     if (!isLeader()) throw coordinatorNotLeaderError(view);
@@ -171,6 +197,45 @@ export function createAdminService(
     return { map: partitionMapOf(view, ks) };
   }
 
+  async function decommissionNode(request: DecommissionNodeRequest): Promise<DecommissionNodeResponse> {
+    ensureLeader();
+    const decision = planDecommission(view, request.nodeId);
+    if (!decision.ok) throw decision.error;
+    if (decision.alreadyDraining) return { replicaCount: decision.replicaCount };
+    const result = await keyspaces.writer.applyFenced([drainChange(request.nodeId, clock.nowMs())]);
+    if (!result.applied) {
+      if (result.reason === 'term') throw coordinatorNotLeaderError(view);
+      // Written concurrently by another call: the node drains either way.
+    }
+    transfers.log.info('Data node draining', { nodeId: request.nodeId, replicaCount: decision.replicaCount });
+    return { replicaCount: decision.replicaCount };
+  }
+
+  async function cancelDecommission(request: CancelDecommissionRequest): Promise<CancelDecommissionResponse> {
+    ensureLeader();
+    const drain = view.drains.get(request.nodeId);
+    if (drain === undefined) {
+      const bad = checkNodeId(view, request.nodeId);
+      if (bad !== undefined) throw bad;
+      return { wasDraining: false };
+    }
+    const result = await keyspaces.writer.applyFenced([{ key: drainKey(request.nodeId), value: undefined, expectedModRevision: drain.modRevision }]);
+    if (!result.applied && result.reason === 'term') throw coordinatorNotLeaderError(view);
+    transfers.log.info('Data node drain cancelled', { nodeId: request.nodeId });
+    return { wasDraining: true };
+  }
+
+  async function rebalance(request: RebalanceRequest): Promise<RebalanceResponse> {
+    ensureLeader();
+    const planned = await moves.rebalance(request.dryRun);
+    const startedAtMs = request.dryRun ? 0 : clock.nowMs();
+    const phase = wirePhaseOf('adding');
+    return {
+      moves: planned.map((m): MoveInfo => ({ keyspace: m.keyspace, partitionId: m.partitionId, source: m.source, target: m.target, phase, reason: m.reason, startedAtMs, endedAtMs: 0, outcome: '' })),
+      inFlight: Math.max(0, moves.inFlightCount() - (request.dryRun ? 0 : planned.length)),
+    };
+  }
+
   /** Admin methods answered from the view: only the leader's view is authoritative. */
   function handle<Req, Res>(method: string, body: (request: Req) => Res) {
     return recordedUnaryHandler<Req, Res>(metrics, clock, method, (call) => {
@@ -182,6 +247,10 @@ export function createAdminService(
     transferLeader: recordedUnaryHandler<TransferLeaderRequest, TransferLeaderResponse>(metrics, clock, 'TransferLeader', (call) => transferLeader(call.request)),
     clusterStatus: recordedUnaryHandler<ClusterStatusRequest, ClusterStatusResponse>(metrics, clock, 'ClusterStatus', () => clusterStatus()),
     createKeyspace: recordedUnaryHandler<CreateKeyspaceRequest, CreateKeyspaceResponse>(metrics, clock, 'CreateKeyspace', (call) => createKeyspace(call.request)),
+    decommissionNode: recordedUnaryHandler<DecommissionNodeRequest, DecommissionNodeResponse>(metrics, clock, 'DecommissionNode', (call) => decommissionNode(call.request)),
+    cancelDecommission: recordedUnaryHandler<CancelDecommissionRequest, CancelDecommissionResponse>(metrics, clock, 'CancelDecommission', (call) => cancelDecommission(call.request)),
+    rebalance: recordedUnaryHandler<RebalanceRequest, RebalanceResponse>(metrics, clock, 'Rebalance', (call) => rebalance(call.request)),
+    listMoves: handle<ListMovesRequest, ListMovesResponse>('ListMoves', () => ({ inFlight: movesOf(view), recent: moveHistoryOf(view) })),
     listKeyspaces: handle<ListKeyspacesRequest, ListKeyspacesResponse>('ListKeyspaces', () => ({
       keyspaces: view.keyspaceNames().flatMap((name) => {
         const ks = view.keyspace(name);

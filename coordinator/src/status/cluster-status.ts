@@ -8,6 +8,7 @@ import {
   type FollowerLag,
   type KeyspaceInfo,
   type LedPartitionProgress,
+  type MoveInfo,
   type NodeInfo,
   type PartitionMap,
   type PartitionRecord,
@@ -98,6 +99,7 @@ export function clusterStatusOf(view: MetadataView, progress: FollowerProgressBy
       metricsAddress: reg?.metricsAddress ?? '',
       partitionsMax: reg?.partitionsMax ?? 0,
       zone: reg?.zone ?? '',
+      draining: view.drains.has(nodeId),
     };
   });
   const leader = view.coordinatorLeader;
@@ -110,7 +112,22 @@ export function clusterStatusOf(view: MetadataView, progress: FollowerProgressBy
         : { coordinatorId: leader.record.coordinatorId, address: leader.record.address, term: leader.term },
     nodes,
     keyspaces,
+    moves: movesOf(view),
   };
+}
+
+/** The moves in flight as etcd records them (the leader's last recorded phase), by keyspace and partition. */
+export function movesOf(view: MetadataView): MoveInfo[] {
+  return [...view.moves.values()]
+    .flatMap((entry) => (entry.record.move === undefined ? [] : [entry.record.move]))
+    .sort((a, b) => (a.keyspace < b.keyspace ? -1 : a.keyspace > b.keyspace ? 1 : a.partitionId - b.partitionId));
+}
+
+/** Finished moves, newest first. */
+export function moveHistoryOf(view: MetadataView): MoveInfo[] {
+  return [...view.moveHistory]
+    .sort(([a], [b]) => (a < b ? 1 : a > b ? -1 : 0))
+    .flatMap(([, entry]) => (entry.record.move === undefined ? [] : [entry.record.move]));
 }
 
 /** One keyspace's settings and how many of its partitions are placed and led by a live node. */

@@ -21,6 +21,14 @@ import {
   type GetPartitionMapResponse,
   type ListKeyspacesRequest,
   type ListKeyspacesResponse,
+  type CancelDecommissionRequest,
+  type CancelDecommissionResponse,
+  type DecommissionNodeRequest,
+  type DecommissionNodeResponse,
+  type ListMovesRequest,
+  type ListMovesResponse,
+  type RebalanceRequest,
+  type RebalanceResponse,
   type TransferLeaderRequest,
   type TransferLeaderResponse,
 } from '@quire/proto';
@@ -42,6 +50,8 @@ import { RpcMetrics } from '@quire/runtime';
 const transferLeaderDeadlineMs = 10_000;
 /** Deadline of a proxied CreateKeyspace (the coordinator waits up to 5 s for leaders). */
 const createKeyspaceDeadlineMs = 10_000;
+/** Rebalance waits for one pass of the coordinator's controller, which may include a failover's waits. */
+const rebalanceDeadlineMs = 15_000;
 /** How long a created keyspace's answer waits for this router's view to show it. */
 const createdViewWaitMs = 2_000;
 
@@ -125,6 +135,10 @@ export function createAdminProxy(view: MetadataView, deadlineMs: number, deps: {
       (res) => waitForView(view, (v) => v.revision >= (res.map?.revision ?? 0), createdViewWaitMs),
     ),
     listKeyspaces: handler<ListKeyspacesRequest, ListKeyspacesResponse>('ListKeyspaces', (c, req, deadline, cb) => c.listKeyspaces(req, new Metadata(), { deadline }, cb)),
+    decommissionNode: handler<DecommissionNodeRequest, DecommissionNodeResponse>('DecommissionNode', (c, req, deadline, cb) => c.decommissionNode(req, new Metadata(), { deadline }, cb), deadlineMs, true),
+    cancelDecommission: handler<CancelDecommissionRequest, CancelDecommissionResponse>('CancelDecommission', (c, req, deadline, cb) => c.cancelDecommission(req, new Metadata(), { deadline }, cb), deadlineMs, true),
+    rebalance: handler<RebalanceRequest, RebalanceResponse>('Rebalance', (c, req, deadline, cb) => c.rebalance(req, new Metadata(), { deadline }, cb), Math.max(deadlineMs, rebalanceDeadlineMs), true),
+    listMoves: handler<ListMovesRequest, ListMovesResponse>('ListMoves', (c, req, deadline, cb) => c.listMoves(req, new Metadata(), { deadline }, cb)),
     close() {
       for (const c of clients.values()) c.close();
       clients.clear();

@@ -1,0 +1,134 @@
+/**
+ * Pure glue between the move protocol's core (move-step.ts, placement/rebalance.ts) and what the
+ * coordinator stores and shows: the move's phase on the wire and in etcd (MoveRecord wraps
+ * quire.v1.MoveInfo), and the planner's view of the cluster built from the metadata view.
+ * No I/O: the executor (../move-executor.ts) writes what these functions build.
+ */
+import { MovePhase as WirePhase, type MoveInfo } from '@quire/proto';
+import type { MetadataView } from '@quire/common';
+import { capacityOf } from '../placement/planner.js';
+import type { MoveInFlight, MoveReason, RebalanceNode, RebalancePartition } from '../placement/rebalance.js';
+import type { Move, MovePhase } from './move-step.js';
+
+const toWire: Readonly<Record<MovePhase, WirePhase>> = {
+  adding: WirePhase.MOVE_PHASE_ADDING,
+  'catching-up': WirePhase.MOVE_PHASE_CATCHING_UP,
+  transferring: WirePhase.MOVE_PHASE_TRANSFERRING,
+  removing: WirePhase.MOVE_PHASE_REMOVING,
+  'rolling-back': WirePhase.MOVE_PHASE_ROLLING_BACK,
+  done: WirePhase.MOVE_PHASE_DONE,
+  'rolled-back': WirePhase.MOVE_PHASE_ROLLED_BACK,
+};
+
+/** The wire phase of a move phase. */
+export function wirePhaseOf(phase: MovePhase): WirePhase {
+  return toWire[phase];
+}
+
+/** The move phase of a wire phase; an unknown one (a newer writer) reads as `adding`, which re-decides from the record. */
+export function movePhaseOf(phase: WirePhase): MovePhase {
+  for (const [name, wire] of Object.entries(toWire)) if (wire === phase) return name as MovePhase;
+  return 'adding';
+}
+
+/** The phase's name as `quire moves` prints it. */
+export function phaseName(phase: WirePhase): string {
+  return movePhaseOf(phase);
+}
+
+/** What the executor keeps about a move besides its step state. */
+export interface MoveBook {
+  readonly reason: MoveReason;
+  /** Unix ms at which it was planned. */
+  readonly startedAtMs: number;
+}
+
+/** The stored form of a move (`endedAtMs` 0 while in flight). */
+export function moveInfoOf(move: Move, book: MoveBook, endedAtMs = 0): MoveInfo {
+  return {
+    keyspace: move.keyspace,
+    partitionId: move.partitionId,
+    source: move.source,
+    target: move.target,
+    phase: wirePhaseOf(move.phase),
+    reason: book.reason,
+    startedAtMs: book.startedAtMs,
+    endedAtMs,
+    outcome: move.reason,
+  };
+}
+
+/** The step state of a stored move found by a coordinator that did not start it: its phase begins now. */
+export function moveOfInfo(info: MoveInfo, nowMs: number): Move {
+  return {
+    keyspace: info.keyspace,
+    partitionId: info.partitionId,
+    source: info.source,
+    target: info.target,
+    phase: movePhaseOf(info.phase),
+    phaseSinceMs: nowMs,
+    transferAskedMs: 0,
+    reason: info.outcome,
+  };
+}
+
+/** The reason stored with a move, checked. */
+export function moveReasonOf(reason: string): MoveReason {
+  return reason === 'repair' || reason === 'drain' ? reason : 'balance';
+}
+
+/** The cluster as the rebalance planner sees it. */
+export interface PlannerInput {
+  readonly nodes: RebalanceNode[];
+  readonly partitions: RebalancePartition[];
+  readonly inFlight: MoveInFlight[];
+}
+
+/**
+ * Builds the planner's input from the view: every node that ever registered (known nodes and
+ * nodes named in a replica set), live or not, with its zone and capacity from its registration,
+ * draining when a drain record names it, dead when `dead` says so; every assigned partition,
+ * marked moving while a move of it is in flight or its leader is not live (nothing to copy from).
+ */
+export function plannerInputOf(view: MetadataView, dead: (nodeId: string) => boolean, inFlight: readonly MoveInFlight[], movingKeys: ReadonlySet<string>): PlannerInput {
+  const partitions: RebalancePartition[] = [];
+  const ids = new Set<string>([...view.knownNodes.keys(), ...view.nodes.keys()]);
+  for (const name of view.keyspaceNames()) {
+    for (const entry of view.keyspace(name)?.partitions ?? []) {
+      if (entry === undefined) continue;
+      const { record } = entry;
+      for (const r of record.replicas) ids.add(r);
+      const key = `${name}/${record.partitionId}`;
+      partitions.push({
+        keyspace: name,
+        partitionId: record.partitionId,
+        replicas: record.replicas,
+        leader: record.leader,
+        moving: movingKeys.has(key) || !view.nodes.has(record.leader),
+      });
+    }
+  }
+  const nodes = [...ids].sort().map((nodeId): RebalanceNode => {
+    const reg = view.nodes.get(nodeId);
+    return {
+      nodeId,
+      zone: reg?.zone ?? '',
+      capacity: reg === undefined ? Number.POSITIVE_INFINITY : capacityOf(reg.partitionsMax),
+      live: reg !== undefined,
+      draining: view.drains.has(nodeId),
+      dead: reg === undefined && dead(nodeId),
+    };
+  });
+  return { nodes, partitions, inFlight: [...inFlight] };
+}
+
+/** Replicas each node holds in the view. */
+export function replicaCounts(view: MetadataView): Map<string, number> {
+  const held = new Map<string, number>();
+  for (const name of view.keyspaceNames()) {
+    for (const entry of view.keyspace(name)?.partitions ?? []) {
+      for (const nodeId of entry?.record.replicas ?? []) held.set(nodeId, (held.get(nodeId) ?? 0) + 1);
+    }
+  }
+  return held;
+}
