@@ -269,7 +269,13 @@ async function runDevCluster(argv: readonly string[], env: Env): Promise<void> {
       }
       await cluster.removeDataNode(id);
       process.stderr.write(`quire dev: ${id} drained and stopped\n`);
-      return `${id} drained and stopped; the coordinator forgets it`;
+      // The coordinator forgets a drained node once its registration is gone: wait for that.
+      const deadline = Date.now() + nodeRegisterWaitMs;
+      while ((await client.clusterStatus()).nodes.some((n) => n.nodeId === id)) {
+        if (Date.now() > deadline) return `${id} drained and stopped; the coordinator has not forgotten it yet`;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      return `${id} drained and stopped; the coordinator forgot it`;
     },
   });
   const signal = await waitForStopSignal(silentLogger);

@@ -39,9 +39,10 @@ Cluster shape (replica moves, add before remove; see docs/operations.md):
   drain NODE [--wait] Move every replica off a data node; once it holds none it may be stopped
                       (--wait prints progress and returns when it is drained)
   undrain NODE        Cancel a drain: moves under way finish or roll back, the node takes replicas again
-  rebalance [--dry-run]
+  rebalance [--dry-run | --wait]
                       Start the moves that balance replicas (the coordinator also does this by
-                      itself unless started with --auto-rebalance=false); --dry-run only lists them
+                      itself unless started with --auto-rebalance=false); --dry-run only lists them,
+                      --wait prints progress and returns once nothing is left to move
   moves               Replica moves in flight and the most recent finished ones
 
 Histories:
@@ -171,7 +172,8 @@ async function runClientCommand(command: string, args: string[]): Promise<number
       case 'moves':
         return expect(0, 'no arguments');
     }
-    if (values.wait === true && command !== 'drain') throw new UsageError('--wait applies to drain only');
+    if (values.wait === true && command !== 'drain' && command !== 'rebalance') throw new UsageError('--wait applies to drain and rebalance only');
+    if (values.wait === true && values['dry-run'] === true) throw new UsageError('--wait and --dry-run exclude each other: a dry run starts nothing to wait for');
     if (values['dry-run'] === true && command !== 'rebalance') throw new UsageError('--dry-run applies to rebalance only');
     const keyspaceOnly = ['partitions', 'replication', 'ack-policy', 'min-isr'] as const;
     const misplaced = keyspaceOnly.find((name) => values[name] !== undefined);
@@ -317,6 +319,7 @@ async function runClientCommand(command: string, args: string[]): Promise<number
           if (r.moves.length > 0) process.stdout.write(`${formatMoveTable(r.moves, false)}\n`);
           if (dryRun && r.moves.length > 0) process.stdout.write(`(dry run: nothing was started; the coordinator ${verb} these, a few per node at a time)\n`);
         }
+        if (values.wait === true) return waitForRebalance(client, json);
         return ExitCode.Ok;
       }
       case 'moves': {
@@ -329,6 +332,35 @@ async function runClientCommand(command: string, args: string[]): Promise<number
     }
   } finally {
     client.close();
+  }
+}
+
+/**
+ * `quire rebalance --wait`: polls until no move is in flight and a dry run plans none, printing
+ * progress on stderr when it changes; then `OK nothing left to move`.
+ */
+async function waitForRebalance(client: QuireClient, json: boolean): Promise<number> {
+  const startedMs = Date.now();
+  const finishedBefore = new Set((await client.listMoves()).recent.map((m) => `${m.keyspace}/${m.partitionId}/${m.startedAtMs}`));
+  let last = '';
+  for (;;) {
+    const moves = await client.listMoves();
+    const finished = moves.recent.filter((m) => !finishedBefore.has(`${m.keyspace}/${m.partitionId}/${m.startedAtMs}`));
+    if (moves.inFlight.length === 0 && (await client.rebalance({ dryRun: true })).moves.length === 0) {
+      const rolledBack = finished.filter((m) => m.outcome !== '').length;
+      const tookS = ((Date.now() - startedMs) / 1000).toFixed(1);
+      if (json) {
+        process.stdout.write(`${JSON.stringify({ balanced: true, finished: finished.length, rolledBack, tookS: Number(tookS) })}\n`);
+      } else {
+        process.stderr.write(`${finished.length} move(s) finished${rolledBack > 0 ? ` (${rolledBack} rolled back)` : ''} in ${tookS}s\n`);
+        process.stdout.write('OK nothing left to move\n');
+      }
+      return ExitCode.Ok;
+    }
+    const line = `rebalance: ${moves.inFlight.length} move(s) in flight, ${finished.length} finished (${Math.round((Date.now() - startedMs) / 1000)}s)`;
+    if (!json && line !== last) process.stderr.write(`${line}\n`);
+    last = line;
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
   }
 }
 

@@ -43,7 +43,10 @@ describe('formatStatus', () => {
     expect(formatStatus(status([]))).not.toMatch(/Moves in flight/);
     const text = formatStatus({ ...status([]), moves: [move] });
     expect(text).toMatch(/^Moves in flight: 1$/m);
-    expect(text).toMatch(/^default\/3\s+n1\s+n4\s+catching-up\s+balance$/m);
+    expect(text).toMatch(/^default\/3\s+n1\s+n4\s+catching-up\s+balance\s+-$/m);
+    const learning: PartitionInfo = { ...partition(3, ['n1', 'n2', 'n3']), replicas: ['n1', 'n2', 'n3', 'n4'], followers: [{ nodeId: 'n4', known: true, lagEntries: 1200, lagMs: 900, durableIndex: 30, mode: 'snapshot' }] };
+    expect(formatStatus({ ...status([learning]), moves: [move] })).toMatch(/^default\/3\s+n1\s+n4\s+catching-up\s+balance\s+1200 entries behind \(snapshot\)$/m);
+    expect(formatStatus({ ...status([{ ...learning, isr: ['n1', 'n2', 'n3', 'n4'] }]), moves: [move] })).toMatch(/^default\/3\s+.*\s+in sync$/m);
   });
 });
 

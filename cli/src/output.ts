@@ -92,7 +92,7 @@ export function formatStatus(s: ClusterStatusResponse): string {
   if (s.moves.length > 0) {
     out.push('');
     out.push(`Moves in flight: ${s.moves.length}`);
-    out.push(formatMoveTable(s.moves, false));
+    out.push(formatMoveTable(s.moves, false, (m) => moveProgress(m, s)));
   }
   return out.join('\n');
 }
@@ -133,9 +133,22 @@ export function moveJson(m: MoveInfo): Record<string, string | number> {
   };
 }
 
-/** Moves as a table; `finished` adds how long each took and its outcome. */
-export function formatMoveTable(moves: readonly MoveInfo[], finished: boolean): string {
-  const header = ['PARTITION', 'SOURCE', 'TARGET', 'PHASE', 'REASON', ...(finished ? ['TOOK', 'OUTCOME'] : [])];
+/**
+ * How far a move in flight is, from its partition's follower lag as the leader reported it: the
+ * entries the target still lacks (and whether it is being sent a snapshot), or '-'.
+ */
+export function moveProgress(m: MoveInfo, s: ClusterStatusResponse): string {
+  const partition = s.keyspaces.find((k) => k.keyspace === m.keyspace)?.partitions.find((p) => p.partitionId === m.partitionId);
+  if (partition === undefined) return '-';
+  if (partition.isr.includes(m.target)) return 'in sync';
+  const lag = partition.followers.find((f) => f.nodeId === m.target);
+  if (lag === undefined || !lag.known) return '-';
+  return `${lag.lagEntries} entries behind${lag.mode === 'snapshot' ? ' (snapshot)' : ''}`;
+}
+
+/** Moves as a table; `finished` adds how long each took and its outcome, `progress` a PROGRESS column. */
+export function formatMoveTable(moves: readonly MoveInfo[], finished: boolean, progress?: (m: MoveInfo) => string): string {
+  const header = ['PARTITION', 'SOURCE', 'TARGET', 'PHASE', 'REASON', ...(finished ? ['TOOK', 'OUTCOME'] : []), ...(progress === undefined ? [] : ['PROGRESS'])];
   const rows = moves.map((m) => [
     `${m.keyspace}/${m.partitionId}`,
     m.source,
@@ -143,6 +156,7 @@ export function formatMoveTable(moves: readonly MoveInfo[], finished: boolean): 
     movePhaseName(m.phase),
     m.reason,
     ...(finished ? [m.endedAtMs >= m.startedAtMs && m.startedAtMs > 0 ? `${((m.endedAtMs - m.startedAtMs) / 1000).toFixed(1)}s` : '-', m.outcome || '-'] : []),
+    ...(progress === undefined ? [] : [progress(m)]),
   ]);
   return table([header, ...rows]);
 }

@@ -159,6 +159,7 @@ export class CoordinatorController {
       handOver: deps.handOver,
       kick: () => this.kick(),
       isLeader: () => this.term !== 0,
+      failpoints: deps.failpoints,
     });
     this.assignmentsCounter = deps.meter.createCounter('quire_coordinator_partition_assignments', {
       description: 'Partitions assigned to a data node',

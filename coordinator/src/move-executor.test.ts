@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MoveRecord, PartitionRecord, type HandOverRequest, type HandOverResponse } from '@quire/proto';
-import { drainKey, knownNodeKey, moveKey, nodeKey, partitionKey, type MetadataView } from '@quire/common';
+import { Failpoints, drainKey, knownNodeKey, moveKey, nodeKey, partitionKey, type MetadataView } from '@quire/common';
 import type { FencedChange, FencedResult } from '@quire/metastore';
 import { ManualClock } from '../../common/src/testing/manual-clock.js';
 import { applyToView, viewOf, type ViewFixture } from '../../common/src/testing/metadata-fixtures.js';
@@ -60,7 +60,7 @@ function setUp(fixture: ViewFixture, overrides: Partial<MoveExecutorSettings> = 
   const log = new RecordingLogger();
   let kicks = 0;
   const make = (): MoveExecutor =>
-    new MoveExecutor({ ...settings, ...overrides }, { view, clock, log, meter: recordingMeter().meter, writeFenced: (t, changes) => writer.apply(t, changes), handOver, kick: () => void kicks++, isLeader: () => true });
+    new MoveExecutor({ ...settings, ...overrides }, { view, clock, log, meter: recordingMeter().meter, writeFenced: (t, changes) => writer.apply(t, changes), handOver, kick: () => void kicks++, isLeader: () => true, failpoints: Failpoints.disabled() });
   /** The partition's leader admits every live replica to the ISR (what RFC 0001's AlterIsr does once they caught up). */
   const admitAll = (keyspace = 'default'): void => {
     for (const entry of view.keyspace(keyspace)?.partitions ?? []) {

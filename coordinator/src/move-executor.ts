@@ -22,6 +22,7 @@
 import type { Counter, Meter } from '@opentelemetry/api';
 import { DrainRecord, MoveRecord, PartitionRecord, type HandOverRequest, type MoveInfo } from '@quire/proto';
 import {
+  type Failpoints,
   drainKey,
   knownNodeKey,
   moveHistoryKey,
@@ -66,6 +67,8 @@ export interface MoveExecutorDeps {
   readonly kick: () => void;
   /** Whether this coordinator leads (only the leader reports the moves gauge). */
   readonly isLeader: () => boolean;
+  /** coordinator.move.afterAdd, beforeHandOver, afterRemove. */
+  readonly failpoints: Failpoints;
 }
 
 /** Runs the moves of one coordinator leader. */
@@ -175,7 +178,10 @@ export class MoveExecutor {
     const write = step.actions.find((a): a is Extract<MoveAction, { kind: 'write-record' }> => a.kind === 'write-record');
     const transfer = step.actions.find((a): a is Extract<MoveAction, { kind: 'transfer-leader' }> => a.kind === 'transfer-leader');
     state.move = next;
-    if (transfer !== undefined) this.transfer(transfer, fields);
+    if (transfer !== undefined) {
+      await this.deps.failpoints.hitAsync('coordinator.move.beforeHandOver');
+      this.transfer(transfer, fields);
+    }
     const record = MoveRecord.encode({ move: moveInfoOf(next, state.book) }).finish();
     const moveChange: FencedChange = { key: moveKey(move.keyspace, move.partitionId), value: record, expectedModRevision: stored?.modRevision ?? 0 };
     if (write === undefined) {
@@ -199,7 +205,9 @@ export class MoveExecutor {
     if (isNew) {
       this.started.add(1, { reason: state.book.reason });
       this.deps.log.info('Replica move started', { ...fields, epoch: write.record.epoch, replicas: write.record.replicas });
+      await this.deps.failpoints.hitAsync('coordinator.move.afterAdd');
     } else {
+      if (!write.record.replicas.includes(move.source)) await this.deps.failpoints.hitAsync('coordinator.move.afterRemove');
       this.deps.log.info('Replica move wrote the partition record', { ...fields, phase: next.phase, epoch: write.record.epoch, replicas: write.record.replicas, isr: write.record.isr });
     }
     return result.revision;

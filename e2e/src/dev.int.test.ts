@@ -152,7 +152,7 @@ describe('quire dev', () => {
     });
     const removed = await runCli(['dev', 'node', 'remove', 'node-1', '--data-dir', dir]);
     expect(removed.stderr).toMatch(/^node-1 is draining: [56] replica\(s\) to move away$/m);
-    expect(removed.stdout).toMatch(/^OK node-1 drained and stopped; the coordinator forgets it$/m);
+    expect(removed.stdout).toMatch(/^OK node-1 drained and stopped; the coordinator forgot it$/m);
     expect(removed.code).toBe(0);
     expect(readClusterJson().processes.map((p) => p.id)).not.toContain('node-1');
     expect(await runCli(['get', 'persist'], env)).toMatchObject({ code: 0, stdout: 'me\n' });

@@ -116,6 +116,27 @@ export const failpointRegistry = [
     description:
       'In the coordinator leader, after placement planned new assignments and before the fenced etcd write publishes them: crash kills the leader between plan and publish; error(CODE) fails this reconcile (it is retried); sleep(MS) widens the window in which the view can change under the plan',
   },
+  {
+    name: 'coordinator.move.afterAdd',
+    component: 'coordinator',
+    site: 'async',
+    description:
+      "In the coordinator leader, after a replica move's first write (the target added as a learner, with the move record) applied: crash kills the leader with the move recorded in phase adding (a standby adopts it); sleep(MS) holds the move's step",
+  },
+  {
+    name: 'coordinator.move.beforeHandOver',
+    component: 'coordinator',
+    site: 'async',
+    description:
+      'In the coordinator leader, before a replica move asks its leading source to hand the leadership to the target: crash kills the leader with the target in sync and the source still leading; sleep(MS) delays the hand-over',
+  },
+  {
+    name: 'coordinator.move.afterRemove',
+    component: 'coordinator',
+    site: 'async',
+    description:
+      "In the coordinator leader, after a replica move's write removing the source applied and before the move record is ended: crash kills the leader with the move recorded in phase removing (a standby ends it as done)",
+  },
 ] as const satisfies readonly FailpointDefinition[];
 
 /** The name of a declared failpoint. */
