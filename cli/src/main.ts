@@ -315,11 +315,17 @@ async function runClientCommand(command: string, args: string[]): Promise<number
           process.stdout.write(`${JSON.stringify({ dryRun, moves: r.moves.map(moveJson), inFlight: r.inFlight }, null, 2)}\n`);
         } else {
           const verb = dryRun ? 'would start' : 'started';
-          process.stdout.write(`${r.moves.length === 0 ? `Nothing to move: replicas are balanced` : `${dryRun ? 'Planned' : 'Started'} ${r.moves.length} move(s)`}${r.inFlight > 0 ? ` (${r.inFlight} already in flight)` : ''}\n`);
+          const head =
+            r.moves.length > 0
+              ? `${dryRun ? 'Planned' : 'Started'} ${r.moves.length} move(s)${r.inFlight > 0 ? ` (${r.inFlight} already in flight)` : ''}`
+              : r.inFlight > 0
+                ? `No new move to start now; ${r.inFlight} in flight (a few per node at a time)`
+                : 'Nothing to move: replicas are balanced';
+          process.stdout.write(`${head}\n`);
           if (r.moves.length > 0) process.stdout.write(`${formatMoveTable(r.moves, false)}\n`);
           if (dryRun && r.moves.length > 0) process.stdout.write(`(dry run: nothing was started; the coordinator ${verb} these, a few per node at a time)\n`);
         }
-        if (values.wait === true) return waitForRebalance(client, json);
+        if (values.wait === true) return await waitForRebalance(client, json);
         return ExitCode.Ok;
       }
       case 'moves': {
