@@ -60,6 +60,7 @@ export const coordinatorOptions = {
   autoRebalance: { kind: 'boolean', flag: 'auto-rebalance', env: 'QUIRE_AUTO_REBALANCE', default: true, description: 'Plan replica moves by itself on every change (nodes joining, draining or dead past --node-dead-after-ms, uneven replica counts); when false, only `quire rebalance` starts them' },
   nodeDeadAfterMs: { kind: 'integer', flag: 'node-dead-after-ms', env: 'QUIRE_NODE_DEAD_AFTER_MS', default: 300_000, min: 1_000, max: 86_400_000, description: 'How long a data node may stay without a registration before its replicas are re-created on other nodes (a node that returns later deletes them)' },
   movesPerNodeMax: { kind: 'integer', flag: 'moves-per-node-max', env: 'QUIRE_MOVES_PER_NODE_MAX', default: 2, min: 1, max: 64, description: 'Most replica moves a data node takes part in at once, as source or target' },
+  leaderBalanceDelayMs: { kind: 'integer', flag: 'leader-balance-delay-ms', env: 'QUIRE_LEADER_BALANCE_DELAY_MS', default: 30_000, min: 0, max: 86_400_000, description: "How long the data nodes' leadership counts must stay more than one apart (no move in flight) before leaders hand partitions over to balance them (with --auto-rebalance; quire rebalance does not wait)" },
   moveCatchUpTimeoutMs: { kind: 'integer', flag: 'move-catch-up-timeout-ms', env: 'QUIRE_MOVE_CATCH_UP_TIMEOUT_MS', default: 600_000, min: 1_000, max: 86_400_000, description: "How long a move's new replica may take to join the ISR before the move is rolled back" },
   logLevel: logLevelOption,
   failpoints: failpointsOption,
@@ -96,6 +97,7 @@ export interface CoordinatorConfig {
   readonly nodeDeadAfterMs: number;
   readonly movesPerNodeMax: number;
   readonly moveCatchUpTimeoutMs: number;
+  readonly leaderBalanceDelayMs: number;
   readonly limits: Limits;
   readonly logLevel: LogLevel;
   /** Failpoints armed at start ('' for none); tests and chaos runs only. */
@@ -128,6 +130,7 @@ export function loadCoordinatorConfig(argv: readonly string[], env: Env): Readon
     nodeDeadAfterMs: o.nodeDeadAfterMs,
     movesPerNodeMax: o.movesPerNodeMax,
     moveCatchUpTimeoutMs: o.moveCatchUpTimeoutMs,
+    leaderBalanceDelayMs: o.leaderBalanceDelayMs,
     limits: defaultLimits,
     logLevel: o.logLevel as LogLevel,
     failpoints: o.failpoints ?? '',

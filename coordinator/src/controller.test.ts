@@ -19,7 +19,7 @@ const settings = {
   failoverLogEndDeadlineMs: 1_000,
   failoverRetryMs: 200,
   failoverPartitionsMax: 64,
-  moves: { autoRebalance: false, nodeDeadAfterMs: 60_000, movesPerNodeMax: 2, catchUpTimeoutMs: 60_000, transferRetryMs: 1_000 },
+  moves: { autoRebalance: false, nodeDeadAfterMs: 60_000, movesPerNodeMax: 2, catchUpTimeoutMs: 60_000, transferRetryMs: 1_000, leaderBalanceDelayMs: 30_000 },
 };
 
 /** Replica moves are not exercised here: no hand-over is ever asked for. */

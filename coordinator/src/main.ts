@@ -50,6 +50,7 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
           nodeDeadAfterMs: config.nodeDeadAfterMs,
           movesPerNodeMax: config.movesPerNodeMax,
           catchUpTimeoutMs: config.moveCatchUpTimeoutMs,
+          leaderBalanceDelayMs: config.leaderBalanceDelayMs,
           transferRetryMs: moveTransferRetryMs,
         },
       },

@@ -50,7 +50,7 @@ class FakeHandOver implements HandOverSource {
   }
 }
 
-const settings: MoveExecutorSettings = { catchUpTimeoutMs: 30_000, transferRetryMs: 5_000, movesPerNodeMax: 1, nodeDeadAfterMs: 60_000, autoRebalance: true };
+const settings: MoveExecutorSettings = { catchUpTimeoutMs: 30_000, transferRetryMs: 5_000, movesPerNodeMax: 1, nodeDeadAfterMs: 60_000, autoRebalance: true, leaderBalanceDelayMs: 10_000 };
 
 function setUp(fixture: ViewFixture, overrides: Partial<MoveExecutorSettings> = {}) {
   const view = viewOf({ cluster: true, ...fixture });
@@ -204,6 +204,23 @@ describe('MoveExecutor', () => {
     expect((await executor.reconcile(term, false)).startedMoves).toEqual([]);
     expect(executor.plan()).toHaveLength(1); // the throttle: n4 takes one move at a time
     expect((await executor.reconcile(term, true)).startedMoves).toHaveLength(1);
+  });
+
+  it('balances leaderships once they have been uneven for leaderBalanceDelayMs, handing over to in-sync replicas', async () => {
+    const t = setUp({ ...threeNodes(), keyspaces: { default: 6 }, partitions: [0, 1, 2, 3, 4, 5].map((id) => ({ id, leader: 'n1', replicas: ['n1', 'n2', 'n3'], isr: ['n1', 'n2', 'n3'] })) }, { movesPerNodeMax: 2 });
+    const executor = t.make();
+    await executor.reconcile(term, false);
+    expect(t.handOver.requests).toEqual([]); // not for the first 10 s: a restarted node may be catching up
+    t.clock.advance(10_000);
+    for (let i = 0; i < 6; i++) {
+      await executor.reconcile(term, false);
+      await Promise.resolve();
+    }
+    const leads = new Map<string, number>();
+    for (const entry of t.view.keyspace('default')?.partitions ?? []) leads.set(entry!.record.leader, (leads.get(entry!.record.leader) ?? 0) + 1);
+    expect(Object.fromEntries(leads)).toEqual({ n1: 2, n2: 2, n3: 2 });
+    expect(t.handOver.requests).toHaveLength(4);
+    expect(t.handOver.requests.every((r) => r.targetNodeId !== 'n1' && r.epoch === 1)).toBe(true);
   });
 
   it('keeps at most moveHistoryMax finished moves, deleting the oldest in the same transaction', async () => {

@@ -5,6 +5,9 @@
  * record (`/quire/v1/moves/<keyspace>/<id>`, its phase) in one fenced transaction, asks a
  * leading source to hand its leadership to the target (Replication.HandOver), moves an ended
  * move to the bounded history, and forgets drained nodes that are stopped and hold nothing.
+ * Once no move is in flight it also balances leaderships (`planLeaderBalance`): when the nodes'
+ * leadership counts have differed by more than one for `leaderBalanceDelayMs`, leaders hand
+ * partitions over to in-sync replicas leading fewer.
  * The controller calls `reconcile` on every view change and on its periodic tick (which also
  * runs the catch-up timeouts and hand-over retries).
  *
@@ -38,6 +41,7 @@ import type { HandOverSource } from './hand-over-client.js';
 import { moveEnded, newMove, stepMove, type Move, type MoveAction, type MoveSettings } from './moves/move-step.js';
 import { moveInfoOf, moveOfInfo, moveReasonOf, plannerInputOf, replicaCounts, type MoveBook } from './moves/move-records.js';
 import { planRebalance, type ProposedMove } from './placement/rebalance.js';
+import { planLeaderBalance, type LeaderBalancePartition } from './placement/leader-balance.js';
 
 /** Finished moves kept in etcd for `quire moves`. */
 export const moveHistoryMax = 100;
@@ -52,6 +56,8 @@ export interface MoveExecutorSettings extends MoveSettings {
   readonly nodeDeadAfterMs: number;
   /** Whether reconciles plan moves by themselves (otherwise only Rebalance does, and drains and repairs wait for it). */
   readonly autoRebalance: boolean;
+  /** How long leadership counts must stay more than one apart before leaderships are handed over (a Rebalance call does not wait). */
+  readonly leaderBalanceDelayMs: number;
 }
 
 /** What the executor needs from the coordinator. */
@@ -79,12 +85,20 @@ export class MoveExecutor {
   private readonly absentSinceMs = new Map<string, number>();
   private readonly started: Counter;
   private readonly finished: Counter;
+  private readonly leaderTransfers: Counter;
+  /** Leadership transfers asked for by leader balancing, by `keyspace/partitionId`: the epoch and when. */
+  private readonly transfersAsked = new Map<string, { epoch: number; askedAtMs: number }>();
+  /** Monotonic ms since which leadership counts have been more than one apart (undefined: balanced). */
+  private leadersUnevenSinceMs: number | undefined;
 
   constructor(
     private readonly settings: MoveExecutorSettings,
     private readonly deps: MoveExecutorDeps,
   ) {
     this.started = deps.meter.createCounter('quire_coordinator_moves_started', { description: 'Replica moves started, by reason (repair, drain, balance)' });
+    this.leaderTransfers = deps.meter.createCounter('quire_coordinator_leader_balance_transfers', {
+      description: 'Leadership hand-overs asked for to balance leaderships (live, non-draining nodes within one of each other)',
+    });
     this.finished = deps.meter.createCounter('quire_coordinator_moves_finished', {
       description: 'Replica moves ended, by outcome (done: the replica moved; rolled_back: the target was removed or never added) and reason',
     });
@@ -99,6 +113,8 @@ export class MoveExecutor {
   reset(): void {
     this.moves.clear();
     this.absentSinceMs.clear();
+    this.transfersAsked.clear();
+    this.leadersUnevenSinceMs = undefined;
   }
 
   /** Whether the node has been without a registration for longer than nodeDeadAfterMs. */
@@ -149,6 +165,7 @@ export class MoveExecutor {
     const writes: Promise<number>[] = [];
     for (const [key, state] of [...this.moves]) writes.push(this.stepOne(term, key, state, startedMoves.some((p) => `${p.keyspace}/${p.partitionId}` === key)));
     writes.push(this.forgetDrained(term));
+    if ((planNew || this.settings.autoRebalance) && this.moves.size === 0) this.balanceLeaders(planNew);
     const revisions = await Promise.all(writes);
     return { revision: Math.max(0, ...revisions), startedMoves };
   }
@@ -252,6 +269,50 @@ export class MoveExecutor {
         this.deps.kick();
       },
     );
+  }
+
+  /**
+   * Asks leaders to hand partitions over until every live, non-draining node leads within one of
+   * the others, once the counts have been uneven for leaderBalanceDelayMs (at once when `now`).
+   */
+  private balanceLeaders(now: boolean): void {
+    const view = this.deps.view;
+    const nowMs = this.deps.clock.monotonicMs();
+    const partitions: LeaderBalancePartition[] = [];
+    for (const name of view.keyspaceNames()) {
+      for (const entry of view.keyspace(name)?.partitions ?? []) {
+        if (entry === undefined || entry.record.replicas.length < 2) continue;
+        const { record } = entry;
+        const key = `${name}/${record.partitionId}`;
+        const asked = this.transfersAsked.get(key);
+        if (asked !== undefined && (record.epoch > asked.epoch || nowMs - asked.askedAtMs >= this.settings.transferRetryMs)) this.transfersAsked.delete(key);
+        partitions.push({ keyspace: name, partitionId: record.partitionId, leader: record.leader, epoch: record.epoch, isr: record.isr, busy: this.transfersAsked.has(key) });
+      }
+    }
+    const eligible = new Set([...view.nodes.keys()].filter((n) => !view.drains.has(n)));
+    const room = this.settings.movesPerNodeMax - this.transfersAsked.size;
+    const plan = room > 0 ? planLeaderBalance(partitions, eligible, room) : [];
+    if (plan.length === 0) {
+      if (this.transfersAsked.size === 0) this.leadersUnevenSinceMs = undefined;
+      return;
+    }
+    this.leadersUnevenSinceMs ??= nowMs;
+    if (!now && nowMs - this.leadersUnevenSinceMs < this.settings.leaderBalanceDelayMs) return;
+    for (const t of plan) {
+      const address = view.nodes.get(t.from)?.address;
+      if (address === undefined) continue;
+      this.transfersAsked.set(`${t.keyspace}/${t.partitionId}`, { epoch: t.epoch, askedAtMs: nowMs });
+      this.leaderTransfers.add(1);
+      const fields = { keyspace: t.keyspace, partitionId: t.partitionId, from: t.from, to: t.to, epoch: t.epoch };
+      this.deps.log.info('Balancing leaderships: asking a leader to hand over', fields);
+      this.deps.handOver.handOver(t.from, address, { keyspace: t.keyspace, partitionId: t.partitionId, epoch: t.epoch, targetNodeId: t.to }, handOverDeadlineMs).then(
+        () => this.deps.kick(),
+        (err: unknown) => {
+          this.deps.log.warn('A leader did not hand over for leader balancing', { ...fields, code: toQuireError(err).code, err: String(err) });
+          this.deps.kick();
+        },
+      );
+    }
   }
 
   /** Deletes the drain and known-node records of drained nodes that are stopped and hold nothing. */

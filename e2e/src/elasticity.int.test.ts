@@ -13,12 +13,18 @@ import { startUniqueWrites, verifyAcknowledged } from './workloads/unique-writes
 
 const partitions = 8;
 
-/** Replica counts of the live nodes, and whether every partition has 3 replicas, all in sync, and no move is in flight. */
-function settled(s: ClusterStatusResponse): { counts: Map<string, number>; done: boolean } {
-  const counts = new Map(s.nodes.filter((n) => n.live).map((n) => [n.nodeId, n.replicaCount]));
+/**
+ * Replica counts of the live nodes, and whether every partition has 3 replicas, all in sync, no
+ * move is in flight, and the live nodes lead within one partition of each other.
+ */
+function settled(s: ClusterStatusResponse): { counts: Map<string, number>; leaders: Map<string, number>; done: boolean } {
+  const live = s.nodes.filter((n) => n.live);
+  const counts = new Map(live.map((n) => [n.nodeId, n.replicaCount]));
+  const leaders = new Map(live.map((n) => [n.nodeId, n.leaderCount]));
   const ks = s.keyspaces.find((k) => k.keyspace === 'default');
   const full = ks?.partitions.every((p) => p.replicas.length === 3 && p.isr.length === 3 && p.leaderLive) ?? false;
-  return { counts, done: full && s.moves.length === 0 };
+  const leadersEven = Math.max(...leaders.values()) - Math.min(...leaders.values()) <= 1;
+  return { counts, leaders, done: full && s.moves.length === 0 && leadersEven };
 }
 
 describe('elasticity: nodes join and drain under load', () => {
@@ -26,7 +32,8 @@ describe('elasticity: nodes join and drain under load', () => {
   let cliEnv: Record<string, string>;
 
   beforeAll(async () => {
-    t = await startTestCluster('elasticity', { nodes: 3, partitions, replicationFactor: 3 });
+    // Leaderships are balanced a second after they become uneven (30 s by default).
+    t = await startTestCluster('elasticity', { nodes: 3, partitions, replicationFactor: 3, extraArgs: { coordinator: ['--leader-balance-delay-ms', '1000'] } });
     cliEnv = { QUIRE_ROUTER: t.cluster.routerAddress };
   }, 120_000);
 
@@ -46,15 +53,15 @@ describe('elasticity: nodes join and drain under load', () => {
     expect((await runCli(['rebalance', '--dry-run'], cliEnv)).stdout).toMatch(/^Nothing to move/);
   });
 
-  it('moves replicas onto a node that joins until every node holds 6 of the 24, losing no acknowledged write', async () => {
+  it('moves replicas onto a node that joins until every node holds 6 of the 24 and leads 2, losing no acknowledged write', async () => {
     const load = startUniqueWrites(t.client, 'grow', 8);
     await eventually('some writes acknowledged', 10_000, async () => load.acknowledgedCount() > 50);
     const startedMs = Date.now();
     await t.cluster.addDataNode();
     const final = await eventually('replicas balanced over four nodes', 120_000, async () => {
       const s = await t.client.clusterStatus();
-      const { counts, done } = settled(s);
-      return done && counts.size === 4 && [...counts.values()].every((c) => c === 6) ? counts : undefined;
+      const { counts, leaders, done } = settled(s);
+      return done && counts.size === 4 && [...counts.values()].every((c) => c === 6) && [...leaders.values()].every((c) => c === 2) ? counts : undefined;
     });
     const tookMs = Date.now() - startedMs;
     const result = await load.stop();
