@@ -34,6 +34,8 @@ Client commands (talk to a router):
                       Create a hash keyspace; unset settings take the coordinator's defaults
                       (its --replication-factor and --ack-policy; min ISR 2 from two replicas on)
   keyspace list       Every keyspace: partitions, replication, ack policy, min ISR, partitions led
+  keyspace drop NAME --yes
+                      Drop a keyspace and delete all its data (not default)
 
 Cluster shape (replica moves, add before remove; see docs/operations.md):
   drain NODE [--wait] Move every replica off a data node; once it holds none it may be stopped
@@ -94,6 +96,7 @@ const clientOptions = {
   'min-isr': { type: 'string' },
   wait: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
+  yes: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -157,7 +160,12 @@ async function runClientCommand(command: string, args: string[]): Promise<number
       case 'keyspace': {
         const sub = positionals[0];
         if (sub === 'list') return expect(1, 'list and no other arguments');
-        if (sub !== 'create') throw new UsageError(`quire keyspace takes create NAME or list; got ${sub === undefined ? 'nothing' : `"${sub}"`}`);
+        if (sub === 'drop') {
+          expect(2, 'drop NAME');
+          if (values.yes !== true) throw new UsageError(`quire keyspace drop deletes keyspace "${positionals[1] ?? ''}" and all its data; add --yes to do it`);
+          return;
+        }
+        if (sub !== 'create') throw new UsageError(`quire keyspace takes create NAME, list or drop NAME; got ${sub === undefined ? 'nothing' : `"${sub}"`}`);
         expect(2, 'create NAME');
         if (values.partitions === undefined) throw new UsageError('quire keyspace create needs --partitions N');
         if (values['ack-policy'] !== undefined && !isAckPolicyName(values['ack-policy'])) {
@@ -253,6 +261,12 @@ async function runClientCommand(command: string, args: string[]): Promise<number
         return ExitCode.Ok;
       }
       case 'keyspace': {
+        if (positionals[0] === 'drop') {
+          const name = positionals[1] ?? '';
+          const partitionCount = await client.dropKeyspace(name);
+          process.stdout.write(json ? `${JSON.stringify({ keyspace: name, dropped: true, partitions: partitionCount })}\n` : `OK keyspace ${name} dropped: its ${partitionCount} partitions and their data are being deleted\n`);
+          return ExitCode.Ok;
+        }
         if (positionals[0] === 'list') {
           const list = await client.listKeyspaces();
           process.stdout.write(json ? `${JSON.stringify(list.map(keyspaceJson), null, 2)}\n` : `${formatKeyspaces(list)}\n`);

@@ -43,6 +43,7 @@ import {
   type CreateKeyspaceResponse,
   type CancelDecommissionResponse,
   type DecommissionNodeResponse,
+  type DropKeyspaceResponse,
   type ListMovesResponse,
   type RebalanceResponse,
   type DeleteRequest,
@@ -552,6 +553,16 @@ export class QuireClient {
     const res = await this.unaryAdmin<CreateKeyspaceResponse>(true, (router, md, deadline, cb) => router.admin.createKeyspace(request, md, { deadline }, cb));
     if (res.map === undefined) throw new InternalError('CreateKeyspace returned no map');
     return res.map;
+  }
+
+  /**
+   * Drops a keyspace and deletes all its data; resolves with the partition count it had. Fails
+   * INVALID_ARGUMENT for `default`, KEYSPACE_NOT_FOUND for an unknown one; never sent twice (a
+   * call that fails after it was sent without an answer is AMBIGUOUS_RESULT: listKeyspaces tells).
+   */
+  async dropKeyspace(name: string): Promise<number> {
+    const res = await this.unaryAdmin<DropKeyspaceResponse>(true, (router, md, deadline, cb) => router.admin.dropKeyspace({ keyspace: name }, md, { deadline }, cb));
+    return res.partitionCount;
   }
 
   /** Lists every keyspace with its settings and how many of its partitions have a live leader, sorted by name. */

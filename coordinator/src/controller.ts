@@ -4,13 +4,15 @@
  * metadata view changes (and on a periodic tick as a safety net). A reconcile is a linear list
  * of steps, each of which may ask for another pass:
  *  1. placement: the pure planner's assignments, applied in one fenced etcd transaction;
- *  2. failover (RFC 0001): every partition with more than one replica whose leader's
+ *  2. the partition records of dropped keyspaces are deleted (DropKeyspace deletes the keyspace
+ *     record; a keyspace of that name can be created again once these are gone);
+ *  3. failover (RFC 0001): every partition with more than one replica whose leader's
  *     registration is gone gets the live ISR member with the longest log as its leader, at
  *     epoch + 1 (`planFailover`). Its candidates are asked for their log ends in parallel,
  *     within a deadline, and each promotion is its own fenced transaction, so one refused
  *     write does not hold up the others. A partition that stays leaderless is planned again
  *     every `failoverRetryMs` until a member is back;
- *  3. moves (RFC 0003, `MoveExecutor`): every replica move in flight takes its next step, and new
+ *  4. moves (RFC 0003, `MoveExecutor`): every replica move in flight takes its next step, and new
  *     moves are planned (replicas of dead and draining nodes first, then balance), unless
  *     --auto-rebalance is off and no Rebalance asked for them.
  * The Coordination service writes ISR changes through `applyFenced`, the same fenced path.
@@ -292,6 +294,8 @@ export class CoordinatorController {
       return;
     }
     if (!(await this.place(term))) return;
+    await this.deleteDropped(term);
+    if (this.term !== term) return;
     await this.failOver(term);
     if (this.term !== term) return;
     await this.runMoves(term);
@@ -323,6 +327,22 @@ export class CoordinatorController {
     if (planNew && startedMoves.length === 0) this.planRequested = false;
     if (revision > 0 && this.term === term) await this.deps.watcher.waitForRevision(revision, appliedViewWaitMs);
     return startedMoves;
+  }
+
+  /**
+   * Deletes the partition records of dropped keyspaces (DropKeyspace deletes the keyspace record
+   * only), at most placementTxnRecordsMax per fenced transaction, each compared at the revision
+   * seen; the data nodes delete the replicas once the records are gone from their view.
+   */
+  private async deleteDropped(term: number): Promise<void> {
+    for (;;) {
+      const orphans = this.deps.view.orphanPartitions().slice(0, placementTxnRecordsMax);
+      if (orphans.length === 0 || this.term !== term) return;
+      const changes = orphans.map(({ keyspace, entry }) => ({ key: partitionKey(keyspace, entry.record.partitionId), value: undefined, expectedModRevision: entry.modRevision }));
+      const result = await this.writeFenced(term, changes);
+      if (result.applied) this.deps.log.info('Deleted the partition records of a dropped keyspace', { keyspaces: [...new Set(orphans.map((o) => o.keyspace))], records: orphans.length });
+      if (!(await this.settle(result))) return;
+    }
   }
 
   /** Creates the cluster record and the `default` keyspace. */

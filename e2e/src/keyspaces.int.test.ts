@@ -120,5 +120,30 @@ describe('keyspaces', () => {
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/keyspace "nope" does not exist.*KEYSPACE_NOT_FOUND/);
   });
-});
 
+  it('quire keyspace drop --yes deletes a keyspace: the router refuses it at once, default cannot be dropped, and the name is not reused', async () => {
+    expect(await runCli(['keyspace', 'create', 'scratch', '--partitions', '3'], env)).toMatchObject({ code: 0 });
+    expect(await runCli(['put', 'k', 'v', '--keyspace', 'scratch'], env)).toMatchObject({ code: 0 });
+    const unconfirmed = await runCli(['keyspace', 'drop', 'scratch'], env);
+    expect(unconfirmed).toMatchObject({ code: 64, stderr: 'quire: quire keyspace drop deletes keyspace "scratch" and all its data; add --yes to do it\n' });
+    expect(await runCli(['get', 'k', '--keyspace', 'scratch'], env)).toMatchObject({ code: 0, stdout: 'v\n' });
+    const dropped = await runCli(['keyspace', 'drop', 'scratch', '--yes'], env);
+    expect(dropped).toMatchObject({ code: 0, stdout: 'OK keyspace scratch dropped: its 3 partitions and their data are being deleted\n' });
+    // The router that answered already knows: the next request through it is refused.
+    const gone = await runCli(['get', 'k', '--keyspace', 'scratch'], env);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/keyspace "scratch" does not exist.*KEYSPACE_NOT_FOUND/);
+    expect((await t.client.listKeyspaces()).map((k) => k.keyspace)).not.toContain('scratch');
+    const again = await failure(t.client.createKeyspace('scratch', { partitions: 3 }));
+    expect(again.code).toBe('FAILED_PRECONDITION');
+    expect(again.message).toMatch(/the name of a dropped keyspace is not used again/);
+    for (const [name, code, message] of [
+      ['default', 'INVALID_ARGUMENT', /"default" cannot be dropped/],
+      ['scratch', 'KEYSPACE_NOT_FOUND', /keyspace "scratch" does not exist; nothing changed/],
+    ] as const) {
+      const err = await failure(t.client.dropKeyspace(name));
+      expect(err.code).toBe(code);
+      expect(err.message).toMatch(message);
+    }
+  });
+});

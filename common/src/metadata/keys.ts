@@ -11,6 +11,7 @@
  *   /quire/v1/moves/<keyspace>/<id, 5 digits>       MoveRecord, while a move of the partition is in flight
  *   /quire/v1/move-history/<ended ms, 16 digits>-<keyspace>-<id>-<started ms>   MoveRecord of a finished move
  *   /quire/v1/drains/<node id>                      DrainRecord, while the node is being drained
+ *   /quire/v1/dropped-keyspaces/<name>              DroppedKeyspaceRecord, forever (the name is not reused)
  *
  * Values are protobuf-encoded records from proto/quire/v1/internal/metadata.proto.
  */
@@ -37,6 +38,13 @@ export const movesPrefix = `${metadataPrefix}moves/`;
 export const moveHistoryPrefix = `${metadataPrefix}move-history/`;
 /** Prefix of drain records. */
 export const drainsPrefix = `${metadataPrefix}drains/`;
+/** Prefix of dropped-keyspace records. */
+export const droppedKeyspacesPrefix = `${metadataPrefix}dropped-keyspaces/`;
+
+/** Returns the key of a dropped-keyspace record. */
+export function droppedKeyspaceKey(name: string): string {
+  return `${droppedKeyspacesPrefix}${name}`;
+}
 
 /** Returns the key of a keyspace record. */
 export function keyspaceKey(name: string): string {
@@ -87,6 +95,7 @@ export type ParsedKey =
   | { readonly kind: 'move'; readonly keyspace: string; readonly partitionId: number }
   | { readonly kind: 'move-history'; readonly key: string }
   | { readonly kind: 'drain'; readonly nodeId: string }
+  | { readonly kind: 'dropped-keyspace'; readonly keyspace: string }
   | { readonly kind: 'unknown' };
 
 /** Classifies a metadata key. Unknown keys (from newer versions) are ignored by readers. */
@@ -104,6 +113,7 @@ export function parseKey(key: string): ParsedKey {
   }
   if (key.startsWith(moveHistoryPrefix)) return { kind: 'move-history', key };
   if (key.startsWith(drainsPrefix)) return { kind: 'drain', nodeId: key.slice(drainsPrefix.length) };
+  if (key.startsWith(droppedKeyspacesPrefix)) return { kind: 'dropped-keyspace', keyspace: key.slice(droppedKeyspacesPrefix.length) };
   if (key.startsWith(nodesPrefix)) return { kind: 'node', nodeId: key.slice(nodesPrefix.length) };
   if (key.startsWith(knownNodesPrefix)) return { kind: 'known-node', nodeId: key.slice(knownNodesPrefix.length) };
   return { kind: 'unknown' };

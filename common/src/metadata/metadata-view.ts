@@ -80,6 +80,7 @@ export class MetadataView {
   private readonly moveRecords = new Map<string, MoveEntry>();
   private readonly history = new Map<string, MoveEntry>();
   private readonly drainRecords = new Map<string, { record: DrainRecord; modRevision: number }>();
+  private readonly dropped = new Set<string>();
   private readonly listeners = new Set<ViewListener>();
   private keyspaceCache = new Map<string, KeyspaceEntry>();
   /** Records that could not be decoded (written by an incompatible version). */
@@ -123,6 +124,11 @@ export class MetadataView {
     return this.history;
   }
 
+  /** Names of dropped keyspaces (never reused). */
+  get droppedKeyspaces(): ReadonlySet<string> {
+    return this.dropped;
+  }
+
   /** Drain records by node id: the nodes being drained. */
   get drains(): ReadonlyMap<string, { readonly record: DrainRecord; readonly modRevision: number }> {
     return this.drainRecords;
@@ -140,6 +146,19 @@ export class MetadataView {
     const entry: KeyspaceEntry = { record: ks.record, modRevision: ks.modRevision, partitions };
     this.keyspaceCache.set(name, entry);
     return entry;
+  }
+
+  /**
+   * Partition records whose keyspace record is gone (a dropped keyspace whose partition records
+   * the coordinator has not deleted yet), by keyspace name; they are invisible to keyspace().
+   */
+  orphanPartitions(): { readonly keyspace: string; readonly entry: PartitionEntry }[] {
+    const out: { keyspace: string; entry: PartitionEntry }[] = [];
+    for (const [keyspace, parts] of this.partitionRecords) {
+      if (this.keyspaceRecords.has(keyspace)) continue;
+      for (const entry of parts.values()) out.push({ keyspace, entry });
+    }
+    return out;
   }
 
   /** Names of all keyspaces, sorted. */
@@ -165,6 +184,7 @@ export class MetadataView {
     this.moveRecords.clear();
     this.history.clear();
     this.drainRecords.clear();
+    this.dropped.clear();
     for (const kv of kvs) this.put(kv);
     this.rev = revision;
     this.changed();
@@ -226,6 +246,9 @@ export class MetadataView {
         case 'drain':
           this.drainRecords.set(parsed.nodeId, { record: DrainRecord.decode(kv.value), modRevision: kv.modRevision });
           break;
+        case 'dropped-keyspace':
+          this.dropped.add(parsed.keyspace);
+          break;
         case 'unknown':
           break;
       }
@@ -263,6 +286,9 @@ export class MetadataView {
         break;
       case 'drain':
         this.drainRecords.delete(parsed.nodeId);
+        break;
+      case 'dropped-keyspace':
+        this.dropped.delete(parsed.keyspace);
         break;
       case 'unknown':
         break;

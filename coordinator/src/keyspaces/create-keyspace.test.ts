@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { AckPolicy, PartitionScheme, type CreateKeyspaceRequest } from '@quire/proto';
 import { defaultLimits } from '@quire/common';
-import { planCreateKeyspace, type KeyspaceCreationContext } from './create-keyspace.js';
+import { planCreateKeyspace, planDropKeyspace, type KeyspaceCreationContext } from './create-keyspace.js';
 
 const ctx: KeyspaceCreationContext = {
   exists: (name) => name === 'default' || name === 'orders',
+  dropped: (name) => name === 'old',
   nodeRoom: [Infinity, Infinity, Infinity],
   limits: defaultLimits,
   defaults: { replicationFactor: 3, ackPolicy: AckPolicy.ACK_POLICY_SYNC },
@@ -72,5 +73,36 @@ describe('planCreateKeyspace refuses, naming the field and its limit', () => {
 
   it('accepts what exactly fits the room left', () => {
     expect(planCreateKeyspace(request({ partitionCount: 10, replicationFactor: 3 }), { ...ctx, nodeRoom: [10, 10, 10] }).ok).toBe(true);
+  });
+});
+
+describe('planCreateKeyspace with the name of a dropped keyspace', () => {
+  it('refuses with FAILED_PRECONDITION: names are not reused', () => {
+    const d = planCreateKeyspace(request({ keyspace: 'old' }), ctx);
+    expect(d.ok).toBe(false);
+    if (!d.ok) {
+      expect(d.error.code).toBe('FAILED_PRECONDITION');
+      expect(d.error.message).toMatch(/keyspace "old" was dropped, and the name of a dropped keyspace is not used again/);
+    }
+  });
+});
+
+describe('planDropKeyspace', () => {
+  const lookup = (name: string) => (name === 'orders' ? { modRevision: 42, partitionCount: 8 } : undefined);
+  it.each([
+    ['an empty name', '', 'INVALID_ARGUMENT', /keyspace is required/],
+    ['the default keyspace', 'default', 'INVALID_ARGUMENT', /"default" cannot be dropped/],
+    ['an invalid name', 'Bad Name', 'INVALID_ARGUMENT', /keyspace/],
+    ['an unknown keyspace', 'users', 'KEYSPACE_NOT_FOUND', /keyspace "users" does not exist; nothing changed/],
+  ])('refuses %s', (_what, name, code, message) => {
+    const d = planDropKeyspace(name, lookup, defaultLimits);
+    expect(d.ok).toBe(false);
+    if (!d.ok) {
+      expect(d.error.code).toBe(code);
+      expect(d.error.message).toMatch(message);
+    }
+  });
+  it('drops an existing keyspace at the revision it was read at', () => {
+    expect(planDropKeyspace('orders', lookup, defaultLimits)).toEqual({ ok: true, name: 'orders', modRevision: 42, partitionCount: 8 });
   });
 });

@@ -10,7 +10,7 @@
  * replication factor and a known ack policy — so placement can place the whole keyspace.
  */
 import { AckPolicy, PartitionScheme, type CreateKeyspaceRequest, type KeyspaceRecord } from '@quire/proto';
-import { AlreadyExistsError, InvalidArgumentError, ackPolicyName, defaultMinIsr, resolveKeyspaceName, type Limits, type QuireError } from '@quire/common';
+import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, KeyspaceNotFoundError, ackPolicyName, defaultMinIsr, resolveKeyspaceName, type Limits, type QuireError } from '@quire/common';
 
 /** The largest replication factor a keyspace may have. */
 export const replicationFactorMax = 7;
@@ -26,6 +26,8 @@ export interface KeyspaceDefaults {
 /** What the decision needs to know about the cluster. */
 export interface KeyspaceCreationContext {
   readonly exists: (name: string) => boolean;
+  /** Whether a keyspace of that name was dropped (names are not reused). */
+  readonly dropped: (name: string) => boolean;
   /**
    * Room for more replicas on each data node holding a live registration: its partitions_max
    * less the replicas it holds (Infinity when its limit is not known).
@@ -123,10 +125,38 @@ export function planCreateKeyspace(request: CreateKeyspaceRequest, ctx: Keyspace
   if (ctx.exists(name)) {
     return refuse(new AlreadyExistsError(`keyspace "${name}" already exists; nothing changed`, { field: 'keyspace' }));
   }
+  if (ctx.dropped(name)) {
+    return refuse(
+      new FailedPreconditionError(`keyspace "${name}" was dropped, and the name of a dropped keyspace is not used again (a data node that was down may still hold its files); choose another name. Nothing changed`, { field: 'keyspace' }),
+    );
+  }
   return { ok: true, record: { name, scheme, partitionCount: request.partitionCount, replicationFactor, ackPolicy, minIsr } };
 }
 
 /** One line naming a keyspace's settings, for logs and the CLI. */
 export function describeKeyspace(record: KeyspaceRecord): string {
   return `${record.partitionCount} partitions, replication ${record.replicationFactor}, ${ackPolicyName(record.ackPolicy)}, min ISR ${record.minIsr}`;
+}
+
+/** DropKeyspace's decision: the keyspace record to delete (with its revision), or the typed refusal. */
+export type DropKeyspaceDecision =
+  | { readonly ok: true; readonly name: string; readonly modRevision: number; readonly partitionCount: number }
+  | { readonly ok: false; readonly error: QuireError };
+
+/**
+ * Decides DropKeyspace: the name must be given, valid and not `default` (INVALID_ARGUMENT), and
+ * the keyspace must exist (KEYSPACE_NOT_FOUND).
+ */
+export function planDropKeyspace(requested: string, lookup: (name: string) => { readonly modRevision: number; readonly partitionCount: number } | undefined, limits: Limits): DropKeyspaceDecision {
+  if (requested === '') return { ok: false, error: new InvalidArgumentError('keyspace is required: the name of the keyspace to drop', { field: 'keyspace' }) };
+  let name: string;
+  try {
+    name = resolveKeyspaceName(requested, limits);
+  } catch (err) {
+    return { ok: false, error: err as QuireError };
+  }
+  if (name === 'default') return { ok: false, error: new InvalidArgumentError('keyspace "default" cannot be dropped: it always exists', { field: 'keyspace' }) };
+  const found = lookup(name);
+  if (found === undefined) return { ok: false, error: new KeyspaceNotFoundError(`keyspace "${name}" does not exist; nothing changed`, { field: 'keyspace' }) };
+  return { ok: true, name, ...found };
 }

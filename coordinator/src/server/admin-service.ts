@@ -14,6 +14,7 @@
  * moves. Nothing else here writes etcd.
  */
 import {
+  DroppedKeyspaceRecord,
   KeyspaceRecord,
   type AdminServer,
   type ClusterStatusRequest,
@@ -23,6 +24,8 @@ import {
   type CancelDecommissionRequest,
   type CancelDecommissionResponse,
   type DecommissionNodeRequest,
+  type DropKeyspaceRequest,
+  type DropKeyspaceResponse,
   type DecommissionNodeResponse,
   type ListMovesRequest,
   type ListMovesResponse,
@@ -40,6 +43,7 @@ import type { FencedChange, FencedResult } from '@quire/metastore';
 import {
   AlreadyExistsError,
   drainKey,
+  droppedKeyspaceKey,
   keyspaceKey,
   InvalidArgumentError,
   KeyspaceNotFoundError,
@@ -57,7 +61,7 @@ import { recordedUnaryHandler, type RpcMetrics } from '@quire/runtime';
 import { chooseTransferTarget, countLeaderships } from '../failover/index.js';
 import type { FollowerProgressSource } from '../follower-progress-client.js';
 import type { HandOverSource } from '../hand-over-client.js';
-import { describeKeyspace, planCreateKeyspace, type KeyspaceDefaults } from '../keyspaces/create-keyspace.js';
+import { describeKeyspace, planCreateKeyspace, planDropKeyspace, type KeyspaceDefaults } from '../keyspaces/create-keyspace.js';
 import { capacityOf } from '../placement/planner.js';
 import { clusterStatusOf, keyspaceInfoOf, leadersWithFollowers, moveHistoryOf, movesOf, partitionMapOf } from '../status/cluster-status.js';
 import { drainChange } from '../move-executor.js';
@@ -174,6 +178,7 @@ export function createAdminService(
     ensureLeader();
     const decision = planCreateKeyspace(request, {
       exists: (name) => view.keyspace(name) !== undefined,
+      dropped: (name) => view.droppedKeyspaces.has(name),
       nodeRoom: nodeRoomOf(view),
       limits,
       defaults: keyspaces.defaults,
@@ -195,6 +200,25 @@ export function createAdminService(
     const ks = view.keyspace(record.name) ?? { record, modRevision: result.revision, partitions: new Array<undefined>(record.partitionCount).fill(undefined) };
     if (!led) transfers.log.warn('A new keyspace has partitions without a live leader yet', { ...keyspaceInfoOf(view, ks) });
     return { map: partitionMapOf(view, ks) };
+  }
+
+  async function dropKeyspace(request: DropKeyspaceRequest): Promise<DropKeyspaceResponse> {
+    ensureLeader();
+    const decision = planDropKeyspace(request.keyspace, (name) => {
+      const ks = view.keyspace(name);
+      return ks === undefined ? undefined : { modRevision: ks.modRevision, partitionCount: ks.record.partitionCount };
+    }, limits);
+    if (!decision.ok) throw decision.error;
+    const result = await keyspaces.writer.applyFenced([
+      { key: keyspaceKey(decision.name), value: undefined, expectedModRevision: decision.modRevision },
+      { key: droppedKeyspaceKey(decision.name), value: DroppedKeyspaceRecord.encode({ name: decision.name, droppedAtMs: clock.nowMs() }).finish(), expectedModRevision: 'any' },
+    ]);
+    if (!result.applied) {
+      if (result.reason === 'term') throw coordinatorNotLeaderError(view);
+      throw new KeyspaceNotFoundError(`keyspace "${decision.name}" changed or was dropped meanwhile; nothing changed by this call`, { field: 'keyspace' });
+    }
+    transfers.log.warn('Keyspace dropped: its partition records and replicas are deleted next', { keyspace: decision.name, partitions: decision.partitionCount, revision: result.revision });
+    return { partitionCount: decision.partitionCount, revision: result.revision };
   }
 
   async function decommissionNode(request: DecommissionNodeRequest): Promise<DecommissionNodeResponse> {
@@ -247,6 +271,7 @@ export function createAdminService(
     transferLeader: recordedUnaryHandler<TransferLeaderRequest, TransferLeaderResponse>(metrics, clock, 'TransferLeader', (call) => transferLeader(call.request)),
     clusterStatus: recordedUnaryHandler<ClusterStatusRequest, ClusterStatusResponse>(metrics, clock, 'ClusterStatus', () => clusterStatus()),
     createKeyspace: recordedUnaryHandler<CreateKeyspaceRequest, CreateKeyspaceResponse>(metrics, clock, 'CreateKeyspace', (call) => createKeyspace(call.request)),
+    dropKeyspace: recordedUnaryHandler<DropKeyspaceRequest, DropKeyspaceResponse>(metrics, clock, 'DropKeyspace', (call) => dropKeyspace(call.request)),
     decommissionNode: recordedUnaryHandler<DecommissionNodeRequest, DecommissionNodeResponse>(metrics, clock, 'DecommissionNode', (call) => decommissionNode(call.request)),
     cancelDecommission: recordedUnaryHandler<CancelDecommissionRequest, CancelDecommissionResponse>(metrics, clock, 'CancelDecommission', (call) => cancelDecommission(call.request)),
     rebalance: recordedUnaryHandler<RebalanceRequest, RebalanceResponse>(metrics, clock, 'Rebalance', (call) => rebalance(call.request)),

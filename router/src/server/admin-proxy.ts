@@ -24,6 +24,8 @@ import {
   type CancelDecommissionRequest,
   type CancelDecommissionResponse,
   type DecommissionNodeRequest,
+  type DropKeyspaceRequest,
+  type DropKeyspaceResponse,
   type DecommissionNodeResponse,
   type ListMovesRequest,
   type ListMovesResponse,
@@ -135,6 +137,10 @@ export function createAdminProxy(view: MetadataView, deadlineMs: number, deps: {
       (res) => waitForView(view, (v) => v.revision >= (res.map?.revision ?? 0), createdViewWaitMs),
     ),
     listKeyspaces: handler<ListKeyspacesRequest, ListKeyspacesResponse>('ListKeyspaces', (c, req, deadline, cb) => c.listKeyspaces(req, new Metadata(), { deadline }, cb)),
+    dropKeyspace: handler<DropKeyspaceRequest, DropKeyspaceResponse>('DropKeyspace', (c, req, deadline, cb) => c.dropKeyspace(req, new Metadata(), { deadline }, cb), deadlineMs, true, (res) =>
+      // Answer once this router's own view no longer shows the keyspace, so its next request finds it gone.
+      waitForView(view, (v) => v.revision >= res.revision, createdViewWaitMs),
+    ),
     decommissionNode: handler<DecommissionNodeRequest, DecommissionNodeResponse>('DecommissionNode', (c, req, deadline, cb) => c.decommissionNode(req, new Metadata(), { deadline }, cb), deadlineMs, true),
     cancelDecommission: handler<CancelDecommissionRequest, CancelDecommissionResponse>('CancelDecommission', (c, req, deadline, cb) => c.cancelDecommission(req, new Metadata(), { deadline }, cb), deadlineMs, true),
     rebalance: handler<RebalanceRequest, RebalanceResponse>('Rebalance', (c, req, deadline, cb) => c.rebalance(req, new Metadata(), { deadline }, cb), Math.max(deadlineMs, rebalanceDeadlineMs), true),
