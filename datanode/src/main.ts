@@ -27,11 +27,12 @@ const scanChunkBytesMax = 1024 * 1024;
 
 /**
  * Binds the data directory to the cluster the first time the cluster record is seen, and
- * exits if the directory belongs to another cluster.
+ * exits if the directory belongs to another cluster. Returns the view listener that does it and
+ * the cluster id the directory is bound to ('' until then).
  */
-function bindToCluster(dataDir: string, identity: NodeIdentity, view: MetadataView, log: Logger): () => void {
+function bindToCluster(dataDir: string, identity: NodeIdentity, view: MetadataView, log: Logger): { bind: () => void; boundClusterId: () => string } {
   let current = identity;
-  return () => {
+  const bind = (): void => {
     const clusterId = view.cluster?.clusterId;
     if (clusterId === undefined || clusterId === current.clusterId) return;
     if (current.clusterId !== '') {
@@ -46,6 +47,7 @@ function bindToCluster(dataDir: string, identity: NodeIdentity, view: MetadataVi
     writeIdentity(dataDir, current);
     log.info('Joined cluster', { clusterId });
   };
+  return { bind, boundClusterId: () => current.clusterId };
 }
 
 /** Runs a data node until SIGINT/SIGTERM. */
@@ -77,7 +79,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
     const metadata = await openMetadataClient(config.etcdEndpoints, log);
     closeAtExit('etcd', () => metadata.close());
     const { etcd, view } = metadata;
-    const bind = bindToCluster(config.dataDir, identity, view, log);
+    const { bind, boundClusterId } = bindToCluster(config.dataDir, identity, view, log);
     view.subscribe(bind);
     bind();
 
@@ -89,6 +91,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
       {
         nodeId,
         limits: config.limits,
+        partitionsMax: config.partitionsMax,
         writeQueueOpsMax: config.writeQueueOpsMax,
         writeBatchOpsMax: config.writeBatchOpsMax,
         ...(config.commitLingerUs === 0 ? {} : { commitPacing: { opsMin: config.commitOpsMin, lingerMs: config.commitLingerUs / 1000 } }),
@@ -112,6 +115,8 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
         schedule: setImmediate,
         onFatal: (err) => killSelf(log, 'A storage commit failed; stopping so no unsynced state is served', { err: String(err) }),
         failpoints,
+        // Replicas the view no longer gives this node are deleted only while it names this cluster.
+        boundClusterId,
         alterIsr: (address, request) => coordination.alterIsr(address, request),
         transferLeader: (address, request) => coordination.transferLeader(address, request),
         leaseHolds: () => {

@@ -22,6 +22,17 @@
  *    acknowledged state (PartitionReplica.read), and only as replication/read-serving.ts decides;
  *    a SESSION read that waits re-checks everything after the wait, and at most
  *    sessionReadWaitersMax of them wait at once.
+ *  - A replica's `replicated` setting follows its partition's current replica set on every view
+ *    change (RFC 0003 moves): a sole replica acknowledges its durable log, one with followers
+ *    waits for its leader's progress; no write waits for a follower that is no longer there.
+ *  - A replica is deleted only when the metadata view is loaded, names the cluster this data
+ *    directory is bound to and holds this node's own registration, and no longer lists this node
+ *    among the partition's replicas (or the partition or keyspace no longer exists). Before the
+ *    deletion everything holding the replica lets go of it (leader and follower sides, snapshot
+ *    pulls and serves), and it is unavailable here — no new replica of the partition is opened —
+ *    until the deletion is durable. Deletions run one at a time, as group-committer
+ *    retirements; a replica the view gives a node whose open replicas and replicas being deleted
+ *    already reach --partitions-max opens once a deletion made room (never beyond the bound).
  */
 import { SpanKind, SpanStatusCode, type Attributes, type Counter, type Meter, type Span } from '@opentelemetry/api';
 import type {
@@ -69,7 +80,7 @@ import { GroupCommitter, type WriteTrace } from './partition/group-commit.js';
 import { PartitionReplica, type WriteRequest, type WriteResult } from './partition/replica.js';
 import { FollowerHandler } from './replicate/follower-handler.js';
 import { HandOvers, handOverDefaults, type HandOverSettings } from './replicate/hand-over.js';
-import { LeaderReplicator } from './replicate/leader-replicator.js';
+import { LeaderReplicator, type LeaderReplicatorDeps } from './replicate/leader-replicator.js';
 import { decideRead, type ReadAsk, type StalenessReport } from './replication/read-serving.js';
 import { SnapshotClients, SnapshotInstaller, snapshotInstallerDefaults, type SnapshotInstallerSettings, type SnapshotStream } from './replicate/snapshot-installer.js';
 import { SnapshotSource, snapshotSourceDefaults, type SnapshotSourceSettings } from './replicate/snapshot-source.js';
@@ -83,6 +94,11 @@ const dataNodeTracer = (): ReturnType<typeof tracer> => (dataNodeTracerCached ??
 export interface DataNodeSettings {
   readonly nodeId: string;
   readonly limits: Limits;
+  /**
+   * Most partitions open at once (--partitions-max, the storage engine's own bound): while a
+   * deletion still holds a partition's store, a new replica waits for it rather than exceed this.
+   */
+  readonly partitionsMax: number;
   readonly writeQueueOpsMax: number;
   readonly writeBatchOpsMax: number;
   /** Commit pacing of the group committer (GroupCommitterLimits.pacing); absent: none. */
@@ -171,6 +187,12 @@ export interface DataNodeDeps {
   readonly leaseHolds?: () => boolean;
   /** Sends AlterIsr to the coordinator leader (absent in tests that run no coordinator). */
   readonly alterIsr?: (address: string, request: AlterIsrRequest) => Promise<AlterIsrResponse>;
+  /**
+   * The cluster id this data directory is bound to (node.json), '' while unbound. Replicas the
+   * view does not give this node are deleted only while the view names this same cluster;
+   * absent: never (tests that do not exercise deletion).
+   */
+  readonly boundClusterId?: () => string;
   /** Sends TransferLeader to the coordinator leader (absent: leaderships are never handed over). */
   readonly transferLeader?: (address: string, request: CoordinationTransferLeaderRequest) => Promise<CoordinationTransferLeaderResponse>;
   /** Hand-over deadlines and pacing (handOverDefaults when absent). */
@@ -181,6 +203,8 @@ export interface DataNodeDeps {
   readonly snapshotInstaller?: SnapshotInstallerSettings;
   /** Opens Replication.Snapshot on a leader (absent: real gRPC clients, SnapshotClients). */
   readonly openSnapshotStream?: (address: string, request: SnapshotRequest, deadlineMs: number) => SnapshotStream;
+  /** Creates the replication link to a follower node (absent: a PeerLink over gRPC; tests link nodes in process). */
+  readonly createLink?: LeaderReplicatorDeps['createLink'];
 }
 
 /** An async failpoint as a group-commit gate: undefined (stay synchronous) unless armed. */
@@ -190,6 +214,17 @@ export function gateOf(failpoints: Failpoints, name: FailpointName): Promise<voi
 
 /** Old log entries deleted per transaction at most, to spread the cost of retention. */
 const logTruncateBatchMax = 1024;
+
+/** Why a replica is deleted (the `reason` of its log lines). */
+type DeletionReason = 'not-a-replica' | 'partition-gone' | 'keyspace-gone';
+
+/** A replica being deleted: the partition, and the replica object when it was open. */
+interface Deletion {
+  readonly keyspace: string;
+  readonly partitionId: number;
+  readonly replica: PartitionReplica | undefined;
+  readonly reason: DeletionReason;
+}
 
 /** Where scan chunks go; resolves when the consumer can take more (backpressure). */
 export type ScanSink = (items: KeyValue[]) => Promise<void>;
@@ -218,12 +253,23 @@ export class DataNode {
   /** SESSION reads waiting for their replica's acknowledged index. */
   private sessionReadWaiters = 0;
   private stopping = false;
+  /** Replicas being deleted, by keyspace/id, in the order they were found; the first one runs. */
+  private readonly deletions = new Map<string, Deletion>();
+  /** Whether the deletion queue is being worked through. */
+  private deleting = false;
+  /** Whether the partitions stored on disk were checked against the view (once, at start-up). */
+  private storedChecked = false;
+  /** Replicas deleted (quire_datanode_replicas_deleted). */
+  private readonly replicasDeleted: Counter;
 
   constructor(
     private readonly settings: DataNodeSettings,
     private readonly deps: DataNodeDeps,
   ) {
     this.rpc = new RpcMetrics(deps.meter, 'datanode', 'kv');
+    this.replicasDeleted = deps.meter.createCounter('quire_datanode_replicas_deleted', {
+      description: 'Partition replicas this node deleted because the partition map no longer lists it among their replicas (RFC 0003 moves)',
+    });
     this.reads = deps.meter.createCounter('quire_datanode_reads', {
       description: 'Gets by consistency (linearizable, session, stale), serving role (leader, follower) and outcome (served, served_after_wait, refused)',
     });
@@ -262,6 +308,9 @@ export class DataNode {
       { queueOpsMax: settings.writeQueueOpsMax, batchOpsMax: settings.writeBatchOpsMax, ...(settings.commitPacing === undefined ? {} : { pacing: settings.commitPacing }) },
     );
     const openReplica = (keyspace: string, partitionId: number): PartitionReplica => this.openReplica(keyspace, partitionId);
+    /** For the replication sides: undefined instead of a refusal while the partition's old replica is being deleted. */
+    const openAvailable = (keyspace: string, partitionId: number): PartitionReplica | undefined =>
+      this.deletions.has(`${keyspace}/${partitionId}`) || this.waitsForDeletion(`${keyspace}/${partitionId}`) ? undefined : this.openReplica(keyspace, partitionId);
     this.replicator = new LeaderReplicator(
       {
         appendEntriesMax: settings.writeBatchOpsMax,
@@ -278,9 +327,10 @@ export class DataNode {
         clock: deps.clock,
         log: deps.log,
         committer: this.committer,
-        openReplica,
+        openReplica: openAvailable,
         ...(deps.alterIsr === undefined ? {} : { alterIsr: deps.alterIsr }),
         ...(deps.transferLeader === undefined ? {} : { transferLeader: deps.transferLeader }),
+        ...(deps.createLink === undefined ? {} : { createLink: deps.createLink }),
       },
     );
     this.snapshotClients = deps.openSnapshotStream === undefined ? new SnapshotClients() : undefined;
@@ -307,7 +357,7 @@ export class DataNode {
       view: deps.view,
       committer: this.committer,
       log: deps.log,
-      openReplica,
+      openReplica: openAvailable,
       installSnapshot: (request) => this.installer.request(request),
       breakStreams: () => deps.failpoints.isOn('datanode.replication.breakStreams'),
     });
@@ -583,9 +633,19 @@ export class DataNode {
     const id = `${keyspace}/${partitionId}`;
     let replica = this.replicas.get(id);
     if (replica === undefined) {
+      if (this.deletions.has(id)) {
+        // Its previous replica here is being deleted; a new one opens once that is durable.
+        throw new PartitionUnavailableError(`Partition ${id} is being deleted on node ${this.settings.nodeId}; try again shortly`, { partitionId, retryAfterMs: 50 });
+      }
+      if (this.waitsForDeletion(id)) {
+        throw new PartitionUnavailableError(`Node ${this.settings.nodeId} holds ${this.settings.partitionsMax} partitions (--partitions-max) until a replica it no longer holds is deleted; try again shortly`, {
+          partitionId,
+          retryAfterMs: 50,
+          limit: this.settings.partitionsMax,
+        });
+      }
       const store = this.deps.engine.partition(keyspace, partitionId);
-      // Followers or not is fixed by the partition's replica set (a replication factor change
-      // would re-open it; RFC 0001 step 4).
+      // Followers or not follows the partition's replica set (syncReplicated on every view change).
       const replicas = this.deps.view.keyspace(keyspace)?.partitions[partitionId]?.record.replicas.length ?? 1;
       replica = new PartitionReplica(store, {
         replicated: replicas > 1,
@@ -629,14 +689,171 @@ export class DataNode {
    */
   openOwnedPartitions(): void {
     if (this.stopping) return;
+    // Replicas the view took away first: a full node opens what it was given in their place.
+    const mayDelete = this.deletionAllowed();
+    if (mayDelete) this.queueUnowned();
     for (const name of this.deps.view.keyspaceNames()) {
       const ks = this.deps.view.keyspace(name);
       for (const entry of ks?.partitions ?? []) {
-        if (entry?.record.replicas.includes(this.settings.nodeId)) this.openReplica(name, entry.record.partitionId);
+        if (entry === undefined || !entry.record.replicas.includes(this.settings.nodeId)) continue;
+        // A partition whose old replica is still being deleted, or that would need the store of one
+        // being deleted, is opened once that is done (runDeletions runs this again).
+        const id = `${name}/${entry.record.partitionId}`;
+        if (!this.deletions.has(id) && !this.waitsForDeletion(id)) this.openReplica(name, entry.record.partitionId);
       }
     }
-    for (const replica of this.replicas.values()) this.syncLeadership(replica);
+    for (const replica of this.replicas.values()) {
+      this.syncLeadership(replica);
+      this.syncReplicated(replica);
+    }
     this.replicator.sync();
+    if (mayDelete) this.deleteUnowned();
+  }
+
+  /**
+   * Makes a replica's `replicated` setting follow its partition's replica set (RFC 0003: a move
+   * adds a learner to a one-replica partition, or leaves a partition with one replica). Going
+   * unreplicated, what is durable is acknowledged at once and the writes waiting for followers
+   * are answered.
+   */
+  private syncReplicated(replica: PartitionReplica): void {
+    const entry = this.deps.view.keyspace(replica.keyspace)?.partitions[replica.partitionId];
+    if (entry === undefined || !entry.record.replicas.includes(this.settings.nodeId)) return;
+    const replicated = entry.record.replicas.length > 1;
+    if (replica.replicated === replicated) return;
+    const moved = replica.setReplicated(replicated);
+    this.deps.log.info(replicated ? 'Partition replica has followers now' : 'Partition replica is the only one now', {
+      keyspace: replica.keyspace,
+      partitionId: replica.partitionId,
+      epoch: entry.record.epoch,
+      replicas: entry.record.replicas,
+      acknowledgedIndex: replica.acknowledgedIndex,
+    });
+    if (moved) this.committer.acknowledged(replica);
+  }
+
+  /**
+   * Whether opening partition `id` must wait for a deletion: the stores still held by replicas
+   * being deleted and the open ones reach --partitions-max (a move that takes a replica from a
+   * full node and gives it another in one view change). Without deletions under way the storage
+   * engine's own bound applies as before.
+   */
+  private waitsForDeletion(id: string): boolean {
+    if (this.deletions.size === 0 || this.replicas.has(id)) return false;
+    let held = this.replicas.size;
+    for (const deletion of this.deletions.values()) if (deletion.replica !== undefined) held++;
+    return held >= this.settings.partitionsMax;
+  }
+
+  /** Whether this node may delete replicas by its view now (see the header). */
+  private deletionAllowed(): boolean {
+    const view = this.deps.view;
+    const bound = this.deps.boundClusterId?.();
+    return !this.stopping && view.loaded && bound !== undefined && bound !== '' && view.cluster?.clusterId === bound && view.nodes.has(this.settings.nodeId);
+  }
+
+  /** Why the view does not give this node a replica of the partition, or undefined when it does. */
+  private unowned(keyspace: string, partitionId: number): DeletionReason | undefined {
+    const ks = this.deps.view.keyspace(keyspace);
+    if (ks === undefined) return 'keyspace-gone';
+    const entry = partitionId < ks.record.partitionCount ? ks.partitions[partitionId] : undefined;
+    if (entry === undefined) return 'partition-gone';
+    return entry.record.replicas.includes(this.settings.nodeId) ? undefined : 'not-a-replica';
+  }
+
+  /** Queues the deletion of every open replica the view no longer gives this node (deletion allowed). */
+  private queueUnowned(): void {
+    for (const [id, replica] of [...this.replicas]) {
+      const reason = this.unowned(replica.keyspace, replica.partitionId);
+      if (reason !== undefined) this.queueDeletion(id, { keyspace: replica.keyspace, partitionId: replica.partitionId, replica, reason });
+    }
+  }
+
+  /**
+   * The first time deletion is allowed (start-up), queues the deletion of every partition stored
+   * on disk that the view does not give this node (one that returns after its replicas were moved
+   * away); then works through the queue (deletion allowed).
+   */
+  private deleteUnowned(): void {
+    if (!this.storedChecked) {
+      this.storedChecked = true;
+      for (const p of this.deps.engine.storedPartitions()) {
+        const id = `${p.keyspace}/${p.partitionId}`;
+        if (this.replicas.has(id)) continue;
+        const reason = this.unowned(p.keyspace, p.partitionId);
+        if (reason !== undefined) this.queueDeletion(id, { keyspace: p.keyspace, partitionId: p.partitionId, replica: undefined, reason });
+      }
+    }
+    if (!this.deleting && this.deletions.size > 0) {
+      this.deleting = true;
+      void this.runDeletions();
+    }
+  }
+
+  /**
+   * Takes a replica out of service for its deletion: nothing here hands it out again, and the
+   * leader and follower sides forget it. Its queued and waiting writes are answered by the
+   * retirement (appends refused; waiting ones AMBIGUOUS_RESULT, as when a leadership moves).
+   */
+  private queueDeletion(id: string, deletion: Deletion): void {
+    if (this.deletions.has(id)) return;
+    this.deletions.set(id, deletion);
+    const { keyspace, partitionId, replica } = deletion;
+    if (replica !== undefined) {
+      // Not led here (a removed node never leads): writes waiting for it are answered now.
+      this.syncLeadership(replica);
+      this.replicas.delete(id);
+      this.trimming.delete(replica);
+    }
+    this.replicator.release(keyspace, partitionId);
+    this.follower.forget(keyspace, partitionId);
+    const entry = this.deps.view.keyspace(keyspace)?.partitions[partitionId];
+    this.deps.log.info('Deleting a partition replica this node no longer holds', {
+      keyspace,
+      partitionId,
+      reason: deletion.reason,
+      epoch: entry?.record.epoch,
+      replicas: entry?.record.replicas,
+      open: replica !== undefined,
+      appliedIndex: replica?.appliedIndex,
+      logEndIndex: replica?.logEndIndex,
+    });
+  }
+
+  /** Deletes the queued replicas one at a time (each a retirement in the group committer). */
+  private async runDeletions(): Promise<void> {
+    try {
+      for (;;) {
+        const next = this.deletions.entries().next();
+        if (next.done === true || this.stopping) return;
+        const [id, deletion] = next.value;
+        const { keyspace, partitionId, replica } = deletion;
+        // Nothing may read it when it goes: pulls into it stop, serves of it end.
+        await Promise.all([this.installer.cancel(keyspace, partitionId), this.snapshots.release(keyspace, partitionId)]);
+        const error = new AmbiguousResultError(`Partition ${id} was removed from node ${this.settings.nodeId} before this write was acknowledged; it may or may not have been applied`, { partitionId });
+        const deleted = await new Promise<boolean>((resolve) => {
+          const queued = this.committer.submitRetirement({
+            replica,
+            error,
+            run: () => {
+              replica?.retire();
+              this.deps.engine.dropPartition(keyspace, partitionId);
+            },
+            done: () => resolve(true),
+          });
+          if (!queued) resolve(false);
+        });
+        // Stopping: the replica stays on disk, and the next start deletes it.
+        if (!deleted) return;
+        this.deletions.delete(id);
+        this.replicasDeleted.add(1, { reason: deletion.reason });
+        this.deps.log.info('Deleted partition replica', { keyspace, partitionId, reason: deletion.reason, appliedIndex: replica?.appliedIndex, logEndIndex: replica?.logEndIndex });
+        // The view may give this node the partition again by now: a new, empty replica opens.
+        this.openOwnedPartitions();
+      }
+    } finally {
+      this.deleting = false;
+    }
   }
 
   /**

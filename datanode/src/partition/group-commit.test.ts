@@ -435,6 +435,38 @@ describe('GroupCommitter', () => {
     expect(h.results.map(([k]) => k)).toEqual(['w1']);
   });
 
+  it('runs a retirement in order with the tasks before it, refuses later tasks of its replica, and answers its waiting writes with its error once durable', async () => {
+    const h = harness();
+    // A replicated replica: its durable writes wait for an acknowledgement that never comes.
+    h.replica.logDurable = function (this: RecordingReplica) {};
+    h.submit('waiting');
+    h.runScheduled();
+    h.transactions[0]?.resolve();
+    await h.settle();
+    h.runScheduled();
+    expect(h.results).toEqual([]);
+    const events: string[] = [];
+    expect(h.committer.submitTask({ replica: h.replica, run: () => events.push('task before'), done: () => events.push('task done') })).toBe(true);
+    const error = new OverloadedError('retired');
+    expect(h.committer.submitRetirement({ replica: h.replica, error, run: () => events.push('retire'), done: () => events.push('retired') })).toBe(true);
+    expect(h.committer.isRetired(h.replica)).toBe(true);
+    expect(h.committer.submitTask({ replica: h.replica, run: () => events.push('task after'), done: () => undefined })).toBe(false);
+    expect(h.committer.submitRetirement({ replica: h.replica, error, run: () => undefined, done: () => undefined })).toBe(false);
+    // Storage that no replica was opened for is retired the same way.
+    expect(h.committer.submitRetirement({ replica: undefined, error, run: () => events.push('drop unopened'), done: () => events.push('dropped unopened') })).toBe(true);
+    h.runScheduled();
+    expect(events).toEqual(['task before', 'retire', 'drop unopened']);
+    h.transactions[1]?.resolve();
+    await h.settle();
+    expect(events).toEqual(['task before', 'retire', 'drop unopened', 'task done', 'retired', 'dropped unopened']);
+    expect(h.results).toEqual([['waiting', { ok: false, error }]]);
+    // An acknowledgement of the retired replica no longer queues an apply.
+    h.replica.acknowledgedIndex = 1;
+    h.committer.acknowledged(h.replica);
+    h.runScheduled();
+    expect(h.transactions).toHaveLength(2);
+  });
+
   it('answers writes waiting for an acknowledgement that arrives after their commit, and then applies them', async () => {
     const h = harness();
     // A replicated replica: durable entries wait for an outside acknowledgement.

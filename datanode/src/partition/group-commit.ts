@@ -14,6 +14,12 @@
  * queueOpsMax (submit refuses instead); answers leave in submission order per replica; each
  * write is answered exactly once, never before its entry is durable and acknowledged. The one
  * exception is the ackBeforeDurable failpoint, which exists to break it.
+ *
+ * Retiring a replica (submitRetirement: its storage is deleted, RFC 0003) is a replica task that
+ * runs in order with the tasks before it; from its submission on no task of that replica is
+ * accepted (submitTask returns false), so nothing runs on it after it in any transaction, and
+ * once it is durable every write of the replica still waiting is answered with the retirement's
+ * error and the committer forgets the replica.
  */
 import { assert, isQuireError, type QuireError } from '@quire/common';
 import type { AppendOutcome, PartitionReplica, WriteRequest, WriteResult } from './replica.js';
@@ -47,6 +53,22 @@ export interface ReplicaTask<T = unknown> {
   run(): T;
   done(result: T): void;
 }
+
+/**
+ * Storage work that ends a replica (its storage is deleted): `run` executes inside the
+ * transaction, in submission order with the replica tasks; `done` is called once it is durable.
+ * `replica` is the replica retired, or undefined for storage no replica was opened for.
+ */
+export interface RetirementTask {
+  readonly replica: CommitReplica | undefined;
+  /** The answer of the replica's writes still waiting for acknowledgement once it is retired. */
+  readonly error: QuireError;
+  run(): void;
+  done(): void;
+}
+
+/** A task in the queue: a replica task, or a retirement. */
+type QueuedTask = { readonly kind: 'task'; readonly task: ReplicaTask } | { readonly kind: 'retirement'; readonly task: RetirementTask };
 
 /** The parts of a partition replica the committer drives (PartitionReplica; a stub in tests). */
 export type CommitReplica = Pick<PartitionReplica, 'appendWrite' | 'applyAcknowledged' | 'appliedDurable' | 'finishWrites' | 'logDurable' | 'acknowledgedIndex' | 'needsApply'>;
@@ -134,7 +156,9 @@ export interface GroupCommitterLimits {
 export class GroupCommitter {
   private queue: PendingWrite[] = [];
   /** Replica tasks for the next transaction; not bounded by queueOpsMax (their senders bound them). */
-  private tasks: ReplicaTask[] = [];
+  private tasks: QueuedTask[] = [];
+  /** Replicas a retirement was submitted for: they take no further task. */
+  private readonly retired = new WeakSet<CommitReplica>();
   /** Replicas with acknowledged entries to apply. */
   private readonly toApply = new Set<CommitReplica>();
   /** Per replica, answers waiting for its applied index, in submission order. */
@@ -172,7 +196,7 @@ export class GroupCommitter {
 
   /** Asks for a transaction that applies `replica`'s acknowledged entries (e.g. after a restart). */
   applyNeeded(replica: CommitReplica): void {
-    if (this.stopped || !replica.needsApply) return;
+    if (this.stopped || this.retired.has(replica) || !replica.needsApply) return;
     this.toApply.add(replica);
     this.scheduleFlush();
   }
@@ -190,12 +214,30 @@ export class GroupCommitter {
     }
   }
 
-  /** Queues a replica task for the next transaction; returns false once stopped. */
+  /** Queues a replica task for the next transaction; returns false once stopped, or once its replica is retired. */
   submitTask<T>(task: ReplicaTask<T>): boolean {
-    if (this.stopped) return false;
-    this.tasks.push(task as ReplicaTask);
+    if (this.stopped || this.retired.has(task.replica)) return false;
+    this.tasks.push({ kind: 'task', task: task as ReplicaTask });
     this.scheduleFlush();
     return true;
+  }
+
+  /**
+   * Queues the retirement of a replica (its storage deleted in `run`); returns false once
+   * stopped. From now on the replica takes no task; once the retirement is durable its writes
+   * still waiting are answered with `task.error` and the committer forgets it.
+   */
+  submitRetirement(task: RetirementTask): boolean {
+    if (this.stopped || (task.replica !== undefined && this.retired.has(task.replica))) return false;
+    if (task.replica !== undefined) this.retired.add(task.replica);
+    this.tasks.push({ kind: 'retirement', task });
+    this.scheduleFlush();
+    return true;
+  }
+
+  /** Whether a retirement of `replica` was submitted. */
+  isRetired(replica: CommitReplica): boolean {
+    return this.retired.has(replica);
   }
 
   /**
@@ -204,7 +246,7 @@ export class GroupCommitter {
    */
   acknowledged(replica: CommitReplica): void {
     this.answerWaiting();
-    if (!this.stopped && replica.needsApply) {
+    if (!this.stopped && !this.retired.has(replica) && replica.needsApply) {
       this.toApply.add(replica);
       this.scheduleFlush();
     }
@@ -287,7 +329,7 @@ export class GroupCommitter {
    * Writes `batch` — and the applies of acknowledged entries — in one storage transaction; once
    * it is durable, marks the appended logs durable and answers what the replicas have applied.
    */
-  private commit(batch: readonly PendingWrite[], tasks: readonly ReplicaTask[]): void {
+  private commit(batch: readonly PendingWrite[], tasks: readonly QueuedTask[]): void {
     assert(this.inFlight, 'A batch is committed only while marked in flight');
     const startedMs = this.deps.monotonicMs();
     const ackBeforeDurable = batch.length > 0 && (this.deps.failpoints?.ackBeforeDurable() ?? false);
@@ -297,9 +339,13 @@ export class GroupCommitter {
       .write(() => {
         const touched = new Set<CommitReplica>(applying);
         for (const replica of applying) replica.applyAcknowledged();
-        const taskResults = tasks.map((task) => {
-          touched.add(task.replica);
-          return task.run();
+        const taskResults = tasks.map((queued) => {
+          if (queued.kind === 'retirement') {
+            queued.task.run();
+            return undefined;
+          }
+          touched.add(queued.task.replica);
+          return queued.task.run();
         });
         const outcomes: AppendOutcome[] = new Array<AppendOutcome>(batch.length);
         for (let i = 0; i < batch.length; i++) {
@@ -312,7 +358,7 @@ export class GroupCommitter {
         }
         for (const replica of touched) replica.finishWrites();
         // The replicas whose log this transaction extends: told now (onLogAppended) and once durable.
-        const appended = new Set([...batch.map((w) => w.replica), ...tasks.map((t) => t.replica)]);
+        const appended = new Set([...batch.map((w) => w.replica), ...tasks.flatMap((t) => (t.kind === 'task' ? [t.task.replica] : []))]);
         const onLogAppended = this.deps.onLogAppended;
         if (onLogAppended !== undefined && appended.size > 0) {
           this.deps.schedule(() => {
@@ -329,7 +375,15 @@ export class GroupCommitter {
           for (const replica of appended) replica.logDurable();
           for (const replica of appended) this.deps.onLogDurable?.(replica);
           for (const w of batch) w.trace?.durable();
-          for (let i = 0; i < tasks.length; i++) (tasks[i] as ReplicaTask).done(taskResults[i]);
+          for (let i = 0; i < tasks.length; i++) {
+            const queued = tasks[i] as QueuedTask;
+            if (queued.kind === 'task') {
+              queued.task.done(taskResults[i]);
+            } else {
+              this.forget(queued.task);
+              queued.task.done();
+            }
+          }
           // Writes answered early are never answered again, not even with an injected error.
           const finish = (): void => {
             if (!ackBeforeDurable) this.await(batch, outcomes);
@@ -353,6 +407,17 @@ export class GroupCommitter {
         },
         (err: unknown) => this.fatal(err),
       );
+  }
+
+  /** A retirement is durable: the replica's waiting writes get its error, and nothing of it stays here. */
+  private forget(task: RetirementTask): void {
+    const replica = task.replica;
+    if (replica === undefined) return;
+    this.toApply.delete(replica);
+    this.abandoned.delete(replica);
+    const list = this.waiting.get(replica);
+    this.waiting.delete(replica);
+    for (const w of list ?? []) w.done({ ok: false, error: task.error });
   }
 
   /** Queues the answers of a durable batch behind their replicas' acknowledged indexes. */

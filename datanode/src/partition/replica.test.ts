@@ -460,4 +460,85 @@ describe('PartitionReplica', () => {
       expect(leader.firstLogIndex).toBe(8);
     });
   });
+
+  describe('setReplicated (the replica set changes, RFC 0003 moves)', () => {
+    it('going replicated (a learner added to a one-replica partition) keeps what is acknowledged and waits for acknowledge() from then on', async () => {
+      const r = replica();
+      await apply(r, put('a', '1'));
+      // Appended in a transaction still in flight when the learner is added.
+      const outcomes = await append(r, put('b', '2'));
+      expect(r.setReplicated(true)).toBe(false);
+      expect(r.replicated).toBe(true);
+      r.logDurable();
+      expect([r.durableIndex, r.acknowledgedIndex]).toEqual([2, 1]);
+      expect(r.read(Buffer.from('b'))).toBeUndefined();
+      // The leader's progress counts the leader alone while the learner is outside the ISR.
+      r.acknowledge(2);
+      expect(outcomes[0]?.answerAfterIndex).toBe(2);
+      expect(r.read(Buffer.from('b'))?.value.toString()).toBe('2');
+      expect(await applyAcknowledged(r)).toBe(1);
+    });
+
+    it('going unreplicated (the followers removed) acknowledges every durable entry at once and later ones once durable', async () => {
+      const leader = new PartitionReplica(engine.partition('default', 1), { logRetainEntriesMax: 1000, logTruncateBatchMax: 1000, applyEntriesMax: 1000, pending: pendingLimits, replicated: true, dedup: dedupLimits }, clock);
+      await append(leader, put('a', '1'), put('b', '2'));
+      leader.logDurable();
+      leader.acknowledge(1);
+      // Entry 3 is in a transaction not yet durable when the record drops the followers.
+      await append(leader, put('c', '3'));
+      expect(leader.setReplicated(false)).toBe(true);
+      expect([leader.durableIndex, leader.acknowledgedIndex]).toEqual([2, 2]);
+      expect(leader.read(Buffer.from('b'))?.value.toString()).toBe('2');
+      expect(leader.read(Buffer.from('c'))).toBeUndefined();
+      leader.logDurable();
+      expect(leader.acknowledgedIndex).toBe(3);
+      expect(() => leader.acknowledge(3)).toThrow(/has one replica/);
+      // Unchanged: nothing moves.
+      expect(leader.setReplicated(false)).toBe(false);
+      expect(await applyAcknowledged(leader)).toBe(3);
+      // And back: acknowledgement comes from outside again.
+      expect(leader.setReplicated(true)).toBe(false);
+      await append(leader, put('d', '4'));
+      leader.logDurable();
+      expect([leader.durableIndex, leader.acknowledgedIndex]).toEqual([4, 3]);
+    });
+
+    it('a replica reopened after the change follows the new setting from its open', async () => {
+      const r = replica();
+      await apply(r, put('a', '1'));
+      r.setReplicated(true);
+      await append(r, put('b', '2'));
+      r.logDurable();
+      const reopened = new PartitionReplica(engine.partition('default', 0), { logRetainEntriesMax: 1000, logTruncateBatchMax: 1000, applyEntriesMax: 1000, pending: pendingLimits, replicated: true, dedup: dedupLimits }, clock);
+      expect([reopened.appliedIndex, reopened.acknowledgedIndex, reopened.logEndIndex]).toEqual([1, 1, 2]);
+      expect(reopened.setReplicated(false)).toBe(true);
+      expect(reopened.acknowledgedIndex).toBe(2);
+    });
+  });
+
+  describe('retire (its storage deleted, RFC 0003)', () => {
+    it('refuses appends without touching the store, applies and finishes nothing, and refuses reads (assertion)', async () => {
+      const r = replica();
+      await apply(r, put('a', '1'));
+      await append(r, put('b', '2'));
+      r.logDurable();
+      expect(r.needsApply).toBe(true);
+      const outcome = await engine.write(() => {
+        r.retire();
+        engine.dropPartition('default', 0);
+        const refused = r.appendWrite(put('c', '3'), 1);
+        expect(r.applyAcknowledged()).toBe(0);
+        r.finishWrites();
+        return refused;
+      });
+      expect(outcome.result.ok).toBe(false);
+      expect(outcome.result.ok ? undefined : outcome.result.error.code).toBe('WRONG_PARTITION');
+      expect(outcome.answerAfterIndex).toBe(0);
+      r.logDurable();
+      r.appliedDurable();
+      expect([r.retired, r.needsApply, r.trimLog()]).toEqual([true, false, 0]);
+      expect(() => r.read(Buffer.from('a'))).toThrow(/retired/);
+      expect(engine.storedPartitions()).toEqual([]);
+    });
+  });
 });

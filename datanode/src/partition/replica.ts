@@ -36,8 +36,15 @@
  *    recorded: they had no effect, so re-evaluating a retry of one is the same as evaluating
  *    it the first time; the router never resends a definite refusal it received, only writes
  *    whose answer it did not get.
+ *  - Whether the acknowledged index comes from replication follows the partition's replica set
+ *    (setReplicated): going replicated keeps it where it is, for the leader's progress to move;
+ *    going unreplicated (a sole replica) acknowledges the durable log at once and the rest as it
+ *    becomes durable, so no write waits for a follower that is no longer there.
+ *  - A retired replica (its storage deleted in the current transaction, RFC 0003) touches its
+ *    store no more: appends are refused, applies and transaction ends do nothing, reads are an
+ *    assertion failure.
  */
-import { ConditionFailedError, NotLeaderError, assert, type Clock, type QuireError } from '@quire/common';
+import { ConditionFailedError, NotLeaderError, WrongPartitionError, assert, type Clock, type QuireError } from '@quire/common';
 import { DedupTable, type DedupLimits } from '../replication/dedup-table.js';
 import type { LogEnd } from '../replication/divergence.js';
 import { EpochHistory } from '../replication/epoch-history.js';
@@ -89,10 +96,11 @@ export interface ReplicaSettings {
   /** Bounds of the appended-but-unapplied entries. */
   readonly pending: PendingViewLimits;
   /**
-   * Whether the partition has followers (replication factor > 1). Then the acknowledged index
-   * comes from outside — the leader's replication progress, or a follower's leader — and a
-   * replica opened with unapplied entries does not know they were acknowledged: it starts with
-   * acknowledged = applied. With one replica a durable entry is acknowledged.
+   * Whether the partition has followers (more than one replica) when the replica opens. Then the
+   * acknowledged index comes from outside — the leader's replication progress, or a follower's
+   * leader — and a replica opened with unapplied entries does not know they were acknowledged:
+   * it starts with acknowledged = applied. With one replica a durable entry is acknowledged.
+   * setReplicated changes it as the replica set changes.
    */
   readonly replicated: boolean;
   /** Bounds of the request id table (RFC 0001 "Request ids and router buffering"). */
@@ -159,6 +167,10 @@ export class PartitionReplica {
   private installsBegun = 0;
   /** A follower's contacts with its leader, for the staleness of follower reads (RFC 0001 "Follower reads"). */
   private readonly contact = new LeaderContact();
+  /** Whether the acknowledged index comes from replication (ReplicaSettings.replicated, then setReplicated). */
+  private replicatedNow: boolean;
+  /** Set once the replica's storage was deleted (retire). */
+  private retiredNow = false;
 
   constructor(
     private readonly store: PartitionStore,
@@ -185,6 +197,7 @@ export class PartitionReplica {
     this.dedup = new DedupTable(settings.dedup);
     this.rebuildDedup();
     this.durable = this.logEnd;
+    this.replicatedNow = settings.replicated;
     this.acknowledged = settings.replicated ? this.applied : this.logEnd;
     this.known = this.logEndEpoch;
     this.leaderTenureRecorded = store.leaderTenure();
@@ -219,6 +232,10 @@ export class PartitionReplica {
     for (let index = first; index <= this.logEnd; index++) history.append(decodeLogEntry(this.entryAt(index)).epoch, index);
     this.historyDirty = true;
     return history;
+  }
+
+  private assertNotRetired(method: string): void {
+    assert(!this.retiredNow, `PartitionReplica.${method} on ${this.keyspace}/${this.partitionId}, which was retired (its storage is deleted)`);
   }
 
   private entryAt(index: number): Buffer {
@@ -257,7 +274,41 @@ export class PartitionReplica {
 
   /** Whether the acknowledged index comes from replication (see ReplicaSettings.replicated). */
   get replicated(): boolean {
-    return this.settings.replicated;
+    return this.replicatedNow;
+  }
+
+  /**
+   * Follows a change of the partition's replica set (RFC 0003 moves): `true` once it has more
+   * than one replica, `false` once this is the only one. Going replicated, the acknowledged
+   * index stays where it is and moves from then on by acknowledge() (the leader's progress,
+   * which counts the leader's own durable index, or the follower's leader). Going unreplicated,
+   * every durable entry is acknowledged at once and later ones as they become durable
+   * (logDurable), exactly as with one replica from the start: writes that waited for followers
+   * are answered once durable here. Returns whether the acknowledged index moved (the caller
+   * then answers the writes waiting for it).
+   */
+  setReplicated(replicated: boolean): boolean {
+    if (replicated === this.replicatedNow) return false;
+    this.replicatedNow = replicated;
+    if (replicated || this.retiredNow || this.installing || this.durable <= this.acknowledged) return false;
+    this.acknowledged = this.durable;
+    return true;
+  }
+
+  /**
+   * Marks the replica retired (inside the storage transaction that deletes its storage,
+   * StorageEngine.dropPartition): from now on it refuses appends, applies nothing and never
+   * touches its store again. The caller drops every reference to it.
+   */
+  retire(): void {
+    this.retiredNow = true;
+    this.dirty = false;
+    this.historyDirty = false;
+  }
+
+  /** Whether the replica's storage was deleted (retire). */
+  get retired(): boolean {
+    return this.retiredNow;
   }
 
   /** The log's last entry as (epoch, index); (0, 0) for an empty log that starts at 1. */
@@ -313,6 +364,7 @@ export class PartitionReplica {
    * transaction is.
    */
   recordLeaderTenure(epoch: number): void {
+    this.assertNotRetired('recordLeaderTenure');
     assert(epoch > this.leaderTenureRecorded, `Leader tenure ${epoch} of ${this.keyspace}/${this.partitionId} is not newer than the recorded ${this.leaderTenureRecorded}`);
     this.store.setLeaderTenure(epoch);
     this.leaderTenureRecorded = epoch;
@@ -388,7 +440,8 @@ export class PartitionReplica {
    * durably. Never backwards, never beyond the durable log.
    */
   acknowledge(index: number): void {
-    assert(this.settings.replicated, `Partition ${this.keyspace}/${this.partitionId} has one replica: it acknowledges its own durable log`);
+    if (this.retiredNow) return;
+    assert(this.replicatedNow, `Partition ${this.keyspace}/${this.partitionId} has one replica: it acknowledges its own durable log`);
     assert(index <= this.durable, `Acknowledged index ${index} is beyond the durable log end ${this.durable}`);
     if (index > this.acknowledged) this.acknowledged = index;
   }
@@ -399,6 +452,7 @@ export class PartitionReplica {
    * entries continue the (truncated) log; they are pending until acknowledged and applied.
    */
   appendReplicated(entries: readonly ReplicatedEntry[], truncateAfterIndex: number | undefined): void {
+    this.assertNotRetired('appendReplicated');
     if (truncateAfterIndex !== undefined) this.truncateLogAfter(truncateAfterIndex);
     const nowMs = entries.length > 0 ? this.clock.monotonicMs() : 0;
     for (const entry of entries) {
@@ -422,6 +476,7 @@ export class PartitionReplica {
    * suffix the leader does not have. Never an applied or acknowledged entry (RFC invariant 6).
    */
   truncateLogAfter(index: number): void {
+    this.assertNotRetired('truncateLogAfter');
     assert(index >= this.applying && index >= this.acknowledged, `Truncating after ${index} would drop applied (${this.applying}) or acknowledged (${this.acknowledged}) entries`);
     if (index >= this.logEnd) return;
     this.store.truncateLogAfter(index);
@@ -456,11 +511,12 @@ export class PartitionReplica {
 
   /** Whether acknowledged entries wait to be applied. */
   get needsApply(): boolean {
-    return this.acknowledged > this.applying;
+    return !this.retiredNow && this.acknowledged > this.applying;
   }
 
   /** Reads one key as of the acknowledged index: data, overlaid with acknowledged but unapplied writes. */
   read(key: Buffer): StoredEntry | undefined {
+    this.assertNotRetired('read');
     return this.pending.acknowledgedValueOf(key, this.acknowledged, this.store.get(key));
   }
 
@@ -471,6 +527,7 @@ export class PartitionReplica {
    * undefined when the range is exhausted — a chunk shortened by deletes is not the end.
    */
   range(query: RangeQuery): { entries: StoredEntry[]; next: Buffer | undefined } {
+    this.assertNotRetired('range');
     const chunk = this.store.range(query);
     // The chunk covers [start, end) unless it stopped early; then up to and including its last key.
     const last = chunk.at(-1);
@@ -500,6 +557,11 @@ export class PartitionReplica {
    * be answered once that entry is acknowledged.
    */
   appendWrite(request: WriteRequest, epoch: number): AppendOutcome {
+    if (this.retiredNow) {
+      // Its storage is gone: this node no longer holds the partition, and the write did not happen.
+      const error = new WrongPartitionError(`Partition ${this.keyspace}/${this.partitionId} no longer has a replica here`, { partitionId: this.partitionId, epoch: this.known });
+      return { result: { ok: false, error }, answerAfterIndex: 0 };
+    }
     if ((this.leading !== undefined && epoch !== this.leading) || epoch < this.logEndEpoch) {
       // Leadership moved between the request's admission and its transaction: it did not happen.
       const error = new NotLeaderError(`Partition ${this.keyspace}/${this.partitionId} is no longer led here at epoch ${epoch} (known epoch ${this.known})`, {
@@ -543,8 +605,9 @@ export class PartitionReplica {
    * policy needs; with followers the leader's progress decides (RFC 0001).
    */
   logDurable(): void {
+    if (this.retiredNow) return;
     this.durable = this.logEnd;
-    if (!this.settings.replicated) this.acknowledged = this.logEnd;
+    if (!this.replicatedNow) this.acknowledged = this.logEnd;
   }
 
   /**
@@ -554,6 +617,7 @@ export class PartitionReplica {
    * data readers do not see an uncommitted transaction.
    */
   applyAcknowledged(): number {
+    if (this.retiredNow) return 0;
     const target = Math.min(this.acknowledged, this.applying + this.settings.applyEntriesMax);
     const count = target - this.applying;
     if (count <= 0) return 0;
@@ -573,7 +637,7 @@ export class PartitionReplica {
 
   /** The transaction that applied entries is durable and visible: they leave the pending view. */
   appliedDurable(): void {
-    if (this.applying === this.applied) return;
+    if (this.retiredNow || this.applying === this.applied) return;
     this.pending.applyUpTo(this.applying);
     this.applied = this.applying;
   }
@@ -584,6 +648,7 @@ export class PartitionReplica {
    * transaction for every replica touched.
    */
   finishWrites(): void {
+    if (this.retiredNow) return;
     if (this.historyDirty) {
       this.store.setEpochHistory(this.history.encode());
       this.historyDirty = false;
@@ -607,7 +672,7 @@ export class PartitionReplica {
    * a snapshot. Inside a transaction; returns the entries dropped (at most logTruncateBatchMax).
    */
   trimLog(): number {
-    if (this.installing) return 0;
+    if (this.installing || this.retiredNow) return 0;
     return this.truncateLogBefore(Math.min(this.store.applied().appliedIndex + 1, this.keepFloor));
   }
 
@@ -631,6 +696,7 @@ export class PartitionReplica {
    * after its old applied index, and takes no append, apply or truncation.
    */
   beginSnapshotInstall(): void {
+    this.assertNotRetired('beginSnapshotInstall');
     this.store.beginSnapshotInstall();
     const state = this.store.applied();
     this.installing = true;

@@ -51,8 +51,8 @@ export interface FollowerHandlerDeps {
   readonly view: MetadataView;
   readonly committer: GroupCommitter;
   readonly log: Logger;
-  /** Opens (or returns) this node's replica of a partition. */
-  openReplica(keyspace: string, partitionId: number): PartitionReplica;
+  /** Opens (or returns) this node's replica of a partition; undefined while its deletion is under way (RFC 0003). */
+  openReplica(keyspace: string, partitionId: number): PartitionReplica | undefined;
   /** Starts (or joins) the snapshot pull an accepted InstallSnapshot asks for (SnapshotInstaller). */
   installSnapshot(request: SnapshotInstallRequest): void;
   /** Whether to end every stream at its next message, unhandled (the datanode.replication.breakStreams failpoint; tests only). */
@@ -84,12 +84,13 @@ export class FollowerHandler {
     if (!Number.isSafeInteger(epoch) || epoch < 1) throw new InvalidArgumentError(`Replication message epoch ${epoch} is not a positive integer`, { field: 'messages.epoch' });
     const reply = (b: FollowerMessage['body']): void => answer({ keyspace, partitionId, epoch, body: b });
     const entry = this.deps.view.keyspace(keyspace)?.partitions[partitionId];
-    if (!this.deps.view.loaded || entry === undefined || !entry.record.replicas.includes(this.deps.nodeId)) {
-      // Not a replica by this node's view (yet): the leader retries once the views move.
+    const replica = !this.deps.view.loaded || entry === undefined || !entry.record.replicas.includes(this.deps.nodeId) ? undefined : this.deps.openReplica(keyspace, partitionId);
+    if (replica === undefined) {
+      // Not a replica by this node's view (yet), or its old replica here is still being deleted:
+      // the leader retries once the views move (or the deletion is done).
       reply(refusedBody({ kind: 'not-ready', knownEpoch: entry?.record.epoch ?? 0, leaderHint: entry?.record.leader }, this.deps.view.revision));
       return;
     }
-    const replica = this.deps.openReplica(keyspace, partitionId);
     switch (body.$case) {
       case 'append': {
         const append = body.value;
@@ -253,8 +254,14 @@ export class FollowerHandler {
   }
 
   private submit<T>(replica: PartitionReplica, task: { run(): T; done(result: T): void }): void {
-    // Refused only once the node stops: the stream ends with it, and the leader reconnects.
+    // Refused once the node stops (the stream ends with it, and the leader reconnects), or once
+    // the replica is retired (deleted; the leader no longer counts this node's answers).
     this.deps.committer.submitTask({ replica, run: task.run, done: task.done });
+  }
+
+  /** Forgets what it keeps about a partition whose replica here is being deleted (RFC 0003). */
+  forget(keyspace: string, partitionId: number): void {
+    this.reseedLogged.delete(`${keyspace}/${partitionId}`);
   }
 
   /** The replica's state for the core, tied to this node's metadata view. */

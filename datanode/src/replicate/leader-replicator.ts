@@ -40,11 +40,17 @@
  *    ISR (or departs, or the tenure ends), the log is kept from the snapshot's index + 1 (or the
  *    follower's durable index + 1, if higher), so it can catch up from the log
  *    (keepLogForSnapshot; replication.proto SnapshotHeader promises it).
+ *  - An epoch bump that keeps this node the leader (a replica-set change, RFC 0003) starts a new
+ *    progress over the same replica: the writes waiting for acknowledgement stay queued in the
+ *    group committer (the leadership did not move, so nothing is abandoned) and the new tenure
+ *    acknowledges them once its ISR holds them, like any entry of its log.
  *  - A new tenure serves no read until it has acknowledged the whole log it took over
  *    (readRefusal): the previous leader may have acknowledged entries this node knows only as
  *    appended, and a read must see every acknowledged write (Raft's rule that a new leader commits
  *    an entry of its own before it serves reads). After a transfer or a failover this takes one round
- *    trip to the followers.
+ *    trip to the followers. After an epoch bump that kept this process the leader (the epoch
+ *    right after one it led here) only the log the previous tenure took over counts: what it
+ *    appended since was acknowledged by nobody else, so reads go on if that tenure served them.
  */
 import {
   AckPolicy as WireAckPolicy,
@@ -102,8 +108,8 @@ export interface LeaderReplicatorDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly committer: GroupCommitter;
-  /** Opens (or returns) this node's replica of a partition. */
-  openReplica(keyspace: string, partitionId: number): PartitionReplica;
+  /** Opens (or returns) this node's replica of a partition; undefined while its deletion is under way (RFC 0003). */
+  openReplica(keyspace: string, partitionId: number): PartitionReplica | undefined;
   /** Sends an AlterIsr to the coordinator leader at `address` (absent: ISR changes are only logged). */
   alterIsr?(address: string, request: AlterIsrRequest): Promise<AlterIsrResponse>;
   /** Sends a Coordination.TransferLeader to the coordinator leader at `address` (tenure renewals; absent: they are only logged). */
@@ -418,12 +424,22 @@ export class LeaderReplicator {
         }
         if (current !== undefined) this.drop(current);
         const replica = this.deps.openReplica(name, entry.record.partitionId);
+        if (replica === undefined) {
+          // Its old replica here is being deleted: the sync after the deletion starts it.
+          seen.delete(id);
+          continue;
+        }
         if (replica.leaderTenureEpoch >= entry.record.epoch && this.startedHere.get(id) !== entry.record.epoch) {
           this.renew(name, entry);
           continue;
         }
         this.renewals.delete(id);
-        this.start(name, entry, ackPolicyOf(ks.record.ackPolicy), ks.record.minIsr);
+        // This process led the epoch just before (a replica-set change kept it leader): what it
+        // appended since that tenure began was acknowledged by nobody else, so reads wait only for
+        // the log that tenure took over, as they did. Otherwise for the whole log held now.
+        const continued = current !== undefined && current.epoch + 1 === entry.record.epoch;
+        const readsFromIndex = continued ? current.readsFromIndex : replica.logEndIndex;
+        this.start(name, entry, replica, ackPolicyOf(ks.record.ackPolicy), ks.record.minIsr, Math.max(1, ks.record.replicationFactor), readsFromIndex);
       }
     }
     for (const led of [...this.led.values()]) if (!seen.has(led.id)) this.drop(led);
@@ -465,6 +481,21 @@ export class LeaderReplicator {
     for (const f of led.followers) this.pumpLater(f);
   }
 
+  /**
+   * Forgets a partition whose replica on this node is being deleted (RFC 0003: the view no longer
+   * lists this node among its replicas): stops leading it if it still did (a removed node never
+   * leads; defensive), and drops its renewal, hand-over and tenure bookkeeping, so a replica
+   * opened here later starts from nothing.
+   */
+  release(keyspace: string, partitionId: number): void {
+    const id = idOf(keyspace, partitionId);
+    const led = this.led.get(id);
+    if (led !== undefined) this.drop(led);
+    this.renewals.delete(id);
+    this.startedHere.delete(id);
+    this.handOvers.delete(id);
+  }
+
   /** Stops sending and closes every link. */
   close(): void {
     this.stopped = true;
@@ -475,9 +506,8 @@ export class LeaderReplicator {
     this.byFollower.clear();
   }
 
-  private start(keyspace: string, entry: PartitionEntry, ackPolicy: AckPolicy, minIsrRecorded: number): void {
+  private start(keyspace: string, entry: PartitionEntry, replica: PartitionReplica, ackPolicy: AckPolicy, minIsrRecorded: number, replicationFactor: number, readsFromIndex: number): void {
     const { record } = entry;
-    const replica = this.deps.openReplica(keyspace, record.partitionId);
     const isr = record.isr.includes(this.deps.nodeId) ? record.isr : [...record.isr, this.deps.nodeId];
     const minIsr = Math.min(Math.max(1, minIsrRecorded), record.replicas.length);
     const progress = new LeaderProgress(
@@ -488,6 +518,7 @@ export class LeaderReplicator {
         replicas: record.replicas,
         ackPolicy,
         minIsr,
+        replicationFactor,
         isrLagTimeMs: this.settings.isrLagTimeMs,
         sendAheadEntriesMax: this.settings.sendAheadEntriesMax,
         appendEntriesMax: this.settings.appendEntriesMax,
@@ -510,7 +541,7 @@ export class LeaderReplicator {
       held: new Set(),
       installDue: new Set(),
       snapshotFloors: new Map(),
-      readsFromIndex: replica.logEndIndex,
+      readsFromIndex,
       traced: new Map(),
     };
     this.led.set(led.id, led);

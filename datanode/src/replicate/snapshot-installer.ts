@@ -27,7 +27,8 @@
  * Critical invariants: the answer is sent only once the install is durable; nothing from the
  * wire reaches a storage assertion unchecked; the replica takes no append, truncation or apply
  * while the install is pending (PartitionReplica.installingSnapshot; FollowerHandler refuses
- * messages as not ready meanwhile).
+ * messages as not ready meanwhile); a cancelled pull (its replica is being deleted, RFC 0003)
+ * submits no further storage task for that replica.
  */
 import { Metadata } from '@grpc/grpc-js';
 import { ReplicationClient, type SnapshotRequest, type SnapshotResponse } from '@quire/proto';
@@ -107,6 +108,13 @@ interface ActivePull {
   readonly replica: PartitionReplica;
   answer: (logEnd: LogEnd) => void;
   stream: SnapshotStream | undefined;
+  /** Set by cancel(): the replica is being deleted; the pull stops without touching it again. */
+  cancelled: boolean;
+  /** Ends the pull's back-off wait early. */
+  wake: (() => void) | undefined;
+  /** Resolves once the pull's run has ended (at once for a pull that never ran). */
+  readonly finished: Promise<void>;
+  readonly finish: () => void;
 }
 
 /** Pulls and installs snapshots for the partitions this node follows. */
@@ -150,12 +158,37 @@ export class SnapshotInstaller {
         return;
       }
       case 'started':
-      case 'queued':
-        this.active.set(id, { keyspace: req.keyspace, partitionId: req.partitionId, replica: req.replica, answer: req.answer, stream: undefined });
+      case 'queued': {
+        let finish = (): void => undefined;
+        const finished = new Promise<void>((resolve) => (finish = resolve));
+        this.active.set(id, { keyspace: req.keyspace, partitionId: req.partitionId, replica: req.replica, answer: req.answer, stream: undefined, cancelled: false, wake: undefined, finished, finish });
         if (outcome === 'started') void this.run(id);
         else this.deps.log.info('A snapshot pull waits for a free slot', { ...where, running: this.pulls.runningCount });
         return;
+      }
     }
+  }
+
+  /**
+   * Stops the pull of a partition whose replica here is being deleted (RFC 0003): a waiting pull
+   * is removed, a running one ends at its next step without touching the replica again (the
+   * storage task it may be waiting for was submitted before the deletion, so it runs first).
+   * Resolves once no pull of the partition runs.
+   */
+  cancel(keyspace: string, partitionId: number): Promise<void> {
+    const id = idOf(keyspace, partitionId);
+    const pull = this.active.get(id);
+    if (pull === undefined) return Promise.resolve();
+    pull.cancelled = true;
+    this.active.delete(id);
+    if (this.pulls.cancelWaiting(id)) {
+      pull.finish();
+      return Promise.resolve();
+    }
+    this.deps.log.info('Cancelling a snapshot pull: the replica is being deleted', { keyspace, partitionId });
+    pull.stream?.cancel();
+    pull.wake?.();
+    return pull.finished;
   }
 
   /** Stops every pull (their partial installs stay marked pending and are discarded at the next open). */
@@ -170,23 +203,25 @@ export class SnapshotInstaller {
     let retryMs = this.settings.retryMsMin;
     try {
       for (;;) {
-        if (this.closed) return;
+        if (this.closed || pull.cancelled) return;
         const target = this.pulls.target(id) as PullTarget;
         if (!this.viewNames(pull, target)) {
           // The leader that asked no longer leads at that epoch: its answer would be ignored, and
           // half a store is no replica. Discard it, so the replica is an empty but consistent one.
           if (pull.replica.installingSnapshot) await this.task(pull.replica, () => pull.replica.discardSnapshotInstall());
+          if (pull.cancelled) return;
           if (this.pulls.target(id) !== target) continue;
           this.deps.log.info('Gave up a snapshot pull: its leader no longer leads the partition at that epoch', { keyspace: pull.keyspace, partitionId: pull.partitionId, ...target });
           return;
         }
         try {
           const installed = await this.attempt(id, pull, target);
+          if (pull.cancelled) return;
           if (installed === undefined) continue;
           pull.answer(installed);
           return;
         } catch (err) {
-          if (this.closed) return;
+          if (this.closed || pull.cancelled) return;
           // Cancelled for a newer target: start over from it at once.
           if (this.pulls.target(id) !== target) continue;
           const retryAfterMs = isQuireError(err) ? (err.details.retryAfterMs ?? 0) : 0;
@@ -200,7 +235,7 @@ export class SnapshotInstaller {
             err: String(err),
             retryMs: waitMs,
           });
-          await this.sleep(waitMs);
+          await this.sleep(waitMs, pull);
           retryMs = Math.min(this.settings.retryMsMax, retryMs * 2);
         }
       }
@@ -208,7 +243,8 @@ export class SnapshotInstaller {
       // Only a stopping committer gets here (ShuttingDownError from task()).
       this.deps.log.info('Snapshot pull stopped', { keyspace: pull.keyspace, partitionId: pull.partitionId, err: String(err) });
     } finally {
-      this.active.delete(id);
+      if (this.active.get(id) === pull) this.active.delete(id);
+      pull.finish();
       for (const next of this.pulls.finish(id)) void this.run(next);
     }
   }
@@ -233,7 +269,7 @@ export class SnapshotInstaller {
     try {
       for await (const { part } of stream) {
         if (this.closed) throw new ShuttingDownError(`Data node ${this.deps.nodeId} is shutting down`);
-        if (this.pulls.target(id) !== target) return undefined;
+        if (this.pulls.target(id) !== target || pull.cancelled) return undefined;
         switch (part?.$case) {
           case 'header': {
             if (header !== undefined) throw corrupt('a second header');
@@ -273,7 +309,7 @@ export class SnapshotInstaller {
       stream.cancel();
     }
     if (this.closed) throw new ShuttingDownError(`Data node ${this.deps.nodeId} is shutting down`);
-    if (this.pulls.target(id) !== target) return undefined;
+    if (this.pulls.target(id) !== target || pull.cancelled) return undefined;
     if (header === undefined || tally === undefined || end === undefined) throw new UnavailableError(`The snapshot of ${id} from ${target.leader} ended without its SnapshotEnd`);
     if (!tally.matches(end)) {
       throw corrupt(`SnapshotEnd says ${end.keyCount} keys and ${end.payloadBytes} bytes, ${tally.keyCount} keys and ${tally.payloadBytes} bytes were loaded`);
@@ -307,16 +343,18 @@ export class SnapshotInstaller {
     });
   }
 
-  /** Waits `ms`, or less if the installer closes. */
-  private sleep(ms: number): Promise<void> {
+  /** Waits `ms`, or less if the installer closes or the pull is cancelled. */
+  private sleep(ms: number, pull: ActivePull): Promise<void> {
     return new Promise<void>((resolve) => {
       const wake = (): void => {
         timer.cancel();
         this.sleeps.delete(wake);
+        pull.wake = undefined;
         resolve();
       };
       const timer = this.deps.clock.after(ms, wake);
       this.sleeps.add(wake);
+      pull.wake = wake;
     });
   }
 }

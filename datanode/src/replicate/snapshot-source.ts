@@ -19,6 +19,8 @@
  *    drained (the follower's loading speed paces this node), and the follower's deadline, capped
  *    at serveMsMax, bounds how long the read transaction stays open.
  *  - A chunk is sent only while this node still leads the partition at the request's epoch.
+ *  - release() ends every serve of a partition whose replica here is being deleted (RFC 0003) and
+ *    resolves only once their read transactions are closed: a drop never meets an open reader.
  */
 import type { SnapshotRequest, SnapshotResponse } from '@quire/proto';
 import {
@@ -26,6 +28,7 @@ import {
   InvalidArgumentError,
   OverloadedError,
   PartitionUnavailableError,
+  WrongPartitionError,
   assert,
   type Clock,
   type Logger,
@@ -71,9 +74,19 @@ const busyRetryAfterMs = 1_000;
 /** OVERLOADED back-off when a transaction in flight truncated the log past the read. */
 const raceRetryAfterMs = 50;
 
+/** One serve in progress, as release() sees it. */
+interface Serve {
+  /** Ends the serve at its next step (and a wait for the follower at once). */
+  readonly abort: () => void;
+  /** Resolves once the serve ended and its reader is closed. */
+  readonly ended: Promise<void>;
+}
+
 /** Serves Replication.Snapshot. */
 export class SnapshotSource {
   private serving = 0;
+  /** The serves in progress, by partition (keyspace/id). */
+  private readonly serves = new Map<string, Set<Serve>>();
 
   constructor(
     private readonly settings: SnapshotSourceSettings,
@@ -85,6 +98,17 @@ export class SnapshotSource {
   /** Snapshots being served now. */
   get inFlight(): number {
     return this.serving;
+  }
+
+  /**
+   * Ends every serve of a partition whose replica here is being deleted (RFC 0003; a removed node
+   * no longer leads it, so its serves stop at their next ownership check anyway, but one may be
+   * waiting for a slow follower); resolves once their readers are closed.
+   */
+  release(keyspace: string, partitionId: number): Promise<void> {
+    const serves = [...(this.serves.get(`${keyspace}/${partitionId}`) ?? [])];
+    for (const serve of serves) serve.abort();
+    return Promise.all(serves.map((serve) => serve.ended)).then(() => undefined);
   }
 
   /**
@@ -110,6 +134,20 @@ export class SnapshotSource {
     const deadlineAtMs = startedMs + Math.min(deadlineMs, this.settings.serveMsMax);
     this.serving++;
     let reader: SnapshotReader | undefined;
+    const released = (): WrongPartitionError => new WrongPartitionError(`Partition ${id} no longer has a replica on node ${this.deps.nodeId}; its snapshot is not served`, { partitionId, mapRevision: this.deps.view.revision });
+    let aborted = false;
+    let abortWait: ((err: Error) => void) | undefined;
+    let ended = (): void => undefined;
+    const serve: Serve = {
+      abort: () => {
+        aborted = true;
+        abortWait?.(released());
+      },
+      ended: new Promise<void>((resolve) => (ended = resolve)),
+    };
+    const serves = this.serves.get(id) ?? new Set<Serve>();
+    serves.add(serve);
+    this.serves.set(id, serves);
     try {
       // Before the read: whatever A it sees is at least the applied index now, so from here on
       // no transaction drops an entry above A.
@@ -126,8 +164,15 @@ export class SnapshotSource {
       this.deps.keepLogForSnapshot(keyspace, partitionId, epoch, requesterNodeId, appliedIndex + 1);
       this.deps.log.info('Serving a snapshot', { keyspace, partitionId, epoch, follower: requesterNodeId, appliedIndex, appliedEpoch: reader.epoch, logStart: replica.firstLogIndex });
       const send = async (part: SnapshotResponse): Promise<boolean> => {
+        if (aborted) throw released();
         if (cancelled()) return false;
-        await this.withDeadline(sink(part), deadlineAtMs, id);
+        const aborting = new Promise<never>((_, reject) => (abortWait = reject));
+        aborting.catch(() => undefined);
+        try {
+          await Promise.race([this.withDeadline(sink(part), deadlineAtMs, id), aborting]);
+        } finally {
+          abortWait = undefined;
+        }
         return !cancelled();
       };
       if (!(await send({ part: { $case: 'header', value: { appliedIndex, appliedEpoch: reader.epoch } } }))) return undefined;
@@ -158,6 +203,9 @@ export class SnapshotSource {
     } finally {
       reader?.close();
       this.serving--;
+      serves.delete(serve);
+      if (serves.size === 0) this.serves.delete(id);
+      ended();
     }
   }
 

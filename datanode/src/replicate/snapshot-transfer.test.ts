@@ -263,6 +263,45 @@ describe('snapshot transfer', () => {
     expect(log.find('Gave up a snapshot pull: its leader no longer leads the partition at that epoch').length).toBe(1);
   });
 
+  it('release() ends a serve waiting for a slow follower and resolves once its read is closed (the replica is being deleted)', async () => {
+    const leader = await leaderWith(20);
+    const source = sourceFor(leader, []);
+    // The follower takes the header and never drains after it.
+    const stuck = source.serve(request(), (part) => (part.part?.$case === 'header' ? Promise.resolve() : new Promise<void>(() => undefined)), () => false, 60_000);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(source.inFlight).toBe(1);
+    await source.release('default', 0);
+    expect(await refusal(stuck)).toBe('WRONG_PARTITION');
+    expect(source.inFlight).toBe(0);
+    // No reader is left open: the partition can be dropped.
+    await leaderEngine.write(() => leaderEngine.dropPartition('default', 0));
+    expect(await source.release('default', 0)).toBeUndefined();
+  });
+
+  it('cancel() stops a pull at its next step without touching the replica again, and resolves once it ended', async () => {
+    const leader = await leaderWith(80);
+    const follower = replicaOf(followerEngine);
+    const answers: LogEnd[] = [];
+    let installer: SnapshotInstaller | undefined;
+    let cancelled: Promise<void> | undefined;
+    let chunks = 0;
+    installer = installerFor(
+      loopback(sourceFor(leader, []), (part) => {
+        if (part.part?.$case === 'chunk' && ++chunks === 2) cancelled = installer?.cancel('default', 0);
+        return part;
+      }),
+    );
+    installer.request({ keyspace: 'default', partitionId: 0, replica: follower, leader: 'n1', epoch: 3, answer: (e) => answers.push(e) });
+    for (let i = 0; i < 200 && cancelled === undefined; i++) await new Promise((r) => setTimeout(r, 5));
+    await cancelled;
+    expect(installer.pullCounts).toEqual({ running: 0, waiting: 0 });
+    expect(answers).toEqual([]);
+    // Left as it was when the pull stopped (a pending install): the deletion that follows removes it.
+    expect(follower.installingSnapshot).toBe(true);
+    expect(log.find('Cancelling a snapshot pull: the replica is being deleted').length).toBe(1);
+    expect(log.find('Gave up a snapshot pull: its leader no longer leads the partition at that epoch')).toEqual([]);
+  });
+
   it('refuses pulls it must not serve: another epoch, not the leader, not a follower, too many at once', async () => {
     const leader = await leaderWith(10);
     const source = sourceFor(leader, [], 1);

@@ -11,6 +11,7 @@ const baseConfig: LeaderProgressConfig = {
   replicas: ['a', 'b', 'c'],
   ackPolicy: 'sync',
   minIsr: 2,
+  replicationFactor: 3,
   isrLagTimeMs: 2000,
   sendAheadEntriesMax: 30,
   appendEntriesMax: 10,
@@ -131,6 +132,52 @@ describe('LeaderProgress', () => {
       expect(admission.error.message).toContain('[a]');
       expect(admission.error.message).toContain('semi-sync');
       expect(progress({ ackPolicy: 'semi-sync', minIsr: 3 }, { isr: ['a', 'c'] }).canAcceptWrites()).toEqual({ ok: true });
+    });
+
+    it.each(['sync', 'semi-sync', 'async'] as const)(
+      'with a learner (RFC 0003), a replication-factor-1 partition under %s admits writes and acknowledges at the leader alone until the learner joins',
+      (ackPolicy) => {
+        // The record after a move added b to a one-replica partition: replicas [a, b], ISR [a].
+        const p = progress({ ackPolicy, minIsr: 1, replicationFactor: 1, replicas: ['a', 'b'] }, { isr: ['a'], durableIndex: 4, acknowledgedIndex: 4 });
+        expect(p.canAcceptWrites()).toEqual({ ok: true });
+        p.leaderAppended(10, 100);
+        expect(p.acknowledgedIndex).toBe(10);
+        // The learner catches up and is proposed; from then on it counts, as an ISR member would.
+        p.followerAcked('b', 10, 150);
+        expect(p.proposals(150)).toMatchObject({ add: ['b'], isr: ['a', 'b'] });
+        p.confirmIsr(['a', 'b'], 11);
+        p.leaderAppended(14, 200);
+        expect(p.acknowledgedIndex).toBe(ackPolicy === 'async' ? 14 : 10);
+        p.followerAcked('b', 14, 210);
+        expect(p.acknowledgedIndex).toBe(14);
+      },
+    );
+
+    it('with a learner, a replication-factor-3 partition acknowledges as its ISR does and counts the learner only once it is proposed', () => {
+      // A move added d to [a, b, c]: replicas [a, b, c, d], ISR [a, b, c].
+      const p = progress({ ackPolicy: 'sync', minIsr: 2, replicas: ['a', 'b', 'c', 'd'] }, { isr: ['a', 'b', 'c'], durableIndex: 0, acknowledgedIndex: 0 });
+      expect(p.canAcceptWrites()).toEqual({ ok: true });
+      p.leaderAppended(10, 100);
+      p.followerAcked('b', 10, 100);
+      p.followerAcked('c', 10, 100);
+      expect(p.acknowledgedIndex).toBe(10);
+      p.followerAcked('d', 6, 100);
+      expect(p.proposals(100)).toBeUndefined();
+      p.followerAcked('d', 10, 120);
+      expect(p.proposals(120)).toMatchObject({ add: ['d'], isr: ['a', 'b', 'c', 'd'] });
+      p.leaderAppended(12, 130);
+      p.followerAcked('b', 12, 130);
+      p.followerAcked('c', 12, 130);
+      expect(p.acknowledgedIndex).toBe(10);
+      p.followerAcked('d', 12, 140);
+      expect(p.acknowledgedIndex).toBe(12);
+    });
+
+    it('under semi-sync still refuses writes without an ISR follower when the replication factor is 2 or more', () => {
+      const p = progress({ ackPolicy: 'semi-sync', minIsr: 1, replicationFactor: 2, replicas: ['a', 'b'] }, { isr: ['a'] });
+      expect(p.canAcceptWrites().ok).toBe(false);
+      p.leaderAppended(3, 10);
+      expect(p.acknowledgedIndex).toBe(0);
     });
 
     it('under semi-sync counts neither a follower whose addition is pending nor one whose removal is pending', () => {

@@ -22,8 +22,14 @@
  *    addition may never land, and the coordinator promotes only ISR members), so a single
  *    failure of the leader leaves a promotable copy. With no such follower nothing new is
  *    acknowledged, and writes are refused while the confirmed ISR has no follower — no silent
- *    fall-back to leader-only (RFC 0001 "Ack policies and what each loses");
+ *    fall-back to leader-only (RFC 0001 "Ack policies and what each loses"). A keyspace of
+ *    replication factor 1 promises no follower's copy: while such a partition has a learner (a
+ *    replica a move adds, outside the ISR; RFC 0003) and no ISR follower, its leader's durable
+ *    index is acknowledged and writes are admitted, as with one replica;
  *  - async: the leader's durable index.
+ *
+ * Learners (RFC 0003): a replica outside the ISR counts for no acknowledgement under any policy
+ * until proposals() asks to add it, so a move that adds one never changes what writes wait for.
  *
  * Departed followers: a follower whose node has no registration in etcd (it stopped, or its
  * lease expired) counts as lagging whatever its durable index: it is proposed for removal at
@@ -98,6 +104,11 @@ export interface LeaderProgressConfig {
   readonly ackPolicy: AckPolicy;
   /** Under sync, writes are refused while the confirmed ISR has fewer members. */
   readonly minIsr: number;
+  /**
+   * The keyspace's replication factor (at least 1). With 1, semi-sync asks no follower while the
+   * ISR has none (a learner added by a move does not change what a one-replica keyspace promises).
+   */
+  readonly replicationFactor: number;
   /** A follower lacking an entry durable on the leader for longer than this is removed from the ISR. */
   readonly isrLagTimeMs: number;
   /** Most entries sent to one follower beyond its durable index. */
@@ -213,6 +224,7 @@ export class LeaderProgress {
     assert(new Set(replicas).size === replicas.length, `Replicas ${replicas.join(',')} repeat a node`);
     assert(replicas.includes(leaderNodeId), `Leader ${leaderNodeId} is not among the replicas ${replicas.join(',')}`);
     assert(Number.isSafeInteger(minIsr) && minIsr >= 1 && minIsr <= replicas.length, `min_isr ${minIsr} is not within [1, ${replicas.length}]`);
+    assert(Number.isSafeInteger(config.replicationFactor) && config.replicationFactor >= 1, `Replication factor ${config.replicationFactor} is not a positive integer`);
     assert(Number.isSafeInteger(config.isrLagTimeMs) && config.isrLagTimeMs >= 1, `isrLagTimeMs ${config.isrLagTimeMs} is not a positive integer`);
     assert(Number.isSafeInteger(config.isrProposalRetryMs) && config.isrProposalRetryMs >= 1, `isrProposalRetryMs ${config.isrProposalRetryMs} is not a positive integer`);
     assert(Number.isSafeInteger(config.followerSilenceMs) && config.followerSilenceMs >= 1, `followerSilenceMs ${config.followerSilenceMs} is not a positive integer`);
@@ -315,15 +327,16 @@ export class LeaderProgress {
 
   /**
    * Returns whether the leader may append new writes: under sync only while the confirmed ISR
-   * has at least minIsr members, under semi-sync only while it has a follower (minIsr aside),
-   * under async always; otherwise a PARTITION_UNAVAILABLE error naming the ISR.
+   * has at least minIsr members, under semi-sync only while it has a follower (minIsr aside;
+   * with replication factor 1 always), under async always; otherwise a PARTITION_UNAVAILABLE
+   * error naming the ISR.
    */
   canAcceptWrites(): Admission {
     const { ackPolicy, minIsr, partitionId, epoch } = this.config;
     const isr = this.confirmedIsr;
     let why: string;
     if (ackPolicy === 'sync' && this.confirmed.size < minIsr) why = `fewer than min_isr ${minIsr}`;
-    else if (ackPolicy === 'semi-sync' && this.confirmed.size < 2) why = 'no follower, which semi-sync needs';
+    else if (ackPolicy === 'semi-sync' && this.confirmed.size < 2 && this.config.replicationFactor >= 2) why = 'no follower, which semi-sync needs';
     else return { ok: true };
     return {
       ok: false,
@@ -652,8 +665,9 @@ export class LeaderProgress {
         break;
       case 'semi-sync': {
         const followers = this.confirmedIsr.filter((n) => n !== this.config.leaderNodeId && !this.pendingRemove.has(n));
-        if (followers.length === 0) return;
-        computed = Math.min(this.durable, Math.max(...followers.map((n) => this.follower(n).durableIndex)));
+        if (followers.length > 0) computed = Math.min(this.durable, Math.max(...followers.map((n) => this.follower(n).durableIndex)));
+        else if (this.config.replicationFactor < 2) computed = this.durable;
+        else return;
         break;
       }
       case 'sync': {

@@ -31,6 +31,18 @@ describe('SnapshotPulls', () => {
     expect(p.target('ks/1')).toEqual(at('n3', 5));
   });
 
+  it('cancels a waiting pull (its replica is deleted), keeping the order of the others, but not a running one', () => {
+    const p = new SnapshotPulls(1);
+    expect(['ks/0', 'ks/1', 'ks/2'].map((id) => p.request(id, at('n1', 3)))).toEqual(['started', 'queued', 'queued']);
+    expect(p.cancelWaiting('ks/0')).toBe(false);
+    expect(p.cancelWaiting('ks/1')).toBe(true);
+    expect(p.cancelWaiting('ks/9')).toBe(false);
+    expect([p.runningCount, p.waitingCount, p.target('ks/1')]).toEqual([1, 1, undefined]);
+    expect(p.finish('ks/0')).toEqual(['ks/2']);
+    // A new request for the cancelled partition starts afresh.
+    expect(p.request('ks/1', at('n2', 4))).toBe('queued');
+  });
+
   it('fails an assertion on two leaders of one epoch, a bad target or finishing a pull that is not running', () => {
     const p = new SnapshotPulls(1);
     p.request('ks/0', at('n1', 3));

@@ -97,6 +97,18 @@ export class SnapshotPulls {
   }
 
   /**
+   * Removes partition `id`'s pull if it is waiting (its replica is being deleted); returns
+   * whether it did. A running pull is not removed: it ends with finish().
+   */
+  cancelWaiting(id: string): boolean {
+    const pull = this.pulls.get(id);
+    if (pull === undefined || pull.running) return false;
+    this.pulls.delete(id);
+    this.waiting.splice(this.waiting.indexOf(id), 1);
+    return true;
+  }
+
+  /**
    * Ends partition `id`'s running pull (installed, or given up). Returns the partitions whose
    * waiting pulls start now.
    */

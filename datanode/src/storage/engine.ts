@@ -15,6 +15,12 @@
  *    suffix truncation (a follower's) stops at appliedIndex (RFC invariant 6).
  * A snapshot install is the one operation that replaces data, log and applied state wholesale;
  * it spans several transactions and is marked durably while it is incomplete.
+ *
+ * Deleting a replica (dropPartition, RFC 0003: this node is no longer among the partition's
+ * replicas) removes its data, log and every meta key of it in one step that a crash cannot cut in
+ * half: after a restart the replica is either whole, as before the drop, or gone, never a
+ * replica that opens with part of its data or log missing. A store handle of a dropped partition
+ * must not be used again; partition() then opens a new, empty replica.
  */
 import type { AppliedState } from './codec.js';
 
@@ -168,10 +174,26 @@ export interface StoredPartition {
 
 /** The node's storage. */
 export interface StorageEngine {
-  /** Opens (creating if needed) a partition's data and log. */
+  /**
+   * Opens (creating if needed) a partition's data and log. Not allowed while a drop of the
+   * partition is under way (dropPartition, until its write() resolved).
+   */
   partition(keyspace: string, partitionId: number): PartitionStore;
-  /** Partitions that have data on disk. */
+  /**
+   * Every partition with anything on disk: data, log, applied state, epoch history, leader
+   * tenure or a pending install mark, whether or not it is open. A partition being dropped is
+   * listed until its drop is durable.
+   */
   storedPartitions(): StoredPartition[];
+  /**
+   * Deletes a partition replica (inside write()): its data, its log and every meta key of it
+   * (applied state, epoch history, leader tenure, install mark, WAL floor), open or not. Once
+   * write() resolves the deletion is durable, the sub-databases are gone (their LMDB slots free
+   * for other partitions) and the log's entries never come back on replay; a crash before that
+   * leaves the replica as it was. The partition's store, if open, must not be used again, and no
+   * snapshot reader of it may be open. partition() may open it again, empty, once write() resolved.
+   */
+  dropPartition(keyspace: string, partitionId: number): void;
   /**
    * Runs `body` synchronously inside one write transaction and resolves with its result once
    * the transaction is durable (fsynced). If the commit fails the process must stop: the

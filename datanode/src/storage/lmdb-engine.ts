@@ -26,6 +26,10 @@
  *    in `meta` marks it pending from beginSnapshotInstall until finishSnapshotInstall, so a
  *    restart in between finds the partial data marked rather than serving it. An install cut
  *    off by a restart is not resumed: only beginSnapshotInstall (which clears it) continues.
+ *  - dropPartition deletes a replica in the body's transaction: it drops both sub-databases
+ *    (mdb_drop with delete, which also frees their slots of maxDbs for other partitions) and
+ *    removes every meta key of the partition, so the commit either keeps the replica whole or
+ *    removes it entirely. The store object of a dropped partition refuses every further call.
  */
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { assert, compareBytes } from '@quire/common';
@@ -66,6 +70,45 @@ const installPrefix = 'snapshot-install/';
 /** The `meta` keys of one partition that both engines keep. */
 export function partitionMetaKeys(id: string): { appliedKey: string; epochHistoryKey: string; installKey: string; leaderTenureKey: string } {
   return { appliedKey: `${appliedPrefix}${id}`, epochHistoryKey: `${epochHistoryPrefix}${id}`, installKey: `${installPrefix}${id}`, leaderTenureKey: `${leaderTenurePrefix}${id}` };
+}
+
+/** The prefixes of the per-partition `meta` keys both engines keep (partitionMetaKeys). */
+export const partitionMetaPrefixes: readonly string[] = [appliedPrefix, epochHistoryPrefix, leaderTenurePrefix, installPrefix];
+
+/** Options of a partition's sub-databases (`d/…`, `l/…`). */
+const subDatabaseOptions = { keyEncoding: 'binary', encoding: 'binary' } as const;
+
+/**
+ * Opens the sub-database `name` if it exists (undefined if not), without creating it: the handles
+ * a drop needs for a partition that is not open.
+ */
+export function openExistingDb(root: RootDatabase, name: string): BinaryDb | undefined {
+  // lmdb-js honours `create: false` (open.js: openDB answers undefined for "Database not found")
+  // but does not declare it in DatabaseOptions.
+  const options = { ...subDatabaseOptions, create: false } as typeof subDatabaseOptions;
+  const db: BinaryDb | undefined = root.openDB<Buffer, Buffer>(name, options);
+  return db;
+}
+
+/**
+ * The partitions named by the sub-databases of the environment (`d/<keyspace>/<id>`, and with
+ * the LMDB engine `l/<keyspace>/<id>`): the names are the keys of LMDB's main database.
+ */
+export function subDatabasePartitions(root: RootDatabase): { keyspace: string; partitionId: number }[] {
+  const out: { keyspace: string; partitionId: number }[] = [];
+  for (const key of root.getKeys()) {
+    // lmdb-js stores a database name with its terminating NUL.
+    const name = Buffer.from(key as Uint8Array).toString('utf8').replace(/\0$/, '');
+    const match = /^[dl]\/(.+)\/(\d+)$/.exec(name);
+    if (match === null) continue;
+    out.push({ keyspace: match[1] as string, partitionId: Number(match[2]) });
+  }
+  return out;
+}
+
+/** Adds `p` to `into`, keyed by keyspace/id. */
+export function addPartition(into: Map<string, StoredPartition>, p: { readonly keyspace: string; readonly partitionId: number }): void {
+  into.set(`${p.keyspace}/${p.partitionId}`, { keyspace: p.keyspace, partitionId: p.partitionId });
 }
 
 /** Partitions named by `meta` keys `<prefix><keyspace>/<id>`, with the key. */
@@ -212,11 +255,13 @@ class LmdbPartitionStore implements PartitionStore {
   private lastIndex: number;
   /** Set while a snapshot install is pending (engine.ts). */
   private install: PendingInstall | undefined;
+  /** Set once dropPartition deleted the partition: its handles are closed. */
+  private dropped = false;
 
   constructor(
     readonly keyspace: string,
     readonly partitionId: number,
-    private readonly dbs: PartitionDbs,
+    readonly dbs: PartitionDbs,
     private readonly scope: EngineScope,
   ) {
     this.data = dbs.data;
@@ -251,6 +296,7 @@ class LmdbPartitionStore implements PartitionStore {
   }
 
   get(key: Buffer): StoredEntry | undefined {
+    this.assertLive('get');
     const raw = this.data.get(storedKey(key));
     if (raw === undefined) return undefined;
     const v = decodeStoredValue(raw);
@@ -258,11 +304,13 @@ class LmdbPartitionStore implements PartitionStore {
   }
 
   version(key: Buffer): number {
+    this.assertLive('version');
     const raw = this.data.get(storedKey(key));
     return raw === undefined ? 0 : storedVersion(raw);
   }
 
   range(query: RangeQuery): StoredEntry[] {
+    this.assertLive('range');
     return rangeOver(this.data.getRange(storedRangeOptions(query)), query);
   }
 
@@ -279,6 +327,7 @@ class LmdbPartitionStore implements PartitionStore {
   }
 
   logEntries(fromIndex: number, toIndexInclusive: number, bytesMax: number): IndexedLogEntry[] {
+    this.assertLive('logEntries');
     checkLogRead(fromIndex, toIndexInclusive, bytesMax, this.firstIndex);
     const out: IndexedLogEntry[] = [];
     if (toIndexInclusive < fromIndex) return out;
@@ -370,6 +419,7 @@ class LmdbPartitionStore implements PartitionStore {
   }
 
   logEntry(index: number): Buffer | undefined {
+    this.assertLive('logEntry');
     return this.log.get(logKey(index));
   }
 
@@ -457,11 +507,22 @@ class LmdbPartitionStore implements PartitionStore {
     return continuedInstall(this.install, `${this.keyspace}/${this.partitionId}`, method);
   }
 
+  /** Marks the store dropped (dropPartition): every later call is an assertion failure. */
+  markDropped(): void {
+    this.dropped = true;
+  }
+
+  private assertLive(method: string): void {
+    assert(!this.dropped, `PartitionStore.${method} on ${this.keyspace}/${this.partitionId}, which was dropped`);
+  }
+
   private assertInBody(method: string): void {
+    this.assertLive(method);
     assert(this.scope.bodyRunning, `PartitionStore.${method} called outside a write() body`);
   }
 
   private assertNoInstall(method: string): void {
+    this.assertLive(method);
     assert(
       this.install === undefined,
       `PartitionStore.${method} on ${this.keyspace}/${this.partitionId} while a snapshot install is pending`,
@@ -476,6 +537,8 @@ class LmdbPartitionStore implements PartitionStore {
 export class LmdbSnapshotReader implements SnapshotReader {
   readonly appliedIndex: number;
   readonly epoch: number;
+  /** The partition's applied-state key: which partition the reader reads (a drop refuses while one is open). */
+  readonly appliedKey: string;
   private transaction: ReadTransaction | undefined;
 
   constructor(
@@ -483,6 +546,7 @@ export class LmdbSnapshotReader implements SnapshotReader {
     private readonly onClose: (reader: LmdbSnapshotReader) => void,
     private readonly overlay?: SnapshotOverlay,
   ) {
+    this.appliedKey = dbs.appliedKey;
     const transaction = dbs.root.useReadTransaction();
     try {
       const marked = overlay?.installMark ?? readMetaIn(dbs.meta, dbs.installKey, transaction) !== undefined;
@@ -746,8 +810,8 @@ export function openLmdbEngine(options: LmdbEngineOptions): StorageEngine {
       let store = stores.get(id);
       if (store === undefined) {
         assert(stores.size < options.partitionsMax, `More than ${options.partitionsMax} partitions on one node`);
-        const data = root.openDB<Buffer, Buffer>(`d/${id}`, { keyEncoding: 'binary', encoding: 'binary' });
-        const log = root.openDB<Buffer, Buffer>(`l/${id}`, { keyEncoding: 'binary', encoding: 'binary' });
+        const data = root.openDB<Buffer, Buffer>(`d/${id}`, subDatabaseOptions);
+        const log = root.openDB<Buffer, Buffer>(`l/${id}`, subDatabaseOptions);
         store = new LmdbPartitionStore(keyspace, partitionId, {
           root,
           data,
@@ -761,7 +825,29 @@ export function openLmdbEngine(options: LmdbEngineOptions): StorageEngine {
     },
 
     storedPartitions(): StoredPartition[] {
-      return metaPartitions(meta, appliedPrefix).map(({ keyspace, partitionId }) => ({ keyspace, partitionId }));
+      const seen = new Map<string, StoredPartition>();
+      for (const prefix of partitionMetaPrefixes) for (const p of metaPartitions(meta, prefix)) addPartition(seen, p);
+      for (const p of subDatabasePartitions(root)) addPartition(seen, p);
+      for (const store of stores.values()) addPartition(seen, store);
+      return [...seen.values()];
+    },
+
+    dropPartition(keyspace: string, partitionId: number): void {
+      assert(scope.bodyRunning, 'StorageEngine.dropPartition called outside a write() body');
+      const id = `${keyspace}/${partitionId}`;
+      const keys = partitionMetaKeys(id);
+      for (const reader of scope.openReaders) assert(reader.appliedKey !== keys.appliedKey, `Partition ${id} dropped while a snapshot reader of it is open`);
+      const store = stores.get(id);
+      // mdb_drop with delete, in this body's (child) transaction: the databases go with its commit,
+      // and their handles, closed now, free their maxDbs slots. A body that throws after this stops
+      // the process (as any throwing body does): the handles cannot be reopened by the abort.
+      const data = store?.dbs.data ?? openExistingDb(root, `d/${id}`);
+      const log = store?.dbs.log ?? openExistingDb(root, `l/${id}`);
+      data?.dropSync();
+      log?.dropSync();
+      for (const key of Object.values(keys)) meta.removeSync(key);
+      store?.markDropped();
+      stores.delete(id);
     },
 
     async write<T>(body: () => T): Promise<T> {

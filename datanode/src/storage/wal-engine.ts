@@ -36,6 +36,16 @@
  *  - Reads see the newest layer that holds the key, then LMDB; a layer of beginSnapshotInstall
  *    hides everything older. A body that throws leaves nothing: its layer, its records and its
  *    changes to the stores' in-memory state are undone.
+ *  - Dropping a replica (dropPartition) is one apply transaction: it writes the partition's
+ *    earlier layers, drops its data sub-database (freeing its maxDbs slot), removes every meta key
+ *    of it and writes its drop mark `wal-dropped/<keyspace>/<id>` = S, the sequence of the last
+ *    WAL batch appended when the body ran. Every WAL record of the replica is in a batch at or
+ *    below S (the body's own records of it are discarded, and it is never relocated while being
+ *    dropped), every record of a later replica of the same partition above it, and replay skips
+ *    the partition's records at or below its mark: before that transaction the replica reopens
+ *    whole (its WAL records still pin their segments), after it nothing of it comes back. write()
+ *    resolves once that transaction is durable; the log index then forgets the partition, so its
+ *    segments can go. A mark is removed once no segment holds a batch at or below it.
  */
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -60,7 +70,7 @@ import type {
   StoredPartition,
 } from './engine.js';
 import {
-  appliedPrefix,
+  addPartition,
   checkAppliedState,
   checkLogRead,
   checkSnapshotChunk,
@@ -69,11 +79,14 @@ import {
   encodeMetaU64,
   LmdbSnapshotReader,
   metaPartitions,
+  openExistingDb,
   partitionMetaKeys,
+  partitionMetaPrefixes,
   rangeOver,
   readMetaU64,
   sameState,
   storedRangeOptions,
+  subDatabasePartitions,
   type BinaryDb,
   type MetaDb,
   type PendingInstall,
@@ -84,6 +97,8 @@ import type { WalPartition, WalRecord } from './wal/records.js';
 import { openWal, type WalLocation, type WriteAheadLog } from './wal/wal.js';
 
 const floorPrefix = 'wal-floor/';
+/** `wal-dropped/<keyspace>/<id>` -> [u64 S]: the partition's WAL records in batches up to S belong to a deleted replica. */
+const droppedPrefix = 'wal-dropped/';
 const installMark = Buffer.from([1]);
 /** The value of `storage-format` in a directory this engine wrote. */
 export const walStorageFormat = 'wal-v1';
@@ -167,6 +182,20 @@ interface BodyChanges {
   reset: number | undefined;
 }
 
+/** A partition dropped by a body (dropPartition), for the apply transaction that deletes it. */
+interface Drop {
+  readonly partition: WalPartition;
+  readonly id: string;
+  /** The data sub-database, if it exists. */
+  readonly data: BinaryDb | undefined;
+  /** The partition's open store, if any (dropped with it). */
+  readonly store: WalPartitionStore | undefined;
+  /** The last WAL batch appended when the body ran: the drop mark. */
+  readonly sequence: number;
+  /** What replay found of the partition (restored if the body throws). */
+  readonly replayed: ReplayedMeta | undefined;
+}
+
 /** One write() body's work. */
 interface Commit {
   readonly seq: number;
@@ -175,7 +204,9 @@ interface Commit {
   /** Entries this commit appended (removed from the stores' tails once indexed). */
   readonly appended: { store: WalPartitionStore; index: number; entry: Buffer }[];
   mutations: number;
-  /** The body wrote data the log cannot rebuild (a snapshot install): wait for its apply. */
+  /** Partitions the body dropped, in call order. */
+  readonly drops: Drop[];
+  /** The body wrote data the log cannot rebuild (a snapshot install, a drop): wait for its apply. */
   needsApply: boolean;
   durable: boolean;
   /** The WAL batch's sequence, when the commit wrote records. */
@@ -244,11 +275,13 @@ class WalPartitionStore implements PartitionStore {
   private floorStored: number;
   /** Layers not yet durable in LMDB, oldest first. */
   private layers: Layer[] = [];
+  /** Set once dropPartition deleted the partition in a body (cleared if that body throws). */
+  dropped = false;
 
   constructor(
     readonly keyspace: string,
     readonly partitionId: number,
-    private readonly dbs: StoreDbs,
+    readonly dbs: StoreDbs,
     private readonly core: EngineCore,
     replayed: ReplayedMeta | undefined,
   ) {
@@ -309,6 +342,7 @@ class WalPartitionStore implements PartitionStore {
   }
 
   get(key: Buffer): StoredEntry | undefined {
+    this.assertLive('get');
     const raw = this.rawValue(key);
     if (raw === undefined) return undefined;
     const v = decodeStoredValue(raw);
@@ -316,11 +350,13 @@ class WalPartitionStore implements PartitionStore {
   }
 
   version(key: Buffer): number {
+    this.assertLive('version');
     const raw = this.rawValue(key);
     return raw === undefined ? 0 : storedVersion(raw);
   }
 
   range(query: RangeQuery): StoredEntry[] {
+    this.assertLive('range');
     const options = storedRangeOptions(query);
     if (this.layers.length === 0) return rangeOver(this.dbs.data.getRange(options), query);
     const start = latin1(options.start);
@@ -342,6 +378,7 @@ class WalPartitionStore implements PartitionStore {
   }
 
   logEntries(fromIndex: number, toIndexInclusive: number, bytesMax: number): IndexedLogEntry[] {
+    this.assertLive('logEntries');
     checkLogRead(fromIndex, toIndexInclusive, bytesMax, this.first);
     const out: IndexedLogEntry[] = [];
     let bytes = 0;
@@ -356,6 +393,7 @@ class WalPartitionStore implements PartitionStore {
   }
 
   logEntry(index: number): Buffer | undefined {
+    this.assertLive('logEntry');
     if (index < this.first || index > this.last) return undefined;
     return this.tail.get(index) ?? this.core.readEntry(this.partition, index);
   }
@@ -373,6 +411,7 @@ class WalPartitionStore implements PartitionStore {
   }
 
   snapshotReader(): SnapshotReader {
+    this.assertLive('snapshotReader');
     this.assertNoInstall('snapshotReader');
     assert(this.core.openReaders.size < this.core.snapshotReadersMax, `More than ${this.core.snapshotReadersMax} snapshot readers open at once`);
     // LMDB's view plus the committed layers it does not hold yet, frozen now: a layer LMDB
@@ -388,6 +427,7 @@ class WalPartitionStore implements PartitionStore {
 
   /** This body's changes to the store, recording the state to restore if the body throws. */
   private changes(method: string): BodyChanges {
+    this.assertLive(method);
     const commit = this.core.current;
     assert(commit !== undefined, `PartitionStore.${method} called outside a write() body`);
     let changes = commit.stores.get(this);
@@ -589,6 +629,8 @@ class WalPartitionStore implements PartitionStore {
   /** The body's records, in the order replay must see them. */
   records(changes: BodyChanges, layer: Layer | undefined): WalRecord[] {
     const out: WalRecord[] = [];
+    // Dropped by this body: its records would land above the drop mark and come back on replay.
+    if (this.dropped) return out;
     if (changes.reset !== undefined) out.push({ type: 'reset', partition: this.partition, index: changes.reset });
     out.push(...changes.log);
     // The newest of each, from the body's layer (null: an install began, nothing to record).
@@ -624,6 +666,8 @@ class WalPartitionStore implements PartitionStore {
    * durable plus one; after a reset, the reset's index plus one. Returns the floor written.
    */
   writeFloor(layers: readonly Layer[]): number | undefined {
+    // A dropped partition's floor key goes with it (the drop, later in the same transaction).
+    if (this.dropped) return undefined;
     let applied = this.durableApplied.appliedIndex;
     let floor = this.floorStored;
     for (const layer of layers) {
@@ -657,6 +701,10 @@ class WalPartitionStore implements PartitionStore {
 
   private assertNoInstall(method: string): void {
     assert(this.install === undefined, `PartitionStore.${method} on ${this.keyspace}/${this.partitionId} while a snapshot install is pending`);
+  }
+
+  private assertLive(method: string): void {
+    assert(!this.dropped, `PartitionStore.${method} on ${this.keyspace}/${this.partitionId}, which was dropped`);
   }
 }
 
@@ -732,10 +780,14 @@ export async function openWalEngine(options: WalEngineOptions): Promise<StorageE
 
   const index = new WalLogIndex();
   for (const { keyspace, partitionId, key } of metaPartitions(meta, floorPrefix)) index.startFloor({ keyspace, partitionId }, readMetaU64(meta, key));
+  /** Drop marks by partition (keyspace/id): its records in batches up to the mark are of a deleted replica. */
+  const dropMarks = new Map<string, number>();
+  for (const { keyspace, partitionId, key } of metaPartitions(meta, droppedPrefix)) dropMarks.set(`${keyspace}/${partitionId}`, readMetaU64(meta, key));
   const replayed = new Map<string, ReplayedMeta>();
   const { wal } = await openWal({ dir: options.walDir, ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }), skipSync: options.skipFsync === true, ...(options.beforeWalSync === undefined ? {} : { beforeSync: options.beforeWalSync }) }, (batch) => {
-    index.apply(batch, batch.records);
-    for (const record of batch.records) {
+    const records = dropMarks.size === 0 ? batch.records : batch.records.filter((r) => (dropMarks.get(`${r.partition.keyspace}/${r.partition.partitionId}`) ?? 0) < batch.sequence);
+    index.apply(batch, records);
+    for (const record of records) {
       if (record.type !== 'epoch-history' && record.type !== 'leader-tenure' && record.type !== 'reset') continue;
       const name = `${record.partition.keyspace}/${record.partition.partitionId}`;
       const m = replayed.get(name) ?? { epochHistory: undefined, leaderTenure: undefined };
@@ -747,6 +799,8 @@ export async function openWalEngine(options: WalEngineOptions): Promise<StorageE
   });
 
   const stores = new Map<string, WalPartitionStore>();
+  /** Partitions dropped by a body whose apply transaction is not durable yet, by keyspace/id. */
+  const dropping = new Map<string, Drop>();
   const readCache = new Map<number, Map<string, Buffer>>();
   const core: EngineCore = {
     wal,
@@ -776,7 +830,7 @@ export async function openWalEngine(options: WalEngineOptions): Promise<StorageE
   /** Commits not yet durable in LMDB, oldest first. */
   const commits: Commit[] = [];
   let nextSeq = 1;
-  const newCommit = (): Commit => ({ seq: nextSeq++, stores: new Map(), layers: new Map(), appended: [], mutations: 0, needsApply: false, durable: false, sequence: undefined });
+  const newCommit = (): Commit => ({ seq: nextSeq++, stores: new Map(), layers: new Map(), appended: [], drops: [], mutations: 0, needsApply: false, durable: false, sequence: undefined });
   /** Resolves once every batch appended so far is durable. */
   let walTail: Promise<unknown> = Promise.resolve();
   let waitingMutations = 0;
@@ -814,6 +868,14 @@ export async function openWalEngine(options: WalEngineOptions): Promise<StorageE
     commit.durable = true;
   };
 
+  /** Deletes a dropped partition from LMDB (inside the apply transaction, after its earlier layers). */
+  const writeDrop = (drop: Drop): void => {
+    drop.data?.dropSync();
+    const keys = { ...partitionMetaKeys(drop.id), floorKey: `${floorPrefix}${drop.id}` };
+    for (const key of Object.values(keys)) meta.removeSync(key);
+    meta.putSync(`${droppedPrefix}${drop.id}`, encodeMetaU64(drop.sequence));
+  };
+
   /** One apply transaction over the durable commits at the front of the queue. */
   const applyOnce = async (): Promise<void> => {
     let n = 0;
@@ -828,17 +890,33 @@ export async function openWalEngine(options: WalEngineOptions): Promise<StorageE
       if (commit.sequence !== undefined) sequence = commit.sequence;
     }
     const floors = new Map<WalPartitionStore, number | undefined>();
+    const drops = taken.flatMap((commit) => commit.drops);
+    // Marks no segment needs any more: every batch at or below them is deleted.
+    const firstKept = wal.segments()[0]?.firstSequence ?? wal.lastSequence + 1;
+    const obsoleteMarks = [...dropMarks].filter(([, mark]) => mark < firstKept).map(([id]) => id);
     await root.transaction(() => {
-      for (const commit of taken) for (const [store, layer] of commit.layers) store.writeLayer(layer);
+      for (const commit of taken) {
+        for (const [store, layer] of commit.layers) store.writeLayer(layer);
+        for (const drop of commit.drops) writeDrop(drop);
+      }
       for (const [store, layers] of byStore) floors.set(store, store.writeFloor(layers));
+      for (const id of obsoleteMarks) if (!drops.some((d) => d.id === id)) meta.removeSync(`${droppedPrefix}${id}`);
     });
     commits.splice(0, n);
     for (const commit of taken) waitingMutations -= commit.mutations;
+    for (const id of obsoleteMarks) dropMarks.delete(id);
     for (const [store, layers] of byStore) {
       const floor = floors.get(store);
       store.layersApplied(layers, floor);
+      if (store.dropped) continue;
       if (floor !== undefined && !store.installPending) index.setFloor(store.partition, Math.max(floor, index.floor(store.partition)));
       if (sequence > 0) index.checkpointed(store.partition, sequence);
+    }
+    for (const drop of drops) {
+      // Durable: nothing of the replica is needed from the WAL any more, and its partition may be opened again.
+      dropMarks.set(drop.id, drop.sequence);
+      index.forget(drop.partition);
+      dropping.delete(drop.id);
     }
     const lastSeq = (taken.at(-1) as Commit).seq;
     for (let i = applyWaiters.length - 1; i >= 0; i--) {
@@ -867,6 +945,8 @@ export async function openWalEngine(options: WalEngineOptions): Promise<StorageE
    */
   const relocation = (p: WalPartition, bytesMax: number): { records: WalRecord[]; bytes: number } | 'busy' | 'long' => {
     const name = `${p.keyspace}/${p.partitionId}`;
+    // Copying a replica being dropped forward would put its entries above its drop mark.
+    if (dropping.has(name)) return 'busy';
     const store = stores.get(name);
     if (store !== undefined && (store.installPending || commits.some((c) => !c.durable && c.stores.has(store)))) return 'busy';
     const first = index.firstIndex(p);
@@ -962,6 +1042,7 @@ export async function openWalEngine(options: WalEngineOptions): Promise<StorageE
       const id = `${keyspace}/${partitionId}`;
       let store = stores.get(id);
       if (store === undefined) {
+        assert(!dropping.has(id), `Partition ${id} opened while its drop is not durable yet`);
         assert(stores.size < options.partitionsMax, `More than ${options.partitionsMax} partitions on one node`);
         const data = root.openDB<Buffer, Buffer>(`d/${id}`, { keyEncoding: 'binary', encoding: 'binary' });
         store = new WalPartitionStore(
@@ -984,15 +1065,39 @@ export async function openWalEngine(options: WalEngineOptions): Promise<StorageE
 
     storedPartitions(): StoredPartition[] {
       const seen = new Map<string, StoredPartition>();
-      for (const { keyspace, partitionId } of metaPartitions(meta, appliedPrefix)) seen.set(`${keyspace}/${partitionId}`, { keyspace, partitionId });
+      for (const prefix of [...partitionMetaPrefixes, floorPrefix]) for (const p of metaPartitions(meta, prefix)) addPartition(seen, p);
+      for (const p of subDatabasePartitions(root)) addPartition(seen, p);
       // A partition whose writes are all still in the WAL has no applied state in LMDB yet.
-      for (const p of index.partitions()) {
-        if (index.firstIndex(p) !== undefined) seen.set(`${p.keyspace}/${p.partitionId}`, { keyspace: p.keyspace, partitionId: p.partitionId });
-      }
-      for (const store of stores.values()) {
-        if (store.lastLogIndex() > 0 || store.applied().appliedIndex > 0) seen.set(`${store.keyspace}/${store.partitionId}`, { keyspace: store.keyspace, partitionId: store.partitionId });
-      }
+      for (const p of index.partitions()) addPartition(seen, p);
+      for (const store of stores.values()) addPartition(seen, store);
+      for (const drop of dropping.values()) addPartition(seen, drop.partition);
       return [...seen.values()];
+    },
+
+    dropPartition(keyspace: string, partitionId: number): void {
+      const commit = core.current;
+      assert(commit !== undefined, 'StorageEngine.dropPartition called outside a write() body');
+      const id = `${keyspace}/${partitionId}`;
+      assert(!dropping.has(id), `Partition ${id} dropped twice`);
+      const { appliedKey } = partitionMetaKeys(id);
+      for (const reader of core.openReaders) assert(reader.appliedKey !== appliedKey, `Partition ${id} dropped while a snapshot reader of it is open`);
+      const store = stores.get(id);
+      const drop: Drop = {
+        partition: { keyspace, partitionId },
+        id,
+        data: store?.dbs.data ?? openExistingDb(root, `d/${id}`),
+        store,
+        sequence: wal.lastSequence,
+        replayed: replayed.get(id),
+      };
+      if (store !== undefined) store.dropped = true;
+      stores.delete(id);
+      replayed.delete(id);
+      tooLong.delete(id);
+      dropping.set(id, drop);
+      commit.drops.push(drop);
+      // The deletion is data the log cannot rebuild: write() waits for its apply transaction.
+      commit.needsApply = true;
     },
 
     async write<T>(body: () => T): Promise<T> {
@@ -1006,6 +1111,14 @@ export async function openWalEngine(options: WalEngineOptions): Promise<StorageE
         result = body();
       } catch (err) {
         for (const [store, changes] of [...commit.stores].reverse()) store.rollback(commit, changes.saved);
+        for (const drop of [...commit.drops].reverse()) {
+          dropping.delete(drop.id);
+          if (drop.replayed !== undefined) replayed.set(drop.id, drop.replayed);
+          if (drop.store !== undefined) {
+            drop.store.dropped = false;
+            stores.set(drop.id, drop.store);
+          }
+        }
         throw err;
       } finally {
         core.current = undefined;

@@ -10,10 +10,10 @@ import { ReplicationClient, type GetLogEndResponse, type PartitionInfo } from '@
 import { clientCredentials, grpcClientOptions, loadHashPartitioner } from '@quire/common';
 import { eventually, type TestCluster } from './test-cluster.js';
 
-/** The partitions of the `default` keyspace, as the cluster status reports them. */
-export async function partitionInfos(t: TestCluster): Promise<PartitionInfo[]> {
+/** The partitions of a keyspace (`default` unless named), as the cluster status reports them. */
+export async function partitionInfos(t: TestCluster, keyspace = 'default'): Promise<PartitionInfo[]> {
   const status = await t.client.clusterStatus();
-  return status.keyspaces.find((k) => k.keyspace === 'default')?.partitions ?? [];
+  return status.keyspaces.find((k) => k.keyspace === keyspace)?.partitions ?? [];
 }
 
 /** Whether all `partitions` partitions have `replicas` replicas in their ISR and a live leader. */
@@ -23,11 +23,11 @@ export async function fullyInSync(t: TestCluster, partitions: number, replicas =
 }
 
 /** One replica's log end and indexes, asked of its data node at `address`. */
-export async function getLogEnd(address: string, partitionId: number): Promise<GetLogEndResponse> {
+export async function getLogEnd(address: string, partitionId: number, keyspace = 'default'): Promise<GetLogEndResponse> {
   const client = new ReplicationClient(address, clientCredentials(), grpcClientOptions);
   try {
     return await new Promise<GetLogEndResponse>((resolve, reject) =>
-      client.getLogEnd({ keyspace: 'default', partitionId }, new Metadata(), { deadline: Date.now() + 5_000 }, (err, res) => (err ? reject(err) : resolve(res))),
+      client.getLogEnd({ keyspace, partitionId }, new Metadata(), { deadline: Date.now() + 5_000 }, (err, res) => (err ? reject(err) : resolve(res))),
     );
   } finally {
     client.close();

@@ -89,6 +89,21 @@ describe('WalLogIndex', () => {
     expect(index.segmentsNeededFrom(5)).toBe(3);
   });
 
+  it('forgets a deleted replica: its entries, floor and pins hold no segment, and later records start it afresh', () => {
+    const index = new WalLogIndex();
+    index.startFloor(a, 3);
+    index.apply(at(1), [append(a, 3), append(a, 4), { type: 'leader-tenure', partition: a, epoch: 2 }]);
+    index.apply(at(2), [append(b, 1)]);
+    expect(index.segmentsNeededFrom(5)).toBe(1);
+    index.forget(a);
+    expect([index.firstIndex(a), index.lastIndex(a), index.floor(a), index.place(a, 3)]).toEqual([undefined, undefined, 0, undefined]);
+    expect(index.partitions()).toEqual([b]);
+    expect(index.segmentsNeededFrom(5)).toBe(2);
+    // A new replica of the partition, from index 1 (below the old floor: it is gone with the rest).
+    index.apply(at(3), [append(a, 1), append(a, 2)]);
+    expect([index.firstIndex(a), index.lastIndex(a)]).toEqual([1, 2]);
+  });
+
   it('needs the oldest segment holding an entry at or above any floor, or an unchecked epoch record', () => {
     const index = new WalLogIndex();
     index.apply(at(1), [append(a, 1), append(b, 1)]);

@@ -20,6 +20,9 @@
  *  - A relocate record empties the run; the appends after it in its batch (the partition's
  *    entries copied forward out of old segments) start it again as a first append would, so
  *    entries below the floor are skipped.
+ *  - forget() drops a partition whose replica was deleted: nothing of it holds a segment any
+ *    more. (Replay never sees the deleted replica's records: the engine skips them by the drop
+ *    mark it keeps in LMDB, wal-engine.ts.)
  *  - W3 (RFC 0002): segmentsNeededFrom() names the lowest segment holding an entry at or above
  *    a partition's floor, or a partition's newest epoch-history or leader-tenure record that the
  *    caller has not yet reported checkpointed. Segments below it hold nothing any partition
@@ -137,6 +140,15 @@ export class WalLogIndex {
     assert(Number.isSafeInteger(floor) && floor >= 0, `WAL floor ${floor} of ${keyOf(p)}`);
     assert(!this.logs.has(keyOf(p)), `WAL floor of ${keyOf(p)} given after its records`);
     this.create(p).floor = floor;
+  }
+
+  /**
+   * Forgets the partition entirely (its replica was deleted and the deletion is durable in LMDB):
+   * its entries, floor and pins no longer hold any segment. Records of it that come later start
+   * it afresh, as records of a partition never seen do.
+   */
+  forget(p: WalPartition): void {
+    this.logs.delete(keyOf(p));
   }
 
   /** Every partition the log or a floor named. */

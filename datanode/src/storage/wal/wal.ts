@@ -152,6 +152,14 @@ export class WriteAheadLog {
     return result;
   }
 
+  /**
+   * The sequence number of the last batch append() accepted (0 before the first): every batch
+   * appended so far has a sequence at most this, every later one a greater one.
+   */
+  get lastSequence(): number {
+    return this.nextSequence - 1;
+  }
+
   /** Segments that hold batches, oldest first. */
   segments(): SegmentInfo[] {
     return [...this.infos].sort((a, b) => a[0] - b[0]).map(([segment, info]) => ({ segment, ...info }));
