@@ -59,6 +59,7 @@ export const dataNodeOptions = {
   keyBytesMax: { kind: 'integer', flag: 'key-bytes-max', env: 'QUIRE_KEY_BYTES_MAX', default: defaultLimits.keyBytesMax, min: 1, max: 16384, description: 'Longest key accepted' },
   valueBytesMax: { kind: 'integer', flag: 'value-bytes-max', env: 'QUIRE_VALUE_BYTES_MAX', default: defaultLimits.valueBytesMax, min: 0, max: 4 * 1024 * 1024, description: 'Longest value accepted' },
   isrLagTimeMs: { kind: 'integer', flag: 'isr-lag-time-ms', env: 'QUIRE_ISR_LAG_TIME_MS', default: 2000, min: 100, max: 600_000, description: 'A follower lacking an entry durable on the leader for longer than this lags behind the ISR' },
+  snapshotBytesPerSecond: { kind: 'integer', flag: 'snapshot-bytes-per-second', env: 'QUIRE_SNAPSHOT_BYTES_PER_SECOND', default: 64 * 1024 * 1024, min: 0, max: 1024 * 1024 * 1024 * 1024, description: 'Key and value bytes per second over every snapshot this node serves (a replica move\'s new replica, a follower too far behind), so foreground traffic keeps its share; 0: no limit' },
   followerSilenceMs: { kind: 'integer', flag: 'follower-silence-ms', env: 'QUIRE_FOLLOWER_SILENCE_MS', default: 200, min: 20, max: 600_000, description: 'Under the sync ack policy, a follower that answers nothing for this long after its leader sent it something (paused, cut off) leaves the ISR, as does one whose replication stream breaks (at once), while the ISR keeps min_isr without it' },
   sessionReadWaitMs: { kind: 'integer', flag: 'session-read-wait-ms', env: 'QUIRE_SESSION_READ_WAIT_MS', default: 100, min: 0, max: 10_000, description: 'How long a SESSION read waits on a follower for its acknowledged index to reach the session index before it is refused and the router asks the leader' },
   sessionReadWaitersMax: { kind: 'integer', flag: 'session-read-waiters-max', env: 'QUIRE_SESSION_READ_WAITERS_MAX', default: 16_384, min: 0, max: 1_000_000, description: 'Most SESSION reads waiting on this node at once; beyond it a read that would wait is refused at once' },
@@ -98,6 +99,7 @@ export interface DataNodeConfig {
   readonly limits: Limits;
   readonly isrLagTimeMs: number;
   readonly followerSilenceMs: number;
+  readonly snapshotBytesPerSecond: number;
   readonly sessionReadWaitMs: number;
   readonly sessionReadWaitersMax: number;
   readonly shutdownGraceMs: number;
@@ -138,6 +140,7 @@ export function loadDataNodeConfig(argv: readonly string[], env: Env): Readonly<
     limits: { ...defaultLimits, keyBytesMax: o.keyBytesMax, valueBytesMax: o.valueBytesMax },
     isrLagTimeMs: o.isrLagTimeMs,
     followerSilenceMs: o.followerSilenceMs,
+    snapshotBytesPerSecond: o.snapshotBytesPerSecond,
     sessionReadWaitMs: o.sessionReadWaitMs,
     sessionReadWaitersMax: o.sessionReadWaitersMax,
     shutdownGraceMs: o.shutdownGraceMs,

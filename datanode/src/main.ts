@@ -16,6 +16,7 @@ import { loadIdentity, writeIdentity, type NodeIdentity } from './node-identity.
 import { createDataService } from './server/data-service.js';
 import { createReplicationService } from './server/replication-service.js';
 import { CoordinationCaller } from './replicate/coordination-client.js';
+import { snapshotSourceDefaults } from './replicate/snapshot-source.js';
 import { chooseStorageEngine } from './storage/engine-choice.js';
 import { openLmdbEngine } from './storage/lmdb-engine.js';
 import { openWalEngine } from './storage/wal-engine.js';
@@ -115,6 +116,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
         schedule: setImmediate,
         onFatal: (err) => killSelf(log, 'A storage commit failed; stopping so no unsynced state is served', { err: String(err) }),
         failpoints,
+        snapshotSource: { ...snapshotSourceDefaults, bytesPerSecond: config.snapshotBytesPerSecond },
         // Replicas the view no longer gives this node are deleted only while it names this cluster.
         boundClusterId,
         alterIsr: (address, request) => coordination.alterIsr(address, request),

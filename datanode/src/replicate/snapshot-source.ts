@@ -37,6 +37,7 @@ import {
 import { checkOwnership } from '../partition/ownership.js';
 import type { PartitionReplica } from '../partition/replica.js';
 import { SnapshotTally, cutChunks, type SnapshotTotals } from '../replication/snapshot-chunks.js';
+import { ByteRate } from '../replication/byte-rate.js';
 import type { SnapshotReader } from '../storage/engine.js';
 
 /** Limits of snapshot serving. */
@@ -47,6 +48,8 @@ export interface SnapshotSourceSettings {
   readonly chunkBytesMax: number;
   /** Longest a read transaction stays open, whatever the follower's deadline. */
   readonly serveMsMax: number;
+  /** Key and value bytes per second over every snapshot this node serves (--snapshot-bytes-per-second); 0: no limit. */
+  readonly bytesPerSecond?: number;
 }
 
 /** Snapshot serving defaults: 2 at once, 1 MiB chunks, 10 minutes per call. */
@@ -87,12 +90,15 @@ export class SnapshotSource {
   private serving = 0;
   /** The serves in progress, by partition (keyspace/id). */
   private readonly serves = new Map<string, Set<Serve>>();
+  /** The node-wide byte rate of snapshot chunks (undefined: no limit). */
+  private readonly rate: ByteRate | undefined;
 
   constructor(
     private readonly settings: SnapshotSourceSettings,
     private readonly deps: SnapshotSourceDeps,
   ) {
     assert(settings.snapshotsInFlightMax >= 1 && settings.chunkBytesMax >= 1 && settings.serveMsMax >= 1, 'Invalid snapshot source settings');
+    this.rate = settings.bytesPerSecond === undefined || settings.bytesPerSecond === 0 ? undefined : new ByteRate(settings.bytesPerSecond);
   }
 
   /** Snapshots being served now. */
@@ -184,6 +190,13 @@ export class SnapshotSource {
         const why = tally.add(chunk);
         assert(why === undefined, `Snapshot read of ${id}: ${why}`);
         const items = chunk.map((e) => ({ key: e.key, value: e.value, version: e.version }));
+        if (this.rate !== undefined) {
+          // Paced with every other snapshot this node serves (--snapshot-bytes-per-second).
+          const bytes = chunk.reduce((n, e) => n + e.key.length + e.value.length, 0);
+          const waitMs = this.rate.reserve(bytes, this.deps.clock.monotonicMs());
+          if (waitMs > 0) await new Promise<void>((resolve) => this.deps.clock.after(waitMs, resolve));
+          if (cancelled()) return undefined;
+        }
         if (!(await send({ part: { $case: 'chunk', value: { items } } }))) return undefined;
         // Let appends and answers run between chunks even when the follower keeps up.
         await new Promise<void>((resolve) => setImmediate(resolve));

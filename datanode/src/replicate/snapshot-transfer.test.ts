@@ -78,9 +78,9 @@ async function leaderWith(count: number): Promise<PartitionReplica> {
   return r;
 }
 
-function sourceFor(leader: PartitionReplica, floors: number[], snapshotsInFlightMax = 2): SnapshotSource {
+function sourceFor(leader: PartitionReplica, floors: number[], snapshotsInFlightMax = 2, bytesPerSecond = 0): SnapshotSource {
   return new SnapshotSource(
-    { snapshotsInFlightMax, chunkBytesMax: 256, serveMsMax: 60_000 },
+    { snapshotsInFlightMax, chunkBytesMax: 256, serveMsMax: 60_000, bytesPerSecond },
     {
       nodeId: 'n1',
       view,
@@ -204,6 +204,18 @@ describe('snapshot transfer', () => {
     expect(installed).toMatchObject({ keyCount: 300, appliedIndex: 300 });
     expect(log.find('Loading a snapshot: progress').length).toBeGreaterThan(0);
     expect(installer.pullCounts).toEqual({ running: 0, waiting: 0 });
+  });
+
+  it('paces the chunks it serves at --snapshot-bytes-per-second', async () => {
+    const leader = await leaderWith(300);
+    const follower = replicaOf(followerEngine);
+    const bytes = dataOf(leaderEngine).reduce((n, e) => n + e.key.length + e.value.length, 0);
+    const bytesPerSecond = Math.ceil(bytes / 0.5); // the whole snapshot in about 500 ms
+    const startedMs = performance.now();
+    await pull(installerFor(loopback(sourceFor(leader, [], 2, bytesPerSecond))), follower);
+    // At the rate, less the 100 ms the first chunks may go ahead of it.
+    expect(performance.now() - startedMs).toBeGreaterThanOrEqual(500 - 100 - 20);
+    expect(dataOf(followerEngine)).toEqual(dataOf(leaderEngine));
   });
 
   it('shares one pull between a request and its repeat, answering the latest', async () => {
