@@ -10,7 +10,7 @@ NPM_STAMP := node_modules/.quire-install-stamp
 PACKAGE_FILES := package.json package-lock.json $(wildcard */package.json)
 DATA_DIR ?= .quire
 
-.PHONY: help up test deps etcd chaos-tools build gen lint test-unit test-integration test-chaos test-readme chaos bench bench-storage clean
+.PHONY: help up test deps etcd chaos-tools build gen lint test-unit test-integration test-chaos test-readme chaos bench bench-storage bench-move clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ bench: build ## Benchmarks with etcd measured in the same run: throughput, laten
 
 bench-storage: build ## One replica's durable commit today (LMDB) against a WAL append + background apply, CPU and wall time (~1 min)
 	node bench/dist/storage-commit.js $(BENCH_ARGS)
+
+bench-move: build ## Move 1 GiB onto a fourth data node under load, then lose a node; an etcd learner's catch-up in the same run (~10 min); writes bench/results/
+	node bench/dist/move.js $(BENCH_ARGS)
 
 clean: ## Remove build outputs (keeps node_modules and .quire)
 	rm -rf */dist */tsconfig.tsbuildinfo proto/src/gen
