@@ -53,7 +53,17 @@ async function loadValues(label: string, put: (key: string, value: Buffer) => Pr
       for (;;) {
         const n = next++;
         if (n >= count) return;
-        await put(`bulk/${n}`, value);
+        // Rewriting the same value is harmless: a write whose outcome was unknown (a failover
+        // under load) is sent again.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await put(`bulk/${n}`, value);
+            break;
+          } catch (err) {
+            if (attempt >= 10) throw err;
+            await sleep(200 * attempt);
+          }
+        }
         if (performance.now() - lastSay > 5_000) {
           lastSay = performance.now();
           say(`  ${label}: loaded ${n}/${count} values (${(mb(n * value.length) / ((lastSay - startedMs) / 1000)).toFixed(1)} MB/s)`);
@@ -138,7 +148,8 @@ async function quireRun(o: OptionValues<typeof moveBenchOptions>, dir: string, c
     replicationFactor: 3,
     routerPort: 0,
     etcdBin: o.etcdBin,
-    nodeLeaseTtlSeconds: 2,
+    // Longer than quire dev's 2 s, so a load that starves the machine does not fail nodes over.
+    nodeLeaseTtlSeconds: 5,
     coordinatorLeaseTtlSeconds: 5,
     logLevel: 'warn',
     env: process.env,
