@@ -41,6 +41,8 @@ Cluster shape (replica moves, add before remove; see docs/operations.md):
   drain NODE [--wait] Move every replica off a data node; once it holds none it may be stopped
                       (--wait prints progress and returns when it is drained)
   undrain NODE        Cancel a drain: moves under way finish or roll back, the node takes replicas again
+  forget NODE         Remove a stopped data node that holds no replica from quire status (the
+                      coordinator does it by itself once a drained node is gone past --node-dead-after-ms)
   rebalance [--dry-run | --wait]
                       Start the moves that balance replicas (the coordinator also does this by
                       itself unless started with --auto-rebalance=false); --dry-run only lists them,
@@ -175,6 +177,7 @@ async function runClientCommand(command: string, args: string[]): Promise<number
       }
       case 'drain':
       case 'undrain':
+      case 'forget':
         return expect(1, 'NODE');
       case 'rebalance':
       case 'moves':
@@ -322,6 +325,12 @@ async function runClientCommand(command: string, args: string[]): Promise<number
         process.stdout.write(json ? `${JSON.stringify({ node: nodeId, wasDraining: was })}\n` : was ? `OK ${nodeId} is no longer draining\n` : `OK ${nodeId} was not draining; nothing changed\n`);
         return ExitCode.Ok;
       }
+      case 'forget': {
+        const [nodeId = ''] = positionals;
+        await client.forgetNode(nodeId);
+        process.stdout.write(json ? `${JSON.stringify({ node: nodeId, forgotten: true })}\n` : `OK ${nodeId} forgotten\n`);
+        return ExitCode.Ok;
+      }
       case 'rebalance': {
         const dryRun = values['dry-run'] === true;
         const r = await client.rebalance({ dryRun });
@@ -452,6 +461,7 @@ async function main(command: string | undefined, rest: string[]): Promise<number
       case 'keyspace':
       case 'drain':
       case 'undrain':
+      case 'forget':
       case 'rebalance':
       case 'moves':
         return await runClientCommand(command, rest);

@@ -44,6 +44,7 @@ import {
   type CancelDecommissionResponse,
   type DecommissionNodeResponse,
   type DropKeyspaceResponse,
+  type ForgetNodeResponse,
   type ListMovesResponse,
   type RebalanceResponse,
   type DeleteRequest,
@@ -580,6 +581,15 @@ export class QuireClient {
    */
   async decommissionNode(nodeId: string): Promise<DecommissionNodeResponse> {
     return this.unaryAdmin<DecommissionNodeResponse>(true, (router, md, deadline, cb) => router.admin.decommissionNode({ nodeId }, md, { deadline }, cb));
+  }
+
+  /**
+   * Removes a stopped data node that holds no replica from the cluster's records (quire status no
+   * longer lists it). Fails FAILED_PRECONDITION while it runs or holds replicas, NODE_NOT_FOUND
+   * for an unknown node.
+   */
+  async forgetNode(nodeId: string): Promise<void> {
+    await this.unaryAdmin<ForgetNodeResponse>(true, (router, md, deadline, cb) => router.admin.forgetNode({ nodeId }, md, { deadline }, cb));
   }
 
   /** Ends a node's drain (moves under way finish or roll back); resolves with whether it was draining. */

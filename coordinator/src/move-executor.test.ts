@@ -174,10 +174,14 @@ describe('MoveExecutor', () => {
     }
   });
 
-  it('forgets a drained node once it is stopped and holds nothing', async () => {
+  it('keeps a drained node that is down drained (it may restart), and forgets it once it is dead and holds nothing', async () => {
     const t = setUp({ ...threeNodes(), live: ['n1', 'n2', 'n3'], known: ['n9'] });
     applyToView(t.view, [drainChange('n9', 0)]);
-    await t.make().reconcile(term, false);
+    const executor = t.make();
+    await executor.reconcile(term, false);
+    expect(t.view.drains.has('n9')).toBe(true);
+    t.clock.advance(60_000);
+    await executor.reconcile(term, false);
     expect(t.view.drains.has('n9')).toBe(false);
     expect(t.view.knownNodes.has('n9')).toBe(false);
     expect(t.writer.calls.at(-1)?.map((c) => c.key)).toEqual([drainKey('n9'), knownNodeKey('n9')]);

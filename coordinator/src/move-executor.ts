@@ -4,7 +4,7 @@
  * this adapter performs them: it writes each partition-record change together with the move's
  * record (`/quire/v1/moves/<keyspace>/<id>`, its phase) in one fenced transaction, asks a
  * leading source to hand its leadership to the target (Replication.HandOver), moves an ended
- * move to the bounded history, and forgets drained nodes that are stopped and hold nothing.
+ * move to the bounded history, and forgets drained nodes that hold nothing and are dead.
  * Once no move is in flight it also balances leaderships (`planLeaderBalance`): when the nodes'
  * leadership counts have differed by more than one for `leaderBalanceDelayMs`, leaders hand
  * partitions over to in-sync replicas leading fewer.
@@ -315,14 +315,17 @@ export class MoveExecutor {
     }
   }
 
-  /** Deletes the drain and known-node records of drained nodes that are stopped and hold nothing. */
+  /**
+   * Deletes the drain and known-node records of drained nodes that hold nothing and have been
+   * absent longer than nodeDeadAfterMs: a drained node that merely restarts stays drained.
+   */
   private async forgetDrained(term: number): Promise<number> {
     const view = this.deps.view;
     const held = replicaCounts(view);
     const changes: FencedChange[] = [];
     const forgotten: string[] = [];
     for (const [nodeId, drain] of view.drains) {
-      if (view.nodes.has(nodeId) || (held.get(nodeId) ?? 0) > 0) continue;
+      if (view.nodes.has(nodeId) || (held.get(nodeId) ?? 0) > 0 || !this.isDead(nodeId)) continue;
       if ([...this.moves.values()].some(({ move }) => move.source === nodeId || move.target === nodeId)) continue;
       changes.push({ key: drainKey(nodeId), value: undefined, expectedModRevision: drain.modRevision });
       // The view keeps no revision for known-node records; deleting one is safe whatever it holds.
@@ -334,7 +337,7 @@ export class MoveExecutor {
     if (!result.applied) return 0;
     for (const nodeId of forgotten) {
       this.absentSinceMs.delete(nodeId);
-      this.deps.log.info('Drained node is stopped and holds nothing; forgotten', { nodeId });
+      this.deps.log.info('Drained node holds nothing and has been gone past --node-dead-after-ms; forgotten', { nodeId });
     }
     return result.revision;
   }

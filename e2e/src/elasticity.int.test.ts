@@ -90,8 +90,15 @@ describe('elasticity: nodes join and drain under load', () => {
     const status = await t.client.clusterStatus();
     expect(status.nodes.find((n) => n.nodeId === 'node-1')).toMatchObject({ draining: true, replicaCount: 0, leaderCount: 0 });
     for (const p of status.keyspaces[0]?.partitions ?? []) expect(p.replicas).toHaveLength(3);
+    // Still listed and still draining while stopped: a drained node that restarts stays drained.
+    const live = await runCli(['forget', 'node-1'], cliEnv);
+    expect(live).toMatchObject({ code: 1 });
+    expect(live.stderr).toMatch(/Data node node-1 is running \(it holds a registration\): drain it .* and stop it first.*\(FAILED_PRECONDITION\)/);
     await t.cluster.removeDataNode('node-1');
-    await eventually('node-1 forgotten', 30_000, async () => ((await t.client.clusterStatus()).nodes.some((n) => n.nodeId === 'node-1') ? undefined : true));
+    await eventually('node-1 gone from the registrations', 30_000, async () => ((await t.client.clusterStatus()).nodes.find((n) => n.nodeId === 'node-1')?.live === false ? true : undefined));
+    expect((await t.client.clusterStatus()).nodes.find((n) => n.nodeId === 'node-1')).toMatchObject({ draining: true, replicaCount: 0 });
+    expect(await runCli(['forget', 'node-1'], cliEnv)).toMatchObject({ code: 0, stdout: 'OK node-1 forgotten\n' });
+    expect((await t.client.clusterStatus()).nodes.some((n) => n.nodeId === 'node-1')).toBe(false);
     const final = await eventually('three nodes with 8 replicas each', 60_000, async () => {
       const { counts, done } = settled(await t.client.clusterStatus());
       return done && [...counts.values()].every((c) => c === 8) ? counts : undefined;

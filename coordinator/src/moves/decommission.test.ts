@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { drainKey } from '@quire/common';
 import { DrainRecord } from '@quire/proto';
 import { applyToView, viewOf } from '../../../common/src/testing/metadata-fixtures.js';
-import { checkNodeId, planDecommission } from './decommission.js';
+import { checkNodeId, planDecommission, planForgetNode } from './decommission.js';
 
 const view = (live: string[], rf = 3) =>
   viewOf({
@@ -56,5 +56,27 @@ describe('planDecommission', () => {
   it('accepts a node that is down but known (its replicas move away once it is drained)', () => {
     expect(planDecommission(view(['n1', 'n2', 'n4']), 'n3')).toEqual({ ok: true, alreadyDraining: false, replicaCount: 2 });
     expect(checkNodeId(view(['n1']), 'n3')).toBeUndefined();
+  });
+});
+
+describe('planForgetNode', () => {
+  it('refuses a node that runs or still holds replicas, with nothing changed', () => {
+    const running = planForgetNode(view(['n1', 'n2', 'n3', 'n4']), 'n4');
+    expect(running.ok).toBe(false);
+    if (!running.ok) expect(running.error.message).toMatch(/n4 is running \(it holds a registration\): drain it/);
+    const holding = planForgetNode(view(['n1', 'n2', 'n4']), 'n3');
+    expect(holding.ok).toBe(false);
+    if (!holding.ok) {
+      expect(holding.error.code).toBe('FAILED_PRECONDITION');
+      expect(holding.error.message).toMatch(/n3 still holds 2 replica\(s\)/);
+    }
+    expect(planForgetNode(view(['n1']), 'n9')).toMatchObject({ ok: false, error: { code: 'NODE_NOT_FOUND' } });
+  });
+
+  it('forgets a stopped, empty node, with its drain record when it has one', () => {
+    const v = view(['n1', 'n2', 'n3']);
+    expect(planForgetNode(v, 'n4')).toEqual({ ok: true, drainRevision: undefined });
+    const revision = applyToView(v, [{ key: drainKey('n4'), value: DrainRecord.encode({ nodeId: 'n4', startedAtMs: 1 }).finish() }]);
+    expect(planForgetNode(v, 'n4')).toEqual({ ok: true, drainRevision: revision });
   });
 });

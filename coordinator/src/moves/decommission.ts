@@ -52,3 +52,21 @@ export function planDecommission(view: MetadataView, nodeId: string): Decommissi
   }
   return { ok: true, alreadyDraining: false, replicaCount };
 }
+
+/** ForgetNode's decision: refuse, or delete the drain record (at its revision, when there is one) and the known-node record. */
+export type ForgetNodeDecision = { readonly ok: false; readonly error: QuireError } | { readonly ok: true; readonly drainRevision: number | undefined };
+
+/**
+ * Decides ForgetNode: a node may be forgotten only once it is stopped (no registration) and
+ * holds no replica; otherwise FAILED_PRECONDITION, nothing changed.
+ */
+export function planForgetNode(view: MetadataView, nodeId: string): ForgetNodeDecision {
+  const bad = checkNodeId(view, nodeId);
+  if (bad !== undefined) return { ok: false, error: bad };
+  const held = replicaCounts(view).get(nodeId) ?? 0;
+  if (view.nodes.has(nodeId) || held > 0) {
+    const why = view.nodes.has(nodeId) ? 'is running (it holds a registration)' : `still holds ${held} replica(s)`;
+    return { ok: false, error: new FailedPreconditionError(`Data node ${nodeId} ${why}: drain it (quire drain ${nodeId} --wait) and stop it first. Nothing changed`, { field: 'node_id' }) };
+  }
+  return { ok: true, drainRevision: view.drains.get(nodeId)?.modRevision };
+}

@@ -26,6 +26,8 @@ import {
   type DecommissionNodeRequest,
   type DropKeyspaceRequest,
   type DropKeyspaceResponse,
+  type ForgetNodeRequest,
+  type ForgetNodeResponse,
   type DecommissionNodeResponse,
   type ListMovesRequest,
   type ListMovesResponse,
@@ -44,6 +46,8 @@ import {
   AlreadyExistsError,
   drainKey,
   droppedKeyspaceKey,
+  knownNodeKey,
+  FailedPreconditionError,
   keyspaceKey,
   InvalidArgumentError,
   KeyspaceNotFoundError,
@@ -65,7 +69,7 @@ import { describeKeyspace, planCreateKeyspace, planDropKeyspace, type KeyspaceDe
 import { capacityOf } from '../placement/planner.js';
 import { clusterStatusOf, keyspaceInfoOf, leadersWithFollowers, moveHistoryOf, movesOf, partitionMapOf } from '../status/cluster-status.js';
 import { drainChange } from '../move-executor.js';
-import { checkNodeId, planDecommission } from '../moves/decommission.js';
+import { checkNodeId, planDecommission, planForgetNode } from '../moves/decommission.js';
 import { wirePhaseOf } from '../moves/move-records.js';
 import type { ProposedMove } from '../placement/rebalance.js';
 import { coordinatorNotLeaderError } from './not-leader.js';
@@ -249,6 +253,21 @@ export function createAdminService(
     return { wasDraining: true };
   }
 
+  async function forgetNode(request: ForgetNodeRequest): Promise<ForgetNodeResponse> {
+    ensureLeader();
+    const decision = planForgetNode(view, request.nodeId);
+    if (!decision.ok) throw decision.error;
+    const changes: FencedChange[] = [{ key: knownNodeKey(request.nodeId), value: undefined, expectedModRevision: 'any' }];
+    if (decision.drainRevision !== undefined) changes.push({ key: drainKey(request.nodeId), value: undefined, expectedModRevision: decision.drainRevision });
+    const result = await keyspaces.writer.applyFenced(changes);
+    if (!result.applied) {
+      if (result.reason === 'term') throw coordinatorNotLeaderError(view);
+      throw new FailedPreconditionError(`Data node ${request.nodeId} changed meanwhile (its drain was cancelled or recorded again); nothing changed. Try again`, { field: 'node_id' });
+    }
+    transfers.log.info('Data node forgotten', { nodeId: request.nodeId });
+    return {};
+  }
+
   async function rebalance(request: RebalanceRequest): Promise<RebalanceResponse> {
     ensureLeader();
     const planned = await moves.rebalance(request.dryRun);
@@ -272,6 +291,7 @@ export function createAdminService(
     clusterStatus: recordedUnaryHandler<ClusterStatusRequest, ClusterStatusResponse>(metrics, clock, 'ClusterStatus', () => clusterStatus()),
     createKeyspace: recordedUnaryHandler<CreateKeyspaceRequest, CreateKeyspaceResponse>(metrics, clock, 'CreateKeyspace', (call) => createKeyspace(call.request)),
     dropKeyspace: recordedUnaryHandler<DropKeyspaceRequest, DropKeyspaceResponse>(metrics, clock, 'DropKeyspace', (call) => dropKeyspace(call.request)),
+    forgetNode: recordedUnaryHandler<ForgetNodeRequest, ForgetNodeResponse>(metrics, clock, 'ForgetNode', (call) => forgetNode(call.request)),
     decommissionNode: recordedUnaryHandler<DecommissionNodeRequest, DecommissionNodeResponse>(metrics, clock, 'DecommissionNode', (call) => decommissionNode(call.request)),
     cancelDecommission: recordedUnaryHandler<CancelDecommissionRequest, CancelDecommissionResponse>(metrics, clock, 'CancelDecommission', (call) => cancelDecommission(call.request)),
     rebalance: recordedUnaryHandler<RebalanceRequest, RebalanceResponse>(metrics, clock, 'Rebalance', (call) => rebalance(call.request)),

@@ -26,6 +26,8 @@ import {
   type DecommissionNodeRequest,
   type DropKeyspaceRequest,
   type DropKeyspaceResponse,
+  type ForgetNodeRequest,
+  type ForgetNodeResponse,
   type DecommissionNodeResponse,
   type ListMovesRequest,
   type ListMovesResponse,
@@ -141,6 +143,7 @@ export function createAdminProxy(view: MetadataView, deadlineMs: number, deps: {
       // Answer once this router's own view no longer shows the keyspace, so its next request finds it gone.
       waitForView(view, (v) => v.revision >= res.revision, createdViewWaitMs),
     ),
+    forgetNode: handler<ForgetNodeRequest, ForgetNodeResponse>('ForgetNode', (c, req, deadline, cb) => c.forgetNode(req, new Metadata(), { deadline }, cb), deadlineMs, true),
     decommissionNode: handler<DecommissionNodeRequest, DecommissionNodeResponse>('DecommissionNode', (c, req, deadline, cb) => c.decommissionNode(req, new Metadata(), { deadline }, cb), deadlineMs, true),
     cancelDecommission: handler<CancelDecommissionRequest, CancelDecommissionResponse>('CancelDecommission', (c, req, deadline, cb) => c.cancelDecommission(req, new Metadata(), { deadline }, cb), deadlineMs, true),
     rebalance: handler<RebalanceRequest, RebalanceResponse>('Rebalance', (c, req, deadline, cb) => c.rebalance(req, new Metadata(), { deadline }, cb), Math.max(deadlineMs, rebalanceDeadlineMs), true),
