@@ -4,6 +4,14 @@
  * final reads, check the history with the model's checker (@quire/history), and write the
  * report (verdict lines, history, nemesis log, timeline for a failure). Every scenario of the
  * suite is this function with different options.
+ *
+ * Besides a nemesis cycled on the tier's schedule, a scenario may run a script once alongside
+ * the workload (membership changes and faults timed to a replica move's phase: the elasticity
+ * scenarios); the workload then runs until the script is done, and at least the tier's time.
+ * It may also run the set workload next to the register workload (its own clients and history,
+ * judged by the set checker, so "acknowledged writes lost" is counted directly), and read every
+ * register key once more at the end, so a write lost on a key the workload had retired still
+ * shows up in the linearizability check.
  */
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,7 +24,7 @@ import { availabilityOf, formatAvailability, type AvailabilityFigures } from '..
 import { writeRunReport, type CheckOutcome, type RunReport } from '../report/report.js';
 import { HistoryRecorder, RunClock, type RecordedEvent } from '../workloads/recorder.js';
 import { monotonicWorkload } from '../workloads/monotonic.js';
-import { registerWorkload } from '../workloads/register.js';
+import { readRegisters, registerWorkload } from '../workloads/register.js';
 import { startWorkload, type RunFigures, type Workload } from '../workloads/runner.js';
 import { readSet, setWorkload, setElementKey } from '../workloads/set.js';
 import { type ChaosTier } from './tier.js';
@@ -27,6 +35,16 @@ export interface NemesisContext {
   readonly log: NemesisLog;
   readonly rng: Rng;
   readonly client: QuireClient;
+}
+
+/**
+ * What a scenario's script reports: figures for the verdict lines and report.json, and checks of
+ * its own (e.g. that every move ended and the replicas are balanced). Filled in as the script
+ * goes, so a script that fails halfway still reports what it measured.
+ */
+export interface ScriptReport {
+  readonly figures: Record<string, number | string>;
+  readonly checks: CheckOutcome[];
 }
 
 /** A scenario. */
@@ -57,6 +75,21 @@ export interface ScenarioSpec {
   readonly readOnlyRouters?: readonly number[];
   /** Copy the process logs into the report directory even when the run passes (they always are when it fails). */
   readonly keepLogs?: boolean;
+  /**
+   * Runs once alongside the workload, started with it; the workload runs until it resolves
+   * (and at least the tier's workload time). It records its faults in the context's log and its
+   * figures and checks in the report it is given; if it throws, the run gets a failed check
+   * named `script` with the error.
+   */
+  readonly script?: (context: NemesisContext, report: ScriptReport) => Promise<void>;
+  /**
+   * Clients of a set workload (unique adds, keys `<prefix>-set/…`) run next to the register
+   * workload, recorded in their own history (history-set.jsonl) and judged by the set checker
+   * after a final read: the run's count of acknowledged writes lost. Register workload only.
+   */
+  readonly setClients?: number;
+  /** After the workload, read every key the register workload touched once more, into its history. */
+  readonly finalReads?: boolean;
 }
 
 /** What a scenario measured and decided. */
@@ -72,6 +105,10 @@ export interface ScenarioResult {
   readonly recoveryMs: readonly number[];
   /** The longest no-success interval per key, and the indeterminate and failed operations (report/availability.ts). */
   readonly availability: AvailabilityFigures;
+  /** What the script reported (empty without one). */
+  readonly script: ScriptReport;
+  /** The set workload run next to the register workload (setClients), if any. */
+  readonly setWorkload: RunFigures | undefined;
 }
 
 /**
@@ -180,6 +217,8 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   say(`${spec.name}: seed ${spec.seed}, tier ${spec.tier.name}, workload ${spec.workload} for ${spec.tier.workloadMs} ms`);
   const cluster = await ChaosCluster.start({ ...spec.cluster, name: spec.name, onProgress: (m) => say(`${spec.name}: ${m}`) });
   let passed = false;
+  /** Whether the report (with the logs when the run failed) was written; if not, the run directory is kept for its logs. */
+  let reported = false;
   try {
     const allRouters = spec.clients === 'all-routers';
     const clients = cluster.routerAddresses.map((_, i) => (allRouters ? cluster.clientOfAllRouters(5_000) : cluster.client(i, 5_000)));
@@ -199,17 +238,32 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     const storeKeyOf = (f: string, key: string | number | null, value: unknown): string | undefined =>
       linearizable ? (key === null ? undefined : `${prefix}/${key}`) : f === 'add' && typeof value === 'number' ? setElementKey(prefix, value) : undefined;
 
+    if (spec.setClients !== undefined && spec.workload !== 'register') throw new Error(`${spec.name}: setClients goes with the register workload only`);
     const running = startWorkload(workload, recorder, spec.tier.concurrency);
+    const setPrefix = `${prefix}-set`;
+    const setRecorder = spec.setClients === undefined ? undefined : new HistoryRecorder(clock);
+    const setRunning = setRecorder === undefined ? undefined : startWorkload(setWorkload({ prefix: setPrefix, clientFor }), setRecorder, spec.setClients ?? 0);
     const abort = new AbortController();
     const nemesis = spec.nemesis?.({ cluster, log, rng, client: control });
     const faults = nemesis === undefined ? Promise.resolve() : cycle(nemesis, { faultMs: spec.schedule?.faultMs ?? spec.tier.faultMs, quietMs: spec.schedule?.quietMs ?? spec.tier.quietMs, signal: abort.signal });
+    const scriptReport: ScriptReport = { figures: {}, checks: [] };
+    let scriptDone = spec.script === undefined;
+    const script = (spec.script?.({ cluster, log, rng, client: control }, scriptReport) ?? Promise.resolve())
+      .catch((err: unknown) => {
+        say(`${spec.name}: script failed: ${String(err)}`);
+        scriptReport.checks.push({ name: 'script', valid: false, figures: {}, text: err instanceof Error ? `${err.message}${err.stack === undefined ? '' : `\n${err.stack}`}` : String(err) });
+      })
+      .finally(() => (scriptDone = true));
     const t0 = Date.now();
-    while (Date.now() - t0 < spec.tier.workloadMs) {
-      await sleep(Math.min(5_000, spec.tier.workloadMs - (Date.now() - t0)));
-      say(`${spec.name}: ${((Date.now() - t0) / 1000).toFixed(0)} s, ok ${recorder.counts.ok}, fail ${recorder.counts.fail}, info ${recorder.counts.info}, faults ${log.injected().length}`);
+    while (Date.now() - t0 < spec.tier.workloadMs || !scriptDone) {
+      const left = spec.tier.workloadMs - (Date.now() - t0);
+      await Promise.race([sleep(Math.min(5_000, left > 0 ? left : 5_000)), scriptDone ? new Promise(() => undefined) : script]);
+      const setCounts = setRecorder === undefined ? '' : `; set ok ${setRecorder.counts.ok}, fail ${setRecorder.counts.fail}, info ${setRecorder.counts.info}`;
+      say(`${spec.name}: ${((Date.now() - t0) / 1000).toFixed(0)} s, ok ${recorder.counts.ok}, fail ${recorder.counts.fail}, info ${recorder.counts.info}${setCounts}, faults ${log.injected().length}${scriptDone ? '' : ' (script running)'}`);
     }
     abort.abort();
     await faults;
+    await script;
     say(`${spec.name}: healed; waiting for the cluster to serve every partition`);
     const checks: CheckOutcome[] = [];
     let recovered = true;
@@ -228,6 +282,13 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     // Keep the workload going briefly after the heal, so recovery shows in the history.
     await sleep(2_000);
     const figures = await running.stop();
+    const setFigures = await setRunning?.stop();
+    // The final reads come long after a retired key's last operation: availability is measured on the workload's events only.
+    const workloadEvents = recorder.events.slice();
+    if (spec.finalReads === true && linearizable && recovered) {
+      const read = await readRegisters(control, recorder, prefix);
+      say(`${spec.name}: final reads of ${read.keys} keys: ${read.ok} ok, ${read.failed} failed`);
+    }
 
     let lostAcknowledged: number | undefined;
     if (linearizable) {
@@ -260,10 +321,37 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
         focus: focusOnElements(new Set([...result.evidence.lost, ...result.evidence.stale, ...result.evidence.unexpected].map((e) => e.element))),
       });
     }
+    if (setRecorder !== undefined) {
+      if (recovered) {
+        await readSet(control, setRecorder, setPrefix, 1_000_000);
+        const result = checkSet(parseHistory(setRecorder.toJsonl()));
+        lostAcknowledged = result.figures.lost;
+        checks.push({
+          name: 'set',
+          valid: result.valid,
+          figures: {
+            'acknowledged writes': result.figures.acknowledged,
+            'acknowledged writes lost': result.figures.lost,
+            stale: result.figures.stale,
+            duplicated: result.figures.duplicated,
+            unexpected: result.figures.unexpected,
+            unknowns: result.figures.unknowns,
+          },
+          text: formatResult(result),
+          failingKey: null,
+          history: 'set',
+          focus: focusOnElements(new Set([...result.evidence.lost, ...result.evidence.stale, ...result.evidence.unexpected].map((e) => e.element))),
+        });
+      } else {
+        checks.push({ name: 'set', valid: 'unknown', figures: {}, text: 'No final read of the set: the cluster did not recover', history: 'set' });
+      }
+    }
+    checks.push(...scriptReport.checks);
     const recovery = await recoveryTimes(control, recorder, log, storeKeyOf);
-    const availability = availabilityOf(linearizable ? recorder.events : await keyedByPartition(control, recorder.events, storeKeyOf));
+    const availability = availabilityOf(linearizable ? workloadEvents : await keyedByPartition(control, workloadEvents, storeKeyOf));
     say(`${spec.name}: ${formatAvailability(availability)}`);
-    const extra: Record<string, string> = { availability: formatAvailability(availability) };
+    const extra: Record<string, string | number> = { availability: formatAvailability(availability), ...scriptReport.figures };
+    if (setFigures !== undefined) extra['set workload'] = `operations ${setFigures.operations} (ok ${setFigures.ok}, fail ${setFigures.fail}, info ${setFigures.info})`;
     if (cluster.fiuStartupRestarts.length > 0) {
       extra['start-ups restarted (libfiu deadlock, harness)'] = cluster.fiuStartupRestarts.map((r) => `${r.id} pid ${r.pid}`).join(', ');
     }
@@ -272,12 +360,23 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     }
     for (const c of clients) c.close();
     control.close();
-    const report = writeRunReport({ run: spec.name, recorder, nemesis: log, processes: cluster.records(), workload: figures, plannedFaults: spec.plannedFaults, checks, figures: extra });
+    const report = writeRunReport({
+      run: spec.name,
+      recorder,
+      nemesis: log,
+      processes: cluster.records(),
+      workload: figures,
+      plannedFaults: spec.plannedFaults,
+      checks,
+      figures: extra,
+      ...(setRecorder === undefined ? {} : { histories: { set: setRecorder } }),
+    });
     passed = report.passed;
     if (!passed || spec.keepLogs === true) cpSync(join(cluster.dir, 'logs'), join(report.dir, 'logs'), { recursive: true });
-    return { report, checks, workload: figures, lostAcknowledged, faults: log.events, recoveryMs: recovery, availability };
+    reported = true;
+    return { report, checks, workload: figures, lostAcknowledged, faults: log.events, recoveryMs: recovery, availability, script: scriptReport, setWorkload: setFigures };
   } finally {
-    await cluster.stop();
-    say(`${spec.name}: cluster stopped${passed && spec.keepLogs !== true ? '' : '; process logs copied into the report directory'}`);
+    await cluster.stop({ keepDir: !reported });
+    say(`${spec.name}: cluster stopped${!reported ? `; the run stopped before its report: logs kept in ${join(cluster.dir, 'logs')}` : passed && spec.keepLogs !== true ? '' : '; process logs copied into the report directory'}`);
   }
 }

@@ -11,6 +11,12 @@
  * changes (FAKETIME_XRESET), so a nemesis can make one data node's clocks — Date.now(),
  * performance.now() and with it every timer — run slower or faster than real time.
  *
+ * Membership: addDataNode() starts one more data node at run time, placed like the initial
+ * ones (a namespace host of its own, its disk, proxy, clock file and libfiu control when the
+ * cluster has them); removeDataNode() stops one for good. A removed node leaves the cluster's
+ * process list — nemeses no longer aim at it and readiness no longer waits for it — but its
+ * data directory, log and namespace stay until stop(), so a test can inspect what it left.
+ *
  * stop() tears everything down — processes, mounts, namespaces — and is idempotent. It also
  * runs (synchronously, best effort) when the test process exits or is interrupted, and the
  * next run removes what a killed run left behind.
@@ -104,6 +110,8 @@ export interface ProcessRecord {
   readonly namespace: string | undefined;
   readonly dataDir: string | undefined;
   readonly log: string;
+  /** Removed from the cluster for good (removeDataNode) before the report was written. */
+  readonly removed?: boolean;
 }
 
 const fakeTimeLibrary = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
@@ -113,6 +121,8 @@ const fiuLibraries = ['/usr/lib/fiu/fiu_run_preload.so', '/usr/lib/fiu/fiu_posix
 const namespacePorts = { etcdClient: 2379, etcdPeer: 2380, service: 7000, metrics: 9100 } as const;
 /** Host octets: data nodes 1.., etcd 21, coordinators 31.., routers 41... */
 const octets = { datanode: 1, etcd: 21, coordinator: 31, router: 41 } as const;
+/** Most data nodes a cluster ever has, removed ones included (their octets 1..20 sit below etcd's). */
+export const dataNodesEverMax = octets.etcd - octets.datanode;
 /** How long a data node started under libfiu may go without a log line before it counts as deadlocked in start-up. */
 const fiuSilentStartMs = 10_000;
 /** How often the start-up watch looks. */
@@ -121,6 +131,10 @@ const fiuWatchPollMs = 500;
 /** The running cluster under test. */
 export class ChaosCluster {
   private readonly members: ChaosProcess[] = [];
+  /** Data nodes removed for good (removeDataNode): stopped, their disks and namespaces kept until stop(). */
+  private readonly removedMembers: ChaosProcess[] = [];
+  /** The highest data node number so far (node-N); a removed node's id is never reused. */
+  private dataNodesEver = 0;
   private readonly proxies: FaultProxy[] = [];
   private stopped = false;
   /** The libfiu start-up watch (watchFiuStartups). */
@@ -256,30 +270,7 @@ export class ChaosCluster {
       });
       this.add('coordinator', id, place.host, node, args, listen, undefined, undefined, metricsListen);
     }
-    for (let i = 1; i <= o.nodes; i++) {
-      const id = `node-${i}`;
-      const place = await this.place(`n${i}`, octets.datanode + i - 1, 'service');
-      const listen = await place.address('service');
-      const metricsListen = await place.address('metrics');
-      const dataDir = join(this.dir, id);
-      const disk = o.diskBytes === undefined ? undefined : await LoopDisk.create(id, join(this.dir, 'images', id), dataDir, o.diskBytes);
-      const args = dataNodeArgs({ ...common, id, listen, metricsListen, dataDir, leaseTtlSeconds: o.nodeLeaseTtlSeconds ?? 3 });
-      let proxy: FaultProxy | undefined;
-      if (o.proxies === true) {
-        const [targetHost = '', targetPort = '0'] = listen.split(':');
-        proxy = await FaultProxy.start({
-          name: `router->${id}`,
-          listenHost: this.network?.driverIp ?? '127.0.0.1',
-          listenPort: 0,
-          targetHost,
-          targetPort: Number(targetPort),
-          rng: seededRng((o.seed ?? 1) * 31 + i),
-        });
-        this.proxies.push(proxy);
-        args.push('--advertise', `${this.network?.driverIp ?? '127.0.0.1'}:${proxy.port}`);
-      }
-      this.add('datanode', id, place.host, node, args, listen, dataDir, disk, metricsListen, proxy);
-    }
+    for (let i = 1; i <= o.nodes; i++) await this.createDataNode();
     for (let i = 1; i <= o.routers; i++) {
       const id = `router-${i}`;
       const place = await this.place(`r${i}`, octets.router + i - 1, 'service');
@@ -291,6 +282,75 @@ export class ChaosCluster {
     if (o.fiu === true) this.watchFiuStartups();
     this.progress(`Started ${o.coordinators} coordinator(s), ${o.nodes} data node(s), ${o.routers} router(s)${this.network === undefined ? '' : ` in network namespaces on 10.77.${this.network.subnet}.0/24`}`);
     await this.waitReady(120_000);
+  }
+
+  /**
+   * Places and registers (does not start) data node node-N, N one above the highest so far: its
+   * namespace host, data directory or loop disk, and fault proxy, as the cluster's options say.
+   */
+  private async createDataNode(): Promise<ChaosProcess> {
+    const o = this.options;
+    if (this.dataNodesEver >= dataNodesEverMax) throw new Error(`A chaos cluster has at most ${dataNodesEverMax} data nodes over its life (host octets 1..${dataNodesEverMax}); node-${this.dataNodesEver + 1} would be one more`);
+    const i = ++this.dataNodesEver;
+    const id = `node-${i}`;
+    const etcd = this.process('etcd1').address;
+    const place = await this.place(`n${i}`, octets.datanode + i - 1, 'service');
+    const listen = await place.address('service');
+    const metricsListen = await place.address('metrics');
+    const dataDir = join(this.dir, id);
+    const disk = o.diskBytes === undefined ? undefined : await LoopDisk.create(id, join(this.dir, 'images', id), dataDir, o.diskBytes);
+    const args = dataNodeArgs({ etcd: [etcd], logLevel: o.logLevel ?? 'info', id, listen, metricsListen, dataDir, leaseTtlSeconds: o.nodeLeaseTtlSeconds ?? 3 });
+    let proxy: FaultProxy | undefined;
+    if (o.proxies === true) {
+      const [targetHost = '', targetPort = '0'] = listen.split(':');
+      proxy = await FaultProxy.start({
+        name: `router->${id}`,
+        listenHost: this.network?.driverIp ?? '127.0.0.1',
+        listenPort: 0,
+        targetHost,
+        targetPort: Number(targetPort),
+        rng: seededRng((o.seed ?? 1) * 31 + i),
+      });
+      this.proxies.push(proxy);
+      args.push('--advertise', `${this.network?.driverIp ?? '127.0.0.1'}:${proxy.port}`);
+    }
+    return this.add('datanode', id, place.host, process.execPath, args, listen, dataDir, disk, metricsListen, proxy);
+  }
+
+  /**
+   * Starts one more data node at run time (node-N, N one above the highest so far, removed
+   * nodes included), placed like the initial ones, and resolves with it once its process is
+   * started. The coordinator gives it replicas (RFC 0003 balance moves) once it registers; wait
+   * for that through the cluster status.
+   */
+  async addDataNode(): Promise<ChaosProcess> {
+    if (this.stopped) throw new Error('The cluster is stopped');
+    const member = await this.createDataNode();
+    member.managed.start();
+    this.progress(`Added data node ${member.id} on ${member.address} (pid ${member.managed.pid ?? '?'})`);
+    return member;
+  }
+
+  /**
+   * Removes a data node for good: stops it (SIGTERM, then SIGKILL after `graceMs`; a node that is
+   * already down stays down) and takes it out of the cluster's processes, so no nemesis aims at
+   * it, readiness no longer waits for it and nothing restarts it. Its data directory, disk, log
+   * and namespace stay until stop() (`removed`, records()). Drain it first (DecommissionNode),
+   * or its replicas wait for it until the coordinator counts it dead.
+   */
+  async removeDataNode(id: string, options: { readonly graceMs?: number } = {}): Promise<ChaosProcess> {
+    const member = this.process(id);
+    if (member.role !== 'datanode') throw new Error(`${id} is a ${member.role}, not a data node`);
+    if (member.managed.running) await member.managed.stop(options.graceMs ?? 10_000);
+    this.members.splice(this.members.indexOf(member), 1);
+    this.removedMembers.push(member);
+    this.progress(`Removed data node ${id} for good`);
+    return member;
+  }
+
+  /** Data nodes removed for good, in removal order. */
+  get removed(): readonly ChaosProcess[] {
+    return this.removedMembers;
   }
 
   /**
@@ -350,11 +410,11 @@ export class ChaosCluster {
     }, fiuWatchPollMs);
   }
 
-  /** Resolves once every data node is live and every partition is served. */
+  /** Resolves once every data node of the cluster (removed ones aside) is live and every partition is served. */
   async waitReady(timeoutMs: number): Promise<void> {
     await waitForClusterReady({
       routers: this.routerAddresses,
-      nodes: this.options.nodes,
+      nodes: this.byRole('datanode').length,
       processes: this.members.map((m) => m.managed),
       timeoutMs,
       progress: (m) => this.progress(m),
@@ -398,15 +458,17 @@ export class ChaosCluster {
 
   /** Pids, addresses, namespaces, data directories and logs, for the report. */
   records(): ProcessRecord[] {
-    return this.members.map((m) => ({
+    const record = (m: ChaosProcess, removed: boolean): ProcessRecord => ({
       id: m.id,
       role: m.role,
-      pid: m.managed.pid,
+      pid: m.managed.pid ?? m.managed.lastPid,
       address: m.address,
       namespace: m.host?.namespace,
       dataDir: m.dataDir,
       log: m.managed.spec.logPath,
-    }));
+      ...(removed ? { removed } : {}),
+    });
+    return [...this.members.map((m) => record(m, false)), ...this.removedMembers.map((m) => record(m, true))];
   }
 
   /** Stops every process, unmounts the disks and removes the namespaces; keeps the logs when `keepDir`. */
@@ -420,8 +482,10 @@ export class ChaosCluster {
     thawFreezerGroups(process.pid);
     const order: ProcessRole[] = ['router', 'datanode', 'coordinator', 'etcd'];
     for (const role of order) await Promise.all(this.byRole(role).map((m) => m.managed.stop(5_000)));
+    // Removed nodes are stopped already; stop() is harmless on a stopped process.
+    await Promise.all(this.removedMembers.map((m) => m.managed.stop(5_000)));
     for (const p of this.proxies) await p.close();
-    for (const m of this.members) await m.disk?.destroy();
+    for (const m of [...this.members, ...this.removedMembers]) await m.disk?.destroy();
     await this.network?.destroy();
     if (options.keepDir !== true) rmSync(this.dir, { recursive: true, force: true });
   }
@@ -432,7 +496,7 @@ export class ChaosCluster {
     this.stopped = true;
     clearInterval(this.fiuWatch);
     thawFreezerGroups(process.pid);
-    for (const m of this.members) {
+    for (const m of [...this.members, ...this.removedMembers]) {
       const pid = m.managed.pid;
       if (pid === undefined) continue;
       try {
@@ -448,7 +512,7 @@ export class ChaosCluster {
         // Best effort: the next run's stale cleanup finishes the job.
       }
     };
-    for (const m of this.members) if (m.disk !== undefined) quiet('umount', ['-l', m.disk.mountPoint]);
+    for (const m of [...this.members, ...this.removedMembers]) if (m.disk !== undefined) quiet('umount', ['-l', m.disk.mountPoint]);
     if (this.network !== undefined) {
       for (const h of this.network.all) quiet('ip', ['netns', 'del', h.namespace]);
       quiet('ip', ['netns', 'del', this.network.switchNamespace]);

@@ -2,8 +2,8 @@
  * The report of one chaos run: one verdict line per check with its figures (operations,
  * faults injected, acknowledged writes lost, violations, unknowns, recovery times), a fault
  * coverage verdict (a run whose planned fault never happened fails), and files under
- * e2e/results/<run>-<time>/: history.jsonl, nemesis.jsonl, report.json, and timeline.html for
- * the failing key of a failed check.
+ * e2e/results/<run>-<time>/: history.jsonl (and history-<name>.jsonl for a second workload's
+ * history), nemesis.jsonl, report.json, and timeline.html for the failing key of a failed check.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -27,6 +27,8 @@ export interface CheckOutcome {
   readonly failingKey?: string | number | null;
   /** Instead of a key: the events to draw (e.g. the adds of lost elements and the reads). */
   readonly focus?: (event: RecordedEvent) => boolean;
+  /** The name of the further history (RunReportInput.histories) this check judged; absent: the main one. */
+  readonly history?: string;
 }
 
 /** Everything a run report is made of. */
@@ -41,6 +43,8 @@ export interface RunReportInput {
   readonly checks: readonly CheckOutcome[];
   /** Further figures (e.g. recovery times). */
   readonly figures?: Readonly<Record<string, number | string>>;
+  /** Histories of further workloads run alongside, by name: written as history-<name>.jsonl. */
+  readonly histories?: Readonly<Record<string, HistoryRecorder>>;
 }
 
 /** What writeRunReport produced. */
@@ -67,6 +71,7 @@ export function writeRunReport(input: RunReportInput): RunReport {
   const dir = join(resultsRoot, `${input.run}-${stamp}`);
   mkdirSync(dir, { recursive: true });
   input.recorder.write(join(dir, 'history.jsonl'));
+  for (const [name, recorder] of Object.entries(input.histories ?? {})) recorder.write(join(dir, `history-${name}.jsonl`));
   input.nemesis.write(join(dir, 'nemesis.jsonl'));
 
   const injected: Record<string, number> = {};
@@ -91,7 +96,7 @@ export function writeRunReport(input: RunReportInput): RunReport {
 
   for (const c of input.checks) {
     if (c.valid === true) continue;
-    const all = input.recorder.events;
+    const all = (c.history === undefined ? input.recorder : (input.histories?.[c.history] ?? input.recorder)).events;
     const chosen = c.focus !== undefined ? all.filter(c.focus) : c.failingKey === undefined || c.failingKey === null ? all : all.filter((e) => e.key === c.failingKey);
     // A page with more bars than this is unreadable and slow; the history file has them all.
     const events = chosen.slice(0, timelineEventsMax);

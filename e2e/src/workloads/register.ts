@@ -13,6 +13,7 @@ import type { QuireClient } from '@quire/client';
 import { isQuireError, type Rng } from '@quire/common';
 import { errorLabel, writeErrorType } from './outcome.js';
 import { keyRotation } from './key-rotation.js';
+import { type HistoryRecorder } from './recorder.js';
 import { type OperationOutcome, type Workload } from './runner.js';
 
 /** Options of the register workload. */
@@ -99,4 +100,38 @@ export function registerWorkload(o: RegisterWorkloadOptions): Workload {
       return { f: 'cas', key, value: pair, run: () => cas(client, key, pair[0], pair[1]) };
     },
   };
+}
+
+/** Keys read at once by readRegisters. */
+const finalReadsInFlightMax = 8;
+
+/**
+ * Reads every key the register history in `recorder` touched once more, recording each read as
+ * a new process (numbers above any the history used), `finalReadsInFlightMax` at a time. Run
+ * after the workload stopped and the cluster healed: the linearizability check then also sees
+ * the final value of keys the workload had retired, so a write lost on one of them is a
+ * violation. A read that fails is recorded as failed (it observed nothing).
+ */
+export async function readRegisters(client: QuireClient, recorder: HistoryRecorder, prefix: string): Promise<{ keys: number; ok: number; failed: number }> {
+  const keys = [...new Set(recorder.events.map((e) => e.key).filter((k): k is number | string => k !== null))];
+  let nextProcess = recorder.events.reduce((m, e) => Math.max(m, e.process), -1) + 1;
+  let ok = 0;
+  let failed = 0;
+  let next = 0;
+  const reader = async (): Promise<void> => {
+    for (let i = next++; i < keys.length; i = next++) {
+      const key = keys[i] as number | string;
+      const invocation = recorder.invoke(nextProcess++, 'read', key, null);
+      try {
+        const r = await client.get(`${prefix}/${key}`);
+        recorder.complete(invocation, 'ok', r.found ? r.value.toString() : null);
+        ok++;
+      } catch {
+        recorder.complete(invocation, 'fail', null);
+        failed++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: finalReadsInFlightMax }, () => reader()));
+  return { keys: keys.length, ok, failed };
 }
