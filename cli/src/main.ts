@@ -1,6 +1,6 @@
 /**
  * The `quire` command: client commands (put, get, del, scan, status, transfer-leader, keyspace, drain, undrain,
- * rebalance, moves), the local cluster
+ * forget, rebalance, moves), the local cluster
  * (dev), and the server processes (datanode, coordinator, router). Global options (--router,
  * --keyspace, --timeout-ms, --json) may come before or after the command, as kubectl and
  * etcdctl take them. Exit codes: 0 success, 1 failure, 2 key not found, 3 compare-and-set

@@ -4,8 +4,8 @@
  * metadata view changes (and on a periodic tick as a safety net). A reconcile is a linear list
  * of steps, each of which may ask for another pass:
  *  1. placement: the pure planner's assignments, applied in one fenced etcd transaction;
- *  2. the partition records of dropped keyspaces are deleted (DropKeyspace deletes the keyspace
- *     record; a keyspace of that name can be created again once these are gone);
+ *  2. the partition records of dropped keyspaces are deleted (DropKeyspace deletes only the
+ *     keyspace record, with a tombstone: the name is not used again);
  *  3. failover (RFC 0001): every partition with more than one replica whose leader's
  *     registration is gone gets the live ISR member with the longest log as its leader, at
  *     epoch + 1 (`planFailover`). Its candidates are asked for their log ends in parallel,
