@@ -337,7 +337,6 @@ async function runClientCommand(command: string, args: string[]): Promise<number
         if (json) {
           process.stdout.write(`${JSON.stringify({ dryRun, moves: r.moves.map(moveJson), inFlight: r.inFlight }, null, 2)}\n`);
         } else {
-          const verb = dryRun ? 'would start' : 'started';
           const head =
             r.moves.length > 0
               ? `${dryRun ? 'Planned' : 'Started'} ${r.moves.length} move(s)${r.inFlight > 0 ? ` (${r.inFlight} already in flight)` : ''}`
@@ -346,7 +345,7 @@ async function runClientCommand(command: string, args: string[]): Promise<number
                 : 'Nothing to move: replicas are balanced';
           process.stdout.write(`${head}\n`);
           if (r.moves.length > 0) process.stdout.write(`${formatMoveTable(r.moves, false)}\n`);
-          if (dryRun && r.moves.length > 0) process.stdout.write(`(dry run: nothing was started; the coordinator ${verb} these, a few per node at a time)\n`);
+          if (dryRun && r.moves.length > 0) process.stdout.write(`(dry run: nothing was started; the coordinator would start these, a few per node at a time)\n`);
         }
         if (values.wait === true) return await waitForRebalance(client, json);
         return ExitCode.Ok;

@@ -3,8 +3,8 @@
  * goes to stdout, errors to stderr; --json prints machine-readable JSON (one object per line
  * for scans).
  */
-import { MovePhase, type ClusterStatusResponse, type FollowerLag, type KeyspaceInfo, type MoveInfo, type NodeInfo } from '@quire/proto';
-import { ackPolicyName, isQuireError } from '@quire/common';
+import { type ClusterStatusResponse, type FollowerLag, type KeyspaceInfo, type MoveInfo, type NodeInfo } from '@quire/proto';
+import { ackPolicyName, isQuireError, movePhaseName } from '@quire/common';
 
 /** Exit codes of the `quire` command. */
 export const ExitCode = {
@@ -101,21 +101,6 @@ export function formatStatus(s: ClusterStatusResponse): string {
 export function drainState(n: NodeInfo): string {
   if (!n.draining) return '-';
   return n.replicaCount === 0 ? 'drained' : 'draining';
-}
-
-const phaseNames: Readonly<Record<number, string>> = {
-  [MovePhase.MOVE_PHASE_ADDING]: 'adding',
-  [MovePhase.MOVE_PHASE_CATCHING_UP]: 'catching-up',
-  [MovePhase.MOVE_PHASE_TRANSFERRING]: 'transferring',
-  [MovePhase.MOVE_PHASE_REMOVING]: 'removing',
-  [MovePhase.MOVE_PHASE_ROLLING_BACK]: 'rolling-back',
-  [MovePhase.MOVE_PHASE_DONE]: 'done',
-  [MovePhase.MOVE_PHASE_ROLLED_BACK]: 'rolled-back',
-};
-
-/** A move phase's name. */
-export function movePhaseName(phase: MovePhase): string {
-  return phaseNames[phase] ?? 'unknown';
 }
 
 /** One move as `quire moves --json` and `quire rebalance --json` print it. */

@@ -39,7 +39,7 @@ import {
 import type { FencedChange, FencedResult } from '@quire/metastore';
 import type { HandOverSource } from './hand-over-client.js';
 import { moveEnded, newMove, stepMove, type Move, type MoveAction, type MoveSettings } from './moves/move-step.js';
-import { moveInfoOf, moveOfInfo, moveReasonOf, plannerInputOf, replicaCounts, type MoveBook } from './moves/move-records.js';
+import { moveInfoOf, moveOfInfo, moveReasonOf, nodeIdsOf, plannerInputOf, replicaCounts, type MoveBook } from './moves/move-records.js';
 import { planRebalance, type ProposedMove } from './placement/rebalance.js';
 import { planLeaderBalance, type LeaderBalancePartition } from './placement/leader-balance.js';
 
@@ -130,7 +130,6 @@ export class MoveExecutor {
 
   /** The moves a rebalance would start now, in priority order. */
   plan(): ProposedMove[] {
-    this.noteAbsences();
     const inFlight = [...this.moves.values()].map(({ move }) => ({ source: move.source, target: move.target }));
     const input = plannerInputOf(this.deps.view, (n) => this.isDead(n), inFlight, new Set(this.moves.keys()));
     return planRebalance(input.nodes, input.partitions, input.inFlight, { movesPerNodeMax: this.settings.movesPerNodeMax });
@@ -197,13 +196,13 @@ export class MoveExecutor {
     state.move = next;
     if (transfer !== undefined) {
       await this.deps.failpoints.hitAsync('coordinator.move.beforeHandOver');
-      this.transfer(transfer, fields);
+      this.handOver(move.keyspace, move.partitionId, transfer, 'Replica move asks the leader to hand over', 'Hand-over for a replica move failed; will ask again', fields);
     }
-    const record = MoveRecord.encode({ move: moveInfoOf(next, state.book) }).finish();
-    const moveChange: FencedChange = { key: moveKey(move.keyspace, move.partitionId), value: record, expectedModRevision: stored?.modRevision ?? 0 };
+    const info = moveInfoOf(next, state.book);
+    const moveChange: FencedChange = { key: moveKey(move.keyspace, move.partitionId), value: MoveRecord.encode({ move: info }).finish(), expectedModRevision: stored?.modRevision ?? 0 };
     if (write === undefined) {
       // Record a phase change (for ListMoves and the next leader); nothing else to write.
-      if (stored?.record.move?.phase === moveInfoOf(next, state.book).phase || stored === undefined) return 0;
+      if (stored?.record.move?.phase === info.phase || stored === undefined) return 0;
       const result = await this.deps.writeFenced(term, [moveChange]);
       return result.applied ? result.revision : 0;
     }
@@ -254,21 +253,24 @@ export class MoveExecutor {
     return result.revision;
   }
 
-  /** Asks a leading source to hand its leadership over; the answer (or its failure) starts another pass. */
-  private transfer(action: Extract<MoveAction, { kind: 'transfer-leader' }>, fields: Record<string, unknown>): void {
-    const address = this.deps.view.nodes.get(action.from)?.address;
-    if (address === undefined) return;
-    const move = this.moves.get(`${String(fields.keyspace)}/${String(fields.partitionId)}`)?.move;
-    if (move === undefined) return;
-    const request: HandOverRequest = { keyspace: move.keyspace, partitionId: move.partitionId, epoch: action.epoch, targetNodeId: action.to };
-    this.deps.log.info('Replica move asks the leader to hand over', { ...fields, from: action.from, to: action.to, epoch: action.epoch });
-    this.deps.handOver.handOver(action.from, address, request, handOverDeadlineMs).then(
+  /**
+   * Asks partition leader `t.from` (leading at `t.epoch`) to hand the partition to `t.to`; the
+   * answer, or its failure, starts another pass. Returns false when the leader has no address.
+   */
+  private handOver(keyspace: string, partitionId: number, t: { readonly from: string; readonly to: string; readonly epoch: number }, asking: string, failed: string, fields: Record<string, unknown>): boolean {
+    const address = this.deps.view.nodes.get(t.from)?.address;
+    if (address === undefined) return false;
+    const request: HandOverRequest = { keyspace, partitionId, epoch: t.epoch, targetNodeId: t.to };
+    const logged = { ...fields, from: t.from, to: t.to, epoch: t.epoch };
+    this.deps.log.info(asking, logged);
+    this.deps.handOver.handOver(t.from, address, request, handOverDeadlineMs).then(
       () => this.deps.kick(),
       (err: unknown) => {
-        this.deps.log.warn('Hand-over for a replica move failed; will ask again', { ...fields, code: toQuireError(err).code, err: String(err) });
+        this.deps.log.warn(failed, { ...logged, code: toQuireError(err).code, err: String(err) });
         this.deps.kick();
       },
     );
+    return true;
   }
 
   /**
@@ -299,19 +301,10 @@ export class MoveExecutor {
     this.leadersUnevenSinceMs ??= nowMs;
     if (!now && nowMs - this.leadersUnevenSinceMs < this.settings.leaderBalanceDelayMs) return;
     for (const t of plan) {
-      const address = view.nodes.get(t.from)?.address;
-      if (address === undefined) continue;
+      const fields = { keyspace: t.keyspace, partitionId: t.partitionId };
+      if (!this.handOver(t.keyspace, t.partitionId, t, 'Balancing leaderships: asking a leader to hand over', 'A leader did not hand over for leader balancing', fields)) continue;
       this.transfersAsked.set(`${t.keyspace}/${t.partitionId}`, { epoch: t.epoch, askedAtMs: nowMs });
       this.leaderTransfers.add(1);
-      const fields = { keyspace: t.keyspace, partitionId: t.partitionId, from: t.from, to: t.to, epoch: t.epoch };
-      this.deps.log.info('Balancing leaderships: asking a leader to hand over', fields);
-      this.deps.handOver.handOver(t.from, address, { keyspace: t.keyspace, partitionId: t.partitionId, epoch: t.epoch, targetNodeId: t.to }, handOverDeadlineMs).then(
-        () => this.deps.kick(),
-        (err: unknown) => {
-          this.deps.log.warn('A leader did not hand over for leader balancing', { ...fields, code: toQuireError(err).code, err: String(err) });
-          this.deps.kick();
-        },
-      );
     }
   }
 
@@ -346,8 +339,7 @@ export class MoveExecutor {
   private noteAbsences(): void {
     const view = this.deps.view;
     const nowMs = this.deps.clock.monotonicMs();
-    const known = new Set<string>([...view.knownNodes.keys()]);
-    for (const name of view.keyspaceNames()) for (const entry of view.keyspace(name)?.partitions ?? []) for (const r of entry?.record.replicas ?? []) known.add(r);
+    const known = nodeIdsOf(view);
     for (const nodeId of known) {
       if (view.nodes.has(nodeId)) this.absentSinceMs.delete(nodeId);
       else if (!this.absentSinceMs.has(nodeId)) this.absentSinceMs.set(nodeId, nowMs);

@@ -10,7 +10,7 @@
  *    either list. Records written before the ISR existed have one replica, their leader, so
  *    reading their empty ISR as [leader] keeps the invariant.
  */
-import { AckPolicy, type KeyspaceRecord, type PartitionRecord } from '@quire/proto';
+import { AckPolicy, MovePhase, type KeyspaceRecord, type PartitionRecord } from '@quire/proto';
 
 /** The ISR size below which a SYNC leader refuses writes when the keyspace does not say: 2 with two or more replicas, else 1. */
 export function defaultMinIsr(replicationFactor: number): number {
@@ -50,6 +50,22 @@ export function ackPolicyName(policy: AckPolicy): AckPolicyName {
     default:
       return 'sync';
   }
+}
+
+const movePhaseNames: Readonly<Record<number, string>> = {
+  [MovePhase.MOVE_PHASE_UNSPECIFIED]: 'unspecified',
+  [MovePhase.MOVE_PHASE_ADDING]: 'adding',
+  [MovePhase.MOVE_PHASE_CATCHING_UP]: 'catching-up',
+  [MovePhase.MOVE_PHASE_TRANSFERRING]: 'transferring',
+  [MovePhase.MOVE_PHASE_REMOVING]: 'removing',
+  [MovePhase.MOVE_PHASE_ROLLING_BACK]: 'rolling-back',
+  [MovePhase.MOVE_PHASE_DONE]: 'done',
+  [MovePhase.MOVE_PHASE_ROLLED_BACK]: 'rolled-back',
+};
+
+/** A replica move's phase as RFC 0003 and `quire moves` spell it (`phase N` for one this version does not know). */
+export function movePhaseName(phase: MovePhase): string {
+  return movePhaseNames[phase] ?? `phase ${String(phase)}`;
 }
 
 /** Whether `name` is an ack policy name. */

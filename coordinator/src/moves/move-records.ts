@@ -31,11 +31,6 @@ export function movePhaseOf(phase: WirePhase): MovePhase {
   return 'adding';
 }
 
-/** The phase's name as `quire moves` prints it. */
-export function phaseName(phase: WirePhase): string {
-  return movePhaseOf(phase);
-}
-
 /** What the executor keeps about a move besides its step state. */
 export interface MoveBook {
   readonly reason: MoveReason;
@@ -92,12 +87,10 @@ export interface PlannerInput {
  */
 export function plannerInputOf(view: MetadataView, dead: (nodeId: string) => boolean, inFlight: readonly MoveInFlight[], movingKeys: ReadonlySet<string>): PlannerInput {
   const partitions: RebalancePartition[] = [];
-  const ids = new Set<string>([...view.knownNodes.keys(), ...view.nodes.keys()]);
   for (const name of view.keyspaceNames()) {
     for (const entry of view.keyspace(name)?.partitions ?? []) {
       if (entry === undefined) continue;
       const { record } = entry;
-      for (const r of record.replicas) ids.add(r);
       const key = `${name}/${record.partitionId}`;
       partitions.push({
         keyspace: name,
@@ -108,7 +101,7 @@ export function plannerInputOf(view: MetadataView, dead: (nodeId: string) => boo
       });
     }
   }
-  const nodes = [...ids].sort().map((nodeId): RebalanceNode => {
+  const nodes = [...nodeIdsOf(view)].sort().map((nodeId): RebalanceNode => {
     const reg = view.nodes.get(nodeId);
     return {
       nodeId,
@@ -120,6 +113,11 @@ export function plannerInputOf(view: MetadataView, dead: (nodeId: string) => boo
     };
   });
   return { nodes, partitions, inFlight: [...inFlight] };
+}
+
+/** Every data node a record names: known nodes, live registrations and replica holders. */
+export function nodeIdsOf(view: MetadataView): Set<string> {
+  return new Set([...view.knownNodes.keys(), ...view.nodes.keys(), ...replicaCounts(view).keys()]);
 }
 
 /** Replicas each node holds in the view. */

@@ -70,7 +70,7 @@ import { capacityOf } from '../placement/planner.js';
 import { clusterStatusOf, keyspaceInfoOf, leadersWithFollowers, moveHistoryOf, movesOf, partitionMapOf } from '../status/cluster-status.js';
 import { drainChange } from '../move-executor.js';
 import { checkNodeId, planDecommission, planForgetNode } from '../moves/decommission.js';
-import { wirePhaseOf } from '../moves/move-records.js';
+import { replicaCounts, wirePhaseOf } from '../moves/move-records.js';
 import type { ProposedMove } from '../placement/rebalance.js';
 import { coordinatorNotLeaderError } from './not-leader.js';
 
@@ -314,11 +314,6 @@ export function createAdminService(
 
 /** Room for more replicas on each live data node: its partitions_max less the replicas it holds. */
 function nodeRoomOf(view: MetadataView): number[] {
-  const held = new Map<string, number>();
-  for (const name of view.keyspaceNames()) {
-    for (const entry of view.keyspace(name)?.partitions ?? []) {
-      for (const nodeId of entry?.record.replicas ?? []) held.set(nodeId, (held.get(nodeId) ?? 0) + 1);
-    }
-  }
+  const held = replicaCounts(view);
   return [...view.nodes.values()].map((reg) => Math.max(0, capacityOf(reg.partitionsMax) - (held.get(reg.nodeId) ?? 0)));
 }

@@ -15,7 +15,8 @@
 import type { ClusterStatusResponse, MoveInfo } from '@quire/proto';
 import { MovePhase } from '@quire/proto';
 import type { ChaosProcess } from '../harness/chaos-cluster.js';
-import { describeMove, describePlacement, lostDrains, moveId, phaseName, placementOf, unsettledBecause, type Placement, type SettledOptions } from '../harness/placement.js';
+import { describeMove, describePlacement, lostDrains, moveId, placementOf, unsettledBecause, type Placement, type SettledOptions } from '../harness/placement.js';
+import { movePhaseName } from '@quire/common';
 import { type FaultEvent } from '../nemesis/nemesis.js';
 import type { NemesisContext, ScriptReport } from './scenario.js';
 
@@ -111,7 +112,7 @@ export class MoveDriver {
 
   private keep(m: MoveInfo): void {
     const id = moveId(m);
-    const phase = phaseName(m.phase);
+    const phase = movePhaseName(m.phase);
     const known = this.moves.get(id);
     if (known === undefined) {
       this.moves.set(id, { record: m, phases: [{ phase, atMs: this.elapsedMs() }] });

@@ -10,7 +10,8 @@
  */
 import { MovePhase, type MoveInfo } from '@quire/proto';
 import { armFailpoints } from '../harness/failpoints.js';
-import { describeMove, formatCounts, moveName, phaseName, placementOf, type Placement } from '../harness/placement.js';
+import { describeMove, formatCounts, moveName, placementOf, type Placement } from '../harness/placement.js';
+import { movePhaseName } from '@quire/common';
 import { pick } from '../nemesis/targets.js';
 import { moveEnded, moveFigures, MoveDriver, type WatchedMove } from './move-driver.js';
 import type { NemesisContext, ScriptReport } from './scenario.js';
@@ -102,7 +103,7 @@ function outcomeOf(d: MoveDriver, hit: MoveInfo, problems: string[], what: strin
     return `${describeMove(r)} never ended`;
   }
   const phases = seen?.phases.map((x) => x.phase).join(' -> ') ?? '';
-  return `${phaseName(r.phase)}${r.outcome === '' ? '' : ` (${r.outcome})`} after ${seconds(r.endedAtMs - r.startedAtMs)}; phases seen ${phases}`;
+  return `${movePhaseName(r.phase)}${r.outcome === '' ? '' : ` (${r.outcome})`} after ${seconds(r.endedAtMs - r.startedAtMs)}; phases seen ${phases}`;
 }
 
 /**
@@ -257,7 +258,7 @@ export function killLearnerScript(o: MoveScriptOptions): MoveScript {
         m.target === node.id && (m.phase === MovePhase.MOVE_PHASE_ADDING || m.phase === MovePhase.MOVE_PHASE_CATCHING_UP),
       );
       const killedMs = Date.now();
-      await d.kill(node, { role: 'learner', move: describeMove(hit), phase: phaseName(hit.phase), round });
+      await d.kill(node, { role: 'learner', move: describeMove(hit), phase: movePhaseName(hit.phase), round });
       await sleep(o.tier.faultMs);
       d.restart(node);
       const { ms, placement } = await d.waitSettled(`round ${round}: after the learner's kill`, { balanced: true, nodes: [...others, node.id] }, killedMs);
@@ -295,7 +296,7 @@ export function killSourceLeaderScript(o: MoveScriptOptions): MoveScript {
         return (await d.leadersNow()).get(sourceId)?.includes(m.partitionId) ?? false;
       });
       const killedMs = Date.now();
-      await d.kill(source, { role: 'source leader', move: describeMove(hit), phase: phaseName(hit.phase), round });
+      await d.kill(source, { role: 'source leader', move: describeMove(hit), phase: movePhaseName(hit.phase), round });
       await sleep(o.tier.faultMs);
       d.restart(source);
       const full = await d.waitSettled(`round ${round}: every partition in sync after the source leader's kill`, { balanced: false }, killedMs);

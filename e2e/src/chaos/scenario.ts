@@ -205,6 +205,25 @@ const focusOnElements =
   (e: RecordedEvent): boolean =>
     e.f === 'read' || (typeof e.value === 'number' && elements.has(e.value));
 
+/** The outcome of the set checker as a report check, drawing the lost, stale and unexpected elements. */
+function setCheck(result: ReturnType<typeof checkSet>): CheckOutcome {
+  return {
+    name: 'set',
+    valid: result.valid,
+    figures: {
+      'acknowledged writes': result.figures.acknowledged,
+      'acknowledged writes lost': result.figures.lost,
+      stale: result.figures.stale,
+      duplicated: result.figures.duplicated,
+      unexpected: result.figures.unexpected,
+      unknowns: result.figures.unknowns,
+    },
+    text: formatResult(result),
+    failingKey: null,
+    focus: focusOnElements(new Set([...result.evidence.lost, ...result.evidence.stale, ...result.evidence.unexpected].map((e) => e.element))),
+  };
+}
+
 /** The q-quantile of `values` (nearest rank). */
 export const percentile = (values: readonly number[], q: number): number => {
   const s = [...values].sort((a, b) => a - b);
@@ -305,43 +324,14 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       await readSet(control, recorder, prefix, 1_000_000);
       const result = checkSet(parseHistory(recorder.toJsonl()));
       lostAcknowledged = result.figures.lost;
-      checks.push({
-        name: 'set',
-        valid: result.valid,
-        figures: {
-          'acknowledged writes': result.figures.acknowledged,
-          'acknowledged writes lost': result.figures.lost,
-          stale: result.figures.stale,
-          duplicated: result.figures.duplicated,
-          unexpected: result.figures.unexpected,
-          unknowns: result.figures.unknowns,
-        },
-        text: formatResult(result),
-        failingKey: null,
-        focus: focusOnElements(new Set([...result.evidence.lost, ...result.evidence.stale, ...result.evidence.unexpected].map((e) => e.element))),
-      });
+      checks.push(setCheck(result));
     }
     if (setRecorder !== undefined) {
       if (recovered) {
         await readSet(control, setRecorder, setPrefix, 1_000_000);
         const result = checkSet(parseHistory(setRecorder.toJsonl()));
         lostAcknowledged = result.figures.lost;
-        checks.push({
-          name: 'set',
-          valid: result.valid,
-          figures: {
-            'acknowledged writes': result.figures.acknowledged,
-            'acknowledged writes lost': result.figures.lost,
-            stale: result.figures.stale,
-            duplicated: result.figures.duplicated,
-            unexpected: result.figures.unexpected,
-            unknowns: result.figures.unknowns,
-          },
-          text: formatResult(result),
-          failingKey: null,
-          history: 'set',
-          focus: focusOnElements(new Set([...result.evidence.lost, ...result.evidence.stale, ...result.evidence.unexpected].map((e) => e.element))),
-        });
+        checks.push({ ...setCheck(result), history: 'set' });
       } else {
         checks.push({ name: 'set', valid: 'unknown', figures: {}, text: 'No final read of the set: the cluster did not recover', history: 'set' });
       }

@@ -5,7 +5,8 @@
  * under a live leader, no move in flight, nothing left on a node that is down, and (when asked)
  * the replicas balanced within one per node, which is the move planner's target (RFC 0003).
  */
-import { MovePhase, type ClusterStatusResponse, type MoveInfo } from '@quire/proto';
+import type { ClusterStatusResponse, MoveInfo } from '@quire/proto';
+import { movePhaseName } from '@quire/common';
 
 /** What a ClusterStatus answer says about placement. */
 export interface Placement {
@@ -108,23 +109,9 @@ export function describePlacement(p: Placement): string {
   return parts.join('; ');
 }
 
-const phaseNames: Readonly<Record<number, string>> = {
-  [MovePhase.MOVE_PHASE_UNSPECIFIED]: 'unspecified',
-  [MovePhase.MOVE_PHASE_ADDING]: 'adding',
-  [MovePhase.MOVE_PHASE_CATCHING_UP]: 'catching-up',
-  [MovePhase.MOVE_PHASE_TRANSFERRING]: 'transferring',
-  [MovePhase.MOVE_PHASE_REMOVING]: 'removing',
-  [MovePhase.MOVE_PHASE_ROLLING_BACK]: 'rolling-back',
-  [MovePhase.MOVE_PHASE_DONE]: 'done',
-  [MovePhase.MOVE_PHASE_ROLLED_BACK]: 'rolled-back',
-};
-
-/** The phase's name as RFC 0003 spells it. */
-export const phaseName = (phase: MovePhase): string => phaseNames[phase] ?? `phase ${String(phase)}`;
-
 /** `default/3 node-1->node-4 catching-up (balance)`, with the outcome of a rolled-back move. */
 export function describeMove(m: MoveInfo): string {
-  return `${m.keyspace}/${m.partitionId} ${m.source}->${m.target} ${phaseName(m.phase)} (${m.reason}${m.outcome === '' ? '' : `: ${m.outcome}`})`;
+  return `${m.keyspace}/${m.partitionId} ${m.source}->${m.target} ${movePhaseName(m.phase)} (${m.reason}${m.outcome === '' ? '' : `: ${m.outcome}`})`;
 }
 
 /** `default/3 node-1->node-4 (balance)`: which move, whatever its phase. */
