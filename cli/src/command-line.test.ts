@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { routerTargetsOf } from '@quire/client';
-import { resolveRouters, splitCommand } from './command-line.js';
+import { keyspaceSettingsOf, parseSplitKeys, resolveRouters, splitCommand, usage } from './command-line.js';
 
 describe('splitCommand', () => {
   const cases: readonly { readonly argv: readonly string[]; readonly command: string | undefined; readonly rest: readonly string[] }[] = [
@@ -62,5 +62,43 @@ describe('resolveRouters', () => {
     ['a bad entry in cluster.json routers', { clusterJson: cluster({ routers: ['c:3', 7] }) }, /^\.quire\/cluster\.json: routers entry "7" is not host:port/],
   ])('refuses %s as a usage error naming where it came from', (_name, sources, message) => {
     expect(() => resolveRouters(sources, check)).toThrow(message);
+  });
+});
+
+describe('keyspace create settings', () => {
+  it('makes a hash keyspace from --partitions, as before', () => {
+    expect(keyspaceSettingsOf({ partitions: '8' })).toEqual({ partitions: 8 });
+    expect(keyspaceSettingsOf({ partitions: '6', replication: '2', 'ack-policy': 'semi-sync', 'min-isr': '2' })).toEqual({ partitions: 6, replicationFactor: 2, ackPolicy: 'semi-sync', minIsr: 2 });
+  });
+
+  it('makes a range keyspace from --range and --split-keys, with the same replication options', () => {
+    expect(keyspaceSettingsOf({ range: true })).toEqual({ scheme: 'range', splitKeys: [] });
+    expect(keyspaceSettingsOf({ range: true, 'split-keys': 'g,p,user/5', replication: '3' })).toEqual({ scheme: 'range', splitKeys: ['g', 'p', 'user/5'], replicationFactor: 3 });
+  });
+
+  it.each<[string, Parameters<typeof keyspaceSettingsOf>[0], string]>([
+    ['no --partitions and no --range (the message the e2e tier checks)', {}, 'quire keyspace create needs --partitions N'],
+    ['--partitions with --range', { range: true, partitions: '3' }, '--partitions applies to hash keyspaces; a range keyspace starts with one partition per --split-keys range'],
+    ['--split-keys without --range', { partitions: '3', 'split-keys': 'a' }, '--split-keys needs --range (hash keyspaces have no split keys)'],
+    ['split keys out of order', { range: true, 'split-keys': 'p,g' }, '--split-keys: split key 1 sorts before split key 0 (split keys must be strictly ascending); got "p,g"'],
+    ['a repeated split key', { range: true, 'split-keys': 'a,a' }, '--split-keys: split key 1 repeats split key 0; got "a,a"'],
+    ['an empty split key', { range: true, 'split-keys': 'a,,b' }, '--split-keys: split key 1 is empty; got "a,,b"'],
+    ['an unknown ack policy', { range: true, 'ack-policy': 'maybe' }, '--ack-policy must be sync, semi-sync, async, got "maybe"'],
+    ['a replication of 0', { partitions: '2', replication: '0' }, '--replication must be an integer >= 1, got "0"'],
+  ])('refuses %s', (_name, flags, message) => {
+    expect(() => keyspaceSettingsOf(flags)).toThrow(message);
+  });
+
+  it('reads split keys as UTF-8 text, in the order given', () => {
+    expect(parseSplitKeys('a,b,é')).toEqual(['a', 'b', 'é']);
+    expect(() => parseSplitKeys('')).toThrow('--split-keys: split key 0 is empty; got ""');
+  });
+});
+
+describe('usage', () => {
+  it('documents range keyspaces and quire split', () => {
+    expect(usage).toContain('keyspace create NAME --range [--split-keys K1,K2,...]');
+    expect(usage).toContain('split --at KEY [--partition N]');
+    expect(usage).toContain('keyspace create NAME --partitions N [--replication R]');
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The `quire` command: client commands (put, get, del, scan, status, transfer-leader, keyspace, drain, undrain,
+ * The `quire` command: client commands (put, get, del, scan, status, transfer-leader, keyspace, split, drain, undrain,
  * forget, rebalance, moves), the local cluster
  * (dev), and the server processes (datanode, coordinator, router). Global options (--router,
  * --keyspace, --timeout-ms, --json) may come before or after the command, as kubectl and
@@ -10,72 +10,14 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ConfigError, ackPolicyName, ackPolicyNames, isAckPolicyName, quireVersion } from '@quire/common';
-import { QuireClient, routerTargetsOf } from '@quire/client';
-import { ExitCode, formatKeyspaces, formatMoveTable, formatMoves, formatStatus, jsonBytes, keyspaceJson, moveJson, reportError } from './output.js';
+import { ConfigError, ackPolicyName, quireVersion } from '@quire/common';
+import { PartitionScheme, QuireClient, routerTargetsOf, type PartitionMap } from '@quire/client';
+import { ExitCode, formatKeyspaces, formatMoveTable, formatMoves, formatSplit, formatStatus, jsonBytes, keyspaceJson, moveJson, reportError, splitJson } from './output.js';
 import { devHelp, runDev } from './dev-command.js';
 import { runServer, serverHelp, type ServerRole } from './servers.js';
-import { UsageError, resolveRouters, splitCommand } from './command-line.js';
+import { UsageError, integer, keyspaceSettingsOf, resolveRouters, splitCommand, usage } from './command-line.js';
 import { runTrace, traceHelp } from './trace/trace-command.js';
 
-const usage = `Usage: quire <command> [options]
-
-Client commands (talk to a router):
-  put KEY VALUE       Write a key (VALUE "-" reads it from stdin); prints the new version
-  get KEY             Print a key's value (exit 2 when the key does not exist)
-                      [--consistency linearizable|session|stale] [--max-staleness-ms N]; a stale
-                      read prints its staleness on stderr (in --json, a "staleness" field)
-  del KEY             Delete a key (exit 2 when it did not exist)
-  scan                List keys in order: [--prefix P] [--start S] [--end E] [--limit N] [--keys-only]
-  status              Nodes, coordinator leader and every partition's leader and epoch
-  transfer-leader     Move a partition's leadership to an in-sync replica: --partition N [--to NODE]
-                      (without --to the coordinator picks the one leading the fewest partitions)
-  keyspace create NAME --partitions N [--replication R] [--ack-policy sync|semi-sync|async] [--min-isr M]
-                      Create a hash keyspace; unset settings take the coordinator's defaults
-                      (its --replication-factor and --ack-policy; min ISR 2 from two replicas on)
-  keyspace list       Every keyspace: partitions, replication, ack policy, min ISR, partitions led
-  keyspace drop NAME --yes
-                      Drop a keyspace and delete all its data (not default)
-
-Cluster shape (replica moves, add before remove; see docs/operations.md):
-  drain NODE [--wait] Move every replica off a data node; once it holds none it may be stopped
-                      (--wait prints progress and returns when it is drained)
-  undrain NODE        Cancel a drain: moves under way finish or roll back, the node takes replicas again
-  forget NODE         Remove a stopped data node that holds no replica from quire status (the
-                      coordinator does it by itself once a drained node is gone past --node-dead-after-ms)
-  rebalance [--dry-run | --wait]
-                      Start the moves that balance replicas (the coordinator also does this by
-                      itself unless started with --auto-rebalance=false); --dry-run only lists them,
-                      --wait prints progress and returns once nothing is left to move
-  moves               Replica moves in flight and the most recent finished ones
-
-Histories:
-  check               Check a recorded history (JSON lines) against a model: register, set, bank, list-append
-                      (see quire check --help; exit 0 valid, 1 violation, 3 undecided)
-
-Local cluster:
-  dev                 Start etcd, coordinators, data nodes and routers in the foreground (see quire dev --help)
-  trace               Where traced requests waited, from the spans of quire dev --trace (see quire trace --help)
-
-Servers:
-  datanode            Run a data node (see quire datanode --help)
-  coordinator         Run a coordinator
-  router              Run a router
-
-Global options (before or after the command: quire --router H:P get k = quire get k --router H:P):
-  --router HOST:PORT[,HOST:PORT...]
-                      Routers to use; the command moves to another when one dies [env: QUIRE_ROUTER;
-                      default: the routers in ./.quire/cluster.json, else 127.0.0.1:7000]
-  --keyspace NAME     Keyspace [default: default]
-  --timeout-ms N      Deadline of the operation [default: 10000]
-  --json              Machine-readable output (scan: one JSON object per line)
-  --help, --version
-
-Client options:
-  --expected-version N  put/del only if the key's version is N (0 = only if absent); exit 3 on mismatch
-
-Exit codes: 0 success, 1 failure, 2 key not found, 3 version mismatch, 64 bad command line.
-`;
 
 const clientOptions = {
   router: { type: 'string' },
@@ -96,19 +38,15 @@ const clientOptions = {
   replication: { type: 'string' },
   'ack-policy': { type: 'string' },
   'min-isr': { type: 'string' },
+  range: { type: 'boolean' },
+  'split-keys': { type: 'string' },
+  at: { type: 'string' },
   wait: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   yes: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
-function integer(value: string | undefined, flag: string, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) < min || !Number.isSafeInteger(Number(value))) {
-    throw new UsageError(`--${flag} must be an integer >= ${min}, got "${value}"`);
-  }
-  return Number(value);
-}
 
 /** The text of ./.quire/cluster.json, or undefined when there is none. */
 function readClusterJson(): string | undefined {
@@ -146,6 +84,15 @@ async function runClientCommand(command: string, args: string[]): Promise<number
   if ((values.consistency !== undefined || maxStalenessMs !== undefined) && command !== 'get') throw new UsageError('--consistency and --max-staleness-ms apply to get only');
   if (maxStalenessMs !== undefined && consistency !== 'stale') throw new UsageError('--max-staleness-ms needs --consistency stale');
   const validate = (): void => {
+    // Options that belong to one command are refused by the others (before the per-command checks, which return).
+    if (values.wait === true && command !== 'drain' && command !== 'rebalance') throw new UsageError('--wait applies to drain and rebalance only');
+    if (values.wait === true && values['dry-run'] === true) throw new UsageError('--wait and --dry-run exclude each other: a dry run starts nothing to wait for');
+    if (values['dry-run'] === true && command !== 'rebalance') throw new UsageError('--dry-run applies to rebalance only');
+    const keyspaceOnly = ['partitions', 'replication', 'ack-policy', 'min-isr', 'range', 'split-keys'] as const;
+    const misplaced = keyspaceOnly.find((name) => values[name] !== undefined);
+    if (misplaced !== undefined && (command !== 'keyspace' || positionals[0] !== 'create')) throw new UsageError(`--${misplaced} applies to keyspace create only`);
+    if (values.at !== undefined && command !== 'split') throw new UsageError('--at applies to split only');
+    if (values.partition !== undefined && command !== 'transfer-leader' && command !== 'split') throw new UsageError('--partition applies to transfer-leader and split only');
     switch (command) {
       case 'put':
         return expect(2, 'KEY VALUE');
@@ -169,12 +116,14 @@ async function runClientCommand(command: string, args: string[]): Promise<number
         }
         if (sub !== 'create') throw new UsageError(`quire keyspace takes create NAME, list or drop NAME; got ${sub === undefined ? 'nothing' : `"${sub}"`}`);
         expect(2, 'create NAME');
-        if (values.partitions === undefined) throw new UsageError('quire keyspace create needs --partitions N');
-        if (values['ack-policy'] !== undefined && !isAckPolicyName(values['ack-policy'])) {
-          throw new UsageError(`--ack-policy must be ${ackPolicyNames.join(', ')}, got "${values['ack-policy']}"`);
-        }
+        keyspaceSettingsOf(values);
         return;
       }
+      case 'split':
+        expect(0, '--at KEY [--partition N] and no arguments');
+        if (values.at === undefined || values.at === '') throw new UsageError('quire split needs --at KEY (a non-empty key: the first key of the new partition)');
+        integer(values.partition, 'partition', 0);
+        return;
       case 'drain':
       case 'undrain':
       case 'forget':
@@ -183,12 +132,6 @@ async function runClientCommand(command: string, args: string[]): Promise<number
       case 'moves':
         return expect(0, 'no arguments');
     }
-    if (values.wait === true && command !== 'drain' && command !== 'rebalance') throw new UsageError('--wait applies to drain and rebalance only');
-    if (values.wait === true && values['dry-run'] === true) throw new UsageError('--wait and --dry-run exclude each other: a dry run starts nothing to wait for');
-    if (values['dry-run'] === true && command !== 'rebalance') throw new UsageError('--dry-run applies to rebalance only');
-    const keyspaceOnly = ['partitions', 'replication', 'ack-policy', 'min-isr'] as const;
-    const misplaced = keyspaceOnly.find((name) => values[name] !== undefined);
-    if (misplaced !== undefined && command !== 'keyspace') throw new UsageError(`--${misplaced} applies to keyspace create only`);
   };
   validate();
   const client = new QuireClient({ routers, keyspace, requestTimeoutMs, connectTimeoutMs: Math.min(2_000, requestTimeoutMs) });
@@ -276,21 +219,25 @@ async function runClientCommand(command: string, args: string[]): Promise<number
           return ExitCode.Ok;
         }
         const name = positionals[1] ?? '';
-        const ackPolicy = values['ack-policy'];
-        const replicationFactor = integer(values.replication, 'replication', 1);
-        const minIsr = integer(values['min-isr'], 'min-isr', 1);
-        const map = await client.createKeyspace(name, {
-          partitions: integer(values.partitions, 'partitions', 1) ?? 0,
-          ...(replicationFactor === undefined ? {} : { replicationFactor }),
-          ...(ackPolicy !== undefined && isAckPolicyName(ackPolicy) ? { ackPolicy } : {}),
-          ...(minIsr === undefined ? {} : { minIsr }),
-        });
+        const map = await client.createKeyspace(name, keyspaceSettingsOf(values));
         const led = map.partitions.filter((p) => p.leaderLive).length;
+        // A hash keyspace's line is as it always was; a range keyspace's says so.
+        const range = map.scheme === PartitionScheme.PARTITION_SCHEME_RANGE;
         process.stdout.write(
           json
-            ? `${JSON.stringify({ keyspace: map.keyspace, partitions: map.partitionCount, replication: map.replicationFactor, ackPolicy: ackPolicyName(map.ackPolicy), minIsr: map.minIsr, led })}\n`
-            : `OK keyspace ${map.keyspace}: ${map.partitionCount} partitions, replication ${map.replicationFactor}, ${ackPolicyName(map.ackPolicy)}, min ISR ${map.minIsr}; ${led} of ${map.partitionCount} partitions led\n`,
+            ? `${JSON.stringify({ keyspace: map.keyspace, ...(range ? { scheme: 'range' } : {}), partitions: map.partitionCount, replication: map.replicationFactor, ackPolicy: ackPolicyName(map.ackPolicy), minIsr: map.minIsr, led })}\n`
+            : `OK keyspace ${map.keyspace}: ${range ? 'range, ' : ''}${map.partitionCount} partitions, replication ${map.replicationFactor}, ${ackPolicyName(map.ackPolicy)}, min ISR ${map.minIsr}; ${led} of ${map.partitionCount} partitions led\n`,
         );
+        return ExitCode.Ok;
+      }
+      case 'split': {
+        const at = Buffer.from(values.at ?? '', 'utf8');
+        const partitionId = integer(values.partition, 'partition', 0);
+        const r = await client.splitPartition({ at, ...(partitionId === undefined ? {} : { partitionId }) });
+        // The ranges come from the map after the split; the split itself is already done if this read fails.
+        const map: PartitionMap | undefined = await client.partitionMap(keyspace).catch(() => undefined);
+        const name = keyspace || 'default';
+        process.stdout.write(json ? `${JSON.stringify(splitJson(name, at, r, map))}\n` : `${formatSplit(name, at, r, map)}\n`);
         return ExitCode.Ok;
       }
       case 'drain': {
@@ -458,6 +405,7 @@ async function main(command: string | undefined, rest: string[]): Promise<number
       case 'status':
       case 'transfer-leader':
       case 'keyspace':
+      case 'split':
       case 'drain':
       case 'undrain':
       case 'forget':

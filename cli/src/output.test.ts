@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MovePhase, type ClusterStatusResponse, type MoveInfo, type PartitionInfo } from '@quire/proto';
-import { drainState, formatFollowerLag, formatMoves, formatStatus, moveJson } from './output.js';
+import { MovePhase, PartitionScheme, type ClusterStatusResponse, type KeyspaceInfo, type MoveInfo, type PartitionInfo, type PartitionMap } from '@quire/proto';
+import { drainState, formatFollowerLag, formatKey, formatKeyspaces, formatMoves, formatRange, formatSplit, formatStatus, keyspaceJson, moveJson, splitJson } from './output.js';
 
 describe('formatFollowerLag', () => {
   it('shows entries and ms per follower, ? when its leader did not say, - without followers', () => {
@@ -16,7 +16,7 @@ describe('formatFollowerLag', () => {
 });
 
 describe('formatStatus', () => {
-  const partition = (partitionId: number, isr: string[], leaderLive = true): PartitionInfo => ({ partitionId, replicas: ['n1', 'n2', 'n3'], leader: 'n1', epoch: 1, leaderLive, isr, followers: [] });
+  const partition = (partitionId: number, isr: string[], leaderLive = true): PartitionInfo => ({ startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), partitionId, replicas: ['n1', 'n2', 'n3'], leader: 'n1', epoch: 1, leaderLive, isr, followers: [] });
   const status = (partitions: PartitionInfo[]): ClusterStatusResponse => ({
     clusterId: 'c',
     mapRevision: 7,
@@ -60,5 +60,75 @@ describe('formatMoves', () => {
   });
   it('prints a move as JSON with its phase name and no empty fields', () => {
     expect(moveJson({ ...base, endedAtMs: 0 })).toEqual({ keyspace: 'orders', partition: 0, source: 'n1', target: 'n2', phase: 'done', reason: 'drain', startedAtMs: 10_000 });
+  });
+});
+
+describe('range keyspaces in the CLI output', () => {
+  const b = (text: string): Buffer => Buffer.from(text);
+  const info = (partitionId: number, start: string | Buffer, end: string | Buffer, epoch = 1): PartitionInfo => ({
+    partitionId,
+    replicas: ['n1', 'n2'],
+    leader: 'n1',
+    epoch,
+    leaderLive: true,
+    isr: ['n1', 'n2'],
+    followers: [],
+    startKey: typeof start === 'string' ? b(start) : start,
+    endKey: typeof end === 'string' ? b(end) : end,
+  });
+  const map = (keyspace: string, scheme: PartitionScheme, partitions: PartitionInfo[]): PartitionMap => ({ keyspace, scheme, partitionCount: partitions.length, replicationFactor: 2, revision: 9, partitions, ackPolicy: 1, minIsr: 2 });
+  const status = (keyspaces: PartitionMap[]): ClusterStatusResponse => ({ clusterId: 'c', mapRevision: 9, coordinator: undefined, nodes: [], keyspaces, moves: [] });
+
+  it('prints printable keys as JSON strings, others as 0x hex, and the open end as ∞', () => {
+    expect(formatKey(b('user/1'))).toBe('"user/1"');
+    expect(formatKey(b('say "hi"'))).toBe('"say \\"hi\\""');
+    expect(formatKey(Buffer.from([0x00, 0xff]))).toBe('0x00ff');
+    expect(formatKey(b('0x00'))).toBe('"0x00"');
+    expect(formatRange(b(''), b('g'))).toBe('["", "g")');
+    expect(formatRange(b('p'), b(''))).toBe('["p", ∞)');
+  });
+
+  it('shows a range keyspace\'s partitions in key order with their ranges, and a hash keyspace exactly as before', () => {
+    const hash = map('default', PartitionScheme.PARTITION_SCHEME_HASH, [info(0, '', ''), info(1, '', '')]);
+    const range = map('events', PartitionScheme.PARTITION_SCHEME_RANGE, [info(0, '', 'g', 2), info(1, 'p', '', 3), info(2, 'g', Buffer.from([0x6d, 0x00]), 3), info(3, Buffer.from([0x6d, 0x00]), 'p', 3)]);
+    const text = formatStatus(status([hash, range]));
+    expect(text.split('\n').slice(5)).toEqual([
+      'Keyspace default: hash, 2 partitions, replication 2, ack sync, min ISR 2',
+      'PARTITION  LEADER  EPOCH  REPLICAS  ISR    LEADER LIVE  FOLLOWER LAG (entries/ms)',
+      '0          n1      1      n1,n2     n1,n2  yes          -',
+      '1          n1      1      n1,n2     n1,n2  yes          -',
+      '',
+      'Keyspace events: range, 4 partitions, replication 2, ack sync, min ISR 2',
+      'PARTITION  RANGE          LEADER  EPOCH  REPLICAS  ISR    LEADER LIVE  FOLLOWER LAG (entries/ms)',
+      '0          ["", "g")      n1      2      n1,n2     n1,n2  yes          -',
+      '2          ["g", 0x6d00)  n1      3      n1,n2     n1,n2  yes          -',
+      '3          [0x6d00, "p")  n1      3      n1,n2     n1,n2  yes          -',
+      '1          ["p", ∞)       n1      3      n1,n2     n1,n2  yes          -',
+    ]);
+  });
+
+  it('adds a SCHEME column to keyspace list only once a range keyspace exists, and scheme to the JSON of range keyspaces only', () => {
+    const ks = (keyspace: string, scheme: PartitionScheme): KeyspaceInfo => ({ keyspace, scheme, partitionCount: 2, replicationFactor: 3, ackPolicy: 1, minIsr: 2, partitionsAssigned: 2, partitionsLed: 2 });
+    const hashOnly = [ks('default', PartitionScheme.PARTITION_SCHEME_HASH), ks('orders', PartitionScheme.PARTITION_SCHEME_HASH)];
+    expect(formatKeyspaces(hashOnly)).toBe(['KEYSPACE  PARTITIONS  REPLICATION  ACK POLICY  MIN ISR  LED', 'default   2           3            sync        2        2/2', 'orders    2           3            sync        2        2/2'].join('\n'));
+    expect(formatKeyspaces([...hashOnly, ks('events', PartitionScheme.PARTITION_SCHEME_RANGE)])).toBe(
+      [
+        'KEYSPACE  PARTITIONS  REPLICATION  ACK POLICY  MIN ISR  LED  SCHEME',
+        'default   2           3            sync        2        2/2  hash',
+        'orders    2           3            sync        2        2/2  hash',
+        'events    2           3            sync        2        2/2  range',
+      ].join('\n'),
+    );
+    expect(keyspaceJson(hashOnly[0]!)).toEqual({ keyspace: 'default', partitions: 2, replication: 3, ackPolicy: 'sync', minIsr: 2, assigned: 2, led: 2 });
+    expect(keyspaceJson(ks('events', PartitionScheme.PARTITION_SCHEME_RANGE))).toMatchObject({ keyspace: 'events', scheme: 'range' });
+  });
+
+  it('prints a split with both partitions\' ranges from the map read after it, or without them when that read failed', () => {
+    const response = { leftPartitionId: 3, rightPartitionId: 7, epoch: 5, revision: 42 };
+    const after = map('ks', PartitionScheme.PARTITION_SCHEME_RANGE, [info(3, 'a', 'key', 5), info(7, 'key', 'm', 5)]);
+    expect(formatSplit('ks', b('key'), response, after)).toBe('OK split ks/3 at "key": partition 3 keeps ["a", "key"), new partition 7 takes ["key", "m") at epoch 5');
+    expect(formatSplit('ks', b('key'), response, undefined)).toBe('OK split ks/3 at "key": partition 3 keeps the keys before it, new partition 7 takes the rest at epoch 5');
+    expect(splitJson('ks', b('key'), response, after)).toEqual({ keyspace: 'ks', at: 'key', left: { partition: 3, start: 'a', end: 'key' }, right: { partition: 7, start: 'key', end: 'm' }, epoch: 5, revision: 42 });
+    expect(splitJson('ks', Buffer.from([0xff]), response, undefined)).toEqual({ keyspace: 'ks', atBase64: '/w==', left: { partition: 3 }, right: { partition: 7 }, epoch: 5, revision: 42 });
   });
 });

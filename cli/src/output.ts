@@ -3,8 +3,8 @@
  * goes to stdout, errors to stderr; --json prints machine-readable JSON (one object per line
  * for scans).
  */
-import { type ClusterStatusResponse, type FollowerLag, type KeyspaceInfo, type MoveInfo, type NodeInfo } from '@quire/proto';
-import { ackPolicyName, isQuireError, movePhaseName } from '@quire/common';
+import { PartitionScheme, type ClusterStatusResponse, type FollowerLag, type KeyspaceInfo, type MoveInfo, type NodeInfo, type PartitionInfo, type PartitionMap, type SplitPartitionResponse } from '@quire/proto';
+import { ackPolicyName, displayBytes, isQuireError, movePhaseName } from '@quire/common';
 
 /** Exit codes of the `quire` command. */
 export const ExitCode = {
@@ -47,7 +47,28 @@ export function formatFollowerLag(followers: readonly FollowerLag[]): string {
   return followers.map((f) => (f.known ? `${f.nodeId}:${f.lagEntries}/${f.lagMs}ms${f.mode === 'snapshot' ? '(snapshot)' : ''}` : `${f.nodeId}:?`)).join(' ');
 }
 
-/** Renders `quire status` for people. */
+/** A key for people: a JSON string when it is printable UTF-8, else 0x hex. */
+export function formatKey(key: Uint8Array): string {
+  const shown = displayBytes(key);
+  return shown === Buffer.from(key).toString('utf8') ? JSON.stringify(shown) : shown;
+}
+
+/** A partition's key range for people: `["a", "m")`; an empty end (the keyspace's end) is ∞. */
+export function formatRange(start: Uint8Array, end: Uint8Array): string {
+  return `[${formatKey(start)}, ${end.length === 0 ? '∞' : formatKey(end)})`;
+}
+
+/** The name of a keyspace's scheme: hash (also for UNSPECIFIED, which means hash) or range. */
+export function schemeName(scheme: PartitionScheme): 'hash' | 'range' {
+  return scheme === PartitionScheme.PARTITION_SCHEME_RANGE ? 'range' : 'hash';
+}
+
+/** A range keyspace's partitions in key order (their ids are in creation order). */
+function inKeyOrder(partitions: readonly PartitionInfo[]): PartitionInfo[] {
+  return [...partitions].sort((a, b) => Buffer.compare(a.startKey, b.startKey) || a.partitionId - b.partitionId);
+}
+
+/** Renders `quire status` for people. A hash keyspace's lines are as they always were; a range keyspace's add a RANGE column, in key order. */
 export function formatStatus(s: ClusterStatusResponse): string {
   const out: string[] = [];
   const c = s.coordinator;
@@ -66,19 +87,21 @@ export function formatStatus(s: ClusterStatusResponse): string {
     // The coordinator's quire_coordinator_under_replicated_partitions: fewer in sync than the replication factor.
     const underReplicated = ks.partitions.filter((p) => p.leader !== '' && p.isr.length < ks.replicationFactor).length;
     const policy = ackPolicyName(ks.ackPolicy);
+    const range = ks.scheme === PartitionScheme.PARTITION_SCHEME_RANGE;
     out.push('');
     out.push(
       // min_isr is a sync setting: the other policies ignore it.
-      `Keyspace ${ks.keyspace}: hash, ${ks.partitionCount} partitions, replication ${ks.replicationFactor}, ack ${policy}${policy === 'sync' ? `, min ISR ${ks.minIsr}` : ''}` +
+      `Keyspace ${ks.keyspace}: ${schemeName(ks.scheme)}, ${ks.partitionCount} partitions, replication ${ks.replicationFactor}, ack ${policy}${policy === 'sync' ? `, min ISR ${ks.minIsr}` : ''}` +
         (unassigned > 0 ? `, ${unassigned} unassigned` : '') +
         (down > 0 ? `, ${down} with their leader down` : '') +
         (underReplicated > 0 ? `, ${underReplicated} under-replicated` : ''),
     );
     out.push(
       table([
-        ['PARTITION', 'LEADER', 'EPOCH', 'REPLICAS', 'ISR', 'LEADER LIVE', 'FOLLOWER LAG (entries/ms)'],
-        ...ks.partitions.map((p) => [
+        ['PARTITION', ...(range ? ['RANGE'] : []), 'LEADER', 'EPOCH', 'REPLICAS', 'ISR', 'LEADER LIVE', 'FOLLOWER LAG (entries/ms)'],
+        ...(range ? inKeyOrder(ks.partitions) : ks.partitions).map((p) => [
           String(p.partitionId),
+          ...(range ? [formatRange(p.startKey, p.endKey)] : []),
           p.leader || '-',
           String(p.epoch),
           p.replicas.join(',') || '-',
@@ -156,10 +179,14 @@ export function formatMoves(inFlight: readonly MoveInfo[], recent: readonly Move
   return out.join('\n');
 }
 
-/** One keyspace as `quire keyspace list --json` prints it. */
+/**
+ * One keyspace as `quire keyspace list --json` prints it; `scheme` only for a range keyspace, so
+ * a hash keyspace's object is as it always was.
+ */
 export function keyspaceJson(k: KeyspaceInfo): Record<string, string | number> {
   return {
     keyspace: k.keyspace,
+    ...(k.scheme === PartitionScheme.PARTITION_SCHEME_RANGE ? { scheme: 'range' } : {}),
     partitions: k.partitionCount,
     replication: k.replicationFactor,
     ackPolicy: ackPolicyName(k.ackPolicy),
@@ -169,10 +196,50 @@ export function keyspaceJson(k: KeyspaceInfo): Record<string, string | number> {
   };
 }
 
-/** `quire keyspace list` as a table. */
+/**
+ * `quire keyspace list` as a table. A SCHEME column (hash or range) comes last once any keyspace
+ * is a range keyspace; a cluster of hash keyspaces gets the table it always did.
+ */
 export function formatKeyspaces(list: readonly KeyspaceInfo[]): string {
-  const header = ['KEYSPACE', 'PARTITIONS', 'REPLICATION', 'ACK POLICY', 'MIN ISR', 'LED'];
-  const rows = list.map((k) => [k.keyspace, String(k.partitionCount), String(k.replicationFactor), ackPolicyName(k.ackPolicy), String(k.minIsr), `${k.partitionsLed}/${k.partitionCount}`]);
+  const schemes = list.some((k) => k.scheme === PartitionScheme.PARTITION_SCHEME_RANGE);
+  const header = ['KEYSPACE', 'PARTITIONS', 'REPLICATION', 'ACK POLICY', 'MIN ISR', 'LED', ...(schemes ? ['SCHEME'] : [])];
+  const rows = list.map((k) => [
+    k.keyspace,
+    String(k.partitionCount),
+    String(k.replicationFactor),
+    ackPolicyName(k.ackPolicy),
+    String(k.minIsr),
+    `${k.partitionsLed}/${k.partitionCount}`,
+    ...(schemes ? [schemeName(k.scheme)] : []),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   return [header, ...rows].map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
+}
+
+/** The two partitions of a split, with their ranges when the map read after it shows them. */
+function splitSides(r: SplitPartitionResponse, map: PartitionMap | undefined): { left: PartitionInfo | undefined; right: PartitionInfo | undefined } {
+  const find = (id: number): PartitionInfo | undefined => map?.partitions.find((p) => p.partitionId === id);
+  return { left: find(r.leftPartitionId), right: find(r.rightPartitionId) };
+}
+
+/**
+ * `quire split` for people: `OK split ks/3 at "key": partition 3 keeps ["a", "key"), new
+ * partition 7 takes ["key", "m") at epoch 5`, the ranges from `map` (read after the split; without
+ * it the line names the partitions only).
+ */
+export function formatSplit(keyspace: string, at: Uint8Array, r: SplitPartitionResponse, map: PartitionMap | undefined): string {
+  const { left, right } = splitSides(r, map);
+  const head = `OK split ${keyspace}/${r.leftPartitionId} at ${formatKey(at)}: `;
+  if (left === undefined || right === undefined) return `${head}partition ${r.leftPartitionId} keeps the keys before it, new partition ${r.rightPartitionId} takes the rest at epoch ${r.epoch}`;
+  return `${head}partition ${r.leftPartitionId} keeps ${formatRange(left.startKey, left.endKey)}, new partition ${r.rightPartitionId} takes ${formatRange(right.startKey, right.endKey)} at epoch ${r.epoch}`;
+}
+
+/** `quire split --json`: the partitions with their ranges (keys as jsonBytes; an empty end is the keyspace's end), the epoch and the map revision. */
+export function splitJson(keyspace: string, at: Uint8Array, r: SplitPartitionResponse, map: PartitionMap | undefined): Record<string, unknown> {
+  const { left, right } = splitSides(r, map);
+  const side = (id: number, p: PartitionInfo | undefined): Record<string, unknown> => ({
+    partition: id,
+    ...(p === undefined ? {} : { ...jsonBytes('start', Buffer.from(p.startKey)), ...jsonBytes('end', Buffer.from(p.endKey)) }),
+  });
+  return { keyspace, ...jsonBytes('at', Buffer.from(at)), left: side(r.leftPartitionId, left), right: side(r.rightPartitionId, right), epoch: r.epoch, revision: r.revision };
 }

@@ -57,6 +57,8 @@ import {
   type PutRequest,
   type ScanRequest,
   type SessionPosition,
+  type SplitPartitionRequest,
+  type SplitPartitionResponse,
   type Staleness,
   type TransferLeaderResponse,
 } from '@quire/proto';
@@ -91,16 +93,48 @@ const clientTracer = trace.getTracer('quire.client');
 /** Keys and values: bytes, or strings (encoded as UTF-8). */
 export type Bytes = Uint8Array | string;
 
-/** Settings of a keyspace to create; unset ones take the coordinator's defaults. */
-export interface KeyspaceSettings {
-  /** Partitions, 1..4096, fixed for the keyspace's life. */
-  readonly partitions: number;
+/** Settings of every keyspace to create; unset ones take the coordinator's defaults. */
+export interface KeyspaceReplicationSettings {
   /** Replicas per partition, 1..7 and at most the live data nodes. */
   readonly replicationFactor?: number;
   /** When a partition leader acknowledges a write (RFC 0001). */
   readonly ackPolicy?: AckPolicyName;
   /** The smallest ISR with which a sync leader accepts writes, 1..replicationFactor. */
   readonly minIsr?: number;
+}
+
+/** A hash keyspace: partition = xxhash64(key) mod partitions. */
+export interface HashKeyspaceSettings extends KeyspaceReplicationSettings {
+  /** 'hash' is the default. */
+  readonly scheme?: 'hash';
+  /** Partitions, 1..4096, fixed for the keyspace's life. */
+  readonly partitions: number;
+}
+
+/**
+ * A range keyspace: each partition holds one contiguous key range, partitions split (splitPartition,
+ * or by themselves when large or busy), and scans read only the partitions their bounds touch.
+ */
+export interface RangeKeyspaceSettings extends KeyspaceReplicationSettings {
+  readonly scheme: 'range';
+  /**
+   * The initial split keys, strictly ascending, each 1..4096 bytes, at most 4095: the keyspace
+   * starts with one partition per range ["", k1), [k1, k2), …, [kn, ""). None: one partition.
+   */
+  readonly splitKeys?: readonly Bytes[];
+}
+
+/** Settings of a keyspace to create: hash (the default) or range. */
+export type KeyspaceSettings = HashKeyspaceSettings | RangeKeyspaceSettings;
+
+/** What to split: the partition of a range keyspace that holds `at`. */
+export interface SplitPartitionOptions {
+  /** The range keyspace; the client's keyspace when absent. */
+  readonly keyspace?: string;
+  /** The split key: the first key of the new partition (1..4096 bytes, not already a boundary). */
+  readonly at: Bytes;
+  /** When given, the partition that must hold `at` (INVALID_ARGUMENT, field at, when it does not). */
+  readonly partitionId?: number;
 }
 
 /** Options of a QuireClient. */
@@ -534,26 +568,50 @@ export class QuireClient {
   }
 
   /**
-   * Creates a hash keyspace and resolves with its partition map once its partitions have
+   * Creates a keyspace — hash (the default: `{ partitions }`) or range (`{ scheme: 'range',
+   * splitKeys }`) — and resolves with its partition map once its partitions have
    * leaders (the coordinator waits up to 5 s; a partition still unled then is retried by the
    * routers like any failover). Unset settings take the coordinator's defaults (its
    * --replication-factor and --ack-policy; min ISR 2 from two replicas on). Fails
-   * ALREADY_EXISTS when the name is taken, INVALID_ARGUMENT naming the field for a bad setting;
-   * never sent twice: a call that fails after it was sent without an answer is AMBIGUOUS_RESULT
-   * (listKeyspaces tells whether it was created).
+   * ALREADY_EXISTS when the name is taken, INVALID_ARGUMENT naming the field for a bad setting
+   * (split keys not strictly ascending, say); never sent twice: a call that fails after it was
+   * sent without an answer is AMBIGUOUS_RESULT (listKeyspaces tells whether it was created).
    */
   async createKeyspace(name: string, settings: KeyspaceSettings): Promise<PartitionMap> {
+    const range = settings.scheme === 'range';
     const request: CreateKeyspaceRequest = {
       keyspace: name,
-      scheme: PartitionScheme.PARTITION_SCHEME_HASH,
-      partitionCount: settings.partitions,
+      scheme: range ? PartitionScheme.PARTITION_SCHEME_RANGE : PartitionScheme.PARTITION_SCHEME_HASH,
+      // A range keyspace's count follows from its split keys (0: the coordinator counts them).
+      partitionCount: range ? 0 : settings.partitions,
       replicationFactor: settings.replicationFactor ?? 0,
       ackPolicy: settings.ackPolicy === undefined ? AckPolicy.ACK_POLICY_UNSPECIFIED : ackPolicyFromName(settings.ackPolicy),
       minIsr: settings.minIsr ?? 0,
+      splitKeys: range ? (settings.splitKeys ?? []).map((k) => toBuffer(k)) : [],
     };
     const res = await this.unaryAdmin<CreateKeyspaceResponse>(true, (router, md, deadline, cb) => router.admin.createKeyspace(request, md, { deadline }, cb));
     if (res.map === undefined) throw new InternalError('CreateKeyspace returned no map');
     return res.map;
+  }
+
+  /**
+   * Splits the partition of a range keyspace that holds `at` in two: it keeps its id and
+   * [start, at), a new partition (the keyspace's next id) takes [at, end), on the same replicas
+   * with the same leader; resolves once the map change is in etcd, with both ids, their epoch
+   * and the change's map revision. Requests keep working meanwhile: the routers send them to
+   * the partition that holds each key. Fails INVALID_ARGUMENT for a hash keyspace or a bad
+   * `at` (empty, already a boundary, outside `partitionId`'s range), KEYSPACE_NOT_FOUND,
+   * PARTITION_UNAVAILABLE (no live leader), FAILED_PRECONDITION (a move or an earlier split of
+   * the partition is still under way; nothing changed); never sent twice: a call that fails
+   * after it was sent without an answer is AMBIGUOUS_RESULT (partitionMap tells).
+   */
+  async splitPartition(options: SplitPartitionOptions): Promise<SplitPartitionResponse> {
+    const request: SplitPartitionRequest = {
+      keyspace: options.keyspace ?? this.keyspace,
+      at: toBuffer(options.at),
+      ...(options.partitionId === undefined ? {} : { partitionId: options.partitionId }),
+    };
+    return this.unaryAdmin<SplitPartitionResponse>(true, (router, md, deadline, cb) => router.admin.splitPartition(request, md, { deadline }, cb));
   }
 
   /**

@@ -8,8 +8,8 @@
  */
 export * from './client.js';
 export { routerTargetsOf, routerTargetsMax, type RouterTargetOptions } from './router-targets.js';
-export type { KeyspaceInfo, ListMovesResponse, MoveInfo, PartitionMap, RebalanceResponse } from '@quire/proto';
-export { MovePhase } from '@quire/proto';
+export type { KeyspaceInfo, ListMovesResponse, MoveInfo, PartitionInfo, PartitionMap, RebalanceResponse, SplitPartitionResponse } from '@quire/proto';
+export { MovePhase, PartitionScheme } from '@quire/proto';
 export {
   AlreadyExistsError,
   NodeNotFoundError,

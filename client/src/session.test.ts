@@ -29,4 +29,17 @@ describe('SessionToken', () => {
     s.merge('k', { partitionId: 0, index: 5 });
     expect(s.positions('k')[0]).toEqual({ partitionId: 0, index: 5 });
   });
+
+  it('keeps positions of partitions a split made after the session began: ids are not bounded by a partition count', () => {
+    const s = new SessionToken();
+    // A range keyspace of 2 partitions splits partition 1; the new partition gets id 2, then 3.
+    s.merge('r', { partitionId: 1, index: 40 });
+    s.merge('r', { partitionId: 3, index: 2 });
+    s.merge('r', { partitionId: 2, index: 7 });
+    expect(s.positions('r')).toEqual([
+      { partitionId: 1, index: 40 },
+      { partitionId: 2, index: 7 },
+      { partitionId: 3, index: 2 },
+    ]);
+  });
 });

@@ -7,6 +7,10 @@
  *
  * Invariants: an index never goes down; at most sessionPositionsMax positions per keyspace (a
  * keyspace has fewer partitions; a position for a partition beyond that is dropped, never sent).
+ * Positions are kept by partition id with no partition count: a range keyspace's splits add
+ * partitions (ids from its count up) after a session began, and a partition the session has no
+ * position for reads as index 0 — the new partition's replicas serve it only once they hold the
+ * data carved out of its parent, which includes every write acknowledged before the split.
  * Pure: no I/O.
  */
 import type { SessionPosition } from '@quire/proto';

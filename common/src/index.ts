@@ -26,6 +26,7 @@ export * from './hashing/partitioner.js';
 export * from './metadata/keys.js';
 export * from './metadata/metadata-view.js';
 export * from './metadata/records.js';
+export * from './metadata/key-ranges.js';
 export * from './view-wait.js';
 export * from './grpc/idle-timeout.js';
 export * from './reads/read-consistency.js';

@@ -8,6 +8,9 @@ import { RecordingLogger, recordingMeter } from '../../runtime/src/testing/recor
 import { CoordinatorController, placementTxnRecordsMax, type LogEndSource } from './controller.js';
 import type { LogEnd } from './failover/index.js';
 
+/** The key range of a HASH partition's record: none. */
+const hash = { startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), splitFrom: undefined };
+
 const term = 7;
 const settings = {
   nodesMin: 1,
@@ -144,7 +147,7 @@ describe('CoordinatorController failover', () => {
     expect(c.writer.calls[0]!.term).toBe(term);
     expect(c.writer.calls[0]!.changes).toMatchObject([{ key: partitionKey('default', 0), expectedModRevision: before }]);
     expect(c.writer.calls[0]!.absentKeys).toEqual([nodeKey('n1')]);
-    expect(c.writer.written()).toEqual([{ keyspace: 'default', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n3', epoch: 5, isr: ['n2', 'n3'] }]);
+    expect(c.writer.written()).toEqual([{ ...hash, keyspace: 'default', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n3', epoch: 5, isr: ['n2', 'n3'] }]);
     // Both live ISR members were asked, at their registered addresses, with the deadline setting.
     expect(c.logEnds.calls.map((call) => [call.nodeId, call.address, call.partitionId, call.deadlineMs])).toEqual([
       ['n2', '127.0.0.1:7101', 0, 1_000],
@@ -162,7 +165,7 @@ describe('CoordinatorController failover', () => {
   it('drops ISR members that did not answer, and promotes among those that did', async () => {
     const c = await cluster({ keyspaces: { default: 1 }, partitions: [{ id: 0, leader: 'n1', epoch: 2, ...three }], live }, ends({ n2: undefined, n3: [1, 3] }));
     await c.expire('n1');
-    expect(c.writer.written()).toEqual([{ keyspace: 'default', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n3', epoch: 3, isr: ['n3'] }]);
+    expect(c.writer.written()).toEqual([{ ...hash, keyspace: 'default', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n3', epoch: 3, isr: ['n3'] }]);
   });
 
   it('writes independent partitions in independent transactions, so a refused one does not block the others', async () => {
@@ -251,7 +254,7 @@ describe('CoordinatorController failover', () => {
     expect(c.log.find('Partition leader is gone and no ISR member can replace it')).toHaveLength(1);
 
     await c.register('n2');
-    expect(c.writer.written()).toEqual([{ keyspace: 'default', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n2', epoch: 4, isr: ['n2'] }]);
+    expect(c.writer.written()).toEqual([{ ...hash, keyspace: 'default', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n2', epoch: 4, isr: ['n2'] }]);
     expect(c.logEnds.calls.map((call) => call.address)).toEqual(['10.0.0.1:n2']);
   });
 
@@ -270,7 +273,7 @@ describe('CoordinatorController failover', () => {
 
     answers.set('n3', { epoch: 1, index: 2 });
     await c.advance(200);
-    expect(c.writer.written()).toEqual([{ keyspace: 'default', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n3', epoch: 2, isr: ['n3'] }]);
+    expect(c.writer.written()).toEqual([{ ...hash, keyspace: 'default', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n3', epoch: 2, isr: ['n3'] }]);
     // Fixed: no more retries.
     const calls = c.logEnds.calls.length;
     await c.advance(1_000);

@@ -15,7 +15,8 @@
  *  4. moves (RFC 0003, `MoveExecutor`): every replica move in flight takes its next step, and new
  *     moves are planned (replicas of dead and draining nodes first, then balance), unless
  *     --auto-rebalance is off and no Rebalance asked for them.
- * The Coordination service writes ISR changes through `applyFenced`, the same fenced path.
+ * The Coordination service writes ISR changes, and the SplitWriter splits of RANGE partitions,
+ * through `applyFenced`, the same fenced path.
  *
  * Invariants: only a leader with a current term writes, and every write goes through
  * `writeFenced`, which compares the term and the revisions the change was planned from; a
@@ -356,6 +357,7 @@ export class CoordinatorController {
       replicationFactor: this.settings.replicationFactor,
       ackPolicy: this.settings.ackPolicy,
       minIsr: this.settings.minIsr,
+      splitKeys: [],
     };
     const changes: FencedChange[] = [{ key: clusterKey, value: ClusterRecord.encode(cluster).finish(), expectedModRevision: 0 }];
     if (view.keyspace(defaultKeyspace) === undefined) {

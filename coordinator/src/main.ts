@@ -15,6 +15,7 @@ import { LogEndClient } from './log-end-client.js';
 import { ReplicationClients } from './replication-clients.js';
 import { createAdminService } from './server/admin-service.js';
 import { createCoordinationService } from './server/coordination-service.js';
+import { SplitWriter } from './split-writer.js';
 
 /** How long a replica move waits for a requested hand-over before asking the leader again. */
 const moveTransferRetryMs = 10_000;
@@ -69,6 +70,7 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
       },
     );
 
+    const splits = new SplitWriter({ view, watcher, writer: controller, limits: config.limits, meter: metrics.meter, log });
     server.addService(
       ...guardService(
         AdminService,
@@ -83,7 +85,7 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
         }, {
           rebalance: (dryRun) => controller.rebalance(dryRun),
           inFlightCount: () => controller.moves.inFlight().length,
-        }),
+        }, splits),
       ),
     );
     server.addService(
@@ -98,6 +100,7 @@ export async function runCoordinator(argv: readonly string[], env: Env): Promise
           meter: metrics.meter,
           clock,
           log,
+          splits,
         }),
       ),
     );

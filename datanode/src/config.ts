@@ -17,6 +17,7 @@ import {
 } from '@quire/runtime';
 import type { StorageEngineSetting } from './storage/engine-choice.js';
 import { walRetentionBytesDefault } from './storage/wal-engine.js';
+import type { SplitSettings } from './replicate/splits.js';
 
 /** The options `quire datanode` accepts. */
 export const dataNodeOptions = {
@@ -60,6 +61,10 @@ export const dataNodeOptions = {
   valueBytesMax: { kind: 'integer', flag: 'value-bytes-max', env: 'QUIRE_VALUE_BYTES_MAX', default: defaultLimits.valueBytesMax, min: 0, max: 4 * 1024 * 1024, description: 'Longest value accepted' },
   isrLagTimeMs: { kind: 'integer', flag: 'isr-lag-time-ms', env: 'QUIRE_ISR_LAG_TIME_MS', default: 2000, min: 100, max: 600_000, description: 'A follower lacking an entry durable on the leader for longer than this lags behind the ISR' },
   snapshotBytesPerSecond: { kind: 'integer', flag: 'snapshot-bytes-per-second', env: 'QUIRE_SNAPSHOT_BYTES_PER_SECOND', default: 64 * 1024 * 1024, min: 0, max: 1024 * 1024 * 1024 * 1024, description: 'Key and value bytes per second over every snapshot this node serves (a replica move\'s new replica, a follower too far behind), so foreground traffic keeps its share; 0: no limit' },
+  splitSizeBytes: { kind: 'integer', flag: 'split-size-bytes', env: 'QUIRE_SPLIT_SIZE_BYTES', default: 64 * 1024 * 1024, min: 0, max: 1024 * 1024 * 1024, description: 'A RANGE partition led here whose data takes more than this many bytes on disk is split at the key that halves it; 0: never by size' },
+  splitLoadOpsPerSecond: { kind: 'integer', flag: 'split-load-ops-per-second', env: 'QUIRE_SPLIT_LOAD_OPS_PER_SECOND', default: 2500, min: 0, max: 10_000_000, description: 'A RANGE partition led here that takes more writes per second than this for --split-load-window-ms is split at the key that halves its bytes; 0: never by load' },
+  splitLoadWindowMs: { kind: 'integer', flag: 'split-load-window-ms', env: 'QUIRE_SPLIT_LOAD_WINDOW_MS', default: 60_000, min: 1_000, max: 3_600_000, description: 'How long the write rate must stay above --split-load-ops-per-second before a split' },
+  splitCheckIntervalMs: { kind: 'integer', flag: 'split-check-interval-ms', env: 'QUIRE_SPLIT_CHECK_INTERVAL_MS', default: 10_000, min: 100, max: 3_600_000, description: 'How often the leader of each RANGE partition checks its size and write rate against the split thresholds' },
   followerSilenceMs: { kind: 'integer', flag: 'follower-silence-ms', env: 'QUIRE_FOLLOWER_SILENCE_MS', default: 200, min: 20, max: 600_000, description: 'Under the sync ack policy, a follower that answers nothing for this long after its leader sent it something (paused, cut off) leaves the ISR, as does one whose replication stream breaks (at once), while the ISR keeps min_isr without it' },
   sessionReadWaitMs: { kind: 'integer', flag: 'session-read-wait-ms', env: 'QUIRE_SESSION_READ_WAIT_MS', default: 100, min: 0, max: 10_000, description: 'How long a SESSION read waits on a follower for its acknowledged index to reach the session index before it is refused and the router asks the leader' },
   sessionReadWaitersMax: { kind: 'integer', flag: 'session-read-waiters-max', env: 'QUIRE_SESSION_READ_WAITERS_MAX', default: 16_384, min: 0, max: 1_000_000, description: 'Most SESSION reads waiting on this node at once; beyond it a read that would wait is refused at once' },
@@ -100,6 +105,8 @@ export interface DataNodeConfig {
   readonly isrLagTimeMs: number;
   readonly followerSilenceMs: number;
   readonly snapshotBytesPerSecond: number;
+  /** Split thresholds of RANGE partitions led here (RFC 0003 "Splits"). */
+  readonly splits: SplitSettings;
   readonly sessionReadWaitMs: number;
   readonly sessionReadWaitersMax: number;
   readonly shutdownGraceMs: number;
@@ -141,6 +148,7 @@ export function loadDataNodeConfig(argv: readonly string[], env: Env): Readonly<
     isrLagTimeMs: o.isrLagTimeMs,
     followerSilenceMs: o.followerSilenceMs,
     snapshotBytesPerSecond: o.snapshotBytesPerSecond,
+    splits: { sizeBytes: o.splitSizeBytes, loadOpsPerSecond: o.splitLoadOpsPerSecond, loadWindowMs: o.splitLoadWindowMs, checkIntervalMs: o.splitCheckIntervalMs },
     sessionReadWaitMs: o.sessionReadWaitMs,
     sessionReadWaitersMax: o.sessionReadWaitersMax,
     shutdownGraceMs: o.shutdownGraceMs,

@@ -106,6 +106,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
         isrLagTimeMs: config.isrLagTimeMs,
         followerSilenceMs: config.followerSilenceMs,
         followerReads: { sessionReadWaitMs: config.sessionReadWaitMs, sessionReadWaitersMax: config.sessionReadWaitersMax },
+        splits: config.splits,
       },
       {
         engine,
@@ -121,6 +122,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
         boundClusterId,
         alterIsr: (address, request) => coordination.alterIsr(address, request),
         transferLeader: (address, request) => coordination.transferLeader(address, request),
+        requestSplit: (address, request) => coordination.requestSplit(address, request),
         leaseHolds: () => {
           const revision = registrar?.registrationRevision ?? 0;
           return revision > 0 && view.revision >= revision && performance.now() < (registrar?.leaseHeldUntilMs ?? 0);

@@ -169,7 +169,7 @@ class TestCluster {
 
   /** Writes a partition record as a fenced coordinator write would. */
   setRecord(keyspace: string, partitionId: number, record: { replicas: string[]; leader: string; epoch: number; isr: string[] }): void {
-    applyToView(this.view, [{ key: partitionKey(keyspace, partitionId), value: PartitionRecord.encode({ keyspace, partitionId, ...record }).finish() }]);
+    applyToView(this.view, [{ key: partitionKey(keyspace, partitionId), value: PartitionRecord.encode({ startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), splitFrom: undefined, keyspace, partitionId, ...record }).finish() }]);
   }
 
   linksTo(target: string): LoopLink[] {
@@ -276,13 +276,13 @@ describe.each(['lmdb', 'wal'] as const)('DataNode replica-set changes (%s engine
     const n2 = await c.start('n2');
     expect(codeOf(await put(n1, 0, 'k', 'v'))).toBe('OK');
     applyToView(c.view, [
-      { key: keyspaceKey('other'), value: KeyspaceRecord.encode({ name: 'other', scheme: PartitionScheme.PARTITION_SCHEME_HASH, partitionCount: 1, replicationFactor: 1, ackPolicy: AckPolicy.ACK_POLICY_SYNC, minIsr: 1 }).finish() },
-      { key: partitionKey('other', 0), value: PartitionRecord.encode({ keyspace: 'other', partitionId: 0, replicas: ['n2'], leader: 'n2', epoch: 1, isr: ['n2'] }).finish() },
+      { key: keyspaceKey('other'), value: KeyspaceRecord.encode({ splitKeys: [], name: 'other', scheme: PartitionScheme.PARTITION_SCHEME_HASH, partitionCount: 1, replicationFactor: 1, ackPolicy: AckPolicy.ACK_POLICY_SYNC, minIsr: 1 }).finish() },
+      { key: partitionKey('other', 0), value: PartitionRecord.encode({ startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), splitFrom: undefined, keyspace: 'other', partitionId: 0, replicas: ['n2'], leader: 'n2', epoch: 1, isr: ['n2'] }).finish() },
     ]);
     expect(codeOf(await put(n2, 0, 'o', '1', 'other'))).toBe('OK');
     applyToView(c.view, [
-      { key: partitionKey('default', 0), value: PartitionRecord.encode({ keyspace: 'default', partitionId: 0, replicas: ['n2'], leader: 'n2', epoch: 2, isr: ['n2'] }).finish() },
-      { key: partitionKey('other', 0), value: PartitionRecord.encode({ keyspace: 'other', partitionId: 0, replicas: ['n2', 'n1'], leader: 'n2', epoch: 2, isr: ['n2'] }).finish() },
+      { key: partitionKey('default', 0), value: PartitionRecord.encode({ startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), splitFrom: undefined, keyspace: 'default', partitionId: 0, replicas: ['n2'], leader: 'n2', epoch: 2, isr: ['n2'] }).finish() },
+      { key: partitionKey('other', 0), value: PartitionRecord.encode({ startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), splitFrom: undefined, keyspace: 'other', partitionId: 0, replicas: ['n2', 'n1'], leader: 'n2', epoch: 2, isr: ['n2'] }).finish() },
     ]);
     await until('n1 holding other/0 after deleting default/0', () => stored(c, 'n1').join() === 'default/1,other/0');
     await until('n1 in the ISR of other/0', () => c.view.keyspace('other')?.partitions[0]?.record.isr.includes('n1') === true);
@@ -320,9 +320,9 @@ describe.each(['lmdb', 'wal'] as const)('DataNode replica-set changes (%s engine
     applyToView(c.view, [
       {
         key: keyspaceKey('solo'),
-        value: KeyspaceRecord.encode({ name: 'solo', scheme: PartitionScheme.PARTITION_SCHEME_HASH, partitionCount: 1, replicationFactor: 1, ackPolicy: AckPolicy.ACK_POLICY_SEMI_SYNC, minIsr: 1 }).finish(),
+        value: KeyspaceRecord.encode({ splitKeys: [], name: 'solo', scheme: PartitionScheme.PARTITION_SCHEME_HASH, partitionCount: 1, replicationFactor: 1, ackPolicy: AckPolicy.ACK_POLICY_SEMI_SYNC, minIsr: 1 }).finish(),
       },
-      { key: partitionKey('solo', 0), value: PartitionRecord.encode({ keyspace: 'solo', partitionId: 0, replicas: ['n1'], leader: 'n1', epoch: 1, isr: ['n1'] }).finish() },
+      { key: partitionKey('solo', 0), value: PartitionRecord.encode({ startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), splitFrom: undefined, keyspace: 'solo', partitionId: 0, replicas: ['n1'], leader: 'n1', epoch: 1, isr: ['n1'] }).finish() },
     ]);
     const n1 = await c.start('n1');
     const n2 = await c.start('n2');

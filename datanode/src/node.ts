@@ -46,6 +46,8 @@ import type {
   KeyValue,
   NodeOperation,
   OperationResult,
+  RequestSplitRequest,
+  RequestSplitResponse,
   SnapshotRequest,
 } from '@quire/proto';
 import {
@@ -65,6 +67,8 @@ import {
   validateRequestId,
   validateScanBound,
   validateValue,
+  recordOwnsKey,
+  intersectRange,
   type Clock,
   type Consistency,
   type FailpointName,
@@ -76,8 +80,9 @@ import {
 } from '@quire/common';
 import { RpcMetrics, batchSizeBuckets, contextFromTraceparent, latencyBucketsMs, traceparentOf, tracer, tracingOn } from '@quire/runtime';
 import { checkOwnership, checkReplica } from './partition/ownership.js';
+import { Splits, type SplitSettings } from './replicate/splits.js';
 import { GroupCommitter, type WriteTrace } from './partition/group-commit.js';
-import { PartitionReplica, type WriteRequest, type WriteResult } from './partition/replica.js';
+import { PartitionReplica, type SplitHost, type WriteRequest, type WriteResult } from './partition/replica.js';
 import { FollowerHandler } from './replicate/follower-handler.js';
 import { HandOvers, handOverDefaults, type HandOverSettings } from './replicate/hand-over.js';
 import { LeaderReplicator, type LeaderReplicatorDeps } from './replicate/leader-replicator.js';
@@ -122,7 +127,12 @@ export interface DataNodeSettings {
   readonly followerSilenceMs: number;
   /** SESSION and STALE reads (RFC 0001 "Follower reads"). */
   readonly followerReads: FollowerReadSettings;
+  /** Split thresholds of RANGE partitions (splitDefaults when absent: tests). */
+  readonly splits?: SplitSettings;
 }
+
+/** Split settings of a node built without them (tests): the data node's defaults. */
+export const splitDefaults: SplitSettings = { sizeBytes: 64 * 1024 * 1024, loadOpsPerSecond: 2500, loadWindowMs: 60_000, checkIntervalMs: 10_000 };
 
 /** Limits of SESSION and STALE reads on this node. */
 export interface FollowerReadSettings {
@@ -193,6 +203,8 @@ export interface DataNodeDeps {
    * absent: never (tests that do not exercise deletion).
    */
   readonly boundClusterId?: () => string;
+  /** Sends RequestSplit to the coordinator leader (absent: RANGE partitions are not split by size or load). */
+  readonly requestSplit?: (address: string, request: RequestSplitRequest) => Promise<RequestSplitResponse>;
   /** Sends TransferLeader to the coordinator leader (absent: leaderships are never handed over). */
   readonly transferLeader?: (address: string, request: CoordinationTransferLeaderRequest) => Promise<CoordinationTransferLeaderResponse>;
   /** Hand-over deadlines and pacing (handOverDefaults when absent). */
@@ -261,6 +273,9 @@ export class DataNode {
   private storedChecked = false;
   /** Replicas deleted (quire_datanode_replicas_deleted). */
   private readonly replicasDeleted: Counter;
+  private readonly splits: Splits;
+  private readonly splitHost: SplitHost;
+  private readonly splitTimer: ReturnType<typeof setInterval>;
 
   constructor(
     private readonly settings: DataNodeSettings,
@@ -393,6 +408,41 @@ export class DataNode {
     deps.meter
       .createObservableGauge('quire_datanode_partitions', { description: 'Partition replicas open on this node' })
       .addCallback((r) => r.observe(this.replicas.size));
+    this.splits = new Splits(settings.splits ?? splitDefaults, {
+      nodeId: settings.nodeId,
+      view: deps.view,
+      clock: deps.clock,
+      log: deps.log,
+      meter: deps.meter,
+      committer: this.committer,
+      openReplica: (keyspace, partitionId) => this.replicas.get(`${keyspace}/${partitionId}`),
+      admits: (keyspace, partitionId) => this.replicator.admit(keyspace, partitionId).ok,
+      ...(deps.requestSplit === undefined ? {} : { requestSplit: deps.requestSplit }),
+      ...(deps.alterIsr === undefined ? {} : { alterIsr: deps.alterIsr }),
+    });
+    this.splitHost = {
+      // Only a child open here and listed with this node among its replicas takes the keys: a
+      // replica that replays a marker it was never meant to carve for just drops them.
+      childFor: (parent, childPartitionId) => {
+        const record = this.deps.view.keyspace(parent.keyspace)?.partitions[childPartitionId]?.record;
+        // The child's record was written before any marker for it: a view without it is behind.
+        if (record === undefined) return 'unknown';
+        if (!record.replicas.includes(this.settings.nodeId)) return 'not-held';
+        const child = this.replicas.get(`${parent.keyspace}/${childPartitionId}`);
+        // Held but not open here yet (its old replica still being deleted): wait for the open.
+        if (child === undefined) return 'unknown';
+        return child.retired ? 'not-held' : child;
+      },
+      childSeeded: (parent, child) => {
+        this.deps.log.info('Carved a split partition from its parent', { keyspace: child.keyspace, partitionId: child.partitionId, parentPartitionId: parent.partitionId, appliedIndex: child.appliedIndex });
+        // It may be led and served now.
+        this.deps.schedule(() => this.openOwnedPartitions());
+      },
+    };
+    this.splitTimer = setInterval(() => {
+      if (!this.stopping) this.splits.tick();
+    }, 1000);
+    this.splitTimer.unref();
   }
 
   private readonly overloaded: () => void;
@@ -434,6 +484,7 @@ export class DataNode {
             return;
           }
           const replica = this.replicaFor(keyspace, op.partitionId, op.epoch);
+          this.checkKeyOwned(keyspace, op.partitionId, req.key);
           // Read and index in one synchronous step: the answer reflects exactly that index.
           const index = replica.acknowledgedIndex;
           const entry = replica.read(req.key);
@@ -485,8 +536,11 @@ export class DataNode {
     const owner = checkOwnership(this.deps.view, this.settings.nodeId, keyspace, op.partitionId, op.epoch);
     if (!owner.ok) throw owner.error;
     const replica = this.openReplica(keyspace, op.partitionId);
+    this.checkSeeded(replica, owner.entry.record.epoch);
+    this.checkKeyOwned(keyspace, op.partitionId, request.key);
     const admission = this.replicator.admit(keyspace, op.partitionId);
     if (!admission.ok) throw admission.error;
+    this.splits.noteWrite(keyspace, op.partitionId);
     const trace = span === undefined ? undefined : this.writeTrace(span, keyspace, op.partitionId);
     const accepted = this.committer.submit({ replica, request, epoch: owner.entry.record.epoch, done, ...(trace === undefined ? {} : { trace }) });
     if (!accepted) {
@@ -551,6 +605,8 @@ export class DataNode {
         role = record.leader === this.settings.nodeId ? 'leader' : 'follower';
         // A leader serves only as it serves linearizable reads: lease held, its tenure's log acknowledged.
         const replica = role === 'leader' ? this.replicaFor(keyspace, op.partitionId, op.epoch) : this.openReplica(keyspace, op.partitionId);
+        this.checkSeeded(replica, record.epoch);
+        this.checkKeyOwned(keyspace, op.partitionId, req.key);
         const nowMs = this.deps.clock.monotonicMs();
         const decision = decideRead(
           {
@@ -614,6 +670,7 @@ export class DataNode {
     const owner = checkOwnership(this.deps.view, this.settings.nodeId, keyspace, partitionId, epoch);
     if (!owner.ok) throw owner.error;
     const replica = this.openReplica(keyspace, partitionId);
+    this.checkSeeded(replica, owner.entry.record.epoch);
     // Being handed over (the new leader may serve as soon as etcd names it), or a new tenure that
     // has not acknowledged the log it took over yet.
     const refusal = this.replicator.readRefusal(keyspace, partitionId);
@@ -627,6 +684,36 @@ export class DataNode {
       });
     }
     return replica;
+  }
+
+  /**
+   * Refuses a request to a partition made by a split whose replica here has not been seeded yet
+   * (the parent's split marker is not applied here): PARTITION_UNAVAILABLE, which routers retry.
+   */
+  private checkSeeded(replica: PartitionReplica, epoch: number): void {
+    if (!this.awaitsSplit(replica)) return;
+    throw new PartitionUnavailableError(`Partition ${replica.keyspace}/${replica.partitionId} was just split off; its data is being carved from its parent on node ${this.settings.nodeId}`, {
+      partitionId: replica.partitionId,
+      epoch,
+      retryAfterMs: 20,
+    });
+  }
+
+  /** Whether a replica is of a partition made by a split and is still unseeded here: it is neither led nor served until it is. */
+  private awaitsSplit(replica: PartitionReplica): boolean {
+    if (!replica.unseeded) return false;
+    return this.deps.view.keyspace(replica.keyspace)?.partitions[replica.partitionId]?.record.splitFrom !== undefined;
+  }
+
+  /** Refuses a key outside the partition's range in this node's view (a RANGE keyspace's router used another map): WRONG_PARTITION. */
+  private checkKeyOwned(keyspace: string, partitionId: number, key: Uint8Array): void {
+    const record = this.deps.view.keyspace(keyspace)?.partitions[partitionId]?.record;
+    if (record === undefined || recordOwnsKey(record, key)) return;
+    throw new WrongPartitionError(`Key is outside partition ${keyspace}/${partitionId}'s range at map revision ${this.deps.view.revision}`, {
+      partitionId,
+      epoch: record.epoch,
+      mapRevision: this.deps.view.revision,
+    });
   }
 
   private openReplica(keyspace: string, partitionId: number): PartitionReplica {
@@ -656,6 +743,8 @@ export class DataNode {
         dedup: { dedupEntriesMax: this.settings.dedupEntriesMax, dedupWindowMs: this.settings.dedupWindowMs },
       }, this.deps.clock);
       this.replicas.set(id, replica);
+      replica.setSplitHost(this.splitHost);
+      this.syncKeyRange(replica);
       this.syncLeadership(replica);
       this.deps.log.info('Opened partition replica', { keyspace, partitionId, appliedIndex: replica.appliedIndex, logEndIndex: replica.logEndIndex });
       // Entries appended before a restart but not yet applied are applied now.
@@ -703,11 +792,22 @@ export class DataNode {
       }
     }
     for (const replica of this.replicas.values()) {
+      this.syncKeyRange(replica);
       this.syncLeadership(replica);
       this.syncReplicated(replica);
+      // A split marker waiting for this view to show its child is applied now.
+      replica.retrySplit();
+      this.committer.applyNeeded(replica);
     }
     this.replicator.sync();
+    this.splits.appendMarkers();
     if (mayDelete) this.deleteUnowned();
+  }
+
+  /** Gives a replica its partition's key range from the view (RANGE keyspaces; every key for HASH). */
+  private syncKeyRange(replica: PartitionReplica): void {
+    const record = this.deps.view.keyspace(replica.keyspace)?.partitions[replica.partitionId]?.record;
+    if (record !== undefined) replica.setKeyRange(record.startKey, record.endKey);
   }
 
   /**
@@ -863,7 +963,8 @@ export class DataNode {
    */
   private syncLeadership(replica: PartitionReplica): void {
     const entry = this.deps.view.keyspace(replica.keyspace)?.partitions[replica.partitionId];
-    const leading = entry !== undefined && entry.record.leader === this.settings.nodeId ? entry.record.epoch : 0;
+    // A split's new partition is led here only once its data is carved here.
+    const leading = entry !== undefined && entry.record.leader === this.settings.nodeId && !this.awaitsSplit(replica) ? entry.record.epoch : 0;
     const before = replica.leadingEpoch;
     if (before === leading) return;
     replica.setLeading(leading);
@@ -911,7 +1012,10 @@ export class DataNode {
       const keyspace = resolveKeyspaceName(req.keyspace, this.settings.limits);
       validateScanBound(req.start, this.settings.limits, 'start');
       validateScanBound(req.end, this.settings.limits, 'end');
-      const range = scanRange(req.start, req.end, Buffer.alloc(0));
+      const record = this.deps.view.keyspace(keyspace)?.partitions[req.partitionId]?.record;
+      // A RANGE partition's scan never leaves its range (its data may still hold keys a split gave away, until the marker is applied).
+      const asked = scanRange(req.start, req.end, Buffer.alloc(0));
+      const range = asked === undefined || record === undefined ? asked : intersectRange(asked, record.startKey, record.endKey);
       let remaining = req.limit === 0 ? Number.POSITIVE_INFINITY : req.limit;
       let start = range?.start;
       while (start !== undefined && range !== undefined && remaining > 0 && !cancelled()) {
@@ -935,6 +1039,7 @@ export class DataNode {
   /** Refuses new requests and waits until every accepted write is durable. */
   async stop(): Promise<void> {
     this.stopping = true;
+    clearInterval(this.splitTimer);
     // Snapshot pulls stop first: their partial installs stay marked and are discarded on the next open.
     this.installer.close();
     // Writes waiting for followers keep being answered while the committer drains.

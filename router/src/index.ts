@@ -4,5 +4,5 @@
  */
 export { runRouter } from './main.js';
 export { routerOptions } from './config.js';
-export { routeKey, routePartition, keyspaceOf, type Route } from './routing/route.js';
+export { routeKey, routePartition, keyspaceOf, partitionOfKey, rangeSegmentOf, type RangeSegment, type Route } from './routing/route.js';
 export { mergeOrdered } from './routing/merge.js';

@@ -7,16 +7,18 @@ import {
   partitionKey,
   toErrorInfo,
   errorClasses,
+  recordOwnsKey,
   type HashPartitioner,
   type LogFields,
   type Logger,
   type MetadataView,
   type QuireErrorCode,
 } from '@quire/common';
-import { PartitionRecord, type KeyValue, type NodeOperation, type Operation, type OperationResult } from '@quire/proto';
+import { PartitionRecord, type DataNodeScanRequest, type KeyValue, type NodeOperation, type Operation, type OperationResult } from '@quire/proto';
 import { ManualClock } from '../../common/src/testing/manual-clock.js';
 import { viewOf } from '../../common/src/testing/metadata-fixtures.js';
 import { Router, type MapSource, type NodeConnections, type RouterSettings } from './router.js';
+import { rangeViewOf, splitInView } from './testing/range-view.js';
 
 // Nodes n1, n2, n3 register in this order, so viewOf gives them ports 7100, 7101, 7102.
 const address: Readonly<Record<string, string>> = { n1: '127.0.0.1:7100', n2: '127.0.0.1:7101', n3: '127.0.0.1:7102' };
@@ -34,6 +36,10 @@ class FakeNodes implements NodeConnections {
   readonly scanned: string[] = [];
   /** Nodes that take operations and never answer (paused). */
   readonly paused = new Set<string>();
+  /** Every scan request, by node, in the order they were opened. */
+  readonly scanRequests: { node: string; request: DataNodeScanRequest }[] = [];
+  /** When set, serves every scan (a data node that looks at the request) instead of `scans`. */
+  scanWith: ((node: string, request: DataNodeScanRequest) => AsyncGenerator<{ items: KeyValue[] }>) | undefined;
 
   get(a: string): ReturnType<NodeConnections['get']> {
     const node = nodeOf(a);
@@ -46,8 +52,10 @@ class FakeNodes implements NodeConnections {
         return Promise.resolve({ id: 0, result: answer ?? errorAnswer('INTERNAL', `no answer scripted for ${node}`) });
       },
       client: {
-        scan: () => {
+        scan: (request: DataNodeScanRequest) => {
           this.scanned.push(node);
+          this.scanRequests.push({ node, request });
+          if (this.scanWith !== undefined) return Object.assign(this.scanWith(node, request), { cancel: () => undefined });
           const script = this.scans.get(node) ?? [];
           async function* chunks(): AsyncGenerator<{ items: KeyValue[] }> {
             await Promise.resolve();
@@ -118,16 +126,18 @@ function recordingLogger(lines: { level: string; message: string; fields: LogFie
 let partitioner: HashPartitioner | undefined;
 
 /** A router over one partition (or `partitions`) of `default`, led by n1 at epoch 1 with `replicas`. */
-async function setup(options: { replicas?: string[]; partitions?: number; settings?: Partial<RouterSettings> } = {}) {
+async function setup(options: { replicas?: string[]; partitions?: number; settings?: Partial<RouterSettings>; view?: MetadataView } = {}) {
   partitioner ??= await loadHashPartitioner();
   const replicas = options.replicas ?? ['n1', 'n2', 'n3'];
   const count = options.partitions ?? 1;
-  const view = viewOf({
-    keyspaces: { default: count },
-    replicationFactors: { default: replicas.length },
-    partitions: Array.from({ length: count }, (_, id) => ({ id, leader: 'n1', epoch: 1, replicas, isr: replicas })),
-    live: ['n1', 'n2', 'n3'],
-  });
+  const view =
+    options.view ??
+    viewOf({
+      keyspaces: { default: count },
+      replicationFactors: { default: replicas.length },
+      partitions: Array.from({ length: count }, (_, id) => ({ id, leader: 'n1', epoch: 1, replicas, isr: replicas })),
+      live: ['n1', 'n2', 'n3'],
+    });
   const clock = new ManualClock();
   const nodes = new FakeNodes();
   const metrics = recordingMeter();
@@ -166,7 +176,7 @@ async function setup(options: { replicas?: string[]; partitions?: number; settin
   const nodeDown = (nodeId: string): void => view.apply([{ type: 'delete', key: nodeKey(nodeId), modRevision: bump() }], bump());
   const promote = (leader: string, epoch: number, partitionId = 0): void => {
     const rev = bump();
-    const value = PartitionRecord.encode({ keyspace: 'default', partitionId, replicas, leader, epoch, isr: replicas }).finish();
+    const value = PartitionRecord.encode({ startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), splitFrom: undefined, keyspace: 'default', partitionId, replicas, leader, epoch, isr: replicas }).finish();
     view.apply([{ type: 'put', kv: { key: partitionKey('default', partitionId), value, createRevision: 2, modRevision: rev } }], rev);
   };
   /** Starts an operation and tracks whether it has finished. */
@@ -616,5 +626,265 @@ describe('router: SESSION and STALE gets', () => {
       return undefined;
     })();
     expect(err).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'consistency' } });
+  });
+});
+
+describe('Router: RANGE keyspaces', () => {
+  const requestId = Buffer.from('0123456789abcdef');
+  const putIn = (key: string): Operation['op'] => ({ $case: 'put', value: { keyspace: 'r', key: Buffer.from(key), value: Buffer.from('v'), requestId } });
+  const sessionGet = (key: string, session: { partitionId: number; index: number }[]): Operation['op'] => ({
+    $case: 'get',
+    value: { keyspace: 'r', key: Buffer.from(key), consistency: 2, session, maxStalenessMs: 0 },
+  });
+  const notCarved = (retryAfterMs: number): Answer => ({ $case: 'error', value: toErrorInfo(new errorClasses.PARTITION_UNAVAILABLE('partition not carved out of its parent yet', { retryAfterMs })) });
+  /** r: 0 = ['', 'm') led by n1, 1 = ['m', '') led by n2; three replicas each. */
+  const twoPartitions = (): MetadataView =>
+    rangeViewOf(
+      [
+        {
+          name: 'r',
+          partitions: [
+            { id: 0, start: '', end: 'm', leader: 'n1', replicas: ['n1', 'n2', 'n3'] },
+            { id: 1, start: 'm', end: '', leader: 'n2', replicas: ['n2', 'n3', 'n1'] },
+          ],
+        },
+      ],
+      ['n1', 'n2', 'n3'],
+    );
+  const sentTo = (t: Awaited<ReturnType<typeof setup>>) => t.nodes.sent.map((s) => [s.node, s.op.partitionId, s.op.epoch]);
+
+  it('routes by range, and sends a write refused STALE_EPOCH by a partition that split to the partition that holds its key now', async () => {
+    const view = twoPartitions();
+    const t = await setup({ view });
+    t.nodes.answers.set('n1', [putOk]);
+    expect(codeOf(await t.router.execute({ id: 1, op: putIn('c'), traceparent: '' }))).toBe('put');
+    // n2 has applied the split (1 = ['m', 's'), 2 = ['s', '') at epoch 2) before the router's view shows it.
+    t.nodes.answers.set('n2', [errorAnswer('STALE_EPOCH', 'partition r/1 is at epoch 2', view.revision + 1), putOk]);
+    const a = t.start(putIn('t'));
+    await t.settle();
+    expect(sentTo(t)).toEqual([
+      ['n1', 0, 1],
+      ['n2', 1, 1],
+    ]);
+    splitInView(view, 'r', 1, 's');
+    await a.done;
+    expect(codeOf(a.state.result)).toBe('put');
+    // The partition was computed from the key again with the new map: never the old id at the new epoch.
+    expect(sentTo(t)).toEqual([
+      ['n1', 0, 1],
+      ['n2', 1, 1],
+      ['n2', 2, 2],
+    ]);
+    expect(t.metrics.sum('quire_router_stale_map_retries')).toBe(1);
+  });
+
+  it('sends a write again while the new partition refuses it PARTITION_UNAVAILABLE until its data is carved out, pausing as its leader asks', async () => {
+    const view = twoPartitions();
+    splitInView(view, 'r', 1, 's');
+    const t = await setup({ view });
+    t.nodes.answers.set('n2', [notCarved(100), notCarved(100), putOk]);
+    const a = t.start(putIn('t'));
+    await t.advance(90);
+    expect(t.nodes.sent).toHaveLength(1);
+    await t.advance(300);
+    await a.done;
+    expect(codeOf(a.state.result)).toBe('put');
+    expect(sentTo(t)).toEqual([
+      ['n2', 2, 2],
+      ['n2', 2, 2],
+      ['n2', 2, 2],
+    ]);
+  });
+
+  it('passes a write\'s PARTITION_UNAVAILABLE through as before when no split is under way', async () => {
+    const t = await setup({ view: twoPartitions() });
+    t.nodes.answers.set('n2', [notCarved(100), putOk]);
+    const a = t.start(putIn('t'));
+    await t.advance(300);
+    await a.done;
+    expect(codeOf(a.state.result)).toBe('PARTITION_UNAVAILABLE');
+    expect(t.nodes.sent).toHaveLength(1);
+  });
+
+  it('forwards the session index of the partition that holds the key, ignoring positions of partitions this view does not show yet', async () => {
+    const view = twoPartitions();
+    const t = await setup({ view });
+    t.nodes.answers.set('n3', [getOk]);
+    t.nodes.answers.set('n1', [getOk]);
+    const session = [
+      { partitionId: 1, index: 5 },
+      { partitionId: 2, index: 9 },
+      { partitionId: 7, index: 11 },
+    ];
+    expect(codeOf(await t.router.execute({ id: 1, op: sessionGet('t', session), traceparent: '' }))).toBe('get');
+    splitInView(view, 'r', 1, 's');
+    expect(codeOf(await t.router.execute({ id: 1, op: sessionGet('t', session), traceparent: '' }))).toBe('get');
+    expect(t.nodes.sent.map((s) => [s.op.partitionId, s.op.minIndex])).toEqual([
+      [1, 5],
+      [2, 9],
+    ]);
+  });
+});
+
+describe('Router: scans of RANGE keyspaces', () => {
+  const kv = (key: string): KeyValue => ({ key: Buffer.from(key), value: Buffer.from(`v-${key}`), version: 1 });
+  const scanOf = (start: string, end: string, limit = 0, keysOnly = false) => ({ keyspace: 'r', start: Buffer.from(start), end: Buffer.from(end), prefix: Buffer.alloc(0), limit, consistency: 0, keysOnly });
+  const collect = async (it: AsyncIterable<KeyValue>): Promise<string[]> => {
+    const keys: string[] = [];
+    for await (const item of it) keys.push(item.key.toString());
+    return keys;
+  };
+  const requests = (t: Awaited<ReturnType<typeof setup>>) =>
+    t.nodes.scanRequests.map(({ node, request: r }) => [node, r.partitionId, r.epoch, r.start.toString(), r.end.toString(), r.limit]);
+
+  /**
+   * Data nodes over one set of keys that serve a scan as Quire's do: the epoch is checked before
+   * every chunk (STALE_EPOCH with the node's map revision), chunks of two keys, only keys the
+   * partition owns in the map (`view`) now. `beforeChunk` runs before each check, so a test can
+   * change the map mid-scan; `uncarved` partitions answer PARTITION_UNAVAILABLE.
+   */
+  function dataNodes(view: MetadataView, keys: readonly string[], options: { checkEpoch?: boolean } = {}) {
+    const state = {
+      open: 0,
+      openMax: 0,
+      uncarved: new Set<number>(),
+      beforeChunk: undefined as ((request: DataNodeScanRequest, chunk: number) => void) | undefined,
+    };
+    const serve = async function* (_node: string, request: DataNodeScanRequest): AsyncGenerator<{ items: KeyValue[] }> {
+      state.open++;
+      state.openMax = Math.max(state.openMax, state.open);
+      try {
+        await Promise.resolve();
+        let from = request.start.toString();
+        let remaining = request.limit === 0 ? Number.POSITIVE_INFINITY : request.limit;
+        for (let chunk = 0; remaining > 0; chunk++) {
+          state.beforeChunk?.(request, chunk);
+          const record = view.keyspace(request.keyspace)?.partitions[request.partitionId]?.record;
+          if (record === undefined) throw new errorClasses.WRONG_PARTITION('no such partition', { mapRevision: view.revision });
+          if ((options.checkEpoch ?? true) && record.epoch !== request.epoch) throw new errorClasses.STALE_EPOCH(`partition at epoch ${record.epoch}`, { mapRevision: view.revision });
+          if (state.uncarved.has(request.partitionId)) throw new errorClasses.PARTITION_UNAVAILABLE('not carved out of its parent yet', { retryAfterMs: 20 });
+          const end = request.end.toString();
+          const items = keys.filter((k) => k >= from && (end === '' || k < end) && recordOwnsKey(record, Buffer.from(k))).slice(0, Math.min(2, remaining));
+          if (items.length === 0) return;
+          remaining -= items.length;
+          from = `${items[items.length - 1] ?? ''}\0`;
+          yield { items: items.map(kv) };
+          await Promise.resolve();
+        }
+      } finally {
+        state.open--;
+      }
+    };
+    return { state, serve };
+  }
+
+  /** r: 0 = ['', 'g') on n1, 1 = ['p', '') on n2, 2 = ['g', 'p') on n3: ids in creation order, not key order. */
+  const threePartitions = (): MetadataView =>
+    rangeViewOf(
+      [
+        {
+          name: 'r',
+          partitions: [
+            { id: 0, start: '', end: 'g', leader: 'n1', replicas: ['n1', 'n2', 'n3'] },
+            { id: 1, start: 'p', end: '', leader: 'n2', replicas: ['n2', 'n3', 'n1'] },
+            { id: 2, start: 'g', end: 'p', leader: 'n3', replicas: ['n3', 'n1', 'n2'] },
+          ],
+        },
+      ],
+      ['n1', 'n2', 'n3'],
+    );
+  const keys = ['a', 'c', 'h', 'k', 'q', 'z'];
+
+  it('reads only the partitions the bounds touch, one at a time, in key order', async () => {
+    const view = threePartitions();
+    const t = await setup({ view });
+    const nodes = dataNodes(view, keys);
+    t.nodes.scanWith = nodes.serve;
+    expect(await collect(t.router.scan(scanOf('b', 'l')))).toEqual(['c', 'h', 'k']);
+    expect(requests(t)).toEqual([
+      ['n1', 0, 1, 'b', 'g', 0],
+      ['n3', 2, 1, 'g', 'l', 0],
+    ]);
+    t.nodes.scanRequests.length = 0;
+    expect(await collect(t.router.scan(scanOf('', '')))).toEqual(keys);
+    expect(requests(t).map((r) => r.slice(0, 5))).toEqual([
+      ['n1', 0, 1, '', 'g'],
+      ['n3', 2, 1, 'g', 'p'],
+      ['n2', 1, 1, 'p', ''],
+    ]);
+    expect(nodes.state.openMax).toBe(1);
+  });
+
+  it('honours the limit across partitions, asking each only for what is left, and passes keys_only on', async () => {
+    const view = threePartitions();
+    const t = await setup({ view });
+    t.nodes.scanWith = dataNodes(view, keys).serve;
+    expect(await collect(t.router.scan(scanOf('', '', 3, true)))).toEqual(['a', 'c', 'h']);
+    expect(requests(t)).toEqual([
+      ['n1', 0, 1, '', 'g', 3],
+      ['n3', 2, 1, 'g', 'p', 1],
+    ]);
+    expect(t.nodes.scanRequests.every((s) => s.request.keysOnly)).toBe(true);
+  });
+
+  it('after STALE_EPOCH from a partition split mid-scan, reads the rest of its range from both partitions, in order, without repeating a key', async () => {
+    const view = rangeViewOf([{ name: 'r', partitions: [{ id: 0, start: '', end: '', leader: 'n1', replicas: ['n1', 'n2', 'n3'] }] }], ['n1', 'n2', 'n3']);
+    const t = await setup({ view });
+    const nodes = dataNodes(view, ['a', 'b', 'c', 'd', 'e', 'f']);
+    t.nodes.scanWith = nodes.serve;
+    // After two keys, the split at 'd' (0 = ['', 'd'), 1 = ['d', '') at epoch 2) reaches the
+    // node; the new partition's leader carves it out after refusing one request.
+    nodes.state.beforeChunk = (request, chunk) => {
+      if (request.partitionId === 0 && request.epoch === 1 && chunk === 1) {
+        splitInView(view, 'r', 0, 'd');
+        nodes.state.uncarved.add(1);
+      } else if (request.partitionId === 1 && t.nodes.scanRequests.filter((s) => s.request.partitionId === 1).length > 1) {
+        nodes.state.uncarved.delete(1);
+      }
+    };
+    const keysScanned = collect(t.router.scan(scanOf('', '')));
+    await t.advance(200);
+    expect(await keysScanned).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+    expect(requests(t)).toEqual([
+      ['n1', 0, 1, '', '', 0],
+      ['n1', 0, 2, 'b\0', 'd', 0],
+      ['n1', 1, 2, 'd', '', 0],
+      ['n1', 1, 2, 'd', '', 0],
+    ]);
+    expect(t.metrics.sum('quire_router_stale_map_retries')).toBe(1);
+  });
+
+  it('does not trust a partition that ended normally while a split narrowed it: the rest comes from the current map', async () => {
+    const view = rangeViewOf([{ name: 'r', partitions: [{ id: 0, start: '', end: '', leader: 'n1', replicas: ['n1', 'n2', 'n3'] }] }], ['n1', 'n2', 'n3']);
+    const t = await setup({ view });
+    // A node that stops at its partition's new end without an error.
+    const nodes = dataNodes(view, ['a', 'b', 'c', 'd', 'e', 'f'], { checkEpoch: false });
+    t.nodes.scanWith = nodes.serve;
+    nodes.state.beforeChunk = (request, chunk) => {
+      if (request.partitionId === 0 && request.epoch === 1 && chunk === 1) splitInView(view, 'r', 0, 'd');
+    };
+    expect(await collect(t.router.scan(scanOf('', '')))).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+    expect(requests(t).map((r) => r.slice(0, 5))).toEqual([
+      ['n1', 0, 1, '', ''],
+      ['n1', 0, 2, 'c\0', 'd'],
+      ['n1', 1, 2, 'd', ''],
+    ]);
+  });
+
+  it('fails a scan whose next key no placed partition holds, rather than skipping that range', async () => {
+    const view = rangeViewOf([{ name: 'r', partitionCount: 2, partitions: [{ id: 0, start: '', end: 'g', leader: 'n1' }] }], ['n1']);
+    const t = await setup({ view });
+    t.nodes.scanWith = dataNodes(view, keys).serve;
+    const keysSeen: string[] = [];
+    const err = await (async () => {
+      try {
+        for await (const item of t.router.scan(scanOf('', ''))) keysSeen.push(item.key.toString());
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(keysSeen).toEqual(['a', 'c']);
+    expect(err).toMatchObject({ code: 'PARTITION_UNAVAILABLE', message: 'No partition of keyspace "r" holding key "g" is placed yet' });
   });
 });

@@ -1,8 +1,12 @@
 /**
  * Router: the request logic of a router, independent of gRPC. It validates each operation
- * against the limits (so nothing invalid reaches a data node), routes it by
- * xxhash64(key) mod P to the partition leader in its metadata view, and forwards it over the
- * node's multiplexed stream. Scans merge every partition's ordered stream.
+ * against the limits (so nothing invalid reaches a data node), routes it — by xxhash64(key) mod
+ * P in a HASH keyspace, by the partition whose key range holds the key in a RANGE keyspace — to
+ * the partition leader in its metadata view, and forwards it over the node's multiplexed stream.
+ * Scans of a HASH keyspace merge every partition's ordered stream; scans of a RANGE keyspace
+ * read the partitions their bounds touch one after another in key order. Every retry computes
+ * the key's partition again from the current view: a RANGE partition's split moves keys to a
+ * new partition id, and a request kept on the old id would be refused forever.
  *
  * While a partition has no usable leader (a failover or a transfer is under way), the router
  * holds its requests for up to `failoverWaitMs`, never past a request's own deadline, and
@@ -19,6 +23,9 @@
  *    or the leader changed before acknowledging it): send again the same way, to whichever
  *    node leads; the data nodes deduplicate the id, so the write is applied at most once and a
  *    resend of an applied write gets its first result.
+ *  - PARTITION_UNAVAILABLE while the view shows a split of the partition under way (the new
+ *    partition's leader has not carved its data out of the parent yet): send again after the
+ *    leader's retry_after_ms, writes too — the refusal says the operation did not happen.
  * Nothing else is retried. A write whose outcome is unknown reaches the client as
  * AMBIGUOUS_RESULT, never as a success or a failure: a write without a request id at once, and
  * one with a request id when no resend decided it within the failover wait (every answer but a
@@ -45,6 +52,7 @@ import {
   consistencyOf,
   fromGrpcError,
   isQuireError,
+  isRangeKeyspace,
   resolveKeyspaceName,
   scanRange,
   sessionIndexFor,
@@ -58,6 +66,7 @@ import {
   type Consistency,
   type Failpoints,
   type HashPartitioner,
+  type KeyspaceEntry,
   type Limits,
   type Logger,
   type MetadataView,
@@ -65,8 +74,8 @@ import {
 } from '@quire/common';
 import { RpcMetrics, contextFromTraceparent, latencyBucketsMs, traceparentOf, tracer, tracingOn } from '@quire/runtime';
 import type { NodeConnection } from './node-connection.js';
-import { keyspaceOf, routePartition, type Route } from './routing/route.js';
-import { epochOf, holdUntilMs, replicaCountOf, retryActionFor, routeSuperseded, settlesAmbiguousWrite, type OperationKind } from './routing/failover.js';
+import { keyspaceOf, partitionOfKey, rangeSegmentOf, routePartition, sessionPositionsFor, type RangeSegment, type Route } from './routing/route.js';
+import { epochOf, holdUntilMs, replicaCountOf, retryActionFor, routeSuperseded, settlesAmbiguousWrite, splitUnderWay, type OperationKind } from './routing/failover.js';
 import { mergeOrdered } from './routing/merge.js';
 import { chooseReadReplica } from './routing/replica-choice.js';
 
@@ -122,6 +131,15 @@ const nodeCatchUpWaitMs = 100;
 const holdRecheckIntervalMs = 250;
 /** Pause before sending again when the view did not move, so a refusal cannot spin. */
 const resendPauseMs = 50;
+
+/**
+ * The pause before a resend: resendPauseMs, or for a partition being carved out by a split the
+ * retry_after_ms its leader asked for, at most holdRecheckIntervalMs (a view change wakes it sooner).
+ */
+function resendPauseMsFor(code: string, retryAfterMs: number | undefined, splitting: boolean): number {
+  if (!splitting || code !== 'PARTITION_UNAVAILABLE') return resendPauseMs;
+  return Math.min(holdRecheckIntervalMs, Math.max(resendPauseMs, retryAfterMs ?? 0));
+}
 
 let routerTracerCached: ReturnType<typeof tracer> | undefined;
 /** The router's tracer (made on first use, after tracing started). */
@@ -258,8 +276,10 @@ export class Router {
     let outcome: HoldOutcome = 'abandoned';
     let route: Route | undefined;
     let refreshes = 0;
-    /** Followers a SESSION or STALE read was sent to already. */
+    /** Followers a SESSION or STALE read was sent to already (of routedPartitionId). */
     const tried = new Set<string>();
+    /** The partition the key belonged to on the last pass (a split may move it). */
+    let routedPartitionId: number | undefined;
     /** What goes to data nodes: a get without its session token (min_index carries its one index). */
     let forwarded: Operation['op'] = body;
     /** The trace context the data nodes' spans are children of. */
@@ -276,11 +296,17 @@ export class Router {
       for (;;) {
         const view = this.deps.map.view;
         const ks = keyspaceOf(view, keyspace);
-        const partitionId = this.deps.partitioner.partitionOf(body.value.key, ks.record.partitionCount);
-        if (body.$case === 'get' && forwarded === body) {
-          if (consistency === 'session') minIndex = sessionIndexFor(body.value.session, partitionId, ks.record.partitionCount);
-          forwarded = { $case: 'get', value: { ...body.value, session: [] } };
+        // Computed from the key on every pass, never kept: after a split of a RANGE keyspace
+        // the same key belongs to another partition, which the refreshed view names.
+        const partitionId = partitionOfKey(view, ks, this.deps.partitioner, body.value.key);
+        if (partitionId !== routedPartitionId) {
+          routedPartitionId = partitionId;
+          tried.clear();
+          if (body.$case === 'get' && consistency === 'session') {
+            minIndex = sessionIndexFor(sessionPositionsFor(ks, body.value.session), partitionId, ks.record.partitionCount);
+          }
         }
+        if (body.$case === 'get' && forwarded === body) forwarded = { $case: 'get', value: { ...body.value, session: [] } };
         if (consistency !== 'linearizable') {
           const replica = chooseReadReplica(view, ks, partitionId, tried, this.readTurn++);
           if (replica !== undefined) {
@@ -321,7 +347,9 @@ export class Router {
         if (this.deps.failpoints.isArmed('router.forward.beforeSend')) await this.deps.failpoints.hitAsync('router.forward.beforeSend');
         const result = await this.sendToLeader(route, { partitionId: route.partitionId, epoch: route.epoch, mapRevision: route.mapRevision, op: forwarded, minIndex, traceparent }, write, deadlineMs, span);
         const error = result.result?.$case === 'error' ? result.result.value : undefined;
-        const action = error === undefined ? 'fail' : retryActionFor(error.code, 'node', kind, replicaCountOf(ks, partitionId), hasRequestId);
+        // Looked at only after a failure: it walks the keyspace's partitions.
+        const splitting = error !== undefined && splitUnderWay(ks, partitionId);
+        const action = error === undefined ? 'fail' : retryActionFor(error.code, 'node', kind, replicaCountOf(ks, partitionId), hasRequestId, splitting);
         if (error !== undefined && action !== 'fail') span?.addEvent('retry', { 'quire.code': error.code, 'quire.action': action, 'quire.message': error.message });
         if (error === undefined || action === 'fail') {
           outcome = 'routed';
@@ -351,7 +379,7 @@ export class Router {
           this.deps.log.debug('Retrying after a routing error', { code: error.code, partitionId: route.partitionId, nodeRevision: error.mapRevision });
           await this.catchUp(error.mapRevision, route.mapRevision, untilMs);
         } else {
-          await this.waitForViewChange(route.mapRevision, Math.min(resendPauseMs, untilMs - clock.monotonicMs()));
+          await this.waitForViewChange(route.mapRevision, Math.min(resendPauseMsFor(error.code, error.retryAfterMs, splitting), untilMs - clock.monotonicMs()));
         }
       }
     } catch (err) {
@@ -513,7 +541,12 @@ export class Router {
     }
   }
 
-  /** Streams the keys of a scan in order; throws a QuireError on failure. */
+  /**
+   * Streams the keys of a scan in order; throws a QuireError on failure. A HASH keyspace's
+   * partitions are read at once and merged (every partition may hold any key); a RANGE
+   * keyspace's partitions hold disjoint, ordered ranges, so only those the scan's bounds touch
+   * are read, one after another in key order, with no merge.
+   */
   async *scan(request: ScanRequest): AsyncGenerator<KeyValue> {
     const startedMs = this.deps.clock.monotonicMs();
     let code = 'OK';
@@ -531,12 +564,21 @@ export class Router {
       const ks = keyspaceOf(this.deps.map.view, keyspace);
       // A partition that fails ends the whole scan: it aborts this so the others stop waiting.
       const failed = new AbortController();
-      const sources: AsyncIterable<KeyValue>[] = [];
-      for (let id = 0; id < ks.record.partitionCount; id++) {
-        sources.push(this.scanPartition(keyspace, id, range.start, range.end, request.limit, request.keysOnly, failed));
+      let source: AsyncIterable<KeyValue>;
+      if (isRangeKeyspace(ks)) {
+        // The partition holding the next key is looked up in the current map each time, so a
+        // split during the scan changes which partitions the rest of it reads.
+        source = this.scanPartitions(keyspace, range.start, range.end, request.limit, request.keysOnly, failed, (view, current, from) => rangeSegmentOf(view, current, from, range.end));
+      } else {
+        const sources: AsyncIterable<KeyValue>[] = [];
+        for (let id = 0; id < ks.record.partitionCount; id++) {
+          const segment: RangeSegment = { partitionId: id, end: range.end };
+          sources.push(this.scanPartitions(keyspace, range.start, range.end, request.limit, request.keysOnly, failed, () => segment));
+        }
+        source = mergeOrdered(sources);
       }
       let count = 0;
-      for await (const kv of mergeOrdered(sources)) {
+      for await (const kv of source) {
         yield kv;
         count++;
         if (request.limit !== 0 && count >= request.limit) return;
@@ -550,20 +592,26 @@ export class Router {
   }
 
   /**
-   * One partition's keys in [start, end), resuming after the last key delivered when the
-   * router routes again (routing refusal, lost node, no usable leader). Its failover wait
-   * starts at the first failure after a delivered key and lasts at most the failover wait and
-   * the request timeout (a scan's idle deadline), so it never stays silent for longer than a
-   * stalled node would.
+   * The keys in [start, end) of the partitions `place` names, in order, resuming after the last
+   * key delivered when the router routes again (routing refusal, lost node, no usable leader).
+   * `place` names the partition that holds the next key (`from`) in the current view and where
+   * its share of the scan ends; a HASH keyspace's scan has one of these per partition, each
+   * always naming its partition and `end`, a RANGE keyspace's one for the whole scan, naming
+   * the partitions in key order. The placement is computed again on every pass, so after a
+   * split the rest of the range is read from the partitions that hold it now.
+   *
+   * The failover wait starts at the first failure after a delivered key and lasts at most the
+   * failover wait and the request timeout (a scan's idle deadline), so it never stays silent
+   * for longer than a stalled node would.
    */
-  private async *scanPartition(
+  private async *scanPartitions(
     keyspace: string,
-    partitionId: number,
     start: Buffer,
     end: Buffer,
     limit: number,
     keysOnly: boolean,
     failed: AbortController,
+    place: (view: MetadataView, ks: KeyspaceEntry, from: Buffer) => RangeSegment,
   ): AsyncGenerator<KeyValue> {
     const clock = this.deps.clock;
     const signal = failed.signal;
@@ -577,8 +625,12 @@ export class Router {
       for (;;) {
         if (signal.aborted) return;
         if (limit !== 0 && remaining <= 0) return;
+        // Resuming after the scan's last possible key: nothing is left.
+        if (end.length > 0 && Buffer.compare(from, end) >= 0) return;
         const view = this.deps.map.view;
         const ks = keyspaceOf(view, keyspace);
+        const segment = place(view, ks, from);
+        const partitionId = segment.partitionId;
         try {
           route = routePartition(view, ks, partitionId);
         } catch (err) {
@@ -599,7 +651,7 @@ export class Router {
           epoch: route.epoch,
           mapRevision: route.mapRevision,
           start: from,
-          end,
+          end: segment.end,
           limit: remaining,
           keysOnly,
         });
@@ -637,8 +689,17 @@ export class Router {
               yield kv;
             }
           }
-          outcome = 'routed';
-          return;
+          // The partition's share is read. A RANGE partition whose epoch moved meanwhile may
+          // have been narrowed by a split before the node finished: go on after the last key
+          // delivered, from the partitions the current map names, rather than from its old end.
+          const current = this.deps.map.view.keyspace(keyspace);
+          if (current !== undefined && isRangeKeyspace(current) && epochOf(current, partitionId) !== route.epoch) continue;
+          if (segment.end.equals(end)) {
+            outcome = 'routed';
+            return;
+          }
+          from = segment.end;
+          refreshes = 0;
         } catch (err) {
           if (signal.aborted) return;
           const e =
@@ -647,7 +708,8 @@ export class Router {
               : isQuireError(err)
                 ? err
                 : fromGrpcError(err, target);
-          const action = retryActionFor(e.code, 'node', 'scan', replicaCountOf(ks, partitionId), false);
+          const splitting = splitUnderWay(ks, partitionId);
+          const action = retryActionFor(e.code, 'node', 'scan', replicaCountOf(ks, partitionId), false, splitting);
           if (action === 'fail') {
             outcome = 'routed';
             throw e;
@@ -664,7 +726,7 @@ export class Router {
             this.staleRetries.add(1);
             await this.catchUp(e.details.mapRevision ?? 0, route.mapRevision, untilMs, signal);
           } else {
-            await this.waitForViewChange(route.mapRevision, Math.min(resendPauseMs, untilMs - clock.monotonicMs()), signal);
+            await this.waitForViewChange(route.mapRevision, Math.min(resendPauseMsFor(e.code, e.details.retryAfterMs, splitting), untilMs - clock.monotonicMs()), signal);
           }
         } finally {
           release();

@@ -4,7 +4,7 @@
  * `quire dev`, the benchmarks and the chaos harness.
  */
 import { loadHashPartitioner } from '@quire/common';
-import { QuireClient } from '@quire/client';
+import { PartitionScheme, QuireClient } from '@quire/client';
 import { type ManagedProcess } from './managed-process.js';
 
 /** What waitForClusterReady watches. */
@@ -50,7 +50,7 @@ export async function waitForClusterReady(options: ReadinessOptions): Promise<vo
         const ready = partitions.filter((p) => p.leaderLive).length;
         status = `data nodes live ${live}/${options.nodes}, partitions with a live leader ${ready}/${partitions.length}`;
         if (live >= options.nodes && partitions.length > 0 && ready === partitions.length) {
-          const keyspaces = s.keyspaces.map((k) => ({ name: k.keyspace, partitions: k.partitionCount }));
+          const keyspaces = s.keyspaces.map((k) => ({ name: k.keyspace, partitions: k.partitionCount, ...(k.scheme === PartitionScheme.PARTITION_SCHEME_RANGE ? { rangeStarts: k.partitions.map((p) => p.startKey) } : {}) }));
           for (const c of clients) {
             try {
               await probeAllPartitions(c.client, keyspaces);
@@ -76,10 +76,18 @@ export async function waitForClusterReady(options: ReadinessOptions): Promise<vo
   }
 }
 
-/** Reads one key routed to each partition, proving router → data node paths work. */
-async function probeAllPartitions(client: QuireClient, keyspaces: readonly { name: string; partitions: number }[]): Promise<void> {
+/**
+ * Reads one key routed to each partition, proving router → data node paths work: a hash
+ * keyspace's by hashing probe keys, a range keyspace's at each partition's start key (0x00 for the
+ * first, whose start is the empty key).
+ */
+async function probeAllPartitions(client: QuireClient, keyspaces: readonly { name: string; partitions: number; rangeStarts?: readonly Uint8Array[] }[]): Promise<void> {
   const partitioner = await loadHashPartitioner();
   for (const ks of keyspaces) {
+    if (ks.rangeStarts !== undefined) {
+      await Promise.all(ks.rangeStarts.map((start) => client.get(start.length === 0 ? Buffer.from([0]) : start, { keyspace: ks.name })));
+      continue;
+    }
     const covered = new Map<number, string>();
     for (let i = 0; covered.size < ks.partitions && i < ks.partitions * 1000; i++) {
       const key = `quire-probe-${i}`;

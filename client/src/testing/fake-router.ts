@@ -7,16 +7,22 @@
  */
 import { Server, ServerCredentials, status, type ServerDuplexStream, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js';
 import {
+  AckPolicy,
   AdminService,
   ErrorInfo,
+  PartitionScheme,
   KVService,
   StreamResponse,
   type ClusterStatusResponse,
+  type CreateKeyspaceRequest,
+  type CreateKeyspaceResponse,
   type GetPartitionMapResponse,
   type Operation,
   type OperationResult,
   type ScanRequest,
   type ScanResponse,
+  type SplitPartitionRequest,
+  type SplitPartitionResponse,
   type StreamRequest,
   type TransferLeaderResponse,
 } from '@quire/proto';
@@ -39,11 +45,13 @@ export type FakeAnswer =
 
 /** What a request looked like, as the fake router received it. */
 export interface ReceivedRequest {
-  readonly method: 'get' | 'put' | 'delete' | 'scan' | 'clusterStatus' | 'getPartitionMap' | 'transferLeader';
+  readonly method: 'get' | 'put' | 'delete' | 'scan' | 'clusterStatus' | 'getPartitionMap' | 'transferLeader' | 'createKeyspace' | 'splitPartition';
   /** Request id of a put or delete, hex ('' for none or another method). */
   readonly requestId: string;
   /** The scan request, for scans. */
   readonly scan?: ScanRequest;
+  /** The request of an Admin call that changes state (createKeyspace, splitPartition). */
+  readonly admin?: CreateKeyspaceRequest | SplitPartitionRequest;
 }
 
 /** Decides the answer to each request; `scanKeys` are the keys a successful scan yields (values "v"). */
@@ -162,9 +170,10 @@ export class FakeRouter {
     });
     const unary =
       <Req, Res>(method: ReceivedRequest['method'], ok: Res) =>
-      (_call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+      (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
         const answer = behaviour.answer({ method, requestId: '' });
-        this.received.push({ method, requestId: '' });
+        const admin = method === 'createKeyspace' || method === 'splitPartition' ? (call.request as CreateKeyspaceRequest | SplitPartitionRequest) : undefined;
+        this.received.push({ method, requestId: '', ...(admin === undefined ? {} : { admin }) });
         if (answer.kind === 'hang') return;
         const s = statusOf(answer);
         if (s === undefined) callback(null, ok);
@@ -174,6 +183,10 @@ export class FakeRouter {
       clusterStatus: unary<unknown, ClusterStatusResponse>('clusterStatus', { clusterId: 'fake', mapRevision: 1, coordinator: undefined, nodes: [], keyspaces: [], moves: [] }),
       getPartitionMap: unary<unknown, GetPartitionMapResponse>('getPartitionMap', { map: undefined }),
       transferLeader: unary<unknown, TransferLeaderResponse>('transferLeader', { leader: 'node-1', epoch: 2 }),
+      createKeyspace: unary<unknown, CreateKeyspaceResponse>('createKeyspace', {
+        map: { keyspace: 'fake', scheme: PartitionScheme.PARTITION_SCHEME_RANGE, partitionCount: 1, replicationFactor: 1, revision: 2, partitions: [], ackPolicy: AckPolicy.ACK_POLICY_SYNC, minIsr: 1 },
+      }),
+      splitPartition: unary<unknown, SplitPartitionResponse>('splitPartition', { leftPartitionId: 3, rightPartitionId: 7, epoch: 5, revision: 42 }),
     });
   }
 

@@ -16,11 +16,11 @@ const kv = (key: string, value: Uint8Array, modRevision: number, createRevision 
 const keyspace = (name: string, partitionCount: number, rev: number): MetadataKv =>
   kv(
     keyspaceKey(name),
-    KeyspaceRecord.encode({ name, scheme: PartitionScheme.PARTITION_SCHEME_HASH, partitionCount, replicationFactor: 1, ackPolicy: AckPolicy.ACK_POLICY_SYNC, minIsr: 1 }).finish(),
+    KeyspaceRecord.encode({ splitKeys: [], name, scheme: PartitionScheme.PARTITION_SCHEME_HASH, partitionCount, replicationFactor: 1, ackPolicy: AckPolicy.ACK_POLICY_SYNC, minIsr: 1 }).finish(),
     rev,
   );
 const partition = (ks: string, id: number, leader: string, rev: number): MetadataKv =>
-  kv(partitionKey(ks, id), PartitionRecord.encode({ keyspace: ks, partitionId: id, replicas: [leader], leader, epoch: 1, isr: [leader] }).finish(), rev);
+  kv(partitionKey(ks, id), PartitionRecord.encode({ startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), splitFrom: undefined, keyspace: ks, partitionId: id, replicas: [leader], leader, epoch: 1, isr: [leader] }).finish(), rev);
 const node = (id: string, rev: number): MetadataKv =>
   kv(nodeKey(id), NodeRegistration.encode({ nodeId: id, address: `127.0.0.1:${rev}`, metricsAddress: '', startedAtMs: 0, version: 'v', partitionsMax: 0, zone: '' }).finish(), rev);
 
@@ -113,8 +113,8 @@ describe('MetadataView', () => {
 
   it('exposes each partition record with its ISR and each keyspace with its ack policy and min_isr', () => {
     const view = new MetadataView();
-    const record = { keyspace: 'k', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n2', epoch: 4, isr: ['n1', 'n2'] };
-    const ks = { name: 'k', scheme: PartitionScheme.PARTITION_SCHEME_HASH, partitionCount: 1, replicationFactor: 3, ackPolicy: AckPolicy.ACK_POLICY_SEMI_SYNC, minIsr: 3 };
+    const record = { keyspace: 'k', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n2', epoch: 4, isr: ['n1', 'n2'], startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), splitFrom: undefined };
+    const ks = { name: 'k', scheme: PartitionScheme.PARTITION_SCHEME_HASH, partitionCount: 1, replicationFactor: 3, ackPolicy: AckPolicy.ACK_POLICY_SEMI_SYNC, minIsr: 3, splitKeys: [] };
     view.reset([kv(keyspaceKey('k'), KeyspaceRecord.encode(ks).finish(), 2), kv(partitionKey('k', 0), PartitionRecord.encode(record).finish(), 3)], 3);
     expect(view.keyspace('k')?.record).toEqual(ks);
     expect(view.keyspace('k')?.partitions[0]?.record).toEqual(record);
@@ -126,8 +126,8 @@ describe('MetadataView', () => {
     [3, 2],
   ])('reads records from before replication (replication factor %i) as SYNC, min_isr %i and ISR = [leader]', (replicationFactor, minIsr) => {
     const view = new MetadataView();
-    const legacyKeyspace = KeyspaceRecord.encode({ name: 'k', scheme: PartitionScheme.PARTITION_SCHEME_HASH, partitionCount: 1, replicationFactor, ackPolicy: AckPolicy.ACK_POLICY_UNSPECIFIED, minIsr: 0 }).finish();
-    const legacyPartition = PartitionRecord.encode({ keyspace: 'k', partitionId: 0, replicas: ['n1'], leader: 'n1', epoch: 1, isr: [] }).finish();
+    const legacyKeyspace = KeyspaceRecord.encode({ splitKeys: [], name: 'k', scheme: PartitionScheme.PARTITION_SCHEME_HASH, partitionCount: 1, replicationFactor, ackPolicy: AckPolicy.ACK_POLICY_UNSPECIFIED, minIsr: 0 }).finish();
+    const legacyPartition = PartitionRecord.encode({ startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), splitFrom: undefined, keyspace: 'k', partitionId: 0, replicas: ['n1'], leader: 'n1', epoch: 1, isr: [] }).finish();
     view.reset([kv(keyspaceKey('k'), legacyKeyspace, 2), kv(partitionKey('k', 0), legacyPartition, 3)], 3);
     const ks = view.keyspace('k');
     expect(ks?.record.ackPolicy).toBe(AckPolicy.ACK_POLICY_SYNC);

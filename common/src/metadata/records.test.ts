@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AckPolicy, type PartitionRecord } from '@quire/proto';
 import { defaultMinIsr, effectiveAckPolicy, partitionRecordProblem, upgradePartitionRecord } from './records.js';
 
-const record = (over: Partial<PartitionRecord>): PartitionRecord => ({
+const record = (over: Partial<PartitionRecord>): PartitionRecord => ({ startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), splitFrom: undefined,
   keyspace: 'k',
   partitionId: 0,
   replicas: ['n1', 'n2', 'n3'],

@@ -42,7 +42,7 @@ export function viewOf(f: ViewFixture): MetadataView {
     const replicationFactor = f.replicationFactors?.[name] ?? 1;
     add(
       keyspaceKey(name),
-      KeyspaceRecord.encode({
+      KeyspaceRecord.encode({ splitKeys: [],
         name,
         scheme: PartitionScheme.PARTITION_SCHEME_HASH,
         partitionCount,
@@ -56,7 +56,7 @@ export function viewOf(f: ViewFixture): MetadataView {
     const keyspace = p.keyspace ?? 'default';
     const replicas = [...(p.replicas ?? [p.leader])];
     const isr = [...(p.isr ?? [p.leader])];
-    add(partitionKey(keyspace, p.id), PartitionRecord.encode({ keyspace, partitionId: p.id, replicas, leader: p.leader, epoch: p.epoch ?? 1, isr }).finish());
+    add(partitionKey(keyspace, p.id), PartitionRecord.encode({ startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), splitFrom: undefined, keyspace, partitionId: p.id, replicas, leader: p.leader, epoch: p.epoch ?? 1, isr }).finish());
   }
   (f.live ?? []).forEach((nodeId, i) => {
     add(nodeKey(nodeId), NodeRegistration.encode({ nodeId, address: `127.0.0.1:${7100 + i}`, metricsAddress: `127.0.0.1:${9100 + i}`, startedAtMs: 0, version: 'test', partitionsMax: f.partitionsMax?.[nodeId] ?? 0, zone: f.zones?.[nodeId] ?? '' }).finish());

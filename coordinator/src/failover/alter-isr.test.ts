@@ -10,6 +10,9 @@ const record = (over: Partial<PartitionRecord> = {}): PartitionRecord => ({
   leader: 'n1',
   epoch: 5,
   isr: ['n1', 'n2'],
+  startKey: Buffer.alloc(0),
+  endKey: Buffer.alloc(0),
+  splitFrom: undefined,
   ...over,
 });
 const entry = (over: Partial<PartitionRecord> = {}): PartitionEntry => ({ record: record(over), modRevision: 300 });
@@ -26,7 +29,7 @@ describe('planAlterIsr', () => {
     const result = planAlterIsr(entry({ isr: current }), request({ isr: asked }));
     expect(result).toEqual({
       ok: true,
-      plan: { record: record({ isr }), expectedRevision: 300, added, removed, changed: true },
+      plan: { record: record({ isr }), expectedRevision: 300, added, removed, splitCarved: false, changed: true },
     });
   });
 
@@ -38,6 +41,32 @@ describe('planAlterIsr', () => {
   it('keeps the leader, the epoch and the replicas', () => {
     const result = planAlterIsr(entry({ leader: 'n2', isr: ['n2'], epoch: 8 }), request({ requester: 'n2', epoch: 8, isr: ['n2', 'n3'] }));
     expect(result.ok && result.plan.record).toEqual(record({ leader: 'n2', epoch: 8, isr: ['n2', 'n3'] }));
+  });
+
+  it('keeps the key range and the split origin of a RANGE partition', () => {
+    const range = { startKey: Buffer.from('g'), endKey: Buffer.from('p'), splitFrom: { parentPartitionId: 1, parentEpoch: 5 } };
+    const result = planAlterIsr(entry({ ...range, replicas: ['n1', 'n2', 'n3', 'n4'], isr: ['n1'] }), request({ isr: ['n1'] }));
+    expect(result.ok && result.plan).toMatchObject({ record: range, changed: false, splitCarved: false });
+  });
+
+  describe('a partition carved by a split (splitFrom set)', () => {
+    const carved = { isr: ['n1'], splitFrom: { parentPartitionId: 1, parentEpoch: 5 }, startKey: Buffer.from('k'), endKey: Buffer.alloc(0) };
+    it.each<[name: string, replicas: string[], asked: string[], cleared: boolean]>([
+      ['clears splitFrom when a follower joins the leader in the ISR', ['n1', 'n2', 'n3'], ['n1', 'n2'], true],
+      ['clears splitFrom when both followers join at once', ['n1', 'n2', 'n3'], ['n1', 'n2', 'n3'], true],
+      ['keeps splitFrom while the leader is alone in the ISR of a replicated partition', ['n1', 'n2', 'n3'], ['n1'], false],
+      ['clears splitFrom of a one-replica partition when its leader asks for ISR [itself]', ['n1'], ['n1'], true],
+      ['clears splitFrom of a two-replica partition once both are in the ISR', ['n1', 'n2'], ['n1', 'n2'], true],
+    ])('%s', (_name, replicas, asked, cleared) => {
+      const result = planAlterIsr(entry({ ...carved, replicas }), request({ isr: asked }));
+      if (!result.ok) throw result.error;
+      const { plan } = result;
+      expect(plan.splitCarved).toBe(cleared);
+      expect(plan.record.splitFrom).toEqual(cleared ? undefined : carved.splitFrom);
+      expect(plan.changed).toBe(cleared || asked.length !== 1);
+      // Neither the epoch nor the range moves.
+      expect(plan.record).toMatchObject({ epoch: 5, leader: 'n1', startKey: carved.startKey, endKey: carved.endKey, isr: asked });
+    });
   });
 
   it.each<[name: string, req: Partial<AlterIsrRequest>, code: QuireErrorCode, details: QuireErrorDetails]>([

@@ -20,9 +20,13 @@
  *    remove, so the ISR in etcd stays within it whatever the mix (RFC invariant 4).
  *  - The ISR may shrink below the keyspace's min_isr: that is not refused here (a SYNC leader
  *    then refuses writes until the ISR grows back), as in Kafka.
- *  - Only the ISR changes: leader, epoch and replicas are kept. The new ISR is stored in
- *    `replicas` order, so equal sets encode equally. A request naming the current ISR is valid
- *    and reports `changed: false`; the adapter may answer it without writing.
+ *  - Only the ISR changes: leader, epoch, replicas and the key range are kept. The new ISR is
+ *    stored in `replicas` order, so equal sets encode equally. A request naming the current ISR
+ *    is valid and reports `changed: false`; the adapter may answer it without writing.
+ *  - A partition carved by a split (splitFrom set) has its splitFrom cleared, in the same write
+ *    and without an epoch bump, once the ISR asked for has at least min(2, replicas) members:
+ *    the leader and one more replica hold its data. This is also a change when the ISR itself
+ *    stays (a one-replica partition's leader asks for ISR [itself] once it has carved its copy).
  *  - The current record satisfies leader ∈ isr ⊆ replicas (asserted), and so does the result.
  */
 import type { PartitionRecord } from '@quire/proto';
@@ -52,7 +56,9 @@ export interface AlterIsrPlan {
   readonly added: readonly string[];
   /** Members leaving the ISR, in `replicas` order. */
   readonly removed: readonly string[];
-  /** Whether the ISR changes at all. */
+  /** Whether the split that carved the partition is done with this change (splitFrom cleared). */
+  readonly splitCarved: boolean;
+  /** Whether the record changes at all (the ISR, or splitFrom cleared). */
   readonly changed: boolean;
 }
 
@@ -79,9 +85,11 @@ export function planAlterIsr(partition: PartitionEntry, request: AlterIsrRequest
   const isr = record.replicas.filter((nodeId) => wanted.has(nodeId));
   const added = isr.filter((nodeId) => !record.isr.includes(nodeId));
   const removed = record.replicas.filter((nodeId) => record.isr.includes(nodeId) && !wanted.has(nodeId));
-  const next: PartitionRecord = { ...record, isr };
+  const splitCarved = record.splitFrom !== undefined && isr.length >= Math.min(2, record.replicas.length);
+  const next: PartitionRecord = { ...record, isr, ...(splitCarved ? { splitFrom: undefined } : {}) };
   assertPartitionRecord(next, 'ISR change of partition');
-  return { ok: true, plan: { record: next, expectedRevision: modRevision, added, removed, changed: added.length > 0 || removed.length > 0 } };
+  const changed = added.length > 0 || removed.length > 0 || splitCarved;
+  return { ok: true, plan: { record: next, expectedRevision: modRevision, added, removed, splitCarved, changed } };
 }
 
 /** Returns why `isr` cannot be the ISR of `record`, or undefined if it can. */

@@ -10,6 +10,9 @@ const record = (over: Partial<PartitionRecord> = {}): PartitionRecord => ({
   leader: 'n1',
   epoch: 4,
   isr: ['n1', 'n2', 'n3'],
+  startKey: Buffer.alloc(0),
+  endKey: Buffer.alloc(0),
+  splitFrom: undefined,
   ...over,
 });
 const entry = (over: Partial<PartitionRecord> = {}, modRevision = 120): PartitionEntry => ({ record: record(over), modRevision });
@@ -42,8 +45,9 @@ describe('planFailover', () => {
     expect(outcome(plan(over, live, logEnds))).toBe(expected);
   });
 
-  it('bumps the epoch by one, keeps the replicas, and compares the revision it planned from', () => {
-    const d = planFailover({ partition: entry({ epoch: 9 }, 4242), liveNodeIds: new Set(['n2', 'n3']), logEnds: ends({ n2: [9, 30], n3: [8, 40] }) });
+  it('bumps the epoch by one, keeps the replicas and the key range, and compares the revision it planned from', () => {
+    const range = { startKey: Buffer.from('c'), endKey: Buffer.from('q'), splitFrom: { parentPartitionId: 2, parentEpoch: 8 } };
+    const d = planFailover({ partition: entry({ epoch: 9, ...range }, 4242), liveNodeIds: new Set(['n2', 'n3']), logEnds: ends({ n2: [9, 30], n3: [8, 40] }) });
     expect(d).toEqual({
       kind: 'promote',
       leader: 'n2',
@@ -51,7 +55,8 @@ describe('planFailover', () => {
       isr: ['n2', 'n3'],
       expectedRevision: 4242,
       logEnd: { epoch: 9, index: 30 },
-      record: { keyspace: 'default', partitionId: 7, replicas: ['n1', 'n2', 'n3'], leader: 'n2', epoch: 10, isr: ['n2', 'n3'] },
+      // A RANGE partition keeps its key range and split origin through a failover.
+      record: { keyspace: 'default', partitionId: 7, replicas: ['n1', 'n2', 'n3'], leader: 'n2', epoch: 10, isr: ['n2', 'n3'], ...range },
     });
   });
 

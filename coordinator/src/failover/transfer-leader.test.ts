@@ -10,6 +10,9 @@ const record = (over: Partial<PartitionRecord> = {}): PartitionRecord => ({
   leader: 'n1',
   epoch: 5,
   isr: ['n1', 'n2', 'n3'],
+  startKey: Buffer.alloc(0),
+  endKey: Buffer.alloc(0),
+  splitFrom: undefined,
   ...over,
 });
 const entry = (over: Partial<PartitionRecord> = {}): PartitionEntry => ({ record: record(over), modRevision: 300 });

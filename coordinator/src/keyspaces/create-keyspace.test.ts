@@ -17,8 +17,11 @@ const request = (fields: Partial<CreateKeyspaceRequest>): CreateKeyspaceRequest 
   replicationFactor: 0,
   ackPolicy: AckPolicy.ACK_POLICY_UNSPECIFIED,
   minIsr: 0,
+  splitKeys: [],
   ...fields,
 });
+const RANGE = PartitionScheme.PARTITION_SCHEME_RANGE;
+const keys = (...k: string[]): Buffer[] => k.map((x) => Buffer.from(x));
 
 describe('planCreateKeyspace accepts', () => {
   it.each([
@@ -30,6 +33,43 @@ describe('planCreateKeyspace accepts', () => {
   ] as const)('%s', (_name, fields, expected) => {
     const decision = planCreateKeyspace(request(fields), ctx);
     expect(decision).toMatchObject({ ok: true, record: { name: 'users', scheme: PartitionScheme.PARTITION_SCHEME_HASH, partitionCount: 8, ...expected } });
+  });
+});
+
+describe('planCreateKeyspace with the RANGE scheme', () => {
+  it.each<[name: string, fields: Partial<CreateKeyspaceRequest>, partitionCount: number]>([
+    ['split keys, partition_count 0: len + 1 partitions', { splitKeys: keys('g', 'p'), partitionCount: 0 }, 3],
+    ['split keys, partition_count len + 1', { splitKeys: keys('g', 'p'), partitionCount: 3 }, 3],
+    ['no split keys: one partition covering every key', { splitKeys: [], partitionCount: 0 }, 1],
+    ['4095 split keys (4096 partitions)', { splitKeys: Array.from({ length: 4095 }, (_, i) => Buffer.from(i.toString(16).padStart(4, '0'))), partitionCount: 0 }, 4096],
+    ['a split key of 4096 bytes', { splitKeys: [Buffer.alloc(4096, 0x61)], partitionCount: 0 }, 2],
+  ])('accepts %s and stores the split keys', (_name, fields, partitionCount) => {
+    const decision = planCreateKeyspace(request({ scheme: RANGE, ...fields }), ctx);
+    if (!decision.ok) throw decision.error;
+    expect(decision.record).toMatchObject({ name: 'users', scheme: RANGE, partitionCount, splitKeys: fields.splitKeys });
+  });
+
+  it.each<[name: string, fields: Partial<CreateKeyspaceRequest>, field: string, limit: number | undefined, message: RegExp]>([
+    ['split keys with HASH', { splitKeys: keys('g') }, 'split_keys', 0, /HASH keyspace has no split keys/],
+    ['split keys with the unspecified scheme (HASH)', { scheme: PartitionScheme.PARTITION_SCHEME_UNSPECIFIED, splitKeys: keys('g') }, 'split_keys', 0, /HASH/],
+    ['4096 split keys', { scheme: RANGE, partitionCount: 0, splitKeys: Array.from({ length: 4096 }, (_, i) => Buffer.from(i.toString(16).padStart(4, '0'))) }, 'split_keys', 4095, /at most 4095/],
+    ['an empty split key', { scheme: RANGE, partitionCount: 0, splitKeys: keys('g', '') }, 'split_keys', undefined, /split key 1 is empty/],
+    ['a split key of 4097 bytes', { scheme: RANGE, partitionCount: 0, splitKeys: [Buffer.alloc(4097, 0x61)] }, 'split_keys', 4096, /4097 bytes; a split key is 1\.\.4096 bytes/],
+    ['split keys out of order', { scheme: RANGE, partitionCount: 0, splitKeys: keys('p', 'g') }, 'split_keys', undefined, /strictly ascending/],
+    ['a repeated split key', { scheme: RANGE, partitionCount: 0, splitKeys: keys('g', 'g') }, 'split_keys', undefined, /repeats/],
+    ['a partition count that is not len + 1', { scheme: RANGE, partitionCount: 8, splitKeys: keys('g', 'p') }, 'partition_count', 3, /give 0 or 3/],
+  ])('refuses %s, naming the field', (_name, fields, field, limit, message) => {
+    const decision = planCreateKeyspace(request(fields), ctx);
+    if (decision.ok) throw new Error('expected a refusal');
+    expect(decision.error.code).toBe('INVALID_ARGUMENT');
+    expect(decision.error.details.field).toBe(field);
+    expect(decision.error.details.limit).toBe(limit);
+    expect(decision.error.message).toMatch(message);
+  });
+
+  it('counts len + 1 partitions against the nodes\' room', () => {
+    const decision = planCreateKeyspace(request({ scheme: RANGE, partitionCount: 0, splitKeys: keys('g', 'p'), replicationFactor: 1 }), { ...ctx, nodeRoom: [1, 1] });
+    expect(!decision.ok && decision.error.details).toMatchObject({ field: 'partition_count', limit: 2, actual: 3 });
   });
 });
 

@@ -4,13 +4,26 @@
  * its limit. The Admin service writes the record through the controller's fenced path (absent
  * key expected); placement then assigns its partitions like the `default` keyspace's.
  *
- * Invariant: a returned record passes every check here — a valid, unused name, the HASH scheme,
- * 1..partitionCountMax partitions, 1..min(replicationFactorMax, live nodes) replicas, room for
+ * Invariant: a returned record passes every check here — a valid, unused name, the HASH scheme
+ * with 1..partitionCountMax partitions and no split keys, or the RANGE scheme with at most
+ * partitionCountMax - 1 strictly ascending split keys of 1..keyBytesMax bytes each and
+ * len(splitKeys) + 1 partitions, 1..min(replicationFactorMax, live nodes) replicas, room for
  * partitions × replicas on the live nodes (each node's --partitions-max), 1 ≤ min_isr ≤
  * replication factor and a known ack policy — so placement can place the whole keyspace.
  */
 import { AckPolicy, PartitionScheme, type CreateKeyspaceRequest, type KeyspaceRecord } from '@quire/proto';
-import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, KeyspaceNotFoundError, ackPolicyName, defaultMinIsr, resolveKeyspaceName, type Limits, type QuireError } from '@quire/common';
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  KeyspaceNotFoundError,
+  ackPolicyName,
+  defaultMinIsr,
+  resolveKeyspaceName,
+  splitKeysProblem,
+  type Limits,
+  type QuireError,
+} from '@quire/common';
 
 /** The largest replication factor a keyspace may have. */
 export const replicationFactorMax = 7;
@@ -55,18 +68,17 @@ export function planCreateKeyspace(request: CreateKeyspaceRequest, ctx: Keyspace
     return refuse(err as QuireError);
   }
   const scheme = request.scheme === PartitionScheme.PARTITION_SCHEME_UNSPECIFIED ? PartitionScheme.PARTITION_SCHEME_HASH : request.scheme;
-  if (scheme !== PartitionScheme.PARTITION_SCHEME_HASH) {
-    return refuse(new InvalidArgumentError(`scheme ${request.scheme} is not supported: the only scheme is HASH (${PartitionScheme.PARTITION_SCHEME_HASH})`, { field: 'scheme', actual: request.scheme }));
-  }
-  if (request.partitionCount < 1 || request.partitionCount > partitionCountMax) {
+  if (scheme !== PartitionScheme.PARTITION_SCHEME_HASH && scheme !== PartitionScheme.PARTITION_SCHEME_RANGE) {
     return refuse(
-      new InvalidArgumentError(`partition_count is ${request.partitionCount}; a keyspace has 1..${partitionCountMax} partitions`, {
-        field: 'partition_count',
-        limit: partitionCountMax,
-        actual: request.partitionCount,
+      new InvalidArgumentError(`scheme ${request.scheme} is not supported: use HASH (${PartitionScheme.PARTITION_SCHEME_HASH}) or RANGE (${PartitionScheme.PARTITION_SCHEME_RANGE})`, {
+        field: 'scheme',
+        actual: request.scheme,
       }),
     );
   }
+  const partitions = scheme === PartitionScheme.PARTITION_SCHEME_RANGE ? rangePartitionCount(request, ctx.limits) : hashPartitionCount(request);
+  if (!partitions.ok) return refuse(partitions.error);
+  const partitionCount = partitions.count;
   const replicationFactor = request.replicationFactor === 0 ? ctx.defaults.replicationFactor : request.replicationFactor;
   if (replicationFactor > replicationFactorMax) {
     return refuse(
@@ -97,12 +109,12 @@ export function planCreateKeyspace(request: CreateKeyspaceRequest, ctx: Keyspace
     );
   }
   const room = ctx.nodeRoom.reduce((sum, r) => sum + r, 0);
-  if (request.partitionCount * replicationFactor > room) {
+  if (partitionCount * replicationFactor > room) {
     const fits = Math.floor(room / replicationFactor);
     return refuse(
       new InvalidArgumentError(
-        `partition_count is ${request.partitionCount}: with replication ${replicationFactor} that is ${request.partitionCount * replicationFactor} replicas, and the live data nodes have room for ${room} more (--partitions-max), so at most ${fits} partitions`,
-        { field: 'partition_count', limit: fits, actual: request.partitionCount },
+        `partition_count is ${partitionCount}: with replication ${replicationFactor} that is ${partitionCount * replicationFactor} replicas, and the live data nodes have room for ${room} more (--partitions-max), so at most ${fits} partitions`,
+        { field: 'partition_count', limit: fits, actual: partitionCount },
       ),
     );
   }
@@ -130,12 +142,74 @@ export function planCreateKeyspace(request: CreateKeyspaceRequest, ctx: Keyspace
       new FailedPreconditionError(`keyspace "${name}" was dropped, and the name of a dropped keyspace is not used again (a data node that was down may still hold its files); choose another name. Nothing changed`, { field: 'keyspace' }),
     );
   }
-  return { ok: true, record: { name, scheme, partitionCount: request.partitionCount, replicationFactor, ackPolicy, minIsr } };
+  const splitKeys = request.splitKeys.map((k) => Buffer.from(k));
+  return { ok: true, record: { name, scheme, partitionCount, replicationFactor, ackPolicy, minIsr, splitKeys } };
+}
+
+/** A keyspace's partition count, or the refusal naming the field. */
+type PartitionCountDecision = { readonly ok: true; readonly count: number } | { readonly ok: false; readonly error: QuireError };
+
+/** HASH: partition_count is required, 1..partitionCountMax, and split_keys must be empty. */
+function hashPartitionCount(request: CreateKeyspaceRequest): PartitionCountDecision {
+  if (request.splitKeys.length > 0) {
+    return {
+      ok: false,
+      error: new InvalidArgumentError(`split_keys has ${request.splitKeys.length} keys, but a HASH keyspace has no split keys (they are for the RANGE scheme)`, {
+        field: 'split_keys',
+        limit: 0,
+        actual: request.splitKeys.length,
+      }),
+    };
+  }
+  if (request.partitionCount < 1 || request.partitionCount > partitionCountMax) {
+    return {
+      ok: false,
+      error: new InvalidArgumentError(`partition_count is ${request.partitionCount}; a keyspace has 1..${partitionCountMax} partitions`, {
+        field: 'partition_count',
+        limit: partitionCountMax,
+        actual: request.partitionCount,
+      }),
+    };
+  }
+  return { ok: true, count: request.partitionCount };
+}
+
+/**
+ * RANGE: at most partitionCountMax - 1 split keys, each 1..keyBytesMax bytes, strictly
+ * ascending; partition_count 0 or len(split_keys) + 1, which is the count.
+ */
+function rangePartitionCount(request: CreateKeyspaceRequest, limits: Limits): PartitionCountDecision {
+  const keys = request.splitKeys;
+  const refuse = (message: string, details: { readonly field: string; readonly limit?: number; readonly actual?: number }): PartitionCountDecision => ({
+    ok: false,
+    error: new InvalidArgumentError(message, details),
+  });
+  const keysMax = partitionCountMax - 1;
+  if (keys.length > keysMax) {
+    return refuse(`split_keys has ${keys.length} keys; a RANGE keyspace starts with at most ${keysMax} (${partitionCountMax} partitions)`, { field: 'split_keys', limit: keysMax, actual: keys.length });
+  }
+  const long = keys.findIndex((k) => k.length > limits.keyBytesMax);
+  if (long >= 0) {
+    const length = keys[long]?.length ?? 0;
+    return refuse(`split key ${long} is ${length} bytes; a split key is 1..${limits.keyBytesMax} bytes (the key limit)`, { field: 'split_keys', limit: limits.keyBytesMax, actual: length });
+  }
+  const problem = splitKeysProblem(keys);
+  if (problem !== undefined) return refuse(`split_keys: ${problem}`, { field: 'split_keys' });
+  const count = keys.length + 1;
+  if (request.partitionCount !== 0 && request.partitionCount !== count) {
+    return refuse(`partition_count is ${request.partitionCount}, but ${keys.length} split keys make ${count} partitions; give 0 or ${count}`, {
+      field: 'partition_count',
+      limit: count,
+      actual: request.partitionCount,
+    });
+  }
+  return { ok: true, count };
 }
 
 /** One line naming a keyspace's settings, for logs and the CLI. */
 export function describeKeyspace(record: KeyspaceRecord): string {
-  return `${record.partitionCount} partitions, replication ${record.replicationFactor}, ${ackPolicyName(record.ackPolicy)}, min ISR ${record.minIsr}`;
+  const scheme = record.scheme === PartitionScheme.PARTITION_SCHEME_RANGE ? 'RANGE' : 'HASH';
+  return `${scheme}, ${record.partitionCount} partitions, replication ${record.replicationFactor}, ${ackPolicyName(record.ackPolicy)}, min ISR ${record.minIsr}`;
 }
 
 /** DropKeyspace's decision: the keyspace record to delete (with its revision), or the typed refusal. */

@@ -4,7 +4,7 @@
  * quire.v1.MoveInfo), and the planner's view of the cluster built from the metadata view.
  * No I/O: the executor (../move-executor.ts) writes what these functions build.
  */
-import { MovePhase as WirePhase, type MoveInfo } from '@quire/proto';
+import { MovePhase as WirePhase, type MoveInfo, type PartitionRecord } from '@quire/proto';
 import type { MetadataView } from '@quire/common';
 import { capacityOf } from '../placement/planner.js';
 import type { MoveInFlight, MoveReason, RebalanceNode, RebalancePartition } from '../placement/rebalance.js';
@@ -83,12 +83,16 @@ export interface PlannerInput {
  * Builds the planner's input from the view: every node that ever registered (known nodes and
  * nodes named in a replica set), live or not, with its zone and capacity from its registration,
  * draining when a drain record names it, dead when `dead` says so; every assigned partition,
- * marked moving while a move of it is in flight or its leader is not live (nothing to copy from).
+ * marked moving (never planned) while a move of it is in flight, its leader is not live (nothing
+ * to copy from), or a split is being carved: it was carved by a split and still has splitFrom,
+ * or it is the parent of a partition that has.
  */
 export function plannerInputOf(view: MetadataView, dead: (nodeId: string) => boolean, inFlight: readonly MoveInFlight[], movingKeys: ReadonlySet<string>): PlannerInput {
   const partitions: RebalancePartition[] = [];
   for (const name of view.keyspaceNames()) {
-    for (const entry of view.keyspace(name)?.partitions ?? []) {
+    const entries = view.keyspace(name)?.partitions ?? [];
+    const carving = carvingPartitions(entries.map((entry) => entry?.record));
+    for (const entry of entries) {
       if (entry === undefined) continue;
       const { record } = entry;
       const key = `${name}/${record.partitionId}`;
@@ -97,7 +101,7 @@ export function plannerInputOf(view: MetadataView, dead: (nodeId: string) => boo
         partitionId: record.partitionId,
         replicas: record.replicas,
         leader: record.leader,
-        moving: movingKeys.has(key) || !view.nodes.has(record.leader),
+        moving: movingKeys.has(key) || !view.nodes.has(record.leader) || carving.has(record.partitionId),
       });
     }
   }
@@ -113,6 +117,21 @@ export function plannerInputOf(view: MetadataView, dead: (nodeId: string) => boo
     };
   });
   return { nodes, partitions, inFlight: [...inFlight] };
+}
+
+/**
+ * Ids of a keyspace's partitions a split is still being carved from or into: those with
+ * splitFrom set and their parents. Neither may move until the new partition's data is on
+ * enough replicas (the coordinator clears splitFrom then, in AlterIsr).
+ */
+export function carvingPartitions(records: readonly (Pick<PartitionRecord, 'partitionId' | 'splitFrom'> | undefined)[]): Set<number> {
+  const ids = new Set<number>();
+  for (const record of records) {
+    if (record?.splitFrom === undefined) continue;
+    ids.add(record.partitionId);
+    ids.add(record.splitFrom.parentPartitionId);
+  }
+  return ids;
 }
 
 /** Every data node a record names: known nodes, live registrations and replica holders. */

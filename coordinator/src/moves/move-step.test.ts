@@ -5,9 +5,16 @@ import { moveEnded, newMove, stepMove, type Move, type MoveAction, type MoveObse
 
 const settings = { catchUpTimeoutMs: 10_000, transferRetryMs: 1_000 };
 
+/**
+ * The key range of the partition under a move: a RANGE partition carved by a split, so every
+ * record a step writes must carry the range and the split origin through unchanged (a record
+ * built from scratch would turn it into ["", "")).
+ */
+const range = { startKey: Buffer.from('b'), endKey: Buffer.from('m'), splitFrom: { parentPartitionId: 3, parentEpoch: 2 } } as const;
+
 /** Partition 0 of `ks` with the given replicas, ISR and leader, at epoch 4 and mod revision `rev`. */
 function entry(replicas: string[], isr: string[], leader: string, rev = 100): PartitionEntry {
-  const record: PartitionRecord = { keyspace: 'ks', partitionId: 0, replicas, leader, epoch: 4, isr };
+  const record: PartitionRecord = { keyspace: 'ks', partitionId: 0, replicas, leader, epoch: 4, isr, ...range };
   return { record, modRevision: rev };
 }
 
@@ -19,7 +26,7 @@ describe('stepMove, one phase at a time', () => {
   it.each<[string, Move, MoveObservation, MovePhase, MoveAction[]]>([
     // adding
     ['adds the target as a learner: replicas + target at epoch + 1, ISR and leader unchanged, against the revision seen', moveAt('adding'), observe(entry(['n1', 'n2', 'n3'], ['n1', 'n2', 'n3'], 'n1')), 'adding', [
-      { kind: 'write-record', record: { keyspace: 'ks', partitionId: 0, replicas: ['n1', 'n2', 'n3', 'n4'], isr: ['n1', 'n2', 'n3'], leader: 'n1', epoch: 5 }, expectedRevision: 100 },
+      { kind: 'write-record', record: { ...range, keyspace: 'ks', partitionId: 0, replicas: ['n1', 'n2', 'n3', 'n4'], isr: ['n1', 'n2', 'n3'], leader: 'n1', epoch: 5 }, expectedRevision: 100 },
     ]],
     ['sees the add applied and waits for the target to catch up', moveAt('adding'), observe(entry(['n1', 'n2', 'n3', 'n4'], ['n1', 'n2', 'n3'], 'n1')), 'catching-up', []],
     ['ends without writing when the target is not live', moveAt('adding'), observe(entry(['n1', 'n2', 'n3'], ['n1', 'n2', 'n3'], 'n1'), { live: new Set(['n1', 'n2', 'n3']) }), 'rolled-back', []],
@@ -29,19 +36,19 @@ describe('stepMove, one phase at a time', () => {
     // catching-up
     ['keeps waiting while the target is outside the ISR, within the timeout', moveAt('catching-up', { phaseSinceMs: 0 }), observe(entry(['n1', 'n2', 'n3', 'n4'], ['n1', 'n2', 'n3'], 'n1'), { nowMs: 9_999 }), 'catching-up', []],
     ['rolls back when the target did not join the ISR within the timeout', moveAt('catching-up', { phaseSinceMs: 0 }), observe(entry(['n1', 'n2', 'n3', 'n4'], ['n1', 'n2', 'n3'], 'n1'), { nowMs: 10_000 }), 'rolling-back', [
-      { kind: 'write-record', record: { keyspace: 'ks', partitionId: 0, replicas: ['n1', 'n2', 'n3'], isr: ['n1', 'n2', 'n3'], leader: 'n1', epoch: 5 }, expectedRevision: 100 },
+      { kind: 'write-record', record: { ...range, keyspace: 'ks', partitionId: 0, replicas: ['n1', 'n2', 'n3'], isr: ['n1', 'n2', 'n3'], leader: 'n1', epoch: 5 }, expectedRevision: 100 },
     ]],
     ['rolls back when the target goes down while catching up', moveAt('catching-up'), observe(entry(['n1', 'n2', 'n3', 'n4'], ['n1', 'n2', 'n3'], 'n1'), { live: new Set(['n1', 'n2', 'n3']) }), 'rolling-back', [
-      { kind: 'write-record', record: { keyspace: 'ks', partitionId: 0, replicas: ['n1', 'n2', 'n3'], isr: ['n1', 'n2', 'n3'], leader: 'n1', epoch: 5 }, expectedRevision: 100 },
+      { kind: 'write-record', record: { ...range, keyspace: 'ks', partitionId: 0, replicas: ['n1', 'n2', 'n3'], isr: ['n1', 'n2', 'n3'], leader: 'n1', epoch: 5 }, expectedRevision: 100 },
     ]],
     ['rolls back when cancelled while catching up', moveAt('catching-up'), observe(entry(['n1', 'n2', 'n3', 'n4'], ['n1', 'n2', 'n3'], 'n1'), { cancelled: true }), 'rolling-back', [
-      { kind: 'write-record', record: { keyspace: 'ks', partitionId: 0, replicas: ['n1', 'n2', 'n3'], isr: ['n1', 'n2', 'n3'], leader: 'n1', epoch: 5 }, expectedRevision: 100 },
+      { kind: 'write-record', record: { ...range, keyspace: 'ks', partitionId: 0, replicas: ['n1', 'n2', 'n3'], isr: ['n1', 'n2', 'n3'], leader: 'n1', epoch: 5 }, expectedRevision: 100 },
     ]],
     ['once the target is in the ISR and the source follows, removes the source from replicas and ISR', moveAt('catching-up'), observe(entry(['n1', 'n2', 'n3', 'n4'], ['n1', 'n2', 'n3', 'n4'], 'n1')), 'removing', [
-      { kind: 'write-record', record: { keyspace: 'ks', partitionId: 0, replicas: ['n1', 'n2', 'n4'], isr: ['n1', 'n2', 'n4'], leader: 'n1', epoch: 5 }, expectedRevision: 100 },
+      { kind: 'write-record', record: { ...range, keyspace: 'ks', partitionId: 0, replicas: ['n1', 'n2', 'n4'], isr: ['n1', 'n2', 'n4'], leader: 'n1', epoch: 5 }, expectedRevision: 100 },
     ]],
     ['removes a source that is down and already out of the ISR once the target is in sync', moveAt('catching-up'), observe(entry(['n1', 'n2', 'n3', 'n4'], ['n1', 'n2', 'n4'], 'n1'), { live: new Set(['n1', 'n2', 'n4']) }), 'removing', [
-      { kind: 'write-record', record: { keyspace: 'ks', partitionId: 0, replicas: ['n1', 'n2', 'n4'], isr: ['n1', 'n2', 'n4'], leader: 'n1', epoch: 5 }, expectedRevision: 100 },
+      { kind: 'write-record', record: { ...range, keyspace: 'ks', partitionId: 0, replicas: ['n1', 'n2', 'n4'], isr: ['n1', 'n2', 'n4'], leader: 'n1', epoch: 5 }, expectedRevision: 100 },
     ]],
     // transferring
     ['asks a source that leads to hand over to the in-sync target', moveAt('transferring'), observe(entry(['n3', 'n1', 'n2', 'n4'], ['n3', 'n1', 'n2', 'n4'], 'n3')), 'transferring', [
@@ -54,7 +61,7 @@ describe('stepMove, one phase at a time', () => {
     ['waits for failover while the leading source is down', moveAt('transferring'), observe(entry(['n3', 'n1', 'n2', 'n4'], ['n3', 'n1', 'n2', 'n4'], 'n3'), { live: new Set(['n1', 'n2', 'n4']) }), 'transferring', []],
     ['goes back to catching up when the target left the ISR before the hand-over', moveAt('transferring'), observe(entry(['n3', 'n1', 'n2', 'n4'], ['n3', 'n1', 'n2'], 'n3')), 'catching-up', []],
     ['removes the source once another replica leads', moveAt('transferring'), observe(entry(['n3', 'n1', 'n2', 'n4'], ['n3', 'n1', 'n2', 'n4'], 'n4', 120)), 'removing', [
-      { kind: 'write-record', record: { keyspace: 'ks', partitionId: 0, replicas: ['n1', 'n2', 'n4'], isr: ['n1', 'n2', 'n4'], leader: 'n4', epoch: 5 }, expectedRevision: 120 },
+      { kind: 'write-record', record: { ...range, keyspace: 'ks', partitionId: 0, replicas: ['n1', 'n2', 'n4'], isr: ['n1', 'n2', 'n4'], leader: 'n4', epoch: 5 }, expectedRevision: 120 },
     ]],
     // removing
     ['is done once the source is no longer a replica', moveAt('removing'), observe(entry(['n1', 'n2', 'n4'], ['n1', 'n2', 'n4'], 'n1')), 'done', []],
@@ -64,7 +71,7 @@ describe('stepMove, one phase at a time', () => {
     ]],
     // rolling-back
     ['rolls back by removing only the target', moveAt('rolling-back', { reason: 'cancelled' }), observe(entry(['n1', 'n2', 'n3', 'n4'], ['n1', 'n2', 'n3', 'n4'], 'n1')), 'rolling-back', [
-      { kind: 'write-record', record: { keyspace: 'ks', partitionId: 0, replicas: ['n1', 'n2', 'n3'], isr: ['n1', 'n2', 'n3'], leader: 'n1', epoch: 5 }, expectedRevision: 100 },
+      { kind: 'write-record', record: { ...range, keyspace: 'ks', partitionId: 0, replicas: ['n1', 'n2', 'n3'], isr: ['n1', 'n2', 'n3'], leader: 'n1', epoch: 5 }, expectedRevision: 100 },
     ]],
     ['moves the leadership off a target that a failover made leader before removing it', moveAt('rolling-back', { reason: 'cancelled' }), observe(entry(['n1', 'n2', 'n3', 'n4'], ['n4', 'n2', 'n3'], 'n4')), 'rolling-back', [
       { kind: 'transfer-leader', from: 'n4', to: 'n2', epoch: 4 },
@@ -97,7 +104,7 @@ describe('stepMove under random events (seeded)', () => {
     const rng = seededRng(seed);
     const nodes = ['n1', 'n2', 'n3', 'n4'];
     const sourceLeads = rng.below(2) === 0;
-    let record: PartitionRecord = { keyspace: 'ks', partitionId: 0, replicas: ['n1', 'n2', 'n3'], isr: ['n1', 'n2', 'n3'], leader: sourceLeads ? 'n3' : 'n1', epoch: 4 };
+    let record: PartitionRecord = { keyspace: 'ks', partitionId: 0, replicas: ['n1', 'n2', 'n3'], isr: ['n1', 'n2', 'n3'], leader: sourceLeads ? 'n3' : 'n1', epoch: 4, ...range };
     let rev = 100;
     const live = new Set(nodes);
     let move = newMove('ks', 0, 'n3', 'n4', 0);
@@ -138,6 +145,8 @@ describe('stepMove under random events (seeded)', () => {
           if (removed[0] === 'n4') expect(move.phase).toBe('rolling-back');
           expect(action.record.leader).toBe(record.leader);
           expect(action.record.epoch).toBe(record.epoch + 1);
+          // The key range and split origin go through every write unchanged.
+          expect(action.record).toMatchObject(range);
           record = action.record;
           rev++;
         } else if (action.from === record.leader && action.epoch === record.epoch && record.isr.includes(action.to) && live.has(action.to) && rng.below(3) !== 0) {

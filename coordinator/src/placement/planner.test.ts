@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { viewOf } from '../../../common/src/testing/metadata-fixtures.js';
+import { addRangeKeyspace } from '../testing/range-fixtures.js';
 import { planPlacement } from './planner.js';
+
+/** The key range of a HASH partition's record: none. */
+const hash = { startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), splitFrom: undefined };
 
 const counts = (plan: ReturnType<typeof planPlacement>): Record<string, number> => {
   const out: Record<string, number> = {};
@@ -18,7 +22,7 @@ describe('planPlacement', () => {
     const view = viewOf({ live: ['n3', 'n1', 'n2'] });
     const plan = planPlacement(view, { nodesMin: 3 });
     expect(counts(plan)).toEqual({ n1: 6, n2: 5, n3: 5 });
-    expect(plan.assignments[0]?.record).toEqual({ keyspace: 'default', partitionId: 0, replicas: ['n1'], leader: 'n1', epoch: 1, isr: ['n1'] });
+    expect(plan.assignments[0]?.record).toEqual({ ...hash, keyspace: 'default', partitionId: 0, replicas: ['n1'], leader: 'n1', epoch: 1, isr: ['n1'] });
     expect(plan.assignments.map((a) => a.record.leader).slice(0, 4)).toEqual(['n1', 'n2', 'n3', 'n1']);
     expect(planPlacement(view, { nodesMin: 3 })).toEqual(plan);
     expect(plan.unassigned).toBe(0);
@@ -57,9 +61,9 @@ describe('planPlacement', () => {
     it('R=3 on 3 nodes puts every partition on all 3 and spreads 3 leaders 1/1/1, ISR = replicas with the leader first', () => {
       const plan = planPlacement(viewOf({ keyspaces: { default: 3 }, replicationFactors: { default: 3 }, live: ['n3', 'n1', 'n2'] }), { nodesMin: 1 });
       expect(plan.assignments.map((a) => a.record)).toEqual([
-        { keyspace: 'default', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n1', epoch: 1, isr: ['n1', 'n2', 'n3'] },
-        { keyspace: 'default', partitionId: 1, replicas: ['n2', 'n1', 'n3'], leader: 'n2', epoch: 1, isr: ['n2', 'n1', 'n3'] },
-        { keyspace: 'default', partitionId: 2, replicas: ['n3', 'n1', 'n2'], leader: 'n3', epoch: 1, isr: ['n3', 'n1', 'n2'] },
+        { ...hash, keyspace: 'default', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n1', epoch: 1, isr: ['n1', 'n2', 'n3'] },
+        { ...hash, keyspace: 'default', partitionId: 1, replicas: ['n2', 'n1', 'n3'], leader: 'n2', epoch: 1, isr: ['n2', 'n1', 'n3'] },
+        { ...hash, keyspace: 'default', partitionId: 2, replicas: ['n3', 'n1', 'n2'], leader: 'n3', epoch: 1, isr: ['n3', 'n1', 'n2'] },
       ]);
       expect(plan).toMatchObject({ unassigned: 0, waitingFor: undefined });
     });
@@ -123,8 +127,8 @@ describe('planPlacement', () => {
       const view = viewOf({ keyspaces: { default: 4 }, replicationFactors: { default: 2 }, partitions: assigned, live: ['n1', 'n2', 'n3'] });
       const plan = planPlacement(view, { nodesMin: 1 });
       expect(plan.assignments.map((a) => a.record)).toEqual([
-        { keyspace: 'default', partitionId: 2, replicas: ['n3', 'n1'], leader: 'n3', epoch: 1, isr: ['n3', 'n1'] },
-        { keyspace: 'default', partitionId: 3, replicas: ['n2', 'n3'], leader: 'n2', epoch: 1, isr: ['n2', 'n3'] },
+        { ...hash, keyspace: 'default', partitionId: 2, replicas: ['n3', 'n1'], leader: 'n3', epoch: 1, isr: ['n3', 'n1'] },
+        { ...hash, keyspace: 'default', partitionId: 3, replicas: ['n2', 'n3'], leader: 'n2', epoch: 1, isr: ['n2', 'n3'] },
       ]);
     });
   });
@@ -190,6 +194,29 @@ describe('planPlacement', () => {
       const without = planPlacement(viewOf({ live, replicationFactors: { default: 2 } }), { nodesMin: 1 });
       const distinct = planPlacement(viewOf({ live, zones: { n1: 'w', n2: 'x', n3: 'y', n4: 'z' }, replicationFactors: { default: 2 } }), { nodesMin: 1 });
       expect(distinct).toEqual(without);
+    });
+  });
+
+  describe('RANGE keyspaces', () => {
+    it('gives the initial partitions the ranges their split keys bound, and HASH partitions none', () => {
+      const view = viewOf({ keyspaces: { default: 1 }, live: ['n1', 'n2'] });
+      addRangeKeyspace(view, 'r', ['g', 'p'], []);
+      const plan = planPlacement(view, { nodesMin: 1 });
+      const ranges = plan.assignments.map((a) => [a.record.keyspace, a.record.partitionId, a.record.startKey.toString(), a.record.endKey.toString(), a.record.splitFrom]);
+      expect(ranges).toEqual([
+        ['default', 0, '', '', undefined],
+        ['r', 0, '', 'g', undefined],
+        ['r', 1, 'g', 'p', undefined],
+        ['r', 2, 'p', '', undefined],
+      ]);
+    });
+
+    it('never creates a record for an id past the initial ones (a split writes those)', () => {
+      const view = viewOf({ live: ['n1'] });
+      // Created with one split key (partitions 0 and 1); partition 2 came from a split whose record is missing.
+      addRangeKeyspace(view, 'r', ['g'], [{ id: 0, start: '', end: 'g', leader: 'n1' }], { partitionCount: 3 });
+      const plan = planPlacement(view, { nodesMin: 1 });
+      expect(plan.assignments.filter((a) => a.record.keyspace === 'r').map((a) => [a.record.partitionId, a.record.startKey.toString(), a.record.endKey.toString()])).toEqual([[1, 'g', '']]);
     });
   });
 });

@@ -22,12 +22,16 @@
  *    ones, and no partition is created with fewer replicas than its keyspace asks for.
  *  - An assigned partition never moves and its record is never rewritten here: moving replicas
  *    needs data movement, and changing leaders or the ISR is failover's job (failover/).
+ *  - A RANGE keyspace's initial partitions 0..len(splitKeys) get the ranges its split keys
+ *    bound (`initialRanges`); a HASH keyspace's get empty start and end keys. Partitions a split
+ *    created are written with their record by the split, so placement never creates a record for
+ *    a RANGE id beyond the initial ones (it has no range for it).
  *
  * Invariant: every proposed record has R distinct replicas and leader ∈ isr ⊆ replicas
  * (asserted before it is returned).
  */
-import type { PartitionRecord } from '@quire/proto';
-import { assert, type MetadataView } from '@quire/common';
+import { PartitionScheme, type PartitionRecord } from '@quire/proto';
+import { assert, initialRanges, type MetadataView } from '@quire/common';
 import { assertPartitionRecord } from '../failover/record-invariant.js';
 
 /** Planner settings. */
@@ -65,14 +69,17 @@ export function planPlacement(view: MetadataView, settings: PlacementSettings): 
     // A node without a zone is a failure domain of its own.
     zones.set(nodeId, registration?.zone ? `zone:${registration.zone}` : `node:${nodeId}`);
   }
-  const missing: { keyspace: string; partitionId: number; replicationFactor: number }[] = [];
+  const missing: { keyspace: string; partitionId: number; replicationFactor: number; range: KeyRange }[] = [];
   for (const name of view.keyspaceNames()) {
     const ks = view.keyspace(name);
     if (ks === undefined) continue;
     const replicationFactor = Math.max(1, ks.record.replicationFactor);
+    const ranges = ks.record.scheme === PartitionScheme.PARTITION_SCHEME_RANGE ? initialRanges(ks.record.splitKeys) : undefined;
     ks.partitions.forEach((entry, partitionId) => {
       if (entry === undefined) {
-        missing.push({ keyspace: name, partitionId, replicationFactor });
+        const range = ranges === undefined ? hashRange() : ranges[partitionId];
+        // A RANGE id past the initial ones came from a split, which wrote its record: never guess a range.
+        if (range !== undefined) missing.push({ keyspace: name, partitionId, replicationFactor, range });
         return;
       }
       for (const replica of entry.record.replicas) increment(replicaLoad, replica);
@@ -85,7 +92,7 @@ export function planPlacement(view: MetadataView, settings: PlacementSettings): 
   const assignments: Assignment[] = [];
   let waitingFor: string | undefined;
   let waitingForNodes = 0;
-  for (const { keyspace, partitionId, replicationFactor } of missing) {
+  for (const { keyspace, partitionId, replicationFactor, range } of missing) {
     const nodesNeeded = Math.max(settings.nodesMin, replicationFactor);
     if (live < nodesNeeded) {
       // Report the largest requirement, first keyspace first among equals.
@@ -105,13 +112,24 @@ export function planPlacement(view: MetadataView, settings: PlacementSettings): 
     }
     const leader = fewestLeaderships(leaderLoad, chosen);
     const replicas = [leader, ...chosen.filter((nodeId) => nodeId !== leader)];
-    const record: PartitionRecord = { keyspace, partitionId, replicas, leader, epoch: 1, isr: [...replicas] };
+    const record: PartitionRecord = { keyspace, partitionId, replicas, leader, epoch: 1, isr: [...replicas], startKey: range.start, endKey: range.end, splitFrom: undefined };
     assertPartitionRecord(record, 'placement proposed');
     for (const nodeId of replicas) increment(replicaLoad, nodeId);
     increment(leaderLoad, leader);
     assignments.push({ record });
   }
   return { assignments, unassigned: missing.length - assignments.length, waitingFor };
+}
+
+/** A partition's key range: [start, end), empty meaning unbounded (a HASH partition's is empty-empty). */
+interface KeyRange {
+  readonly start: Buffer;
+  readonly end: Buffer;
+}
+
+/** The range of a HASH keyspace's partitions: none (both keys empty). */
+function hashRange(): KeyRange {
+  return { start: Buffer.alloc(0), end: Buffer.alloc(0) };
 }
 
 /** Adds one to a live node's count; nodes that are not live are not counted. */

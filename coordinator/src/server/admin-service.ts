@@ -11,7 +11,8 @@
  * `createKeyspaceWaitMs`) until every partition has a live leader. DecommissionNode decides with
  * the pure `planDecommission` and writes the drain record, CancelDecommission deletes it (both
  * through `applyFenced`); Rebalance asks the controller's move executor to plan (and start)
- * moves. Nothing else here writes etcd.
+ * moves. SplitPartition has the `SplitWriter` judge (the pure `planSplit`) and write a split of a
+ * RANGE partition in one fenced transaction. Nothing else here writes etcd.
  */
 import {
   DroppedKeyspaceRecord,
@@ -34,6 +35,8 @@ import {
   type MoveInfo,
   type RebalanceRequest,
   type RebalanceResponse,
+  type SplitPartitionRequest,
+  type SplitPartitionResponse,
   type GetPartitionMapRequest,
   type GetPartitionMapResponse,
   type ListKeyspacesRequest,
@@ -71,6 +74,7 @@ import { clusterStatusOf, keyspaceInfoOf, leadersWithFollowers, moveHistoryOf, m
 import { drainChange } from '../move-executor.js';
 import { checkNodeId, planDecommission, planForgetNode } from '../moves/decommission.js';
 import { replicaCounts, wirePhaseOf } from '../moves/move-records.js';
+import type { SplitWriter } from '../split-writer.js';
 import type { ProposedMove } from '../placement/rebalance.js';
 import { coordinatorNotLeaderError } from './not-leader.js';
 
@@ -115,6 +119,7 @@ export function createAdminService(
   transfers: AdminTransferDeps,
   keyspaces: AdminKeyspaceDeps,
   moves: AdminMoveDeps,
+  splits: Pick<SplitWriter, 'split' | 'keyspaceName'>,
 ): AdminServer {
   const ensureLeader = (): void => {
     if (!isLeader()) throw coordinatorNotLeaderError(view);
@@ -279,6 +284,14 @@ export function createAdminService(
     };
   }
 
+  /** Splits the RANGE partition holding `at` (the one named, when partition_id is set); answers once the change is in etcd. */
+  async function splitPartition(request: SplitPartitionRequest): Promise<SplitPartitionResponse> {
+    ensureLeader();
+    const keyspace = splits.keyspaceName(request.keyspace);
+    const done = await splits.split({ keyspace, at: request.at, partitionId: request.partitionId }, 'manual');
+    return { leftPartitionId: done.parent.partitionId, rightPartitionId: done.child.partitionId, epoch: done.parent.epoch, revision: done.revision };
+  }
+
   /** Admin methods answered from the view: only the leader's view is authoritative. */
   function handle<Req, Res>(method: string, body: (request: Req) => Res) {
     return recordedUnaryHandler<Req, Res>(metrics, clock, method, (call) => {
@@ -295,6 +308,7 @@ export function createAdminService(
     decommissionNode: recordedUnaryHandler<DecommissionNodeRequest, DecommissionNodeResponse>(metrics, clock, 'DecommissionNode', (call) => decommissionNode(call.request)),
     cancelDecommission: recordedUnaryHandler<CancelDecommissionRequest, CancelDecommissionResponse>(metrics, clock, 'CancelDecommission', (call) => cancelDecommission(call.request)),
     rebalance: recordedUnaryHandler<RebalanceRequest, RebalanceResponse>(metrics, clock, 'Rebalance', (call) => rebalance(call.request)),
+    splitPartition: recordedUnaryHandler<SplitPartitionRequest, SplitPartitionResponse>(metrics, clock, 'SplitPartition', (call) => splitPartition(call.request)),
     listMoves: handle<ListMovesRequest, ListMovesResponse>('ListMoves', () => ({ inFlight: movesOf(view), recent: moveHistoryOf(view) })),
     listKeyspaces: handle<ListKeyspacesRequest, ListKeyspacesResponse>('ListKeyspaces', () => ({
       keyspaces: view.keyspaceNames().flatMap((name) => {

@@ -15,6 +15,9 @@ import { applyToView, viewOf } from '../../../common/src/testing/metadata-fixtur
 import { RecordingLogger, recordingMeter } from '../../../runtime/src/testing/recorders.js';
 import { createCoordinationService, type IsrWriter } from './coordination-service.js';
 
+/** The key range of a HASH partition's record: none. */
+const hash = { startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), splitFrom: undefined };
+
 /** An IsrWriter over the view that applies a change when its expected revision holds, like etcd; `next` overrides one answer. */
 class FakeWriter implements IsrWriter {
   isLeader = true;
@@ -61,6 +64,8 @@ function setup() {
     meter: metrics.meter,
     clock: new ManualClock(),
     log,
+    // RequestSplit is tested in split-writer.test.ts.
+    splits: { split: () => Promise.reject(new Error('no split expected')) },
   });
   const entry = () => view.keyspace('default')!.partitions[0]!;
   const request = (over: Partial<AlterIsrRequest> = {}): AlterIsrRequest => ({
@@ -110,7 +115,7 @@ describe('Coordination.AlterIsr', () => {
     const before = s.entry().modRevision;
     const { response, error } = await s.alterIsr(s.request({ isr: ['n3', 'n1', 'n2'] }));
     expect(error).toBeUndefined();
-    const expected = { keyspace: 'default', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n1', epoch: 5, isr: ['n1', 'n2', 'n3'] };
+    const expected = { ...hash, keyspace: 'default', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n1', epoch: 5, isr: ['n1', 'n2', 'n3'] };
     expect(s.writer.calls).toHaveLength(1);
     expect(s.writer.calls[0]).toMatchObject([{ key: partitionKey('default', 0), expectedModRevision: before }]);
     expect(PartitionRecord.decode(s.writer.calls[0]![0]!.value!)).toEqual(expected);
@@ -220,7 +225,7 @@ describe('Coordination.TransferLeader', () => {
     const before = s.entry().modRevision;
     const { response, error } = await s.transferLeader(s.transferRequest());
     expect(error).toBeUndefined();
-    const expected = { keyspace: 'default', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n2', epoch: 6, isr: ['n1', 'n2'] };
+    const expected = { ...hash, keyspace: 'default', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n2', epoch: 6, isr: ['n1', 'n2'] };
     expect(s.writer.calls).toHaveLength(1);
     expect(s.writer.calls[0]).toMatchObject([{ key: partitionKey('default', 0), expectedModRevision: before }]);
     expect(PartitionRecord.decode(s.writer.calls[0]![0]!.value!)).toEqual(expected);

@@ -2,7 +2,10 @@
  * The Coordination service (`quire.v1.internal.Coordination`, RFC 0001 "ISR changes" and
  * "Leadership transfer"): a partition leader asks the coordinator leader to change its
  * partition's ISR (AlterIsr), or — once it has stopped serving the partition and the target
- * holds its whole log — to make an ISR member the leader at epoch + 1 (TransferLeader). Each
+ * holds its whole log — to make an ISR member the leader at epoch + 1 (TransferLeader), or — once
+ * its RANGE partition passed a size or load threshold — to split it (RequestSplit, judged and
+ * written by the `SplitWriter` as Admin.SplitPartition is, plus the requester's epoch and
+ * leadership). Each
  * request is checked against the partition record in the view by a pure planner (`planAlterIsr`,
  * `planTransferLeader`), and an actual change is written through the controller's fenced path,
  * comparing the record's mod revision and this coordinator's term; the answer comes only once
@@ -11,7 +14,8 @@
  * Invariants:
  *  - Only the leader answers: a standby refuses with NOT_LEADER naming the leader's address
  *    (as Admin does), or COORDINATOR_UNAVAILABLE when no leader is elected.
- *  - AlterIsr writes nothing unless the ISR changes, and never changes the epoch; TransferLeader
+ *  - AlterIsr writes nothing unless the ISR changes (or, with it, a split's carving ends:
+ *    splitFrom is cleared), and never changes the epoch; TransferLeader
  *    changes only the leader and bumps the epoch by one.
  *  - A TransferLeader whose caller has given up (its deadline passed or it cancelled) is not
  *    written, so a late request cannot hand over a partition its leader serves again. A
@@ -29,6 +33,8 @@ import {
   type CoordinationServer,
   type CoordinationTransferLeaderRequest,
   type CoordinationTransferLeaderResponse,
+  type RequestSplitRequest,
+  type RequestSplitResponse,
 } from '@quire/proto';
 import {
   AmbiguousResultError,
@@ -49,6 +55,8 @@ import { recordedUnaryHandler, type RpcMetrics } from '@quire/runtime';
 import type { FencedChange, FencedResult, MetadataWatcher } from '@quire/metastore';
 import { replicationFactorMax } from '../config.js';
 import { planAlterIsr, planTransferLeader } from '../failover/index.js';
+import type { SplitReason } from '../keyspaces/split.js';
+import type { SplitWriter } from '../split-writer.js';
 import { coordinatorNotLeaderError } from './not-leader.js';
 
 /** How long a request waits for the view to reach a revision it names or a refused write saw. */
@@ -73,6 +81,8 @@ export interface CoordinationServiceDeps {
   readonly meter: Meter;
   readonly clock: Clock;
   readonly log: Logger;
+  /** Judges and writes RequestSplit's splits (shared with Admin.SplitPartition). */
+  readonly splits: Pick<SplitWriter, 'split'>;
 }
 
 /** Builds the Coordination service implementation. */
@@ -138,6 +148,7 @@ export function createCoordinationService(deps: CoordinationServiceDeps): Coordi
         isr: record.isr,
         added: plan.added,
         removed: plan.removed,
+        ...(plan.splitCarved ? { splitCarved: true } : {}),
         revision: result.revision,
       });
       return { record, recordRevision: result.revision, changed: true };
@@ -198,6 +209,16 @@ export function createCoordinationService(deps: CoordinationServiceDeps): Coordi
     });
   }
 
+  async function requestSplit(request: RequestSplitRequest): Promise<RequestSplitResponse> {
+    ensureLeader();
+    const reason = validateSplit(request, deps.limits);
+    const done = await deps.splits.split(
+      { keyspace: request.keyspace, at: request.splitKey, partitionId: request.partitionId, atField: 'split_key', leader: { nodeId: request.leaderNodeId, epoch: request.epoch } },
+      reason,
+    );
+    return { rightPartitionId: done.child.partitionId, epoch: done.parent.epoch };
+  }
+
   function handle<Req, Res>(method: string, body: (request: Req, callerGone: () => boolean) => Promise<Res>) {
     return recordedUnaryHandler<Req, Res>(metrics, clock, method, (call) => {
       const callerGone = (): boolean => {
@@ -213,6 +234,7 @@ export function createCoordinationService(deps: CoordinationServiceDeps): Coordi
   return {
     alterIsr: handle<AlterIsrRequest, AlterIsrResponse>('AlterIsr', alterIsr),
     transferLeader: handle<CoordinationTransferLeaderRequest, CoordinationTransferLeaderResponse>('TransferLeader', transferLeader),
+    requestSplit: handle<RequestSplitRequest, RequestSplitResponse>('RequestSplit', requestSplit),
   };
 }
 
@@ -236,6 +258,17 @@ function validateTransfer(request: CoordinationTransferLeaderRequest, limits: Li
   resolveKeyspaceName(request.keyspace, limits);
   if (request.leaderNodeId === '') throw new InvalidArgumentError('TransferLeader needs the requester node id', { field: 'leader_node_id' });
   if (request.targetNodeId === '') throw new InvalidArgumentError('TransferLeader needs the target node id', { field: 'target_node_id' });
+}
+
+/** Refuses RequestSplit requests that cannot name a split, before looking anything up; returns the reason to count. */
+function validateSplit(request: RequestSplitRequest, limits: Limits): Exclude<SplitReason, 'manual'> {
+  if (request.keyspace === '') throw new InvalidArgumentError('RequestSplit needs the keyspace name (it is never empty)', { field: 'keyspace' });
+  resolveKeyspaceName(request.keyspace, limits);
+  if (request.leaderNodeId === '') throw new InvalidArgumentError('RequestSplit needs the requester node id', { field: 'leader_node_id' });
+  if (request.reason !== 'size' && request.reason !== 'load') {
+    throw new InvalidArgumentError(`RequestSplit reason is "${request.reason.slice(0, 40)}"; it is "size" or "load"`, { field: 'reason' });
+  }
+  return request.reason;
 }
 
 /** Returns the partition the request names: WRONG_PARTITION if the view has no such keyspace or record. */

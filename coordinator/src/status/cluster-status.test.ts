@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { AckPolicy } from '@quire/proto';
+import { AckPolicy, PartitionScheme } from '@quire/proto';
 import { viewOf } from '../../../common/src/testing/metadata-fixtures.js';
-import { clusterStatusOf, leadersWithFollowers, partitionMapOf, underReplicatedByKeyspace } from './cluster-status.js';
+import { addRangeKeyspace } from '../testing/range-fixtures.js';
+import { clusterStatusOf, keyspaceInfoOf, leadersWithFollowers, partitionMapOf, underReplicatedByKeyspace } from './cluster-status.js';
 
 describe('cluster status', () => {
   const view = viewOf({
@@ -78,5 +79,30 @@ describe('underReplicatedByKeyspace', () => {
       ],
     });
     expect(Object.fromEntries(underReplicatedByKeyspace(view))).toEqual({ default: 1, other: 0, single: 0 });
+  });
+});
+
+describe('the partition map of a RANGE keyspace', () => {
+  it('reports each partition\'s range (placed: its record\'s, not yet placed: its initial one), the scheme and the current partition count', () => {
+    const view = viewOf({ live: ['n1'] });
+    addRangeKeyspace(view, 'r', ['g', 'p'], [
+      { id: 0, start: '', end: 'g', leader: 'n1' },
+      { id: 1, start: 'g', end: 'k', leader: 'n1', epoch: 2 },
+      { id: 3, start: 'k', end: 'p', leader: 'n1', epoch: 2, splitFrom: { parentPartitionId: 1, parentEpoch: 2 } },
+    ], { partitionCount: 4 });
+    const map = partitionMapOf(view, view.keyspace('r')!);
+    expect(map).toMatchObject({ keyspace: 'r', scheme: PartitionScheme.PARTITION_SCHEME_RANGE, partitionCount: 4 });
+    expect(map.partitions.map((p) => [p.partitionId, p.startKey.toString(), p.endKey.toString(), p.leader])).toEqual([
+      [0, '', 'g', 'n1'],
+      [1, 'g', 'k', 'n1'],
+      [2, 'p', '', ''],
+      [3, 'k', 'p', 'n1'],
+    ]);
+    expect(keyspaceInfoOf(view, view.keyspace('r')!)).toMatchObject({ scheme: PartitionScheme.PARTITION_SCHEME_RANGE, partitionCount: 4, partitionsAssigned: 3 });
+  });
+
+  it('reports no range for a HASH keyspace\'s partitions', () => {
+    const view = viewOf({ keyspaces: { default: 2 }, partitions: [{ id: 0, leader: 'n1' }], live: ['n1'] });
+    expect(partitionMapOf(view, view.keyspace('default')!).partitions.map((p) => [p.startKey.length, p.endKey.length])).toEqual([[0, 0], [0, 0]]);
   });
 });

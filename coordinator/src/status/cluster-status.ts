@@ -4,6 +4,7 @@
  * (Replication.GetFollowerProgress). Pure: the same inputs always give the same answer.
  */
 import {
+  PartitionScheme,
   type ClusterStatusResponse,
   type FollowerLag,
   type KeyspaceInfo,
@@ -13,7 +14,7 @@ import {
   type PartitionMap,
   type PartitionRecord,
 } from '@quire/proto';
-import type { KeyspaceEntry, MetadataView } from '@quire/common';
+import { initialRanges, type KeyspaceEntry, type MetadataView } from '@quire/common';
 
 /**
  * What each asked leader node reported: its led partitions, or undefined when it did not
@@ -45,13 +46,20 @@ function keyspaceSettingsOf(keyspace: KeyspaceEntry): Pick<KeyspaceInfo, 'keyspa
   return { keyspace: r.name, scheme: r.scheme, partitionCount: r.partitionCount, replicationFactor: r.replicationFactor, ackPolicy: r.ackPolicy, minIsr: r.minIsr };
 }
 
-/** Returns the partition map of one keyspace. */
+/**
+ * Returns the partition map of one keyspace. Each partition carries its key range: from its
+ * record, or for a RANGE keyspace's initial partition not placed yet, from the keyspace's split
+ * keys (empty for HASH keyspaces).
+ */
 export function partitionMapOf(view: MetadataView, keyspace: KeyspaceEntry, progress: FollowerProgressByNode = noProgress): PartitionMap {
+  const initial = keyspace.record.scheme === PartitionScheme.PARTITION_SCHEME_RANGE ? initialRanges(keyspace.record.splitKeys) : [];
   return {
     ...keyspaceSettingsOf(keyspace),
     revision: view.revision,
     partitions: keyspace.partitions.map((entry, partitionId) => ({
       partitionId,
+      startKey: entry?.record.startKey ?? initial[partitionId]?.start ?? Buffer.alloc(0),
+      endKey: entry?.record.endKey ?? initial[partitionId]?.end ?? Buffer.alloc(0),
       replicas: entry?.record.replicas ?? [],
       leader: entry?.record.leader ?? '',
       epoch: entry?.record.epoch ?? 0,

@@ -7,10 +7,10 @@ function view(partitions: { id: number; leader: string; replicas?: string[]; epo
   const v = new MetadataView();
   v.reset(
     [
-      { key: keyspaceKey('default'), value: KeyspaceRecord.encode({ name: 'default', scheme: PartitionScheme.PARTITION_SCHEME_HASH, partitionCount: 4, replicationFactor: 1, ackPolicy: AckPolicy.ACK_POLICY_SYNC, minIsr: 1 }).finish(), createRevision: 2, modRevision: 2 },
+      { key: keyspaceKey('default'), value: KeyspaceRecord.encode({ splitKeys: [], name: 'default', scheme: PartitionScheme.PARTITION_SCHEME_HASH, partitionCount: 4, replicationFactor: 1, ackPolicy: AckPolicy.ACK_POLICY_SYNC, minIsr: 1 }).finish(), createRevision: 2, modRevision: 2 },
       ...partitions.map((p, i) => ({
         key: partitionKey('default', p.id),
-        value: PartitionRecord.encode({ keyspace: 'default', partitionId: p.id, replicas: p.replicas ?? [p.leader], leader: p.leader, epoch: p.epoch ?? 1, isr: [p.leader] }).finish(),
+        value: PartitionRecord.encode({ startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), splitFrom: undefined, keyspace: 'default', partitionId: p.id, replicas: p.replicas ?? [p.leader], leader: p.leader, epoch: p.epoch ?? 1, isr: [p.leader] }).finish(),
         createRevision: 3 + i,
         modRevision: 3 + i,
       })),

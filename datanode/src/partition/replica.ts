@@ -43,14 +43,21 @@
  *  - A retired replica (its storage deleted in the current transaction, RFC 0003) touches its
  *    store no more: appends are refused, applies and transaction ends do nothing, reads are an
  *    assertion failure.
+ *  - Splits (RFC 0003 "Splits"): a RANGE partition's replica refuses writes to keys outside its
+ *    key range (setKeyRange, narrowed at once by appendSplit), so no write to the keys a split
+ *    gives away is appended after the split marker. A split marker is applied alone, in a
+ *    transaction of its own after every entry before it is applied and durable: the keys from
+ *    the split key on move to the child replica (seeded with them as a snapshot at the marker's
+ *    index, when the child is held here and still empty) and leave this replica's data, in that
+ *    one transaction.
  */
-import { ConditionFailedError, NotLeaderError, WrongPartitionError, assert, type Clock, type QuireError } from '@quire/common';
+import { ConditionFailedError, NotLeaderError, WrongPartitionError, assert, keyInRange, type Clock, type QuireError } from '@quire/common';
 import { DedupTable, type DedupLimits } from '../replication/dedup-table.js';
 import type { LogEnd } from '../replication/divergence.js';
 import { EpochHistory } from '../replication/epoch-history.js';
 import { LeaderContact, type LeaderContactState } from '../replication/leader-contact.js';
 import { PendingView, type PendingViewLimits } from '../replication/pending-view.js';
-import { LogEntryKind, decodeLogEntry, encodeLogEntry, logEntryRequestId } from '../storage/codec.js';
+import { LogEntryKind, decodeLogEntry, decodeSplitMarker, encodeLogEntry, encodeSplitMarker, isControlKey, logEntryRequestId, type SplitMarker } from '../storage/codec.js';
 import type { PartitionStore, RangeQuery, StoredEntry } from '../storage/engine.js';
 
 /** A validated write, addressed to this partition. */
@@ -118,6 +125,19 @@ export interface ReplicatedEntry {
   readonly requestId?: Buffer;
 }
 
+/**
+ * Where a split marker's keys go (the node's adapter): the child partition's replica on this
+ * node when the node holds it (open); 'not-held' when the node is not among the child's
+ * replicas (the keys are only dropped); 'unknown' while the node's view does not show the child
+ * yet — the marker then waits (retrySplit once the view moved), so a replica of the child is
+ * never skipped for want of a view.
+ */
+export interface SplitHost {
+  childFor(parent: PartitionReplica, childPartitionId: number): PartitionReplica | 'not-held' | 'unknown';
+  /** A child was seeded from this replica's data, and that transaction is durable. */
+  childSeeded(parent: PartitionReplica, child: PartitionReplica): void;
+}
+
 /** Log entries read per chunk when the dedup table is rebuilt on open, by bytes. */
 const dedupRebuildChunkBytesMax = 4 * 1024 * 1024;
 
@@ -171,6 +191,16 @@ export class PartitionReplica {
   private replicatedNow: boolean;
   /** Set once the replica's storage was deleted (retire). */
   private retiredNow = false;
+  /** The keys this replica takes writes for: [keyStart, keyEnd), empty end unbounded (RANGE keyspaces; all keys for HASH). */
+  private keyStart: Buffer = Buffer.alloc(0);
+  private keyEnd: Buffer = Buffer.alloc(0);
+  private splitHost: SplitHost | undefined;
+  /** Children seeded by the split applied in the transaction in progress, told to the host once it is durable. */
+  private seededChildren: PartitionReplica[] = [];
+  /** Children of split markers in this log since open (appended, replicated, applied, or found in the retained log). */
+  private readonly splitsSeen = new Set<number>();
+  /** A split marker is next to apply but the host does not know its child yet: no apply until retrySplit. */
+  private splitWaiting = false;
 
   constructor(
     private readonly store: PartitionStore,
@@ -193,6 +223,7 @@ export class PartitionReplica {
     for (let index = this.applied + 1; index <= this.logEnd; index++) {
       const entry = decodeLogEntry(this.entryAt(index));
       this.pending.restore(index, entry.key, entry.kind === LogEntryKind.Put ? 'put' : 'delete', entry.value, entry.requestId);
+      if (entry.kind === LogEntryKind.Put && isControlKey(entry.key)) this.splitsSeen.add(decodeSplitMarker(entry.value).childPartitionId);
     }
     this.dedup = new DedupTable(settings.dedup);
     this.rebuildDedup();
@@ -218,6 +249,7 @@ export class PartitionReplica {
       assert(chunk.length > 0, `Log of ${this.keyspace}/${this.partitionId} ends at ${index - 1}, not ${this.logEnd}`);
       for (const { index: at, entry } of chunk) {
         const { kind, requestId } = logEntryRequestId(entry);
+        if (kind === LogEntryKind.Put && entry.length > 11 && entry.readUInt16BE(9) === 0) this.splitsSeen.add(decodeSplitMarker(decodeLogEntry(entry).value).childPartitionId);
         this.dedup.record(requestId, at, kind === LogEntryKind.Put ? 'put' : 'delete', nowMs);
       }
       index += chunk.length;
@@ -309,6 +341,98 @@ export class PartitionReplica {
   /** Whether the replica's storage was deleted (retire). */
   get retired(): boolean {
     return this.retiredNow;
+  }
+
+  /**
+   * Sets the keys the replica takes writes for, from its partition record: [start, end) for a
+   * RANGE keyspace (empty end: unbounded), empty and empty (every key) for a HASH one. A range
+   * is only ever narrowed from above by a split, which appendSplit already applied here.
+   */
+  setKeyRange(start: Uint8Array, end: Uint8Array): void {
+    this.keyStart = Buffer.from(start);
+    this.keyEnd = Buffer.from(end);
+  }
+
+  /** Whether the replica takes writes for `key` (its key range holds it). */
+  ownsKey(key: Uint8Array): boolean {
+    return keyInRange(key, this.keyStart, this.keyEnd);
+  }
+
+  /** The bytes the replica's data takes on disk (PartitionStore.approximateDataBytes). */
+  approximateDataBytes(): number {
+    this.assertNotRetired('approximateDataBytes');
+    return this.store.approximateDataBytes();
+  }
+
+  /**
+   * The replica's applied data in key order, each key with the bytes of its entry (key and
+   * value), read in chunks of about `bytesPerChunk`: what choosing a split key needs. Consume it
+   * synchronously (it reads committed data as it goes).
+   */
+  *sizedKeys(bytesPerChunk: number): Generator<{ key: Buffer; bytes: number }> {
+    this.assertNotRetired('sizedKeys');
+    let start: Buffer = Buffer.from(this.keyStart);
+    for (;;) {
+      const chunk = this.store.range({ start, end: this.keyEnd, limit: Number.MAX_SAFE_INTEGER, bytesMax: bytesPerChunk, keysOnly: false });
+      for (const e of chunk) yield { key: e.key, bytes: e.key.length + e.value.length };
+      const last = chunk.at(-1);
+      if (last === undefined || chunkBytes(chunk) < bytesPerChunk) return;
+      start = successor(last.key);
+    }
+  }
+
+  /** Sets where split markers put the keys they carve out (the node's adapter). */
+  setSplitHost(host: SplitHost): void {
+    this.splitHost = host;
+  }
+
+  /**
+   * Whether the replica holds nothing and was never seeded: no applied entry, no log, no install
+   * under way. A partition made by a split is such until the split marker is applied here (or
+   * its leader sends a snapshot); it is neither led nor served until then.
+   */
+  get unseeded(): boolean {
+    return this.applied === 0 && this.logEnd === 0 && !this.installing && !this.retiredNow;
+  }
+
+  /**
+   * Whether this log has held a split marker for `childPartitionId` since the replica was
+   * opened (appended here, received, applied, or among the retained entries read at open): then
+   * the split's cut is in the log, and no second marker may be appended — a second one would
+   * seed an empty child from a parent already carved.
+   */
+  hasSeenSplit(childPartitionId: number): boolean {
+    return this.splitsSeen.has(childPartitionId);
+  }
+
+  /** The view now shows what a waiting split marker needs: apply it at the next transaction. */
+  retrySplit(): void {
+    this.splitWaiting = false;
+  }
+
+  /**
+   * Appends a split marker (the leader, inside a storage write transaction): from the next
+   * index on, keys from `splitKey` belong to partition `childPartitionId`. The key range is
+   * narrowed here at once, so no write to those keys is appended after the marker. Returns the
+   * marker's index, or the refusal when this replica does not lead at `epoch`.
+   */
+  appendSplit(marker: SplitMarker, epoch: number): { ok: true; index: number } | { ok: false; error: QuireError } {
+    if (this.retiredNow || (this.leading !== undefined && epoch !== this.leading) || epoch < this.logEndEpoch) {
+      return { ok: false, error: new NotLeaderError(`Partition ${this.keyspace}/${this.partitionId} is no longer led here at epoch ${epoch}`, { partitionId: this.partitionId, epoch: this.known }) };
+    }
+    const value = encodeSplitMarker(marker);
+    const key = Buffer.alloc(0);
+    const index = this.logEnd + 1;
+    const full = this.pending.add(index, key, 'put', value, Buffer.alloc(0));
+    if (full !== undefined) return { ok: false, error: full };
+    this.store.appendLog(index, encodeLogEntry(LogEntryKind.Put, epoch, key, value));
+    if (this.history.append(epoch, index)) this.historyDirty = true;
+    this.logEnd = index;
+    this.logEndEpoch = epoch;
+    this.dirty = true;
+    if (this.keyEnd.length === 0 || Buffer.compare(marker.splitKey, this.keyEnd) < 0) this.keyEnd = Buffer.from(marker.splitKey);
+    this.splitsSeen.add(marker.childPartitionId);
+    return { ok: true, index };
   }
 
   /** The log's last entry as (epoch, index); (0, 0) for an empty log that starts at 1. */
@@ -460,6 +584,7 @@ export class PartitionReplica {
       assert(entry.epoch >= this.logEndEpoch, `Replicated entry ${entry.index} of epoch ${entry.epoch} after epoch ${this.logEndEpoch}`);
       const requestId = entry.requestId ?? Buffer.alloc(0);
       this.store.appendLog(entry.index, encodeLogEntry(entry.kind === 'put' ? LogEntryKind.Put : LogEntryKind.Delete, entry.epoch, entry.key, entry.value, requestId));
+      if (entry.kind === 'put' && isControlKey(entry.key)) this.splitsSeen.add(decodeSplitMarker(entry.value).childPartitionId);
       this.pending.restore(entry.index, entry.key, entry.kind, entry.kind === 'put' ? entry.value : Buffer.alloc(0), requestId);
       // Recorded as the leader did, so this replica recognises a retry if it leads next.
       this.dedup.record(requestId, entry.index, entry.kind, nowMs);
@@ -511,7 +636,7 @@ export class PartitionReplica {
 
   /** Whether acknowledged entries wait to be applied. */
   get needsApply(): boolean {
-    return !this.retiredNow && this.acknowledged > this.applying;
+    return !this.retiredNow && !this.splitWaiting && this.acknowledged > this.applying;
   }
 
   /** Reads one key as of the acknowledged index: data, overlaid with acknowledged but unapplied writes. */
@@ -538,6 +663,7 @@ export class PartitionReplica {
     const merged: StoredEntry[] = [];
     let i = 0;
     for (const { key, entry } of overlay) {
+      if (isControlKey(key)) continue;
       while (i < chunk.length && Buffer.compare((chunk[i] as StoredEntry).key, key) < 0) merged.push(chunk[i++] as StoredEntry);
       if (i < chunk.length && (chunk[i] as StoredEntry).key.equals(key)) i++;
       if (entry !== undefined) merged.push(query.keysOnly ? { ...entry, value: Buffer.alloc(0) } : entry);
@@ -565,6 +691,14 @@ export class PartitionReplica {
     if ((this.leading !== undefined && epoch !== this.leading) || epoch < this.logEndEpoch) {
       // Leadership moved between the request's admission and its transaction: it did not happen.
       const error = new NotLeaderError(`Partition ${this.keyspace}/${this.partitionId} is no longer led here at epoch ${epoch} (known epoch ${this.known})`, {
+        partitionId: this.partitionId,
+        epoch: this.known,
+      });
+      return { result: { ok: false, error }, answerAfterIndex: 0 };
+    }
+    if (!this.ownsKey(request.key)) {
+      // A split gave the key to another partition after the request was admitted: it did not happen.
+      const error = new WrongPartitionError(`Key is outside partition ${this.keyspace}/${this.partitionId}'s range (it was split); the router retries with the new map`, {
         partitionId: this.partitionId,
         epoch: this.known,
       });
@@ -618,9 +752,31 @@ export class PartitionReplica {
    */
   applyAcknowledged(): number {
     if (this.retiredNow) return 0;
-    const target = Math.min(this.acknowledged, this.applying + this.settings.applyEntriesMax);
+    let target = Math.min(this.acknowledged, this.applying + this.settings.applyEntriesMax);
+    if (target <= this.applying) return 0;
+    // A split marker is applied alone, once everything before it is applied and durable: its
+    // carve reads the committed data. Entries before it are applied first, in this transaction.
+    let marker: { index: number; value: Buffer } | undefined;
+    this.pending.forEachInRange(this.applying + 1, target, (index, kind, key, value) => {
+      if (kind !== 'put' || !isControlKey(key)) return true;
+      marker = { index, value };
+      return false;
+    });
+    if (marker !== undefined) {
+      if (marker.index === this.applying + 1) {
+        if (this.applying !== this.applied) return 0;
+        const split = decodeSplitMarker(marker.value);
+        const child = this.splitHost?.childFor(this, split.childPartitionId) ?? 'not-held';
+        if (child === 'unknown') {
+          this.splitWaiting = true;
+          return 0;
+        }
+        this.applySplit(marker.index, split, child === 'not-held' ? undefined : child);
+        return 1;
+      }
+      target = marker.index - 1;
+    }
     const count = target - this.applying;
-    if (count <= 0) return 0;
     // The entries are in the pending view: apply them from memory, not by reading the log back.
     this.pending.forEachInRange(this.applying + 1, target, (index, kind, key, value) => {
       if (kind === 'put') {
@@ -635,11 +791,36 @@ export class PartitionReplica {
     return count;
   }
 
+  /**
+   * Applies the split marker at `index` (inside a storage write transaction, everything before it
+   * applied and durable): the keys from the split key on are read from data, loaded into the
+   * child as a snapshot at (index, its epoch) when the host gives an unseeded child, and deleted
+   * from this replica's data.
+   */
+  private applySplit(index: number, marker: SplitMarker, child: PartitionReplica | undefined): void {
+    const epoch = this.history.epochAt(index, this.logEnd) ?? this.appliedEpoch;
+    const moved = this.store.range({ start: marker.splitKey, end: Buffer.alloc(0), limit: Number.MAX_SAFE_INTEGER, bytesMax: Number.POSITIVE_INFINITY, keysOnly: false });
+    this.splitsSeen.add(marker.childPartitionId);
+    if (child !== undefined && child.unseeded) {
+      child.beginSnapshotInstall();
+      child.loadSnapshotChunk(index, epoch, moved);
+      child.finishSnapshotInstall(index, epoch);
+      this.seededChildren.push(child);
+    }
+    for (const entry of moved) this.store.deleteValue(entry.key);
+    this.appliedEpoch = epoch;
+    this.applying = index;
+    this.dirty = true;
+  }
+
   /** The transaction that applied entries is durable and visible: they leave the pending view. */
   appliedDurable(): void {
     if (this.retiredNow || this.applying === this.applied) return;
     this.pending.applyUpTo(this.applying);
     this.applied = this.applying;
+    const seeded = this.seededChildren;
+    this.seededChildren = [];
+    for (const child of seeded) this.splitHost?.childSeeded(this, child);
   }
 
   /**

@@ -10,6 +10,8 @@ import {
   type AlterIsrResponse,
   type CoordinationTransferLeaderRequest,
   type CoordinationTransferLeaderResponse,
+  type RequestSplitRequest,
+  type RequestSplitResponse,
 } from '@quire/proto';
 import { clientCredentials, fromGrpcError, grpcClientOptions } from '@quire/common';
 
@@ -38,6 +40,17 @@ export class CoordinationCaller {
     return new Promise<CoordinationTransferLeaderResponse>((resolve, reject) => {
       client.transferLeader(request, new Metadata(), { deadline: Date.now() + callDeadlineMs }, (err, res) => {
         // A transfer lost after it was sent may have been written: AMBIGUOUS_RESULT, not a failure.
+        if (err !== null) reject(fromGrpcError(err, `the coordinator at ${address}`, true));
+        else resolve(res);
+      });
+    });
+  }
+
+  /** Sends one RequestSplit to the coordinator at `address` (a lost answer: the next check asks again, or finds the split). */
+  requestSplit(address: string, request: RequestSplitRequest): Promise<RequestSplitResponse> {
+    const client = this.clientFor(address);
+    return new Promise<RequestSplitResponse>((resolve, reject) => {
+      client.requestSplit(request, new Metadata(), { deadline: Date.now() + callDeadlineMs }, (err, res) => {
         if (err !== null) reject(fromGrpcError(err, `the coordinator at ${address}`, true));
         else resolve(res);
       });

@@ -44,6 +44,7 @@ import {
 import type { GroupCommitter } from '../partition/group-commit.js';
 import type { PartitionReplica, ReplicatedEntry } from '../partition/replica.js';
 import type { SnapshotInstallRequest } from './snapshot-installer.js';
+import { isSplitMarker } from '../storage/codec.js';
 
 /** What the handler needs from the data node. */
 export interface FollowerHandlerDeps {
@@ -302,7 +303,10 @@ function decodeEntry(e: LogEntry, keyspace: string, partitionId: number): Replic
   const where = `Entry ${e.index} of ${keyspace}/${partitionId}`;
   if (!Number.isSafeInteger(e.index) || e.index < 1) throw new InvalidArgumentError(`${where}: index is not a positive integer`, { field: 'entries.index' });
   if (!Number.isSafeInteger(e.epoch) || e.epoch < 1) throw new InvalidArgumentError(`${where}: epoch ${e.epoch} is not a positive integer`, { field: 'entries.epoch' });
-  if (e.key.length === 0) throw new InvalidArgumentError(`${where}: the key is empty`, { field: 'entries.key' });
+  // The empty key is the control key: only a put carrying a well-formed split marker may use it (RFC 0004).
+  if (e.key.length === 0 && !(e.kind === LogEntryKind.LOG_ENTRY_KIND_PUT && isSplitMarker(e.value))) {
+    throw new InvalidArgumentError(`${where}: the key is empty and the entry is not a split marker`, { field: 'entries.key' });
+  }
   // Stored with the entry and recorded in the dedup table, so a retry is recognised here after a failover.
   validateRequestId(e.requestId, 'entries.request_id');
   const requestId = Buffer.from(e.requestId);

@@ -59,7 +59,7 @@ class FakeReplicator {
 type Answer = CoordinationTransferLeaderResponse | QuireError;
 
 const transferred = (epoch = 6): CoordinationTransferLeaderResponse => ({
-  record: { keyspace: 'default', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n2', epoch, isr: ['n1', 'n2', 'n3'] } satisfies PartitionRecord,
+  record: { startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), splitFrom: undefined, keyspace: 'default', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n2', epoch, isr: ['n1', 'n2', 'n3'] } satisfies PartitionRecord,
   recordRevision: 30,
 });
 

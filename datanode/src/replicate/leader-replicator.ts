@@ -424,8 +424,9 @@ export class LeaderReplicator {
         }
         if (current !== undefined) this.drop(current);
         const replica = this.deps.openReplica(name, entry.record.partitionId);
-        if (replica === undefined) {
-          // Its old replica here is being deleted: the sync after the deletion starts it.
+        if (replica === undefined || (entry.record.splitFrom !== undefined && replica.unseeded)) {
+          // Its old replica here is being deleted, or it is a split's new partition not carved here
+          // yet: the sync after the deletion, or after the carve, starts it.
           seen.delete(id);
           continue;
         }

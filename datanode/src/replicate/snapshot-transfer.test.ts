@@ -261,7 +261,7 @@ describe('snapshot transfer', () => {
       loopback(sourceFor(leader, []), (part) => {
         if (part.part?.$case === 'chunk' && ++chunks === 2) {
           // The leadership moves to n3 at epoch 4 while the follower loads.
-          applyToView(view, [{ key: partitionKey('default', 0), value: PartitionRecord.encode({ keyspace: 'default', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n3', epoch: 4, isr: ['n3'] }).finish() }]);
+          applyToView(view, [{ key: partitionKey('default', 0), value: PartitionRecord.encode({ startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), splitFrom: undefined, keyspace: 'default', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n3', epoch: 4, isr: ['n3'] }).finish() }]);
         }
         return part;
       }),
@@ -333,7 +333,7 @@ describe('snapshot transfer', () => {
     const cancelled = { value: false };
     expect(await source.serve(request(), async () => void (cancelled.value = true), () => cancelled.value, 60_000)).toBeUndefined();
     expect(source.inFlight).toBe(0);
-    applyToView(view, [{ key: partitionKey('default', 0), value: PartitionRecord.encode({ keyspace: 'default', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n3', epoch: 4, isr: ['n3'] }).finish() }]);
+    applyToView(view, [{ key: partitionKey('default', 0), value: PartitionRecord.encode({ startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), splitFrom: undefined, keyspace: 'default', partitionId: 0, replicas: ['n1', 'n2', 'n3'], leader: 'n3', epoch: 4, isr: ['n3'] }).finish() }]);
     expect(await refusal(serve(request({ epoch: 4 })))).toBe('NOT_LEADER');
   });
 });

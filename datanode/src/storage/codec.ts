@@ -175,6 +175,48 @@ export function logEntryRequestId(raw: Uint8Array): { kind: LogEntryKind; reques
   return { kind: layout.kind, requestId: Buffer.from(buf.subarray(layout.requestIdStart, layout.valueStart)) };
 }
 
+/**
+ * Split markers (RFC 0003 "Splits"). A Put entry of the empty key — which no client can write:
+ * keys are 1..4096 bytes — is a control entry: its value says that the partition splits at
+ * `splitKey`, the keys from there on going to partition `childPartitionId`. Every replica that
+ * applies it carves those keys out of its data into the child in the same storage transaction,
+ * so all replicas cut at the same write. Layout of the value: [u8 1][u32 child id][split key].
+ * It travels through replication, the pending view and the log like any put.
+ */
+export interface SplitMarker {
+  readonly childPartitionId: number;
+  readonly splitKey: Buffer;
+}
+
+const splitMarkerVersion = 1;
+
+/** Whether a log entry's key is the control key (an entry that is not a client write). */
+export function isControlKey(key: Uint8Array): boolean {
+  return key.length === 0;
+}
+
+/** Encodes a split marker's value. */
+export function encodeSplitMarker(marker: SplitMarker): Buffer {
+  assert(marker.splitKey.length > 0, 'A split marker needs a non-empty split key');
+  const out = Buffer.allocUnsafe(5 + marker.splitKey.length);
+  out.writeUInt8(splitMarkerVersion, 0);
+  out.writeUInt32BE(marker.childPartitionId, 1);
+  marker.splitKey.copy(out, 5);
+  return out;
+}
+
+/** Whether a value is a well-formed split marker (what a follower checks before taking an entry of the control key). */
+export function isSplitMarker(value: Uint8Array): boolean {
+  return value.length > 5 && value[0] === splitMarkerVersion;
+}
+
+/** Decodes a split marker's value. */
+export function decodeSplitMarker(value: Uint8Array): SplitMarker {
+  const buf = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  assert(buf.length > 5 && buf.readUInt8(0) === splitMarkerVersion, `Split marker of ${buf.length} bytes, version ${buf.length > 0 ? buf.readUInt8(0) : 'none'}`);
+  return { childPartitionId: buf.readUInt32BE(1), splitKey: Buffer.from(buf.subarray(5)) };
+}
+
 /** Encodes a log index as an 8-byte big-endian key. */
 export function logKey(index: number): Buffer {
   const out = Buffer.allocUnsafe(8);

@@ -82,6 +82,12 @@ export interface PartitionStore {
   /** Reads entries in key order. */
   range(query: RangeQuery): StoredEntry[];
   /**
+   * The bytes the partition's data takes on disk, from the data sub-database's page counts
+   * (O(1)); writes not yet moved to LMDB (the WAL engine's layers) are not counted. For the
+   * split check's size threshold.
+   */
+  approximateDataBytes(): number;
+  /**
    * The applied index and epoch as last committed (read at open, updated by setApplied and
    * finishSnapshotInstall).
    */

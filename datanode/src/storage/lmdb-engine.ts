@@ -314,6 +314,11 @@ class LmdbPartitionStore implements PartitionStore {
     return rangeOver(this.data.getRange(storedRangeOptions(query)), query);
   }
 
+  approximateDataBytes(): number {
+    this.assertLive('approximateDataBytes');
+    return pageBytes(this.data);
+  }
+
   applied(): AppliedState {
     return this.appliedState;
   }
@@ -655,6 +660,13 @@ export class LmdbSnapshotReader implements SnapshotReader {
 function readMetaIn(meta: MetaDb, key: string, transaction: ReadTransaction): Buffer | undefined {
   for (const entry of meta.getRange({ start: key, limit: 1, transaction })) return entry.key === key ? entry.value : undefined;
   return undefined;
+}
+
+/** The bytes of a sub-database's pages (mdb_stat: O(1)): branch, leaf and overflow pages times the page size. */
+export function pageBytes(db: BinaryDb): number {
+  const stats: { pageSize?: unknown; treeBranchPageCount?: unknown; treeLeafPageCount?: unknown; overflowPages?: unknown } = db.getStats();
+  const count = (v: unknown): number => (typeof v === 'number' ? v : 0);
+  return (count(stats.treeBranchPageCount) + count(stats.treeLeafPageCount) + count(stats.overflowPages)) * count(stats.pageSize);
 }
 
 /** The number of entries in a sub-database (mdb_stat: O(1)), in the current transaction. */

@@ -80,6 +80,7 @@ import {
   LmdbSnapshotReader,
   metaPartitions,
   openExistingDb,
+  pageBytes,
   partitionMetaKeys,
   partitionMetaPrefixes,
   rangeOver,
@@ -353,6 +354,11 @@ class WalPartitionStore implements PartitionStore {
     this.assertLive('version');
     const raw = this.rawValue(key);
     return raw === undefined ? 0 : storedVersion(raw);
+  }
+
+  approximateDataBytes(): number {
+    this.assertLive('approximateDataBytes');
+    return pageBytes(this.dbs.data);
   }
 
   range(query: RangeQuery): StoredEntry[] {

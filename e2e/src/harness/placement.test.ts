@@ -15,7 +15,7 @@ const node = (nodeId: string, replicaCount: number, extra: Partial<NodeInfo> = {
   ...extra,
 });
 
-const partition = (partitionId: number, replicas: string[], isr = replicas, leaderLive = true): PartitionInfo => ({ partitionId, replicas, leader: replicas[0] ?? '', epoch: 1, leaderLive, isr, followers: [] });
+const partition = (partitionId: number, replicas: string[], isr = replicas, leaderLive = true): PartitionInfo => ({ startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), partitionId, replicas, leader: replicas[0] ?? '', epoch: 1, leaderLive, isr, followers: [] });
 
 const move = (partitionId: number, source: string, target: string, phase = MovePhase.MOVE_PHASE_CATCHING_UP): MoveInfo => ({
   keyspace: 'default',

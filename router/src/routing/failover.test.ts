@@ -69,6 +69,24 @@ describe('retryActionFor', () => {
   it.each(withRequestId)('%s at %s for a %s with a request id and %i replicas: %s', (code, site, kind, replicas, action) => {
     expect(retryActionFor(code, site, kind, replicas, true)).toBe(action);
   });
+
+  // A split under way: the new partition's leader refuses until it has carved its data, so
+  // PARTITION_UNAVAILABLE from a node is a pause for writes too, whatever the replica count;
+  // nothing else changes.
+  const splitting: readonly [code: string, site: FailureSite, kind: OperationKind, replicas: number, action: RetryAction][] = [
+    ['PARTITION_UNAVAILABLE', 'node', 'put', 3, 'resend'],
+    ['PARTITION_UNAVAILABLE', 'node', 'delete', 1, 'resend'],
+    ['PARTITION_UNAVAILABLE', 'node', 'get', 1, 'resend'],
+    ['PARTITION_UNAVAILABLE', 'node', 'scan', 1, 'resend'],
+    ['PARTITION_UNAVAILABLE', 'route', 'put', 1, 'fail'],
+    ['STALE_EPOCH', 'node', 'put', 1, 'refresh'],
+    ['OVERLOADED', 'node', 'put', 3, 'fail'],
+    ['AMBIGUOUS_RESULT', 'node', 'put', 3, 'fail'],
+  ];
+
+  it.each(splitting)('%s at %s for a %s with %i replicas while a split is under way: %s', (code, site, kind, replicas, action) => {
+    expect(retryActionFor(code, site, kind, replicas, false, true)).toBe(action);
+  });
 });
 
 describe('settlesAmbiguousWrite', () => {

@@ -26,8 +26,14 @@
  *    reaches the client.
  *  - A partition without a usable leader is held only if a failover can give it one: it has
  *    more than one replica.
+ *  - A split under way (splitUnderWay: the new partition of a RANGE keyspace's split, or its
+ *    parent, while the map still records the split's origin) makes PARTITION_UNAVAILABLE from
+ *    the partition's leader a pause, for writes too: the new partition's leader refuses
+ *    requests until it has carved the partition's data out of its parent, and a refusal says
+ *    the operation did not happen (operation-effect.ts), so it is sent again within the
+ *    failover wait instead of failing the client's request.
  */
-import type { KeyspaceEntry, MetadataView } from '@quire/common';
+import { isRangeKeyspace, type KeyspaceEntry, type MetadataView } from '@quire/common';
 import type { Route } from './route.js';
 
 /** The kinds of request the router retries differently. */
@@ -61,9 +67,10 @@ export function isRead(kind: OperationKind): boolean {
 /**
  * Returns what to do after a failure with error `code` found at `site`, for an operation of
  * `kind` on a partition with `replicaCount` replicas; `hasRequestId` says whether a write
- * carries a request id (so resending it after an unknown outcome cannot apply it twice).
+ * carries a request id (so resending it after an unknown outcome cannot apply it twice);
+ * `splitting` whether the view shows a split of the partition under way (splitUnderWay).
  */
-export function retryActionFor(code: string, site: FailureSite, kind: OperationKind, replicaCount: number, hasRequestId: boolean): RetryAction {
+export function retryActionFor(code: string, site: FailureSite, kind: OperationKind, replicaCount: number, hasRequestId: boolean, splitting = false): RetryAction {
   if (site === 'route') {
     // Only a failover can give the partition a leader, and only another replica can be promoted.
     return code === 'PARTITION_UNAVAILABLE' && replicaCount > 1 ? 'hold' : 'fail';
@@ -71,6 +78,8 @@ export function retryActionFor(code: string, site: FailureSite, kind: OperationK
   if (routingCodes.has(code)) return 'refresh';
   if (code === 'UNAVAILABLE' || code === 'SHUTTING_DOWN') return 'resend';
   if (code === 'AMBIGUOUS_RESULT' && (isRead(kind) || hasRequestId)) return 'resend';
+  // The new partition's leader has not carved its data yet: it refused before doing anything.
+  if (code === 'PARTITION_UNAVAILABLE' && splitting) return 'resend';
   if (code === 'PARTITION_UNAVAILABLE' && isRead(kind) && replicaCount > 1) return 'resend';
   return 'fail';
 }
@@ -112,6 +121,17 @@ export function routeSuperseded(view: MetadataView, route: Route): string | unde
 /** Returns the number of replicas of a partition in the view (0 while it has no record). */
 export function replicaCountOf(ks: KeyspaceEntry, partitionId: number): number {
   return ks.partitions[partitionId]?.record.replicas.length ?? 0;
+}
+
+/**
+ * Returns whether the view shows a split of the partition under way: the partition was made by
+ * a split whose origin the map still records (PartitionRecord.split_from, cleared once its data
+ * is carved and replicated), or it is the parent of such a partition.
+ */
+export function splitUnderWay(ks: KeyspaceEntry, partitionId: number): boolean {
+  if (!isRangeKeyspace(ks)) return false;
+  if (ks.partitions[partitionId]?.record.splitFrom !== undefined) return true;
+  return ks.partitions.some((p) => p?.record.splitFrom?.parentPartitionId === partitionId);
 }
 
 /** Returns the partition's epoch in the view (0 while it has no record). */

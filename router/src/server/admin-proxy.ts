@@ -6,7 +6,10 @@
  * its hand-over deadline (5 s) for the target to catch up before the transfer is written;
  * CreateKeyspace too (the coordinator waits up to 5 s for the new partitions' leaders), and its
  * answer is held until this router's own view shows the new keyspace (at most
- * `createdViewWaitMs`), so a client that goes on through this router finds it.
+ * `createdViewWaitMs`), so a client that goes on through this router finds it. A SplitPartition
+ * answer is held the same way until the view shows the split (its map revision). State-changing
+ * calls (TransferLeader, CreateKeyspace, DropKeyspace, SplitPartition, the node and move calls)
+ * lost after they were sent are AMBIGUOUS_RESULT, never sent twice.
  */
 import type { Meter } from '@opentelemetry/api';
 import { Metadata, type sendUnaryData, type ServerUnaryCall, type ServiceError } from '@grpc/grpc-js';
@@ -33,6 +36,8 @@ import {
   type ListMovesResponse,
   type RebalanceRequest,
   type RebalanceResponse,
+  type SplitPartitionRequest,
+  type SplitPartitionResponse,
   type TransferLeaderRequest,
   type TransferLeaderResponse,
 } from '@quire/proto';
@@ -56,6 +61,8 @@ const transferLeaderDeadlineMs = 10_000;
 const createKeyspaceDeadlineMs = 10_000;
 /** Rebalance waits for one pass of the coordinator's controller, which may include a failover's waits. */
 const rebalanceDeadlineMs = 15_000;
+/** Deadline of a proxied SplitPartition (one fenced etcd transaction, like TransferLeader's write). */
+const splitPartitionDeadlineMs = 10_000;
 /** How long a created keyspace's answer waits for this router's view to show it. */
 const createdViewWaitMs = 2_000;
 
@@ -148,6 +155,14 @@ export function createAdminProxy(view: MetadataView, deadlineMs: number, deps: {
     cancelDecommission: handler<CancelDecommissionRequest, CancelDecommissionResponse>('CancelDecommission', (c, req, deadline, cb) => c.cancelDecommission(req, new Metadata(), { deadline }, cb), deadlineMs, true),
     rebalance: handler<RebalanceRequest, RebalanceResponse>('Rebalance', (c, req, deadline, cb) => c.rebalance(req, new Metadata(), { deadline }, cb), Math.max(deadlineMs, rebalanceDeadlineMs), true),
     listMoves: handler<ListMovesRequest, ListMovesResponse>('ListMoves', (c, req, deadline, cb) => c.listMoves(req, new Metadata(), { deadline }, cb)),
+    splitPartition: handler<SplitPartitionRequest, SplitPartitionResponse>(
+      'SplitPartition',
+      (c, req, deadline, cb) => c.splitPartition(req, new Metadata(), { deadline }, cb),
+      Math.max(deadlineMs, splitPartitionDeadlineMs),
+      true,
+      // Answer once this router's own view shows the split, so its next request routes by the new ranges.
+      (res) => waitForView(view, (v) => v.revision >= res.revision, createdViewWaitMs),
+    ),
     close() {
       for (const c of clients.values()) c.close();
       clients.clear();
