@@ -1,17 +1,55 @@
 import { describe, expect, it } from 'vitest';
 import { MovePhase, PartitionScheme, type ClusterStatusResponse, type KeyspaceInfo, type MoveInfo, type PartitionInfo, type PartitionMap } from '@quire/proto';
-import { drainState, formatFollowerLag, formatKey, formatKeyspaces, formatMoves, formatRange, formatSplit, formatStatus, keyspaceJson, moveJson, splitJson } from './output.js';
+import { drainState, formatEta, formatFollowerLag, formatKey, formatKeyspaces, formatMoves, formatRange, formatSnapshotProgress, formatSplit, formatStatus, keyspaceJson, moveJson, moveProgress, splitJson } from './output.js';
+
+/** The snapshot fields of a follower not being sent one. */
+const noSnapshot = { snapshotBytesSent: 0, snapshotBytesEstimate: 0, snapshotKeysSent: 0, snapshotBytesPerSecond: 0 };
 
 describe('formatFollowerLag', () => {
   it('shows entries and ms per follower, ? when its leader did not say, - without followers', () => {
     expect(
       formatFollowerLag([
-        { nodeId: 'node-2', known: true, lagEntries: 0, lagMs: 0, durableIndex: 10, mode: 'replicate' },
-        { nodeId: 'node-3', known: true, lagEntries: 42, lagMs: 1250, durableIndex: 8, mode: 'snapshot' },
-        { nodeId: 'node-4', known: false, lagEntries: 0, lagMs: 0, durableIndex: 0, mode: '' },
+        { nodeId: 'node-2', known: true, lagEntries: 0, lagMs: 0, durableIndex: 10, mode: 'replicate', ...noSnapshot },
+        { nodeId: 'node-3', known: true, lagEntries: 42, lagMs: 1250, durableIndex: 8, mode: 'snapshot', ...noSnapshot },
+        { nodeId: 'node-4', known: false, lagEntries: 0, lagMs: 0, durableIndex: 0, mode: '', ...noSnapshot },
       ]),
     ).toBe('node-2:0/0ms node-3:42/1250ms(snapshot) node-4:?');
     expect(formatFollowerLag([])).toBe('-');
+  });
+
+  it('adds the megabytes sent and estimated to a follower being sent a snapshot, once its leader reports them', () => {
+    const snapshot = { snapshotBytesSent: 412_300_000, snapshotBytesEstimate: 805_000_000, snapshotKeysSent: 1_200_000, snapshotBytesPerSecond: 12_500_000 };
+    expect(formatFollowerLag([{ nodeId: 'node-4', known: true, lagEntries: 1200, lagMs: 900, durableIndex: 0, mode: 'snapshot', ...snapshot }])).toBe('node-4:1200/900ms(snapshot 412.3/805.0 MB)');
+  });
+});
+
+describe('formatSnapshotProgress', () => {
+  const progress = (sent: number, estimate: number, bytesPerSecond: number, keys = 0): string =>
+    formatSnapshotProgress({ snapshotBytesSent: sent, snapshotBytesEstimate: estimate, snapshotKeysSent: keys, snapshotBytesPerSecond: bytesPerSecond });
+
+  it('shows an empty bar, and the whole estimate left, when nothing is sent yet', () => {
+    expect(progress(0, 805_000_000, 0)).toBe('[..........] 0.0/805.0 MB 0 keys 0.0 MB/s (snapshot)');
+  });
+
+  it('shows a bar filled per whole tenth sent, decimal megabytes, keys, the rate and the time left at it', () => {
+    // (805.0 - 412.3) MB at 12.5 MB/s: 31.4 s.
+    expect(progress(412_300_000, 805_000_000, 12_500_000, 1_200_000)).toBe('[#####.....] 412.3/805.0 MB 1200000 keys 12.5 MB/s ETA 31s (snapshot)');
+    expect(progress(80_499_999, 805_000_000, 1_000_000)).toBe('[..........] 80.5/805.0 MB 0 keys 1.0 MB/s ETA 12m05s (snapshot)');
+    expect(progress(1_000_000, 10_000_000_000, 1_000_000)).toBe('[..........] 1.0/10000.0 MB 0 keys 1.0 MB/s ETA 2h46m (snapshot)');
+  });
+
+  it('fills the bar only once everything estimated is sent, and never shows more sent than estimated', () => {
+    expect(progress(804_000_000, 805_000_000, 12_500_000)).toBe('[#########.] 804.0/805.0 MB 0 keys 12.5 MB/s ETA 0s (snapshot)');
+    expect(progress(805_000_000, 805_000_000, 12_500_000)).toBe('[##########] 805.0/805.0 MB 0 keys 12.5 MB/s ETA 0s (snapshot)');
+    expect(progress(900_000_000, 805_000_000, 12_500_000)).toBe('[##########] 900.0/900.0 MB 0 keys 12.5 MB/s ETA 0s (snapshot)');
+  });
+
+  it('leaves the time left out while there is no rate', () => {
+    expect(progress(412_300_000, 805_000_000, 0, 10)).toBe('[#####.....] 412.3/805.0 MB 10 keys 0.0 MB/s (snapshot)');
+  });
+
+  it('formats durations in seconds, minutes and hours', () => {
+    expect([formatEta(0), formatEta(31.4), formatEta(59.6), formatEta(245), formatEta(7_620)]).toEqual(['0s', '31s', '1m00s', '4m05s', '2h07m']);
   });
 });
 
@@ -44,9 +82,22 @@ describe('formatStatus', () => {
     const text = formatStatus({ ...status([]), moves: [move] });
     expect(text).toMatch(/^Moves in flight: 1$/m);
     expect(text).toMatch(/^default\/3\s+n1\s+n4\s+catching-up\s+balance\s+-$/m);
-    const learning: PartitionInfo = { ...partition(3, ['n1', 'n2', 'n3']), replicas: ['n1', 'n2', 'n3', 'n4'], followers: [{ nodeId: 'n4', known: true, lagEntries: 1200, lagMs: 900, durableIndex: 30, mode: 'snapshot' }] };
+    const learning: PartitionInfo = { ...partition(3, ['n1', 'n2', 'n3']), replicas: ['n1', 'n2', 'n3', 'n4'], followers: [{ nodeId: 'n4', known: true, lagEntries: 1200, lagMs: 900, durableIndex: 30, mode: 'snapshot', ...noSnapshot }] };
     expect(formatStatus({ ...status([learning]), moves: [move] })).toMatch(/^default\/3\s+n1\s+n4\s+catching-up\s+balance\s+1200 entries behind \(snapshot\)$/m);
     expect(formatStatus({ ...status([{ ...learning, isr: ['n1', 'n2', 'n3', 'n4'] }]), moves: [move] })).toMatch(/^default\/3\s+.*\s+in sync$/m);
+    const catchingUp: PartitionInfo = { ...learning, followers: [{ nodeId: 'n4', known: true, lagEntries: 35, lagMs: 120, durableIndex: 1165, mode: 'replicate', ...noSnapshot }] };
+    expect(formatStatus({ ...status([catchingUp]), moves: [move] })).toMatch(/^default\/3\s+n1\s+n4\s+catching-up\s+balance\s+35 entries behind$/m);
+  });
+
+  it('shows a move whose target is being sent a snapshot as a progress bar with bytes, keys, rate and time left', () => {
+    const move: MoveInfo = { keyspace: 'default', partitionId: 3, source: 'n1', target: 'n4', phase: MovePhase.MOVE_PHASE_CATCHING_UP, reason: 'drain', startedAtMs: 1_000, endedAtMs: 0, outcome: '' };
+    const snapshot = { snapshotBytesSent: 412_300_000, snapshotBytesEstimate: 805_000_000, snapshotKeysSent: 1_200_000, snapshotBytesPerSecond: 12_500_000 };
+    const sending: PartitionInfo = { ...partition(3, ['n1', 'n2', 'n3']), replicas: ['n1', 'n2', 'n3', 'n4'], followers: [{ nodeId: 'n4', known: true, lagEntries: 1200, lagMs: 900, durableIndex: 0, mode: 'snapshot', ...snapshot }] };
+    const s = { ...status([sending]), moves: [move] };
+    expect(moveProgress(move, s)).toBe('[#####.....] 412.3/805.0 MB 1200000 keys 12.5 MB/s ETA 31s (snapshot)');
+    const text = formatStatus(s);
+    expect(text).toMatch(/^default\/3\s+n1\s+n4\s+catching-up\s+drain\s+\[#####\.\.\.\.\.\] 412\.3\/805\.0 MB 1200000 keys 12\.5 MB\/s ETA 31s \(snapshot\)$/m);
+    expect(text).toMatch(/n4:1200\/900ms\(snapshot 412\.3\/805\.0 MB\)$/m);
   });
 });
 

@@ -41,10 +41,54 @@ function table(rows: readonly (readonly string[])[]): string {
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd((widths[i] ?? 0) + 2))).join('').trimEnd()).join('\n');
 }
 
-/** One partition's follower lag for the status table: `node:entries/ms` per follower, `node:?` when unknown. */
+/**
+ * One partition's follower lag for the status table: `node:entries/ms` per follower, `node:?` when
+ * unknown; a follower being sent a snapshot adds `(snapshot)`, with the megabytes sent and
+ * estimated once its leader reports them: `(snapshot 412.3/805.0 MB)`.
+ */
 export function formatFollowerLag(followers: readonly FollowerLag[]): string {
   if (followers.length === 0) return '-';
-  return followers.map((f) => (f.known ? `${f.nodeId}:${f.lagEntries}/${f.lagMs}ms${f.mode === 'snapshot' ? '(snapshot)' : ''}` : `${f.nodeId}:?`)).join(' ');
+  return followers.map((f) => (f.known ? `${f.nodeId}:${f.lagEntries}/${f.lagMs}ms${f.mode === 'snapshot' ? snapshotNote(f) : ''}` : `${f.nodeId}:?`)).join(' ');
+}
+
+/** `(snapshot)`, or `(snapshot 412.3/805.0 MB)` once the leader reports the snapshot's bytes. */
+function snapshotNote(f: FollowerLag): string {
+  return f.snapshotBytesEstimate > 0 ? `(snapshot ${megabytes(f.snapshotBytesSent)}/${megabytes(f.snapshotBytesEstimate)} MB)` : '(snapshot)';
+}
+
+/** Bytes per megabyte in the CLI's output: decimal, as docs/benchmarks.md counts them. */
+const bytesPerMegabyte = 1e6;
+
+/** Bytes as decimal megabytes with one decimal: `412.3`. */
+function megabytes(bytes: number): string {
+  return (bytes / bytesPerMegabyte).toFixed(1);
+}
+
+/** Cells of the snapshot progress bar. */
+const barCells = 10;
+
+/** A duration in whole seconds for people: `31s`, `4m05s`, `2h07m`. */
+export function formatEta(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/**
+ * A snapshot's progress for people: `[#####.....] 412.3/805.0 MB 1200000 keys 12.5 MB/s ETA 31s
+ * (snapshot)`. A bar of ten cells (a cell filled per whole tenth sent), megabytes sent over the
+ * estimate (decimal MB), keys sent, the rate since the snapshot began, and the time left at that
+ * rate ((estimate - sent) / rate; left out while the rate is 0). The estimate is the partition's
+ * data on disk, which overstates the payload: a snapshot may end before the bar is full.
+ */
+export function formatSnapshotProgress(f: Pick<FollowerLag, 'snapshotBytesSent' | 'snapshotBytesEstimate' | 'snapshotKeysSent' | 'snapshotBytesPerSecond'>): string {
+  const estimate = Math.max(f.snapshotBytesEstimate, f.snapshotBytesSent);
+  const filled = estimate === 0 ? 0 : Math.min(barCells, Math.floor((f.snapshotBytesSent / estimate) * barCells));
+  const bar = `[${'#'.repeat(filled)}${'.'.repeat(barCells - filled)}]`;
+  const rate = f.snapshotBytesPerSecond;
+  const eta = rate > 0 ? ` ETA ${formatEta((estimate - f.snapshotBytesSent) / rate)}` : '';
+  return `${bar} ${megabytes(f.snapshotBytesSent)}/${megabytes(estimate)} MB ${f.snapshotKeysSent} keys ${megabytes(rate)} MB/s${eta} (snapshot)`;
 }
 
 /** A key for people: a JSON string when it is printable UTF-8, else 0x hex. */
@@ -142,8 +186,9 @@ export function moveJson(m: MoveInfo): Record<string, string | number> {
 }
 
 /**
- * How far a move in flight is, from its partition's follower lag as the leader reported it: the
- * entries the target still lacks (and whether it is being sent a snapshot), or '-'.
+ * How far a move in flight is, from its partition's follower lag as the leader reported it: while
+ * the target is sent a snapshot, its progress bar (formatSnapshotProgress); otherwise the entries
+ * the target still lacks (with ` (snapshot)` while the snapshot has not begun), `in sync`, or '-'.
  */
 export function moveProgress(m: MoveInfo, s: ClusterStatusResponse): string {
   const partition = s.keyspaces.find((k) => k.keyspace === m.keyspace)?.partitions.find((p) => p.partitionId === m.partitionId);
@@ -151,6 +196,7 @@ export function moveProgress(m: MoveInfo, s: ClusterStatusResponse): string {
   if (partition.isr.includes(m.target)) return 'in sync';
   const lag = partition.followers.find((f) => f.nodeId === m.target);
   if (lag === undefined || !lag.known) return '-';
+  if (lag.mode === 'snapshot' && lag.snapshotBytesEstimate > 0) return formatSnapshotProgress(lag);
   return `${lag.lagEntries} entries behind${lag.mode === 'snapshot' ? ' (snapshot)' : ''}`;
 }
 

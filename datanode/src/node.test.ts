@@ -13,7 +13,9 @@
  *    (semi-sync) stops no write, and a write waiting for a follower that the record drops is
  *    answered once durable on the sole replica;
  *  - an epoch bump that keeps the leader (a follower added) acknowledges the writes the old
- *    tenure left waiting: answered OK, never AMBIGUOUS_RESULT, and new writes go on.
+ *    tenure left waiting: answered OK, never AMBIGUOUS_RESULT, and new writes go on;
+ *  - the follower progress a leader reports (Replication.GetFollowerProgress) carries the snapshot
+ *    it serves to a follower while it serves it, and quire_datanode_snapshot_bytes_sent counts it.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -377,5 +379,31 @@ describe.each(['lmdb', 'wal'] as const)('DataNode replica-set changes (%s engine
     expect(codeOf(await put(n1, 0, 'after', 'bump'))).toBe('OK');
     await until('n3 in the ISR', () => c.view.keyspace('default')?.partitions[0]?.record.isr.includes('n3') === true);
     expect(valueOf(await get(n1, 0, 'w9'))).toBe('9');
+  });
+
+  it('reports each follower\'s progress with the snapshot being served to it (0s when none is), and counts the snapshot bytes it serves', async () => {
+    c.setRecord('default', 0, { replicas: ['n1', 'n2'], leader: 'n1', epoch: 2, isr: ['n1', 'n2'] });
+    const n1 = await c.start('n1');
+    const n2 = await c.start('n2');
+    for (let i = 0; i < 30; i++) expect(codeOf(await put(n1, 0, `k${i}`, `value-${i}`))).toBe('OK');
+    // A snapshot carries the applied data: wait until all 30 writes are applied on n1.
+    await until('n2 holding every entry, n1 having applied them', () => n2.logEnd('default', 0).durableIndex === 30 && n1.logEnd('default', 0).appliedIndex === 30);
+    const followerOf = (): Record<string, unknown> | undefined => n1.followerProgress().find((p) => p.keyspace === 'default' && p.partitionId === 0)?.followers.find((f) => f.nodeId === 'n2') as Record<string, unknown> | undefined;
+    expect(followerOf()).toMatchObject({ nodeId: 'n2', snapshotBytesSent: 0, snapshotBytesEstimate: 0, snapshotKeysSent: 0, snapshotElapsedMs: 0 });
+    // n2 pulls a snapshot (as a re-seeded replica would) and is slow to take its end.
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let atEnd = false;
+    const served = n1.snapshots.serve({ keyspace: 'default', partitionId: 0, epoch: 2, requesterNodeId: 'n2' }, (part) => (part.part?.$case === 'end' ? ((atEnd = true), gate) : Promise.resolve()), () => false, 60_000);
+    await until('the snapshot at its end', () => atEnd);
+    const payloadBytes = Array.from({ length: 30 }, (_, i) => `k${i}`.length + `value-${i}`.length).reduce((n, b) => n + b, 0);
+    const during = followerOf();
+    expect(during).toMatchObject({ snapshotBytesSent: payloadBytes, snapshotKeysSent: 30 });
+    expect(during?.['snapshotBytesEstimate']).toBeGreaterThanOrEqual(payloadBytes);
+    expect(during?.['snapshotElapsedMs']).toEqual(expect.any(Number));
+    release();
+    expect(await served).toEqual({ keyCount: 30, payloadBytes });
+    expect(followerOf()).toMatchObject({ snapshotBytesSent: 0, snapshotBytesEstimate: 0, snapshotKeysSent: 0, snapshotElapsedMs: 0 });
+    expect(c.meters.get('n1')?.sum('quire_datanode_snapshot_bytes_sent')).toBe(payloadBytes);
   });
 });

@@ -44,6 +44,7 @@ import type {
   GetRequest,
   GetResponse,
   KeyValue,
+  LedPartitionProgress,
   NodeOperation,
   OperationResult,
   RequestSplitRequest,
@@ -224,6 +225,9 @@ export function gateOf(failpoints: Failpoints, name: FailpointName): Promise<voi
   return failpoints.isArmed(name) ? failpoints.hitAsync(name) : undefined;
 }
 
+/** How long a split's new partition waits to be carved here before its leader may seed it with a snapshot instead. */
+const carveWaitMaxMs = 10_000;
+
 /** Old log entries deleted per transaction at most, to spread the cost of retention. */
 const logTruncateBatchMax = 1024;
 
@@ -276,6 +280,8 @@ export class DataNode {
   private readonly splits: Splits;
   private readonly splitHost: SplitHost;
   private readonly splitTimer: ReturnType<typeof setInterval>;
+  /** When this node first found each split's new partition waiting to be carved here (awaitsCarve). */
+  private readonly carveWaits = new Map<string, number>();
 
   constructor(
     private readonly settings: DataNodeSettings,
@@ -358,6 +364,9 @@ export class DataNode {
       committer: this.committer,
       openStream: deps.openSnapshotStream ?? ((address, request, deadlineMs) => (clients as SnapshotClients).open(address, request, deadlineMs)),
     });
+    const snapshotBytesSent = deps.meter.createCounter('quire_datanode_snapshot_bytes_sent', {
+      description: 'Key and value bytes of the snapshot chunks this node served to followers (the bytes copied by replica moves and re-seeds)',
+    });
     this.snapshots = new SnapshotSource(deps.snapshotSource ?? snapshotSourceDefaults, {
       nodeId: settings.nodeId,
       view: deps.view,
@@ -366,6 +375,7 @@ export class DataNode {
       keepLogForSnapshot: (keyspace, partitionId, epoch, follower, fromIndex) => this.replicator.keepLogForSnapshot(keyspace, partitionId, epoch, follower, fromIndex),
       openReplica,
       openReader: (keyspace, partitionId) => deps.engine.partition(keyspace, partitionId).snapshotReader(),
+      onChunkSent: (bytes) => snapshotBytesSent.add(bytes),
     });
     this.follower = new FollowerHandler({
       nodeId: settings.nodeId,
@@ -374,6 +384,7 @@ export class DataNode {
       log: deps.log,
       openReplica: openAvailable,
       installSnapshot: (request) => this.installer.request(request),
+      awaitsCarve: (replica) => this.awaitsCarve(replica),
       breakStreams: () => deps.failpoints.isOn('datanode.replication.breakStreams'),
     });
     this.handOvers = new HandOvers(deps.handOver ?? handOverDefaults, {
@@ -699,6 +710,24 @@ export class DataNode {
     });
   }
 
+  /**
+   * Whether a split's new partition is about to be carved here: unseeded, its parent's replica
+   * open on this node (whose split marker will carve it), for at most carveWaitMaxMs since this
+   * node first found it so — past that, its leader's snapshot seeds it instead.
+   */
+  private awaitsCarve(replica: PartitionReplica): boolean {
+    const id = `${replica.keyspace}/${replica.partitionId}`;
+    const origin = this.deps.view.keyspace(replica.keyspace)?.partitions[replica.partitionId]?.record.splitFrom;
+    if (origin === undefined || !replica.unseeded || !this.replicas.has(`${replica.keyspace}/${origin.parentPartitionId}`)) {
+      this.carveWaits.delete(id);
+      return false;
+    }
+    const nowMs = this.deps.clock.monotonicMs();
+    const since = this.carveWaits.get(id) ?? nowMs;
+    this.carveWaits.set(id, since);
+    return nowMs - since < carveWaitMaxMs;
+  }
+
   /** Whether a replica is of a partition made by a split and is still unseeded here: it is neither led nor served until it is. */
   private awaitsSplit(replica: PartitionReplica): boolean {
     if (!replica.unseeded) return false;
@@ -995,6 +1024,14 @@ export class DataNode {
     const replica = this.openReplica(keyspace, partitionId);
     replica.noteEpoch(entry.record.epoch);
     return { logEnd: replica.logEndPair, durableIndex: replica.durableIndex, appliedIndex: replica.appliedIndex, knownEpoch: replica.knownEpoch };
+  }
+
+  /**
+   * Every partition led here with followers and each follower's progress, with the snapshot being
+   * served to it if any (Replication.GetFollowerProgress), in one synchronous step.
+   */
+  followerProgress(): LedPartitionProgress[] {
+    return this.replicator.followerProgress((keyspace, partitionId, follower) => this.snapshots.progressOf(keyspace, partitionId, follower));
   }
 
   /** Whether the node is shutting down. */

@@ -102,6 +102,7 @@ describe('planSplit', () => {
       { partitionId: 1 },
       /an earlier split of partition r\/1 is still being carved/,
     ],
+    ['a split beyond the most partitions a range keyspace may have', req('k'), { keyspace: { ...keyspace(), record: { ...keyspace().record, partitionCount: 65_536 } } }, 'FAILED_PRECONDITION', { limit: 65_536, actual: 65_536 }, /the most a range keyspace may have/],
     ['RequestSplit from another epoch', req('k', { partitionId: 1, leader: { nodeId: 'n1', epoch: 3 } }), {}, 'STALE_EPOCH', { partitionId: 1, epoch: 4, leaderHint: 'n1' }, /names epoch 3/],
     ['RequestSplit from a node that does not lead', req('k', { partitionId: 1, leader: { nodeId: 'n2', epoch: 4 } }), {}, 'NOT_LEADER', { partitionId: 1, epoch: 4, leaderHint: 'n1' }, /comes from n2/],
     ['RequestSplit from a stale leader, before the key is judged', req('g', { partitionId: 1, leader: { nodeId: 'n2', epoch: 3 } }), {}, 'STALE_EPOCH', { epoch: 4 }, /names epoch 3/],

@@ -23,7 +23,8 @@
  *  - PARTITION_UNAVAILABLE: the partition holding `at` is not placed, has no leader, or its
  *    leader is not live;
  *  - FAILED_PRECONDITION: a replica move of the partition is in flight, or an earlier split of it
- *    (it, or a partition carved from it, still has splitFrom set) is still being carved.
+ *    (it, or a partition carved from it, still has splitFrom set) is still being carved, or the
+ *    keyspace has rangePartitionsMax partitions already.
  *
  * Invariants: both records written satisfy leader ∈ isr ⊆ replicas (asserted); P' and Q together
  * cover exactly P's range; the write compares P's and the keyspace record's mod revisions and
@@ -44,6 +45,12 @@ import {
   type QuireError,
 } from '@quire/common';
 import { assertPartitionRecord } from '../failover/record-invariant.js';
+
+/**
+ * The most partitions a RANGE keyspace may have: partition record keys carry the id in 5
+ * digits (common/src/metadata/keys.ts), so ids stay below 100 000; 65 536 leaves room.
+ */
+export const rangePartitionsMax = 65_536;
 
 /** Why a split was asked for (the label of quire_coordinator_splits). */
 export type SplitReason = 'manual' | 'size' | 'load';
@@ -154,8 +161,16 @@ export function planSplit(request: SplitRequest, ctx: SplitContext): SplitPlan {
     );
   }
 
-  const epoch = record.epoch + 1;
   const childId = ks.record.partitionCount;
+  if (childId >= rangePartitionsMax) {
+    return refuse(
+      new FailedPreconditionError(`keyspace "${name}" has ${childId} partitions, the most a range keyspace may have (${rangePartitionsMax}); nothing changed`, {
+        limit: rangePartitionsMax,
+        actual: childId,
+      }),
+    );
+  }
+  const epoch = record.epoch + 1;
   const parent: PartitionRecord = { ...record, epoch, endKey: Buffer.from(at) };
   const child: PartitionRecord = {
     ...record,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AckPolicy, PartitionScheme } from '@quire/proto';
+import { AckPolicy, PartitionScheme, type FollowerProgress, type LedPartitionProgress } from '@quire/proto';
 import { viewOf } from '../../../common/src/testing/metadata-fixtures.js';
 import { addRangeKeyspace } from '../testing/range-fixtures.js';
 import { clusterStatusOf, keyspaceInfoOf, leadersWithFollowers, partitionMapOf, underReplicatedByKeyspace } from './cluster-status.js';
@@ -43,23 +43,38 @@ describe('cluster status', () => {
     expect([map.ackPolicy, map.minIsr]).toEqual([AckPolicy.ACK_POLICY_SYNC, 1]);
   });
 
+  const noSnapshot = { snapshotBytesSent: 0, snapshotBytesEstimate: 0, snapshotKeysSent: 0, snapshotBytesPerSecond: 0 };
+  const led = (epoch: number, follower: Partial<FollowerProgress> = {}): LedPartitionProgress => ({
+    keyspace: 'default',
+    partitionId: 2,
+    epoch,
+    logEnd: 120,
+    durableIndex: 120,
+    acknowledgedIndex: 100,
+    followers: [{ nodeId: 'n2', durableIndex: 100, lagMs: 350, mode: 'replicate', inIsr: false, snapshotBytesSent: 0, snapshotBytesEstimate: 0, snapshotKeysSent: 0, snapshotElapsedMs: 0, ...follower }],
+  });
+  const lags = (progress: Map<string, LedPartitionProgress[] | undefined>) => partitionMapOf(view, view.keyspace('default')!, progress).partitions.map((p) => p.followers);
+
   it('reports each follower\'s lag from its leader\'s answer; unknown when the leader did not answer or reports another epoch', () => {
-    const led = (epoch: number) => ({
-      keyspace: 'default',
-      partitionId: 2,
-      epoch,
-      logEnd: 120,
-      durableIndex: 120,
-      acknowledgedIndex: 100,
-      followers: [{ nodeId: 'n2', durableIndex: 100, lagMs: 350, mode: 'replicate', inIsr: false }],
-    });
     expect(leadersWithFollowers(view)).toEqual(['n1']);
-    const lags = (progress: Map<string, ReturnType<typeof led>[] | undefined>) => partitionMapOf(view, view.keyspace('default')!, progress).partitions.map((p) => p.followers);
-    expect(lags(new Map([['n1', [led(3)]]]))).toEqual([[], [], [{ nodeId: 'n2', known: true, lagEntries: 20, lagMs: 350, durableIndex: 100, mode: 'replicate' }], []]);
-    const unknown = [{ nodeId: 'n2', known: false, lagEntries: 0, lagMs: 0, durableIndex: 0, mode: '' }];
+    expect(lags(new Map([['n1', [led(3)]]]))).toEqual([[], [], [{ nodeId: 'n2', known: true, lagEntries: 20, lagMs: 350, durableIndex: 100, mode: 'replicate', ...noSnapshot }], []]);
+    const unknown = [{ nodeId: 'n2', known: false, lagEntries: 0, lagMs: 0, durableIndex: 0, mode: '', ...noSnapshot }];
     expect(lags(new Map([['n1', undefined]]))[2]).toEqual(unknown);
     expect(lags(new Map([['n1', [led(2)]]]))[2]).toEqual(unknown);
     expect(lags(new Map())[2]).toEqual(unknown);
+  });
+
+  it('reports the snapshot a follower is being sent: bytes and keys sent, the estimate, and the rate since it began', () => {
+    const snapshot = { mode: 'snapshot', durableIndex: 0, snapshotBytesSent: 412_300_000, snapshotBytesEstimate: 805_000_000, snapshotKeysSent: 1_200_000, snapshotElapsedMs: 32_984 };
+    expect(lags(new Map([['n1', [led(3, snapshot)]]]))[2]).toEqual([
+      // 412,300,000 bytes in 32.984 s: 12,500,000 bytes per second.
+      { nodeId: 'n2', known: true, lagEntries: 120, lagMs: 350, durableIndex: 0, mode: 'snapshot', snapshotBytesSent: 412_300_000, snapshotBytesEstimate: 805_000_000, snapshotKeysSent: 1_200_000, snapshotBytesPerSecond: 12_500_000 },
+    ]);
+    // Just begun: no time elapsed counts as 1 ms; rounded to whole bytes per second.
+    expect(lags(new Map([['n1', [led(3, { ...snapshot, snapshotBytesSent: 5, snapshotElapsedMs: 0 })]]]))[2]?.[0]?.snapshotBytesPerSecond).toBe(5000);
+    expect(lags(new Map([['n1', [led(3, { ...snapshot, snapshotBytesSent: 1, snapshotElapsedMs: 3 })]]]))[2]?.[0]?.snapshotBytesPerSecond).toBe(333);
+    // An estimate below the bytes sent is raised to them.
+    expect(lags(new Map([['n1', [led(3, { ...snapshot, snapshotBytesSent: 900, snapshotBytesEstimate: 800 })]]]))[2]?.[0]).toMatchObject({ snapshotBytesSent: 900, snapshotBytesEstimate: 900 });
   });
 });
 

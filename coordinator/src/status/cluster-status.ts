@@ -24,7 +24,9 @@ export type FollowerProgressByNode = ReadonlyMap<string, readonly LedPartitionPr
 
 /**
  * Returns each follower's lag for one partition, in replica order: known only when its leader
- * answered and reported the partition at the record's epoch with that follower.
+ * answered and reported the partition at the record's epoch with that follower. While the leader
+ * serves the follower a snapshot (a move's new replica, a re-seed), the snapshot's bytes and keys
+ * sent, its estimate (never below the bytes sent) and its rate since it began, in bytes per second.
  */
 export function followerLagsOf(record: PartitionRecord, progress: FollowerProgressByNode): FollowerLag[] {
   if (record.leader === '' || record.replicas.length <= 1) return [];
@@ -33,10 +35,29 @@ export function followerLagsOf(record: PartitionRecord, progress: FollowerProgre
     .filter((nodeId) => nodeId !== record.leader)
     .map((nodeId) => {
       const f = led?.followers.find((x) => x.nodeId === nodeId);
-      if (led === undefined || f === undefined) return { nodeId, known: false, lagEntries: 0, lagMs: 0, durableIndex: 0, mode: '' };
-      return { nodeId, known: true, lagEntries: Math.max(0, led.logEnd - f.durableIndex), lagMs: f.lagMs, durableIndex: f.durableIndex, mode: f.mode };
+      if (led === undefined || f === undefined) return { nodeId, known: false, lagEntries: 0, lagMs: 0, durableIndex: 0, mode: '', ...noSnapshot };
+      return {
+        nodeId,
+        known: true,
+        lagEntries: Math.max(0, led.logEnd - f.durableIndex),
+        lagMs: f.lagMs,
+        durableIndex: f.durableIndex,
+        mode: f.mode,
+        snapshotBytesSent: f.snapshotBytesSent,
+        snapshotBytesEstimate: Math.max(f.snapshotBytesEstimate, f.snapshotBytesSent),
+        snapshotKeysSent: f.snapshotKeysSent,
+        snapshotBytesPerSecond: Math.round((f.snapshotBytesSent * 1000) / Math.max(1, f.snapshotElapsedMs)),
+      };
     });
 }
+
+/** The snapshot fields of a follower not being sent one. */
+const noSnapshot: Pick<FollowerLag, 'snapshotBytesSent' | 'snapshotBytesEstimate' | 'snapshotKeysSent' | 'snapshotBytesPerSecond'> = {
+  snapshotBytesSent: 0,
+  snapshotBytesEstimate: 0,
+  snapshotKeysSent: 0,
+  snapshotBytesPerSecond: 0,
+};
 
 const noProgress: FollowerProgressByNode = new Map();
 

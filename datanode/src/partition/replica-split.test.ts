@@ -84,7 +84,7 @@ describe.each<EngineKind>(['lmdb', 'wal'])('a split marker (%s engine)', (kind) 
     const before = ['a', 'f', 'm', 'q', 'z'].map((k) => put(k));
     const markerIndex = await leaderStore.engine.write(() => {
       for (const w of before) expect(leader.appendWrite(w, 3).result.ok).toBe(true);
-      const appended = leader.appendSplit({ childPartitionId: 1, splitKey: Buffer.from('m') }, 3);
+      const appended = leader.appendSplit({ childPartitionId: 1, childEpoch: 2, splitKey: Buffer.from('m') }, 3);
       expect(appended.ok).toBe(true);
       // Keys from the split key on are refused from the marker on; keys below it are taken.
       const refused = leader.appendWrite(put('n'), 3);
@@ -119,7 +119,9 @@ describe.each<EngineKind>(['lmdb', 'wal'])('a split marker (%s engine)', (kind) 
       expect(keysOf(child)).toEqual(['m', 'q', 'z']);
       expect(child.appliedIndex).toBe(markerIndex);
       expect(child.logEndIndex).toBe(markerIndex);
-      expect(child.epochAt(markerIndex)).toBe(3);
+      // Seeded at the split's epoch (the marker's child epoch), not at the epoch of the parent's log (3).
+      expect(child.epochAt(markerIndex)).toBe(2);
+      expect(child.logEndPair).toEqual({ epoch: 2, index: markerIndex });
       expect(child.read(Buffer.from('q'))?.value.toString()).toBe('v-q');
       // Versions are the parent's log indexes: a compare-and-set on the child still matches them.
       expect(child.read(Buffer.from('q'))?.version).toBe(4);
@@ -135,7 +137,7 @@ describe.each<EngineKind>(['lmdb', 'wal'])('a split marker (%s engine)', (kind) 
     parent.setLeading(2);
     await engine.write(() => {
       for (const k of ['b', 'k', 'x']) parent.appendWrite(put(k), 2);
-      parent.appendSplit({ childPartitionId: 1, splitKey: Buffer.from('k') }, 2);
+      parent.appendSplit({ childPartitionId: 1, childEpoch: 2, splitKey: Buffer.from('k') }, 2);
       parent.finishWrites();
     });
     parent.logDurable();
@@ -160,7 +162,7 @@ describe.each<EngineKind>(['lmdb', 'wal'])('a split marker (%s engine)', (kind) 
     parent.setLeading(2);
     await engine.write(() => {
       for (const k of ['b', 'k', 'x']) parent.appendWrite(put(k), 2);
-      parent.appendSplit({ childPartitionId: 1, splitKey: Buffer.from('k') }, 2);
+      parent.appendSplit({ childPartitionId: 1, childEpoch: 2, splitKey: Buffer.from('k') }, 2);
       parent.finishWrites();
     });
     parent.logDurable();
@@ -178,7 +180,7 @@ describe.each<EngineKind>(['lmdb', 'wal'])('a split marker (%s engine)', (kind) 
     parent.setLeading(2);
     await engine.write(() => {
       for (const k of ['b', 'k', 'x']) parent.appendWrite(put(k), 2);
-      parent.appendSplit({ childPartitionId: 1, splitKey: Buffer.from('k') }, 2);
+      parent.appendSplit({ childPartitionId: 1, childEpoch: 2, splitKey: Buffer.from('k') }, 2);
       parent.finishWrites();
     });
     parent.logDurable();
@@ -202,7 +204,7 @@ describe.each<EngineKind>(['lmdb', 'wal'])('a split marker (%s engine)', (kind) 
     parent.setLeading(2);
     await engine.write(() => {
       parent.appendWrite(put('b'), 2);
-      parent.appendSplit({ childPartitionId: 7, splitKey: Buffer.from('k') }, 2);
+      parent.appendSplit({ childPartitionId: 7, childEpoch: 2, splitKey: Buffer.from('k') }, 2);
       parent.finishWrites();
     });
     parent.logDurable();
@@ -214,11 +216,44 @@ describe.each<EngineKind>(['lmdb', 'wal'])('a split marker (%s engine)', (kind) 
     expect(replicaOf(reopened.engine, 0, false).hasSeenSplit(8)).toBe(false);
   });
 
+  it('answers a retry of a write the parent took for a carved key from the child, without applying it again', async () => {
+    const { engine } = await open(kind);
+    const parent = replicaOf(engine, 0, false);
+    const child = replicaOf(engine, 1, false);
+    parent.setSplitHost(hostFor(child));
+    parent.setLeading(2);
+    const withId = (key: string, id: string): WriteRequest => ({ ...put(key), requestId: Buffer.from(id) });
+    await engine.write(() => {
+      parent.appendWrite(withId('b', 'req-b'), 2);
+      parent.appendWrite(withId('x', 'req-x'), 2);
+      parent.appendSplit({ childPartitionId: 1, childEpoch: 2, splitKey: Buffer.from('k') }, 2);
+      parent.finishWrites();
+    });
+    parent.logDurable();
+    await applyAll(engine, parent);
+    child.setLeading(2);
+    const retried = await engine.write(() => {
+      const outcome = child.appendWrite(withId('x', 'req-x'), 2);
+      child.finishWrites();
+      return outcome;
+    });
+    // The first write's result (version 2, the parent's index), and no new entry in the child's log.
+    expect(retried.result).toEqual({ ok: true, version: 2, found: true });
+    expect(child.logEndIndex).toBe(3);
+    // The parent's own keys keep their ids; the child does not know them.
+    const other = await engine.write(() => {
+      const outcome = child.appendWrite(withId('y', 'req-b'), 2);
+      child.finishWrites();
+      return outcome;
+    });
+    expect(other.result).toEqual({ ok: true, version: 4, found: false });
+  });
+
   it('refuses a marker from a replica that does not lead the epoch', async () => {
     const { engine } = await open(kind);
     const parent = replicaOf(engine, 0, false);
     parent.setLeading(4);
-    const outcome = await engine.write(() => parent.appendSplit({ childPartitionId: 1, splitKey: Buffer.from('k') }, 3));
+    const outcome = await engine.write(() => parent.appendSplit({ childPartitionId: 1, childEpoch: 3, splitKey: Buffer.from('k') }, 3));
     expect(outcome.ok ? 'ok' : outcome.error.code).toBe('NOT_LEADER');
   });
 });

@@ -794,23 +794,57 @@ export class PartitionReplica {
   /**
    * Applies the split marker at `index` (inside a storage write transaction, everything before it
    * applied and durable): the keys from the split key on are read from data, loaded into the
-   * child as a snapshot at (index, its epoch) when the host gives an unseeded child, and deleted
-   * from this replica's data.
+   * child as a snapshot at (index, the marker's child epoch) when the host gives an unseeded
+   * child, and deleted from this replica's data.
    */
   private applySplit(index: number, marker: SplitMarker, child: PartitionReplica | undefined): void {
     const epoch = this.history.epochAt(index, this.logEnd) ?? this.appliedEpoch;
     const moved = this.store.range({ start: marker.splitKey, end: Buffer.alloc(0), limit: Number.MAX_SAFE_INTEGER, bytesMax: Number.POSITIVE_INFINITY, keysOnly: false });
     this.splitsSeen.add(marker.childPartitionId);
     if (child !== undefined && child.unseeded) {
+      // At the split's epoch, not the marker's: the child's log must not claim an epoch above its own.
       child.beginSnapshotInstall();
-      child.loadSnapshotChunk(index, epoch, moved);
-      child.finishSnapshotInstall(index, epoch);
+      child.loadSnapshotChunk(index, marker.childEpoch, moved);
+      child.finishSnapshotInstall(index, marker.childEpoch);
+      // A retry of a write this log took for a key the child now holds is answered by the child
+      // with that write's result, not applied a second time (RFC 0001 invariant 8 across a split).
+      child.adoptRequestIds(this.requestIdsFrom(marker.splitKey, index));
       this.seededChildren.push(child);
     }
     for (const entry of moved) this.store.deleteValue(entry.key);
     this.appliedEpoch = epoch;
     this.applying = index;
     this.dirty = true;
+  }
+
+  /**
+   * The request ids of this log's retained entries below `beforeIndex` (the newest
+   * dedupEntriesMax of them) that wrote keys from `fromKey` on, in index order.
+   */
+  private requestIdsFrom(fromKey: Buffer, beforeIndex: number): { requestId: Buffer; index: number; kind: 'put' | 'delete' }[] {
+    const out: { requestId: Buffer; index: number; kind: 'put' | 'delete' }[] = [];
+    const last = Math.min(beforeIndex - 1, this.logEnd);
+    let index = Math.max(this.store.firstLogIndex(), last - this.settings.dedup.dedupEntriesMax + 1);
+    while (index <= last) {
+      const chunk = this.store.logEntries(index, last, dedupRebuildChunkBytesMax);
+      if (chunk.length === 0) break;
+      for (const { index: at, entry: raw } of chunk) {
+        const entry = decodeLogEntry(raw);
+        if (entry.requestId.length === 0 || isControlKey(entry.key) || Buffer.compare(entry.key, fromKey) < 0) continue;
+        out.push({ requestId: entry.requestId, index: at, kind: entry.kind === LogEntryKind.Put ? 'put' : 'delete' });
+      }
+      index += chunk.length;
+    }
+    return out;
+  }
+
+  /**
+   * Records request ids of writes its parent's log took for keys this replica now holds (a split
+   * carved it; they are below its first index), so a retry of one is answered, not applied again.
+   */
+  adoptRequestIds(records: readonly { requestId: Buffer; index: number; kind: 'put' | 'delete' }[]): void {
+    const nowMs = this.clock.monotonicMs();
+    for (const r of records) this.dedup.record(r.requestId, r.index, r.kind, nowMs);
   }
 
   /** The transaction that applied entries is durable and visible: they leave the pending view. */

@@ -58,6 +58,12 @@ export interface FollowerHandlerDeps {
   installSnapshot(request: SnapshotInstallRequest): void;
   /** Whether to end every stream at its next message, unhandled (the datanode.replication.breakStreams failpoint; tests only). */
   breakStreams?(): boolean;
+  /**
+   * Whether the replica is a split's new partition about to be carved here from this node's copy
+   * of its parent (RFC 0004): its leader's messages are refused not ready meanwhile, so the
+   * leader waits for the carve instead of sending a snapshot of what is about to be here.
+   */
+  awaitsCarve?(replica: PartitionReplica): boolean;
 }
 
 /** Where the answer to one message goes (called once, possibly after a commit). */
@@ -89,6 +95,10 @@ export class FollowerHandler {
     if (replica === undefined) {
       // Not a replica by this node's view (yet), or its old replica here is still being deleted:
       // the leader retries once the views move (or the deletion is done).
+      reply(refusedBody({ kind: 'not-ready', knownEpoch: entry?.record.epoch ?? 0, leaderHint: entry?.record.leader }, this.deps.view.revision));
+      return;
+    }
+    if (this.deps.awaitsCarve?.(replica) === true) {
       reply(refusedBody({ kind: 'not-ready', knownEpoch: entry?.record.epoch ?? 0, leaderHint: entry?.record.leader }, this.deps.view.revision));
       return;
     }

@@ -78,6 +78,10 @@ import { LeaderProgress, type Admission, type AckPolicy, type AppendRange, type 
 import type { GroupCommitter } from '../partition/group-commit.js';
 import type { PartitionReplica } from '../partition/replica.js';
 import { PeerLink } from './peer-link.js';
+import type { SnapshotServeProgress } from './snapshot-source.js';
+
+/** The snapshot of a partition being served to a follower now (SnapshotSource.progressOf), or undefined. */
+export type SnapshotProgressOf = (keyspace: string, partitionId: number, follower: string) => SnapshotServeProgress | undefined;
 
 /** Settings of the leader side. */
 export interface LeaderReplicatorSettings {
@@ -371,8 +375,12 @@ export class LeaderReplicator {
     }));
   }
 
-  /** Every partition led here with followers and each follower's progress (Replication.GetFollowerProgress), in one synchronous step. */
-  followerProgress(): LedPartitionProgress[] {
+  /**
+   * Every partition led here with followers and each follower's progress (Replication.GetFollowerProgress), in one synchronous
+   * step. `snapshotOf` gives the snapshot being served to a follower (SnapshotSource.progressOf); without one, or when none is
+   * served, its snapshot fields are 0.
+   */
+  followerProgress(snapshotOf: SnapshotProgressOf = () => undefined): LedPartitionProgress[] {
     const now = this.nowMs();
     return [...this.led.values()].map((led) => ({
       keyspace: led.keyspace,
@@ -383,7 +391,18 @@ export class LeaderReplicator {
       acknowledgedIndex: led.progress.acknowledgedIndex,
       followers: led.followers.map((f) => {
         const status = led.progress.followerStatus(f, now);
-        return { nodeId: f, durableIndex: status.durableIndex, lagMs: Math.max(0, Math.round(status.lagMs)), mode: status.mode, inIsr: status.inConfirmedIsr };
+        const snapshot = snapshotOf(led.keyspace, led.partitionId, f);
+        return {
+          nodeId: f,
+          durableIndex: status.durableIndex,
+          lagMs: Math.max(0, Math.round(status.lagMs)),
+          mode: status.mode,
+          inIsr: status.inConfirmedIsr,
+          snapshotBytesSent: snapshot?.bytesSent ?? 0,
+          snapshotBytesEstimate: snapshot?.bytesEstimate ?? 0,
+          snapshotKeysSent: snapshot?.keysSent ?? 0,
+          snapshotElapsedMs: snapshot?.elapsedMs ?? 0,
+        };
       }),
     }));
   }

@@ -21,6 +21,10 @@
  *  - A chunk is sent only while this node still leads the partition at the request's epoch.
  *  - release() ends every serve of a partition whose replica here is being deleted (RFC 0003) and
  *    resolves only once their read transactions are closed: a drop never meets an open reader.
+ *  - progressOf() reports a serve only while it runs (from the read's opening to its close), and
+ *    never more bytes sent than its estimate: the estimate (the partition's data on disk when the
+ *    read opened: page bytes, which overstate the key and value bytes) is raised to the bytes
+ *    sent when they pass it. A newer serve to the same follower replaces an older one's entry.
  */
 import type { SnapshotRequest, SnapshotResponse } from '@quire/proto';
 import {
@@ -67,6 +71,20 @@ export interface SnapshotSourceDeps {
   openReplica(keyspace: string, partitionId: number): PartitionReplica;
   /** Opens a consistent read of a partition's data (PartitionStore.snapshotReader). */
   openReader(keyspace: string, partitionId: number): SnapshotReader;
+  /** Called with the key and value bytes of each chunk the follower took (quire_datanode_snapshot_bytes_sent). */
+  readonly onChunkSent?: (bytes: number) => void;
+}
+
+/** One snapshot being served to a follower, as Replication.GetFollowerProgress reports it. */
+export interface SnapshotServeProgress {
+  /** Key and value bytes of the chunks the follower took so far. */
+  readonly bytesSent: number;
+  /** The partition's data on disk when the read opened, raised to bytesSent when it passes it. */
+  readonly bytesEstimate: number;
+  /** Keys of the chunks the follower took so far. */
+  readonly keysSent: number;
+  /** How long since the read opened, in ms (monotonic). */
+  readonly elapsedMs: number;
 }
 
 /** Where the parts go; resolves when the follower can take more (flow control) or the call ended. */
@@ -76,6 +94,14 @@ export type SnapshotSink = (part: SnapshotResponse) => Promise<void>;
 const busyRetryAfterMs = 1_000;
 /** OVERLOADED back-off when a transaction in flight truncated the log past the read. */
 const raceRetryAfterMs = 50;
+
+/** One serve's counts, updated as its chunks drain. */
+interface ServeCounts {
+  bytesSent: number;
+  bytesEstimate: number;
+  keysSent: number;
+  readonly startedMs: number;
+}
 
 /** One serve in progress, as release() sees it. */
 interface Serve {
@@ -90,6 +116,8 @@ export class SnapshotSource {
   private serving = 0;
   /** The serves in progress, by partition (keyspace/id). */
   private readonly serves = new Map<string, Set<Serve>>();
+  /** The counts of the serves in progress, by partition and follower (keyspace/id/follower): the latest serve to each. */
+  private readonly progress = new Map<string, ServeCounts>();
   /** The node-wide byte rate of snapshot chunks (undefined: no limit). */
   private readonly rate: ByteRate | undefined;
 
@@ -104,6 +132,18 @@ export class SnapshotSource {
   /** Snapshots being served now. */
   get inFlight(): number {
     return this.serving;
+  }
+
+  /** The snapshot of a partition being served to `follower` now, or undefined when none is. */
+  progressOf(keyspace: string, partitionId: number, follower: string): SnapshotServeProgress | undefined {
+    const counts = this.progress.get(progressKey(keyspace, partitionId, follower));
+    if (counts === undefined) return undefined;
+    return {
+      bytesSent: counts.bytesSent,
+      bytesEstimate: counts.bytesEstimate,
+      keysSent: counts.keysSent,
+      elapsedMs: Math.max(0, Math.round(this.deps.clock.monotonicMs() - counts.startedMs)),
+    };
   }
 
   /**
@@ -154,6 +194,8 @@ export class SnapshotSource {
     const serves = this.serves.get(id) ?? new Set<Serve>();
     serves.add(serve);
     this.serves.set(id, serves);
+    const countsKey = progressKey(keyspace, partitionId, requesterNodeId);
+    let counts: ServeCounts | undefined;
     try {
       // Before the read: whatever A it sees is at least the applied index now, so from here on
       // no transaction drops an entry above A.
@@ -168,6 +210,10 @@ export class SnapshotSource {
         throw new OverloadedError(`Partition ${id}: a transaction in flight dropped log entries above the snapshot's index ${appliedIndex}; pull again`, { retryAfterMs: raceRetryAfterMs, partitionId });
       }
       this.deps.keepLogForSnapshot(keyspace, partitionId, epoch, requesterNodeId, appliedIndex + 1);
+      // The estimate, once: what the partition takes on disk now (page bytes; more than the payload).
+      counts = { bytesSent: 0, bytesEstimate: Math.max(0, replica.approximateDataBytes()), keysSent: 0, startedMs };
+      this.progress.set(countsKey, counts);
+      const progress = counts;
       this.deps.log.info('Serving a snapshot', { keyspace, partitionId, epoch, follower: requesterNodeId, appliedIndex, appliedEpoch: reader.epoch, logStart: replica.firstLogIndex });
       const send = async (part: SnapshotResponse): Promise<boolean> => {
         if (aborted) throw released();
@@ -190,14 +236,18 @@ export class SnapshotSource {
         const why = tally.add(chunk);
         assert(why === undefined, `Snapshot read of ${id}: ${why}`);
         const items = chunk.map((e) => ({ key: e.key, value: e.value, version: e.version }));
+        const bytes = chunk.reduce((n, e) => n + e.key.length + e.value.length, 0);
         if (this.rate !== undefined) {
           // Paced with every other snapshot this node serves (--snapshot-bytes-per-second).
-          const bytes = chunk.reduce((n, e) => n + e.key.length + e.value.length, 0);
           const waitMs = this.rate.reserve(bytes, this.deps.clock.monotonicMs());
           if (waitMs > 0) await new Promise<void>((resolve) => this.deps.clock.after(waitMs, resolve));
           if (cancelled()) return undefined;
         }
         if (!(await send({ part: { $case: 'chunk', value: { items } } }))) return undefined;
+        progress.bytesSent += bytes;
+        progress.keysSent += chunk.length;
+        progress.bytesEstimate = Math.max(progress.bytesEstimate, progress.bytesSent);
+        this.deps.onChunkSent?.(bytes);
         // Let appends and answers run between chunks even when the follower keeps up.
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
@@ -215,6 +265,7 @@ export class SnapshotSource {
       return tally.totals;
     } finally {
       reader?.close();
+      if (counts !== undefined && this.progress.get(countsKey) === counts) this.progress.delete(countsKey);
       this.serving--;
       serves.delete(serve);
       if (serves.size === 0) this.serves.delete(id);
@@ -235,4 +286,9 @@ export class SnapshotSource {
       timer?.cancel();
     }
   }
+}
+
+/** The key of one serve's counts: keyspace/id/follower. */
+function progressKey(keyspace: string, partitionId: number, follower: string): string {
+  return `${keyspace}/${partitionId}/${follower}`;
 }

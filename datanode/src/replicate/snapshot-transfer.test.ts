@@ -2,7 +2,8 @@
  * A snapshot from a leader's SnapshotSource into a follower's SnapshotInstaller, in one process
  * over two real LMDB environments, with the gRPC call replaced by a loopback: the refusals of
  * the source, the install and its answer, a repeat that joins, a corrupt transfer started over,
- * and a pull given up (its partial install discarded) once its leader no longer leads.
+ * a pull given up (its partial install discarded) once its leader no longer leads, and the
+ * progress the source reports while it serves (bytes and keys sent, the estimate, the time).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +19,7 @@ import type { LogEnd } from '../replication/divergence.js';
 import { openLmdbEngine } from '../storage/lmdb-engine.js';
 import type { StorageEngine, StoredEntry } from '../storage/engine.js';
 import { SnapshotInstaller, type SnapshotStream } from './snapshot-installer.js';
-import { SnapshotSource } from './snapshot-source.js';
+import { SnapshotSource, type SnapshotSourceDeps } from './snapshot-source.js';
 
 const dirs: string[] = [];
 const engines: StorageEngine[] = [];
@@ -78,7 +79,7 @@ async function leaderWith(count: number): Promise<PartitionReplica> {
   return r;
 }
 
-function sourceFor(leader: PartitionReplica, floors: number[], snapshotsInFlightMax = 2, bytesPerSecond = 0): SnapshotSource {
+function sourceFor(leader: PartitionReplica, floors: number[], snapshotsInFlightMax = 2, bytesPerSecond = 0, onChunkSent?: SnapshotSourceDeps['onChunkSent']): SnapshotSource {
   return new SnapshotSource(
     { snapshotsInFlightMax, chunkBytesMax: 256, serveMsMax: 60_000, bytesPerSecond },
     {
@@ -93,6 +94,7 @@ function sourceFor(leader: PartitionReplica, floors: number[], snapshotsInFlight
       },
       openReplica: () => leader,
       openReader: () => leaderEngine.partition('default', 0).snapshotReader(),
+      ...(onChunkSent === undefined ? {} : { onChunkSent }),
     },
   );
 }
@@ -312,6 +314,80 @@ describe('snapshot transfer', () => {
     expect(follower.installingSnapshot).toBe(true);
     expect(log.find('Cancelling a snapshot pull: the replica is being deleted').length).toBe(1);
     expect(log.find('Gave up a snapshot pull: its leader no longer leads the partition at that epoch')).toEqual([]);
+  });
+
+  it('reports the progress of a serve while it runs (bytes and keys the follower took, the estimate from disk) and nothing once it ended', async () => {
+    const leader = await leaderWith(300);
+    const counted: number[] = [];
+    const source = sourceFor(leader, [], 2, 0, (bytes) => counted.push(bytes));
+    expect(source.progressOf('default', 0, 'n2')).toBeUndefined();
+    // The follower takes two chunks and is slow to drain the third.
+    const taken: { bytes: number; keys: number }[] = [];
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let held = false;
+    const served = source.serve(
+      request(),
+      (part) => {
+        if (part.part?.$case !== 'chunk') return Promise.resolve();
+        if (taken.length === 2) {
+          held = true;
+          return gate;
+        }
+        taken.push({ bytes: part.part.value.items.reduce((n, e) => n + e.key.length + e.value.length, 0), keys: part.part.value.items.length });
+        return Promise.resolve();
+      },
+      () => false,
+      60_000,
+    );
+    for (let i = 0; i < 200 && !held; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(held).toBe(true);
+    await new Promise((r) => setTimeout(r, 20));
+    const total = dataOf(leaderEngine).reduce((n, e) => n + e.key.length + e.value.length, 0);
+    const mid = source.progressOf('default', 0, 'n2');
+    const sentMid = (taken[0]?.bytes ?? 0) + (taken[1]?.bytes ?? 0);
+    expect(mid).toEqual({ bytesSent: sentMid, keysSent: (taken[0]?.keys ?? 0) + (taken[1]?.keys ?? 0), bytesEstimate: leader.approximateDataBytes(), elapsedMs: expect.any(Number) as number });
+    expect(sentMid).toBeGreaterThan(0);
+    expect(sentMid).toBeLessThan(total);
+    // Page bytes: at least the payload, so the estimate is an upper bound here.
+    expect(mid?.bytesEstimate).toBeGreaterThanOrEqual(total);
+    expect(mid?.elapsedMs).toBeGreaterThanOrEqual(15);
+    // Only that follower, only that partition.
+    expect([source.progressOf('default', 0, 'n3'), source.progressOf('default', 1, 'n2'), source.progressOf('other', 0, 'n2')]).toEqual([undefined, undefined, undefined]);
+    release();
+    expect(await served).toEqual({ keyCount: 300, payloadBytes: total });
+    expect(source.progressOf('default', 0, 'n2')).toBeUndefined();
+    // The counter saw every chunk's key and value bytes, once.
+    expect(counted.reduce((n, b) => n + b, 0)).toBe(total);
+  });
+
+  it('never reports more bytes sent than its estimate: the estimate is raised to the bytes sent', async () => {
+    const leader = await leaderWith(300);
+    // The replica as the source sees it, claiming 1 byte on disk.
+    const small = Object.create(leader, { approximateDataBytes: { value: () => 1 } }) as PartitionReplica;
+    const source = new SnapshotSource(
+      { snapshotsInFlightMax: 2, chunkBytesMax: 256, serveMsMax: 60_000 },
+      { nodeId: 'n1', view, clock: systemClock, log, keepLogForSnapshot: () => small, openReplica: () => leader, openReader: () => leaderEngine.partition('default', 0).snapshotReader() },
+    );
+    const seen: { bytesSent: number; bytesEstimate: number }[] = [];
+    await source.serve(
+      request(),
+      async () => {
+        const p = source.progressOf('default', 0, 'n2');
+        if (p !== undefined) seen.push({ bytesSent: p.bytesSent, bytesEstimate: p.bytesEstimate });
+      },
+      () => false,
+      60_000,
+    );
+    // Seen as each part is written: the header and the first chunk before any chunk was taken.
+    expect(seen.length).toBeGreaterThan(3);
+    expect(seen.slice(0, 2)).toEqual([
+      { bytesSent: 0, bytesEstimate: 1 },
+      { bytesSent: 0, bytesEstimate: 1 },
+    ]);
+    for (const p of seen.slice(2)) expect(p.bytesEstimate).toBe(p.bytesSent);
+    expect(seen.at(-1)?.bytesSent).toBe(dataOf(leaderEngine).reduce((n, e) => n + e.key.length + e.value.length, 0));
+    expect(source.progressOf('default', 0, 'n2')).toBeUndefined();
   });
 
   it('refuses pulls it must not serve: another epoch, not the leader, not a follower, too many at once', async () => {

@@ -109,7 +109,7 @@ export class Splits {
     const splitKey = Buffer.from(child.record.startKey);
     const queued = this.deps.committer.submitTask({
       replica: parentReplica,
-      run: () => parentReplica.appendSplit({ childPartitionId: child.record.partitionId, splitKey }, epoch),
+      run: () => parentReplica.appendSplit({ childPartitionId: child.record.partitionId, childEpoch: origin.parentEpoch, splitKey }, epoch),
       done: (result) => {
         this.markersInFlight.delete(childId);
         if (result.ok) {

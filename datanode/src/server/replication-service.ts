@@ -118,7 +118,7 @@ export function createReplicationService(node: DataNode, nodeId: string, log: Lo
     getFollowerProgress(_call: ServerUnaryCall<GetFollowerProgressRequest, GetFollowerProgressResponse>, callback: sendUnaryData<GetFollowerProgressResponse>): void {
       try {
         if (node.isStopping) throw new ShuttingDownError(`Data node ${nodeId} is shutting down`);
-        callback(null, { partitions: node.replicator.followerProgress() });
+        callback(null, { partitions: node.followerProgress() });
       } catch (err) {
         callback(toGrpcStatus(err));
       }

@@ -3,12 +3,16 @@ import {
   LogEntryKind,
   decodeAppliedState,
   decodeLogEntry,
+  decodeSplitMarker,
   decodeStoredValue,
   directKeyBytesMax,
   encodeAppliedState,
   encodeLogEntry,
+  encodeSplitMarker,
   encodeStoredValue,
+  isControlKey,
   isOverflowStoredKey,
+  isSplitMarker,
   logIndexOf,
   logEntryRequestId,
   logKey,
@@ -117,5 +121,28 @@ describe('storage codec', () => {
     ['an applied state', () => decodeAppliedState(Buffer.alloc(15))],
   ])('refuses to decode %s that is truncated or corrupt (assertion)', (_name, decode) => {
     expect(decode).toThrow();
+  });
+});
+
+describe('split markers', () => {
+  it('round-trips the child id, the child epoch and the split key', () => {
+    const marker = { childPartitionId: 70_000, childEpoch: 2 ** 40, splitKey: Buffer.from([0, 1, 0xff]) };
+    const value = encodeSplitMarker(marker);
+    expect(isSplitMarker(value)).toBe(true);
+    expect(decodeSplitMarker(value)).toEqual(marker);
+  });
+
+  it.each([
+    ['an empty value', Buffer.alloc(0)],
+    ['a value without a split key', encodeSplitMarker({ childPartitionId: 1, childEpoch: 1, splitKey: Buffer.from('k') }).subarray(0, 13)],
+    ['another version', Buffer.concat([Buffer.from([2]), encodeSplitMarker({ childPartitionId: 1, childEpoch: 1, splitKey: Buffer.from('k') }).subarray(1)])],
+    ['a client value', Buffer.from('hello world, a plain value')],
+  ])('does not take %s for a split marker', (_name, value) => {
+    expect(isSplitMarker(value)).toBe(false);
+  });
+
+  it('tells the control key (empty) from every client key', () => {
+    expect(isControlKey(Buffer.alloc(0))).toBe(true);
+    expect(isControlKey(Buffer.from([0]))).toBe(false);
   });
 });

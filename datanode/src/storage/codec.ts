@@ -180,11 +180,17 @@ export function logEntryRequestId(raw: Uint8Array): { kind: LogEntryKind; reques
  * keys are 1..4096 bytes — is a control entry: its value says that the partition splits at
  * `splitKey`, the keys from there on going to partition `childPartitionId`. Every replica that
  * applies it carves those keys out of its data into the child in the same storage transaction,
- * so all replicas cut at the same write. Layout of the value: [u8 1][u32 child id][split key].
- * It travels through replication, the pending view and the log like any put.
+ * so all replicas cut at the same write. Layout of the value: [u8 1][u32 child id][u64 child
+ * epoch][split key]. It travels through replication, the pending view and the log like any put.
  */
 export interface SplitMarker {
   readonly childPartitionId: number;
+  /**
+   * The epoch the child is seeded at: the split's epoch (its record's first, split_from's
+   * parent_epoch), never above the child's current epoch — the parent's log may be at a later
+   * epoch by the time the marker is appended, which the child's epochs must not run ahead of.
+   */
+  readonly childEpoch: number;
   readonly splitKey: Buffer;
 }
 
@@ -198,23 +204,25 @@ export function isControlKey(key: Uint8Array): boolean {
 /** Encodes a split marker's value. */
 export function encodeSplitMarker(marker: SplitMarker): Buffer {
   assert(marker.splitKey.length > 0, 'A split marker needs a non-empty split key');
-  const out = Buffer.allocUnsafe(5 + marker.splitKey.length);
+  assert(Number.isSafeInteger(marker.childEpoch) && marker.childEpoch >= 1, `A split marker's child epoch ${marker.childEpoch} is not a positive integer`);
+  const out = Buffer.allocUnsafe(13 + marker.splitKey.length);
   out.writeUInt8(splitMarkerVersion, 0);
   out.writeUInt32BE(marker.childPartitionId, 1);
-  marker.splitKey.copy(out, 5);
+  out.writeBigUInt64BE(BigInt(marker.childEpoch), 5);
+  marker.splitKey.copy(out, 13);
   return out;
 }
 
 /** Whether a value is a well-formed split marker (what a follower checks before taking an entry of the control key). */
 export function isSplitMarker(value: Uint8Array): boolean {
-  return value.length > 5 && value[0] === splitMarkerVersion;
+  return value.length > 13 && value[0] === splitMarkerVersion;
 }
 
 /** Decodes a split marker's value. */
 export function decodeSplitMarker(value: Uint8Array): SplitMarker {
   const buf = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  assert(buf.length > 5 && buf.readUInt8(0) === splitMarkerVersion, `Split marker of ${buf.length} bytes, version ${buf.length > 0 ? buf.readUInt8(0) : 'none'}`);
-  return { childPartitionId: buf.readUInt32BE(1), splitKey: Buffer.from(buf.subarray(5)) };
+  assert(buf.length > 13 && buf.readUInt8(0) === splitMarkerVersion, `Split marker of ${buf.length} bytes, version ${buf.length > 0 ? buf.readUInt8(0) : 'none'}`);
+  return { childPartitionId: buf.readUInt32BE(1), childEpoch: Number(buf.readBigUInt64BE(5)), splitKey: Buffer.from(buf.subarray(13)) };
 }
 
 /** Encodes a log index as an 8-byte big-endian key. */

@@ -15,15 +15,17 @@
  *  - the coordinator leader crashing at each move failpoint (coordinator.move.afterAdd,
  *    beforeHandOver, afterRemove), with a standby taking over;
  *  - a data node killed and never restarted, the coordinator's --node-dead-after-ms at 5 s: its
- *    replicas re-created on the others (from kill to every partition 3 in sync).
+ *    replicas re-created on the others (from kill to every partition 3 in sync);
+ *  - splits of a RANGE keyspace holding the workloads' keys (RFC 0004): by hand, each followed at
+ *    once by kill -9 of the split partition's leader, and by size as the workloads write.
  * The long tier runs 16 partitions with 20 MB written before the first change (moves copy it),
  * and repeats each kill scenario's fault in 4 rounds.
  */
 import { describe, expect, it } from 'vitest';
 import type { ChaosClusterOptions } from '../harness/chaos-cluster.js';
 import { formatAvailability } from '../report/availability.js';
-import { coordinatorCrashScript, deadNodeScript, drainScript, killLearnerScript, killSourceLeaderScript, scaleOutScript, type MoveScript } from './move-scripts.js';
-import { failedChecks, runScenario, type ScenarioResult } from './scenario.js';
+import { coordinatorCrashScript, deadNodeScript, drainScript, killLearnerScript, killSourceLeaderScript, scaleOutScript, splitKillScript, type MoveScript } from './move-scripts.js';
+import { failedChecks, runScenario, type ScenarioResult, type ScenarioSpec } from './scenario.js';
 import { chaosTier } from './tier.js';
 
 const tier = chaosTier(process.env);
@@ -37,9 +39,16 @@ const setClients = 4;
 const nodeDeadAfterMs = 5_000;
 
 /** Runs a move scenario and asserts every check passed: linearizable, 0 acknowledged writes lost, the script's moves check, fault coverage. */
-async function moveScenario(name: string, seed: number, cluster: Omit<ChaosClusterOptions, 'name' | 'onProgress'>, plannedFaults: readonly string[], script: (name: string) => MoveScript): Promise<ScenarioResult> {
+async function moveScenario(
+  name: string,
+  seed: number,
+  cluster: Omit<ChaosClusterOptions, 'name' | 'onProgress'>,
+  plannedFaults: readonly string[],
+  script: (name: string) => MoveScript,
+  keyspace?: ScenarioSpec['keyspace'],
+): Promise<ScenarioResult> {
   // keepLogs: what the coordinator and the data nodes logged is how a slow or rolled-back move is explained.
-  const r = await runScenario({ name, tier, cluster, workload: 'register', setClients, finalReads: true, plannedFaults, seed, script: script(name), keepLogs: true });
+  const r = await runScenario({ name, tier, cluster, workload: 'register', setClients, finalReads: true, plannedFaults, seed, script: script(name), keepLogs: true, ...(keyspace === undefined ? {} : { keyspace }) });
   const w = r.workload;
   const s = r.setWorkload;
   const faults = r.faults.filter((e) => e.action === 'start' && e.ok).map((e) => e.nemesis);
@@ -93,6 +102,19 @@ describe('replica moves under load (RFC 0003): scale out, drain, kills in the mi
       { ...fastLeases, nodes: 4, extraArgs: { coordinator: ['--node-dead-after-ms', String(nodeDeadAfterMs)] } },
       ['kill'],
       (name) => deadNodeScript({ tier, name, nodeDeadAfterMs }),
+    );
+  });
+
+  it('splits a range keyspace under load, by hand with kill -9 of the parent’s leader right after each split and by size: nothing acknowledged lost, linearizable, the ranges cover every key once', async () => {
+    await moveScenario(
+      'elasticity-range-splits',
+      187,
+      // Splits by size as well, checked every 500 ms: at 64 KiB the short tier's writes split the
+      // keyspace a few times more; the long tier's 20 MB preload at 1 MiB some twenty times.
+      { ...fastLeases, nodes: 3, extraArgs: { datanode: ['--split-size-bytes', String(tier.name === 'long' ? 1024 * 1024 : 64 * 1024), '--split-check-interval-ms', '500', '--split-load-ops-per-second', '0'] } },
+      ['kill', 'split'],
+      (name) => splitKillScript({ tier, name, keyspace: 'ranged', rounds: tier.moves.rounds + 1 }),
+      { name: 'ranged', settings: { scheme: 'range', replicationFactor: 3 } },
     );
   });
 });

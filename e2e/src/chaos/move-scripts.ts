@@ -8,7 +8,7 @@
  * runs out (a stuck move), a move that should not roll back did, a move a fault hit never
  * ended, or the replicas are not balanced.
  */
-import { MovePhase, type MoveInfo } from '@quire/proto';
+import { MovePhase, type MoveInfo, type PartitionMap } from '@quire/proto';
 import { armFailpoints } from '../harness/failpoints.js';
 import { describeMove, formatCounts, moveName, placementOf, type Placement } from '../harness/placement.js';
 import { movePhaseName } from '@quire/common';
@@ -442,3 +442,71 @@ export function deadNodeScript(o: MoveScriptOptions & { readonly nodeDeadAfterMs
   });
 }
 
+
+/** The [id, start, end] of a keyspace's partitions in key order (as strings, for the report). */
+function rangesOf(map: PartitionMap): { id: number; start: Buffer; end: Buffer; leader: string }[] {
+  return [...map.partitions]
+    .map((p) => ({ id: p.partitionId, start: Buffer.from(p.startKey), end: Buffer.from(p.endKey), leader: p.leader }))
+    .sort((a, b) => Buffer.compare(a.start, b.start));
+}
+
+/** Why a RANGE keyspace's ranges do not cover every key exactly once, or '' when they do. */
+function coverageProblem(map: PartitionMap): string {
+  const r = rangesOf(map);
+  if (r.length === 0) return 'no partitions';
+  if (r[0]?.start.length !== 0) return `the first range starts at ${JSON.stringify(r[0]?.start.toString())}, not at the keyspace's start`;
+  if (r.at(-1)?.end.length !== 0) return `the last range ends at ${JSON.stringify(r.at(-1)?.end.toString())}, not at the keyspace's end`;
+  for (let i = 1; i < r.length; i++) {
+    if (!r[i]?.start.equals(r[i - 1]?.end ?? Buffer.alloc(0))) return `partition ${r[i]?.id} starts at ${JSON.stringify(r[i]?.start.toString())} but the one before ends at ${JSON.stringify(r[i - 1]?.end.toString())}`;
+  }
+  return '';
+}
+
+/**
+ * (g) Splits of a RANGE keyspace under load, with the parent's leader killed right after each
+ * split (RFC 0004; the workloads' keys live in the keyspace, and the data nodes also split by
+ * size as the workloads write). Each round splits the partition holding the most of the keys
+ * written so far at its middle key (`SplitPartition`), and at once `kill -9`s the node that led
+ * it: the split marker may not be in the log yet, or not carved everywhere, and the new
+ * partition's only ISR member may be the node killed. After the tier's fault time the node is
+ * started again; the cluster must settle with every partition (the new ones too) fully in sync,
+ * and the ranges must still cover every key exactly once.
+ */
+export function splitKillScript(o: MoveScriptOptions & { readonly keyspace: string; readonly rounds: number }): MoveScript {
+  return moveScript(o, async (d, ctx, problems) => {
+    const settled: number[] = [];
+    for (let round = 1; round <= o.rounds; round++) {
+      const map = await d.admin(`round ${round}: partition map`, () => ctx.client.partitionMap(o.keyspace));
+      const ranges = rangesOf(map);
+      // The keys written so far, by the partition that holds them now.
+      const byPartition = new Map<number, Buffer[]>();
+      for await (const e of ctx.client.scan({ keyspace: o.keyspace, keysOnly: true })) {
+        const p = ranges.find((r) => Buffer.compare(e.key, r.start) >= 0 && (r.end.length === 0 || Buffer.compare(e.key, r.end) < 0));
+        if (p !== undefined) byPartition.set(p.id, [...(byPartition.get(p.id) ?? []), e.key]);
+      }
+      const [parentId, keys] = [...byPartition.entries()].sort((a, b) => b[1].length - a[1].length)[0] ?? [undefined, []];
+      const parent = ranges.find((r) => r.id === parentId);
+      const at = keys[Math.floor(keys.length / 2)];
+      if (parent === undefined || at === undefined || keys.length < 2 || at.equals(parent.start)) {
+        problems.push(`round ${round}: no partition with two keys to split (${keys.length} keys in the fullest)`);
+        continue;
+      }
+      const victim = ctx.cluster.process(parent.leader);
+      // A partition still being carved from an earlier split refuses (FAILED_PRECONDITION): admin retries.
+      const res = await d.admin(`round ${round}: split ${o.keyspace}/${parent.id} at ${JSON.stringify(at.toString())}`, () => ctx.client.splitPartition({ keyspace: o.keyspace, at, partitionId: parent.id }));
+      const killedMs = Date.now();
+      await d.kill(victim, { role: 'split parent leader', round, partition: parent.id, newPartition: res.rightPartitionId, at: at.toString() });
+      d.record('split', 'start', [parent.leader], { round, partition: parent.id, newPartition: res.rightPartitionId, at: at.toString(), epoch: res.epoch });
+      await sleep(o.tier.faultMs);
+      d.restart(victim);
+      const { ms } = await d.waitSettled(`round ${round}: every partition in sync after the split of ${o.keyspace}/${parent.id} and the kill of ${parent.leader}`, { balanced: false }, killedMs);
+      settled.push(ms);
+      d.figure(`round ${round}: split ${o.keyspace}/${parent.id} at ${JSON.stringify(at.toString())} (new partition ${res.rightPartitionId}), kill -9 of its leader ${parent.leader}; kill to every partition 3 in sync`, seconds(ms));
+    }
+    const end = await d.admin('the final partition map', () => ctx.client.partitionMap(o.keyspace));
+    const coverage = coverageProblem(end);
+    if (coverage !== '') problems.push(`the ranges of ${o.keyspace} do not cover every key once: ${coverage}`);
+    d.figure(`partitions of ${o.keyspace} at the end (1 at the start; ${o.rounds} split by hand, the rest by size)`, end.partitions.length);
+    if (settled.length > 0) d.figure('kill to settled max', seconds(Math.max(...settled)));
+  });
+}

@@ -15,7 +15,7 @@
  */
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
-import type { QuireClient } from '@quire/client';
+import type { KeyspaceSettings, QuireClient } from '@quire/client';
 import { loadHashPartitioner, seededRng, type Rng } from '@quire/common';
 import { checkRegister, checkSet, formatResult, parseHistory } from '@quire/history';
 import { ChaosCluster, type ChaosClusterOptions } from '../harness/chaos-cluster.js';
@@ -90,6 +90,11 @@ export interface ScenarioSpec {
   readonly setClients?: number;
   /** After the workload, read every key the register workload touched once more, into its history. */
   readonly finalReads?: boolean;
+  /**
+   * A keyspace created before the workload starts, which every client of the run (the workloads'
+   * and the script's) then uses instead of `default` (a RANGE keyspace for the split scenarios).
+   */
+  readonly keyspace?: { readonly name: string; readonly settings: KeyspaceSettings };
 }
 
 /** What a scenario measured and decided. */
@@ -240,9 +245,14 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   let reported = false;
   try {
     const allRouters = spec.clients === 'all-routers';
-    const clients = cluster.routerAddresses.map((_, i) => (allRouters ? cluster.clientOfAllRouters(5_000) : cluster.client(i, 5_000)));
+    const keyspace = spec.keyspace?.name;
+    const clients = cluster.routerAddresses.map((_, i) => (allRouters ? cluster.clientOfAllRouters(5_000, keyspace) : cluster.client(i, 5_000, keyspace)));
     const clientFor = (process: number): QuireClient => clients[process % clients.length] ?? clients[0]!;
-    const control = allRouters ? cluster.clientOfAllRouters(5_000) : cluster.client(0, 5_000);
+    const control = allRouters ? cluster.clientOfAllRouters(5_000, keyspace) : cluster.client(0, 5_000, keyspace);
+    if (spec.keyspace !== undefined) {
+      const map = await control.createKeyspace(spec.keyspace.name, spec.keyspace.settings);
+      say(`${spec.name}: created keyspace ${spec.keyspace.name} (${map.partitions.length} partitions); every client uses it`);
+    }
     const clock = new RunClock();
     const recorder = new HistoryRecorder(clock);
     const log = new NemesisLog(clock);

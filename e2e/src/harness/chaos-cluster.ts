@@ -444,16 +444,16 @@ export class ChaosCluster {
     return this.byRole('router').map((r) => r.address);
   }
 
-  /** A client of router `index` (0-based). */
-  client(index = 0, requestTimeoutMs = 5_000): QuireClient {
+  /** A client of router `index` (0-based), of `keyspace` (default: `default`). */
+  client(index = 0, requestTimeoutMs = 5_000, keyspace?: string): QuireClient {
     const router = this.routerAddresses[index];
     if (router === undefined) throw new Error(`No router ${index}`);
-    return new QuireClient({ router, requestTimeoutMs, connectTimeoutMs: 1_000 });
+    return new QuireClient({ router, requestTimeoutMs, connectTimeoutMs: 1_000, ...(keyspace === undefined ? {} : { keyspace }) });
   }
 
   /** A client given every router, which moves to another when the one it uses dies. */
-  clientOfAllRouters(requestTimeoutMs = 5_000): QuireClient {
-    return new QuireClient({ routers: this.routerAddresses, requestTimeoutMs, connectTimeoutMs: 1_000 });
+  clientOfAllRouters(requestTimeoutMs = 5_000, keyspace?: string): QuireClient {
+    return new QuireClient({ routers: this.routerAddresses, requestTimeoutMs, connectTimeoutMs: 1_000, ...(keyspace === undefined ? {} : { keyspace }) });
   }
 
   /** Pids, addresses, namespaces, data directories and logs, for the report. */
