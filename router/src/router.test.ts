@@ -126,7 +126,7 @@ function recordingLogger(lines: { level: string; message: string; fields: LogFie
 let partitioner: HashPartitioner | undefined;
 
 /** A router over one partition (or `partitions`) of `default`, led by n1 at epoch 1 with `replicas`. */
-async function setup(options: { replicas?: string[]; partitions?: number; settings?: Partial<RouterSettings>; view?: MetadataView } = {}) {
+async function setup(options: { replicas?: string[]; isr?: string[]; partitions?: number; settings?: Partial<RouterSettings>; view?: MetadataView } = {}) {
   partitioner ??= await loadHashPartitioner();
   const replicas = options.replicas ?? ['n1', 'n2', 'n3'];
   const count = options.partitions ?? 1;
@@ -135,7 +135,7 @@ async function setup(options: { replicas?: string[]; partitions?: number; settin
     viewOf({
       keyspaces: { default: count },
       replicationFactors: { default: replicas.length },
-      partitions: Array.from({ length: count }, (_, id) => ({ id, leader: 'n1', epoch: 1, replicas, isr: replicas })),
+      partitions: Array.from({ length: count }, (_, id) => ({ id, leader: 'n1', epoch: 1, replicas, isr: options.isr ?? replicas })),
       live: ['n1', 'n2', 'n3'],
     });
   const clock = new ManualClock();
@@ -304,8 +304,9 @@ describe('Router failover buffering', () => {
     expect(messageOf(b.state.result)).toBe('Partition default/0 is on node n1, which is down');
   });
 
+  // The map's ISR is the leader alone: a PARTITION_UNAVAILABLE for want of in-sync followers is not momentary.
   it.each(['AMBIGUOUS_RESULT', 'DEADLINE_EXCEEDED', 'OVERLOADED', 'PARTITION_UNAVAILABLE'] as const)('passes %s on a put through unchanged, without retrying', async (code) => {
-    const t = await setup();
+    const t = await setup({ isr: ['n1'] });
     t.nodes.answers.set('n1', [errorAnswer(code, `the node said ${code}`)]);
     const a = t.start(put());
     await t.advance(1_000);
@@ -314,6 +315,16 @@ describe('Router failover buffering', () => {
     expect(messageOf(a.state.result)).toBe(`the node said ${code}`);
     expect(t.nodes.sent).toHaveLength(1);
     expect(t.metrics.count('quire_router_failover_waits')).toBe(0);
+  });
+
+  it('sends a put refused PARTITION_UNAVAILABLE again while the map shows an ISR of min_isr that the leader has not confirmed yet', async () => {
+    const t = await setup();
+    t.nodes.answers.set('n1', [errorAnswer('PARTITION_UNAVAILABLE', 'Partition 0 has 1 in-sync replicas [n1], fewer than min_isr 2'), putOk]);
+    const a = t.start(put());
+    await t.advance(300);
+    await a.done;
+    expect(codeOf(a.state.result)).toBe('put');
+    expect(t.nodes.sent).toHaveLength(2);
   });
 
   it('sends a put again after UNAVAILABLE (it was never sent) and a get after its node was lost', async () => {
@@ -414,7 +425,7 @@ describe('Router resending writes with a request id', () => {
     ['PARTITION_UNAVAILABLE', 'AMBIGUOUS_RESULT'],
     ['CONDITION_FAILED', 'CONDITION_FAILED'],
   ] as const)('after an ambiguous attempt, a resend answered %s answers %s', async (code, answered) => {
-    const t = await setup();
+    const t = await setup({ isr: ['n1'] });
     t.nodes.answers.set('n1', [errorAnswer('AMBIGUOUS_RESULT'), errorAnswer(code)]);
     const a = t.start(putWithId());
     await t.advance(100);
@@ -696,8 +707,20 @@ describe('Router: RANGE keyspaces', () => {
     ]);
   });
 
-  it('passes a write\'s PARTITION_UNAVAILABLE through as before when no split is under way', async () => {
-    const t = await setup({ view: twoPartitions() });
+  it('passes a write\'s PARTITION_UNAVAILABLE through as before when no split is under way and the map\'s ISR is the leader alone', async () => {
+    const view = rangeViewOf(
+      [
+        {
+          name: 'r',
+          partitions: [
+            { id: 0, start: '', end: 'm', leader: 'n1', replicas: ['n1', 'n2', 'n3'] },
+            { id: 1, start: 'm', end: '', leader: 'n2', replicas: ['n2', 'n3', 'n1'], isr: ['n2'] },
+          ],
+        },
+      ],
+      ['n1', 'n2', 'n3'],
+    );
+    const t = await setup({ view });
     t.nodes.answers.set('n2', [notCarved(100), putOk]);
     const a = t.start(putIn('t'));
     await t.advance(300);

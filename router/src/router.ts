@@ -23,9 +23,11 @@
  *    or the leader changed before acknowledging it): send again the same way, to whichever
  *    node leads; the data nodes deduplicate the id, so the write is applied at most once and a
  *    resend of an applied write gets its first result.
- *  - PARTITION_UNAVAILABLE while the view shows a split of the partition under way (the new
- *    partition's leader has not carved its data out of the parent yet): send again after the
- *    leader's retry_after_ms, writes too — the refusal says the operation did not happen.
+ *  - PARTITION_UNAVAILABLE that the view shows passing (unavailabilityIsMomentary: a split of
+ *    the partition under way — the new partition's leader has not carved its data out of the
+ *    parent yet — or an ISR of min_isr in the map that the leader has not confirmed yet): send
+ *    again after the leader's retry_after_ms, writes too — the refusal says the operation did
+ *    not happen.
  * Nothing else is retried. A write whose outcome is unknown reaches the client as
  * AMBIGUOUS_RESULT, never as a success or a failure: a write without a request id at once, and
  * one with a request id when no resend decided it within the failover wait (every answer but a
@@ -75,7 +77,7 @@ import {
 import { RpcMetrics, contextFromTraceparent, latencyBucketsMs, traceparentOf, tracer, tracingOn } from '@quire/runtime';
 import type { NodeConnection } from './node-connection.js';
 import { keyspaceOf, partitionOfKey, rangeSegmentOf, routePartition, sessionPositionsFor, type RangeSegment, type Route } from './routing/route.js';
-import { epochOf, holdUntilMs, replicaCountOf, retryActionFor, routeSuperseded, settlesAmbiguousWrite, splitUnderWay, type OperationKind } from './routing/failover.js';
+import { epochOf, holdUntilMs, replicaCountOf, retryActionFor, routeSuperseded, settlesAmbiguousWrite, unavailabilityIsMomentary, type OperationKind } from './routing/failover.js';
 import { mergeOrdered } from './routing/merge.js';
 import { chooseReadReplica } from './routing/replica-choice.js';
 
@@ -133,11 +135,12 @@ const holdRecheckIntervalMs = 250;
 const resendPauseMs = 50;
 
 /**
- * The pause before a resend: resendPauseMs, or for a partition being carved out by a split the
- * retry_after_ms its leader asked for, at most holdRecheckIntervalMs (a view change wakes it sooner).
+ * The pause before a resend: resendPauseMs, or after a momentary PARTITION_UNAVAILABLE
+ * (unavailabilityIsMomentary) the retry_after_ms its leader asked for, at most
+ * holdRecheckIntervalMs (a view change wakes it sooner).
  */
-function resendPauseMsFor(code: string, retryAfterMs: number | undefined, splitting: boolean): number {
-  if (!splitting || code !== 'PARTITION_UNAVAILABLE') return resendPauseMs;
+function resendPauseMsFor(code: string, retryAfterMs: number | undefined, momentary: boolean): number {
+  if (!momentary || code !== 'PARTITION_UNAVAILABLE') return resendPauseMs;
   return Math.min(holdRecheckIntervalMs, Math.max(resendPauseMs, retryAfterMs ?? 0));
 }
 
@@ -348,8 +351,8 @@ export class Router {
         const result = await this.sendToLeader(route, { partitionId: route.partitionId, epoch: route.epoch, mapRevision: route.mapRevision, op: forwarded, minIndex, traceparent }, write, deadlineMs, span);
         const error = result.result?.$case === 'error' ? result.result.value : undefined;
         // Looked at only after a failure: it walks the keyspace's partitions.
-        const splitting = error !== undefined && splitUnderWay(ks, partitionId);
-        const action = error === undefined ? 'fail' : retryActionFor(error.code, 'node', kind, replicaCountOf(ks, partitionId), hasRequestId, splitting);
+        const momentary = error !== undefined && unavailabilityIsMomentary(ks, partitionId);
+        const action = error === undefined ? 'fail' : retryActionFor(error.code, 'node', kind, replicaCountOf(ks, partitionId), hasRequestId, momentary);
         if (error !== undefined && action !== 'fail') span?.addEvent('retry', { 'quire.code': error.code, 'quire.action': action, 'quire.message': error.message });
         if (error === undefined || action === 'fail') {
           outcome = 'routed';
@@ -379,7 +382,7 @@ export class Router {
           this.deps.log.debug('Retrying after a routing error', { code: error.code, partitionId: route.partitionId, nodeRevision: error.mapRevision });
           await this.catchUp(error.mapRevision, route.mapRevision, untilMs);
         } else {
-          await this.waitForViewChange(route.mapRevision, Math.min(resendPauseMsFor(error.code, error.retryAfterMs, splitting), untilMs - clock.monotonicMs()));
+          await this.waitForViewChange(route.mapRevision, Math.min(resendPauseMsFor(error.code, error.retryAfterMs, momentary), untilMs - clock.monotonicMs()));
         }
       }
     } catch (err) {
@@ -708,8 +711,8 @@ export class Router {
               : isQuireError(err)
                 ? err
                 : fromGrpcError(err, target);
-          const splitting = splitUnderWay(ks, partitionId);
-          const action = retryActionFor(e.code, 'node', 'scan', replicaCountOf(ks, partitionId), false, splitting);
+          const momentary = unavailabilityIsMomentary(ks, partitionId);
+          const action = retryActionFor(e.code, 'node', 'scan', replicaCountOf(ks, partitionId), false, momentary);
           if (action === 'fail') {
             outcome = 'routed';
             throw e;
@@ -726,7 +729,7 @@ export class Router {
             this.staleRetries.add(1);
             await this.catchUp(e.details.mapRevision ?? 0, route.mapRevision, untilMs, signal);
           } else {
-            await this.waitForViewChange(route.mapRevision, Math.min(resendPauseMsFor(e.code, e.details.retryAfterMs, splitting), untilMs - clock.monotonicMs()), signal);
+            await this.waitForViewChange(route.mapRevision, Math.min(resendPauseMsFor(e.code, e.details.retryAfterMs, momentary), untilMs - clock.monotonicMs()), signal);
           }
         } finally {
           release();

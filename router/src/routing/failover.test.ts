@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { viewOf } from '../../../common/src/testing/metadata-fixtures.js';
-import { epochOf, holdUntilMs, replicaCountOf, retryActionFor, settlesAmbiguousWrite, type FailureSite, type OperationKind, type RetryAction } from './failover.js';
+import { epochOf, holdUntilMs, replicaCountOf, retryActionFor, settlesAmbiguousWrite, unavailabilityIsMomentary, type FailureSite, type OperationKind, type RetryAction } from './failover.js';
 
 describe('retryActionFor', () => {
   const cases: readonly [code: string, site: FailureSite, kind: OperationKind, replicas: number, action: RetryAction][] = [
@@ -84,7 +84,7 @@ describe('retryActionFor', () => {
     ['AMBIGUOUS_RESULT', 'node', 'put', 3, 'fail'],
   ];
 
-  it.each(splitting)('%s at %s for a %s with %i replicas while a split is under way: %s', (code, site, kind, replicas, action) => {
+  it.each(splitting)('%s at %s for a %s with %i replicas while a split is under way, or the map shows an ISR the leader has not confirmed: %s', (code, site, kind, replicas, action) => {
     expect(retryActionFor(code, site, kind, replicas, false, true)).toBe(action);
   });
 });
@@ -113,6 +113,20 @@ describe('failover helpers', () => {
     expect(epochOf(ks, 0)).toBe(4);
     expect(replicaCountOf(ks, 1)).toBe(0);
     expect(epochOf(ks, 1)).toBe(0);
+  });
+
+  it.each([
+    ['the map shows an ISR of min_isr (2) or more: the leader has not confirmed it yet', ['n1', 'n2'], true],
+    ['the map shows the whole replica set in sync', ['n1', 'n2', 'n3'], true],
+    ['the map shows the leader alone in sync: followers are down or lagging', ['n1'], false],
+  ])('PARTITION_UNAVAILABLE from a leader is momentary when %s: %s', (_name, isr, momentary) => {
+    const view = viewOf({ replicationFactors: { default: 3 }, keyspaces: { default: 1 }, partitions: [{ id: 0, leader: 'n1', replicas: ['n1', 'n2', 'n3'], isr }], live: ['n1', 'n2', 'n3'] });
+    expect(unavailabilityIsMomentary(view.keyspace('default')!, 0)).toBe(momentary);
+  });
+
+  it('never takes a one-replica partition\'s refusal for momentary', () => {
+    const view = viewOf({ keyspaces: { default: 1 }, partitions: [{ id: 0, leader: 'n1' }], live: ['n1'] });
+    expect(unavailabilityIsMomentary(view.keyspace('default')!, 0)).toBe(false);
   });
 
   it('ends a wait after the failover wait, never past the deadline', () => {

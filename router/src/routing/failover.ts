@@ -68,9 +68,11 @@ export function isRead(kind: OperationKind): boolean {
  * Returns what to do after a failure with error `code` found at `site`, for an operation of
  * `kind` on a partition with `replicaCount` replicas; `hasRequestId` says whether a write
  * carries a request id (so resending it after an unknown outcome cannot apply it twice);
- * `splitting` whether the view shows a split of the partition under way (splitUnderWay).
+ * `momentary` whether the view says a PARTITION_UNAVAILABLE from the partition's leader will
+ * pass on its own (unavailabilityIsMomentary: a split under way, or an ISR the leader has not
+ * confirmed yet).
  */
-export function retryActionFor(code: string, site: FailureSite, kind: OperationKind, replicaCount: number, hasRequestId: boolean, splitting = false): RetryAction {
+export function retryActionFor(code: string, site: FailureSite, kind: OperationKind, replicaCount: number, hasRequestId: boolean, momentary = false): RetryAction {
   if (site === 'route') {
     // Only a failover can give the partition a leader, and only another replica can be promoted.
     return code === 'PARTITION_UNAVAILABLE' && replicaCount > 1 ? 'hold' : 'fail';
@@ -78,8 +80,9 @@ export function retryActionFor(code: string, site: FailureSite, kind: OperationK
   if (routingCodes.has(code)) return 'refresh';
   if (code === 'UNAVAILABLE' || code === 'SHUTTING_DOWN') return 'resend';
   if (code === 'AMBIGUOUS_RESULT' && (isRead(kind) || hasRequestId)) return 'resend';
-  // The new partition's leader has not carved its data yet: it refused before doing anything.
-  if (code === 'PARTITION_UNAVAILABLE' && splitting) return 'resend';
+  // The leader refused before doing anything, for a reason the view shows passing (a split's
+  // new partition not carved yet, an ISR grown in etcd that the leader has not confirmed yet).
+  if (code === 'PARTITION_UNAVAILABLE' && momentary) return 'resend';
   if (code === 'PARTITION_UNAVAILABLE' && isRead(kind) && replicaCount > 1) return 'resend';
   return 'fail';
 }
@@ -132,6 +135,22 @@ export function splitUnderWay(ks: KeyspaceEntry, partitionId: number): boolean {
   if (!isRangeKeyspace(ks)) return false;
   if (ks.partitions[partitionId]?.record.splitFrom !== undefined) return true;
   return ks.partitions.some((p) => p?.record.splitFrom?.parentPartitionId === partitionId);
+}
+
+/**
+ * Returns whether a PARTITION_UNAVAILABLE from the partition's leader will pass on its own, as
+ * the view shows it: a split of the partition is under way (splitUnderWay: the new partition's
+ * leader refuses until it has carved its data, and its ISR starts with the leader alone), or the
+ * partition's ISR in the map already has the keyspace's min_isr members while its leader still
+ * refuses writes for want of them — the leader confirms an ISR change only once its own view
+ * shows it, which may come after the router's (a follower that just caught up, a new partition's
+ * follower that just carved its copy). A refusal for an ISR that is too small in the map too is
+ * not momentary: followers are down or lagging, and the client hears of it at once.
+ */
+export function unavailabilityIsMomentary(ks: KeyspaceEntry, partitionId: number): boolean {
+  if (splitUnderWay(ks, partitionId)) return true;
+  const record = ks.partitions[partitionId]?.record;
+  return record !== undefined && record.replicas.length > 1 && record.isr.length >= Math.max(2, ks.record.minIsr);
 }
 
 /** Returns the partition's epoch in the view (0 while it has no record). */

@@ -18,6 +18,8 @@ export interface RangePartitionFixture {
   readonly epoch?: number;
   /** [leader] when absent. */
   readonly replicas?: readonly string[];
+  /** The replicas when absent. */
+  readonly isr?: readonly string[];
   readonly splitFrom?: SplitOrigin;
 }
 
@@ -41,7 +43,7 @@ function partitionRecord(keyspace: string, p: RangePartitionFixture): Uint8Array
     replicas,
     leader: p.leader,
     epoch: p.epoch ?? 1,
-    isr: replicas,
+    isr: [...(p.isr ?? replicas)],
     startKey: Buffer.from(p.start),
     endKey: Buffer.from(p.end),
     splitFrom: p.splitFrom,
