@@ -7,18 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AckPolicy } from '@quire/proto';
-import { isQuireError, type QuireError } from '@quire/common';
-import { startTestCluster, type TestCluster } from './harness/test-cluster.js';
+import { failure, startTestCluster, type TestCluster } from './harness/test-cluster.js';
 import { runCli } from './harness/cli.js';
-
-async function failure(p: Promise<unknown>): Promise<QuireError> {
-  const err: unknown = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!isQuireError(err)) throw new Error(`expected a QuireError, got ${String(err)}`);
-  return err;
-}
 
 describe('keyspaces', () => {
   let t: TestCluster;

@@ -8,19 +8,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PartitionScheme, type PartitionMap } from '@quire/proto';
-import { isQuireError, type QuireError } from '@quire/common';
+import { isQuireError } from '@quire/common';
 import type { QuireClient } from '@quire/client';
-import { eventually, startTestCluster, type TestCluster } from './harness/test-cluster.js';
+import { eventually, failure, startTestCluster, type TestCluster } from './harness/test-cluster.js';
 import { runCli } from './harness/cli.js';
-
-async function failure(p: Promise<unknown>): Promise<QuireError> {
-  const err: unknown = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!isQuireError(err)) throw new Error(`expected a QuireError, got ${String(err)}`);
-  return err;
-}
 
 async function scanKeys(client: QuireClient, keyspace: string, start = '', end = ''): Promise<string[]> {
   const keys: string[] = [];

@@ -2,7 +2,7 @@
  * Builders of etcd metadata records for unit tests of the components' cores. Import from
  * tests only.
  */
-import { AckPolicy, ClusterRecord, CoordinatorLeaderRecord, KeyspaceRecord, KnownNode, NodeRegistration, PartitionRecord, PartitionScheme } from '@quire/proto';
+import { AckPolicy, ClusterRecord, CoordinatorLeaderRecord, KeyspaceRecord, KnownNode, NodeRegistration, PartitionRecord, PartitionScheme, type SplitOrigin } from '@quire/proto';
 import { clusterKey, coordinatorLeaderKey, keyspaceKey, knownNodeKey, nodeKey, partitionKey } from '../metadata/keys.js';
 import { MetadataView, type MetadataKv } from '../metadata/metadata-view.js';
 import { defaultMinIsr } from '../metadata/records.js';
@@ -99,4 +99,49 @@ export function applyToView(view: MetadataView, changes: readonly ViewChange[]):
 /** Returns the value that registers `nodeId` at `address`, for applyToView. */
 export function nodeRegistrationValue(nodeId: string, address: string): Uint8Array {
   return NodeRegistration.encode({ nodeId, address, metricsAddress: '', startedAtMs: 0, version: 'test', partitionsMax: 0, zone: '' }).finish();
+}
+
+/** One partition of a RANGE keyspace in a test view (rangePartitionRecord). */
+export interface RangePartitionFixture {
+  readonly id: number;
+  readonly start: string;
+  /** '' is the end of the keyspace. */
+  readonly end: string;
+  readonly leader: string;
+  /** 1 when absent. */
+  readonly epoch?: number;
+  /** [leader] when absent. */
+  readonly replicas?: readonly string[];
+  /** The replicas when absent. */
+  readonly isr?: readonly string[];
+  readonly splitFrom?: SplitOrigin;
+}
+
+/** The record of a RANGE keyspace's partition (encoded). */
+export function rangePartitionRecord(keyspace: string, p: RangePartitionFixture): Uint8Array {
+  const replicas = [...(p.replicas ?? [p.leader])];
+  return PartitionRecord.encode({
+    keyspace,
+    partitionId: p.id,
+    replicas,
+    leader: p.leader,
+    epoch: p.epoch ?? 1,
+    isr: [...(p.isr ?? replicas)],
+    startKey: Buffer.from(p.start),
+    endKey: Buffer.from(p.end),
+    splitFrom: p.splitFrom,
+  }).finish();
+}
+
+/** The record of a RANGE keyspace (encoded): SYNC, min ISR 1, created with `splitKeys`. */
+export function rangeKeyspaceRecord(name: string, partitionCount: number, replicationFactor: number, splitKeys: readonly string[] = []): Uint8Array {
+  return KeyspaceRecord.encode({
+    name,
+    scheme: PartitionScheme.PARTITION_SCHEME_RANGE,
+    partitionCount,
+    replicationFactor,
+    ackPolicy: AckPolicy.ACK_POLICY_SYNC,
+    minIsr: 1,
+    splitKeys: splitKeys.map((k) => Buffer.from(k)),
+  }).finish();
 }

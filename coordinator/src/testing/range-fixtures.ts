@@ -1,22 +1,12 @@
 /**
  * Builders of RANGE keyspaces in a test MetadataView (common's viewOf builds HASH keyspaces
- * only). Import from tests only.
+ * only; the records come from common's rangeKeyspaceRecord and rangePartitionRecord). Import
+ * from tests only.
  */
-import { AckPolicy, KeyspaceRecord, PartitionRecord, PartitionScheme, type SplitOrigin } from '@quire/proto';
 import { keyspaceKey, partitionKey, type MetadataView } from '@quire/common';
-import { applyToView } from '../../../common/src/testing/metadata-fixtures.js';
+import { applyToView, rangeKeyspaceRecord, rangePartitionRecord, type RangePartitionFixture } from '../../../common/src/testing/metadata-fixtures.js';
 
-/** One partition record of a RANGE keyspace for `addRangeKeyspace`. */
-export interface RangePartitionFixture {
-  readonly id: number;
-  readonly start: string;
-  readonly end: string;
-  readonly leader: string;
-  readonly replicas?: readonly string[];
-  readonly isr?: readonly string[];
-  readonly epoch?: number;
-  readonly splitFrom?: SplitOrigin;
-}
+export type { RangePartitionFixture } from '../../../common/src/testing/metadata-fixtures.js';
 
 /**
  * Adds a RANGE keyspace created with `splitKeys`, now with `partitionCount` partitions (default:
@@ -29,31 +19,8 @@ export function addRangeKeyspace(
   partitions: readonly RangePartitionFixture[],
   settings: { readonly partitionCount?: number; readonly replicationFactor?: number } = {},
 ): number {
-  const keyspace: KeyspaceRecord = {
-    name,
-    scheme: PartitionScheme.PARTITION_SCHEME_RANGE,
-    partitionCount: settings.partitionCount ?? splitKeys.length + 1,
-    replicationFactor: settings.replicationFactor ?? 1,
-    ackPolicy: AckPolicy.ACK_POLICY_SYNC,
-    minIsr: 1,
-    splitKeys: splitKeys.map((k) => Buffer.from(k)),
-  };
   return applyToView(view, [
-    { key: keyspaceKey(name), value: KeyspaceRecord.encode(keyspace).finish() },
-    ...partitions.map((p) => {
-      const replicas = [...(p.replicas ?? [p.leader])];
-      const record: PartitionRecord = {
-        keyspace: name,
-        partitionId: p.id,
-        replicas,
-        leader: p.leader,
-        epoch: p.epoch ?? 1,
-        isr: [...(p.isr ?? replicas)],
-        startKey: Buffer.from(p.start),
-        endKey: Buffer.from(p.end),
-        splitFrom: p.splitFrom,
-      };
-      return { key: partitionKey(name, p.id), value: PartitionRecord.encode(record).finish() };
-    }),
+    { key: keyspaceKey(name), value: rangeKeyspaceRecord(name, settings.partitionCount ?? splitKeys.length + 1, settings.replicationFactor ?? 1, splitKeys) },
+    ...partitions.map((p) => ({ key: partitionKey(name, p.id), value: rangePartitionRecord(name, p) })),
   ]);
 }

@@ -66,6 +66,18 @@ async function applyAll(engine: StorageEngine, r: PartitionReplica): Promise<voi
   }
 }
 
+/** As the leader at epoch 2 of a one-replica parent: puts b, k and x, then a split marker at k for child 1; applies what it can. */
+async function writeThenSplit(engine: StorageEngine, parent: PartitionReplica): Promise<void> {
+  parent.setLeading(2);
+  await engine.write(() => {
+    for (const k of ['b', 'k', 'x']) parent.appendWrite(put(k), 2);
+    parent.appendSplit({ childPartitionId: 1, childEpoch: 2, splitKey: Buffer.from('k') }, 2);
+    parent.finishWrites();
+  });
+  parent.logDurable();
+  await applyAll(engine, parent);
+}
+
 describe.each<EngineKind>(['lmdb', 'wal'])('a split marker (%s engine)', (kind) => {
   it('carves the keys from the split key on into the child, at the marker index, on leader and follower alike', async () => {
     const leaderStore = await open(kind);
@@ -134,14 +146,7 @@ describe.each<EngineKind>(['lmdb', 'wal'])('a split marker (%s engine)', (kind) 
     const parent = replicaOf(engine, 0, false);
     const child = replicaOf(engine, 1, false);
     parent.setSplitHost(hostFor(child));
-    parent.setLeading(2);
-    await engine.write(() => {
-      for (const k of ['b', 'k', 'x']) parent.appendWrite(put(k), 2);
-      parent.appendSplit({ childPartitionId: 1, childEpoch: 2, splitKey: Buffer.from('k') }, 2);
-      parent.finishWrites();
-    });
-    parent.logDurable();
-    await applyAll(engine, parent);
+    await writeThenSplit(engine, parent);
     expect(keysOf(child)).toEqual(['k', 'x']);
     await engine.close();
     engines.splice(engines.indexOf(engine), 1);
@@ -159,14 +164,7 @@ describe.each<EngineKind>(['lmdb', 'wal'])('a split marker (%s engine)', (kind) 
     const parent = replicaOf(engine, 0, false);
     const host = hostFor('not-held');
     parent.setSplitHost(host);
-    parent.setLeading(2);
-    await engine.write(() => {
-      for (const k of ['b', 'k', 'x']) parent.appendWrite(put(k), 2);
-      parent.appendSplit({ childPartitionId: 1, childEpoch: 2, splitKey: Buffer.from('k') }, 2);
-      parent.finishWrites();
-    });
-    parent.logDurable();
-    await applyAll(engine, parent);
+    await writeThenSplit(engine, parent);
     expect(keysOf(parent)).toEqual(['b']);
     expect(host.seeded).toEqual([]);
   });
@@ -177,14 +175,7 @@ describe.each<EngineKind>(['lmdb', 'wal'])('a split marker (%s engine)', (kind) 
     const child = replicaOf(engine, 1, false);
     const host = hostFor('unknown');
     parent.setSplitHost(host);
-    parent.setLeading(2);
-    await engine.write(() => {
-      for (const k of ['b', 'k', 'x']) parent.appendWrite(put(k), 2);
-      parent.appendSplit({ childPartitionId: 1, childEpoch: 2, splitKey: Buffer.from('k') }, 2);
-      parent.finishWrites();
-    });
-    parent.logDurable();
-    await applyAll(engine, parent);
+    await writeThenSplit(engine, parent);
     // Everything before the marker is applied; the marker waits, and nothing asks to apply it.
     expect(parent.appliedIndex).toBe(3);
     expect(parent.needsApply).toBe(false);

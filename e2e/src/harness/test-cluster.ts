@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QuireClient } from '@quire/client';
 import { LocalCluster, type LocalClusterOptions } from '@quire/cli';
+import { isQuireError, type QuireError } from '@quire/common';
 import { storageEngineArgs } from './storage-engine.js';
 
 /** A running test cluster. */
@@ -77,4 +78,14 @@ export async function rejection(p: Promise<unknown>): Promise<Error & { code?: s
     return err as Error & { code?: string; details?: Record<string, unknown> };
   }
   throw new Error('Expected the call to fail, but it succeeded');
+}
+
+/** The QuireError a call fails with; throws if it succeeds or fails with anything else. */
+export async function failure(p: Promise<unknown>): Promise<QuireError> {
+  const err: unknown = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!isQuireError(err)) throw new Error(`expected a QuireError, got ${String(err)}`);
+  return err;
 }

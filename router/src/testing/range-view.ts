@@ -5,23 +5,11 @@
  * the same leader at epoch + 1 and split_from set, and the keyspace's partition count raised.
  * Import from tests only.
  */
-import { AckPolicy, KeyspaceRecord, NodeRegistration, PartitionRecord, PartitionScheme, type SplitOrigin } from '@quire/proto';
+import { NodeRegistration } from '@quire/proto';
 import { keyspaceKey, nodeKey, partitionKey, MetadataView, type MetadataKv } from '@quire/common';
+import { rangeKeyspaceRecord as keyspaceRecord, rangePartitionRecord as partitionRecord, type RangePartitionFixture } from '../../../common/src/testing/metadata-fixtures.js';
 
-/** One partition of a RANGE keyspace in a test view. */
-export interface RangePartitionFixture {
-  readonly id: number;
-  readonly start: string;
-  /** '' is the end of the keyspace. */
-  readonly end: string;
-  readonly leader: string;
-  readonly epoch?: number;
-  /** [leader] when absent. */
-  readonly replicas?: readonly string[];
-  /** The replicas when absent. */
-  readonly isr?: readonly string[];
-  readonly splitFrom?: SplitOrigin;
-}
+export type { RangePartitionFixture } from '../../../common/src/testing/metadata-fixtures.js';
 
 /** A RANGE keyspace for rangeViewOf. */
 export interface RangeKeyspaceFixture {
@@ -29,25 +17,6 @@ export interface RangeKeyspaceFixture {
   readonly partitions: readonly RangePartitionFixture[];
   /** Partition ids 0..count-1; the partitions' count when absent. */
   readonly partitionCount?: number;
-}
-
-function keyspaceRecord(name: string, partitionCount: number, replicationFactor: number): Uint8Array {
-  return KeyspaceRecord.encode({ name, scheme: PartitionScheme.PARTITION_SCHEME_RANGE, partitionCount, replicationFactor, ackPolicy: AckPolicy.ACK_POLICY_SYNC, minIsr: 1, splitKeys: [] }).finish();
-}
-
-function partitionRecord(keyspace: string, p: RangePartitionFixture): Uint8Array {
-  const replicas = [...(p.replicas ?? [p.leader])];
-  return PartitionRecord.encode({
-    keyspace,
-    partitionId: p.id,
-    replicas,
-    leader: p.leader,
-    epoch: p.epoch ?? 1,
-    isr: [...(p.isr ?? replicas)],
-    startKey: Buffer.from(p.start),
-    endKey: Buffer.from(p.end),
-    splitFrom: p.splitFrom,
-  }).finish();
 }
 
 /** Builds a loaded view of RANGE keyspaces; `live` nodes register in order at 127.0.0.1:7100, 7101, … */
