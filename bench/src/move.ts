@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { QuireClient } from '@quire/client';
-import { parseOptions, systemClock, type OptionValues } from '@quire/common';
+import { loadHashPartitioner, parseOptions, systemClock, type HashPartitioner, type OptionValues } from '@quire/common';
 import { LocalCluster, ManagedProcess, etcdServerArgs, freePort, waitForEtcdHealthy } from '@quire/cli';
 import { quantile } from './stats.js';
 
@@ -36,6 +36,8 @@ export const moveBenchOptions = {
   snapshotMibPerSecond: { kind: 'integer', flag: 'snapshot-mib-per-second', env: 'QUIRE_BENCH_SNAPSHOT_MIB_PER_SECOND', default: 64, min: 0, max: 100_000, description: "The data nodes' --snapshot-bytes-per-second, in MiB (0: no limit)" },
   deadAfterMs: { kind: 'integer', flag: 'dead-after-ms', env: 'QUIRE_BENCH_DEAD_AFTER_MS', default: 5_000, min: 1_000, max: 600_000, description: "The coordinator's --node-dead-after-ms for the repair phase" },
   etcdBin: { kind: 'string', flag: 'etcd-bin', env: 'QUIRE_ETCD_BIN', default: 'etcd', description: 'The etcd server binary' },
+  logLevel: { kind: 'string', flag: 'log-level', env: 'QUIRE_BENCH_LOG_LEVEL', default: 'warn', choices: ['debug', 'info', 'warn', 'error'], description: "The cluster's log level (info to correlate the timeline with the moves; with --keep)" },
+  datanodeArgs: { kind: 'string', flag: 'datanode-args', env: 'QUIRE_BENCH_DATANODE_ARGS', default: '', description: 'More data node flags, space-separated (to measure a setting)' },
   keep: { kind: 'boolean', flag: 'keep', env: 'QUIRE_BENCH_KEEP', default: false, description: 'Keep the data directories' },
 } as const;
 
@@ -78,12 +80,12 @@ async function loadValues(label: string, put: (key: string, value: Buffer) => Pr
 
 /** An open-loop foreground load that records each operation's start time and latency. */
 class Foreground {
-  private readonly samples: { atMs: number; latencyMs: number }[] = [];
+  private readonly samples: { atMs: number; latencyMs: number; what: string }[] = [];
   private failures = 0;
   private running = true;
   private readonly done: Promise<void>;
 
-  constructor(client: QuireClient, ratePerSecond: number, loaded: number) {
+  constructor(client: QuireClient, ratePerSecond: number, loaded: number, partitioner: HashPartitioner, partitions: number) {
     const fg = Buffer.alloc(1024, 7);
     this.done = (async () => {
       const startMs = performance.now();
@@ -94,8 +96,10 @@ class Foreground {
         while (issued < due && inFlight.size < 256) {
           const i = issued++;
           const atMs = performance.now();
-          const op = (i % 2 === 0 ? client.put(`fg/${i % 1000}`, fg) : client.get(`bulk/${(i * 7919) % loaded}`)).then(
-            () => void this.samples.push({ atMs, latencyMs: performance.now() - atMs }),
+          const key = i % 2 === 0 ? `fg/${i % 1000}` : `bulk/${(i * 7919) % loaded}`;
+          const what = `${i % 2 === 0 ? 'put' : 'get'} ${key} (partition ${partitioner.partitionOf(Buffer.from(key), partitions)})`;
+          const op = (i % 2 === 0 ? client.put(key, fg) : client.get(key)).then(
+            () => void this.samples.push({ atMs, latencyMs: performance.now() - atMs, what }),
             () => void this.failures++,
           );
           const tracked = op.finally(() => inFlight.delete(tracked));
@@ -111,6 +115,25 @@ class Foreground {
   window(fromMs: number, toMs: number): { ops: number; opsPerSecond: number; p50Ms: number; p99Ms: number } {
     const lat = Float64Array.from(this.samples.filter((s) => s.atMs >= fromMs && s.atMs < toMs).map((s) => s.latencyMs)).sort();
     return { ops: lat.length, opsPerSecond: lat.length / ((toMs - fromMs) / 1000), p50Ms: quantile(lat, 0.5), p99Ms: quantile(lat, 0.99) };
+  }
+
+  /**
+   * The window's latency second by second (ops, p99, max) and its slowest operations, with their
+   * start relative to `fromMs` and the wall clock (to find them in the cluster's logs).
+   */
+  timeline(fromMs: number, toMs: number): string[] {
+    const inWindow = this.samples.filter((s) => s.atMs >= fromMs && s.atMs < toMs);
+    const lines: string[] = [];
+    for (let t = fromMs; t < toMs; t += 1000) {
+      const lat = Float64Array.from(inWindow.filter((s) => s.atMs >= t && s.atMs < t + 1000).map((s) => s.latencyMs)).sort();
+      if (lat.length === 0) continue;
+      lines.push(`  +${((t - fromMs) / 1000).toFixed(0)}s ops ${lat.length} p99 ${quantile(lat, 0.99).toFixed(1)} ms max ${(lat[lat.length - 1] ?? 0).toFixed(1)} ms`);
+    }
+    const wallOffset = Date.now() - performance.now();
+    for (const s of [...inWindow].sort((a, b) => b.latencyMs - a.latencyMs).slice(0, 15)) {
+      lines.push(`  slow: +${((s.atMs - fromMs) / 1000).toFixed(2)}s (${new Date(s.atMs + wallOffset).toISOString()}) ${s.latencyMs.toFixed(0)} ms ${s.what}`);
+    }
+    return lines;
   }
 
   get failed(): number {
@@ -151,16 +174,16 @@ async function quireRun(o: OptionValues<typeof moveBenchOptions>, dir: string, c
     // Longer than quire dev's 2 s, so a load that starves the machine does not fail nodes over.
     nodeLeaseTtlSeconds: 5,
     coordinatorLeaseTtlSeconds: 5,
-    logLevel: 'warn',
+    logLevel: o.logLevel,
     env: process.env,
     nodeDeadAfterMs: o.deadAfterMs,
-    extraArgs: { coordinator: ['--leader-balance-delay-ms', '3600000'], datanode: ['--snapshot-bytes-per-second', String(o.snapshotMibPerSecond * 1024 * 1024)] },
+    extraArgs: { coordinator: ['--leader-balance-delay-ms', '3600000'], datanode: ['--snapshot-bytes-per-second', String(o.snapshotMibPerSecond * 1024 * 1024), ...o.datanodeArgs.split(' ').filter((a) => a !== '')] },
     onProgress: (line) => say(`  ${line}`),
   });
   const client = new QuireClient({ routers: [...cluster.routerAddresses], requestTimeoutMs: 30_000 });
   try {
     const loadSeconds = await loadValues('quire', async (k, v) => void (await client.put(k, v)), count, value);
-    const fg = new Foreground(client, o.rate, count);
+    const fg = new Foreground(client, o.rate, count, await loadHashPartitioner(), o.partitions);
     await sleep(2_000);
     const beforeFrom = performance.now();
     await sleep(o.phaseSeconds * 1000);
@@ -181,6 +204,7 @@ async function quireRun(o: OptionValues<typeof moveBenchOptions>, dir: string, c
       return `moves in flight ${s.moves.length}, node-4 holds ${s.nodes.find((n) => n.nodeId === 'node-4')?.replicaCount ?? 0}`;
     });
     const during = fg.window(moveFrom, moveFrom + moveMs);
+    for (const line of fg.timeline(moveFrom, moveFrom + moveMs)) say(line);
     const s = await client.clusterStatus();
     const moved = s.nodes.find((n) => n.nodeId === 'node-4')?.replicaCount ?? 0;
     const movedBytes = (moved * count * value.length) / o.partitions;

@@ -130,7 +130,7 @@ export class MoveExecutor {
 
   /** The moves a rebalance would start now, in priority order. */
   plan(): ProposedMove[] {
-    const inFlight = [...this.moves.values()].map(({ move }) => ({ source: move.source, target: move.target }));
+    const inFlight = [...this.moves.values()].map(({ move }) => ({ keyspace: move.keyspace, partitionId: move.partitionId, source: move.source, target: move.target }));
     const input = plannerInputOf(this.deps.view, (n) => this.isDead(n), inFlight, new Set(this.moves.keys()));
     return planRebalance(input.nodes, input.partitions, input.inFlight, { movesPerNodeMax: this.settings.movesPerNodeMax });
   }

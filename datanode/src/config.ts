@@ -60,6 +60,7 @@ export const dataNodeOptions = {
   keyBytesMax: { kind: 'integer', flag: 'key-bytes-max', env: 'QUIRE_KEY_BYTES_MAX', default: defaultLimits.keyBytesMax, min: 1, max: 16384, description: 'Longest key accepted' },
   valueBytesMax: { kind: 'integer', flag: 'value-bytes-max', env: 'QUIRE_VALUE_BYTES_MAX', default: defaultLimits.valueBytesMax, min: 0, max: 4 * 1024 * 1024, description: 'Longest value accepted' },
   isrLagTimeMs: { kind: 'integer', flag: 'isr-lag-time-ms', env: 'QUIRE_ISR_LAG_TIME_MS', default: 2000, min: 100, max: 600_000, description: 'A follower lacking an entry durable on the leader for longer than this lags behind the ISR' },
+  newReplicaSnapshotEntries: { kind: 'integer', flag: 'new-replica-snapshot-entries', env: 'QUIRE_NEW_REPLICA_SNAPSHOT_ENTRIES', default: 1000, min: 0, max: 1_000_000_000, description: "A follower whose log is empty (a new replica: a move's target, a replica re-created after a node was lost) is sent a snapshot of the partition's data rather than the whole log once the leader has applied at least this many entries; 0: only when the log no longer reaches back (the log then holds every write ever made, the data only the latest of each key)" },
   snapshotBytesPerSecond: { kind: 'integer', flag: 'snapshot-bytes-per-second', env: 'QUIRE_SNAPSHOT_BYTES_PER_SECOND', default: 64 * 1024 * 1024, min: 0, max: 1024 * 1024 * 1024 * 1024, description: 'Key and value bytes per second over every snapshot this node serves (a replica move\'s new replica, a follower too far behind), so foreground traffic keeps its share; 0: no limit' },
   splitSizeBytes: { kind: 'integer', flag: 'split-size-bytes', env: 'QUIRE_SPLIT_SIZE_BYTES', default: 64 * 1024 * 1024, min: 0, max: 1024 * 1024 * 1024, description: 'A RANGE partition led here whose data takes more than this many bytes on disk is split at the key that halves it; 0: never by size' },
   splitLoadOpsPerSecond: { kind: 'integer', flag: 'split-load-ops-per-second', env: 'QUIRE_SPLIT_LOAD_OPS_PER_SECOND', default: 2500, min: 0, max: 10_000_000, description: 'A RANGE partition led here that takes more writes per second than this for --split-load-window-ms is split at the key that halves its bytes; 0: never by load' },
@@ -104,6 +105,7 @@ export interface DataNodeConfig {
   readonly limits: Limits;
   readonly isrLagTimeMs: number;
   readonly followerSilenceMs: number;
+  readonly newReplicaSnapshotEntries: number;
   readonly snapshotBytesPerSecond: number;
   /** Split thresholds of RANGE partitions led here (RFC 0003 "Splits"). */
   readonly splits: SplitSettings;
@@ -147,6 +149,7 @@ export function loadDataNodeConfig(argv: readonly string[], env: Env): Readonly<
     limits: { ...defaultLimits, keyBytesMax: o.keyBytesMax, valueBytesMax: o.valueBytesMax },
     isrLagTimeMs: o.isrLagTimeMs,
     followerSilenceMs: o.followerSilenceMs,
+    newReplicaSnapshotEntries: o.newReplicaSnapshotEntries,
     snapshotBytesPerSecond: o.snapshotBytesPerSecond,
     splits: { sizeBytes: o.splitSizeBytes, loadOpsPerSecond: o.splitLoadOpsPerSecond, loadWindowMs: o.splitLoadWindowMs, checkIntervalMs: o.splitCheckIntervalMs },
     sessionReadWaitMs: o.sessionReadWaitMs,

@@ -6,7 +6,7 @@
  * write become durable and exits.
  */
 import { join } from 'node:path';
-import { DataNodeService, ReplicationService } from '@quire/proto';
+import { DataNodeService } from '@quire/proto';
 import { quireVersion, systemClock, type Env, type Logger, type MetadataView } from '@quire/common';
 import { guardService, killSelf, runServerProcess } from '@quire/runtime';
 import { NodeRegistrar, openMetadataClient } from '@quire/metastore';
@@ -15,6 +15,7 @@ import { DataNode, gateOf } from './node.js';
 import { loadIdentity, writeIdentity, type NodeIdentity } from './node-identity.js';
 import { createDataService } from './server/data-service.js';
 import { createReplicationService } from './server/replication-service.js';
+import { replicationServiceDefinition } from './server/snapshot-wire.js';
 import { CoordinationCaller } from './replicate/coordination-client.js';
 import { snapshotSourceDefaults } from './replicate/snapshot-source.js';
 import { chooseStorageEngine } from './storage/engine-choice.js';
@@ -105,6 +106,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
         scanChunkBytesMax,
         isrLagTimeMs: config.isrLagTimeMs,
         followerSilenceMs: config.followerSilenceMs,
+        newReplicaSnapshotEntries: config.newReplicaSnapshotEntries,
         followerReads: { sessionReadWaitMs: config.sessionReadWaitMs, sessionReadWaitersMax: config.sessionReadWaitersMax },
         splits: config.splits,
       },
@@ -134,7 +136,7 @@ export async function runDataNode(argv: readonly string[], env: Env): Promise<vo
     view.subscribe(() => node.openOwnedPartitions());
 
     server.addService(...guardService(DataNodeService, createDataService(node, { streamOpsInFlightMax: config.streamOpsInFlightMax, limits: config.limits }, log)));
-    server.addService(...guardService(ReplicationService, createReplicationService(node, nodeId, log)));
+    server.addService(...guardService(replicationServiceDefinition, createReplicationService(node, nodeId, log)));
 
     return {
       started: async (address) => {

@@ -201,6 +201,7 @@ function settings(nodeId: string, partitionsMax: number): DataNodeSettings {
     scanChunkBytesMax: 1 << 20,
     isrLagTimeMs: 2_000,
     followerSilenceMs: 60_000,
+    newReplicaSnapshotEntries: 1000,
     followerReads: { sessionReadWaitMs: 100, sessionReadWaitersMax: 16 },
   };
 }

@@ -126,6 +126,8 @@ export interface DataNodeSettings {
   readonly isrLagTimeMs: number;
   /** A follower that answers nothing for this long leaves the ISR (when the ISR can spare it). */
   readonly followerSilenceMs: number;
+  /** A follower with an empty log gets a snapshot once the leader applied this many entries (0: never for that reason). */
+  readonly newReplicaSnapshotEntries: number;
   /** SESSION and STALE reads (RFC 0001 "Follower reads"). */
   readonly followerReads: FollowerReadSettings;
   /** Split thresholds of RANGE partitions (splitDefaults when absent: tests). */
@@ -339,6 +341,7 @@ export class DataNode {
         streamBatchBytesMax: settings.limits.streamBatchBytesMax,
         isrLagTimeMs: settings.isrLagTimeMs,
         followerSilenceMs: settings.followerSilenceMs,
+        newReplicaSnapshotEntries: settings.newReplicaSnapshotEntries,
         tickMs: 50,
         heartbeatMs: 250,
       },

@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterStatusResponse } from '@quire/proto';
 import { runCli } from './harness/cli.js';
+import { logLines } from './harness/log-lines.js';
 import { startTestCluster, eventually, type TestCluster } from './harness/test-cluster.js';
 import { startUniqueWrites, verifyAcknowledged } from './workloads/unique-writes.js';
 
@@ -32,8 +33,14 @@ describe('elasticity: nodes join and drain under load', () => {
   let cliEnv: Record<string, string>;
 
   beforeAll(async () => {
-    // Leaderships are balanced a second after they become uneven (30 s by default).
-    t = await startTestCluster('elasticity', { nodes: 3, partitions, replicationFactor: 3, extraArgs: { coordinator: ['--leader-balance-delay-ms', '1000'] } });
+    // Leaderships are balanced a second after they become uneven (30 s by default); a new replica
+    // of a partition with any data is seeded by a snapshot (after 1 000 applied entries by default).
+    t = await startTestCluster('elasticity', {
+      nodes: 3,
+      partitions,
+      replicationFactor: 3,
+      extraArgs: { coordinator: ['--leader-balance-delay-ms', '1000'], datanode: ['--new-replica-snapshot-entries', '1'] },
+    });
     cliEnv = { QUIRE_ROUTER: t.cluster.routerAddress };
   }, 120_000);
 
@@ -53,7 +60,7 @@ describe('elasticity: nodes join and drain under load', () => {
     expect((await runCli(['rebalance', '--dry-run'], cliEnv)).stdout).toMatch(/^Nothing to move/);
   });
 
-  it('moves replicas onto a node that joins until every node holds 6 of the 24 and leads 2, losing no acknowledged write', async () => {
+  it('moves replicas onto a node that joins until every node holds 6 of the 24 and leads 2, each replica once and seeded by a snapshot, losing no acknowledged write', async () => {
     const load = startUniqueWrites(t.client, 'grow', 8);
     await eventually('some writes acknowledged', 10_000, async () => load.acknowledgedCount() > 50);
     const startedMs = Date.now();
@@ -68,12 +75,16 @@ describe('elasticity: nodes join and drain under load', () => {
     const lost = await verifyAcknowledged(t.client, result);
     const moves = await t.client.listMoves();
     const done = moves.recent.filter((m) => m.target === 'node-4');
+    const seeded = new Set(logLines(t, 'node-4', 'Installed a snapshot').map((l) => l['partitionId']));
     console.log(
-      `grow 3 -> 4: ${done.length} moves in ${tookMs} ms, counts ${JSON.stringify(Object.fromEntries(final))}; ` +
+      `grow 3 -> 4: ${done.length} moves in ${tookMs} ms (${moves.recent.length} in all), node-4 seeded by snapshots of ${seeded.size} partitions, counts ${JSON.stringify(Object.fromEntries(final))}; ` +
         `${result.acknowledged.size} writes acknowledged, ${result.ambiguous.size} ambiguous, ${result.failed} failed ${JSON.stringify(Object.fromEntries(result.failureCodes))}; lost ${lost.length}`,
     );
     expect(lost).toEqual([]);
     expect(done).toHaveLength(6);
+    // No replica moved between the three old nodes on the way.
+    expect(moves.recent).toHaveLength(6);
+    for (const m of done) expect(seeded.has(m.partitionId)).toBe(true);
     expect(done.every((m) => m.outcome === '' && m.reason === 'balance')).toBe(true);
     const cli = await runCli(['moves'], cliEnv);
     expect(cli.stdout).toMatch(/^No moves in flight$/m);

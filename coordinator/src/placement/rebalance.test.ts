@@ -58,9 +58,33 @@ describe('planRebalance', () => {
     for (const p of partitions) expect(new Set(p.replicas).size).toBe(3);
   });
 
+  it('moves every replica at most once while moves finish one at a time (3 -> 4 nodes): the joined node waits for its own moves, the others are not shuffled', () => {
+    const nodes = ['n1', 'n2', 'n3', 'n4'].map((id) => node(id));
+    // The record during a move lists the target as well (adding .. removing); the move ends with the source removed.
+    let partitions = placed(8, 3, ['n1', 'n2', 'n3']);
+    let inFlight: ProposedMove[] = [];
+    const all: ProposedMove[] = [];
+    for (let round = 0; round < 100; round++) {
+      const moves = planRebalance(nodes, partitions, inFlight, { movesPerNodeMax: 2 });
+      all.push(...moves);
+      inFlight.push(...moves);
+      partitions = partitions.map((p) => {
+        const m = moves.find((x) => x.partitionId === p.partitionId);
+        return m === undefined ? p : { ...p, replicas: [...p.replicas, m.target], moving: true };
+      });
+      const done = inFlight[0];
+      if (done === undefined) break;
+      inFlight = inFlight.slice(1);
+      partitions = partitions.map((p) => (p.partitionId === done.partitionId ? { ...p, replicas: p.replicas.filter((r) => r !== done.source), moving: false } : p));
+    }
+    const l = loads(nodes, partitions);
+    expect(spread(l, ['n1', 'n2', 'n3', 'n4'])).toBeLessThanOrEqual(1);
+    expect(all.map((m) => m.target)).toEqual(['n4', 'n4', 'n4', 'n4', 'n4', 'n4']);
+  });
+
   it('keeps every node within movesPerNodeMax moves, counting those in flight', () => {
     const nodes = ['n1', 'n2', 'n3', 'n4'].map((id) => node(id));
-    const moves = planRebalance(nodes, placed(12, 3, ['n1', 'n2', 'n3']), [{ source: 'n1', target: 'n4' }], { movesPerNodeMax: 2 });
+    const moves = planRebalance(nodes, placed(12, 3, ['n1', 'n2', 'n3']), [{ keyspace: 'ks', partitionId: 0, source: 'n1', target: 'n4' }], { movesPerNodeMax: 2 });
     const part = new Map<string, number>([['n1', 1], ['n4', 1]]);
     for (const m of moves) for (const n of [m.source, m.target]) part.set(n, (part.get(n) ?? 0) + 1);
     expect(Math.max(...part.values())).toBeLessThanOrEqual(2);

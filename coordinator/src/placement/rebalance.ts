@@ -5,7 +5,9 @@
  *     node: the partition is under-replicated until it does;
  *  2. drain — a replica on a draining node moves away;
  *  3. balance — while the eligible nodes' replica counts differ by more than one, a replica moves
- *     from the most loaded to the least loaded.
+ *     from the most loaded to the least loaded; only from a node above the mean count to a node
+ *     below it, so every replica moves at most once (a node that joins is not fed from the nodes
+ *     that lost replicas to it while it is busy: it waits for its own moves to end).
  * It only proposes; the move executor runs each move with `stepMove` (moves/move-step.ts).
  *
  * Rules:
@@ -18,7 +20,9 @@
  *  - Throttle: a node takes part (as source or target) in at most `movesPerNodeMax` moves,
  *    counting those in flight; a partition has at most one move. A dead source does not count
  *    (it does no work).
- *  - Counts include the moves already proposed in this plan, so one plan does not overshoot.
+ *  - Counts include the moves already proposed in this plan, and count every move in flight as
+ *    done (its target holds the replica, its source no longer does), so neither one plan nor the
+ *    plans made while moves run overshoot.
  *
  * Invariant: every proposed move has source ∈ replicas, target ∉ replicas, target eligible; the
  * plan is deterministic (ties by node id, partitions in keyspace and id order).
@@ -49,8 +53,10 @@ export interface RebalancePartition {
   readonly moving: boolean;
 }
 
-/** A move in flight, for the throttle. */
+/** A move in flight: for the throttle, and counted as done (its target holds the replica, its source does not). */
 export interface MoveInFlight {
+  readonly keyspace: string;
+  readonly partitionId: number;
   readonly source: string;
   readonly target: string;
 }
@@ -82,7 +88,13 @@ export function planRebalance(
 ): ProposedMove[] {
   const byId = new Map([...nodes].sort((a, b) => cmp(a.nodeId, b.nodeId)).map((n) => [n.nodeId, n]));
   const load = new Map<string, number>([...byId.keys()].map((id) => [id, 0]));
-  for (const p of partitions) for (const r of p.replicas) load.set(r, (load.get(r) ?? 0) + 1);
+  const movingNow = new Map(inFlight.map((m) => [key(m), m]));
+  for (const p of partitions) {
+    // A move in flight counts as done: the replica set it ends with.
+    const m = movingNow.get(key(p));
+    const replicas = m === undefined ? p.replicas : [...new Set([...p.replicas.filter((r) => r !== m.source), m.target])];
+    for (const r of replicas) load.set(r, (load.get(r) ?? 0) + 1);
+  }
   const busy = new Map<string, number>();
   const take = (nodeId: string): void => void busy.set(nodeId, (busy.get(nodeId) ?? 0) + 1);
   for (const m of inFlight) {
@@ -151,8 +163,9 @@ export function planRebalance(
     if (candidates.length < 2) break;
     const counts = candidates.map((n) => load.get(n.nodeId) ?? 0);
     const min = Math.min(...counts);
+    const mean = counts.reduce((a, b) => a + b, 0) / counts.length;
     // Most loaded first (ties by node id), among nodes that may still take part in a move.
-    const sources = candidates.filter((n) => (load.get(n.nodeId) ?? 0) > min + 1 && free(n.nodeId)).sort((a, b) => (load.get(b.nodeId) ?? 0) - (load.get(a.nodeId) ?? 0) || cmp(a.nodeId, b.nodeId));
+    const sources = candidates.filter((n) => (load.get(n.nodeId) ?? 0) > min + 1 && (load.get(n.nodeId) ?? 0) > mean && free(n.nodeId)).sort((a, b) => (load.get(b.nodeId) ?? 0) - (load.get(a.nodeId) ?? 0) || cmp(a.nodeId, b.nodeId));
     let moved = false;
     for (const source of sources) {
       const sourceLoad = load.get(source.nodeId) ?? 0;
@@ -161,7 +174,8 @@ export function planRebalance(
         .filter((p) => !planned.has(key(p)) && (replicasOf.get(key(p)) ?? []).includes(source.nodeId))
         .sort((a, b) => Number(a.leader === source.nodeId) - Number(b.leader === source.nodeId));
       for (const p of options) {
-        const target = targetFor(p, source.nodeId, sourceLoad - 1);
+        // Below the mean only: a node at the mean would have to give the replica away again.
+        const target = targetFor(p, source.nodeId, Math.min(sourceLoad - 1, Math.ceil(mean)));
         if (target === undefined) continue;
         const replicas = replicasOf.get(key(p)) ?? [];
         const zonesBefore = new Set(replicas.map(zoneOf)).size;

@@ -95,6 +95,14 @@ export interface LeaderReplicatorSettings {
   readonly isrLagTimeMs: number;
   /** A follower that answers nothing for this long leaves the ISR (when the ISR can spare it). */
   readonly followerSilenceMs: number;
+  /**
+   * A follower whose log is empty (a new replica) is sent a snapshot instead of the log once the
+   * leader has applied at least this many entries (0: only when the log no longer reaches back).
+   * The log holds every write ever made, the data only the latest of each key, and a snapshot is
+   * one sequential read on this node and one load on the follower, paced by
+   * --snapshot-bytes-per-second; the log would be re-read entry by entry and written twice there.
+   */
+  readonly newReplicaSnapshotEntries: number;
   /** How often idle partitions are looked at (retries after NotReady, acknowledged-index heartbeats). */
   readonly tickMs: number;
   /**
@@ -711,9 +719,11 @@ export class LeaderReplicator {
     // this tenure sends ahead): entries above are still being written.
     const sendLimit = led.progress.sendLimit;
     if (advice.kind === 'truncate' && advice.index > sendLimit) advice = { ...advice, index: sendLimit };
+    const threshold = this.settings.newReplicaSnapshotEntries;
+    if (advice.kind === 'truncate' && logEnd.index === 0 && threshold > 0 && replica.appliedIndex >= threshold) advice = { kind: 'snapshot' };
     if (!led.progress.appendRefused(follower, prevIndex, advice)) return;
     if (advice.kind === 'snapshot') {
-      this.snapshotNeeded(led, follower, logEnd.index + 1);
+      this.snapshotNeeded(led, follower, logEnd.index + 1, logEnd.index === 0 && replica.firstLogIndex <= 1 ? 'new-replica' : 'log-truncated');
       return;
     }
     this.deps.log.info('Follower log diverges; advising truncation', { keyspace: led.keyspace, partitionId: led.partitionId, follower, followerLogEnd: logEnd, advice });
@@ -724,11 +734,16 @@ export class LeaderReplicator {
 
   /**
    * A follower entered snapshot mode (it needs entries from `needsIndex` on, below this log's
-   * start): an InstallSnapshot goes out at the next pump.
+   * start, or it is a new replica with an empty log, see newReplicaSnapshotEntries): an
+   * InstallSnapshot goes out at the next pump.
    */
-  private snapshotNeeded(led: Led, follower: string, needsIndex: number): void {
+  private snapshotNeeded(led: Led, follower: string, needsIndex: number, why: 'log-truncated' | 'new-replica' = 'log-truncated'): void {
     led.installDue.add(follower);
-    this.deps.log.info('A follower needs entries this leader no longer holds; asking it to install a snapshot', {
+    const message =
+      why === 'new-replica'
+        ? 'A follower with an empty log joins a partition with data; asking it to install a snapshot rather than replay the log'
+        : 'A follower needs entries this leader no longer holds; asking it to install a snapshot';
+    this.deps.log.info(message, {
       keyspace: led.keyspace,
       partitionId: led.partitionId,
       epoch: led.epoch,

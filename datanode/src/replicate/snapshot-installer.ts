@@ -9,8 +9,10 @@
  *  1. SnapshotHeader: a storage transaction begins the install (the store drops data, log and
  *     epoch history and marks the install pending, crash-safe; PartitionReplica forgets its log).
  *  2. Each SnapshotChunk is checked (SnapshotTally: key order, versions) and loaded in its own
- *     storage transaction; the next chunk is read only once it is durable, so this node's disk
- *     paces the leader through gRPC flow control, and memory holds one chunk.
+ *     storage task; up to chunksInFlightMax of them wait for the committer at once (they run in
+ *     order), and the next chunk is read only while fewer do, so this node's storage paces the
+ *     leader through gRPC flow control, and memory holds at most that many chunks. A chunk needs
+ *     no durability of its own: the install stays pending until step 3.
  *  3. SnapshotEnd: its totals must equal what was loaded (else CORRUPT_REPLICA in the log, and
  *     the pull starts over); a transaction finishes the install — applied = the header's index,
  *     an empty log after it, an epoch history starting there — and resets the replica's memory.
@@ -62,6 +64,8 @@ export interface SnapshotInstallerSettings {
   readonly retryMsMax: number;
   /** A progress line is logged every this many bytes loaded. */
   readonly progressLogBytes: number;
+  /** Most chunks of one pull submitted to the committer and not finished yet. */
+  readonly chunksInFlightMax: number;
 }
 
 /** Snapshot install defaults. */
@@ -71,6 +75,7 @@ export const snapshotInstallerDefaults: SnapshotInstallerSettings = {
   retryMsMin: 100,
   retryMsMax: 5_000,
   progressLogBytes: 64 * 1024 * 1024,
+  chunksInFlightMax: 4,
 };
 
 /** One Replication.Snapshot call as the installer reads it. */
@@ -266,6 +271,10 @@ export class SnapshotInstaller {
     let tally: SnapshotTally | undefined;
     let end: { keyCount: number; payloadBytes: number } | undefined;
     let nextProgressBytes = this.settings.progressLogBytes;
+    /** Chunk tasks submitted and not finished, oldest first. */
+    const loading: Promise<void>[] = [];
+    // A failure of a later one is seen when it is awaited; none is left unhandled meanwhile.
+    const settleAll = async (): Promise<void> => void (await Promise.allSettled(loading.splice(0)));
     try {
       for await (const { part } of stream) {
         if (this.closed) throw new ShuttingDownError(`Data node ${this.deps.nodeId} is shutting down`);
@@ -285,11 +294,16 @@ export class SnapshotInstaller {
           }
           case 'chunk': {
             if (header === undefined || tally === undefined || end !== undefined) throw corrupt('a chunk outside header..end');
-            const entries: StoredEntry[] = part.value.items.map((kv) => ({ key: Buffer.from(kv.key), value: Buffer.from(kv.value), version: kv.version }));
+            // Views of the received message, not copies: the store copies what it keeps.
+            const entries: StoredEntry[] = part.value.items.map((kv) => ({ key: viewOf(kv.key), value: viewOf(kv.value), version: kv.version }));
             const why = tally.add(entries);
             if (why !== undefined) throw corrupt(why);
             const { appliedIndex, epoch } = header;
-            await this.task(replica, () => replica.loadSnapshotChunk(appliedIndex, epoch, entries));
+            const loaded = this.task(replica, () => replica.loadSnapshotChunk(appliedIndex, epoch, entries));
+            loaded.catch(() => undefined);
+            loading.push(loaded);
+            // The oldest must finish before more are read (a failure ends the attempt here).
+            while (loading.length >= this.settings.chunksInFlightMax) await loading.shift();
             if (tally.payloadBytes >= nextProgressBytes) {
               nextProgressBytes += this.settings.progressLogBytes;
               this.deps.log.info('Loading a snapshot: progress', { keyspace, partitionId, keyCount: tally.keyCount, payloadBytes: tally.payloadBytes, elapsedMs: Math.round(this.deps.clock.monotonicMs() - startedMs) });
@@ -304,9 +318,13 @@ export class SnapshotInstaller {
             throw corrupt('an empty part');
         }
       }
+      // Every chunk loaded before the end is checked and the install finished.
+      while (loading.length > 0) await loading.shift();
     } finally {
       pull.stream = undefined;
       stream.cancel();
+      // An attempt that ends early leaves no task of it running behind the next step.
+      await settleAll();
     }
     if (this.closed) throw new ShuttingDownError(`Data node ${this.deps.nodeId} is shutting down`);
     if (this.pulls.target(id) !== target || pull.cancelled) return undefined;
@@ -388,6 +406,11 @@ export class SnapshotClients {
     for (const client of this.clients.values()) client.close();
     this.clients.clear();
   }
+}
+
+/** A Buffer over the same bytes (a decoded bytes field is a view of the received message). */
+function viewOf(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function idOf(keyspace: string, partitionId: number): string {

@@ -166,7 +166,7 @@ function installerFor(openStream: (address: string, request: SnapshotRequest) =>
     { queueOpsMax: 100, batchOpsMax: 100 },
   );
   return new SnapshotInstaller(
-    { installsInFlightMax: 1, pullDeadlineMs: 60_000, retryMsMin: 5, retryMsMax: 20, progressLogBytes: 1024 },
+    { installsInFlightMax: 1, pullDeadlineMs: 60_000, retryMsMin: 5, retryMsMax: 20, progressLogBytes: 1024, chunksInFlightMax: 2 },
     { nodeId: 'n2', view, clock: systemClock, log, committer, openStream },
   );
 }

@@ -576,7 +576,11 @@ class WalPartitionStore implements PartitionStore {
       const key = Buffer.from(entry.key);
       this.mutate(storedKey(key), encodeStoredValue(key, entry.version, entry.value));
     }
-    (this.core.current as Commit).needsApply = true;
+    // No apply is awaited here: a chunk needs no durability of its own. The install stays marked
+    // pending until finishSnapshotInstall, whose write() waits for an apply that covers every
+    // chunk before it (applies run in commit order); a crash before that discards the install.
+    // So a chunk's write() ends without an LMDB sync, and the node's other writes do not queue
+    // behind one per chunk.
     this.install = { state, lastKey, restartRequired: false };
   }
 
