@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { QuireClient } from '@quire/client';
-import { loadHashPartitioner, parseOptions, systemClock, type HashPartitioner, type OptionValues } from '@quire/common';
+import { loadHashPartitioner, parseOptions, systemClock, type OptionValues } from '@quire/common';
 import { LocalCluster, ManagedProcess, etcdServerArgs, freePort, waitForEtcdHealthy } from '@quire/cli';
 import { quantile } from './stats.js';
 
@@ -80,12 +80,17 @@ async function loadValues(label: string, put: (key: string, value: Buffer) => Pr
 
 /** An open-loop foreground load that records each operation's start time and latency. */
 class Foreground {
-  private readonly samples: { atMs: number; latencyMs: number; what: string }[] = [];
+  private readonly samples: { atMs: number; latencyMs: number; kind: 'put' | 'get'; key: string }[] = [];
   private failures = 0;
   private running = true;
   private readonly done: Promise<void>;
 
-  constructor(client: QuireClient, ratePerSecond: number, loaded: number, partitioner: HashPartitioner, partitions: number) {
+  constructor(
+    client: QuireClient,
+    ratePerSecond: number,
+    loaded: number,
+    private readonly partitionOf: (key: string) => number,
+  ) {
     const fg = Buffer.alloc(1024, 7);
     this.done = (async () => {
       const startMs = performance.now();
@@ -96,10 +101,10 @@ class Foreground {
         while (issued < due && inFlight.size < 256) {
           const i = issued++;
           const atMs = performance.now();
-          const key = i % 2 === 0 ? `fg/${i % 1000}` : `bulk/${(i * 7919) % loaded}`;
-          const what = `${i % 2 === 0 ? 'put' : 'get'} ${key} (partition ${partitioner.partitionOf(Buffer.from(key), partitions)})`;
-          const op = (i % 2 === 0 ? client.put(key, fg) : client.get(key)).then(
-            () => void this.samples.push({ atMs, latencyMs: performance.now() - atMs, what }),
+          const kind = i % 2 === 0 ? 'put' : 'get';
+          const key = kind === 'put' ? `fg/${i % 1000}` : `bulk/${(i * 7919) % loaded}`;
+          const op = (kind === 'put' ? client.put(key, fg) : client.get(key)).then(
+            () => void this.samples.push({ atMs, latencyMs: performance.now() - atMs, kind, key }),
             () => void this.failures++,
           );
           const tracked = op.finally(() => inFlight.delete(tracked));
@@ -131,7 +136,7 @@ class Foreground {
     }
     const wallOffset = Date.now() - performance.now();
     for (const s of [...inWindow].sort((a, b) => b.latencyMs - a.latencyMs).slice(0, 15)) {
-      lines.push(`  slow: +${((s.atMs - fromMs) / 1000).toFixed(2)}s (${new Date(s.atMs + wallOffset).toISOString()}) ${s.latencyMs.toFixed(0)} ms ${s.what}`);
+      lines.push(`  slow: +${((s.atMs - fromMs) / 1000).toFixed(2)}s (${new Date(s.atMs + wallOffset).toISOString()}) ${s.latencyMs.toFixed(0)} ms ${s.kind} ${s.key} (partition ${this.partitionOf(s.key)})`);
     }
     return lines;
   }
@@ -183,7 +188,8 @@ async function quireRun(o: OptionValues<typeof moveBenchOptions>, dir: string, c
   const client = new QuireClient({ routers: [...cluster.routerAddresses], requestTimeoutMs: 30_000 });
   try {
     const loadSeconds = await loadValues('quire', async (k, v) => void (await client.put(k, v)), count, value);
-    const fg = new Foreground(client, o.rate, count, await loadHashPartitioner(), o.partitions);
+    const partitioner = await loadHashPartitioner();
+    const fg = new Foreground(client, o.rate, count, (key) => partitioner.partitionOf(Buffer.from(key), o.partitions));
     await sleep(2_000);
     const beforeFrom = performance.now();
     await sleep(o.phaseSeconds * 1000);

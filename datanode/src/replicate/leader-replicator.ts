@@ -720,10 +720,11 @@ export class LeaderReplicator {
     const sendLimit = led.progress.sendLimit;
     if (advice.kind === 'truncate' && advice.index > sendLimit) advice = { ...advice, index: sendLimit };
     const threshold = this.settings.newReplicaSnapshotEntries;
-    if (advice.kind === 'truncate' && logEnd.index === 0 && threshold > 0 && replica.appliedIndex >= threshold) advice = { kind: 'snapshot' };
+    const newReplica = advice.kind === 'truncate' && logEnd.index === 0 && threshold > 0 && replica.appliedIndex >= threshold;
+    if (newReplica) advice = { kind: 'snapshot' };
     if (!led.progress.appendRefused(follower, prevIndex, advice)) return;
     if (advice.kind === 'snapshot') {
-      this.snapshotNeeded(led, follower, logEnd.index + 1, logEnd.index === 0 && replica.firstLogIndex <= 1 ? 'new-replica' : 'log-truncated');
+      this.snapshotNeeded(led, follower, logEnd.index + 1, newReplica ? 'new-replica' : 'log-truncated');
       return;
     }
     this.deps.log.info('Follower log diverges; advising truncation', { keyspace: led.keyspace, partitionId: led.partitionId, follower, followerLogEnd: logEnd, advice });
